@@ -1,0 +1,129 @@
+// The contract between tensors and the machines that compute them. A backend owns storage (a typed
+// array on the CPU, a GPUBuffer on WebGPU) and implements every primitive op on contiguous row-major
+// data. Ops in engine/ops/ check shapes, then call these; autodiff is written in terms of ops, so a
+// backend never needs to know about gradients.
+
+import type { Shape } from './shape.js';
+
+export type DType = 'float32' | 'int32';
+export type TypedArray = Float32Array | Float64Array | Int32Array;
+
+/** Opaque handle to a backend's memory for one tensor. */
+export type Storage = object;
+
+/** step(x) = 1 where x > 0 else 0: ReLU's derivative. */
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'sign' | 'relu' | 'step' | 'square' | 'reciprocal';
+export const UNARY_OPS: readonly UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'relu', 'step', 'square', 'reciprocal'];
+
+/** Arithmetic ops keep the dtype; comparisons return float32 0/1. */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'];
+
+export type ReduceOp = 'sum' | 'max' | 'min';
+
+/** `out[b] = op(a[b]) @ op(b[b])` with op = transpose when asked; a is [batch, m, k] (or [batch, k, m]). */
+export interface MatmulShape {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+/** NCHW convolution with a square-or-not kernel, equal stride and zero padding on both axes. */
+export interface Conv2dShape {
+  batch: number;
+  inChannels: number;
+  inHeight: number;
+  inWidth: number;
+  outChannels: number;
+  outHeight: number;
+  outWidth: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  stride: number;
+  padding: number;
+}
+
+/** NCHW pooling window; output size = floor((in + 2·pad − kernel) / stride) + 1 (no padding used by our models). */
+export interface Pool2dShape {
+  batch: number;
+  channels: number;
+  inHeight: number;
+  inWidth: number;
+  outHeight: number;
+  outWidth: number;
+  kernel: number;
+  stride: number;
+}
+
+/** Momentum SGD with weight decay added to the gradient before momentum (PyTorch's rule). */
+export interface SgdOptions {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
+
+export interface Backend {
+  readonly name: 'cpu' | 'webgpu';
+  /** Float dtype used for arithmetic: 'float64' only for the CPU reference in gradient checks. */
+  readonly floatPrecision: 'float32' | 'float64';
+
+  // Memory.
+  upload(data: TypedArray, dtype: DType): Storage;
+  read(x: Storage, dtype: DType, size: number): Promise<TypedArray>;
+  release(x: Storage): void;
+  fill(size: number, value: number, dtype: DType): Storage;
+  cast(x: Storage, size: number, from: DType, to: DType): Storage;
+  /** Copies `src` into `dst` in place (both of `size` elements): used for optimiser and BN state. */
+  copyInto(dst: Storage, src: Storage, size: number, dtype: DType): void;
+
+  // Elementwise.
+  unary(op: UnaryOp, x: Storage, size: number): Storage;
+  /** scale·x + shift with compile-time constants. */
+  affine(x: Storage, size: number, scale: number, shift: number): Storage;
+  clamp(x: Storage, size: number, lo: number, hi: number): Storage;
+  /** `dtype` is the dtype of a and b (they agree); the output keeps it, except comparisons: float32 0/1. */
+  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: DType): Storage;
+  /** cond ? a : b, all three of `size` elements (the op layer broadcasts first). */
+  where(cond: Storage, a: Storage, b: Storage, size: number): Storage;
+
+  // Reductions and layout.
+  reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly number[], dtype: DType): Storage;
+  argmax(x: Storage, shape: Shape, axis: number): Storage;
+  transpose(x: Storage, shape: Shape, perm: readonly number[], dtype: DType): Storage;
+  matmul(a: Storage, b: Storage, s: MatmulShape): Storage;
+
+  // Losses.
+  logSoftmax(x: Storage, rows: number, cols: number): Storage;
+  /** Mean over rows of −log softmax(x)[label]; labels int32 in [0, cols). Returns a 1-element tensor. */
+  softmaxCrossEntropy(logits: Storage, labels: Storage, rows: number, cols: number): Storage;
+  /** d(mean CE)/d logits · dy, with dy a 1-element tensor: (softmax − onehot) · dy / rows. */
+  softmaxCrossEntropyGrad(logits: Storage, labels: Storage, dy: Storage, rows: number, cols: number): Storage;
+
+  // Convolution and pooling (NCHW).
+  conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage;
+  conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage;
+  conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage;
+  maxPool2d(x: Storage, s: Pool2dShape): Storage;
+  maxPool2dBackward(dy: Storage, x: Storage, s: Pool2dShape): Storage;
+  avgPool2d(x: Storage, s: Pool2dShape): Storage;
+  avgPool2dBackward(dy: Storage, s: Pool2dShape): Storage;
+
+  // Batch norm over NCHW, per channel.
+  /** Per-channel batch mean and biased variance: returns [mean, variance], each [C]. */
+  batchNormStats(x: Storage, batch: number, channels: number, spatial: number): [Storage, Storage];
+  /** (x − mean)/sqrt(var + eps)·gamma + beta. */
+  batchNormApply(x: Storage, mean: Storage, variance: Storage, gamma: Storage, beta: Storage, batch: number, channels: number, spatial: number, eps: number): Storage;
+
+  // Optimiser: updates param and momentum buffer in place.
+  sgdUpdate(param: Storage, grad: Storage, momentum: Storage, size: number, o: SgdOptions): void;
+
+  /** Finishes queued work (WebGPU: submits and waits); a no-op on the CPU. */
+  sync(): Promise<void>;
+  /** Live-memory counters for leak tests. */
+  memory(): { liveBuffers: number; pooledBuffers: number; liveBytes: number; pooledBytes: number };
+  dispose(): void;
+}

@@ -1,0 +1,41 @@
+// Reference log-softmax and softmax cross-entropy over rows, numerically stable (max subtracted).
+
+import type { FloatArray } from './storage.js';
+
+function rowLogSumExp(x: FloatArray, offset: number, cols: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < cols; j++) max = Math.max(max, x[offset + j]);
+  let total = 0;
+  for (let j = 0; j < cols; j++) total += Math.exp(x[offset + j] - max);
+  return max + Math.log(total);
+}
+
+export function logSoftmax(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
+  for (let r = 0; r < rows; r++) {
+    const lse = rowLogSumExp(x, r * cols, cols);
+    for (let j = 0; j < cols; j++) out[r * cols + j] = x[r * cols + j] - lse;
+  }
+}
+
+function checkLabel(label: number, cols: number, row: number): void {
+  if (!(label >= 0 && label < cols)) throw new Error(`softmaxCrossEntropy: label ${label} at row ${row} is outside [0, ${cols})`);
+}
+
+export function softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, rows: number, cols: number): number {
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    checkLabel(labels[r], cols, r);
+    total += rowLogSumExp(logits, r * cols, cols) - logits[r * cols + labels[r]];
+  }
+  return total / rows;
+}
+
+export function softmaxCrossEntropyGrad(logits: FloatArray, labels: Int32Array, dy: number, rows: number, cols: number, out: FloatArray): void {
+  for (let r = 0; r < rows; r++) {
+    const lse = rowLogSumExp(logits, r * cols, cols);
+    for (let j = 0; j < cols; j++) {
+      const p = Math.exp(logits[r * cols + j] - lse);
+      out[r * cols + j] = ((p - (j === labels[r] ? 1 : 0)) * dy) / rows;
+    }
+  }
+}

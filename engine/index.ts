@@ -1,0 +1,22 @@
+// The engine: tensors, ops, autodiff, scoped memory, and the CPU reference backend. The WebGPU backend
+// lives in kernels/ (it needs the WGSL kernels); engine/webgpu/ holds the device layer it runs on.
+
+export * from './backend.js';
+export { getBackend, hasBackend, setBackend } from './context.js';
+export { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
+export * from './ops/index.js';
+export { Random } from './random.js';
+export { keep, tidy } from './scope.js';
+export * from './shape.js';
+export { Tape, isRecording, noGrad, type Vjp } from './tape.js';
+export { Tensor } from './tensor.js';
+
+import { CpuBackend, type CpuBackendOptions } from './cpu/backend.js';
+import { setBackend } from './context.js';
+
+/** Selects a new CPU reference backend for creation ops. */
+export function useCpu(options: CpuBackendOptions = {}): CpuBackend {
+  const backend = new CpuBackend(options);
+  setBackend(backend);
+  return backend;
+}

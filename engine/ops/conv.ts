@@ -1,0 +1,43 @@
+// 2-D convolution over NCHW with weights [out, in, kh, kw] (PyTorch's layout).
+
+import type { Conv2dShape } from '../backend.js';
+import { shapeString } from '../shape.js';
+import { recordOp } from '../tape.js';
+import type { Tensor } from '../tensor.js';
+import { sum } from './reduce.js';
+import { backendOf, requireFloat, wrap } from './util.js';
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+}
+
+/** The full shape record of conv2d(x, w), with errors naming both shapes. */
+export function conv2dShape(xShape: readonly number[], wShape: readonly number[], stride: number, padding: number): Conv2dShape {
+  const where = `conv2d: input ${shapeString(xShape)}, weight ${shapeString(wShape)}`;
+  if (xShape.length !== 4) throw new Error(`${where}: input must be NCHW (4-D)`);
+  if (wShape.length !== 4) throw new Error(`${where}: weight must be [out, in, kh, kw] (4-D)`);
+  if (!Number.isInteger(stride) || stride < 1 || !Number.isInteger(padding) || padding < 0) throw new Error(`${where}: invalid stride ${stride} or padding ${padding}`);
+  const [batch, inChannels, inHeight, inWidth] = xShape;
+  const [outChannels, wIn, kernelHeight, kernelWidth] = wShape;
+  if (wIn !== inChannels) throw new Error(`${where}: input has ${inChannels} channels, weight expects ${wIn}`);
+  const outHeight = Math.floor((inHeight + 2 * padding - kernelHeight) / stride) + 1;
+  const outWidth = Math.floor((inWidth + 2 * padding - kernelWidth) / stride) + 1;
+  if (outHeight < 1 || outWidth < 1) throw new Error(`${where}: kernel larger than padded input`);
+  return { batch, inChannels, inHeight, inWidth, outChannels, outHeight, outWidth, kernelHeight, kernelWidth, stride, padding };
+}
+
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
+  requireFloat('conv2d', x, w);
+  const s = conv2dShape(x.shape, w.shape, options.stride ?? 1, options.padding ?? 0);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== s.outChannels)) throw new Error(`conv2d: bias of shape ${shapeString(bias.shape)} does not match ${s.outChannels} output channels`);
+  const backend = bias ? backendOf('conv2d', x, w, bias) : backendOf('conv2d', x, w);
+  const out = wrap(backend, backend.conv2d(x.storage, w.storage, bias?.storage ?? null, s), [s.batch, s.outChannels, s.outHeight, s.outWidth]);
+  const inputs = bias ? [x, w, bias] : [x, w];
+  recordOp(out, inputs, (dy, needed) => [
+    needed[0] ? wrap(backend, backend.conv2dBackwardInput(dy.storage, w.storage, s), x.shape) : null,
+    needed[1] ? wrap(backend, backend.conv2dBackwardFilter(x.storage, dy.storage, s), w.shape) : null,
+    ...(bias ? [needed[2] ? sum(dy, [0, 2, 3]) : null] : []),
+  ]);
+  return out;
+}

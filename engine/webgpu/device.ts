@@ -1,0 +1,91 @@
+// Acquiring a GPUDevice, in Node (through Dawn's `webgpu` package) or in a browser (navigator.gpu),
+// behind one function. Failures say what was tried and what to do next.
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for software rasterisers (lavapipe, SwiftShader): handy to label benchmark numbers. */
+  isSoftware: boolean;
+  limits: Record<string, number>;
+  features: string[];
+}
+
+export interface WebGPUHandle {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  info: AdapterDescription;
+}
+
+export interface RequestDeviceOptions {
+  powerPreference?: GPUPowerPreference;
+}
+
+let nodeGpu: GPU | null = null;
+
+async function getGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (nodeGpu) return nodeGpu;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (!isNode) throw new Error('WebGPU is not available in this browser (navigator.gpu is undefined); try a browser with WebGPU enabled');
+  let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+  try {
+    mod = (await import('webgpu')) as typeof mod;
+  } catch (error) {
+    throw new Error(`could not load the 'webgpu' package (Dawn's Node bindings): ${(error as Error).message}. Run 'npm install'.`);
+  }
+  // Dawn's bindings define GPUBufferUsage and friends on their module; kernels use them as globals.
+  Object.assign(globalThis, mod.globals);
+  nodeGpu = mod.create([]);
+  return nodeGpu;
+}
+
+export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage']) {
+    limits[key] = Number((adapter.limits as unknown as Record<string, number>)[key]);
+  }
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isSoftware: /llvmpipe|lavapipe|swiftshader|software/.test(text),
+    limits,
+    features: [...adapter.features].sort(),
+  };
+}
+
+export function adapterName(info: AdapterDescription): string {
+  return [info.description || info.device, info.vendor && `(${info.vendor}${info.architecture ? ` ${info.architecture}` : ''})`].filter(Boolean).join(' ');
+}
+
+const HELP = "Run 'npm run setup' (installs Mesa's lavapipe on Debian/Ubuntu) or 'npm run doctor' for details.";
+
+/** Requests an adapter and a device with the adapter's largest buffer limits. */
+export async function requestWebGPU(options: RequestDeviceOptions = {}): Promise<WebGPUHandle> {
+  const gpu = await getGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new Error(`no WebGPU adapter found (no GPU driver and no software Vulkan driver such as lavapipe). ${HELP}`);
+  const limits = adapter.limits;
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({
+      requiredLimits: {
+        maxBufferSize: limits.maxBufferSize,
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+        maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
+      },
+    });
+  } catch (error) {
+    throw new Error(`the WebGPU adapter refused to create a device: ${(error as Error).message}. ${HELP}`);
+  }
+  return { device, adapter, info: describeAdapter(adapter) };
+}

@@ -1,0 +1,272 @@
+// The WebGPU execution layer every kernel runs on:
+// - pipelines compiled once per WGSL source and cached;
+// - dispatches recorded into one open compute pass and submitted in batches (no submit per op);
+// - a size-bucketed pool of storage buffers, so training steps allocate nothing after warm-up;
+// - readback only when asked (read), and errors from the device surfaced as exceptions at the next
+//   sync or read instead of silent garbage or hangs.
+
+/** A pooled storage buffer; `lastUse` is the batch (encoder generation) that last touched it. */
+export class GpuBuffer {
+  private static nextId = 0;
+  readonly id = GpuBuffer.nextId++;
+  lastUse = -1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
+}
+
+/** Buffers are reused by size class: exact below 4 KiB (256-byte steps), then within 1/8 of a power of two. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(16, bytes);
+  if (b <= 4096) return Math.ceil(b / 256) * 256;
+  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
+  return Math.ceil(b / step) * step;
+}
+
+const MAX_PENDING_DISPATCHES = 256;
+const BIND_GROUP_CACHE_LIMIT = 8192;
+
+export interface GpuCounters {
+  dispatches: number;
+  submits: number;
+  pipelines: number;
+  uploads: number;
+  readbacks: number;
+}
+
+export class Gpu {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly free = new Map<number, GpuBuffer[]>();
+  private readonly uniformFree: GPUBuffer[] = [];
+  private uniformInFlight: GPUBuffer[] = [];
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private generation = 0;
+  private error: Error | null = null;
+  private lostReason: string | null = null;
+  private liveCount = 0;
+  private liveBytes = 0;
+  private pooledCount = 0;
+  private pooledBytes = 0;
+  readonly counters: GpuCounters = { dispatches: 0, submits: 0, pipelines: 0, uploads: 0, readbacks: 0 };
+
+  constructor(readonly device: GPUDevice) {
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lostReason = `WebGPU device lost (${info.reason}): ${info.message}`;
+    });
+    device.addEventListener('uncapturederror', (event) => {
+      const e = (event as GPUUncapturedErrorEvent).error;
+      this.error ??= new Error(`WebGPU error: ${e.message}`);
+    });
+  }
+
+  /** Throws the first device error seen so far (validation, out-of-memory, device loss). */
+  checkErrors(): void {
+    if (this.lostReason) throw new Error(this.lostReason);
+    if (this.error) {
+      const e = this.error;
+      this.error = null;
+      throw e;
+    }
+  }
+
+  // ---- Pipelines -------------------------------------------------------------------------------
+
+  /** The compute pipeline for a WGSL source (entry point `main`), compiled on first use. */
+  pipeline(name: string, code: string): GPUComputePipeline {
+    const cached = this.pipelines.get(code);
+    if (cached) return cached;
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ label: name, code });
+    const pipeline = this.device.createComputePipeline({ label: name, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    this.device.popErrorScope().then((e) => {
+      if (e) this.error ??= new Error(`WebGPU kernel '${name}' failed to compile: ${e.message}\n${code}`);
+    });
+    this.pipelineIds.set(pipeline, this.pipelines.size);
+    this.pipelines.set(code, pipeline);
+    this.counters.pipelines++;
+    return pipeline;
+  }
+
+  // ---- Memory ----------------------------------------------------------------------------------
+
+  /** A storage buffer of at least `bytes` bytes, from the pool when one of its size class is free. */
+  acquire(bytes: number): GpuBuffer {
+    if (this.lostReason) throw new Error(this.lostReason);
+    const size = sizeClass(bytes);
+    const list = this.free.get(size);
+    let buf = list?.pop();
+    if (buf) {
+      this.pooledCount--;
+      this.pooledBytes -= size;
+    } else {
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+      buf = new GpuBuffer(this.device.createBuffer({ size, usage }), size);
+    }
+    this.liveCount++;
+    this.liveBytes += size;
+    return buf;
+  }
+
+  /** Returns a buffer to the pool. Safe while queued work still uses it: later GPU work runs after. */
+  release(buf: GpuBuffer): void {
+    this.liveCount--;
+    this.liveBytes -= buf.bytes;
+    this.pooledCount++;
+    this.pooledBytes += buf.bytes;
+    let list = this.free.get(buf.bytes);
+    if (!list) this.free.set(buf.bytes, (list = []));
+    list.push(buf);
+  }
+
+  /** Frees every pooled buffer (e.g. after a large evaluation) without touching live ones. */
+  trimPool(): void {
+    for (const list of this.free.values()) for (const b of list) b.buffer.destroy();
+    this.free.clear();
+    this.pooledCount = 0;
+    this.pooledBytes = 0;
+    this.bindGroups.clear();
+  }
+
+  memory() {
+    return { liveBuffers: this.liveCount, pooledBuffers: this.pooledCount, liveBytes: this.liveBytes, pooledBytes: this.pooledBytes };
+  }
+
+  /** Writes host data into a buffer. queue.writeBuffer runs before any unsubmitted work, so a buffer
+   *  that queued work still reads is flushed first. */
+  write(buf: GpuBuffer, data: ArrayBufferView, offsetBytes = 0): void {
+    if (buf.lastUse === this.generation && this.pending > 0) this.flush();
+    this.device.queue.writeBuffer(buf.buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+    this.counters.uploads++;
+  }
+
+  /** Copies `bytes` bytes of a buffer back to the host. Submits queued work and waits for it. */
+  async read(buf: GpuBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.checkErrors();
+    const staging = this.device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = this.openEncoder();
+    this.closePass();
+    encoder.copyBufferToBuffer(buf.buffer, 0, staging, 0, staging.size);
+    buf.lastUse = this.generation;
+    this.flush();
+    this.counters.readbacks++;
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (error) {
+      this.checkErrors();
+      throw new Error(`WebGPU readback failed: ${(error as Error).message}`);
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.checkErrors();
+    return out;
+  }
+
+  /** Copies src into dst on the GPU timeline (in order with dispatches). */
+  copy(src: GpuBuffer, dst: GpuBuffer, bytes: number): void {
+    const encoder = this.openEncoder();
+    this.closePass();
+    encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
+    src.lastUse = dst.lastUse = this.generation;
+    this.countPending();
+  }
+
+  // ---- Dispatch --------------------------------------------------------------------------------
+
+  /**
+   * Records one dispatch. `buffers` bind to @group(0) @binding(0..n-1) in order; `uniforms`, if
+   * given, binds as a uniform buffer at the next binding.
+   */
+  dispatch(pipeline: GPUComputePipeline, buffers: readonly GpuBuffer[], workgroups: readonly [number, number?, number?], uniforms?: ArrayBufferView): void {
+    if (this.lostReason) throw new Error(this.lostReason);
+    const pass = this.openPass();
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: { buffer: b.buffer } }));
+    let bindGroup: GPUBindGroup;
+    if (uniforms) {
+      const u = this.uniformBuffer(uniforms);
+      entries.push({ binding: buffers.length, resource: { buffer: u } });
+      bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    } else {
+      bindGroup = this.cachedBindGroup(pipeline, buffers, entries);
+    }
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
+    for (const b of buffers) b.lastUse = this.generation;
+    this.counters.dispatches++;
+    this.countPending();
+  }
+
+  /** Submits all recorded work. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.closePass();
+    this.device.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
+    this.encoder = null;
+    this.pending = 0;
+    this.generation++;
+    // Uniform buffers used by the submitted work may be rewritten now: queue order protects them.
+    this.uniformFree.push(...this.uniformInFlight);
+    this.uniformInFlight = [];
+  }
+
+  /** Submits recorded work and waits until the GPU has finished it. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.checkErrors();
+  }
+
+  destroy(): void {
+    this.flush();
+    this.trimPool();
+    this.device.destroy();
+  }
+
+  private countPending(): void {
+    if (++this.pending >= MAX_PENDING_DISPATCHES) this.flush();
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private openPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.openEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private closePass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  private uniformBuffer(data: ArrayBufferView): GPUBuffer {
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    if (size > 256) throw new Error(`uniform block of ${data.byteLength} bytes is larger than the 256 bytes kernels may use`);
+    const buf = this.uniformFree.pop() ?? this.device.createBuffer({ size: 256, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.uniformInFlight.push(buf);
+    return buf;
+  }
+
+  /** Pooled buffers come back with the same identities step after step, so bind groups repeat. */
+  private cachedBindGroup(pipeline: GPUComputePipeline, buffers: readonly GpuBuffer[], entries: GPUBindGroupEntry[]): GPUBindGroup {
+    let key = String(this.pipelineIds.get(pipeline));
+    for (const b of buffers) key += `,${b.id}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+      group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+}

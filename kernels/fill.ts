@@ -1,0 +1,31 @@
+// Constant fill and dtype conversion.
+
+import type { DType } from '../engine/backend.js';
+import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { flatIndex, grid, literal, wgslType } from './wgsl.js';
+
+export function fill(gpu: Gpu, n: number, value: number, dtype: DType): GpuBuffer {
+  const out = gpu.acquire(n * 4);
+  const { workgroups, stride } = grid(n);
+  const code = `
+@group(0) @binding(0) var<storage, read_write> out: array<${wgslType(dtype)}>;
+${flatIndex(n, stride)}
+  out[i] = ${literal(value, dtype)};
+}`;
+  gpu.dispatch(gpu.pipeline('fill', code), [out], workgroups);
+  return out;
+}
+
+/** float32 → int32 truncates toward zero; int32 → float32 converts exactly up to 2^24. */
+export function cast(gpu: Gpu, x: GpuBuffer, n: number, from: DType, to: DType): GpuBuffer {
+  const out = gpu.acquire(n * 4);
+  const { workgroups, stride } = grid(n);
+  const code = `
+@group(0) @binding(0) var<storage, read> x: array<${wgslType(from)}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${wgslType(to)}>;
+${flatIndex(n, stride)}
+  out[i] = ${wgslType(to)}(x[i]);
+}`;
+  gpu.dispatch(gpu.pipeline('cast', code), [x, out], workgroups);
+  return out;
+}

@@ -1,0 +1,107 @@
+// Reductions (sum, max, min) over any set of axes, and argmax along one axis.
+// Output element o starts at base(o) (its kept coordinates) and visits offset(r) for each of the R
+// reduced positions. Few long reductions (e.g. a bias gradient: 32 sums of 86k values) use one
+// workgroup per output with a shared-memory tree; many short ones use one invocation per output.
+
+import type { DType, ReduceOp } from '../engine/backend.js';
+import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
+import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { grid, wgslType } from './wgsl.js';
+
+const TREE = 64;
+
+/** WGSL for `fn name(k: u32) -> u32`: decodes k over `dims` and maps it to an input offset. */
+function offsetFunction(name: string, shape: Shape, dims: number[]): string {
+  const inStrides = stridesOf(shape);
+  const sub = dims.map((d) => shape[d]);
+  const subStrides = stridesOf(sub);
+  // A contiguous run of trailing axes maps k to itself times the last stride: skip the decoding.
+  const terms = dims.map((d, j) => `((k / ${subStrides[j]}u) % ${sub[j]}u) * ${inStrides[d]}u`);
+  return `fn ${name}(k: u32) -> u32 { return ${terms.length ? terms.join(' + ') : '0u'}; }`;
+}
+
+function identity(op: ReduceOp, t: string): string {
+  if (op === 'sum') return t === 'i32' ? '0i' : '0.0';
+  if (t === 'i32') return op === 'max' ? '-2147483647i' : '2147483647i';
+  return op === 'max' ? '-3.4028234663852886e38' : '3.4028234663852886e38';
+}
+
+function combine(op: ReduceOp, acc: string, v: string): string {
+  return op === 'sum' ? `${acc} + ${v}` : `${op}(${acc}, ${v})`;
+}
+
+export function reduce(gpu: Gpu, op: ReduceOp, x: GpuBuffer, shape: Shape, axes: readonly number[], dtype: DType): GpuBuffer {
+  const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const outCount = sizeOf(kept.map((d) => shape[d]));
+  const redCount = sizeOf(axes.map((d) => shape[d]));
+  const t = wgslType(dtype);
+  const out = gpu.acquire(outCount * 4);
+  const header = `
+@group(0) @binding(0) var<storage, read> x: array<${t}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${t}>;
+${offsetFunction('base', shape, kept)}
+${offsetFunction('offset', shape, [...axes])}`;
+  if (redCount >= 256 && outCount < 4096) {
+    const { workgroups, stride } = grid(outCount, 1);
+    const code = `${header}
+var<workgroup> partial: array<${t}, ${TREE}>;
+@compute @workgroup_size(${TREE})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = wid.x + wid.y * ${stride}u;
+  if (o >= ${outCount}u) { return; }
+  let b = base(o);
+  var acc = ${identity(op, t)};
+  for (var r = lid; r < ${redCount}u; r += ${TREE}u) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${TREE / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] = ${combine(op, 'partial[lid]', 'partial[lid + s]')}; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[o] = partial[0]; }
+}`;
+    gpu.dispatch(gpu.pipeline(`reduce_${op}_tree`, code), [x, out], workgroups);
+  } else {
+    const { workgroups, stride } = grid(outCount);
+    const code = `${header}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let o = gid.x + gid.y * ${stride}u;
+  if (o >= ${outCount}u) { return; }
+  let b = base(o);
+  var acc = ${identity(op, t)};
+  for (var r = 0u; r < ${redCount}u; r++) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
+  out[o] = acc;
+}`;
+    gpu.dispatch(gpu.pipeline(`reduce_${op}`, code), [x, out], workgroups);
+  }
+  return out;
+}
+
+/** First index of the maximum along `axis`. */
+export function argmax(gpu: Gpu, x: GpuBuffer, shape: Shape, axis: number): GpuBuffer {
+  const kept = shape.map((_, i) => i).filter((i) => i !== axis);
+  const outCount = sizeOf(kept.map((d) => shape[d]));
+  const axisStride = stridesOf(shape)[axis];
+  const out = gpu.acquire(outCount * 4);
+  const { workgroups, stride } = grid(outCount);
+  const code = `
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<i32>;
+${offsetFunction('base', shape, kept)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let o = gid.x + gid.y * ${stride}u;
+  if (o >= ${outCount}u) { return; }
+  let b = base(o);
+  var best = 0u;
+  var bestValue = x[b];
+  for (var r = 1u; r < ${shape[axis]}u; r++) {
+    let v = x[b + r * ${axisStride}u];
+    if (v > bestValue) { best = r; bestValue = v; }
+  }
+  out[o] = i32(best);
+}`;
+  gpu.dispatch(gpu.pipeline('argmax', code), [x, out], workgroups);
+  return out;
+}

@@ -1,0 +1,25 @@
+// Fused momentum SGD for one parameter tensor, in place (PyTorch's rule):
+// g = grad + wd·p; buf = momentum·buf + g; p −= lr·(nesterov ? g + momentum·buf : buf).
+// Hyper-parameters come in a uniform block, so a learning-rate schedule compiles nothing new.
+
+import type { SgdOptions } from '../engine/backend.js';
+import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { flatIndex, grid } from './wgsl.js';
+
+export function sgdUpdate(gpu: Gpu, param: GpuBuffer, grad: GpuBuffer, momentum: GpuBuffer, n: number, o: SgdOptions): void {
+  const { workgroups, stride } = grid(n);
+  const code = `
+struct Hyper { lr: f32, momentum: f32, weightDecay: f32, nesterov: f32 }
+@group(0) @binding(0) var<storage, read_write> p: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> buf: array<f32>;
+@group(0) @binding(3) var<uniform> h: Hyper;
+${flatIndex(n, stride)}
+  let g = grad[i] + h.weightDecay * p[i];
+  let b = h.momentum * buf[i] + g;
+  buf[i] = b;
+  p[i] = p[i] - h.lr * select(b, g + h.momentum * b, h.nesterov != 0.0);
+}`;
+  const hyper = new Float32Array([o.lr, o.momentum, o.weightDecay, o.nesterov ? 1 : 0]);
+  gpu.dispatch(gpu.pipeline('sgd_update', code), [param, grad, momentum], workgroups, hyper);
+}

@@ -1,0 +1,91 @@
+// Log-softmax over rows, and the fused mean softmax cross-entropy with integer labels (forward and
+// gradient). Rows are short (classes), so each row is handled by one invocation with the max
+// subtracted for stability.
+
+import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { grid } from './wgsl.js';
+
+/** WGSL: log Σ exp over row r of `logits` (cols baked in). */
+function logSumExp(cols: number): string {
+  return `fn logSumExp(r: u32) -> f32 {
+  var m = logits[r * ${cols}u];
+  for (var j = 1u; j < ${cols}u; j++) { m = max(m, logits[r * ${cols}u + j]); }
+  var s = 0.0;
+  for (var j = 0u; j < ${cols}u; j++) { s += exp(logits[r * ${cols}u + j] - m); }
+  return m + log(s);
+}`;
+}
+
+export function logSoftmax(gpu: Gpu, x: GpuBuffer, rows: number, cols: number): GpuBuffer {
+  const out = gpu.acquire(rows * cols * 4);
+  const { workgroups, stride } = grid(rows);
+  const code = `
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${logSumExp(cols)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let r = gid.x + gid.y * ${stride}u;
+  if (r >= ${rows}u) { return; }
+  let lse = logSumExp(r);
+  for (var j = 0u; j < ${cols}u; j++) { out[r * ${cols}u + j] = logits[r * ${cols}u + j] - lse; }
+}`;
+  gpu.dispatch(gpu.pipeline('log_softmax', code), [x, out], workgroups);
+  return out;
+}
+
+const TREE = 64;
+
+/** One workgroup: each invocation sums the losses of a strided set of rows, then a tree sum. */
+export function softmaxCrossEntropy(gpu: Gpu, logits: GpuBuffer, labels: GpuBuffer, rows: number, cols: number): GpuBuffer {
+  const out = gpu.acquire(4);
+  const code = `
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> labels: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+var<workgroup> partial: array<f32, ${TREE}>;
+${logSumExp(cols)}
+@compute @workgroup_size(${TREE})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var acc = 0.0;
+  for (var r = lid; r < ${rows}u; r += ${TREE}u) {
+    let label = u32(clamp(labels[r], 0i, ${cols - 1}i));
+    acc += logSumExp(r) - logits[r * ${cols}u + label];
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${TREE / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] += partial[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[0] = partial[0] / ${rows}.0; }
+}`;
+  gpu.dispatch(gpu.pipeline('softmax_cross_entropy', code), [logits, labels, out], [1]);
+  return out;
+}
+
+/** d(mean CE)/d logits · dy = (softmax − onehot) · dy / rows, one invocation per row. */
+export function softmaxCrossEntropyGrad(gpu: Gpu, logits: GpuBuffer, labels: GpuBuffer, dy: GpuBuffer, rows: number, cols: number): GpuBuffer {
+  const out = gpu.acquire(rows * cols * 4);
+  const { workgroups, stride } = grid(rows);
+  const code = `
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> labels: array<i32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${logSumExp(cols)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let r = gid.x + gid.y * ${stride}u;
+  if (r >= ${rows}u) { return; }
+  let lse = logSumExp(r);
+  let scale = dy[0] / ${rows}.0;
+  let label = u32(clamp(labels[r], 0i, ${cols - 1}i));
+  for (var j = 0u; j < ${cols}u; j++) {
+    let p = exp(logits[r * ${cols}u + j] - lse);
+    out[r * ${cols}u + j] = (p - select(0.0, 1.0, j == label)) * scale;
+  }
+}`;
+  gpu.dispatch(gpu.pipeline('softmax_cross_entropy_grad', code), [logits, labels, dy, out], workgroups);
+  return out;
+}

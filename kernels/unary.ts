@@ -1,0 +1,45 @@
+// Elementwise unary ops, affine maps and clamping: out[i] = f(x[i]).
+
+import type { UnaryOp } from '../engine/backend.js';
+import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { f32, flatIndex, grid } from './wgsl.js';
+
+const EXPRESSIONS: Record<UnaryOp, string> = {
+  neg: '-v',
+  exp: 'exp(v)',
+  log: 'log(v)',
+  sqrt: 'sqrt(v)',
+  abs: 'abs(v)',
+  sign: 'sign(v)',
+  relu: 'max(v, 0.0)',
+  step: 'select(0.0, 1.0, v > 0.0)',
+  square: 'v * v',
+  reciprocal: '1.0 / v',
+};
+
+/** Runs `out[i] = expression(v)` with v = x[i] over n elements. */
+export function mapElements(gpu: Gpu, name: string, x: GpuBuffer, n: number, expression: string): GpuBuffer {
+  const out = gpu.acquire(n * 4);
+  const { workgroups, stride } = grid(n);
+  const code = `
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${flatIndex(n, stride)}
+  let v = x[i];
+  out[i] = ${expression};
+}`;
+  gpu.dispatch(gpu.pipeline(name, code), [x, out], workgroups);
+  return out;
+}
+
+export function unary(gpu: Gpu, op: UnaryOp, x: GpuBuffer, n: number): GpuBuffer {
+  return mapElements(gpu, `unary_${op}`, x, n, EXPRESSIONS[op]);
+}
+
+export function affine(gpu: Gpu, x: GpuBuffer, n: number, scale: number, shift: number): GpuBuffer {
+  return mapElements(gpu, 'affine', x, n, `${f32(scale)} * v + ${f32(shift)}`);
+}
+
+export function clamp(gpu: Gpu, x: GpuBuffer, n: number, lo: number, hi: number): GpuBuffer {
+  return mapElements(gpu, 'clamp', x, n, `min(max(v, ${f32(lo)}), ${f32(hi)})`);
+}

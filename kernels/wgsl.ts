@@ -1,0 +1,57 @@
+// Small helpers shared by the WGSL kernels. Sizes are baked into each shader as constants (so index
+// arithmetic compiles to multiplies and shifts); a pipeline is compiled once per distinct shape.
+
+import type { DType } from '../engine/backend.js';
+
+/** Invocations per workgroup for elementwise kernels. */
+export const WORKGROUP = 64;
+const MAX_GROUPS = 65535;
+
+/**
+ * A 2-D grid covering n invocations, since one dimension holds at most 65535 workgroups. Shaders
+ * compute their flat index as `gid.x + gid.y * STRIDE` with STRIDE = groupsX · workgroup size.
+ */
+export function grid(n: number, workgroup = WORKGROUP): { workgroups: [number, number]; stride: number } {
+  const groups = Math.max(1, Math.ceil(n / workgroup));
+  const x = Math.min(groups, MAX_GROUPS);
+  const y = Math.ceil(groups / x);
+  return { workgroups: [x, y], stride: x * workgroup };
+}
+
+/** The WGSL scalar type of a dtype. */
+export function wgslType(dtype: DType): 'f32' | 'i32' {
+  return dtype === 'int32' ? 'i32' : 'f32';
+}
+
+/** A number as a WGSL float literal (always with a decimal point or exponent, never NaN/Infinity). */
+export function f32(value: number): string {
+  if (Number.isNaN(value)) return 'bitcast<f32>(0x7fc00000u)';
+  if (value === Infinity) return 'bitcast<f32>(0x7f800000u)';
+  if (value === -Infinity) return 'bitcast<f32>(0xff800000u)';
+  const s = Math.fround(value).toString();
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/** A literal of the given dtype. */
+export function literal(value: number, dtype: DType): string {
+  return dtype === 'int32' ? `${Math.trunc(value)}i` : f32(value);
+}
+
+/** The header of a flat elementwise kernel: `i` is the element index; out-of-range invocations return. */
+export function flatIndex(n: number, stride: number, workgroup = WORKGROUP): string {
+  return `@compute @workgroup_size(${workgroup})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${stride}u;
+  if (i >= ${n}u) { return; }`;
+}
+
+/** Row-major strides as WGSL-ready numbers. */
+export function strides(shape: readonly number[]): number[] {
+  const out = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    out[i] = s;
+    s *= shape[i];
+  }
+  return out;
+}

@@ -1,0 +1,19 @@
+// Learning-rate schedules as pure functions of the (fractional) epoch, so a resumed run gets the same
+// rate at the same point.
+
+export type Schedule = (epoch: number) => number;
+
+/** Piecewise constant: base·gamma^(number of milestones ≤ epoch). PyTorch's MultiStepLR. */
+export function multiStep(base: number, milestones: readonly number[], gamma = 0.1): Schedule {
+  const sorted = [...milestones].sort((a, b) => a - b);
+  return (epoch) => base * gamma ** sorted.filter((m) => epoch >= m).length;
+}
+
+/** Cosine annealing from base to minLr over `epochs`. */
+export function cosine(base: number, epochs: number, minLr = 0): Schedule {
+  return (epoch) => minLr + 0.5 * (base - minLr) * (1 + Math.cos((Math.PI * Math.min(epoch, epochs)) / epochs));
+}
+
+export function constantRate(base: number): Schedule {
+  return () => base;
+}

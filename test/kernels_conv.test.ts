@@ -1,0 +1,157 @@
+// Convolution kernels: WebGPU forward, backward-input and backward-filter against the CPU reference
+// on awkward configurations (odd sizes, stride 2, channel counts not multiples of the register tile,
+// 1x1 and 3x3 kernels, with and without bias), and finite-difference checks of the conv2d VJP.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+import { type Backend, type Conv2dShape, Random, type Tensor, conv2d, conv2dShape, mul, sum } from '../engine/index.js';
+import { assertClose, cpu, gradCheck, maxAbs, randomArray, webgpu } from './helpers.js';
+
+interface Case {
+  batch: number;
+  inChannels: number;
+  outChannels: number;
+  height: number;
+  width: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  padding: number;
+  bias: boolean;
+}
+
+const describe = (c: Case) =>
+  `x [${c.batch},${c.inChannels},${c.height},${c.width}] w [${c.outChannels},${c.inChannels},${c.kh},${c.kw}] s${c.stride} p${c.padding}${c.bias ? ' +bias' : ''}`;
+
+/** Forward, backward-input and backward-filter of one case on a backend, through the Backend methods. */
+async function runConv(b: Backend, s: Conv2dShape, x: Float32Array, w: Float32Array, bias: Float32Array | null, dy: Float32Array) {
+  const xs = b.upload(x, 'float32');
+  const ws = b.upload(w, 'float32');
+  const bs = bias ? b.upload(bias, 'float32') : null;
+  const dys = b.upload(dy, 'float32');
+  const ys = b.conv2d(xs, ws, bs, s);
+  const dxs = b.conv2dBackwardInput(dys, ws, s);
+  const dws = b.conv2dBackwardFilter(xs, dys, s);
+  const y = (await b.read(ys, 'float32', dy.length)) as Float32Array;
+  const dx = (await b.read(dxs, 'float32', x.length)) as Float32Array;
+  const dw = (await b.read(dws, 'float32', w.length)) as Float32Array;
+  for (const t of [xs, ws, dys, ys, dxs, dws]) b.release(t);
+  if (bs) b.release(bs);
+  return { y, dx, dw };
+}
+
+async function check(c: Case, seed: number): Promise<void> {
+  const gpu = await webgpu();
+  const rng = new Random(seed);
+  const s = conv2dShape([c.batch, c.inChannels, c.height, c.width], [c.outChannels, c.inChannels, c.kh, c.kw], c.stride, c.padding);
+  const x = Float32Array.from(randomArray(rng, c.batch * c.inChannels * c.height * c.width));
+  const w = Float32Array.from(randomArray(rng, c.outChannels * c.inChannels * c.kh * c.kw));
+  const bias = c.bias ? Float32Array.from(randomArray(rng, c.outChannels)) : null;
+  const dy = Float32Array.from(randomArray(rng, c.batch * c.outChannels * s.outHeight * s.outWidth));
+  const g = await runConv(gpu, s, x, w, bias, dy);
+  const r = await runConv(cpu, s, x, w, bias, dy);
+  const what = describe(c);
+  // Sums of K products of values in [-1, 1]: float32 rounding grows with K.
+  const kFwd = c.inChannels * c.kh * c.kw;
+  const kIn = c.outChannels * c.kh * c.kw;
+  const kFilter = c.batch * s.outHeight * s.outWidth;
+  assertClose(g.y, r.y, `${what} forward`, 1e-4, 2e-6 * kFwd + 1e-6);
+  assertClose(g.dx, r.dx, `${what} backward-input`, 1e-4, 2e-6 * kIn + 1e-6);
+  assertClose(g.dw, r.dw, `${what} backward-filter`, 1e-4, 2e-6 * kFilter + 1e-6);
+  // Guard against vacuous passes (all zeros on both sides).
+  assert.ok(maxAbs(r.y) > 0 && maxAbs(r.dx) > 0 && maxAbs(r.dw) > 0, `${what}: reference is all zeros`);
+}
+
+const CASES: Case[] = [
+  { batch: 1, inChannels: 3, outChannels: 5, height: 13, width: 13, kh: 3, kw: 3, stride: 1, padding: 0, bias: true },
+  { batch: 3, inChannels: 3, outChannels: 5, height: 13, width: 13, kh: 3, kw: 3, stride: 2, padding: 1, bias: false },
+  { batch: 3, inChannels: 7, outChannels: 6, height: 13, width: 13, kh: 3, kw: 3, stride: 1, padding: 1, bias: true },
+  { batch: 1, inChannels: 7, outChannels: 6, height: 29, width: 29, kh: 3, kw: 3, stride: 2, padding: 0, bias: false },
+  { batch: 3, inChannels: 7, outChannels: 6, height: 29, width: 29, kh: 1, kw: 1, stride: 1, padding: 0, bias: true },
+  { batch: 3, inChannels: 6, outChannels: 10, height: 13, width: 13, kh: 1, kw: 1, stride: 2, padding: 0, bias: false },
+  { batch: 2, inChannels: 8, outChannels: 12, height: 16, width: 16, kh: 1, kw: 1, stride: 2, padding: 0, bias: false },
+  { batch: 1, inChannels: 1, outChannels: 3, height: 29, width: 29, kh: 3, kw: 3, stride: 1, padding: 0, bias: true },
+  { batch: 3, inChannels: 5, outChannels: 7, height: 13, width: 29, kh: 3, kw: 3, stride: 2, padding: 1, bias: true },
+  { batch: 2, inChannels: 4, outChannels: 4, height: 9, width: 11, kh: 3, kw: 2, stride: 1, padding: 1, bias: false },
+  { batch: 2, inChannels: 3, outChannels: 5, height: 7, width: 7, kh: 5, kw: 5, stride: 2, padding: 2, bias: true },
+  { batch: 1, inChannels: 2, outChannels: 3, height: 3, width: 3, kh: 3, kw: 3, stride: 1, padding: 0, bias: false },
+  // Shapes of the real models (small batch), so the tiled fast paths are exercised exactly.
+  { batch: 2, inChannels: 1, outChannels: 32, height: 28, width: 28, kh: 3, kw: 3, stride: 1, padding: 0, bias: true },
+  { batch: 2, inChannels: 32, outChannels: 32, height: 26, width: 26, kh: 3, kw: 3, stride: 1, padding: 0, bias: true },
+  { batch: 2, inChannels: 32, outChannels: 64, height: 12, width: 12, kh: 3, kw: 3, stride: 1, padding: 0, bias: true },
+  { batch: 2, inChannels: 3, outChannels: 64, height: 32, width: 32, kh: 3, kw: 3, stride: 1, padding: 1, bias: false },
+  { batch: 2, inChannels: 64, outChannels: 128, height: 16, width: 16, kh: 3, kw: 3, stride: 2, padding: 1, bias: false },
+  { batch: 2, inChannels: 64, outChannels: 128, height: 16, width: 16, kh: 1, kw: 1, stride: 2, padding: 0, bias: false },
+  { batch: 3, inChannels: 128, outChannels: 64, height: 4, width: 4, kh: 3, kw: 3, stride: 1, padding: 1, bias: false },
+];
+
+CASES.forEach((c, i) => {
+  test(`conv2d WebGPU matches CPU: ${describe(c)}`, () => check(c, 100 + i));
+});
+
+test('conv2d WebGPU matches CPU: random configurations', async () => {
+  const rng = new Random(2024);
+  const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
+  for (let t = 0; t < 16; t++) {
+    const k = pick([1, 3]);
+    const c: Case = {
+      batch: pick([1, 2, 3]),
+      inChannels: 1 + rng.int(9),
+      outChannels: 1 + rng.int(11),
+      height: pick([5, 8, 13, 16, 29]),
+      width: pick([5, 7, 13, 16, 29]),
+      kh: k,
+      kw: k,
+      stride: pick([1, 2]),
+      padding: k === 1 ? 0 : pick([0, 1]),
+      bias: rng.next() < 0.5,
+    };
+    await check(c, 500 + t);
+  }
+});
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const weighted = (y: Tensor, w: Tensor) => sum(mul(y, w));
+
+for (const [stride, padding] of [
+  [2, 1],
+  [1, 0],
+]) {
+  test(`gradCheck: conv2d w.r.t. input, weight and bias (3x3, stride ${stride}, pad ${padding})`, async () => {
+    const rng = new Random(41 + stride);
+    const xShape = [2, 3, 5, 5];
+    const wShape = [4, 3, 3, 3];
+    const s = conv2dShape(xShape, wShape, stride, padding);
+    const yShape = [s.batch, s.outChannels, s.outHeight, s.outWidth];
+    await gradCheck(
+      (x, w, b, r) => weighted(conv2d(x, w, b, { stride, padding }), r),
+      [
+        { values: randomArray(rng, size(xShape)), shape: xShape },
+        { values: randomArray(rng, size(wShape)), shape: wShape },
+        { values: randomArray(rng, 4), shape: [4] },
+        { values: randomArray(rng, size(yShape)), shape: yShape, differentiable: false },
+      ],
+      `conv2d s${stride} p${padding}`,
+    );
+  });
+}
+
+test('gradCheck: conv2d 1x1 stride 2 without bias', async () => {
+  const rng = new Random(43);
+  const xShape = [2, 3, 5, 5];
+  const wShape = [2, 3, 1, 1];
+  const s = conv2dShape(xShape, wShape, 2, 0);
+  const yShape = [s.batch, s.outChannels, s.outHeight, s.outWidth];
+  await gradCheck(
+    (x, w, r) => weighted(conv2d(x, w, null, { stride: 2 }), r),
+    [
+      { values: randomArray(rng, size(xShape)), shape: xShape },
+      { values: randomArray(rng, size(wShape)), shape: wShape },
+      { values: randomArray(rng, size(yShape)), shape: yShape, differentiable: false },
+    ],
+    'conv2d 1x1 s2',
+  );
+});
+
+test.run();

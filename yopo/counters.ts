@@ -1,0 +1,38 @@
+// Counting propagations, so tests can check what each method really runs: every call of the model's
+// rest (g) is a full propagation; every call of firstLayer (f0) without a following g is a
+// first-layer-only propagation. Counting at the model catches a hidden full forward anywhere.
+
+import type { Classifier } from '../nn/index.js';
+
+export interface PropagationCounts {
+  /** Calls of g: full forward passes (each full backward follows one of them). */
+  full: number;
+  /** Calls of f0, including the ones inside full passes. */
+  firstLayer: number;
+}
+
+const counted = new WeakMap<Classifier, PropagationCounts>();
+
+/** Wraps the model's firstLayer and rest (once) and returns its live counters. */
+export function propagationCounts(model: Classifier): PropagationCounts {
+  let counts = counted.get(model);
+  if (counts) return counts;
+  const c: PropagationCounts = { full: 0, firstLayer: 0 };
+  const firstLayer = model.firstLayer.bind(model);
+  const rest = model.rest.bind(model);
+  model.firstLayer = (x) => {
+    c.firstLayer++;
+    return firstLayer(x);
+  };
+  model.rest = (z) => {
+    c.full++;
+    return rest(z);
+  };
+  counted.set(model, c);
+  return c;
+}
+
+/** First-layer-only propagations: f0 calls not part of a full pass. */
+export function firstLayerOnly(c: PropagationCounts): number {
+  return c.firstLayer - c.full;
+}

@@ -1,0 +1,30 @@
+// Natural (standard) training: one forward and backward on the clean batch.
+
+import { type Random, Tape, type Tensor, softmaxCrossEntropy } from '../../engine/index.js';
+import { type Classifier, SGD } from '../../nn/index.js';
+import type { Hyper, Method, StepOutput } from '../method.js';
+
+export function natural(): Method {
+  let opt: SGD | null = null;
+  return {
+    name: 'natural',
+    passesPerBatch: 1,
+    epochDivisor: 1,
+    init(model: Classifier, h: Hyper) {
+      opt = new SGD(model.parameters(), h);
+    },
+    step(model: Classifier, x: Tensor, y: Tensor, _rng: Random): StepOutput {
+      model.train();
+      const tape = new Tape();
+      let logits!: Tensor;
+      const loss = tape.record(() => softmaxCrossEntropy((logits = model.forward(x)), y));
+      opt!.step(tape.gradient(loss, opt!.params));
+      return { loss, logits };
+    },
+    setLearningRate(lr: number) {
+      opt!.lr = lr;
+    },
+    optimizers: () => new Map([['all', opt!]]),
+    dispose: () => opt?.dispose(),
+  };
+}

@@ -1,0 +1,63 @@
+// TRADES-YOPO-m-n (YOPO-SPEC "TRADES and TRADES-YOPO-m-n"): the TRADES adversary found by YOPO's loop,
+// in eval mode: clean soft labels fixed once per batch; m full passes of the summed KL give
+// p = ∂KL/∂z1 (no parameter gradients); after each, n first-layer sign steps (σ) against p; η starts
+// at 0.001·N(0, 1). Then one ordinary TRADES update (β = 1 in the published code).
+
+import { type Random, Tape, type Tensor, add, keep, logSoftmax, noGrad, tidy } from '../../engine/index.js';
+import { type Classifier, SGD } from '../../nn/index.js';
+import { hamiltonianGradientWrtEta } from '../first_layer.js';
+import { klSumToTarget } from '../losses.js';
+import type { Hyper, Method, StepOutput } from '../method.js';
+import { perturbed, project, signStep } from '../perturbation.js';
+import { tradesStart, tradesUpdate } from './trades.js';
+
+export interface TradesYopoOptions {
+  m: number;
+  n: number;
+  eps: number;
+  sigma: number;
+  beta?: number;
+}
+
+export function tradesYopo(o: TradesYopoOptions): Method {
+  const beta = o.beta ?? 1;
+  let opt: SGD | null = null;
+  return {
+    name: `trades-yopo-${o.m}-${o.n}`,
+    passesPerBatch: o.m + 2,
+    epochDivisor: 1,
+    init(model: Classifier, h: Hyper) {
+      opt = new SGD(model.parameters(), h);
+    },
+    step(model: Classifier, x: Tensor, y: Tensor, rng: Random): StepOutput {
+      model.eval();
+      const logP = keep(noGrad(() => tidy(() => logSoftmax(model.forward(x)))));
+      let eta = keep(tradesStart(x, rng));
+      for (let j = 0; j < o.m; j++) {
+        const p = tidy(() => {
+          const tape = new Tape();
+          let z1!: Tensor;
+          const kl = tape.record(() => klSumToTarget(logP, model.rest((z1 = model.firstLayer(add(x, eta))))));
+          return tape.gradient(kl, [z1])[0];
+        });
+        for (let s = 0; s < o.n; s++) {
+          const next = tidy(() => project(signStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma), x, o.eps));
+          eta.dispose();
+          eta = keep(next);
+        }
+        p.dispose();
+      }
+      logP.dispose();
+      const xAdv = keep(tidy(() => perturbed(x, eta)));
+      eta.dispose();
+      const out = tradesUpdate(model, opt!, x, xAdv, y, beta);
+      xAdv.dispose();
+      return out;
+    },
+    setLearningRate(lr: number) {
+      opt!.lr = lr;
+    },
+    optimizers: () => new Map([['all', opt!]]),
+    dispose: () => opt?.dispose(),
+  };
+}

@@ -1,0 +1,153 @@
+// The training loop every method shares: batches in a seeded order, the learning-rate schedule,
+// periodic evaluation, a wall-clock budget, progress callbacks, NaN detection, and a position that
+// can be saved and resumed exactly (all randomness of step s derives from (seed, s)).
+
+import { Random, type Tensor, argmax, cast, eq, sum, tensor, tidy } from '../engine/index.js';
+import { type Classifier, Dropout, type Schedule } from '../nn/index.js';
+import { type AttackSpec, type EvalData, type EvalResult, evaluate } from './evaluate.js';
+import type { Hyper, Method } from './method.js';
+
+export interface Batch {
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
+}
+
+/** Where batches come from: batch `index` of `epoch`, reproducible from the seed alone. */
+export interface BatchSource {
+  readonly batchesPerEpoch: number;
+  readonly shape: readonly [number, number, number];
+  batch(epoch: number, index: number): Batch;
+}
+
+/** The point a run has reached; saved with checkpoints. `step` counts completed steps. */
+export interface TrainPosition {
+  epoch: number;
+  batch: number;
+  step: number;
+  /** Training seconds so far (evaluation time excluded: the x-axis of the paper's Figure 3). */
+  elapsed: number;
+}
+
+export interface StepRecord extends TrainPosition {
+  loss: number;
+  train_accuracy: number;
+  lr: number;
+  images_per_s: number;
+}
+
+export interface EvalRecord extends TrainPosition, EvalResult {}
+
+export class TrainingDiverged extends Error {}
+
+export interface TrainOptions {
+  model: Classifier;
+  method: Method;
+  batches: BatchSource;
+  epochs: number;
+  hyper: Hyper;
+  /** Learning rate by epoch; default constant hyper.lr. */
+  schedule?: Schedule;
+  seed: number;
+  /** Stop after this many training seconds (then evaluate once more). */
+  timeBudgetS?: number;
+  /** Held-out data and attack for periodic evaluation. */
+  evalData?: EvalData;
+  evalAttack?: AttackSpec;
+  evalLimit?: number;
+  /** Evaluate every this many steps (default: at the end of each epoch). */
+  evalEverySteps?: number;
+  /** Continue from a saved position (the model and optimiser state must already be loaded). */
+  resume?: TrainPosition;
+  /** Polled after each step: return true to stop cleanly (e.g. Ctrl-C). */
+  shouldStop?: () => boolean;
+  onStep?: (r: StepRecord) => void | Promise<void>;
+  onEvaluate?: (r: EvalRecord) => void | Promise<void>;
+  /** Called at every point worth saving (after evaluations, at epoch ends, when stopping). */
+  onCheckpoint?: (p: TrainPosition) => void | Promise<void>;
+}
+
+export interface TrainResult {
+  position: TrainPosition;
+  stoppedBy: 'epochs' | 'time-budget' | 'stop-request';
+  lastEval: EvalRecord | null;
+}
+
+/** Seeds the model's own randomness (dropout masks) for one step. */
+function seedModel(model: Classifier, rng: Random): void {
+  for (const m of model.modules()) if (m instanceof Dropout) m.rng = rng.fork();
+}
+
+async function correctCount(logits: Tensor, y: Tensor): Promise<number> {
+  const total = tidy(() => sum(eq(cast(argmax(logits, 1), 'float32'), cast(y, 'float32'))));
+  const v = await total.item();
+  total.dispose();
+  return v;
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const { model, method, batches } = o;
+  const schedule = o.schedule ?? (() => o.hyper.lr);
+  method.init(model, o.hyper);
+  const pos: TrainPosition = o.resume ? { ...o.resume } : { epoch: 0, batch: 0, step: 0, elapsed: 0 };
+  let lastEval: EvalRecord | null = null;
+  let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
+
+  const runEvaluation = async () => {
+    if (!o.evalData || !o.evalAttack) return;
+    const r = await evaluate(model, o.evalData, o.evalAttack, { limit: o.evalLimit, seed: o.seed + 1 });
+    lastEval = { ...pos, ...r };
+    await o.onEvaluate?.(lastEval);
+  };
+
+  outer: while (pos.epoch < o.epochs) {
+    const lr = schedule(pos.epoch);
+    method.setLearningRate(lr);
+    while (pos.batch < batches.batchesPerEpoch) {
+      const b = batches.batch(pos.epoch, pos.batch);
+      const started = performance.now();
+      const rng = new Random(o.seed * 1_000_003 + pos.step);
+      seedModel(model, rng.fork());
+      const x = tensor(b.images, [b.count, ...batches.shape]);
+      const y = tensor(b.labels, [b.count], 'int32');
+      const out = method.step(model, x, y, rng);
+      const loss = await out.loss.item();
+      const correct = await correctCount(out.logits, y);
+      out.loss.dispose();
+      out.logits.dispose();
+      x.dispose();
+      y.dispose();
+      const seconds = (performance.now() - started) / 1000;
+      if (!Number.isFinite(loss)) {
+        throw new TrainingDiverged(`training diverged: the loss became ${loss} at epoch ${pos.epoch + 1}, batch ${pos.batch + 1} (step ${pos.step + 1}); lower the learning rate (now ${lr})`);
+      }
+      pos.elapsed += seconds;
+      pos.step++;
+      pos.batch++;
+      await o.onStep?.({ ...pos, loss, train_accuracy: correct / b.count, lr, images_per_s: b.count / seconds });
+      const evalDue = o.evalEverySteps !== undefined && pos.step % o.evalEverySteps === 0;
+      const overBudget = o.timeBudgetS !== undefined && pos.elapsed >= o.timeBudgetS;
+      const stopRequested = o.shouldStop?.() ?? false;
+      if (evalDue && !overBudget && !stopRequested) {
+        await runEvaluation();
+        await o.onCheckpoint?.({ ...pos });
+      }
+      if (overBudget || stopRequested) {
+        stoppedBy = overBudget ? 'time-budget' : 'stop-request';
+        break outer;
+      }
+    }
+    pos.epoch++;
+    pos.batch = 0;
+    if (o.evalEverySteps === undefined && pos.epoch < o.epochs) await runEvaluation();
+    await o.onCheckpoint?.({ ...pos });
+  }
+  // Normalise a stop exactly at an epoch's end, then the final evaluation and checkpoint.
+  if (pos.batch >= batches.batchesPerEpoch) {
+    pos.epoch++;
+    pos.batch = 0;
+  }
+  if (stoppedBy !== 'stop-request') await runEvaluation();
+  await o.onCheckpoint?.({ ...pos });
+  return { position: { ...pos }, stoppedBy, lastEval };
+}
