@@ -6,22 +6,20 @@ import { flatIndex, grid } from './wgsl.js';
 
 /** How one shader splits the output; exported for experiments and benchmarks. */
 export interface MatmulConfig {
-  /** 'uniformA': a workgroup shares its rows (A reads are the same for all lanes); 'uniformB': shares
-   *  its columns; 'plain': 2-D workgroup, every lane its own rows and columns. */
-  mode: 'uniformA' | 'uniformB' | 'plain';
-  /** Output rows and columns per invocation. */
+  /** Output rows and columns per invocation (multiples of 4 for vec4 loads along m or n). */
   tm: number;
   tn: number;
-  /** Invocations per workgroup along x (columns) and y (rows). */
+  /** Invocations per workgroup along x (columns) and y (rows; 1 in subgroup mode). */
   wx: number;
   wy: number;
-  /** k steps unrolled per loop iteration. */
-  unroll: number;
-  /** Lanes' tiles interleaved (lane + j·lanes) rather than blocked (lane·t + j) along the divergent axis. */
-  interleave: boolean;
+  /** Use vec4 loads where the layout allows (contiguous, 16-byte aligned). */
+  vec4: boolean;
+  /** Subgroup size to share A through subgroupBroadcast (0: every invocation loads its own A). */
+  subgroup: number;
 }
 
-export const DEFAULT_CONFIG: MatmulConfig = { mode: 'uniformA', tm: 4, tn: 2, wx: 64, wy: 1, unroll: 4, interleave: true };
+export const DEFAULT_CONFIG: MatmulConfig = { tm: 4, tn: 4, wx: 8, wy: 8, vec4: true, subgroup: 0 };
+export const SUBGROUP_CONFIG: MatmulConfig = { tm: 16, tn: 4, wx: 64, wy: 1, vec4: true, subgroup: 8 };
 
 export function matmul(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape): GpuBuffer {
   return matmulWith(gpu, a, b, s, DEFAULT_CONFIG);
@@ -33,7 +31,7 @@ export function matmulWith(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape,
   if (batch * m * n === 0) return out;
   if (k === 0) return zeros(gpu, out, batch * m * n);
   const { code, workgroups } = shader(s, c);
-  gpu.dispatch(gpu.pipeline(`matmul_${c.mode}_${c.tm}x${c.tn}`, code), [a, b, out], workgroups);
+  gpu.dispatch(gpu.pipeline(`matmul_${c.tm}x${c.tn}${c.subgroup ? '_sg' : ''}`, code), [a, b, out], workgroups);
   return out;
 }
 
@@ -49,77 +47,177 @@ ${flatIndex(size, stride)}
   return out;
 }
 
-function shader(s: MatmulShape, c: MatmulConfig): { code: string; workgroups: [number, number, number] } {
+/**
+ * How one operand is read. 'k4': vec4 along k (A untransposed, B transposed); 'mn4': vec4 along the
+ * output axis (A transposed, B untransposed); 'scalar': one float at a time (unaligned sizes).
+ */
+type LoadMode = 'k4' | 'mn4' | 'scalar';
+
+const XYZW = 'xyzw';
+
+export function shader(s: MatmulShape, c: MatmulConfig): { code: string; workgroups: [number, number, number] } {
   const { batch, m, n, k, transA, transB } = s;
-  const { tm, tn, wx, wy, unroll } = c;
-  let rowBase: string, rowStride: number, colBase: string, colStride: number, rowsPerGroup: number, colsPerGroup: number, wgSize: string;
-  if (c.mode === 'uniformA') {
-    rowsPerGroup = tm;
-    colsPerGroup = wx * tn;
-    wgSize = `${wx}`;
-    rowBase = `wg.y * ${tm}u`;
-    rowStride = 1;
-    [colBase, colStride] = c.interleave ? [`wg.x * ${colsPerGroup}u + lid.x`, wx] : [`(wg.x * ${wx}u + lid.x) * ${tn}u`, 1];
-  } else if (c.mode === 'uniformB') {
-    rowsPerGroup = wy * tm;
-    colsPerGroup = tn;
-    wgSize = `${wy}`;
-    colBase = `wg.x * ${tn}u`;
-    colStride = 1;
-    [rowBase, rowStride] = c.interleave ? [`wg.y * ${rowsPerGroup}u + lid.x`, wy] : [`(wg.y * ${wy}u + lid.x) * ${tm}u`, 1];
-  } else {
-    rowsPerGroup = wy * tm;
-    colsPerGroup = wx * tn;
-    wgSize = `${wx}, ${wy}`;
-    [rowBase, rowStride] = c.interleave ? [`wg.y * ${rowsPerGroup}u + lid.y`, wy] : [`(wg.y * ${wy}u + lid.y) * ${tm}u`, 1];
-    [colBase, colStride] = c.interleave ? [`wg.x * ${colsPerGroup}u + lid.x`, wx] : [`(wg.x * ${wx}u + lid.x) * ${tn}u`, 1];
-  }
-  const workgroups: [number, number, number] = [Math.ceil(n / colsPerGroup), Math.ceil(m / rowsPerGroup), batch];
+  const { tm, tn, wx } = c;
+  const sg = c.subgroup;
+  const wy = sg ? 1 : c.wy;
+  const workgroups: [number, number, number] = [Math.ceil(n / (wx * tn)), Math.ceil(m / (wy * tm)), batch];
   for (const w of workgroups) if (w > 65535) throw new Error(`matmul: ${JSON.stringify(s)} needs ${w} workgroups along one axis (limit 65535)`);
 
+  // A is [m, k] (k contiguous) or, transposed, [k, m] (m contiguous); B is [k, n] or [n, k].
+  const aMode: LoadMode = !c.vec4 ? 'scalar' : !transA ? (k % 4 === 0 ? 'k4' : 'scalar') : m % 4 === 0 && tm % 4 === 0 ? 'mn4' : 'scalar';
+  const bMode: LoadMode = !c.vec4 ? 'scalar' : transB ? (k % 4 === 0 ? 'k4' : 'scalar') : n % 4 === 0 && tn % 4 === 0 ? 'mn4' : 'scalar';
+  const aLoad = (index: string) => (aMode === 'scalar' ? `a[${index}]` : `a4[(${index}) / 4u]`);
+  const bLoad = (index: string) => (bMode === 'scalar' ? `b[${index}]` : `b4[(${index}) / 4u]`);
+
   const L: string[] = [];
-  const I = (i: number) => `r${i}`;
-  const J = (j: number) => `c${j}`;
-  for (let i = 0; i < tm; i++) L.push(`  let ${I(i)} = min(rowBase + ${i * rowStride}u, ${m - 1}u);`);
-  for (let j = 0; j < tn; j++) L.push(`  let ${J(j)} = min(colBase + ${j * colStride}u, ${n - 1}u);`);
-  // Element offsets without the k term.
-  for (let i = 0; i < tm; i++) L.push(`  let ao${i} = aBase + ${transA ? I(i) : `${I(i)} * ${k}u`};`);
-  for (let j = 0; j < tn; j++) L.push(`  let bo${j} = bBase + ${transB ? `${J(j)} * ${k}u` : J(j)};`);
+  // Row and column indices of this invocation's tile, clamped so every load stays in the matrix;
+  // stores are guarded by the unclamped indices. A vec4 group along m (or n) starts at a multiple of 4
+  // and m % 4 == 0 there, so clamping its start to m − 4 only moves groups lying wholly outside.
+  const row = (i: number | string) => `min(row0 + ${typeof i === 'number' ? `${i}u` : i}, ${m - 1}u)`;
+  const rowGroup = (g: number | string) => `min(row0 + ${typeof g === 'number' ? `${4 * g}u` : `4u * (${g})`}, ${m - 4}u)`;
+  if (!sg) {
+    if (aMode === 'mn4') for (let g = 0; g < tm / 4; g++) L.push(`  let rg${g} = ${rowGroup(g)};`);
+    else for (let i = 0; i < tm; i++) L.push(`  let r${i} = ${row(i)};`);
+  }
+  for (let j = 0; j < tn; j++) L.push(`  let c${j} = min(col0 + ${j}u, ${n - 1}u);`);
+  if (bMode === 'mn4') for (let g = 0; g < tn / 4; g++) L.push(`  let cg${g} = min(col0 + ${4 * g}u, ${n - 4}u);`);
   for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc${i}_${j} = 0.0;`);
-  const aAt = (i: number, t: string) => `a[ao${i} + ${transA ? `(${t}) * ${m}u` : t}]`;
-  const bAt = (j: number, t: string) => `b[bo${j} + ${transB ? t : `(${t}) * ${n}u`}]`;
-  const step = (t: string, ind: string) => {
+
+  /** A's values for k-steps t0 + 0..steps-1: aVal[i][u]. */
+  const aBlock = (t0: string, steps: number, out: string[], ind: string, pre: string): string[][] => {
+    const aVal: string[][] = Array.from({ length: tm }, () => []);
+    const tk = (u: number | string) => (u === 0 ? t0 : `${t0} + ${typeof u === 'number' ? `${u}u` : u}`);
+    if (!sg) {
+      // Every invocation loads the A values of its own rows.
+      if (aMode === 'k4' && steps === 4) {
+        for (let i = 0; i < tm; i++) {
+          out.push(`${ind}let ${pre}av${i} = ${aLoad(`aBase + r${i} * ${k}u + ${t0}`)};`);
+          for (let u = 0; u < 4; u++) aVal[i][u] = `${pre}av${i}.${XYZW[u]}`;
+        }
+      } else if (aMode === 'mn4') {
+        for (let u = 0; u < steps; u++) {
+          for (let g = 0; g < tm / 4; g++) {
+            out.push(`${ind}let ${pre}av${u}_${g} = ${aLoad(`aBase + (${tk(u)}) * ${m}u + rg${g}`)};`);
+            for (let r = 0; r < 4; r++) aVal[4 * g + r][u] = `${pre}av${u}_${g}.${XYZW[r]}`;
+          }
+        }
+      } else {
+        for (let u = 0; u < steps; u++) {
+          for (let i = 0; i < tm; i++) {
+            out.push(`${ind}let ${pre}av${u}_${i} = ${aLoad(transA ? `aBase + (${tk(u)}) * ${m}u + r${i}` : `aBase + r${i} * ${k}u + ${tk(u)}`)};`);
+            aVal[i][u] = `${pre}av${u}_${i}`;
+          }
+        }
+      }
+      return aVal;
+    }
+    // Subgroup mode: the subgroup's invocations share rows, so the block's A values are split into
+    // units (vec4s or floats), unit v is loaded by lane v % sg into slot v / sg, and every value is
+    // then read from its lane with subgroupBroadcast (a register extract on lavapipe).
+    const units = aMode === 'k4' && steps === 4 ? tm : aMode === 'mn4' ? (steps * tm) / 4 : steps * tm;
+    const slots = Math.ceil(units / sg);
+    for (let q = 0; q < slots; q++) {
+      const v = `min(sid + ${q * sg}u, ${units - 1}u)`;
+      let index: string;
+      if (aMode === 'k4' && steps === 4) index = `aBase + ${row(v)} * ${k}u + ${t0}`;
+      else if (aMode === 'mn4') index = `aBase + (${tk(`${v} / ${tm / 4}u`)}) * ${m}u + ${rowGroup(`${v} % ${tm / 4}u`)}`;
+      else {
+        const i = row(`${v} % ${tm}u`);
+        const u = `${v} / ${tm}u`;
+        index = transA ? `aBase + (${tk(u)}) * ${m}u + ${i}` : `aBase + ${i} * ${k}u + ${tk(u)}`;
+      }
+      out.push(`${ind}let ${pre}as${q} = ${aLoad(index)};`);
+    }
+    const shared = new Map<number, string>();
+    const unit = (v: number): string => {
+      let name = shared.get(v);
+      if (!name) {
+        name = `${pre}au${v}`;
+        shared.set(v, name);
+        out.push(`${ind}let ${name} = subgroupBroadcast(${pre}as${Math.floor(v / sg)}, ${v % sg}u);`);
+      }
+      return name;
+    };
+    for (let i = 0; i < tm; i++) {
+      for (let u = 0; u < steps; u++) {
+        if (aMode === 'k4' && steps === 4) aVal[i][u] = `${unit(i)}.${XYZW[u]}`;
+        else if (aMode === 'mn4') aVal[i][u] = `${unit(u * (tm / 4) + (i >> 2))}.${XYZW[i % 4]}`;
+        else aVal[i][u] = unit(u * tm + i);
+      }
+    }
+    return aVal;
+  };
+
+  /** B's values for k-steps t0 + 0..steps-1: bVal[j][u]; every invocation loads its own columns. */
+  const bBlock = (t0: string, steps: number, out: string[], ind: string, pre: string): string[][] => {
+    const bVal: string[][] = Array.from({ length: tn }, () => []);
+    const tk = (u: number) => (u ? `${t0} + ${u}u` : t0);
+    if (bMode === 'k4' && steps === 4) {
+      for (let j = 0; j < tn; j++) {
+        out.push(`${ind}let ${pre}bv${j} = ${bLoad(`bBase + c${j} * ${k}u + ${t0}`)};`);
+        for (let u = 0; u < 4; u++) bVal[j][u] = `${pre}bv${j}.${XYZW[u]}`;
+      }
+    } else if (bMode === 'mn4') {
+      for (let u = 0; u < steps; u++) {
+        for (let g = 0; g < tn / 4; g++) {
+          out.push(`${ind}let ${pre}bv${u}_${g} = ${bLoad(`bBase + (${tk(u)}) * ${n}u + cg${g}`)};`);
+          for (let r = 0; r < 4; r++) bVal[4 * g + r][u] = `${pre}bv${u}_${g}.${XYZW[r]}`;
+        }
+      }
+    } else {
+      for (let u = 0; u < steps; u++) {
+        for (let j = 0; j < tn; j++) {
+          out.push(`${ind}let ${pre}bv${u}_${j} = ${bLoad(transB ? `bBase + c${j} * ${k}u + ${tk(u)}` : `bBase + (${tk(u)}) * ${n}u + c${j}`)};`);
+          bVal[j][u] = `${pre}bv${u}_${j}`;
+        }
+      }
+    }
+    return bVal;
+  };
+
+  /** One block of k-steps: loads, then each accumulator gets the block's partial dot product in one
+   *  update (on lavapipe every write to a loop-carried variable costs a masked blend). */
+  const block = (t0: string, steps: number, ind: string): string[] => {
     const out: string[] = [];
-    for (let i = 0; i < tm; i++) out.push(`${ind}let a${i} = ${aAt(i, t)};`);
-    for (let j = 0; j < tn; j++) out.push(`${ind}let b${j} = ${bAt(j, t)};`);
-    for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) out.push(`${ind}acc${i}_${j} = fma(a${i}, b${j}, acc${i}_${j});`);
+    const aVal: string[][] = Array.from({ length: tm }, () => []);
+    const bVal: string[][] = Array.from({ length: tn }, () => []);
+    for (let u0 = 0; u0 < steps; u0 += 4) {
+      const sub = Math.min(4, steps - u0);
+      const t = u0 ? `${t0} + ${u0}u` : t0;
+      const pre = steps > 4 ? `q${u0 / 4}` : '';
+      aBlock(t, sub, out, ind, pre).forEach((row, i) => aVal[i].push(...row));
+      bBlock(t, sub, out, ind, pre).forEach((col, j) => bVal[j].push(...col));
+    }
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn; j++) {
+        let sum = `${aVal[i][steps - 1]} * ${bVal[j][steps - 1]}`;
+        for (let u = steps - 2; u >= 0; u--) sum = `fma(${aVal[i][u]}, ${bVal[j][u]}, ${sum})`;
+        out.push(`${ind}acc${i}_${j} += ${sum};`);
+      }
+    }
     return out;
   };
-  const full = Math.floor(k / unroll) * unroll;
-  if (full > 0) {
-    L.push(`  for (var t = 0u; t < ${full}u; t += ${unroll}u) {`);
-    for (let u = 0; u < unroll; u++) L.push(`    {`, ...step(u ? `t + ${u}u` : 't', '      '), `    }`);
-    L.push(`  }`);
-  }
-  for (let t = full; t < k; t++) L.push(`  {`, ...step(`${t}u`, '    '), `  }`);
+
+  const full = Math.floor(k / 4) * 4;
+  if (full > 0) L.push(`  for (var t = 0u; t < ${full}u; t += 4u) {`, ...block('t', 4, '    '), `  }`);
+  if (k > full) L.push(`  {`, `    let t = ${full}u;`, ...block('t', k - full, '    '), `  }`);
+
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn; j++) {
-      const row = `rowBase + ${i * rowStride}u`;
-      const col = `colBase + ${j * colStride}u`;
-      L.push(`  if (${row} < ${m}u && ${col} < ${n}u) { out[oBase + (${row}) * ${n}u + ${col}] = acc${i}_${j}; }`);
+      L.push(`  if (row0 + ${i}u < ${m}u && col0 + ${j}u < ${n}u) { out[oBase + (row0 + ${i}u) * ${n}u + col0 + ${j}u] = acc${i}_${j}; }`);
     }
   }
-  const code = `
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
+  const code = `${sg ? 'enable subgroups;\n' : ''}
+@group(0) @binding(0) var<storage, read> ${aMode === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4f>'};
+@group(0) @binding(1) var<storage, read> ${bMode === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4f>'};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@compute @workgroup_size(${wgSize})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let aBase = wg.z * ${m * k}u;
   let bBase = wg.z * ${k * n}u;
   let oBase = wg.z * ${m * n}u;
-  let rowBase = ${rowBase};
-  let colBase = ${colBase};
+  let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
+  let col0 = (wg.x * ${wx}u + lid.x) * ${tn}u;
 ${L.join('\n')}
 }`;
   return { code, workgroups };
