@@ -9,7 +9,7 @@ import { trades } from './methods/trades.js';
 import { tradesYopo } from './methods/trades_yopo.js';
 import { yopo } from './methods/yopo.js';
 
-export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10';
+import type { DatasetName } from './data/index.js';
 
 export interface ThreatModel {
   eps: number;

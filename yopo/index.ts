@@ -3,6 +3,7 @@
 
 export * from './attacks.js';
 export * from './counters.js';
+export * from './data/index.js';
 export * from './defaults.js';
 export * from './evaluate.js';
 export * from './first_layer.js';
