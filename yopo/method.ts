@@ -16,6 +16,8 @@ export interface StepOutput {
   loss: Tensor;
   /** Logits of the last forward on the training batch (for train accuracy). */
   logits: Tensor;
+  /** The adversarial input clip(x + η, 0, 1) the update trained on (none for natural training). */
+  adversary?: Tensor;
 }
 
 export interface Method {
@@ -35,5 +37,7 @@ export interface Method {
   optimizers(): Map<string, SGD>;
   /** State that persists across batches besides optimisers (Free-m's δ), for checkpoints. */
   persistentState?(): Map<string, Tensor>;
+  /** Restores what persistentState() returned, from host arrays. */
+  restoreState?(state: Map<string, { shape: number[]; data: Float32Array | Int32Array }>): void;
   dispose(): void;
 }

@@ -7,17 +7,11 @@ import { type Classifier, Dropout, type Schedule } from '../nn/index.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate } from './evaluate.js';
 import type { Hyper, Method } from './method.js';
 
-export interface Batch {
-  images: Float32Array;
-  labels: Int32Array;
-  count: number;
-}
-
-/** Where batches come from: batch `index` of `epoch`, reproducible from the seed alone. */
+/** Where batches come from: batch `index` of `epoch`, reproducible from the seed alone (BatchLoader). */
 export interface BatchSource {
   readonly batchesPerEpoch: number;
-  readonly shape: readonly [number, number, number];
-  batch(epoch: number, index: number): Batch;
+  readonly dataset: { readonly shape: readonly number[] };
+  batch(epoch: number, index: number): { images: Float32Array; labels: Int32Array; count: number };
 }
 
 /** The point a run has reached; saved with checkpoints. `step` counts completed steps. */
@@ -108,13 +102,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const started = performance.now();
       const rng = new Random(o.seed * 1_000_003 + pos.step);
       seedModel(model, rng.fork());
-      const x = tensor(b.images, [b.count, ...batches.shape]);
+      const x = tensor(b.images, [b.count, ...batches.dataset.shape]);
       const y = tensor(b.labels, [b.count], 'int32');
       const out = method.step(model, x, y, rng);
       const loss = await out.loss.item();
       const correct = await correctCount(out.logits, y);
       out.loss.dispose();
       out.logits.dispose();
+      out.adversary?.dispose();
       x.dispose();
       y.dispose();
       const seconds = (performance.now() - started) / 1000;

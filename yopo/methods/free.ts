@@ -3,7 +3,7 @@
 // clip(x + δ, 0, 1) whose weight gradient is applied at once and whose input gradient updates
 // δ ← Π(δ + ε·sign(∇δ L)). Run epochs/m epochs to match the passes of other methods.
 
-import { type Random, Tape, type Tensor, keep, softmaxCrossEntropy, tidy, zeros } from '../../engine/index.js';
+import { type Random, Tape, type Tensor, keep, softmaxCrossEntropy, tensor, tidy, zeros } from '../../engine/index.js';
 import { type Classifier, SGD } from '../../nn/index.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import { perturbed, project, signStep } from '../perturbation.js';
@@ -29,6 +29,7 @@ export function free(o: { m: number; eps: number }): Method {
       for (let replay = 0; replay < o.m; replay++) {
         out?.loss.dispose();
         out?.logits.dispose();
+        out?.adversary?.dispose();
         const d = delta;
         out = tidy(() => {
           const tape = new Tape();
@@ -37,8 +38,9 @@ export function free(o: { m: number; eps: number }): Method {
           const grads = tape.gradient(loss, [...opt!.params, d]);
           const gDelta = grads.pop()!;
           opt!.step(grads);
+          const adversary = perturbed(x, d);
           d.assign(project(signStep(d, gDelta, o.eps), x, o.eps));
-          return { loss, logits };
+          return { loss, logits, adversary };
         });
       }
       return out!;
@@ -48,6 +50,12 @@ export function free(o: { m: number; eps: number }): Method {
     },
     optimizers: () => new Map([['all', opt!]]),
     persistentState: (): Map<string, Tensor> => (delta ? new Map([['delta', delta]]) : new Map()),
+    restoreState(state) {
+      const saved = state.get('delta');
+      if (!saved) return;
+      delta?.dispose();
+      delta = keep(tensor(saved.data, saved.shape));
+    },
     dispose() {
       opt?.dispose();
       delta?.dispose();

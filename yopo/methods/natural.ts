@@ -1,6 +1,6 @@
 // Natural (standard) training: one forward and backward on the clean batch.
 
-import { type Random, Tape, type Tensor, softmaxCrossEntropy } from '../../engine/index.js';
+import { type Random, Tape, type Tensor, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import { type Classifier, SGD } from '../../nn/index.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 
@@ -15,11 +15,13 @@ export function natural(): Method {
     },
     step(model: Classifier, x: Tensor, y: Tensor, _rng: Random): StepOutput {
       model.train();
-      const tape = new Tape();
-      let logits!: Tensor;
-      const loss = tape.record(() => softmaxCrossEntropy((logits = model.forward(x)), y));
-      opt!.step(tape.gradient(loss, opt!.params));
-      return { loss, logits };
+      return tidy(() => {
+        const tape = new Tape();
+        let logits!: Tensor;
+        const loss = tape.record(() => softmaxCrossEntropy((logits = model.forward(x)), y));
+        opt!.step(tape.gradient(loss, opt!.params));
+        return { loss, logits };
+      });
     },
     setLearningRate(lr: number) {
       opt!.lr = lr;

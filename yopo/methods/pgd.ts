@@ -2,7 +2,7 @@
 // with r sign-gradient steps from a random start, then one SGD step in train mode on
 // CE(net(x_adv)) + CE(net(x)) (objective 'adv+clean', the published code) or CE(net(x_adv)) ('adv').
 
-import { type Random, Tape, type Tensor, add, softmaxCrossEntropy } from '../../engine/index.js';
+import { type Random, Tape, type Tensor, add, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import { type Classifier, SGD } from '../../nn/index.js';
 import { pgdAttack } from '../attacks.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
@@ -25,17 +25,19 @@ export function pgd(o: PgdTrainingOptions): Method {
       opt = new SGD(model.parameters(), h);
     },
     step(model: Classifier, x: Tensor, y: Tensor, rng: Random): StepOutput {
-      model.eval();
-      const xAdv = pgdAttack(model, x, y, null, { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true }, rng);
-      model.train();
-      const tape = new Tape();
-      let logits!: Tensor;
-      const loss = tape.record(() => {
-        const adv = softmaxCrossEntropy((logits = model.forward(xAdv)), y);
-        return objective === 'adv' ? adv : add(adv, softmaxCrossEntropy(model.forward(x), y));
+      return tidy(() => {
+        model.eval();
+        const xAdv = pgdAttack(model, x, y, null, { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true }, rng);
+        model.train();
+        const tape = new Tape();
+        let logits!: Tensor;
+        const loss = tape.record(() => {
+          const adv = softmaxCrossEntropy((logits = model.forward(xAdv)), y);
+          return objective === 'adv' ? adv : add(adv, softmaxCrossEntropy(model.forward(x), y));
+        });
+        opt!.step(tape.gradient(loss, opt!.params));
+        return { loss, logits, adversary: xAdv };
       });
-      opt!.step(tape.gradient(loss, opt!.params));
-      return { loss, logits };
     },
     setLearningRate(lr: number) {
       opt!.lr = lr;

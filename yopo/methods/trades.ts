@@ -19,15 +19,17 @@ export interface TradesOptions {
 /** The TRADES training update at a given adversarial input (shared with TRADES-YOPO). */
 export function tradesUpdate(model: Classifier, opt: SGD, x: Tensor, xAdv: Tensor, y: Tensor, beta: number): StepOutput {
   model.train();
-  const tape = new Tape();
-  let logits!: Tensor;
-  const loss = tape.record(() => {
-    logits = model.forward(x);
-    const kl = klSum(logits, model.forward(xAdv));
-    return add(softmaxCrossEntropy(logits, y), scale(kl, beta / x.shape[0]));
+  return tidy(() => {
+    const tape = new Tape();
+    let logits!: Tensor;
+    const loss = tape.record(() => {
+      logits = model.forward(x);
+      const kl = klSum(logits, model.forward(xAdv));
+      return add(softmaxCrossEntropy(logits, y), scale(kl, beta / x.shape[0]));
+    });
+    opt.step(tape.gradient(loss, opt.params));
+    return { loss, logits };
   });
-  opt.step(tape.gradient(loss, opt.params));
-  return { loss, logits };
 }
 
 /** Initial TRADES perturbation: 0.001·N(0, 1), from the host generator. */
@@ -62,9 +64,7 @@ export function trades(o: TradesOptions): Method {
       logP.dispose();
       const xAdv = keep(tidy(() => perturbed(x, eta)));
       eta.dispose();
-      const out = tradesUpdate(model, opt!, x, xAdv, y, beta);
-      xAdv.dispose();
-      return out;
+      return { ...tradesUpdate(model, opt!, x, xAdv, y, beta), adversary: xAdv };
     },
     setLearningRate(lr: number) {
       opt!.lr = lr;

@@ -50,9 +50,7 @@ export function tradesYopo(o: TradesYopoOptions): Method {
       logP.dispose();
       const xAdv = keep(tidy(() => perturbed(x, eta)));
       eta.dispose();
-      const out = tradesUpdate(model, opt!, x, xAdv, y, beta);
-      xAdv.dispose();
-      return out;
+      return { ...tradesUpdate(model, opt!, x, xAdv, y, beta), adversary: xAdv };
     },
     setLearningRate(lr: number) {
       opt!.lr = lr;

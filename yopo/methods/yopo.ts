@@ -16,7 +16,7 @@ import { type Classifier, SGD } from '../../nn/index.js';
 import { hamiltonianGradientWrtEta, hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
 import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
-import { project, signStep, uniformNoise } from '../perturbation.js';
+import { perturbed, project, signStep, uniformNoise } from '../perturbation.js';
 
 export type FirstLayerGradient = 'both' | 'hamiltonian' | 'backprop';
 
@@ -83,8 +83,9 @@ export function yopo(o: YopoOptions): Method {
       firstOpt!.step(sums.get(theta0));
       restOpt!.step(sums.get(theta));
       sums.dispose();
+      const adversary = keep(tidy(() => perturbed(x, eta)));
       eta.dispose();
-      return out!;
+      return { ...out!, adversary };
     },
     setLearningRate(lr: number) {
       firstOpt!.lr = lr / o.m;
