@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// The yopo command: train, eval, compare, doctor (and bench). Errors print one line and exit 1
+// (2 for a bad command line); they never leave half-written files behind.
+
+import { UsageError } from './cli/args.js';
+import { compareCommand } from './cli/compare_command.js';
+import { doctorCommand } from './cli/doctor_command.js';
+import { evalCommand } from './cli/eval_command.js';
+import { trainCommand } from './cli/train_command.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
+  train: { run: trainCommand, summary: 'adversarially train a model (YOPO, PGD, Free, TRADES, natural) and measure it' },
+  eval: { run: evalCommand, summary: 'clean and robust accuracy of a checkpoint' },
+  compare: { run: compareCommand, summary: 'one chart and table for several runs' },
+  doctor: { run: doctorCommand, summary: 'the WebGPU adapter and its limits' },
+};
+
+function usage(): string {
+  return ['yopo: fast adversarial training on WebGPU', '', 'usage: yopo COMMAND [options]   (yopo COMMAND --help for its options)', '', 'commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`yopo: unknown command '${name}'; expected one of ${Object.keys(COMMANDS).join(', ')}`);
+    return 2;
+  }
+  try {
+    await command.run(rest);
+    return 0;
+  } catch (error) {
+    const message = (error as Error).message ?? String(error);
+    console.error(error instanceof UsageError ? message : `yopo ${name}: ${message}`);
+    if (process.env.YOPO_DEBUG) console.error((error as Error).stack);
+    return error instanceof UsageError ? 2 : 1;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

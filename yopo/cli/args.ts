@@ -1,0 +1,92 @@
+// Command-line options: node:util's parseArgs plus typed conversion and errors that name the option,
+// the value and what is accepted. Every command describes its options once; --help is generated.
+
+import { parseArgs } from 'node:util';
+
+export class UsageError extends Error {}
+
+interface OptionBase {
+  help: string;
+  short?: string;
+}
+export type OptionSpec =
+  | (OptionBase & { type: 'string'; default?: string; choices?: readonly string[]; valueName?: string })
+  | (OptionBase & { type: 'number'; default?: number; integer?: boolean; min?: number; valueName?: string })
+  | (OptionBase & { type: 'boolean' });
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  options: Record<string, OptionSpec>;
+  positionals?: string;
+}
+
+export type ParsedValues = Record<string, string | number | boolean | undefined>;
+
+export function helpText(c: CommandSpec): string {
+  const lines = [`yopo ${c.name}: ${c.summary}`, '', `usage: yopo ${c.usage}`, '', 'options:'];
+  const entries = Object.entries(c.options);
+  for (const [name, o] of entries) {
+    const value = o.type === 'boolean' ? '' : ` ${('valueName' in o && o.valueName) || (o.type === 'number' ? 'N' : 'VALUE')}`;
+    const flag = `  ${o.short ? `-${o.short}, ` : ''}--${name}${value}`;
+    const extra: string[] = [];
+    if (o.type === 'string' && o.choices) extra.push(`one of ${o.choices.join(', ')}`);
+    if (o.type !== 'boolean' && o.default !== undefined) extra.push(`default ${o.default}`);
+    lines.push(`${flag.padEnd(34)} ${o.help}${extra.length ? ` (${extra.join('; ')})` : ''}`);
+  }
+  lines.push(`${'  -h, --help'.padEnd(34)} show this help`);
+  return lines.join('\n');
+}
+
+/** Parses argv for a command. Throws UsageError naming the bad option; returns null after --help. */
+export function parseCommand(c: CommandSpec, argv: string[]): { values: ParsedValues; positionals: string[] } | null {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, o] of Object.entries(c.options)) options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const msg = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new UsageError(`yopo ${c.name}: ${msg.charAt(0).toLowerCase()}${msg.slice(1)}; see 'yopo ${c.name} --help'`);
+  }
+  if (parsed.values.help) {
+    console.log(helpText(c));
+    return null;
+  }
+  if (parsed.positionals.length && !c.positionals) {
+    throw new UsageError(`yopo ${c.name}: unexpected argument '${parsed.positionals[0]}'; see 'yopo ${c.name} --help'`);
+  }
+  const values: ParsedValues = {};
+  for (const [name, o] of Object.entries(c.options)) {
+    const raw = parsed.values[name];
+    if (o.type === 'boolean') {
+      values[name] = raw === true;
+      continue;
+    }
+    if (raw === undefined) {
+      values[name] = o.default;
+      continue;
+    }
+    const text = String(raw);
+    if (o.type === 'string') {
+      if (o.choices && !o.choices.includes(text)) throw new UsageError(`yopo ${c.name}: --${name} must be one of ${o.choices.join(', ')} (got '${text}')`);
+      values[name] = text;
+    } else {
+      const v = Number(text);
+      if (text.trim() === '' || !Number.isFinite(v)) throw new UsageError(`yopo ${c.name}: --${name} must be a number (got '${text}')`);
+      if (o.integer && !Number.isInteger(v)) throw new UsageError(`yopo ${c.name}: --${name} must be a whole number (got '${text}')`);
+      if (o.min !== undefined && v < o.min) throw new UsageError(`yopo ${c.name}: --${name} must be at least ${o.min} (got '${text}')`);
+      values[name] = v;
+    }
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+/** '8/255' or '0.031' as a number (ε and step sizes are often written as fractions of 255). */
+export function parseFraction(text: string, option: string, command: string): number {
+  const m = /^\s*([0-9.]+)\s*(?:\/\s*([0-9.]+))?\s*$/.exec(text);
+  const v = m ? Number(m[1]) / (m[2] ? Number(m[2]) : 1) : NaN;
+  if (!Number.isFinite(v) || v < 0) throw new UsageError(`yopo ${command}: --${option} must be a non-negative number or a fraction like 8/255 (got '${text}')`);
+  return v;
+}

@@ -1,0 +1,27 @@
+// yopo doctor: which WebGPU adapter yopo will use and its limits, or why there is none.
+
+import { requestWebGPU } from '../../engine/webgpu/device.js';
+import { type CommandSpec, parseCommand } from './args.js';
+import { packageVersion } from './session.js';
+
+export const doctorSpec: CommandSpec = {
+  name: 'doctor',
+  summary: 'show the WebGPU adapter and its limits, or why none was found',
+  usage: 'doctor [--json]',
+  options: { json: { type: 'boolean', help: 'print one JSON object' } },
+};
+
+export async function doctorCommand(argv: string[]): Promise<void> {
+  const parsed = parseCommand(doctorSpec, argv);
+  if (!parsed) return;
+  const { device, info } = await requestWebGPU();
+  if (parsed.values.json) {
+    console.log(JSON.stringify({ version: packageVersion(), node: process.version, ...info }));
+  } else {
+    console.log(`yopo ${packageVersion()} on Node ${process.version}`);
+    console.log(`adapter: ${info.description || info.device} (vendor ${info.vendor || '?'}, architecture ${info.architecture || '?'})${info.isSoftware ? ' [software renderer: expect CPU speeds]' : ''}`);
+    for (const [k, value] of Object.entries(info.limits)) console.log(`  ${k.padEnd(36)} ${value}`);
+    console.log(`features: ${info.features.join(', ')}`);
+  }
+  device.destroy();
+}

@@ -1,0 +1,44 @@
+// Things every CLI command shares: choosing the backend, loading data, building the model, reading
+// the package version.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { Random, setBackend, useCpu, type Backend } from '../../engine/index.js';
+import { adapterName } from '../../engine/webgpu/device.js';
+import { useWebGPU } from '../../kernels/index.js';
+import { type Classifier, MODEL_NAMES, type ModelName, createModel } from '../../nn/index.js';
+import { DATASET_NAMES, type Dataset, type DatasetName, loadDataset, subset } from '../data/index.js';
+import { UsageError } from './args.js';
+
+export const BACKENDS = ['webgpu', 'cpu'] as const;
+
+export async function openBackend(name: string): Promise<{ backend: Backend; description: string }> {
+  if (name === 'cpu') return { backend: useCpu(), description: 'CPU reference backend' };
+  const backend = await useWebGPU();
+  setBackend(backend);
+  return { backend, description: backend.adapter ? adapterName(backend.adapter) : 'WebGPU' };
+}
+
+export function packageVersion(): string {
+  const path = new URL('../../../package.json', import.meta.url);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version : 'unknown';
+}
+
+/** Loads a split, optionally the first `limit` examples, with errors that name the option. */
+export function loadSplit(command: string, data: string, dir: string | undefined, split: 'train' | 'test', limit?: number): Dataset {
+  if (!DATASET_NAMES.includes(data as DatasetName)) throw new UsageError(`yopo ${command}: --data must be one of ${DATASET_NAMES.join(', ')} (got '${data}')`);
+  if (dir !== undefined && !existsSync(dir)) throw new UsageError(`yopo ${command}: --data-dir ${dir} does not exist`);
+  const ds = loadDataset(data as DatasetName, split, dir);
+  return limit !== undefined ? subset(ds, limit) : ds;
+}
+
+/** The model for a dataset, checking that its input shape fits the images. */
+export function buildModel(command: string, name: string, data: Dataset, seed: number): Classifier {
+  if (!MODEL_NAMES.includes(name as ModelName)) throw new UsageError(`yopo ${command}: --model must be one of ${MODEL_NAMES.join(', ')} (got '${name}')`);
+  const model = createModel(name as ModelName, new Random(seed));
+  const [c, h, w] = model.inputShape;
+  if (data.shape[0] !== c || data.shape[1] !== h || data.shape[2] !== w) {
+    model.dispose();
+    throw new UsageError(`yopo ${command}: --model ${name} expects ${c}x${h}x${w} images but ${data.name} has ${data.shape.join('x')} (use smallcnn for MNIST, a ResNet for CIFAR-10)`);
+  }
+  return model;
+}
