@@ -154,8 +154,9 @@ interface RowTilePlan {
   weightIndex: (r: string, kh: number, kw: number) => string;
 }
 
-// An invocation computes TM rows × TN consecutive pixels of one output row. Neighbouring pixels share
-// most of their window, so per channel it loads KH·((TN−1)·S + KW) inputs instead of KH·KW·TN.
+// An invocation computes TM rows × a TH × TN block of output pixels. Neighbouring pixels share most
+// of their window, so per channel it loads ((TH−1)·S + KH)·((TN−1)·S + KW) inputs instead of
+// KH·KW·TH·TN. TH > 1 only where few rows leave registers free (a first layer's input gradient).
 function rowTileConv(gpu: Gpu, input: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape, p: RowTilePlan): GpuBuffer {
   const { batch: B, kernelHeight: KH, kernelWidth: KW } = s;
   const { rows: R, channels: CR, QH, QW, stride: S, pad: PAD } = p;
@@ -170,32 +171,37 @@ function rowTileConv(gpu: Gpu, input: GpuBuffer, w: GpuBuffer, bias: GpuBuffer |
     return out;
   }
   const { tm, wx, wy } = blocking(R);
-  // Tiles of at most 8 pixels that split the row evenly (26 → 4 × 7, 10 → 2 × 5).
+  // Tiles of at most 8 pixels that split the row evenly (26 → 4 × 7, 10 → 2 × 5), and as many rows
+  // as keep the accumulators at 32 or fewer.
   const tn = Math.ceil(QW / Math.ceil(QW / 8));
+  const thMax = Math.max(1, Math.min(QH, Math.floor(32 / (tm * tn))));
+  const th = Math.ceil(QH / Math.ceil(QH / thMax));
   const tilesPerRow = Math.ceil(QW / tn);
-  const tiles = B * QH * tilesPerRow;
+  const tileRows = Math.ceil(QH / th);
+  const tiles = B * tileRows * tilesPerRow;
   const U = (tn - 1) * S + KW;
+  const V = (th - 1) * S + KH;
   const workgroups: [number, number, number] = [Math.ceil(tiles / wx), Math.ceil(R / (wy * tm)), 1];
+  if (workgroups[0] > 65535) throw new Error(`conv2d: ${tiles} pixel tiles exceed one dispatch (limit ${65535 * wx})`);
   const src = PAD > 0 ? padded(gpu, input, B * CR, p.SH, p.SW, PAD) : input;
   // Weights as [channel, tap, row] so that the TM = 4 rows of one tap are one aligned vec4 load.
   const vecRows = tm === 4 && R % 4 === 0;
   const weights = vecRows ? rowsInnermost(gpu, w, p, KH, KW) : w;
-  if (workgroups[0] > 65535) throw new Error(`conv2d: ${tiles} pixel tiles exceed one dispatch (limit ${65535 * wx})`);
   const L: string[] = [];
   for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
   L.push(`  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`);
-  L.push(`  let n = tile / ${QH * tilesPerRow}u;`);
-  L.push(`  let qh = (tile % ${QH * tilesPerRow}u) / ${tilesPerRow}u;`);
+  L.push(`  let n = tile / ${tileRows * tilesPerRow}u;`);
+  L.push(`  let qh0 = (tile % ${tileRows * tilesPerRow}u) / ${tilesPerRow}u * ${th}u;`);
   L.push(`  let qw0 = (tile % ${tilesPerRow}u) * ${tn}u;`);
-  // Where each (kh, u) input of the tile sits in its channel plane.
-  L.push(`  let corner = qh * ${S * SW}u + qw0 * ${S}u;`);
-  for (let kh = 0; kh < KH; kh++) for (let u = 0; u < U; u++) L.push(`  let at${kh}_${u} = corner + ${kh * SW + u}u;`);
-  for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc${i}_${j} = 0.0;`);
+  // Where each (v, u) input of the tile's window sits in its channel plane.
+  L.push(`  let corner = qh0 * ${S * SW}u + qw0 * ${S}u;`);
+  for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`  let at${v}_${u} = corner + ${v * SW + u}u;`);
+  const px: [number, number][] = [];
+  for (let a = 0; a < th; a++) for (let b = 0; b < tn; b++) px.push([a, b]);
+  for (let i = 0; i < tm; i++) for (let j = 0; j < px.length; j++) L.push(`  var acc${i}_${j} = 0.0;`);
   L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = (n * ${CR}u + c) * ${SH * SW}u;`);
+  for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`    let x${v}_${u} = src[plane + at${v}_${u}];`);
   for (let kh = 0; kh < KH; kh++) {
-    for (let u = 0; u < U; u++) {
-      L.push(`    let x${kh}_${u} = src[plane + at${kh}_${u}];`);
-    }
     for (let kw = 0; kw < KW; kw++) {
       if (vecRows) {
         L.push(`    let a_${kh}_${kw} = w4[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${R / 4}u + rowGroup];`);
@@ -206,22 +212,22 @@ function rowTileConv(gpu: Gpu, input: GpuBuffer, w: GpuBuffer, bias: GpuBuffer |
     }
   }
   for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++) {
+    px.forEach(([a, b], j) => {
       const terms: [string, string][] = [];
-      for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) terms.push([`a${i}_${kh}_${kw}`, `x${kh}_${j * S + kw}`]);
+      for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) terms.push([`a${i}_${kh}_${kw}`, `x${a * S + kh}_${b * S + kw}`]);
       let sum = `${terms[terms.length - 1][0]} * ${terms[terms.length - 1][1]}`;
       for (let t = terms.length - 2; t >= 0; t--) sum = `fma(${terms[t][0]}, ${terms[t][1]}, ${sum})`;
       L.push(`    acc${i}_${j} += ${sum};`);
-    }
+    });
   }
   L.push('  }');
   L.push(`  let live = wg.x * ${wx}u + lid.x < ${tiles}u;`);
   for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++) {
+    px.forEach(([a, b], j) => {
       const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
-      const guard = `live && row0 + ${i}u < ${R}u${QW % tn ? ` && qw0 + ${j}u < ${QW}u` : ''}`;
-      L.push(`  if (${guard}) { out[((n * ${R}u + row0 + ${i}u) * ${QH}u + qh) * ${QW}u + qw0 + ${j}u] = ${value}; }`);
-    }
+      const guard = `live && row0 + ${i}u < ${R}u${QH % th ? ` && qh0 + ${a}u < ${QH}u` : ''}${QW % tn ? ` && qw0 + ${b}u < ${QW}u` : ''}`;
+      L.push(`  if (${guard}) { out[((n * ${R}u + row0 + ${i}u) * ${QH}u + qh0 + ${a}u) * ${QW}u + qw0 + ${b}u] = ${value}; }`);
+    });
   }
   const code = `
 @group(0) @binding(0) var<storage, read> src: array<f32>;
