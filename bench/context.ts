@@ -1,0 +1,22 @@
+// What every suite gets from the runner: the backend, the timing budget, the --filter test, the
+// TF.js peer (started on first use), and a place to put results (which also prints progress).
+
+import type { WebGPUBackend } from '../kernels/index.js';
+import type { Budget } from './measure.js';
+import type { TfjsPeer } from './peer/tfjs.js';
+import type { BenchResult } from './report.js';
+
+export interface SuiteContext {
+  readonly backend: WebGPUBackend;
+  readonly budget: Budget;
+  /** --quick: SmallCNN only, fewer methods and shapes. */
+  readonly quick: boolean;
+  /** Whether a result of this name is selected (--filter). Suites skip the work of unselected ones. */
+  wants(name: string): boolean;
+  /** The TF.js peer on our device, or null when it cannot start (the reason is printed once). */
+  peer(): Promise<TfjsPeer | null>;
+  /** A progress line on stderr. */
+  log(line: string): void;
+  /** Adds a result (and prints it as progress). Returns it, so suites can fill in ratios later. */
+  record(result: BenchResult): BenchResult;
+}

@@ -1,0 +1,108 @@
+// What a benchmark run produces (the --json object), how results group into sections, and the
+// human-readable table. The JSON is the source of truth: bench/RESULTS.md is generated from it.
+
+export interface BenchResult {
+  /** e.g. 'first_layer/smallcnn', 'step/smallcnn/yopo-5-3', 'conv/fwd/32x26x26-32-k3s1p0'. */
+  name: string;
+  /** Median milliseconds per GPU-synced call. */
+  ms: number;
+  /** How many timed calls the median is over. */
+  samples: number;
+  /** Achieved rate, where the FLOP count is known (conv/linear multiply-adds x2). */
+  gflops?: number;
+  /** TensorFlow.js's median on the same adapter and device. */
+  peer_ms?: number;
+  /** Meaning depends on the section (see SECTIONS): first layer / full, step / natural, or peer / ours. */
+  ratio?: number;
+  /** FLOPs of the first layer's step / FLOPs of a full propagation (first-layer section only). */
+  flop_ratio?: number;
+  note?: string;
+}
+
+export interface BenchReport {
+  /** ISO time the run started. */
+  date: string;
+  adapter: string;
+  /** True on software renderers (lavapipe): the numbers are CPU numbers. */
+  software: boolean;
+  /** The TF.js peer's description, when it ran. */
+  peer?: string;
+  /** `git rev-parse --short HEAD`, with '-dirty' when the tree had uncommitted changes. */
+  commit: string;
+  /** The exact command line that produced this report. */
+  command: string;
+  quick: boolean;
+  results: BenchResult[];
+}
+
+/** Four significant digits: more than a timing on a shared machine can back up, and readable JSON. */
+export function roundResult(r: BenchResult): BenchResult {
+  const out: BenchResult = { ...r };
+  for (const key of ['ms', 'gflops', 'peer_ms', 'ratio', 'flop_ratio'] as const) {
+    const v = out[key];
+    if (v !== undefined) out[key] = Number(v.toPrecision(4));
+  }
+  return out;
+}
+
+export type SectionId = 'first-layer' | 'steps' | 'peer';
+
+export interface Section {
+  id: SectionId;
+  title: string;
+  /** What the ratio column means in this section. */
+  ratio: string;
+}
+
+export const SECTIONS: readonly Section[] = [
+  { id: 'first-layer', title: 'First layer vs full propagation (batch 128)', ratio: 'first-layer ms / full ms (flop ratio: the same for FLOPs)' },
+  { id: 'steps', title: 'Training step per method (batch 128)', ratio: 'step ms / natural step ms' },
+  { id: 'peer', title: 'Ours vs TensorFlow.js WebGPU on the same device (batch 128)', ratio: 'TF.js ms / our ms (> 1: we are faster)' },
+];
+
+/** The section a result belongs to, from its name. */
+export function sectionOf(name: string): SectionId {
+  if (name.startsWith('first_layer/') || name.startsWith('full/')) return 'first-layer';
+  if (name.startsWith('step/') && !name.endsWith('-vs-tfjs')) return 'steps';
+  return 'peer';
+}
+
+export function groupBySection(results: readonly BenchResult[]): { section: Section; results: BenchResult[] }[] {
+  return SECTIONS.map((section) => ({ section, results: results.filter((r) => sectionOf(r.name) === section.id) })).filter((g) => g.results.length > 0);
+}
+
+/** Milliseconds with about three significant digits. */
+export function formatMs(ms: number): string {
+  if (ms >= 100) return ms.toFixed(0);
+  if (ms >= 10) return ms.toFixed(1);
+  if (ms >= 1) return ms.toFixed(2);
+  return ms.toFixed(3);
+}
+
+export function formatRatio(r: number): string {
+  return r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2);
+}
+
+export const COLUMNS = ['name', 'ms', 'samples', 'GFLOP/s', 'TF.js ms', 'ratio', 'flop ratio', 'note'] as const;
+
+/** One row of cells per result, '' where a value does not apply. */
+export function cells(r: BenchResult): string[] {
+  const opt = (v: number | undefined, f: (x: number) => string) => (v === undefined ? '' : f(v));
+  return [r.name, formatMs(r.ms), String(r.samples), opt(r.gflops, (g) => g.toFixed(2)), opt(r.peer_ms, formatMs), opt(r.ratio, formatRatio), opt(r.flop_ratio, formatRatio), r.note ?? ''];
+}
+
+/** The human-readable output: a header and one aligned table per section (empty columns dropped). */
+export function formatTable(report: BenchReport): string {
+  const lines = [`yopo bench  ${report.date}  commit ${report.commit}${report.quick ? '  (quick)' : ''}`, `adapter: ${report.adapter}${report.software ? ' [software renderer]' : ''}`];
+  if (report.peer) lines.push(`peer: ${report.peer}`);
+  for (const { section, results } of groupBySection(report.results)) {
+    const rows = results.map(cells);
+    const keep = COLUMNS.map((_, i) => i === 0 || i === 1 || rows.some((row) => row[i] !== ''));
+    const header = COLUMNS.filter((_, i) => keep[i]);
+    const body = rows.map((row) => row.filter((_, i) => keep[i]));
+    const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+    const fmt = (row: readonly string[]) => row.map((c, i) => (i === 0 || header[i] === 'note' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    lines.push('', `${section.title}`, `  ratio = ${section.ratio}`, fmt(header), ...body.map(fmt));
+  }
+  return lines.join('\n');
+}

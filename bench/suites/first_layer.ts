@@ -1,0 +1,68 @@
+// YOPO's premise, measured: one inner step (first-layer forward + VJP w.r.t. the input, against a
+// cached p) against one full propagation (forward + backward for every weight and the input). Their
+// time ratio is set beside their FLOP ratio: a time ratio far above the FLOP ratio means fixed
+// per-call costs (dispatch, small kernels) eat the saving YOPO counts on.
+
+import { Random, Tape, type Tensor, keep, randn, softmaxCrossEntropy, tidy } from '../../engine/index.js';
+import { threatModel } from '../../yopo/defaults.js';
+import { hamiltonianGradientWrtEta } from '../../yopo/first_layer.js';
+import { uniformNoise } from '../../yopo/perturbation.js';
+import type { SuiteContext } from '../context.js';
+import { firstLayerStepFlops, fullPassFlops, gflopsPerSecond } from '../flops.js';
+import { traceLayers } from '../layers.js';
+import { measure } from '../measure.js';
+import { BATCH, benchModels, buildModel, randomBatch } from '../workload.js';
+
+export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
+  for (const bm of benchModels(ctx.quick)) {
+    const firstName = `first_layer/${bm.name}`;
+    const fullName = `full/${bm.name}`;
+    if (!ctx.wants(firstName) && !ctx.wants(fullName)) continue;
+    const { backend } = ctx;
+    const model = buildModel(bm);
+    model.train();
+    const { x, y } = randomBatch(model, BATCH);
+    const firstFlops = firstLayerStepFlops(traceLayers(model, BATCH, 'firstLayer'));
+    const fullFlops = fullPassFlops(traceLayers(model, BATCH, 'forward'));
+    const flopRatio = firstFlops / fullFlops;
+    // η in the ε-ball and a cotangent p of f0's output shape; random p costs the same as a real one.
+    const eta = keep(uniformNoise(x.shape, threatModel(bm.dataset).eps, new Random(3)));
+    const p = keep(tidy(() => randn(model.firstLayer(x).shape, new Random(4))));
+    try {
+      let full: { ms: number } | null = null;
+      if (ctx.wants(fullName)) {
+        ctx.log(`${fullName}: forward + backward w.r.t. all ${model.parameters().length} parameters and the input`);
+        const t = await measure(fullName, async () => {
+          tidy(() => {
+            const tape = new Tape();
+            const loss = tape.record(() => softmaxCrossEntropy(model.forward(x), y));
+            tape.gradient(loss, [...model.parameters(), x]);
+          });
+          await backend.sync();
+        }, ctx.budget);
+        full = ctx.record({ name: fullName, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(fullFlops, t.ms), note: `${(fullFlops / 1e9).toFixed(2)} GFLOP` });
+      }
+      if (ctx.wants(firstName)) {
+        ctx.log(`${firstName}: f0 forward + VJP w.r.t. η against a cached p`);
+        const t = await measure(firstName, async () => {
+          const g: Tensor = tidy(() => hamiltonianGradientWrtEta(model, x, eta, p));
+          g.dispose();
+          await backend.sync();
+        }, ctx.budget);
+        ctx.record({
+          name: firstName,
+          ms: t.ms,
+          samples: t.samples,
+          gflops: gflopsPerSecond(firstFlops, t.ms),
+          ...(full ? { ratio: t.ms / full.ms } : {}),
+          flop_ratio: flopRatio,
+          note: `${(firstFlops / 1e9).toFixed(3)} GFLOP`,
+        });
+      }
+    } finally {
+      for (const t of [x, y, eta, p]) t.dispose();
+      model.dispose();
+    }
+    backend.gpu.checkErrors();
+  }
+}
