@@ -3,21 +3,31 @@
 // (2 for a bad command line); they never leave half-written files behind.
 
 import { UsageError } from './cli/args.js';
+import { benchCommand } from './cli/bench_command.js';
 import { compareCommand } from './cli/compare_command.js';
+import { demoCommand } from './cli/demo_command.js';
 import { doctorCommand } from './cli/doctor_command.js';
 import { evalCommand } from './cli/eval_command.js';
 import { trainCommand } from './cli/train_command.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
+  demo: { run: demoCommand, summary: 'YOPO-5-10 on MNIST for a few minutes, then PGD-20 (what npm start runs)' },
   train: { run: trainCommand, summary: 'adversarially train a model (YOPO, PGD, Free, TRADES, natural) and measure it' },
   eval: { run: evalCommand, summary: 'clean and robust accuracy of a checkpoint' },
   compare: { run: compareCommand, summary: 'one chart and table for several runs' },
   doctor: { run: doctorCommand, summary: 'the WebGPU adapter and its limits' },
+  bench: { run: (argv) => benchCommand(argv), summary: 'first layer vs full passes, steps per method, kernels beside TF.js' },
 };
 
 function usage(): string {
   return ['yopo: fast adversarial training on WebGPU', '', 'usage: yopo COMMAND [options]   (yopo COMMAND --help for its options)', '', 'commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)].join('\n');
+}
+
+/** A multi-line message (e.g. a checkpoint that does not match the model, one line per problem) as one line. */
+function oneLine(message: string): string {
+  const [first = '', ...rest] = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  return rest.length ? `${first.replace(/:$/, '')}: ${rest.map((l) => l.replace(/^-\s*/, '')).join('; ')}` : first;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -36,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     await command.run(rest);
     return 0;
   } catch (error) {
-    const message = (error as Error).message ?? String(error);
+    const message = oneLine((error as Error).message ?? String(error));
     console.error(error instanceof UsageError ? message : `yopo ${name}: ${message}`);
     if (process.env.YOPO_DEBUG) console.error((error as Error).stack);
     return error instanceof UsageError ? 2 : 1;

@@ -48,7 +48,11 @@ export const METHOD_FORMS = 'natural, pgd-R, free-M, yopo-M-N, trades[-K], trade
 /** Parses a method name. ε and the step come from the threat model unless given. */
 export function parseMethod(spec: string, threat: ThreatModel, options: { beta?: number; objective?: 'adv+clean' | 'adv'; firstLayerGradient?: 'both' | 'hamiltonian' | 'backprop' } = {}): Method {
   const { eps, step } = threat;
-  const int = (s: string) => Number.parseInt(s, 10);
+  const int = (s: string) => {
+    const n = Number.parseInt(s, 10);
+    if (!(n >= 1)) throw new Error(`method '${spec}': every count must be at least 1 (forms: ${METHOD_FORMS})`);
+    return n;
+  };
   let m: RegExpExecArray | null;
   if (spec === 'natural') return natural();
   if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective });

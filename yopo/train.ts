@@ -51,7 +51,10 @@ export interface TrainOptions {
   evalLimit?: number;
   /** Evaluate every this many steps (default: at the end of each epoch). */
   evalEverySteps?: number;
-  /** Continue from a saved position (the model and optimiser state must already be loaded). */
+  /**
+   * Continue from a saved position. The caller must already have called method.init and loaded the
+   * model and optimiser state (train() then does not call init again).
+   */
   resume?: TrainPosition;
   /** Polled after each step: return true to stop cleanly (e.g. Ctrl-C). */
   shouldStop?: () => boolean;
@@ -82,7 +85,9 @@ async function correctCount(logits: Tensor, y: Tensor): Promise<number> {
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const { model, method, batches } = o;
   const schedule = o.schedule ?? (() => o.hyper.lr);
-  method.init(model, o.hyper);
+  // A resumed run's optimisers were created and loaded by the caller: init() again would replace
+  // them with fresh ones (momentum lost) and the run would no longer match an uninterrupted one.
+  if (!o.resume) method.init(model, o.hyper);
   const pos: TrainPosition = o.resume ? { ...o.resume } : { epoch: 0, batch: 0, step: 0, elapsed: 0 };
   let lastEval: EvalRecord | null = null;
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
@@ -90,7 +95,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const runEvaluation = async () => {
     if (!o.evalData || !o.evalAttack) return;
     const r = await evaluate(model, o.evalData, o.evalAttack, { limit: o.evalLimit, seed: o.seed + 1 });
-    lastEval = { ...pos, ...r };
+    // At the end of an epoch the record says the epoch is done (epoch + 1, batch 0), as it does for
+    // the evaluations after the epoch loop, so the same point of a run is recorded the same way.
+    const at = pos.batch >= batches.batchesPerEpoch ? { ...pos, epoch: pos.epoch + 1, batch: 0 } : { ...pos };
+    lastEval = { ...at, ...r };
     await o.onEvaluate?.(lastEval);
   };
 
@@ -120,7 +128,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       pos.step++;
       pos.batch++;
       await o.onStep?.({ ...pos, loss, train_accuracy: correct / b.count, lr, images_per_s: b.count / seconds });
-      const evalDue = o.evalEverySteps !== undefined && pos.step % o.evalEverySteps === 0;
+      // The run's last step is evaluated once, by the final evaluation below (not twice).
+      const lastStep = pos.batch >= batches.batchesPerEpoch && pos.epoch + 1 >= o.epochs;
+      const evalDue = o.evalEverySteps !== undefined && pos.step % o.evalEverySteps === 0 && !lastStep;
       const overBudget = o.timeBudgetS !== undefined && pos.elapsed >= o.timeBudgetS;
       const stopRequested = o.shouldStop?.() ?? false;
       if (evalDue && !overBudget && !stopRequested) {

@@ -39,15 +39,19 @@ export function helpText(c: CommandSpec): string {
   return lines.join('\n');
 }
 
-/** Parses argv for a command. Throws UsageError naming the bad option; returns null after --help. */
-export function parseCommand(c: CommandSpec, argv: string[]): { values: ParsedValues; positionals: string[] } | null {
+/**
+ * Parses argv for a command. Throws UsageError naming the bad option; returns null after --help.
+ * `given` names the options that were on the command line (not filled in from defaults).
+ */
+export function parseCommand(c: CommandSpec, argv: string[]): { values: ParsedValues; positionals: string[]; given: Set<string> } | null {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const [name, o] of Object.entries(c.options)) options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) };
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    const msg = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    // parseArgs's messages can span lines ("argument is ambiguous.\nDid you forget..."): keep one line.
+    const msg = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
     throw new UsageError(`yopo ${c.name}: ${msg.charAt(0).toLowerCase()}${msg.slice(1)}; see 'yopo ${c.name} --help'`);
   }
   if (parsed.values.help) {
@@ -80,7 +84,8 @@ export function parseCommand(c: CommandSpec, argv: string[]): { values: ParsedVa
       values[name] = v;
     }
   }
-  return { values, positionals: parsed.positionals };
+  const given = new Set(Object.keys(c.options).filter((name) => parsed.values[name] !== undefined));
+  return { values, positionals: parsed.positionals, given };
 }
 
 /** '8/255' or '0.031' as a number (ε and step sizes are often written as fractions of 255). */

@@ -1,7 +1,7 @@
 // yopo compare: one chart and one table for several runs (e.g. PGD-40 against YOPO-5-10).
 
-import { existsSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { MetricsLog, comparisonTable, renderComparison } from '../report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
 
@@ -26,6 +26,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
     return { name: basename(dir.replace(/\/+$/, '')), records: MetricsLog.read(file) };
   });
   const out = String(parsed.values.out);
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, renderComparison(runs, String(parsed.values.title)));
   console.log(comparisonTable(runs));
   console.log(`chart: ${out}`);

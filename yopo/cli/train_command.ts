@@ -6,7 +6,7 @@
 //   curve.svg          clean and robust accuracy against wall-clock time, redrawn at each evaluation
 // Ctrl-C stops after the current step and checkpoints; --resume continues exactly where it stopped.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Classifier, type HostTensor, loadModel, loadOptimizers, multiStep, saveModel, saveOptimizers, writeFileAtomic } from '../../nn/index.js';
 import { BatchLoader, type Dataset } from '../data/index.js';
@@ -49,6 +49,9 @@ export const trainSpec: CommandSpec = {
     resume: { type: 'boolean', help: 'continue the run in --out from its last checkpoint' },
   },
 };
+
+/** The options --resume accepts (to extend the run, or where it runs); the rest are the run's saved settings. */
+const RESUME_OPTIONS = ['out', 'resume', 'epochs', 'time-budget', 'backend', 'data-dir'];
 
 /** The settings of a run, as saved in config.json. */
 interface RunConfig {
@@ -140,14 +143,26 @@ export async function trainCommand(argv: string[]): Promise<void> {
 
   // The settings: new, or those of the run being resumed (epochs and the budget may be extended).
   let config: RunConfig;
+  let savedConfig: RunConfig | null = null;
   if (v.resume) {
     if (!existsSync(files.config)) throw new UsageError(`yopo train: --resume: ${out} holds no run (no config.json)`);
     if (!existsSync(files.model) || !existsSync(files.optimizer)) throw new UsageError(`yopo train: --resume: ${out} has no checkpoint yet (model.safetensors / optimizer.safetensors)`);
-    config = JSON.parse(readFileSync(files.config, 'utf8')) as RunConfig;
+    // The run's own settings apply; an option that would change them is refused rather than ignored.
+    const fixed = [...parsed.given].filter((name) => !RESUME_OPTIONS.includes(name));
+    if (fixed.length) throw new UsageError(`yopo train: --resume continues with the settings in ${files.config}; ${fixed.map((n) => `--${n}`).join(', ')} cannot be changed (only ${RESUME_OPTIONS.filter((n) => n !== 'out' && n !== 'resume').map((n) => `--${n}`).join(', ')} can)`);
+    try {
+      config = JSON.parse(readFileSync(files.config, 'utf8')) as RunConfig;
+    } catch (e) {
+      throw new Error(`cannot read ${files.config}: ${(e as Error).message}`);
+    }
     if (v.epochs !== undefined) config.epochs = v.epochs as number;
     if (v['time-budget'] !== undefined) config.timeBudgetMin = v['time-budget'] as number;
+    // An extended run records its new length (the backend and data folder are this session's only).
+    if (parsed.given.has('epochs') || parsed.given.has('time-budget')) savedConfig = { ...config };
+    if (parsed.given.has('backend')) config.backend = String(v.backend);
+    if (parsed.given.has('data-dir')) config.dataDir = String(v['data-dir']);
   } else {
-    if (existsSync(files.config)) throw new UsageError(`yopo train: ${out} already holds a run; add --resume to continue it, or choose another --out`);
+    if ([files.config, files.metrics, files.model, files.optimizer].some((f) => existsSync(f))) throw new UsageError(`yopo train: ${out} already holds a run; add --resume to continue it, or choose another --out`);
     config = configFrom(v);
   }
   const threat = { eps: config.eps, step: config.step };
@@ -172,19 +187,27 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const batches = new BatchLoader(trainSet, { batchSize: config.batchSize, shuffle: true, seed: config.seed, augment: config.data === 'cifar10' });
   const epochs = Math.max(1, Math.round(config.epochs / method.epochDivisor));
   const hyper = { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay };
-  method.init(model, hyper);
 
   let resume: TrainPosition | undefined;
+  let createdDir = false;
+  // Whether --out holds a checkpoint to resume from; a fresh run that fails before its first one
+  // removes what it wrote, so that the same command can simply be run again.
+  let checkpointed = Boolean(v.resume);
   if (v.resume) {
+    // The optimisers must exist to load their state; train() leaves them alone when resuming.
+    method.init(model, hyper);
     const modelMeta = await loadModel(files.model, model);
     const optFile = await loadOptimizers(files.optimizer, method.optimizers());
     restorePersistentState(method, optFile.tensors);
     resume = positionFrom(modelMeta, files.model);
     const optPos = positionFrom(optFile.metadata, files.optimizer);
     if (optPos.step !== resume.step) throw new Error(`checkpoint files disagree: ${files.model} is at step ${resume.step}, ${files.optimizer} at step ${optPos.step}`);
+    if (resume.epoch >= epochs) throw new UsageError(`yopo train: ${out} has finished its ${config.epochs} epochs; pass a larger --epochs with --resume to train longer`);
+    if (savedConfig) await writeFileAtomic(files.config, new TextEncoder().encode(`${JSON.stringify(savedConfig, null, 2)}\n`));
     MetricsLog.truncateAfterStep(files.metrics, resume.step);
     console.log(`resuming ${out} at epoch ${resume.epoch + 1}, batch ${resume.batch + 1} (step ${resume.step}, ${formatDuration(resume.elapsed)} trained)`);
   } else {
+    createdDir = !existsSync(out);
     mkdirSync(out, { recursive: true });
     config.adapter = description;
     config.version = packageVersion();
@@ -226,6 +249,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
         const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, loss: r.loss, train_accuracy: r.train_accuracy, lr: r.lr, images_per_s: r.images_per_s };
         metrics.append(record);
         records.push(record);
+        // Let a Ctrl-C be handled before the next step: the CPU backend never yields to the event
+        // loop during a step, so without this the signal would wait for the next checkpoint's I/O.
+        return new Promise<void>((resolve) => setImmediate(resolve));
       },
       onEvaluate: async (r) => {
         const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, eps: r.eps, n: r.n };
@@ -239,6 +265,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
         const meta = { ...positionMetadata(p), 'yopo.method': config.method, 'yopo.model': config.model };
         await saveModel(files.model, model, meta);
         await saveOptimizers(files.optimizer, method.optimizers(), await persistentStateData(method), meta);
+        checkpointed = true;
       },
     });
     (progress as Progress | null)?.finish();
@@ -247,12 +274,21 @@ export async function trainCommand(argv: string[]): Promise<void> {
     if (last) {
       console.log(`clean accuracy ${(100 * last.clean_accuracy).toFixed(2)}%, robust accuracy ${(100 * last.robust_accuracy).toFixed(2)}% (${attackName(attack)}, ε=${round(config.eps)}, ${last.n} held-out test images)`);
     }
-    console.log(`curve: ${files.curve}\ncheckpoint: ${files.model}\nmetrics: ${files.metrics}`);
+    // (No curve before the first evaluation, e.g. when stopped early.)
+    console.log(`${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}\nmetrics: ${files.metrics}`);
     if (result.stoppedBy === 'stop-request') console.log(`resume with: yopo train --out ${out} --resume`);
   } catch (error) {
     (progress as Progress | null)?.finish();
+    if (!checkpointed) {
+      for (const file of [files.model, files.optimizer, files.curve, files.metrics, files.config]) rmSync(file, { force: true });
+      if (createdDir) {
+        try {
+          rmdirSync(out); // only if empty: never anything this run did not write
+        } catch {}
+      }
+    }
     if (error instanceof TrainingDiverged) {
-      throw new Error(`${error.message}. The last good checkpoint is ${files.model}.`);
+      throw new Error(`${error.message}. ${checkpointed ? `The last good checkpoint is ${files.model}.` : `No checkpoint had been written; ${out} was cleaned up.`}`);
     }
     throw error;
   } finally {
