@@ -27,10 +27,10 @@ export const demoSpec: CommandSpec = {
   summary: 'train a robust MNIST model with YOPO-5-10 for a few minutes and measure it (npm start)',
   usage: 'demo [--minutes M] [--out DIR] [--eval-limit N] [--eval-every STEPS]',
   options: {
-    minutes: { type: 'number', default: 3.5, min: 0, help: 'training time budget in minutes (evaluation time is extra)' },
+    minutes: { type: 'number', default: 8, min: 0, help: 'training time budget in minutes (evaluation time is extra)' },
     out: { type: 'string', valueName: 'DIR', help: 'run folder (default runs/demo-<date>)' },
     'eval-limit': { type: 'number', default: 200, integer: true, min: 1, help: 'held-out test images per PGD-20 evaluation' },
-    'eval-every': { type: 'number', default: 40, integer: true, min: 1, valueName: 'STEPS', help: 'evaluate every STEPS steps (points of the curve)' },
+    'eval-every': { type: 'number', default: 25, integer: true, min: 1, valueName: 'STEPS', help: 'evaluate every STEPS steps (points of the curve)' },
     seed: { type: 'number', default: 0, integer: true, help: 'random seed' },
     backend: { type: 'string', default: 'webgpu', choices: ['webgpu', 'cpu'], help: 'compute backend' },
   },
