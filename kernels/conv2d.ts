@@ -23,6 +23,16 @@ import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { flatIndex, grid } from './wgsl.js';
 
 const LANES = 64;
+
+// Generated WGSL by kernel and shape: the unrolled sources take a fraction of a millisecond to build,
+// and the first-layer kernels run dozens of times per YOPO step.
+const sources = new Map<string, string>();
+function generated(key: string, build: () => string): string {
+  let code = sources.get(key);
+  if (code === undefined) sources.set(key, (code = build()));
+  return code;
+}
+
 /** Most output pixels per row tile (12 measured best on lavapipe among 6, 8, 12 and 16). */
 const TN_MAX = 12;
 
@@ -66,55 +76,56 @@ function gatherConv(gpu: Gpu, src: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | nu
   const { tm, wx, wy } = blocking(R);
   const tn = 4;
   const workgroups: [number, number, number] = [Math.ceil(cols / (wx * tn)), Math.ceil(R / (wy * tm)), 1];
-  const L: string[] = [];
-  for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
-  for (let j = 0; j < tn; j++) {
-    L.push(`  let q${j} = min(col0 + ${j}u, ${cols - 1}u);`);
-    L.push(`  let n${j} = q${j} / ${Q}u;`, `  let qh${j} = i32((q${j} % ${Q}u) / ${QW}u);`, `  let qw${j} = i32(q${j} % ${QW}u);`);
-    L.push(`  let sb${j} = i32(n${j} * ${p.srcPerImage}u);`);
-    L.push(...p.pixelSetup(j).map((l) => `  ${l}`));
-  }
-  // Validity of each (pixel, tap) does not depend on the channel: computed once, outside the loop.
-  const taps: [number, number][] = [];
-  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push([kh, kw]);
-  const srcAt: string[][] = [];
-  for (let j = 0; j < tn; j++) {
-    srcAt[j] = [];
-    for (const [kh, kw] of taps) {
-      const [offset, valid] = p.tap(j, kh, kw);
-      const t = `${kh}_${kw}`;
-      if (valid) {
-        L.push(`  let ok${j}_${t} = ${valid};`);
-        // An invalid tap reads a safe address and is zeroed by select.
-        L.push(`  let o${j}_${t} = select(0, sb${j} + ${offset}, ok${j}_${t});`);
-        srcAt[j].push(`select(0.0, src[u32(o${j}_${t}) + plane], ok${j}_${t})`);
-      } else {
-        L.push(`  let o${j}_${t} = u32(sb${j} + ${offset});`);
-        srcAt[j].push(`src[o${j}_${t} + plane]`);
+  const code = generated(`${p.name}|${JSON.stringify(s)}|${bias !== null}`, () => {
+    const L: string[] = [];
+    for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
+    for (let j = 0; j < tn; j++) {
+      L.push(`  let q${j} = min(col0 + ${j}u, ${cols - 1}u);`);
+      L.push(`  let n${j} = q${j} / ${Q}u;`, `  let qh${j} = i32((q${j} % ${Q}u) / ${QW}u);`, `  let qw${j} = i32(q${j} % ${QW}u);`);
+      L.push(`  let sb${j} = i32(n${j} * ${p.srcPerImage}u);`);
+      L.push(...p.pixelSetup(j).map((l) => `  ${l}`));
+    }
+    // Validity of each (pixel, tap) does not depend on the channel: computed once, outside the loop.
+    const taps: [number, number][] = [];
+    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push([kh, kw]);
+    const srcAt: string[][] = [];
+    for (let j = 0; j < tn; j++) {
+      srcAt[j] = [];
+      for (const [kh, kw] of taps) {
+        const [offset, valid] = p.tap(j, kh, kw);
+        const t = `${kh}_${kw}`;
+        if (valid) {
+          L.push(`  let ok${j}_${t} = ${valid};`);
+          // An invalid tap reads a safe address and is zeroed by select.
+          L.push(`  let o${j}_${t} = select(0, sb${j} + ${offset}, ok${j}_${t});`);
+          srcAt[j].push(`select(0.0, src[u32(o${j}_${t}) + plane], ok${j}_${t})`);
+        } else {
+          L.push(`  let o${j}_${t} = u32(sb${j} + ${offset});`);
+          srcAt[j].push(`src[o${j}_${t} + plane]`);
+        }
       }
     }
-  }
-  for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc${i}_${j} = 0.0;`);
-  L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = c * ${p.srcPlane}u;`);
-  taps.forEach(([kh, kw], t) => {
-    for (let i = 0; i < tm; i++) L.push(`    let a${i}_${t} = w[${p.weightIndex(`r${i}`, kh, kw)}];`);
-    for (let j = 0; j < tn; j++) L.push(`    let b${j}_${t} = ${srcAt[j][t]};`);
-  });
-  for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++) {
-      let sum = `a${i}_${taps.length - 1} * b${j}_${taps.length - 1}`;
-      for (let t = taps.length - 2; t >= 0; t--) sum = `fma(a${i}_${t}, b${j}_${t}, ${sum})`;
-      L.push(`    acc${i}_${j} += ${sum};`);
+    for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc${i}_${j} = 0.0;`);
+    L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = c * ${p.srcPlane}u;`);
+    taps.forEach(([kh, kw], t) => {
+      for (let i = 0; i < tm; i++) L.push(`    let a${i}_${t} = w[${p.weightIndex(`r${i}`, kh, kw)}];`);
+      for (let j = 0; j < tn; j++) L.push(`    let b${j}_${t} = ${srcAt[j][t]};`);
+    });
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn; j++) {
+        let sum = `a${i}_${taps.length - 1} * b${j}_${taps.length - 1}`;
+        for (let t = taps.length - 2; t >= 0; t--) sum = `fma(a${i}_${t}, b${j}_${t}, ${sum})`;
+        L.push(`    acc${i}_${j} += ${sum};`);
+      }
     }
-  }
-  L.push('  }');
-  for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++) {
-      const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
-      L.push(`  if (row0 + ${i}u < ${R}u && col0 + ${j}u < ${cols}u) { out[(n${j} * ${R}u + row0 + ${i}u) * ${Q}u + q${j} % ${Q}u] = ${value}; }`);
+    L.push('  }');
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn; j++) {
+        const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
+        L.push(`  if (row0 + ${i}u < ${R}u && col0 + ${j}u < ${cols}u) { out[(n${j} * ${R}u + row0 + ${i}u) * ${Q}u + q${j} % ${Q}u] = ${value}; }`);
+      }
     }
-  }
-  const code = `
+    return `
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -125,6 +136,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let col0 = (wg.x * ${wx}u + lid.x) * ${tn}u;
 ${L.join('\n')}
 }`;
+  });
   gpu.dispatch(gpu.pipeline(p.name, code), bias ? [src, w, out, bias] : [src, w, out], workgroups);
   return out;
 }
@@ -189,49 +201,50 @@ function rowTileConv(gpu: Gpu, input: GpuBuffer, w: GpuBuffer, bias: GpuBuffer |
   // Weights as [channel, tap, row] so that the TM = 4 rows of one tap are one aligned vec4 load.
   const vecRows = tm === 4 && R % 4 === 0;
   const weights = vecRows ? rowsInnermost(gpu, w, p, KH, KW) : w;
-  const L: string[] = [];
-  for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
-  L.push(`  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`);
-  L.push(`  let n = tile / ${tileRows * tilesPerRow}u;`);
-  L.push(`  let qh0 = (tile % ${tileRows * tilesPerRow}u) / ${tilesPerRow}u * ${th}u;`);
-  L.push(`  let qw0 = (tile % ${tilesPerRow}u) * ${tn}u;`);
-  // Where each (v, u) input of the tile's window sits in its channel plane.
-  L.push(`  let corner = qh0 * ${S * SW}u + qw0 * ${S}u;`);
-  for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`  let at${v}_${u} = corner + ${v * SW + u}u;`);
-  const px: [number, number][] = [];
-  for (let a = 0; a < th; a++) for (let b = 0; b < tn; b++) px.push([a, b]);
-  for (let i = 0; i < tm; i++) for (let j = 0; j < px.length; j++) L.push(`  var acc${i}_${j} = 0.0;`);
-  L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = (n * ${CR}u + c) * ${SH * SW}u;`);
-  for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`    let x${v}_${u} = src[plane + at${v}_${u}];`);
-  for (let kh = 0; kh < KH; kh++) {
-    for (let kw = 0; kw < KW; kw++) {
-      if (vecRows) {
-        L.push(`    let a_${kh}_${kw} = w4[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${R / 4}u + rowGroup];`);
-        for (let i = 0; i < tm; i++) L.push(`    let a${i}_${kh}_${kw} = a_${kh}_${kw}.${'xyzw'[i]};`);
-      } else {
-        for (let i = 0; i < tm; i++) L.push(`    let a${i}_${kh}_${kw} = w[${p.weightIndex(`r${i}`, kh, kw)}];`);
+  const code = generated(`${p.name}|${JSON.stringify(s)}|${bias !== null}`, () => {
+    const L: string[] = [];
+    for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
+    L.push(`  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`);
+    L.push(`  let n = tile / ${tileRows * tilesPerRow}u;`);
+    L.push(`  let qh0 = (tile % ${tileRows * tilesPerRow}u) / ${tilesPerRow}u * ${th}u;`);
+    L.push(`  let qw0 = (tile % ${tilesPerRow}u) * ${tn}u;`);
+    // Where each (v, u) input of the tile's window sits in its channel plane.
+    L.push(`  let corner = qh0 * ${S * SW}u + qw0 * ${S}u;`);
+    for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`  let at${v}_${u} = corner + ${v * SW + u}u;`);
+    const px: [number, number][] = [];
+    for (let a = 0; a < th; a++) for (let b = 0; b < tn; b++) px.push([a, b]);
+    for (let i = 0; i < tm; i++) for (let j = 0; j < px.length; j++) L.push(`  var acc${i}_${j} = 0.0;`);
+    L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = (n * ${CR}u + c) * ${SH * SW}u;`);
+    for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`    let x${v}_${u} = src[plane + at${v}_${u}];`);
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) {
+        if (vecRows) {
+          L.push(`    let a_${kh}_${kw} = w4[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${R / 4}u + rowGroup];`);
+          for (let i = 0; i < tm; i++) L.push(`    let a${i}_${kh}_${kw} = a_${kh}_${kw}.${'xyzw'[i]};`);
+        } else {
+          for (let i = 0; i < tm; i++) L.push(`    let a${i}_${kh}_${kw} = w[${p.weightIndex(`r${i}`, kh, kw)}];`);
+        }
       }
     }
-  }
-  for (let i = 0; i < tm; i++) {
-    px.forEach(([a, b], j) => {
-      const terms: [string, string][] = [];
-      for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) terms.push([`a${i}_${kh}_${kw}`, `x${a * S + kh}_${b * S + kw}`]);
-      let sum = `${terms[terms.length - 1][0]} * ${terms[terms.length - 1][1]}`;
-      for (let t = terms.length - 2; t >= 0; t--) sum = `fma(${terms[t][0]}, ${terms[t][1]}, ${sum})`;
-      L.push(`    acc${i}_${j} += ${sum};`);
-    });
-  }
-  L.push('  }');
-  L.push(`  let live = wg.x * ${wx}u + lid.x < ${tiles}u;`);
-  for (let i = 0; i < tm; i++) {
-    px.forEach(([a, b], j) => {
-      const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
-      const guard = `live && row0 + ${i}u < ${R}u${QH % th ? ` && qh0 + ${a}u < ${QH}u` : ''}${QW % tn ? ` && qw0 + ${b}u < ${QW}u` : ''}`;
-      L.push(`  if (${guard}) { out[((n * ${R}u + row0 + ${i}u) * ${QH}u + qh0 + ${a}u) * ${QW}u + qw0 + ${b}u] = ${value}; }`);
-    });
-  }
-  const code = `
+    for (let i = 0; i < tm; i++) {
+      px.forEach(([a, b], j) => {
+        const terms: [string, string][] = [];
+        for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) terms.push([`a${i}_${kh}_${kw}`, `x${a * S + kh}_${b * S + kw}`]);
+        let sum = `${terms[terms.length - 1][0]} * ${terms[terms.length - 1][1]}`;
+        for (let t = terms.length - 2; t >= 0; t--) sum = `fma(${terms[t][0]}, ${terms[t][1]}, ${sum})`;
+        L.push(`    acc${i}_${j} += ${sum};`);
+      });
+    }
+    L.push('  }');
+    L.push(`  let live = wg.x * ${wx}u + lid.x < ${tiles}u;`);
+    for (let i = 0; i < tm; i++) {
+      px.forEach(([a, b], j) => {
+        const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
+        const guard = `live && row0 + ${i}u < ${R}u${QH % th ? ` && qh0 + ${a}u < ${QH}u` : ''}${QW % tn ? ` && qw0 + ${b}u < ${QW}u` : ''}`;
+        L.push(`  if (${guard}) { out[((n * ${R}u + row0 + ${i}u) * ${QH}u + qh0 + ${a}u) * ${QW}u + qw0 + ${b}u] = ${value}; }`);
+      });
+    }
+    return `
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> ${vecRows ? 'w4: array<vec4f>' : 'w: array<f32>'};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -242,6 +255,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 ${vecRows ? `  let rowGroup = min(row0, ${R - 4}u) / 4u;` : ''}
 ${L.join('\n')}
 }`;
+  });
   gpu.dispatch(gpu.pipeline(p.name, code), bias ? [src, weights, out, bias] : [src, weights, out], workgroups);
   if (src !== input) gpu.release(src);
   if (weights !== w) gpu.release(weights);
