@@ -271,11 +271,12 @@ function rowsInnermost(gpu: Gpu, w: GpuBuffer, p: RowTilePlan, KH: number, KW: n
   const total = p.channels * p.rows;
   const out = gpu.acquire(total * KH * KW * 4);
   const { workgroups, stride } = grid(total);
-  const lines: string[] = [];
-  for (let kh = 0; kh < KH; kh++) {
-    for (let kw = 0; kw < KW; kw++) lines.push(`  out[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${p.rows}u + r] = w[${p.weightIndex('r', kh, kw)}];`);
-  }
-  const code = `
+  const code = generated(`${p.name}_weights|${p.channels}|${p.rows}|${KH}|${KW}`, () => {
+    const lines: string[] = [];
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) lines.push(`  out[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${p.rows}u + r] = w[${p.weightIndex('r', kh, kw)}];`);
+    }
+    return `
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${flatIndex(total, stride)}
@@ -283,6 +284,7 @@ ${flatIndex(total, stride)}
   let c = i / ${p.rows}u;
 ${lines.join('\n')}
 }`;
+  });
   gpu.dispatch(gpu.pipeline(`${p.name}_weights`, code), [w, out], workgroups);
   return out;
 }
@@ -394,37 +396,38 @@ export function conv2dBackwardFilter(gpu: Gpu, x: GpuBuffer, dy: GpuBuffer, s: C
   const used = Math.ceil(B / perChunk);
   const partial = used === 1 ? out : gpu.acquire(used * total * 4);
 
-  const L: string[] = [];
-  for (let i = 0; i < tm; i++) L.push(`  let o${i} = min(row0 + ${i}u, ${O - 1}u);`);
-  L.push(`  let c = min(col0, ${C - 1}u);`);
-  for (let i = 0; i < tm; i++) for (let t = 0; t < KK; t++) L.push(`  var acc${i}_${t} = 0.0;`);
-  L.push(`  let nEnd = min((wg.z + 1u) * ${perChunk}u, ${B}u);`);
-  L.push(`  for (var n = wg.z * ${perChunk}u; n < nEnd; n++) {`);
-  L.push(`    let xPlane = (n * ${C}u + c) * ${H * W}u;`);
-  for (let i = 0; i < tm; i++) L.push(`    let dyPlane${i} = (n * ${O}u + o${i}) * ${OH * OW}u;`);
-  L.push(`    for (var oh = 0; oh < ${OH}; oh++) {`);
-  L.push(`      let h = oh * ${S} - ${P};`);
-  for (let kh = 0; kh < KH; kh++) L.push(`      let rowOk${kh} = u32(h + ${kh}) < ${H}u;`);
-  L.push(`      for (var ow = 0; ow < ${OW}; ow++) {`);
-  L.push(`        let v = ow * ${S} - ${P};`);
-  L.push(`        let pix = u32(oh * ${OW} + ow);`);
-  for (let i = 0; i < tm; i++) L.push(`        let g${i} = dy[dyPlane${i} + pix];`);
-  for (let kh = 0; kh < KH; kh++) {
-    for (let kw = 0; kw < KW; kw++) {
-      const t = kh * KW + kw;
-      const at = `(h + ${kh}) * ${W} + v + ${kw}`;
-      if (P === 0) L.push(`        let x${t} = x[xPlane + u32(${at})];`);
-      else L.push(`        let ok${t} = rowOk${kh} && u32(v + ${kw}) < ${W}u;`, `        let x${t} = select(0.0, x[xPlane + u32(select(0, ${at}, ok${t}))], ok${t});`);
+  const code = generated(`backward_filter|${JSON.stringify(s)}`, () => {
+    const L: string[] = [];
+    for (let i = 0; i < tm; i++) L.push(`  let o${i} = min(row0 + ${i}u, ${O - 1}u);`);
+    L.push(`  let c = min(col0, ${C - 1}u);`);
+    for (let i = 0; i < tm; i++) for (let t = 0; t < KK; t++) L.push(`  var acc${i}_${t} = 0.0;`);
+    L.push(`  let nEnd = min((wg.z + 1u) * ${perChunk}u, ${B}u);`);
+    L.push(`  for (var n = wg.z * ${perChunk}u; n < nEnd; n++) {`);
+    L.push(`    let xPlane = (n * ${C}u + c) * ${H * W}u;`);
+    for (let i = 0; i < tm; i++) L.push(`    let dyPlane${i} = (n * ${O}u + o${i}) * ${OH * OW}u;`);
+    L.push(`    for (var oh = 0; oh < ${OH}; oh++) {`);
+    L.push(`      let h = oh * ${S} - ${P};`);
+    for (let kh = 0; kh < KH; kh++) L.push(`      let rowOk${kh} = u32(h + ${kh}) < ${H}u;`);
+    L.push(`      for (var ow = 0; ow < ${OW}; ow++) {`);
+    L.push(`        let v = ow * ${S} - ${P};`);
+    L.push(`        let pix = u32(oh * ${OW} + ow);`);
+    for (let i = 0; i < tm; i++) L.push(`        let g${i} = dy[dyPlane${i} + pix];`);
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) {
+        const t = kh * KW + kw;
+        const at = `(h + ${kh}) * ${W} + v + ${kw}`;
+        if (P === 0) L.push(`        let x${t} = x[xPlane + u32(${at})];`);
+        else L.push(`        let ok${t} = rowOk${kh} && u32(v + ${kw}) < ${W}u;`, `        let x${t} = select(0.0, x[xPlane + u32(select(0, ${at}, ok${t}))], ok${t});`);
+      }
     }
-  }
-  for (let i = 0; i < tm; i++) for (let t = 0; t < KK; t++) L.push(`        acc${i}_${t} = fma(g${i}, x${t}, acc${i}_${t});`);
-  L.push('      }', '    }', '  }');
-  for (let i = 0; i < tm; i++) {
-    for (let t = 0; t < KK; t++) {
-      L.push(`  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${total}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`);
+    for (let i = 0; i < tm; i++) for (let t = 0; t < KK; t++) L.push(`        acc${i}_${t} = fma(g${i}, x${t}, acc${i}_${t});`);
+    L.push('      }', '    }', '  }');
+    for (let i = 0; i < tm; i++) {
+      for (let t = 0; t < KK; t++) {
+        L.push(`  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${total}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`);
+      }
     }
-  }
-  const code = `
+    return `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
@@ -434,6 +437,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let col0 = wg.x * ${wx}u + lid.x;
 ${L.join('\n')}
 }`;
+  });
   gpu.dispatch(gpu.pipeline('conv2d_backward_filter', code), [x, dy, partial], [groupsX, groupsY, used]);
   if (partial === out) return out;
   // Second pass: add the chunks' partial sums in a fixed order (deterministic).
