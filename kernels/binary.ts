@@ -20,6 +20,7 @@ const EXPRESSIONS: Record<BinaryOp, string> = {
   le: 'select(0.0, 1.0, a <= b)',
   gt: 'select(0.0, 1.0, a > b)',
   ge: 'select(0.0, 1.0, a >= b)',
+  passIfPositive: 'select(ZERO, b, a > ZERO)',
 };
 
 const COMPARISONS = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
@@ -52,7 +53,7 @@ export function binary(gpu: Gpu, op: BinaryOp, a: GpuBuffer, aShape: Shape, b: G
 ${flatIndex(n, stride)}
   let a = A[${offsetExpression('a', aShape, outShape)}];
   let b = B[${offsetExpression('b', bShape, outShape)}];
-  out[i] = ${EXPRESSIONS[op]};
+  out[i] = ${EXPRESSIONS[op].replaceAll('ZERO', `${inType}(0)`)};
 }`;
   gpu.dispatch(gpu.pipeline(`binary_${op}`, code), [a, b, out], workgroups);
   return out;

@@ -27,6 +27,7 @@ import {
   minimum,
   mul,
   neg,
+  passIfPositive,
   noGrad,
   reciprocal,
   relu,
@@ -164,6 +165,26 @@ test('VJP: maximum/minimum with broadcasting by finite differences; ties send th
   assert.equal(Array.from(await ha.data()), [1, 1, 0]);
   assert.equal(Array.from(await hb.data()), [0, 0, 1]);
   for (const t of [ga, gb, ha, hb]) t.dispose();
+});
+
+test('VJP: passIfPositive (ReLU backward) with broadcasting by finite differences; relu uses it', async () => {
+  for (const [sa, sb] of PAIRS) {
+    const s = `${JSON.stringify(sa)} ${JSON.stringify(sb)}`;
+    // a away from 0 (the mask's kink), both signs: the gradient reaches b through the mask, not a.
+    await gradCheck((a, b) => project(passIfPositive(a, b)), [awayFromZero(sa), uniform(sb)], `passIfPositive ${s}`);
+  }
+  setBackend(cpu64);
+  const [ga, gb] = tidy(() => {
+    const a = tensor([-1, 0, 2, 3]);
+    const b = tensor([5, 6, 7, -8]);
+    const tape = new Tape();
+    const y = tape.record(() => sum(passIfPositive(a, b)));
+    return tape.gradient(y, [a, b]);
+  });
+  assert.equal(Array.from(await ga.data()), [0, 0, 0, 0]);
+  assert.equal(Array.from(await gb.data()), [0, 0, 1, 1]);
+  ga.dispose();
+  gb.dispose();
 });
 
 test('VJP: where with broadcasting (mask not differentiable) by finite differences', async () => {

@@ -39,6 +39,7 @@ import {
   ne,
   neg,
   ones,
+  passIfPositive,
   rand,
   randn,
   reciprocal,
@@ -65,7 +66,7 @@ import {
 import { assertClose, cpu, maxAbs, on, put, randomArray, webgpu } from './helpers.js';
 
 const UNARY: Record<UnaryOp, (x: Tensor) => Tensor> = { neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal };
-const BINARY: Record<BinaryOp, (a: Tensor, b: Tensor) => Tensor> = { add, sub, mul, div, maximum, minimum, eq, ne, lt, le, gt, ge };
+const BINARY: Record<BinaryOp, (a: Tensor, b: Tensor) => Tensor> = { add, sub, mul, div, maximum, minimum, eq, ne, lt, le, gt, ge, passIfPositive };
 
 const SHAPES: number[][] = [[7, 13], [1, 1], [3, 5, 11], [2, 1, 9], []];
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

@@ -30,6 +30,7 @@ export const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = {
   le: (a, b) => (a <= b ? 1 : 0),
   gt: (a, b) => (a > b ? 1 : 0),
   ge: (a, b) => (a >= b ? 1 : 0),
+  passIfPositive: (a, b) => (a > 0 ? b : 0),
 };
 
 export function map(x: ArrayLike<number>, out: FloatArray | Int32Array, f: (v: number) => number): void {

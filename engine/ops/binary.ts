@@ -64,6 +64,14 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
+/** b where a > 0, else 0: ReLU's backward (a the ReLU's input, b the incoming gradient) in one pass.
+ *  The gradient flows to b through the same mask; a gets none (the mask is flat almost everywhere). */
+export function passIfPositive(a: Tensor, b: Tensor): Tensor {
+  const out = binary('passIfPositive', a, b, false);
+  recordOp(out, [a, b], (dy) => [null, sumTo(passIfPositive(a, dy), b.shape)]);
+  return out;
+}
+
 // Comparisons return float32 0/1 and pass no gradient.
 function compare(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const out = binary(op, a, b, true);

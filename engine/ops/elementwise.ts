@@ -3,7 +3,7 @@
 import type { UnaryOp } from '../backend.js';
 import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
-import { eq, mul, div } from './binary.js';
+import { eq, mul, div, passIfPositive } from './binary.js';
 import { backendOf, requireFloat, wrap } from './util.js';
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
@@ -51,7 +51,7 @@ export function sign(x: Tensor): Tensor {
 
 export function relu(x: Tensor): Tensor {
   const out = unary('relu', x);
-  recordOp(out, [x], (dy) => [mul(dy, step(x))]);
+  recordOp(out, [x], (dy) => [passIfPositive(x, dy)]);
   return out;
 }
 
