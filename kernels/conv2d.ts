@@ -2,12 +2,11 @@
 // an implicit GEMM (the im2col matrix is never written to memory; its entries are gathered in the
 // inner loop).
 //
-// Forward and backward-input share one kernel, "gather conv": every output element is
-//   out[n, r, q] = Σ_{c, kh, kw} A(r, c, kh, kw) · src[n, c, tap(q, kh, kw)]
+// Forward and backward-input share one kernel, the "row tile" (a correlation of a zero-padded source):
+//   out[n, r, q] = Σ_{c, kh, kw} A(r, c, kh, kw) · src[n, c, window(q) + (kh, kw)]
 // forward:        r = out channel o, c = in channel,  A = w[o, c, kh, kw],  src = x,  q = output pixel
-// backward-input: r = in channel c,  c = out channel, A = w[o, c, kh, kw],  src = dy, q = input pixel
-// (the tap is where the window of q reads; for backward-input it is the output pixel whose window
-// covered q through (kh, kw), present only where the stride divides the offset).
+// backward-input: r = in channel,    c = out channel, A = w[c, r, kh, kw] (flipped), src = dy, q = input
+// pixel; at stride S one such correlation per phase of the input pixels (see conv2dBackwardInput).
 //
 // Register blocking: an invocation computes TM rows × TN pixels. On lavapipe the 8 lanes of one SIMD
 // vector are consecutive invocations along x, so rows go along y: every lane of a vector reads the
@@ -43,151 +42,58 @@ function blocking(rows: number): { tm: number; wx: number; wy: number } {
   return { tm, wy, wx: LANES / wy };
 }
 
-interface GatherPlan {
-  name: string;
-  /** Output rows (r), reduction channels (c), output pixels per image (q = qh·QW + qw). */
-  rows: number;
-  channels: number;
-  QH: number;
-  QW: number;
-  /** WGSL: index of A(r, c, kh, kw) given `r` (a u32 expression) and the loop variable c. */
-  weightIndex: (r: string, kh: number, kw: number) => string;
-  /** WGSL statements defining, for pixel j, `sb{j}` (i32 base of image n's channel 0 plus the tap
-   *  offset origin) from n{j}, qh{j}, qw{j}; and per tap, the offset and validity. */
-  srcPlane: number;
-  srcPerImage: number;
-  /** Per pixel j and tap: [i32 offset expression from the pixel's base, validity expression or null]. */
-  tap: (j: number, kh: number, kw: number) => [string, string | null];
-  /** WGSL lines computing per-pixel values used by `tap`, given n{j}, qh{j}, qw{j}. */
-  pixelSetup: (j: number) => string[];
+/** A multiply of the row-tile kernel: weight (kh, kw) times the source at window position (v, u). */
+interface Tap {
+  kh: number;
+  kw: number;
+  v: number;
+  u: number;
 }
 
-function gatherConv(gpu: Gpu, src: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape, p: GatherPlan): GpuBuffer {
-  const { batch: B, kernelHeight: KH, kernelWidth: KW } = s;
-  const { rows: R, channels: CR, QH, QW } = p;
-  const Q = QH * QW;
-  const cols = B * Q;
-  const out = gpu.acquire(B * R * Q * 4);
-  if (B * R * Q === 0) return out;
-  if (CR === 0) {
-    gpu.dispatch(gpu.pipeline('conv_zero', zeroCode(B * R * Q)), [out], grid(B * R * Q).workgroups);
-    return out;
-  }
-  const { tm, wx, wy } = blocking(R);
-  const tn = 4;
-  const workgroups: [number, number, number] = [Math.ceil(cols / (wx * tn)), Math.ceil(R / (wy * tm)), 1];
-  const code = generated(`${p.name}|${JSON.stringify(s)}|${bias !== null}`, () => {
-    const L: string[] = [];
-    for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
-    for (let j = 0; j < tn; j++) {
-      L.push(`  let q${j} = min(col0 + ${j}u, ${cols - 1}u);`);
-      L.push(`  let n${j} = q${j} / ${Q}u;`, `  let qh${j} = i32((q${j} % ${Q}u) / ${QW}u);`, `  let qw${j} = i32(q${j} % ${QW}u);`);
-      L.push(`  let sb${j} = i32(n${j} * ${p.srcPerImage}u);`);
-      L.push(...p.pixelSetup(j).map((l) => `  ${l}`));
-    }
-    // Validity of each (pixel, tap) does not depend on the channel: computed once, outside the loop.
-    const taps: [number, number][] = [];
-    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push([kh, kw]);
-    const srcAt: string[][] = [];
-    for (let j = 0; j < tn; j++) {
-      srcAt[j] = [];
-      for (const [kh, kw] of taps) {
-        const [offset, valid] = p.tap(j, kh, kw);
-        const t = `${kh}_${kw}`;
-        if (valid) {
-          L.push(`  let ok${j}_${t} = ${valid};`);
-          // An invalid tap reads a safe address and is zeroed by select.
-          L.push(`  let o${j}_${t} = select(0, sb${j} + ${offset}, ok${j}_${t});`);
-          srcAt[j].push(`select(0.0, src[u32(o${j}_${t}) + plane], ok${j}_${t})`);
-        } else {
-          L.push(`  let o${j}_${t} = u32(sb${j} + ${offset});`);
-          srcAt[j].push(`src[o${j}_${t} + plane]`);
-        }
-      }
-    }
-    for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc${i}_${j} = 0.0;`);
-    L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = c * ${p.srcPlane}u;`);
-    taps.forEach(([kh, kw], t) => {
-      for (let i = 0; i < tm; i++) L.push(`    let a${i}_${t} = w[${p.weightIndex(`r${i}`, kh, kw)}];`);
-      for (let j = 0; j < tn; j++) L.push(`    let b${j}_${t} = ${srcAt[j][t]};`);
-    });
-    for (let i = 0; i < tm; i++) {
-      for (let j = 0; j < tn; j++) {
-        let sum = `a${i}_${taps.length - 1} * b${j}_${taps.length - 1}`;
-        for (let t = taps.length - 2; t >= 0; t--) sum = `fma(a${i}_${t}, b${j}_${t}, ${sum})`;
-        L.push(`    acc${i}_${j} += ${sum};`);
-      }
-    }
-    L.push('  }');
-    for (let i = 0; i < tm; i++) {
-      for (let j = 0; j < tn; j++) {
-        const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
-        L.push(`  if (row0 + ${i}u < ${R}u && col0 + ${j}u < ${cols}u) { out[(n${j} * ${R}u + row0 + ${i}u) * ${Q}u + q${j} % ${Q}u] = ${value}; }`);
-      }
-    }
-    return `
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
-@compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
-  let col0 = (wg.x * ${wx}u + lid.x) * ${tn}u;
-${L.join('\n')}
-}`;
-  });
-  gpu.dispatch(gpu.pipeline(p.name, code), bias ? [src, w, out, bias] : [src, w, out], workgroups);
-  return out;
-}
-
-function zeroCode(total: number): string {
-  const { stride } = grid(total);
-  return `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-${flatIndex(total, stride)}
-  out[i] = 0.0;
-}`;
-}
-
-/** The row-tile kernel: what a stride-S convolution (padding PAD) of `src` computes, with weights read
- *  through `weightIndex`. Used by the forward pass and, with the kernel flipped, by backward-input at
- *  stride 1. */
-interface RowTilePlan {
+/** One row-tile pass: a stride-S correlation of a source stored already padded (no read needs a bounds
+ *  check), computing a QH × QW grid of pixels and storing it, possibly strided, into an output plane. */
+interface RowTilePass {
   name: string;
   rows: number;
   channels: number;
-  /** src spatial size and output spatial size. */
+  /** The stored source plane. */
   SH: number;
   SW: number;
+  /** Computed pixel (a, b), a < QH and b < QW, has its window at source (originH + S·a, originW + S·b). */
   QH: number;
   QW: number;
   stride: number;
-  pad: number;
-  /** Read the input with this many pixels between neighbours (zeros between): strided backward-input. */
-  dilation?: number;
-  /** WGSL: index of the weight for output row `r`, loop channel `c` and tap (kh, kw). */
+  originH: number;
+  originW: number;
+  taps: Tap[];
+  /** The weight tensor's kernel size, and WGSL for the index of weight (kh, kw) of row `r` (a u32
+   *  expression) and the loop channel c. */
+  KH: number;
+  KW: number;
   weightIndex: (r: string, kh: number, kw: number) => string;
+  /** Pixel (a, b) is stored at (h0 + step·a, w0 + step·b) of an OH × OW plane. */
+  out: { OH: number; OW: number; step: number; h0: number; w0: number };
+}
+
+type RowTileWeights = Pick<RowTilePass, 'name' | 'rows' | 'channels' | 'KH' | 'KW' | 'weightIndex'>;
+
+/** Whether the row-tile kernel reads the TM = 4 rows of one tap as one vec4 (weights in `rowsInnermost` order). */
+function vectorRows(rows: number): boolean {
+  return blocking(rows).tm === 4 && rows % 4 === 0;
+}
+
+/** The weights as the row-tile kernel reads them. The caller releases the result if it is not `w`. */
+function rowTileWeights(gpu: Gpu, w: GpuBuffer, p: RowTileWeights): GpuBuffer {
+  return vectorRows(p.rows) ? rowsInnermost(gpu, w, p) : w;
 }
 
 // An invocation computes TM rows × a TH × TN block of output pixels. Neighbouring pixels share most
 // of their window, so per channel it loads ((TH−1)·S + KH)·((TN−1)·S + KW) inputs instead of
 // KH·KW·TH·TN. TH > 1 only where few rows leave registers free (a first layer's input gradient).
-function rowTileConv(gpu: Gpu, input: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape, p: RowTilePlan): GpuBuffer {
-  const { batch: B, kernelHeight: KH, kernelWidth: KW } = s;
-  const { rows: R, channels: CR, QH, QW, stride: S, pad: PAD } = p;
-  // A zero-padded (and, for dilation d, zero-spread) copy of the input, made in one cheap pass, keeps
-  // bounds checks out of the inner loop. Spread, it is sized for a stride-1 output of QH × QW.
-  const d = p.dilation ?? 1;
-  const SH = d > 1 ? QH + KH - 1 : p.SH + 2 * PAD;
-  const SW = d > 1 ? QW + KW - 1 : p.SW + 2 * PAD;
-  const total = B * R * QH * QW;
-  const out = gpu.acquire(total * 4);
-  if (total === 0) return out;
-  if (CR === 0) {
-    gpu.dispatch(gpu.pipeline('conv_zero', zeroCode(total)), [out], grid(total).workgroups);
-    return out;
-  }
+function rowTilePass(gpu: Gpu, src: GpuBuffer, weights: GpuBuffer, out: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape, p: RowTilePass): void {
+  const { batch: B } = s;
+  const { rows: R, channels: CR, SH, SW, QH, QW, stride: S, taps } = p;
+  const { OH, OW, step } = p.out;
   const { tm, wx, wy } = blocking(R);
   // Tiles of at most TN_MAX pixels that split the row evenly (26 → 3 × 9, 10 → 1 × 10), and as many
   // rows as keep the accumulators at 32 or fewer.
@@ -197,55 +103,53 @@ function rowTileConv(gpu: Gpu, input: GpuBuffer, w: GpuBuffer, bias: GpuBuffer |
   const tilesPerRow = Math.ceil(QW / tn);
   const tileRows = Math.ceil(QH / th);
   const tiles = B * tileRows * tilesPerRow;
-  const U = (tn - 1) * S + KW;
-  const V = (th - 1) * S + KH;
   const workgroups: [number, number, number] = [Math.ceil(tiles / wx), Math.ceil(R / (wy * tm)), 1];
   if (workgroups[0] > 65535) throw new Error(`conv2d: ${tiles} pixel tiles exceed one dispatch (limit ${65535 * wx})`);
-  const src = PAD > 0 || d > 1 ? spread(gpu, input, B * CR, p.SH, p.SW, PAD, d, SH, SW) : input;
-  // Weights as [channel, tap, row] so that the TM = 4 rows of one tap are one aligned vec4 load.
-  const vecRows = tm === 4 && R % 4 === 0;
-  const weights = vecRows ? rowsInnermost(gpu, w, p, KH, KW) : w;
-  const code = generated(`${p.name}|${JSON.stringify(s)}|${bias !== null}`, () => {
+  const vecRows = vectorRows(R);
+  const code = generated(`${p.name}|${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}`, () => {
     const L: string[] = [];
     for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
     L.push(`  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`);
     L.push(`  let n = tile / ${tileRows * tilesPerRow}u;`);
     L.push(`  let qh0 = (tile % ${tileRows * tilesPerRow}u) / ${tilesPerRow}u * ${th}u;`);
     L.push(`  let qw0 = (tile % ${tilesPerRow}u) * ${tn}u;`);
-    // Where each (v, u) input of the tile's window sits in its channel plane.
-    L.push(`  let corner = qh0 * ${S * SW}u + qw0 * ${S}u;`);
-    for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`  let at${v}_${u} = corner + ${v * SW + u}u;`);
     const px: [number, number][] = [];
     for (let a = 0; a < th; a++) for (let b = 0; b < tn; b++) px.push([a, b]);
+    // The source positions the tile reads, relative to its window corner, in load order.
+    const at = (a: number, b: number, t: Tap) => `${a * S + t.v}_${b * S + t.u}`;
+    const reads = new Map<string, number>();
+    for (const [a, b] of px) for (const t of taps) reads.set(at(a, b, t), (a * S + t.v) * SW + b * S + t.u);
+    const sorted = [...reads].sort((x, y) => x[1] - y[1]);
+    L.push(`  let corner = (qh0 * ${S}u + ${p.originH}u) * ${SW}u + qw0 * ${S}u + ${p.originW}u;`);
+    for (const [name, offset] of sorted) L.push(`  let at${name} = corner + ${offset}u;`);
     for (let i = 0; i < tm; i++) for (let j = 0; j < px.length; j++) L.push(`  var acc${i}_${j} = 0.0;`);
     L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = (n * ${CR}u + c) * ${SH * SW}u;`);
-    for (let v = 0; v < V; v++) for (let u = 0; u < U; u++) L.push(`    let x${v}_${u} = src[plane + at${v}_${u}];`);
-    for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        if (vecRows) {
-          L.push(`    let a_${kh}_${kw} = w4[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${R / 4}u + rowGroup];`);
-          for (let i = 0; i < tm; i++) L.push(`    let a${i}_${kh}_${kw} = a_${kh}_${kw}.${'xyzw'[i]};`);
-        } else {
-          for (let i = 0; i < tm; i++) L.push(`    let a${i}_${kh}_${kw} = w[${p.weightIndex(`r${i}`, kh, kw)}];`);
-        }
+    for (const [name] of sorted) L.push(`    let x${name} = src[plane + at${name}];`);
+    taps.forEach((t, k) => {
+      if (vecRows) {
+        L.push(`    let a_${k} = w4[(c * ${p.KH * p.KW}u + ${t.kh * p.KW + t.kw}u) * ${R / 4}u + rowGroup];`);
+        for (let i = 0; i < tm; i++) L.push(`    let a${i}_${k} = a_${k}.${'xyzw'[i]};`);
+      } else {
+        for (let i = 0; i < tm; i++) L.push(`    let a${i}_${k} = w[${p.weightIndex(`r${i}`, t.kh, t.kw)}];`);
       }
-    }
+    });
     for (let i = 0; i < tm; i++) {
       px.forEach(([a, b], j) => {
-        const terms: [string, string][] = [];
-        for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) terms.push([`a${i}_${kh}_${kw}`, `x${a * S + kh}_${b * S + kw}`]);
-        let sum = `${terms[terms.length - 1][0]} * ${terms[terms.length - 1][1]}`;
-        for (let t = terms.length - 2; t >= 0; t--) sum = `fma(${terms[t][0]}, ${terms[t][1]}, ${sum})`;
+        const terms = taps.map((t, k) => `a${i}_${k}, x${at(a, b, t)}`);
+        let sum = terms[terms.length - 1].replace(', ', ' * ');
+        for (let k = terms.length - 2; k >= 0; k--) sum = `fma(${terms[k]}, ${sum})`;
         L.push(`    acc${i}_${j} += ${sum};`);
       });
     }
     L.push('  }');
     L.push(`  let live = wg.x * ${wx}u + lid.x < ${tiles}u;`);
+    // Where the tile's first pixel goes in its output plane.
+    L.push(`  let dst = (qh0 * ${step}u + ${p.out.h0}u) * ${OW}u + qw0 * ${step}u + ${p.out.w0}u;`);
     for (let i = 0; i < tm; i++) {
       px.forEach(([a, b], j) => {
         const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
         const guard = `live && row0 + ${i}u < ${R}u${QH % th ? ` && qh0 + ${a}u < ${QH}u` : ''}${QW % tn ? ` && qw0 + ${b}u < ${QW}u` : ''}`;
-        L.push(`  if (${guard}) { out[((n * ${R}u + row0 + ${i}u) * ${QH}u + qh0 + ${a}u) * ${QW}u + qw0 + ${b}u] = ${value}; }`);
+        L.push(`  if (${guard}) { out[(n * ${R}u + row0 + ${i}u) * ${OH * OW}u + dst + ${a * step * OW + b * step}u] = ${value}; }`);
       });
     }
     return `
@@ -261,13 +165,11 @@ ${L.join('\n')}
 }`;
   });
   gpu.dispatch(gpu.pipeline(p.name, code), bias ? [src, weights, out, bias] : [src, weights, out], workgroups);
-  if (src !== input) gpu.release(src);
-  if (weights !== w) gpu.release(weights);
-  return out;
 }
 
-/** The plan's weights rearranged to [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
-function rowsInnermost(gpu: Gpu, w: GpuBuffer, p: RowTilePlan, KH: number, KW: number): GpuBuffer {
+/** The weights rearranged to [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
+function rowsInnermost(gpu: Gpu, w: GpuBuffer, p: RowTileWeights): GpuBuffer {
+  const { KH, KW } = p;
   const total = p.channels * p.rows;
   const out = gpu.acquire(total * KH * KW * 4);
   const { workgroups, stride } = grid(total);
@@ -289,84 +191,175 @@ ${lines.join('\n')}
   return out;
 }
 
-/** planes × PH × PW: each H × W plane of x placed at (pad, pad) with d − 1 zeros between neighbours,
- *  in zeros. */
-function spread(gpu: Gpu, x: GpuBuffer, planes: number, H: number, W: number, pad: number, d: number, PH: number, PW: number): GpuBuffer {
-  const total = planes * PH * PW;
-  const out = gpu.acquire(total * 4);
-  const { workgroups, stride } = grid(total);
-  const code = `
+/** planes × PH × PW: each H × W plane of x placed at (pad, pad), in zeros. A zero-padded copy, made in
+ *  one cheap pass, keeps bounds checks out of the row-tile kernel's inner loop. An invocation writes
+ *  one padded row (unrolled): on lavapipe five times faster than an invocation per element. */
+function padded(gpu: Gpu, x: GpuBuffer, planes: number, H: number, W: number, pad: number, PH: number, PW: number): GpuBuffer {
+  const rows = planes * PH;
+  const out = gpu.acquire(rows * PW * 4);
+  const { workgroups, stride } = grid(rows);
+  const code = generated(`conv2d_pad|${planes}|${H}|${W}|${pad}|${PH}|${PW}`, () => {
+    const L: string[] = [];
+    for (let v = 0; v < PW; v++) {
+      const col = v - pad;
+      L.push(`  out[i * ${PW}u + ${v}u] = ${col >= 0 && col < W ? `select(0.0, x[row + ${col}u], inside)` : '0.0'};`);
+    }
+    return `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${flatIndex(total, stride)}
-  let v = i32(i % ${PW}u) - ${pad};
-  let h = i32((i / ${PW}u) % ${PH}u) - ${pad};
-  let plane = i / ${PH * PW}u;
-  let inside = h >= 0 && v >= 0 && h % ${d} == 0 && v % ${d} == 0 && h / ${d} < ${H} && v / ${d} < ${W};
-  out[i] = select(0.0, x[plane * ${H * W}u + u32(select(0, (h / ${d}) * ${W} + v / ${d}, inside))], inside);
+${flatIndex(rows, stride)}
+  let h = i32(i % ${PH}u) - ${pad};
+  let inside = u32(h) < ${H}u;
+  // Outside the plane's rows: a safe address, zeroed by select.
+  let row = (i / ${PH}u) * ${H * W}u + u32(select(0, h * ${W}, inside));
+${L.join('\n')}
 }`;
-  gpu.dispatch(gpu.pipeline('conv2d_spread', code), [x, out], workgroups);
+  });
+  gpu.dispatch(gpu.pipeline('conv2d_pad', code), [x, out], workgroups);
   return out;
 }
 
+/** Zeros all of `out` (pooled sizes are multiples of 16 bytes). Four vec4 stores per invocation: on
+ *  lavapipe one f32 store per invocation makes the fill over ten times slower. */
+function zeroFill(gpu: Gpu, out: GpuBuffer): void {
+  const vectors = Math.floor(out.bytes / 16);
+  const invocations = Math.ceil(vectors / 4);
+  const { workgroups, stride } = grid(invocations);
+  const code = `
+@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
+${flatIndex(invocations, stride)}
+  for (var k = 0u; k < 4u; k++) { if (i * 4u + k < ${vectors}u) { out[i * 4u + k] = vec4f(0.0); } }
+}`;
+  gpu.dispatch(gpu.pipeline('conv_zero', code), [out], workgroups);
+}
+
 export function conv2d(gpu: Gpu, x: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
-  const { inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
-  return rowTileConv(gpu, x, w, bias, s, {
+  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const total = B * O * OH * OW;
+  const out = gpu.acquire(total * 4);
+  if (total === 0) return out;
+  if (C === 0) {
+    zeroFill(gpu, out);
+    return out;
+  }
+  const taps: Tap[] = [];
+  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push({ kh, kw, v: kh, u: kw });
+  const p: RowTilePass = {
     name: 'conv2d_forward',
     rows: O,
     channels: C,
-    SH: H,
-    SW: W,
+    SH: H + 2 * P,
+    SW: W + 2 * P,
     QH: OH,
     QW: OW,
     stride: S,
-    pad: P,
+    originH: 0,
+    originW: 0,
+    taps,
+    KH,
+    KW,
     weightIndex: (r, kh, kw) => `(${r} * ${C}u + c) * ${KH * KW}u + ${kh * KW + kw}u`,
-  });
+    out: { OH, OW, step: 1, h0: 0, w0: 0 },
+  };
+  const src = P > 0 ? padded(gpu, x, B * C, H, W, P, p.SH, p.SW) : x;
+  const weights = rowTileWeights(gpu, w, p);
+  rowTilePass(gpu, src, weights, out, bias, s, p);
+  if (src !== x) gpu.release(src);
+  if (weights !== w) gpu.release(weights);
+  return out;
 }
 
-export function conv2dBackwardInput(gpu: Gpu, dy: GpuBuffer, w: GpuBuffer, s: Conv2dShape): GpuBuffer {
-  const { inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
-  // 1x1 strided kernels stay on the gather kernel: spreading would make 3/4 of their work zeros, and
-  // it measured slower for two of PreAct-ResNet18's three shortcut shapes.
-  if (KH === KW && P < KH && (S === 1 || KH > 1)) {
-    // The input gradient is a stride-1 convolution with the flipped kernel of dy spread out by the
-    // stride (S − 1 zeros between neighbours) and padded by K − 1 − P.
-    return rowTileConv(gpu, dy, w, null, s, {
-      name: 'conv2d_backward_input',
-      rows: C,
-      channels: O,
-      SH: OH,
-      SW: OW,
-      QH: H,
-      QW: W,
-      stride: 1,
-      pad: KH - 1 - P,
-      dilation: S,
-      weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
+/** Along one axis, the input positions q + S·a (a < pixels) of phase q: kernel taps first + S·j
+ *  (j < taps) reach them, from dy position a + base − j. */
+interface AxisPhase {
+  q: number;
+  pixels: number;
+  first: number;
+  taps: number;
+  base: number;
+}
+
+// Input position h is reached by tap k from dy position (h + P − k)/S where S divides h + P − k: for
+// h = q + S·a that is k ≡ q + P (mod S), so k = first + S·j and the dy position is a + base − j.
+function axisPhases(size: number, K: number, S: number, P: number): AxisPhase[] {
+  const phases: AxisPhase[] = [];
+  for (let q = 0; q < S; q++) {
+    const first = (q + P) % S;
+    phases.push({
+      q,
+      pixels: q < size ? Math.ceil((size - q) / S) : 0,
+      first,
+      taps: first < K ? Math.ceil((K - first) / S) : 0,
+      base: (q + P - first) / S,
     });
   }
-  return gatherConv(gpu, dy, w, null, s, {
-    name: 'conv2d_backward_input_strided',
+  return phases.filter((ph) => ph.pixels > 0);
+}
+
+// The input gradient by phases (sub-pixel decomposition): the input pixels of one phase (h mod S,
+// v mod S) each take the same subset of the kernel taps, from a dense stride-1 neighbourhood of dy.
+// So each phase is a stride-1 convolution of dy (not spread out by the stride: no multiply hits a
+// zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
+// whole flipped kernel over dy padded by K − 1 − P.
+export function conv2dBackwardInput(gpu: Gpu, dy: GpuBuffer, w: GpuBuffer, s: Conv2dShape): GpuBuffer {
+  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const total = B * C * H * W;
+  const out = gpu.acquire(total * 4);
+  if (total === 0) return out;
+  const rowPhases = axisPhases(H, KH, S, P);
+  const colPhases = axisPhases(W, KW, S, P);
+  // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
+  if (O === 0 || rowPhases.some((ph) => ph.taps === 0) || colPhases.some((ph) => ph.taps === 0)) zeroFill(gpu, out);
+  const rowsUsed = rowPhases.filter((ph) => ph.taps > 0);
+  const colsUsed = colPhases.filter((ph) => ph.taps > 0);
+  if (O === 0 || rowsUsed.length === 0 || colsUsed.length === 0) return out;
+  // One zero-padded copy of dy serves every phase: enough zeros before the first and after the last
+  // dy position any phase reads (0 before and 1 after for 3x3 stride 2 padding 1).
+  const before = (phases: AxisPhase[]) => Math.max(0, ...phases.map((ph) => ph.taps - 1 - ph.base));
+  const after = (phases: AxisPhase[], size: number) => Math.max(0, ...phases.map((ph) => ph.pixels - 1 + ph.base - (size - 1)));
+  const pad = Math.max(before(rowsUsed), before(colsUsed));
+  const PH = pad + OH + after(rowsUsed, OH);
+  const PW = pad + OW + after(colsUsed, OW);
+  const src = PH > OH || PW > OW ? padded(gpu, dy, B * O, OH, OW, pad, PH, PW) : dy;
+  const layout: RowTileWeights = {
+    name: 'conv2d_backward_input',
     rows: C,
     channels: O,
-    QH: H,
-    QW: W,
-    // A(r = in channel, c = out channel) = w[c, r, kh, kw].
-    weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${kh * KW + kw}u`,
-    srcPlane: OH * OW,
-    srcPerImage: O * OH * OW,
-    // Input pixel (h, v) is read by output pixel ((h + P − kh)/S, (v + P − kw)/S) when S divides both.
-    pixelSetup: (j) => [`let h${j} = qh${j} + ${P};`, `let v${j} = qw${j} + ${P};`],
-    tap: (j, kh, kw) => {
-      const th = `(h${j} - ${kh})`;
-      const tw = `(v${j} - ${kw})`;
-      if (S === 1) return [`${th} * ${OW} + ${tw}`, `u32${th} < ${OH}u && u32${tw} < ${OW}u`];
-      // Non-negative before dividing (so / and % are exact), then in range.
-      const valid = `${th} >= 0 && ${tw} >= 0 && ${th} % ${S} == 0 && ${tw} % ${S} == 0 && ${th} / ${S} < ${OH} && ${tw} / ${S} < ${OW}`;
-      return [`(${th} / ${S}) * ${OW} + ${tw} / ${S}`, valid];
-    },
-  });
+    KH,
+    KW,
+    // The flipped kernel, rows r = in channels, loop channel c = out channel: w[c, r, KH − 1 − kh, KW − 1 − kw].
+    weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
+  };
+  const weights = rowTileWeights(gpu, w, layout);
+  // One dispatch per phase: a dispatch costs ~0.1 ms on lavapipe, against 60–500 ms per phase pass at
+  // PreAct-ResNet18's shapes, so one launch over all phases would gain nothing measurable.
+  for (const rp of rowsUsed) {
+    for (const cp of colsUsed) {
+      // Window position v reads dy position (a + base − taps + 1) + v, through kernel tap j = taps − 1 − v:
+      // k = first + S·j, at index KH − 1 − k of the flipped kernel.
+      const taps: Tap[] = [];
+      for (let v = 0; v < rp.taps; v++) {
+        for (let u = 0; u < cp.taps; u++) {
+          taps.push({ kh: KH - 1 - (rp.first + S * (rp.taps - 1 - v)), kw: KW - 1 - (cp.first + S * (cp.taps - 1 - u)), v, u });
+        }
+      }
+      rowTilePass(gpu, src, weights, out, null, s, {
+        ...layout,
+        SH: PH,
+        SW: PW,
+        QH: rp.pixels,
+        QW: cp.pixels,
+        stride: 1,
+        originH: pad + rp.base - rp.taps + 1,
+        originW: pad + cp.base - cp.taps + 1,
+        taps,
+        out: { OH: H, OW: W, step: S, h0: rp.q, w0: cp.q },
+      });
+    }
+  }
+  if (src !== dy) gpu.release(src);
+  if (weights !== w) gpu.release(weights);
+  return out;
 }
 
 /** Batch chunks for split-K: enough workgroups to keep every core busy, each chunk at least 1 image. */
@@ -381,7 +374,7 @@ export function conv2dBackwardFilter(gpu: Gpu, x: GpuBuffer, dy: GpuBuffer, s: C
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;
   if (B * OH * OW === 0) {
-    gpu.dispatch(gpu.pipeline('conv_zero', zeroCode(total)), [out], grid(total).workgroups);
+    zeroFill(gpu, out);
     return out;
   }
   // Rows are out channels (TM per invocation, along y); columns are in channels (one per invocation,

@@ -1,6 +1,7 @@
 // Convolution kernels: WebGPU forward, backward-input and backward-filter against the CPU reference
-// on awkward configurations (odd sizes, stride 2, channel counts not multiples of the register tile,
-// 1x1 and 3x3 kernels, with and without bias), and finite-difference checks of the conv2d VJP.
+// on awkward configurations (odd sizes, strides 2 to 4, channel counts not multiples of the register
+// tile, 1x1, 3x3, 5x5 and non-square kernels, with and without bias), and finite-difference checks of
+// the conv2d VJP.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -84,6 +85,22 @@ const CASES: Case[] = [
   { batch: 2, inChannels: 64, outChannels: 128, height: 16, width: 16, kh: 3, kw: 3, stride: 2, padding: 1, bias: false },
   { batch: 2, inChannels: 64, outChannels: 128, height: 16, width: 16, kh: 1, kw: 1, stride: 2, padding: 0, bias: false },
   { batch: 3, inChannels: 128, outChannels: 64, height: 4, width: 4, kh: 3, kw: 3, stride: 1, padding: 1, bias: false },
+  // Strided backward-input runs one pass per phase (h mod S, v mod S) of the input pixels: odd sizes
+  // (phases of different sizes), strides 2 to 4, kernels smaller than the stride (phases no tap
+  // reaches, written as zeros), non-square kernels, padding up to and past the kernel size (dy read
+  // from an offset), in-channel counts on and off the vec4 weight path.
+  { batch: 2, inChannels: 5, outChannels: 6, height: 13, width: 11, kh: 3, kw: 3, stride: 3, padding: 1, bias: false },
+  { batch: 2, inChannels: 8, outChannels: 5, height: 11, width: 13, kh: 3, kw: 3, stride: 3, padding: 2, bias: true },
+  { batch: 2, inChannels: 8, outChannels: 6, height: 13, width: 11, kh: 1, kw: 1, stride: 3, padding: 0, bias: false },
+  { batch: 2, inChannels: 5, outChannels: 4, height: 13, width: 13, kh: 1, kw: 1, stride: 2, padding: 1, bias: false },
+  { batch: 2, inChannels: 4, outChannels: 5, height: 13, width: 29, kh: 3, kw: 2, stride: 2, padding: 1, bias: false },
+  { batch: 2, inChannels: 3, outChannels: 4, height: 11, width: 13, kh: 2, kw: 3, stride: 2, padding: 0, bias: true },
+  { batch: 1, inChannels: 4, outChannels: 3, height: 13, width: 11, kh: 5, kw: 3, stride: 3, padding: 2, bias: false },
+  { batch: 2, inChannels: 5, outChannels: 6, height: 13, width: 9, kh: 3, kw: 3, stride: 4, padding: 1, bias: false },
+  { batch: 2, inChannels: 3, outChannels: 2, height: 2, width: 5, kh: 3, kw: 3, stride: 3, padding: 1, bias: false },
+  { batch: 2, inChannels: 8, outChannels: 8, height: 13, width: 13, kh: 3, kw: 3, stride: 2, padding: 2, bias: false },
+  { batch: 2, inChannels: 8, outChannels: 4, height: 13, width: 15, kh: 5, kw: 5, stride: 2, padding: 2, bias: false },
+  { batch: 1, inChannels: 12, outChannels: 7, height: 29, width: 13, kh: 3, kw: 3, stride: 2, padding: 1, bias: false },
 ];
 
 CASES.forEach((c, i) => {
@@ -108,6 +125,29 @@ test('conv2d WebGPU matches CPU: random configurations', async () => {
       bias: rng.next() < 0.5,
     };
     await check(c, 500 + t);
+  }
+});
+
+// Few: a stride-S configuration compiles S² backward-input kernels, seconds each on lavapipe.
+test('conv2d WebGPU matches CPU: random strided configurations', async () => {
+  const rng = new Random(2025);
+  const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
+  for (let t = 0; t < 8; t++) {
+    const kh = 1 + rng.int(5);
+    const kw = 1 + rng.int(5);
+    const c: Case = {
+      batch: pick([1, 2]),
+      inChannels: pick([1, 3, 4, 8, 9]),
+      outChannels: 1 + rng.int(7),
+      height: pick([5, 8, 11, 13]),
+      width: pick([5, 7, 12, 13]),
+      kh,
+      kw,
+      stride: pick([2, 3]),
+      padding: rng.int(Math.min(kh, kw, 3)),
+      bias: rng.next() < 0.5,
+    };
+    await check(c, 700 + t);
   }
 });
 
