@@ -19,10 +19,15 @@ export interface MatmulConfig {
 }
 
 export const DEFAULT_CONFIG: MatmulConfig = { tm: 4, tn: 4, wx: 8, wy: 8, vec4: true, subgroup: 0 };
-export const SUBGROUP_CONFIG: MatmulConfig = { tm: 16, tn: 4, wx: 64, wy: 1, vec4: true, subgroup: 8 };
+
+/** With subgroups of a fixed size: 16 rows per invocation, their A values loaded once per subgroup
+ *  and shared by broadcast, instead of every lane gathering the same rows. */
+export function subgroupConfig(size: number): MatmulConfig {
+  return { tm: 16, tn: 4, wx: Math.max(16, size), wy: 1, vec4: true, subgroup: size };
+}
 
 export function matmul(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape): GpuBuffer {
-  return matmulWith(gpu, a, b, s, DEFAULT_CONFIG);
+  return matmulWith(gpu, a, b, s, gpu.subgroupSize ? subgroupConfig(gpu.subgroupSize) : DEFAULT_CONFIG);
 }
 
 export function matmulWith(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape, c: MatmulConfig): GpuBuffer {

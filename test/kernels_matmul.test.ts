@@ -7,6 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { type Backend, type MatmulShape, Random, Tape, matmul, mul, sum, tidy } from '../engine/index.js';
+import type { GpuBuffer } from '../engine/webgpu/gpu.js';
+import { DEFAULT_CONFIG, type MatmulConfig, matmulWith, subgroupConfig } from '../kernels/matmul.js';
 import { assertClose, cpu64, gradCheck, maxAbs, put, randomArray, webgpu } from './helpers.js';
 
 /** [batch, m, n, k] */
@@ -30,10 +32,12 @@ const COMBOS: [boolean, boolean][] = [
   [true, true],
 ];
 
-async function run(b: Backend, a: Float64Array, bv: Float64Array, s: MatmulShape): Promise<Float64Array> {
+/** The backend's matmul, or on WebGPU one kernel configuration of it. */
+async function run(b: Backend, a: Float64Array, bv: Float64Array, s: MatmulShape, config?: MatmulConfig): Promise<Float64Array> {
   const as = b.upload(Float32Array.from(a), 'float32');
   const bs = b.upload(Float32Array.from(bv), 'float32');
-  const out = b.matmul(as, bs, s);
+  const gpu = (await webgpu()).gpu;
+  const out = config ? matmulWith(gpu, as as GpuBuffer, bs as GpuBuffer, s, config) : b.matmul(as, bs, s);
   const r = Float64Array.from(await b.read(out, 'float32', s.batch * s.m * s.n));
   for (const t of [as, bs, out]) b.release(t);
   return r;
@@ -50,9 +54,13 @@ for (const [batch, m, n, k] of SHAPES) {
       const a = Float64Array.from(Float32Array.from(randomArray(rng, batch * m * k)));
       const bv = Float64Array.from(Float32Array.from(randomArray(rng, batch * k * n)));
       const expected = await run(cpu64, a, bv, s);
-      const actual = await run(gpu, a, bv, s);
       // Float32 sums of k products of values in [-1, 1]: the error grows with k.
-      assertClose(actual, expected, `matmul ${name}`, 1e-4, 1e-6 * Math.max(1, k));
+      assertClose(await run(gpu, a, bv, s), expected, `matmul ${name}`, 1e-4, 1e-6 * Math.max(1, k));
+      // Both kernel variants, whichever the device picks: plain, and sharing A across a subgroup.
+      assertClose(await run(gpu, a, bv, s, DEFAULT_CONFIG), expected, `matmul ${name} (plain kernel)`, 1e-4, 1e-6 * Math.max(1, k));
+      if (gpu.gpu.subgroupSize) {
+        assertClose(await run(gpu, a, bv, s, subgroupConfig(gpu.gpu.subgroupSize)), expected, `matmul ${name} (subgroup kernel)`, 1e-4, 1e-6 * Math.max(1, k));
+      }
     });
   }
 }

@@ -54,7 +54,13 @@ export class Gpu {
   private pooledBytes = 0;
   readonly counters: GpuCounters = { dispatches: 0, submits: 0, pipelines: 0, uploads: 0, readbacks: 0 };
 
+  /** The subgroup size when the device has subgroup operations and its subgroups have one fixed size
+   *  (lavapipe: 8, the SIMD width); 0 otherwise. Kernels that share values across a subgroup need it. */
+  readonly subgroupSize: number;
+
   constructor(readonly device: GPUDevice) {
+    const { subgroupMinSize: min, subgroupMaxSize: max } = device.adapterInfo ?? {};
+    this.subgroupSize = device.features.has('subgroups') && min !== undefined && min === max ? min : 0;
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostReason = `WebGPU device lost (${info.reason}): ${info.message}`;
     });
