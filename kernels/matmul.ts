@@ -35,9 +35,18 @@ export function matmulWith(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape,
   const out = gpu.acquire(batch * m * n * 4);
   if (batch * m * n === 0) return out;
   if (k === 0) return zeros(gpu, out, batch * m * n);
-  const { code, workgroups } = shader(s, c);
+  const { code, workgroups } = cachedShader(s, c);
   gpu.dispatch(gpu.pipeline(`matmul_${c.tm}x${c.tn}${c.subgroup ? '_sg' : ''}`, code), [a, b, out], workgroups);
   return out;
+}
+
+// Generated WGSL by shape and configuration: building the unrolled source costs more than a dispatch.
+const shaders = new Map<string, ReturnType<typeof shader>>();
+function cachedShader(s: MatmulShape, c: MatmulConfig): ReturnType<typeof shader> {
+  const key = JSON.stringify([s, c]);
+  let entry = shaders.get(key);
+  if (!entry) shaders.set(key, (entry = shader(s, c)));
+  return entry;
 }
 
 /** An empty sum: pooled buffers are not zeroed, so write the zeros. */
