@@ -5,7 +5,7 @@
 import type { BinaryOp, DType } from '../engine/backend.js';
 import { broadcastStrides, sameShape, sizeOf, type Shape } from '../engine/shape.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
-import { flatIndex, grid, strides, wgslType } from './wgsl.js';
+import { componentwise, flatIndex, grid, strides, vec4Main, vectorizable, wgslType } from './wgsl.js';
 
 const EXPRESSIONS: Record<BinaryOp, string> = {
   add: 'a + b',
@@ -44,7 +44,25 @@ export function binary(gpu: Gpu, op: BinaryOp, a: GpuBuffer, aShape: Shape, b: G
   const n = sizeOf(outShape);
   const inType = wgslType(dtype);
   const outType = COMPARISONS.has(op) ? 'f32' : inType;
+  const expression = EXPRESSIONS[op].replaceAll('ZERO', `${inType}(0)`);
   const out = gpu.acquire(n * 4);
+  // Operands of the output's shape or single values (the common cases) allow four elements at a time.
+  const whole = (shape: Shape) => sameShape(shape, outShape) || sizeOf(shape) === 1;
+  if (vectorizable(n) && whole(aShape) && whole(bShape)) {
+    const operand = (name: string, shape: Shape) =>
+      sameShape(shape, outShape) ? { decl: `array<vec4<${inType}>>`, read: (c: string) => `${name}v.${c}`, load: `let ${name}v = ${name.toUpperCase()}[j];` } : { decl: `array<${inType}>`, read: () => `${name.toUpperCase()}[0]`, load: '' };
+    const A = operand('a', aShape);
+    const B = operand('b', bShape);
+    const body = [A.load, B.load].filter(Boolean).map((l) => `    ${l}`).join('\n');
+    const { main, workgroups } = vec4Main(n, `${body}\n${componentwise(outType, (c) => `let a = ${A.read(c)}; let b = ${B.read(c)};`, expression)}\n    out[j] = r;`);
+    const code = `
+@group(0) @binding(0) var<storage, read> A: ${A.decl};
+@group(0) @binding(1) var<storage, read> B: ${B.decl};
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<${outType}>>;
+${main}`;
+    gpu.dispatch(gpu.pipeline(`binary_${op}_vec4`, code), [a, b, out], workgroups);
+    return out;
+  }
   const { workgroups, stride } = grid(n);
   const code = `
 @group(0) @binding(0) var<storage, read> A: array<${inType}>;
@@ -53,7 +71,7 @@ export function binary(gpu: Gpu, op: BinaryOp, a: GpuBuffer, aShape: Shape, b: G
 ${flatIndex(n, stride)}
   let a = A[${offsetExpression('a', aShape, outShape)}];
   let b = B[${offsetExpression('b', bShape, outShape)}];
-  out[i] = ${EXPRESSIONS[op].replaceAll('ZERO', `${inType}(0)`)};
+  out[i] = ${expression};
 }`;
   gpu.dispatch(gpu.pipeline(`binary_${op}`, code), [a, b, out], workgroups);
   return out;
@@ -67,6 +85,17 @@ ${flatIndex(n, stride)}
 export function where(gpu: Gpu, cond: GpuBuffer, a: GpuBuffer, b: GpuBuffer, n: number, _dtype: DType): GpuBuffer {
   const t = 'u32';
   const out = gpu.acquire(n * 4);
+  if (vectorizable(n)) {
+    const { main, workgroups } = vec4Main(n, '    out[j] = select(B[j], A[j], C[j] != vec4f(0.0));');
+    const code = `
+@group(0) @binding(0) var<storage, read> C: array<vec4f>;
+@group(0) @binding(1) var<storage, read> A: array<vec4<${t}>>;
+@group(0) @binding(2) var<storage, read> B: array<vec4<${t}>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<${t}>>;
+${main}`;
+    gpu.dispatch(gpu.pipeline('where_vec4', code), [cond, a, b, out], workgroups);
+    return out;
+  }
   const { workgroups, stride } = grid(n);
   const code = `
 @group(0) @binding(0) var<storage, read> C: array<f32>;

@@ -2,7 +2,7 @@
 
 import type { UnaryOp } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
-import { f32, flatIndex, grid } from './wgsl.js';
+import { componentwise, f32, flatIndex, grid, vec4Main, vectorizable } from './wgsl.js';
 
 const EXPRESSIONS: Record<UnaryOp, string> = {
   neg: '-v',
@@ -17,9 +17,18 @@ const EXPRESSIONS: Record<UnaryOp, string> = {
   reciprocal: '1.0 / v',
 };
 
-/** Runs `out[i] = expression(v)` with v = x[i] over n elements. */
+/** Runs `out[i] = expression(v)` with v = x[i] over n elements (four at a time where n allows). */
 export function mapElements(gpu: Gpu, name: string, x: GpuBuffer, n: number, expression: string): GpuBuffer {
   const out = gpu.acquire(n * 4);
+  if (vectorizable(n)) {
+    const { main, workgroups } = vec4Main(n, `    let xv = x[j];\n${componentwise('f32', (c) => `let v = xv.${c};`, expression)}\n    out[j] = r;`);
+    const code = `
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
+${main}`;
+    gpu.dispatch(gpu.pipeline(`${name}_vec4`, code), [x, out], workgroups);
+    return out;
+  }
   const { workgroups, stride } = grid(n);
   const code = `
 @group(0) @binding(0) var<storage, read> x: array<f32>;

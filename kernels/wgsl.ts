@@ -45,6 +45,45 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${n}u) { return; }`;
 }
 
+/** vec4s per invocation in `vec4Main` kernels. */
+const VECTORS_PER_INVOCATION = 4;
+
+/**
+ * The main function of an elementwise kernel over n elements (n a multiple of 4) that reads and
+ * writes vec4s: each invocation runs `body` for VECTORS_PER_INVOCATION consecutive vec4 indices `j`.
+ * On lavapipe one f32 per invocation wastes most of each SIMD load and store: ReLU's gradient over
+ * 692,224 elements took 4.36 ms that way and 1.26 ms this way.
+ */
+export function vec4Main(n: number, body: string): { main: string; workgroups: [number, number] } {
+  const vectors = n / 4;
+  const invocations = Math.ceil(vectors / VECTORS_PER_INVOCATION);
+  const { workgroups, stride } = grid(invocations);
+  const main = `${flatIndex(invocations, stride)}
+  for (var k = 0u; k < ${VECTORS_PER_INVOCATION}u; k++) {
+    let j = i * ${VECTORS_PER_INVOCATION}u + k;
+    if (j >= ${vectors}u) { return; }
+${body}
+  }
+}`;
+  return { main, workgroups };
+}
+
+/** Whether an elementwise kernel over n elements can use `vec4Main`. */
+export function vectorizable(n: number): boolean {
+  return n > 0 && n % 4 === 0;
+}
+
+/**
+ * WGSL that computes `var r: vec4<type>` component by component from a scalar expression, so one
+ * table of scalar expressions serves the scalar and the vec4 kernels: `bind(c)` declares the
+ * expression's inputs for component c ('x', 'y', 'z' or 'w').
+ */
+export function componentwise(type: string, bind: (c: string) => string, expression: string): string {
+  const lines = [`    var r: vec4<${type}>;`];
+  for (const c of 'xyzw') lines.push(`    { ${bind(c)} r.${c} = ${expression}; }`);
+  return lines.join('\n');
+}
+
 /** Row-major strides as WGSL-ready numbers. */
 export function strides(shape: readonly number[]): number[] {
   const out = new Array<number>(shape.length);

@@ -68,7 +68,9 @@ import { assertClose, cpu, maxAbs, on, put, randomArray, webgpu } from './helper
 const UNARY: Record<UnaryOp, (x: Tensor) => Tensor> = { neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal };
 const BINARY: Record<BinaryOp, (a: Tensor, b: Tensor) => Tensor> = { add, sub, mul, div, maximum, minimum, eq, ne, lt, le, gt, ge, passIfPositive };
 
-const SHAPES: number[][] = [[7, 13], [1, 1], [3, 5, 11], [2, 1, 9], []];
+// Sizes that are multiples of 4 run the vec4 kernels (52: a partial last invocation; 1,344: several
+// workgroups); the others run the one-element-per-invocation kernels.
+const SHAPES: number[][] = [[7, 13], [1, 1], [3, 5, 11], [2, 1, 9], [], [4, 13], [3, 7, 64]];
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 interface Input {
@@ -168,6 +170,12 @@ const BROADCAST_PAIRS: [number[], number[]][] = [
   [[2, 1, 9], []],
   [[1, 1], [1, 1]],
   [[], []],
+  // vec4 kernels: same shapes, or a single value against a multiple of 4 (broadcasting otherwise falls
+  // back to the per-element kernel, as in [4, 13] with [13]).
+  [[4, 13], [4, 13]],
+  [[3, 7, 64], []],
+  [[1], [3, 7, 64]],
+  [[4, 13], [13]],
 ];
 
 test('binary: every op (arithmetic and comparisons) with broadcasting matches the CPU reference', async () => {
@@ -198,7 +206,7 @@ test('binary: broadcast results are hand-checked on a small case', async () => {
 
 test('binary: int32 arithmetic and comparisons (comparisons return float32)', async () => {
   for (const op of BINARY_OPS) {
-    for (const [sa, sb] of [[[7, 13], [13]], [[3, 1, 11], [5, 1]], [[4], [4]], [[], [2, 1, 9]]] as [number[], number[]][]) {
+    for (const [sa, sb] of [[[7, 13], [13]], [[3, 1, 11], [5, 1]], [[4], [4]], [[], [2, 1, 9]], [[4, 13], [4, 13]], [[3, 7, 64], []]] as [number[], number[]][]) {
       const a = ints(sa);
       // Denominators without zero: ±1..9. Integer division truncates toward zero on both backends.
       const b = op === 'div' ? { values: ints(sb, 1, 9).values.map((v) => (rng.next() < 0.5 ? -v : v)), shape: sb } : ints(sb, -4, 4);
@@ -220,6 +228,8 @@ test('where: float mask with broadcasting, and int32 branches', async () => {
     [[3, 5, 11], [3, 1, 1], [5, 1]],
     [[], [2, 1, 9], [9]],
     [[], [], []],
+    [[4, 13], [4, 13], [4, 13]],
+    [[3, 7, 64], [3, 7, 64], [1]],
   ];
   for (const [sc, sa, sb] of cases) {
     await compare(`where ${JSON.stringify([sc, sa, sb])}`, where, [mask(sc), floats(sa), floats(sb)], 0, 0);
