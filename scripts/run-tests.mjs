@@ -1,21 +1,65 @@
-// Runs every compiled uvu test file (dist/test/**/*.test.js) in one process and ends with the
-// plain "N passed, N failed" line that CI reads. Optional argument: a substring to filter file names.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+// Runs every compiled uvu test file (dist/test/*.test.js), each in its own Node process (its own
+// WebGPU device), and ends with the plain "N passed, N failed" line that CI reads. Each file's output
+// comes whole when it ends, with its time. Optional argument: a substring to filter file names.
+//
+// YOPO_TEST_JOBS sets how many files run at once. The default is half the cores (at most 4): lavapipe
+// runs each dispatch on every core, so on the 2-core CI machine files run one at a time (two side
+// by side measured no faster there: 15m23s against about the same in sequence, on a cold shader cache).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 const filter = process.argv[2] ?? '';
 const runtimeDir = process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime';
 mkdirSync(runtimeDir, { recursive: true });
-const pattern = filter ? `${filter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\\.test\\.js$` : '\\.test\\.js$';
-const run = spawnSync(process.execPath, ['node_modules/uvu/bin.js', 'dist/test', pattern], {
-  env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'inherit'],
-  maxBuffer: 64 * 1024 * 1024,
-});
-process.stdout.write(run.stdout ?? '');
-const count = (label) => Number((run.stdout ?? '').match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
-const total = count('Total'), passed = count('Passed'), skipped = count('Skipped');
-const failed = run.status === 0 ? total - passed - skipped : Math.max(1, total - passed - skipped);
-console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(run.status === 0 && total > 0 ? 0 : 1);
+const jobs = Number(process.env.YOPO_TEST_JOBS) || Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
+
+// The slowest files first (measured on a cold shader cache), so that no long file starts last.
+const SLOW_FIRST = ['train_yopo_mnist', 'kernels_conv', 'yopo', 'kernels_matmul', 'cli', 'train_mnist', 'models_gpu', 'engine_ops'];
+const rank = (file) => {
+  const i = SLOW_FIRST.indexOf(file.replace(/\.test\.js$/, ''));
+  return i < 0 ? SLOW_FIRST.length : i;
+};
+const files = readdirSync('dist/test')
+  .filter((f) => f.endsWith('.test.js') && f.includes(filter))
+  .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+if (files.length === 0) {
+  console.error(`no compiled test files${filter ? ` matching '${filter}'` : ''} in dist/test (run \`npm run build\` first)`);
+  process.exit(1);
+}
+
+/** Runs one file; its output is printed whole when it ends, so files do not interleave. */
+function runFile(file) {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [`dist/test/${file}`], {
+      env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code, signal) => {
+      const count = (label) => Number(out.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
+      const total = count('Total'), passed = count('Passed'), skipped = count('Skipped');
+      // A file that crashed before uvu's summary counts as one failure.
+      const failed = code === 0 && total > 0 ? total - passed - skipped : Math.max(1, total - passed - skipped);
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const status = signal ? `killed by ${signal}` : `exit ${code}`;
+      process.stdout.write(`\n── ${file} (${seconds} s, ${status})\n${out.trimEnd()}\n`);
+      resolve({ passed, failed, skipped });
+    });
+  });
+}
+
+const queue = [...files];
+const results = [];
+await Promise.all(
+  Array.from({ length: Math.min(jobs, files.length) }, async () => {
+    while (queue.length > 0) results.push(await runFile(queue.shift()));
+  }),
+);
+const sum = (key) => results.reduce((a, r) => a + r[key], 0);
+const passed = sum('passed'), failed = sum('failed'), skipped = sum('skipped');
+console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''} (${files.length} files, ${jobs} at a time)`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
