@@ -359,4 +359,23 @@ test('progress: not a TTY: plain lines, first, then at most one per interval, th
   assert.equal(s2.text.split('\n').filter(Boolean), ['image 0/10 eta --', 'image 5/10 eta 0s']);
 });
 
+test('progress: a time limit caps the ETA (a training time budget ends the run before the epoch)', () => {
+  let t = 0;
+  const stream = new FakeStream(false);
+  const p = new Progress({ total: 938, label: 'epoch 1/40', stream, now: () => t, intervalS: 0 });
+  p.update(0, {}, 480);
+  t += 5000; // 5 s per batch: the epoch would take 78 minutes, but 8 minutes of budget are left
+  p.update(1, {}, 475);
+  t += 5000;
+  p.update(2, {}, Infinity); // no limit: the rate decides
+  t += 5000;
+  p.update(3, {}, -2); // a step past the budget: nothing left
+  assert.equal(stream.text.split('\n').filter(Boolean), [
+    'epoch 1/40 batch 0/938 eta 8m00s',
+    'epoch 1/40 batch 1/938 eta 7m55s',
+    'epoch 1/40 batch 2/938 eta 1h18m00s',
+    'epoch 1/40 batch 3/938 eta 0s',
+  ]);
+});
+
 test.run();

@@ -245,7 +245,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
           progress = new Progress({ total: batches.batchesPerEpoch, label: `epoch ${r.epoch + 1}/${epochs}`, unit: 'batch' });
           progressEpoch = r.epoch;
         }
-        progress!.update(r.batch, { 'img/s': Math.round(r.images_per_s), loss: r.loss.toFixed(4), acc: `${(100 * r.train_accuracy).toFixed(1)}%` });
+        // With a time budget the run ends when it is spent, usually long before the epoch does.
+        const budgetLeftS = config.timeBudgetMin === null ? Infinity : config.timeBudgetMin * 60 - r.elapsed;
+        progress!.update(r.batch, { 'img/s': Math.round(r.images_per_s), loss: r.loss.toFixed(4), acc: `${(100 * r.train_accuracy).toFixed(1)}%` }, budgetLeftS);
         const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, loss: r.loss, train_accuracy: r.train_accuracy, lr: r.lr, images_per_s: r.images_per_s };
         metrics.append(record);
         records.push(record);

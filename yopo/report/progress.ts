@@ -47,6 +47,7 @@ export class Progress {
 
   private done = 0;
   private fields: Fields = {};
+  private limitS = Infinity; // the work stops within this many seconds whatever the rate (a time budget)
   private updated = false; // has update() been called at all
   private shown = false; // is the latest state on screen / in the log
   private lastShownAt = -Infinity;
@@ -65,12 +66,17 @@ export class Progress {
     this.start = this.now();
   }
 
-  /** Records progress; draws or prints it if the throttle allows (the first and last always do). */
-  update(done: number, fields: Fields = {}): void {
+  /**
+   * Records progress; draws or prints it if the throttle allows (the first and last always do).
+   * `limitS`: the work will stop within this many seconds anyway (a training time budget), so the
+   * ETA is at most that.
+   */
+  update(done: number, fields: Fields = {}, limitS = Infinity): void {
     if (this.finished) return;
     const first = !this.updated;
     this.done = Math.min(Math.max(0, done), this.total);
     this.fields = fields;
+    this.limitS = Math.max(0, limitS);
     this.updated = true;
     this.shown = false;
 
@@ -130,12 +136,12 @@ export class Progress {
     return '[' + '#'.repeat(filled) + '.'.repeat(this.barWidth - filled) + ']';
   }
 
-  /** Remaining time at the average rate so far. */
+  /** Remaining time at the average rate so far, capped by the limit. */
   private eta(t: number): string {
     if (this.done >= this.total) return formatDuration(0);
-    if (this.done === 0) return '--';
+    if (this.done === 0) return Number.isFinite(this.limitS) ? formatDuration(this.limitS) : '--';
     const elapsedS = (t - this.start) / 1000;
-    return formatDuration((elapsedS / this.done) * (this.total - this.done));
+    return formatDuration(Math.min(this.limitS, (elapsedS / this.done) * (this.total - this.done)));
   }
 
   /** A line wider than the terminal wraps, and then '\r' only redraws its last row. */
