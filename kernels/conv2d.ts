@@ -19,7 +19,7 @@
 
 import type { Conv2dShape } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
-import { flatIndex, grid } from './wgsl.js';
+import { flatIndex, grid, vec4Main } from './wgsl.js';
 
 const LANES = 64;
 
@@ -219,17 +219,12 @@ ${L.join('\n')}
   return out;
 }
 
-/** Zeros all of `out` (pooled sizes are multiples of 16 bytes). Four vec4 stores per invocation: on
- *  lavapipe one f32 store per invocation makes the fill over ten times slower. */
+/** Zeros all of `out` (pooled sizes are multiples of 16 bytes), four vec4 stores per invocation. */
 function zeroFill(gpu: Gpu, out: GpuBuffer): void {
-  const vectors = Math.floor(out.bytes / 16);
-  const invocations = Math.ceil(vectors / 4);
-  const { workgroups, stride } = grid(invocations);
+  const { main, workgroups } = vec4Main(out.bytes / 4, '    out[j] = vec4f(0.0);');
   const code = `
 @group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
-${flatIndex(invocations, stride)}
-  for (var k = 0u; k < 4u; k++) { if (i * 4u + k < ${vectors}u) { out[i * 4u + k] = vec4f(0.0); } }
-}`;
+${main}`;
   gpu.dispatch(gpu.pipeline('conv_zero', code), [out], workgroups);
 }
 
