@@ -63,7 +63,7 @@ import {
   zeros,
   zerosLike,
 } from '../engine/index.js';
-import { assertClose, cpu, maxAbs, on, put, randomArray, webgpu } from './helpers.js';
+import { assertClose, assertOp, cpu, maxAbs, on, put, randomArray, webgpu } from './helpers.js';
 
 const UNARY: Record<UnaryOp, (x: Tensor) => Tensor> = { neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal };
 const BINARY: Record<BinaryOp, (a: Tensor, b: Tensor) => Tensor> = { add, sub, mul, div, maximum, minimum, eq, ne, lt, le, gt, ge, passIfPositive };
@@ -93,16 +93,16 @@ async function runOn(backend: Backend, fn: (...ts: Tensor[]) => Tensor, inputs: 
   return result;
 }
 
-/** Runs fn on the CPU reference and on WebGPU and checks shape, dtype and values agree. */
+/** Runs fn on the CPU reference and on WebGPU through the reference harness (shape, dtype and values agree). */
 async function compare(what: string, fn: (...ts: Tensor[]) => Tensor, inputs: Input[], rtol = 1e-5, atol = 1e-6): Promise<Result> {
-  const gpu = await webgpu();
-  const expected = await runOn(cpu, fn, inputs);
-  const actual = await runOn(gpu, fn, inputs);
-  assert.equal(actual.shape, expected.shape, `${what}: shape`);
-  assert.is(actual.dtype, expected.dtype, `${what}: dtype`);
-  assert.is(actual.data instanceof Int32Array, expected.data instanceof Int32Array, `${what}: storage type`);
-  assertClose(actual.data, expected.data, what, rtol, atol);
-  return expected;
+  const report = await assertOp(
+    await webgpu(),
+    { name: what, inputs: inputs.map((inp) => ({ shape: inp.shape, values: inp.values, dtype: inp.values instanceof Int32Array ? 'int32' : 'float32' })), run: (ts) => fn(...ts), rtol, atol },
+    { reference: cpu },
+  );
+  const out = report.outputs[0];
+  assert.is(report.actual[0] instanceof Int32Array, report.expected[0] instanceof Int32Array, `${what}: storage type`);
+  return { data: report.expected[0], shape: out.shape, dtype: out.dtype };
 }
 
 const rng = new Random(1234);

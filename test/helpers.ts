@@ -1,8 +1,22 @@
 // Shared test tools: the WebGPU backend (one per test process, on the real adapter: lavapipe in CI),
-// the CPU reference, closeness checks, and a central finite-difference gradient check in float64.
+// the CPU reference, and thin uvu wrappers over yopo/reference (the op harness, closeness checks, the
+// finite-difference gradient check) that fail a test with the harness's report.
 
 import * as assert from 'uvu/assert';
-import { type Backend, CpuBackend, Random, Tape, type Tensor, setBackend, tensor, tidy } from '../engine/index.js';
+import { type Backend, CpuBackend, type Random, type Tensor, setBackend, tensor } from '../engine/index.js';
+import {
+  type CheckOpOptions,
+  type GradientCheckOptions,
+  type GradientInput,
+  type OpCheck,
+  type OpReport,
+  checkGradient,
+  checkOp,
+  compareValues,
+  describeComparison,
+  formatGradientReport,
+  formatReport,
+} from '../engine/reference/index.js';
 import { WebGPUBackend, useWebGPU } from '../kernels/index.js';
 
 let gpuBackend: Promise<WebGPUBackend> | null = null;
@@ -31,21 +45,17 @@ export function randomArray(rng: Random, size: number, lo = -1, hi = 1): Float64
   return rng.fillUniform(new Float64Array(size), lo, hi) as Float64Array;
 }
 
-/** |a − b| ≤ atol + rtol·|b| elementwise, with the worst element named on failure. */
+/** |a − b| ≤ atol + rtol·|b| elementwise (the reference harness's rule), with the worst element named on failure. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-4, atol = 1e-5): void {
-  assert.is(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
-  let worst = -1;
-  let worstExcess = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    const excess = Math.abs(a - e) - (atol + rtol * Math.abs(e));
-    if (Number.isNaN(a) !== Number.isNaN(e) || excess > worstExcess) {
-      worst = i;
-      worstExcess = Number.isNaN(excess) ? Infinity : excess;
-    }
-  }
-  if (worst >= 0) assert.unreachable(`${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
+  const c = compareValues(actual, expected, { rtol, atol });
+  if (!c.ok) assert.unreachable(`${what}: ${describeComparison(c)}`);
+}
+
+/** Runs an op check on `backend` against the CPU reference (yopo/reference's harness) and fails with its report. */
+export async function assertOp(backend: Backend, check: OpCheck, options: CheckOpOptions = {}): Promise<OpReport> {
+  const report = await checkOp(backend, check, options);
+  if (!report.ok) assert.unreachable(formatReport(report));
+  return report;
 }
 
 /** Maximum |x| of an array, to scale tolerances for sums of many terms. */
@@ -55,54 +65,8 @@ export function maxAbs(values: ArrayLike<number>): number {
   return m;
 }
 
-/**
- * Central finite differences on the float64 CPU backend: for a scalar function f of the inputs, checks
- * the tape's gradient against (f(x + h·e_i) − f(x − h·e_i)) / 2h for every element of every input
- * (or a random sample of `samples` elements per input when given).
- */
-export async function gradCheck(
-  f: (...inputs: Tensor[]) => Tensor,
-  inputs: { values: Float64Array | Int32Array; shape: number[]; differentiable?: boolean }[],
-  what: string,
-  options: { h?: number; rtol?: number; atol?: number; samples?: number; seed?: number } = {},
-): Promise<void> {
-  const h = options.h ?? 1e-6;
-  const rtol = options.rtol ?? 1e-5;
-  const atol = options.atol ?? 1e-7;
-  const rng = new Random(options.seed ?? 7);
-  setBackend(cpu64);
-  const make = (values: Float64Array | Int32Array, i: number) => tensor(values, inputs[i].shape, values instanceof Int32Array ? 'int32' : 'float32');
-  const evaluate = async (values: (Float64Array | Int32Array)[]) => {
-    const out = tidy(() => f(...values.map(make)));
-    const v = await out.item();
-    out.dispose();
-    return v;
-  };
-  const base = inputs.map((inp) => inp.values);
-  const analytic = tidy(() => {
-    const ts = base.map(make);
-    const tape = new Tape();
-    const out = tape.record(() => f(...ts));
-    const wrt = ts.filter((_, i) => inputs[i].differentiable !== false);
-    return tape.gradient(out, wrt);
-  });
-  let k = 0;
-  for (let i = 0; i < inputs.length; i++) {
-    if (inputs[i].differentiable === false) continue;
-    const g = (await analytic[k++].data()) as Float64Array;
-    const n = base[i].length;
-    const indices = options.samples && options.samples < n ? Array.from({ length: options.samples }, () => rng.int(n)) : Array.from({ length: n }, (_, j) => j);
-    for (const j of indices) {
-      const plus = base.map((v) => v.slice());
-      const minus = base.map((v) => v.slice());
-      plus[i][j] += h;
-      minus[i][j] -= h;
-      const numeric = ((await evaluate(plus)) - (await evaluate(minus))) / (2 * h);
-      const err = Math.abs(numeric - g[j]);
-      if (err > atol + rtol * Math.abs(numeric)) {
-        assert.unreachable(`${what}: d/d input${i}[${j}] analytic ${g[j]} vs finite difference ${numeric}`);
-      }
-    }
-  }
-  for (const t of analytic) t.dispose();
+/** The reference's finite-difference VJP check (float64 CPU), failing with its report. */
+export async function gradCheck(f: (...inputs: Tensor[]) => Tensor, inputs: GradientInput[], what: string, options: GradientCheckOptions = {}): Promise<void> {
+  const report = await checkGradient(f, inputs, { backend: cpu64, ...options });
+  if (!report.ok) assert.unreachable(`${what}: ${formatGradientReport(report)}`);
 }

@@ -6,8 +6,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { type Backend, type Conv2dShape, Random, type Tensor, conv2d, conv2dShape, mul, sum } from '../engine/index.js';
-import { assertClose, cpu, gradCheck, maxAbs, randomArray, webgpu } from './helpers.js';
+import { Random, Tensor, conv2d, conv2dShape, mul, sum } from '../engine/index.js';
+import type { OpCheck } from '../engine/reference/index.js';
+import { assertOp, cpu, gradCheck, maxAbs, randomArray, webgpu } from './helpers.js';
 
 interface Case {
   batch: number;
@@ -25,43 +26,32 @@ interface Case {
 const describe = (c: Case) =>
   `x [${c.batch},${c.inChannels},${c.height},${c.width}] w [${c.outChannels},${c.inChannels},${c.kh},${c.kw}] s${c.stride} p${c.padding}${c.bias ? ' +bias' : ''}`;
 
-/** Forward, backward-input and backward-filter of one case on a backend, through the Backend methods. */
-async function runConv(b: Backend, s: Conv2dShape, x: Float32Array, w: Float32Array, bias: Float32Array | null, dy: Float32Array) {
-  const xs = b.upload(x, 'float32');
-  const ws = b.upload(w, 'float32');
-  const bs = bias ? b.upload(bias, 'float32') : null;
-  const dys = b.upload(dy, 'float32');
-  const ys = b.conv2d(xs, ws, bs, s);
-  const dxs = b.conv2dBackwardInput(dys, ws, s);
-  const dws = b.conv2dBackwardFilter(xs, dys, s);
-  const y = (await b.read(ys, 'float32', dy.length)) as Float32Array;
-  const dx = (await b.read(dxs, 'float32', x.length)) as Float32Array;
-  const dw = (await b.read(dws, 'float32', w.length)) as Float32Array;
-  for (const t of [xs, ws, dys, ys, dxs, dws]) b.release(t);
-  if (bs) b.release(bs);
-  return { y, dx, dw };
-}
-
-async function check(c: Case, seed: number): Promise<void> {
-  const gpu = await webgpu();
-  const rng = new Random(seed);
+/** Forward, backward-input and backward-filter of one case, through the Backend methods: a check for
+ *  the reference harness (inputs x, w, dy and the bias when the case has one). */
+function convCheck(c: Case): OpCheck {
   const s = conv2dShape([c.batch, c.inChannels, c.height, c.width], [c.outChannels, c.inChannels, c.kh, c.kw], c.stride, c.padding);
-  const x = Float32Array.from(randomArray(rng, c.batch * c.inChannels * c.height * c.width));
-  const w = Float32Array.from(randomArray(rng, c.outChannels * c.inChannels * c.kh * c.kw));
-  const bias = c.bias ? Float32Array.from(randomArray(rng, c.outChannels)) : null;
-  const dy = Float32Array.from(randomArray(rng, c.batch * c.outChannels * s.outHeight * s.outWidth));
-  const g = await runConv(gpu, s, x, w, bias, dy);
-  const r = await runConv(cpu, s, x, w, bias, dy);
-  const what = describe(c);
+  const yShape = [c.batch, c.outChannels, s.outHeight, s.outWidth];
   // Sums of K products of values in [-1, 1]: float32 rounding grows with K.
   const kFwd = c.inChannels * c.kh * c.kw;
   const kIn = c.outChannels * c.kh * c.kw;
   const kFilter = c.batch * s.outHeight * s.outWidth;
-  assertClose(g.y, r.y, `${what} forward`, 1e-4, 2e-6 * kFwd + 1e-6);
-  assertClose(g.dx, r.dx, `${what} backward-input`, 1e-4, 2e-6 * kIn + 1e-6);
-  assertClose(g.dw, r.dw, `${what} backward-filter`, 1e-4, 2e-6 * kFilter + 1e-6);
+  return {
+    name: `conv2d ${describe(c)} (forward, backward-input, backward-filter)`,
+    inputs: [{ shape: [c.batch, c.inChannels, c.height, c.width] }, { shape: [c.outChannels, c.inChannels, c.kh, c.kw] }, { shape: yShape }, ...(c.bias ? [{ shape: [c.outChannels] }] : [])],
+    run: ([x, w, dy, bias], b) => [
+      Tensor.fromStorage(b, b.conv2d(x.storage, w.storage, bias ? bias.storage : null, s), yShape, 'float32'),
+      Tensor.fromStorage(b, b.conv2dBackwardInput(dy.storage, w.storage, s), x.shape, 'float32'),
+      Tensor.fromStorage(b, b.conv2dBackwardFilter(x.storage, dy.storage, s), w.shape, 'float32'),
+    ],
+    rtol: 1e-4,
+    atol: [2e-6 * kFwd + 1e-6, 2e-6 * kIn + 1e-6, 2e-6 * kFilter + 1e-6],
+  };
+}
+
+async function check(c: Case, seed: number): Promise<void> {
+  const r = await assertOp(await webgpu(), convCheck(c), { seed, reference: cpu });
   // Guard against vacuous passes (all zeros on both sides).
-  assert.ok(maxAbs(r.y) > 0 && maxAbs(r.dx) > 0 && maxAbs(r.dw) > 0, `${what}: reference is all zeros`);
+  assert.ok(r.expected.every((out) => maxAbs(out) > 0), `${describe(c)}: reference is all zeros`);
 }
 
 const CASES: Case[] = [

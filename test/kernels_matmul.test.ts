@@ -6,10 +6,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { type Backend, type MatmulShape, Random, Tape, matmul, mul, sum, tidy } from '../engine/index.js';
+import { type Backend, type MatmulShape, Random, Tape, Tensor, matmul, mul, sum, tidy } from '../engine/index.js';
+import type { OpCheck } from '../engine/reference/index.js';
 import type { GpuBuffer } from '../engine/webgpu/gpu.js';
+import { WebGPUBackend } from '../kernels/index.js';
 import { DEFAULT_CONFIG, type MatmulConfig, matmulWith, subgroupConfig } from '../kernels/matmul.js';
-import { assertClose, cpu64, gradCheck, maxAbs, put, randomArray, webgpu } from './helpers.js';
+import { assertClose, assertOp, cpu64, gradCheck, maxAbs, put, randomArray, webgpu } from './helpers.js';
 
 /** [batch, m, n, k], and whether to run all four transpose combinations or only the plain one. Each
  *  shape and combination compiles its own kernels (about a second each on a cold lavapipe cache), so
@@ -34,15 +36,19 @@ const COMBOS: [boolean, boolean][] = [
   [true, true],
 ];
 
-/** The backend's matmul, or on WebGPU one kernel configuration of it. */
-async function run(b: Backend, a: Float64Array, bv: Float64Array, s: MatmulShape, config?: MatmulConfig): Promise<Float64Array> {
-  const as = b.upload(Float32Array.from(a), 'float32');
-  const bs = b.upload(Float32Array.from(bv), 'float32');
-  const gpu = (await webgpu()).gpu;
-  const out = config ? matmulWith(gpu, as as GpuBuffer, bs as GpuBuffer, s, config) : b.matmul(as, bs, s);
-  const r = Float64Array.from(await b.read(out, 'float32', s.batch * s.m * s.n));
-  for (const t of [as, bs, out]) b.release(t);
-  return r;
+/** The backend's matmul as a check for the reference harness; on WebGPU, optionally one kernel configuration of it. */
+function matmulCheck(s: MatmulShape, name: string, config?: { label: string; config: MatmulConfig }): OpCheck {
+  return {
+    name: `matmul ${name}${config ? ` (${config.label} kernel)` : ''}`,
+    inputs: [{ shape: s.transA ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k] }, { shape: s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n] }],
+    run: ([a, b], backend) => {
+      const out = config && backend instanceof WebGPUBackend ? matmulWith(backend.gpu, a.storage as GpuBuffer, b.storage as GpuBuffer, s, config.config) : backend.matmul(a.storage, b.storage, s);
+      return Tensor.fromStorage(backend, out, [s.batch, s.m, s.n], 'float32');
+    },
+    // Float32 sums of k products of values in [-1, 1]: the error grows with k.
+    rtol: 1e-4,
+    atol: 1e-6 * Math.max(1, s.k),
+  };
 }
 
 for (const [batch, m, n, k, combos] of SHAPES) {
@@ -50,18 +56,13 @@ for (const [batch, m, n, k, combos] of SHAPES) {
     const name = `${batch}x${m}x${n}x${k}${transA ? ' Aᵀ' : ''}${transB ? ' Bᵀ' : ''}`;
     test(`matmul: WebGPU matches CPU, batch·m·n·k = ${name}`, async () => {
       const gpu = await webgpu();
-      const rng = new Random(batch * 1000003 + m * 10007 + n * 101 + k + (transA ? 7 : 0) + (transB ? 13 : 0));
+      const seed = batch * 1000003 + m * 10007 + n * 101 + k + (transA ? 7 : 0) + (transB ? 13 : 0);
       const s: MatmulShape = { batch, m, n, k, transA, transB };
-      // Round inputs to float32 first so both backends multiply the same numbers.
-      const a = Float64Array.from(Float32Array.from(randomArray(rng, batch * m * k)));
-      const bv = Float64Array.from(Float32Array.from(randomArray(rng, batch * k * n)));
-      const expected = await run(cpu64, a, bv, s);
-      // Float32 sums of k products of values in [-1, 1]: the error grows with k.
-      assertClose(await run(gpu, a, bv, s), expected, `matmul ${name}`, 1e-4, 1e-6 * Math.max(1, k));
+      await assertOp(gpu, matmulCheck(s, name), { seed, reference: cpu64 });
       // Both kernel variants, whichever the device picks: plain, and sharing A across a subgroup.
-      assertClose(await run(gpu, a, bv, s, DEFAULT_CONFIG), expected, `matmul ${name} (plain kernel)`, 1e-4, 1e-6 * Math.max(1, k));
+      await assertOp(gpu, matmulCheck(s, name, { label: 'plain', config: DEFAULT_CONFIG }), { seed, reference: cpu64 });
       if (gpu.gpu.subgroupSize) {
-        assertClose(await run(gpu, a, bv, s, subgroupConfig(gpu.gpu.subgroupSize)), expected, `matmul ${name} (subgroup kernel)`, 1e-4, 1e-6 * Math.max(1, k));
+        await assertOp(gpu, matmulCheck(s, name, { label: 'subgroup', config: subgroupConfig(gpu.gpu.subgroupSize) }), { seed, reference: cpu64 });
       }
     });
   }
@@ -82,11 +83,9 @@ test('matmul: repeated calls reuse one pipeline per shape', async () => {
   const gpu = await webgpu();
   const rng = new Random(5);
   const s: MatmulShape = { batch: 1, m: 19, n: 23, k: 29, transA: false, transB: true };
-  const a = Float64Array.from(Float32Array.from(randomArray(rng, 19 * 29)));
-  const b = Float64Array.from(Float32Array.from(randomArray(rng, 23 * 29)));
-  await run(gpu, a, b, s);
+  await assertOp(gpu, matmulCheck(s, '19x23x29 Bᵀ'), { seed: rng.int(1000) });
   const before = gpu.gpu.counters.pipelines;
-  await run(gpu, a, b, s);
+  await assertOp(gpu, matmulCheck(s, '19x23x29 Bᵀ'), { seed: rng.int(1000) });
   assert.is(gpu.gpu.counters.pipelines, before);
 });
 

@@ -8,7 +8,7 @@ import {
   type Backend,
   Random,
   Tape,
-  type Tensor,
+  Tensor,
   avgPool2d,
   batchNormEval,
   batchNormTrain,
@@ -17,21 +17,26 @@ import {
   pool2dShape,
   sum,
 } from '../engine/index.js';
-import { assertClose, cpu, cpu64, gradCheck, put, randomArray, webgpu } from './helpers.js';
+import { type OpCheck, makeInputs } from '../engine/reference/index.js';
+import { assertClose, assertOp, cpu, cpu64, gradCheck, put, randomArray, webgpu } from './helpers.js';
 
 type PoolKind = 'max' | 'avg';
 
-/** Forward and backward of one pooling kind on a backend, through the Backend methods directly. */
-async function runPool(b: Backend, kind: PoolKind, x: Float32Array, dy: Float32Array, shape: number[], kernel: number, stride: number) {
+/** Forward and backward of one pooling kind through the Backend methods, as a check for the reference
+ *  harness: inputs x (random unless `x` is given) and dy; outputs y and dx. */
+function poolCheck(kind: PoolKind, shape: number[], kernel: number, stride: number, rtol: [number, number], atol: [number, number], x?: ArrayLike<number>): OpCheck {
   const s = pool2dShape(shape, kernel, stride, 'test');
-  const xs = b.upload(x, 'float32');
-  const dys = b.upload(dy, 'float32');
-  const ys = kind === 'max' ? b.maxPool2d(xs, s) : b.avgPool2d(xs, s);
-  const dxs = kind === 'max' ? b.maxPool2dBackward(dys, xs, s) : b.avgPool2dBackward(dys, s);
-  const y = (await b.read(ys, 'float32', dy.length)) as Float32Array;
-  const dx = (await b.read(dxs, 'float32', x.length)) as Float32Array;
-  for (const t of [xs, dys, ys, dxs]) b.release(t);
-  return { y, dx, s };
+  const yShape = [s.batch, s.channels, s.outHeight, s.outWidth];
+  return {
+    name: `${kind}Pool2d k${kernel} s${stride}`,
+    inputs: [{ shape, values: x }, { shape: yShape }],
+    run: ([xt, dy], b) => [
+      Tensor.fromStorage(b, kind === 'max' ? b.maxPool2d(xt.storage, s) : b.avgPool2d(xt.storage, s), yShape, 'float32'),
+      Tensor.fromStorage(b, kind === 'max' ? b.maxPool2dBackward(dy.storage, xt.storage, s) : b.avgPool2dBackward(dy.storage, s), shape, 'float32'),
+    ],
+    rtol,
+    atol,
+  };
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -47,15 +52,7 @@ const POOL_CASES: { shape: number[]; kernel: number; stride: number; what: strin
 for (const kind of ['max', 'avg'] as const) {
   for (const c of POOL_CASES) {
     test(`${kind}Pool2d: WebGPU matches CPU, ${c.what} on [${c.shape}]`, async () => {
-      const gpu = await webgpu();
-      const rng = new Random(11);
-      const s = pool2dShape(c.shape, c.kernel, c.stride, 'test');
-      const x = Float32Array.from(randomArray(rng, size(c.shape)));
-      const dy = Float32Array.from(randomArray(rng, s.batch * s.channels * s.outHeight * s.outWidth));
-      const g = await runPool(gpu, kind, x, dy, c.shape, c.kernel, c.stride);
-      const r = await runPool(cpu, kind, x, dy, c.shape, c.kernel, c.stride);
-      assertClose(g.y, r.y, `${kind}Pool2d forward`, 1e-6, 1e-6);
-      assertClose(g.dx, r.dx, `${kind}Pool2d backward`, 1e-5, 1e-6);
+      await assertOp(await webgpu(), poolCheck(kind, c.shape, c.kernel, c.stride, [1e-6, 1e-5], [1e-6, 1e-6]), { seed: 11, reference: cpu });
     });
   }
 }
@@ -64,7 +61,8 @@ test('avgPool2d: global pool equals the plane mean', async () => {
   const gpu = await webgpu();
   const shape = [2, 7, 4, 4];
   const x = Float32Array.from(randomArray(new Random(3), size(shape)));
-  const { y } = await runPool(gpu, 'avg', x, new Float32Array(14), shape, 4, 4);
+  const r = await assertOp(gpu, poolCheck('avg', shape, 4, 4, [1e-6, 1e-5], [1e-6, 1e-6], x));
+  const y = r.actual[0];
   for (let p = 0; p < 14; p++) {
     let m = 0;
     for (let i = 0; i < 16; i++) m += x[p * 16 + i] / 16;
@@ -90,13 +88,12 @@ for (const c of [
     const gpu = await webgpu();
     const s = pool2dShape(c.shape, c.kernel, c.stride, 'test');
     const x = new Float32Array(size(c.shape)).fill(0.5);
-    const dy = Float32Array.from(randomArray(new Random(5), s.batch * s.channels * s.outHeight * s.outWidth));
+    const r = await assertOp(gpu, poolCheck('max', c.shape, c.kernel, c.stride, [0, 1e-6], [0, 1e-7], x), { seed: 5, reference: cpu });
+    const dy = Float32Array.from(makeInputs(poolCheck('max', c.shape, c.kernel, c.stride, [0, 0], [0, 0], x).inputs, 5)[1].values);
     const expected = firstElementGradient(s, dy);
-    const g = await runPool(gpu, 'max', x, dy, c.shape, c.kernel, c.stride);
-    const r = await runPool(cpu, 'max', x, dy, c.shape, c.kernel, c.stride);
-    assertClose(g.y, new Float32Array(dy.length).fill(0.5), 'forward', 0, 0);
-    assertClose(r.dx, expected, 'CPU backward', 1e-6, 1e-7);
-    assertClose(g.dx, expected, 'WebGPU backward', 1e-6, 1e-7);
+    assertClose(r.actual[0], new Float32Array(dy.length).fill(0.5), 'forward', 0, 0);
+    assertClose(r.expected[1], expected, 'CPU backward', 1e-6, 1e-7);
+    assertClose(r.actual[1], expected, 'WebGPU backward', 1e-6, 1e-7);
   });
 }
 
@@ -105,26 +102,25 @@ test('maxPool2d ties: many partial ties (values from {0, 1, 2}) agree exactly be
   const rng = new Random(9);
   const shape = [2, 3, 10, 9];
   for (const [kernel, stride] of [[2, 2], [3, 2], [3, 1]]) {
-    const s = pool2dShape(shape, kernel, stride, 'test');
     const x = Float32Array.from({ length: size(shape) }, () => rng.int(3));
-    const dy = Float32Array.from(randomArray(rng, s.batch * s.channels * s.outHeight * s.outWidth));
-    const g = await runPool(gpu, 'max', x, dy, shape, kernel, stride);
-    const r = await runPool(cpu, 'max', x, dy, shape, kernel, stride);
-    assertClose(g.y, r.y, `k${kernel} s${stride} forward`, 0, 0);
-    assertClose(g.dx, r.dx, `k${kernel} s${stride} backward`, 1e-6, 1e-7);
+    await assertOp(gpu, poolCheck('max', shape, kernel, stride, [0, 1e-6], [0, 1e-7], x), { seed: rng.int(1000), reference: cpu });
   }
 });
 
 // ---- Batch norm --------------------------------------------------------------------------------
 
-async function stats(b: Backend, x: Float32Array, shape: number[]) {
+/** Per-channel batch mean and variance through the Backend method, as a check for the reference harness. */
+function statsCheck(shape: number[], x: Float32Array): OpCheck {
   const [n, c, h, w] = shape;
-  const xs = b.upload(x, 'float32');
-  const [ms, vs] = b.batchNormStats(xs, n, c, h * w);
-  const mean = await b.read(ms, 'float32', c);
-  const variance = await b.read(vs, 'float32', c);
-  for (const t of [xs, ms, vs]) b.release(t);
-  return { mean, variance };
+  return {
+    name: `batchNormStats [${shape}]`,
+    inputs: [{ shape, values: x }],
+    run: ([xt], b) => b.batchNormStats(xt.storage, n, c, h * w).map((st) => Tensor.fromStorage(b, st, [c], 'float32')),
+    // Means of ~1000 carry float32 rounding of the sums (~1e-7 relative); variances stay accurate
+    // to ~1e-5 relative because nothing subtracts E[x]² from E[x²] (which would be off by ~10%).
+    rtol: [1e-6, 1e-4],
+    atol: [1e-5, 1e-6],
+  };
 }
 
 const BN_CASES: { shape: number[]; offset: number; what: string }[] = [
@@ -145,56 +141,46 @@ for (const c of BN_CASES) {
       const channel = Math.floor(i / (h * w)) % ch;
       x[i] = c.offset + channel * 0.25 + (1 + channel) * 0.5 * rng.uniform(-1, 1);
     }
-    const g = await stats(gpu, x, c.shape);
-    const r = await stats(cpu64, x, c.shape);
-    // Means of ~1000 carry float32 rounding of the sums (~1e-7 relative); variances stay accurate
-    // to ~1e-5 relative because nothing subtracts E[x]² from E[x²] (which would be off by ~10%).
-    assertClose(g.mean, r.mean, 'mean', 1e-6, 1e-5);
-    assertClose(g.variance, r.variance, 'variance', 1e-4, 1e-6);
+    await assertOp(gpu, statsCheck(c.shape, x), { reference: cpu64 });
   });
 }
 
 test('batchNormApply: WebGPU matches float64 CPU on [3,5,7,9] with given statistics', async () => {
   const gpu = await webgpu();
-  const rng = new Random(4);
   const [n, c, h, w] = [3, 5, 7, 9];
-  const x = Float32Array.from(randomArray(rng, n * c * h * w, -2, 3));
-  const mean = Float32Array.from(randomArray(rng, c));
-  const variance = Float32Array.from(randomArray(rng, c, 0.1, 2));
-  const gamma = Float32Array.from(randomArray(rng, c, 0.5, 1.5));
-  const beta = Float32Array.from(randomArray(rng, c));
-  const run = async (b: Backend) => {
-    const s = [x, mean, variance, gamma, beta].map((v) => b.upload(v, 'float32'));
-    const y = b.batchNormApply(s[0], s[1], s[2], s[3], s[4], n, c, h * w, 1e-3);
-    const out = await b.read(y, 'float32', x.length);
-    for (const t of [...s, y]) b.release(t);
-    return out;
-  };
-  assertClose(await run(gpu), await run(cpu64), 'batchNormApply', 1e-5, 1e-6);
+  await assertOp(
+    gpu,
+    {
+      name: 'batchNormApply [3,5,7,9]',
+      inputs: [{ shape: [n, c, h, w], lo: -2, hi: 3 }, { shape: [c] }, { shape: [c], lo: 0.1, hi: 2 }, { shape: [c], lo: 0.5, hi: 1.5 }, { shape: [c] }],
+      run: ([x, mean, variance, gamma, beta], b) =>
+        Tensor.fromStorage(b, b.batchNormApply(x.storage, mean.storage, variance.storage, gamma.storage, beta.storage, n, c, h * w, 1e-3), x.shape, 'float32'),
+      rtol: 1e-5,
+      atol: 1e-6,
+    },
+    { seed: 4, reference: cpu64 },
+  );
 });
 
 for (const c of BN_CASES) {
   test(`batchNormTrain: WebGPU y, mean and variance match float64 CPU, ${c.what}`, async () => {
     const gpu = await webgpu();
-    const rng = new Random(8);
     const ch = c.shape[1];
-    const x = Float32Array.from(randomArray(rng, size(c.shape), c.offset - 1, c.offset + 1));
-    const gamma = Float32Array.from(randomArray(rng, ch, 0.5, 1.5));
-    const beta = Float32Array.from(randomArray(rng, ch));
-    const run = async (b: Backend) => {
-      const out = batchNormTrain(put(b, x, c.shape), put(b, gamma, [ch]), put(b, beta, [ch]));
-      const result = { y: await out.y.data(), mean: await out.mean.data(), variance: await out.variance.data() };
-      out.y.dispose();
-      out.mean.dispose();
-      out.variance.dispose();
-      return result;
-    };
-    const g = await run(gpu);
-    const r = await run(cpu64);
-    assertClose(g.mean, r.mean, 'mean', 1e-6, 1e-5);
-    assertClose(g.variance, r.variance, 'variance', 1e-4, 1e-6);
-    // y = (x − mean)·γ/σ: a mean error of ~1e-5 at offset 1000 shows up as ~1e-4 in y.
-    assertClose(g.y, r.y, 'y', 1e-4, c.offset ? 2e-4 : 1e-5);
+    await assertOp(
+      gpu,
+      {
+        name: `batchNormTrain [${c.shape}] (y, mean, variance)`,
+        inputs: [{ shape: c.shape, lo: c.offset - 1, hi: c.offset + 1 }, { shape: [ch], lo: 0.5, hi: 1.5 }, { shape: [ch] }],
+        run: ([x, gamma, beta]) => {
+          const out = batchNormTrain(x, gamma, beta);
+          return [out.y, out.mean, out.variance];
+        },
+        // y = (x − mean)·γ/σ: a mean error of ~1e-5 at offset 1000 shows up as ~1e-4 in y.
+        rtol: [1e-4, 1e-6, 1e-4],
+        atol: [c.offset ? 2e-4 : 1e-5, 1e-5, 1e-6],
+      },
+      { seed: 8, reference: cpu64 },
+    );
   });
 }
 
@@ -315,23 +301,22 @@ test('gradCheck: batchNormEval w.r.t. x, gamma and beta', async () => {
 
 test('batchNormTrain gradients: WebGPU matches float64 CPU', async () => {
   const gpu = await webgpu();
-  const rng = new Random(35);
   const shape = [4, 3, 5, 6];
-  const x = Float32Array.from(randomArray(rng, size(shape), -2, 2));
-  const gamma = Float32Array.from(randomArray(rng, 3, 0.5, 1.5));
-  const beta = Float32Array.from(randomArray(rng, 3));
-  const w = Float32Array.from(randomArray(rng, size(shape)));
-  const run = async (b: Backend) => {
-    const inputs = [put(b, x, shape), put(b, gamma, [3]), put(b, beta, [3])];
-    const wt = put(b, w, shape);
-    const tape = new Tape();
-    const loss = tape.record(() => weighted(batchNormTrain(inputs[0], inputs[1], inputs[2]).y, wt));
-    const grads = tape.gradient(loss, inputs);
-    return Promise.all(grads.map((g) => g.data()));
-  };
-  const g = await run(gpu);
-  const r = await run(cpu64);
-  for (const [i, name] of ['dx', 'dgamma', 'dbeta'].entries()) assertClose(g[i], r[i], name, 1e-4, 1e-5);
+  await assertOp(
+    gpu,
+    {
+      name: 'batchNormTrain VJP (dx, dgamma, dbeta)',
+      inputs: [{ shape, lo: -2, hi: 2 }, { shape: [3], lo: 0.5, hi: 1.5 }, { shape: [3] }, { shape }],
+      run: ([x, gamma, beta, w]) => {
+        const tape = new Tape();
+        const loss = tape.record(() => weighted(batchNormTrain(x, gamma, beta).y, w));
+        return tape.gradient(loss, [x, gamma, beta]);
+      },
+      rtol: 1e-4,
+      atol: 1e-5,
+    },
+    { seed: 35, reference: cpu64 },
+  );
 });
 
 test.run();
