@@ -3,7 +3,7 @@
 // can be saved and resumed exactly (all randomness of step s derives from (seed, s)).
 
 import { Random, type Tensor, argmax, cast, eq, sum, tensor, tidy } from '../engine/index.js';
-import { type Classifier, Dropout, type Schedule } from '../nn/index.js';
+import { type Classifier, Dropout, type Schedule, checkClassifier } from '../nn/index.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate } from './evaluate.js';
 import type { Hyper, Method } from './method.js';
 
@@ -87,6 +87,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const schedule = o.schedule ?? (() => o.hyper.lr);
   // A resumed run's optimisers were created and loaded by the caller: init() again would replace
   // them with fresh ones (momentum lost) and the run would no longer match an uninterrupted one.
+  await checkClassifier(model, { batchSize: batches.batch(0, 0).count }); // the YOPO contract (nn/models/contract.ts)
   if (!o.resume) method.init(model, o.hyper);
   const pos: TrainPosition = o.resume ? { ...o.resume } : { epoch: 0, batch: 0, step: 0, elapsed: 0 };
   let lastEval: EvalRecord | null = null;

@@ -25,3 +25,4 @@ export function createModel(name: ModelName, rng: Random): Classifier {
       throw new Error(`unknown model '${name as string}'; expected one of ${MODEL_NAMES.join(', ')}`);
   }
 }
+export { ModelContractError, checkClassifier, type ClassifierCheckOptions } from './contract.js';
