@@ -1,5 +1,8 @@
 // The WebGPU backend: each op runs its WGSL kernel (one file per kernel family in this folder) on the
 // shared execution layer (engine/webgpu/gpu.ts). Storage is a pooled GpuBuffer.
+// The reference below puts WebGPU's types (GPUDevice, …) into the shipped .d.ts files, so a consumer's
+// TypeScript finds them without listing @webgpu/types itself.
+/// <reference types="@webgpu/types" preserve="true" />
 
 import type { Backend, BinaryOp, Conv2dShape, DType, MatmulShape, Pool2dShape, ReduceOp, SgdOptions, Storage, TypedArray, UnaryOp } from '../engine/backend.js';
 import type { Shape } from '../engine/shape.js';
@@ -19,6 +22,7 @@ import * as un from './unary.js';
 
 const buf = (s: Storage): GpuBuffer => s as GpuBuffer;
 
+/** The WebGPU backend: every Backend op as a WGSL kernel on one GPUDevice (float32; storage in pooled GPU buffers). */
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly floatPrecision = 'float32' as const;
