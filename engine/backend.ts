@@ -5,7 +5,9 @@
 
 import type { Shape } from './shape.js';
 
+/** Element type of a tensor: 32-bit float, or 32-bit signed integer (labels, indices). */
 export type DType = 'float32' | 'int32';
+/** Host array of tensor values; Float64Array only on the float64 CPU reference. */
 export type TypedArray = Float32Array | Float64Array | Int32Array;
 
 /** Opaque handle to a backend's memory for one tensor. */
@@ -13,13 +15,16 @@ export type Storage = object;
 
 /** step(x) = 1 where x > 0 else 0: ReLU's derivative. */
 export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'sign' | 'relu' | 'step' | 'square' | 'reciprocal';
+/** Every UnaryOp, for tests that loop over them. */
 export const UNARY_OPS: readonly UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'relu', 'step', 'square', 'reciprocal'];
 
 /** Arithmetic ops keep the dtype; comparisons return float32 0/1. */
 /** passIfPositive(a, b) = b where a > 0, else 0: the ReLU backward in one pass (a the input, b dy). */
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'passIfPositive';
+/** Every BinaryOp, for tests that loop over them. */
 export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'passIfPositive'];
 
+/** Reductions over axes: sum, max or min of the elements. */
 export type ReduceOp = 'sum' | 'max' | 'min';
 
 /** `out[b] = op(a[b]) @ op(b[b])` with op = transpose when asked; a is [batch, m, k] (or [batch, k, m]). */
@@ -67,6 +72,7 @@ export interface SgdOptions {
   nesterov: boolean;
 }
 
+/** The primitive ops a backend implements, on contiguous row-major storage; sizes count elements, shapes are dimension lists. */
 export interface Backend {
   readonly name: 'cpu' | 'webgpu';
   /** Float dtype used for arithmetic: 'float64' only for the CPU reference in gradient checks. */

@@ -17,6 +17,7 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
+/** Runs fn and disposes every tensor it created except those in its result (and those passed to keep()); fn must be synchronous. */
 export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
   scopes.push(scope);

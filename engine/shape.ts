@@ -1,7 +1,9 @@
 // Shape arithmetic shared by the ops and both backends: sizes, strides, NumPy broadcasting.
 
+/** Dimensions of a tensor, outermost first (row-major); [] is a 0-d scalar. */
 export type Shape = readonly number[];
 
+/** Number of elements of a shape (1 for []). */
 export function sizeOf(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -19,14 +21,17 @@ export function stridesOf(shape: Shape): number[] {
   return strides;
 }
 
+/** A shape as text, e.g. "[3, 5]". */
 export function shapeString(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
+/** Whether two shapes have the same dimensions. */
 export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** Throws a clear error naming `what` unless every dimension is a non-negative integer. */
 export function checkShape(shape: Shape, what: string): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape ${shapeString(shape)} (dimensions must be non-negative integers)`);

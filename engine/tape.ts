@@ -31,6 +31,7 @@ export function recordOp(output: Tensor, inputs: readonly Tensor[], vjp: Vjp): v
   recording?.entries.push({ inputs, output, vjp });
 }
 
+/** Whether an op run now would be recorded by a tape (inside Tape.record and outside noGrad). */
 export function isRecording(): boolean {
   return recording !== null;
 }
@@ -53,10 +54,12 @@ export interface GradientHelpers {
   onesLike(t: Tensor): Tensor;
 }
 let helpers: GradientHelpers | null = null;
+/** Wires in the ops the tape needs (zerosLike, onesLike, add); called once by engine/ops/index.ts. */
 export function setGradientHelpers(h: GradientHelpers): void {
   helpers = h;
 }
 
+/** Records ops run inside record() and computes vector-Jacobian products of any recorded output with respect to any tensor it saw. */
 export class Tape {
   readonly entries: Entry[] = [];
 

@@ -17,6 +17,7 @@ class StorageRef {
 
 let nextTensorId = 0;
 
+/** An n-d array on a backend: shape, dtype and reference-counted storage; free it with dispose() or tidy(). */
 export class Tensor {
   readonly id = nextTensorId++;
   readonly size: number;

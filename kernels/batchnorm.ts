@@ -32,6 +32,7 @@ function treeSum(): string {
   }`;
 }
 
+/** Per-channel mean and biased variance ([channels] each) of NCHW x ([batch, channels, spatial]), numerically stable (no E[x²] − E[x]²). */
 export function batchNormStats(gpu: Gpu, x: GpuBuffer, batch: number, channels: number, spatial: number): [GpuBuffer, GpuBuffer] {
   const mean = gpu.acquire(channels * 4);
   const variance = gpu.acquire(channels * 4);

@@ -40,6 +40,7 @@ function offsetExpression(name: string, inShape: Shape, outShape: Shape): string
   return terms.length ? terms.join(` + `) : `0u /* ${name} */`;
 }
 
+/** Elementwise `op` of a and b broadcast to outShape; comparisons give float32 0/1. */
 export function binary(gpu: Gpu, op: BinaryOp, a: GpuBuffer, aShape: Shape, b: GpuBuffer, bShape: Shape, outShape: Shape, dtype: DType): GpuBuffer {
   const n = sizeOf(outShape);
   const inType = wgslType(dtype);

@@ -228,6 +228,7 @@ ${main}`;
   gpu.dispatch(gpu.pipeline('conv_zero', code), [out], workgroups);
 }
 
+/** NCHW convolution forward (with optional bias): y [batch, outChannels, outHeight, outWidth]. */
 export function conv2d(gpu: Gpu, x: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * O * OH * OW;
@@ -296,6 +297,7 @@ function axisPhases(size: number, K: number, S: number, P: number): AxisPhase[] 
 // So each phase is a stride-1 convolution of dy (not spread out by the stride: no multiply hits a
 // zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
 // whole flipped kernel over dy padded by K − 1 − P.
+/** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
 export function conv2dBackwardInput(gpu: Gpu, dy: GpuBuffer, w: GpuBuffer, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * C * H * W;
@@ -362,6 +364,7 @@ function chunksFor(batch: number, workgroups: number): number {
   return Math.max(1, Math.min(batch, Math.ceil(64 / workgroups)));
 }
 
+/** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy. */
 export function conv2dBackwardFilter(gpu: Gpu, x: GpuBuffer, dy: GpuBuffer, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const KK = KH * KW;

@@ -4,6 +4,7 @@ import type { DType } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { flatIndex, grid, literal, wgslType } from './wgsl.js';
 
+/** A new buffer of n elements of `dtype`, all equal to `value`. */
 export function fill(gpu: Gpu, n: number, value: number, dtype: DType): GpuBuffer {
   const out = gpu.acquire(n * 4);
   const { workgroups, stride } = grid(n);

@@ -18,6 +18,7 @@ export interface MatmulConfig {
   subgroup: number;
 }
 
+/** The plain register-blocked matmul kernel: 4×4 outputs per invocation, 8×8 invocations per workgroup, vec4 loads. */
 export const DEFAULT_CONFIG: MatmulConfig = { tm: 4, tn: 4, wx: 8, wy: 8, vec4: true, subgroup: 0 };
 
 /** With subgroups of a fixed size: 16 rows per invocation, their A values loaded once per subgroup
@@ -26,10 +27,12 @@ export function subgroupConfig(size: number): MatmulConfig {
   return { tm: 16, tn: 4, wx: Math.max(16, size), wy: 1, vec4: true, subgroup: size };
 }
 
+/** Batched matmul ([batch, m, n]) with the kernel configuration the device suits (subgroups when available). */
 export function matmul(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape): GpuBuffer {
   return matmulWith(gpu, a, b, s, gpu.subgroupSize ? subgroupConfig(gpu.subgroupSize) : DEFAULT_CONFIG);
 }
 
+/** Batched matmul with a given kernel configuration (benchmarks and tests compare them). */
 export function matmulWith(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape, c: MatmulConfig): GpuBuffer {
   const { batch, m, n, k } = s;
   const out = gpu.acquire(batch * m * n * 4);
@@ -69,6 +72,7 @@ type LoadMode = 'k4' | 'mn4' | 'scalar';
 
 const XYZW = 'xyzw';
 
+/** The WGSL code and workgroup grid of one matmul shape and configuration. */
 export function shader(s: MatmulShape, c: MatmulConfig): { code: string; workgroups: [number, number, number] } {
   const { batch, m, n, k, transA, transB } = s;
   const { tm, tn, wx } = c;

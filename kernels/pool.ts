@@ -50,6 +50,7 @@ fn firstMax(origin: u32) -> u32 {
 }`;
 }
 
+/** Max pooling of NCHW x: y [batch, channels, outHeight, outWidth]. */
 export function maxPool2d(gpu: Gpu, x: GpuBuffer, s: Pool2dShape): GpuBuffer {
   const n = outCount(s);
   const out = gpu.acquire(n * 4);
@@ -67,6 +68,7 @@ ${windowOrigin(s)}
   return out;
 }
 
+/** Average pooling of NCHW x: y [batch, channels, outHeight, outWidth]. */
 export function avgPool2d(gpu: Gpu, x: GpuBuffer, s: Pool2dShape): GpuBuffer {
   const n = outCount(s);
   const out = gpu.acquire(n * 4);
@@ -145,6 +147,7 @@ function writeCell(s: Pool2dShape, value: string): string {
   }`;
 }
 
+/** dx of max pooling: each window's dy to its first maximal element (as the CPU reference). */
 export function maxPool2dBackward(gpu: Gpu, dy: GpuBuffer, x: GpuBuffer, s: Pool2dShape): GpuBuffer {
   const n = inCount(s);
   const dx = gpu.acquire(n * 4);
@@ -188,6 +191,7 @@ ${windowsContaining(s)}
   return dx;
 }
 
+/** dx of average pooling: each window's dy spread evenly over its elements. */
 export function avgPool2dBackward(gpu: Gpu, dy: GpuBuffer, s: Pool2dShape): GpuBuffer {
   const n = inCount(s);
   const dx = gpu.acquire(n * 4);

@@ -30,6 +30,7 @@ function combine(op: ReduceOp, acc: string, v: string): string {
   return op === 'sum' ? `${acc} + ${v}` : `${op}(${acc}, ${v})`;
 }
 
+/** Sum, max or min of x (of `shape`) over `axes`: the kept axes, row-major. */
 export function reduce(gpu: Gpu, op: ReduceOp, x: GpuBuffer, shape: Shape, axes: readonly number[], dtype: DType): GpuBuffer {
   const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const outCount = sizeOf(kept.map((d) => shape[d]));

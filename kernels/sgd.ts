@@ -6,6 +6,7 @@ import type { SgdOptions } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { flatIndex, grid } from './wgsl.js';
 
+/** Momentum SGD on n elements in place (PyTorch's rule); hyper-parameters in a uniform, so changing lr compiles nothing. */
 export function sgdUpdate(gpu: Gpu, param: GpuBuffer, grad: GpuBuffer, momentum: GpuBuffer, n: number, o: SgdOptions): void {
   const { workgroups, stride } = grid(n);
   const code = `

@@ -5,6 +5,7 @@ import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { flatIndex, grid, wgslType } from './wgsl.js';
 
+/** x with its axes permuted: output axis k is input axis perm[k]. */
 export function transpose(gpu: Gpu, x: GpuBuffer, shape: Shape, perm: readonly number[], dtype: DType): GpuBuffer {
   const n = sizeOf(shape);
   const outShape = perm.map((a) => shape[a]);

@@ -11,6 +11,7 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+/** Options of writeFileAtomic. */
 export interface AtomicWriteOptions {
   /**
    * Called after the temp file is written and synced, just before the rename. Throwing here

@@ -14,6 +14,7 @@ export function kaimingNormal(shape: number[], fan: number, rng: Random): Tensor
   return randn(shape, rng, 0, Math.sqrt(2 / fan));
 }
 
+/** A tensor of `shape` filled with `value` (e.g. BatchNorm's initial gamma). */
 export function constant(shape: number[], value: number): Tensor {
   return full(shape, value);
 }

@@ -8,12 +8,14 @@ import {
 import { constant, defaultUniform } from './init.js';
 import { type HostTensor, Module } from './module.js';
 
+/** Stride and zero padding in pixels (defaults 1 and 0); bias: false drops the bias. */
 export interface Conv2dLayerOptions {
   stride?: number;
   padding?: number;
   bias?: boolean;
 }
 
+/** A 2-D convolution layer: weight [out, in, k, k] and bias [out] (PyTorch's layout and default init); NCHW in and out. */
 export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
@@ -98,12 +100,14 @@ export class BatchNorm2d extends Module {
   }
 }
 
+/** max(x, 0) as a layer. */
 export class ReLU extends Module {
   forward(x: Tensor): Tensor {
     return relu(x);
   }
 }
 
+/** Max pooling over kernel×kernel windows (stride defaults to kernel). */
 export class MaxPool2d extends Module {
   constructor(readonly kernel = 2, readonly stride = kernel) {
     super();
@@ -114,6 +118,7 @@ export class MaxPool2d extends Module {
   }
 }
 
+/** Average pooling over kernel×kernel windows (stride defaults to kernel). */
 export class AvgPool2d extends Module {
   constructor(readonly kernel: number, readonly stride = kernel) {
     super();
@@ -124,6 +129,7 @@ export class AvgPool2d extends Module {
   }
 }
 
+/** [N, ...] → [N, product of the rest]. */
 export class Flatten extends Module {
   forward(x: Tensor): Tensor {
     return reshape(x, [x.shape[0], -1]);

@@ -3,8 +3,10 @@
 
 import { type Tensor, noGrad, tensor } from '../engine/index.js';
 
+/** A tensor's values on the host: row-major data and its shape. */
 export type HostTensor = { shape: number[]; data: Float32Array | Int32Array };
 
+/** A layer or network: named parameters, buffers and child modules (PyTorch's state_dict names), train/eval mode. */
 export abstract class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();

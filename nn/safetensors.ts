@@ -12,8 +12,10 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic_write.js';
 
+/** One tensor of a safetensors file: shape and row-major data (F32 or I32). */
 export type TensorData = { shape: number[]; data: Float32Array | Int32Array };
 
+/** A decoded safetensors file: tensors by name and the __metadata__ strings. */
 export interface SafetensorsFile {
   tensors: Map<string, TensorData>;
   metadata: Record<string, string>;

@@ -1,6 +1,7 @@
 // Learning-rate schedules as pure functions of the (fractional) epoch, so a resumed run gets the same
 // rate at the same point.
 
+/** Learning rate as a function of the epoch (0-based). */
 export type Schedule = (epoch: number) => number;
 
 /** Piecewise constant: base·gamma^(number of milestones ≤ epoch). PyTorch's MultiStepLR. */
@@ -14,6 +15,7 @@ export function cosine(base: number, epochs: number, minLr = 0): Schedule {
   return (epoch) => minLr + 0.5 * (base - minLr) * (1 + Math.cos((Math.PI * Math.min(epoch, epochs)) / epochs));
 }
 
+/** The schedule that always returns `base`. */
 export function constantRate(base: number): Schedule {
   return () => base;
 }

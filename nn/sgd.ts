@@ -5,6 +5,7 @@
 import { type Tensor, noGrad, shapeString, tensor, zerosLike } from '../engine/index.js';
 import type { HostTensor } from './module.js';
 
+/** Learning rate, momentum, weight decay (L2, added to the gradient) and Nesterov, as PyTorch's SGD. */
 export interface SgdConfig {
   lr: number;
   momentum?: number;
@@ -12,6 +13,7 @@ export interface SgdConfig {
   nesterov?: boolean;
 }
 
+/** Momentum SGD over a list of parameter tensors (PyTorch's rule), with its momentum buffers as state. */
 export class SGD {
   lr: number;
   readonly momentum: number;

@@ -14,11 +14,13 @@ import * as sgd from './sgd.js';
 import * as sm from './softmax.js';
 import { CpuStorage, type FloatArray, arr, floats, ints } from './storage.js';
 
+/** Options of the CPU reference backend. */
 export interface CpuBackendOptions {
   /** Store float tensors in float64 (reference precision for gradient checks). Default false. */
   float64?: boolean;
 }
 
+/** The CPU reference backend: every Backend op as plain loops over typed arrays (float64 accumulation; float64 storage with { float64: true }). */
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly floatPrecision: 'float32' | 'float64';

@@ -4,6 +4,7 @@
 import type { Conv2dShape } from '../backend.js';
 import type { FloatArray } from './storage.js';
 
+/** NCHW convolution y[b, o, i, j] = bias[o] + Σ w[o, c, u, v]·x[b, c, i·S + u − P, j·S + v − P] (zero padding) into y. */
 export function conv2d(x: FloatArray, w: FloatArray, bias: FloatArray | null, s: Conv2dShape, y: FloatArray): void {
   const { batch, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride, padding } = s;
   for (let n = 0; n < batch; n++)

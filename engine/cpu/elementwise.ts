@@ -4,6 +4,7 @@ import type { BinaryOp, UnaryOp } from '../backend.js';
 import { type Shape, broadcastStrides, sizeOf } from '../shape.js';
 import type { FloatArray } from './storage.js';
 
+/** Each UnaryOp as a scalar function. */
 export const unaryFns: Record<UnaryOp, (x: number) => number> = {
   neg: (x) => -x,
   exp: Math.exp,
@@ -17,6 +18,7 @@ export const unaryFns: Record<UnaryOp, (x: number) => number> = {
   reciprocal: (x) => 1 / x,
 };
 
+/** Each BinaryOp as a scalar function (comparisons give 0/1). */
 export const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
@@ -33,6 +35,7 @@ export const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = {
   passIfPositive: (a, b) => (a > 0 ? b : 0),
 };
 
+/** out[i] = f(x[i]) for every element. */
 export function map(x: ArrayLike<number>, out: FloatArray | Int32Array, f: (v: number) => number): void {
   for (let i = 0; i < out.length; i++) out[i] = f(x[i]);
 }

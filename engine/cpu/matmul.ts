@@ -3,6 +3,7 @@
 import type { MatmulShape } from '../backend.js';
 import type { FloatArray } from './storage.js';
 
+/** Batched out[b] = op(a[b])·op(b[b]) ([batch, m, n]) with op = transpose where the shape asks. */
 export function matmul(a: FloatArray, b: FloatArray, s: MatmulShape, out: FloatArray): void {
   const { batch, m, n, k, transA, transB } = s;
   for (let p = 0; p < batch; p++) {

@@ -22,15 +22,18 @@ function argmaxInWindow(x: FloatArray, s: Pool2dShape, plane: number, h0: number
   return best;
 }
 
+/** Max over each kernel×kernel window of NCHW x, moved by `stride`, into y. */
 export function maxPool2d(x: FloatArray, s: Pool2dShape, y: FloatArray): void {
   forEachWindow(s, (plane, o, h0, w0) => (y[o] = x[argmaxInWindow(x, s, plane, h0, w0)]));
 }
 
+/** dx of max pooling: each window's dy goes to its first maximal element of x. */
 export function maxPool2dBackward(dy: FloatArray, x: FloatArray, s: Pool2dShape, dx: FloatArray): void {
   dx.fill(0);
   forEachWindow(s, (plane, o, h0, w0) => (dx[argmaxInWindow(x, s, plane, h0, w0)] += dy[o]));
 }
 
+/** Mean over each kernel×kernel window of NCHW x, moved by `stride`, into y. */
 export function avgPool2d(x: FloatArray, s: Pool2dShape, y: FloatArray): void {
   const { inHeight: H, inWidth: W, kernel: K } = s;
   forEachWindow(s, (plane, o, h0, w0) => {
@@ -40,6 +43,7 @@ export function avgPool2d(x: FloatArray, s: Pool2dShape, y: FloatArray): void {
   });
 }
 
+/** dx of average pooling: each window's dy spread evenly over its kernel² elements. */
 export function avgPool2dBackward(dy: FloatArray, s: Pool2dShape, dx: FloatArray): void {
   const { inHeight: H, inWidth: W, kernel: K } = s;
   dx.fill(0);

@@ -20,6 +20,7 @@ function groups(shape: Shape, axes: readonly number[]): { outOffsets: number[]; 
   return { outOffsets: offsetsOver(kept), inner: offsetsOver([...axes]) };
 }
 
+/** Sum, max or min of x (of `shape`) over `axes` into out (the kept axes, row-major). */
 export function reduce(op: ReduceOp, x: ArrayLike<number>, shape: Shape, axes: readonly number[], out: FloatArray | Int32Array): void {
   const { outOffsets, inner } = groups(shape, axes);
   for (let o = 0; o < outOffsets.length; o++) {
@@ -35,6 +36,7 @@ export function reduce(op: ReduceOp, x: ArrayLike<number>, shape: Shape, axes: r
   }
 }
 
+/** Index of the largest element along `axis` (the first on ties) into out. */
 export function argmax(x: ArrayLike<number>, shape: Shape, axis: number, out: Int32Array): void {
   const { outOffsets, inner } = groups(shape, [axis]);
   for (let o = 0; o < outOffsets.length; o++) {
@@ -44,6 +46,7 @@ export function argmax(x: ArrayLike<number>, shape: Shape, axis: number, out: In
   }
 }
 
+/** out = x with its axes permuted: out axis k is x axis perm[k]. */
 export function transpose(x: ArrayLike<number>, shape: Shape, perm: readonly number[], out: FloatArray | Int32Array): void {
   const inStrides = stridesOf(shape);
   const outShape = perm.map((a) => shape[a]);

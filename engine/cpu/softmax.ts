@@ -10,6 +10,7 @@ function rowLogSumExp(x: FloatArray, offset: number, cols: number): number {
   return max + Math.log(total);
 }
 
+/** Row-wise log softmax of a [rows, cols] matrix into out. */
 export function logSoftmax(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
   for (let r = 0; r < rows; r++) {
     const lse = rowLogSumExp(x, r * cols, cols);
@@ -21,6 +22,7 @@ function checkLabel(label: number, cols: number, row: number): void {
   if (!(label >= 0 && label < cols)) throw new Error(`softmaxCrossEntropy: label ${label} at row ${row} is outside [0, ${cols})`);
 }
 
+/** Mean over rows of −log softmax(logits)[label] (labels in [0, cols)). */
 export function softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, rows: number, cols: number): number {
   let total = 0;
   for (let r = 0; r < rows; r++) {
@@ -30,6 +32,7 @@ export function softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, rows
   return total / rows;
 }
 
+/** d(mean cross-entropy)/d logits · dy = (softmax − onehot)·dy/rows into out [rows, cols]. */
 export function softmaxCrossEntropyGrad(logits: FloatArray, labels: Int32Array, dy: number, rows: number, cols: number, out: FloatArray): void {
   for (let r = 0; r < rows; r++) {
     const lse = rowLogSumExp(logits, r * cols, cols);

@@ -26,24 +26,28 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return reshape(sum(g, axes), shape);
 }
 
+/** a + b elementwise, with NumPy broadcasting. */
 export function add(a: Tensor, b: Tensor): Tensor {
   const out = binary('add', a, b, false);
   recordOp(out, [a, b], (dy) => [sumTo(dy, a.shape), sumTo(dy, b.shape)]);
   return out;
 }
 
+/** a − b elementwise, with broadcasting. */
 export function sub(a: Tensor, b: Tensor): Tensor {
   const out = binary('sub', a, b, false);
   recordOp(out, [a, b], (dy) => [sumTo(dy, a.shape), sumTo(neg(dy), b.shape)]);
   return out;
 }
 
+/** a · b elementwise, with broadcasting. */
 export function mul(a: Tensor, b: Tensor): Tensor {
   const out = binary('mul', a, b, false);
   recordOp(out, [a, b], (dy) => [sumTo(mul(dy, b), a.shape), sumTo(mul(dy, a), b.shape)]);
   return out;
 }
 
+/** a / b elementwise, with broadcasting. */
 export function div(a: Tensor, b: Tensor): Tensor {
   const out = binary('div', a, b, false);
   recordOp(out, [a, b], (dy) => [sumTo(div(dy, b), a.shape), sumTo(neg(div(mul(dy, a), square(b))), b.shape)]);
@@ -78,11 +82,17 @@ function compare(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   recordOp(out, [a, b], () => [null, null]);
   return out;
 }
+/** a = b elementwise (broadcast): float32 1 or 0; no gradient. */
 export const eq = (a: Tensor, b: Tensor): Tensor => compare('eq', a, b);
+/** a ≠ b elementwise (broadcast): float32 1 or 0; no gradient. */
 export const ne = (a: Tensor, b: Tensor): Tensor => compare('ne', a, b);
+/** a < b elementwise (broadcast): float32 1 or 0; no gradient. */
 export const lt = (a: Tensor, b: Tensor): Tensor => compare('lt', a, b);
+/** a ≤ b elementwise (broadcast): float32 1 or 0; no gradient. */
 export const le = (a: Tensor, b: Tensor): Tensor => compare('le', a, b);
+/** a > b elementwise (broadcast): float32 1 or 0; no gradient. */
 export const gt = (a: Tensor, b: Tensor): Tensor => compare('gt', a, b);
+/** a ≥ b elementwise (broadcast): float32 1 or 0; no gradient. */
 export const ge = (a: Tensor, b: Tensor): Tensor => compare('ge', a, b);
 
 /** cond ? a : b elementwise; cond must be a float 0/1 mask (as comparisons return). All three broadcast. */

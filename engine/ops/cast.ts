@@ -5,6 +5,7 @@ import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { backendOf, wrap } from './util.js';
 
+/** x converted to `dtype` (float → int32 truncates toward zero); no gradient. */
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;
   const backend = backendOf('cast', x);

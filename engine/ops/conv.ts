@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor.js';
 import { sum } from './reduce.js';
 import { backendOf, requireFloat, wrap } from './util.js';
 
+/** Stride and zero padding of a convolution, in pixels, equal on both axes (defaults 1 and 0). */
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;
@@ -27,6 +28,7 @@ export function conv2dShape(xShape: readonly number[], wShape: readonly number[]
   return { batch, inChannels, inHeight, inWidth, outChannels, outHeight, outWidth, kernelHeight, kernelWidth, stride, padding };
 }
 
+/** NCHW convolution: x [N, C, H, W], w [O, C, kh, kw], bias [O] or null → [N, O, H′, W′] with H′ = floor((H + 2·padding − kh)/stride) + 1. */
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
   requireFloat('conv2d', x, w);
   const s = conv2dShape(x.shape, w.shape, options.stride ?? 1, options.padding ?? 0);

@@ -44,20 +44,24 @@ export function tensor(values: TypedArray | NestedNumbers, shape?: Shape, dtype?
   return wrap(backend, backend.upload(data, dt), finalShape, dt);
 }
 
+/** A 0-d tensor holding `value`. */
 export function scalar(value: number, dtype: DType = 'float32'): Tensor {
   return tensor([value], [], dtype);
 }
 
+/** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
   checkShape(shape, 'full');
   const backend = getBackend();
   return wrap(backend, backend.fill(sizeOf(shape), value, dtype), shape, dtype);
 }
 
+/** A tensor of `shape` filled with 0. */
 export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
   return full(shape, 0, dtype);
 }
 
+/** A tensor of `shape` filled with 1. */
 export function ones(shape: Shape, dtype: DType = 'float32'): Tensor {
   return full(shape, 1, dtype);
 }
@@ -67,10 +71,12 @@ export function fullLike(t: Tensor, value: number): Tensor {
   return wrap(t.backend, t.backend.fill(t.size, value, t.dtype), t.shape, t.dtype);
 }
 
+/** Zeros of t's shape and dtype, on t's backend. */
 export function zerosLike(t: Tensor): Tensor {
   return fullLike(t, 0);
 }
 
+/** Ones of t's shape and dtype, on t's backend. */
 export function onesLike(t: Tensor): Tensor {
   return fullLike(t, 1);
 }

@@ -12,30 +12,35 @@ function unary(op: UnaryOp, x: Tensor): Tensor {
   return wrap(backend, backend.unary(op, x.storage, x.size), x.shape);
 }
 
+/** −x elementwise. */
 export function neg(x: Tensor): Tensor {
   const out = unary('neg', x);
   recordOp(out, [x], (dy) => [neg(dy)]);
   return out;
 }
 
+/** eˣ elementwise. */
 export function exp(x: Tensor): Tensor {
   const out = unary('exp', x);
   recordOp(out, [x], (dy) => [mul(dy, out)]);
   return out;
 }
 
+/** Natural logarithm elementwise (x > 0). */
 export function log(x: Tensor): Tensor {
   const out = unary('log', x);
   recordOp(out, [x], (dy) => [div(dy, x)]);
   return out;
 }
 
+/** √x elementwise (x ≥ 0). */
 export function sqrt(x: Tensor): Tensor {
   const out = unary('sqrt', x);
   recordOp(out, [x], (dy) => [div(scale(dy, 0.5), out)]);
   return out;
 }
 
+/** |x| elementwise (gradient sign(x), 0 at 0). */
 export function abs(x: Tensor): Tensor {
   const out = unary('abs', x);
   recordOp(out, [x], (dy) => [mul(dy, sign(x))]);
@@ -49,6 +54,7 @@ export function sign(x: Tensor): Tensor {
   return out;
 }
 
+/** max(x, 0) elementwise (gradient 0 at 0). */
 export function relu(x: Tensor): Tensor {
   const out = unary('relu', x);
   recordOp(out, [x], (dy) => [passIfPositive(x, dy)]);
@@ -62,12 +68,14 @@ export function step(x: Tensor): Tensor {
   return out;
 }
 
+/** x² elementwise. */
 export function square(x: Tensor): Tensor {
   const out = unary('square', x);
   recordOp(out, [x], (dy) => [mul(dy, scale(x, 2))]);
   return out;
 }
 
+/** 1/x elementwise. */
 export function reciprocal(x: Tensor): Tensor {
   const out = unary('reciprocal', x);
   recordOp(out, [x], (dy) => [neg(mul(dy, square(out)))]);
@@ -83,10 +91,12 @@ export function affine(x: Tensor, scaleBy: number, shift: number): Tensor {
   return out;
 }
 
+/** factor·x elementwise. */
 export function scale(x: Tensor, factor: number): Tensor {
   return affine(x, factor, 0);
 }
 
+/** x + value elementwise. */
 export function addScalar(x: Tensor, value: number): Tensor {
   return affine(x, 1, value);
 }

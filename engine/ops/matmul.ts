@@ -5,11 +5,13 @@ import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { backendOf, requireFloat, wrap } from './util.js';
 
+/** Whether to transpose the last two axes of a and/or b before multiplying. */
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
 }
 
+/** [m, k]·[k, n] → [m, n], or batched [B, m, k]·[B, k, n] → [B, m, n]; transA/transB read a or b as its transpose. */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;

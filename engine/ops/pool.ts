@@ -6,6 +6,7 @@ import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { backendOf, requireFloat, wrap } from './util.js';
 
+/** The Pool2dShape of pooling NCHW `xShape` with a square kernel and stride (no padding); `op` names the caller in errors. */
 export function pool2dShape(xShape: readonly number[], kernel: number, stride: number, op: string): Pool2dShape {
   if (xShape.length !== 4) throw new Error(`${op}: input must be NCHW (4-D), got ${shapeString(xShape)}`);
   const [batch, channels, inHeight, inWidth] = xShape;
@@ -16,6 +17,7 @@ export function pool2dShape(xShape: readonly number[], kernel: number, stride: n
   return { batch, channels, inHeight, inWidth, outHeight, outWidth, kernel, stride };
 }
 
+/** Max pooling of NCHW x over kernel×kernel windows moved by `stride` (no padding). */
 export function maxPool2d(x: Tensor, kernel = 2, stride = kernel): Tensor {
   requireFloat('maxPool2d', x);
   const s = pool2dShape(x.shape, kernel, stride, 'maxPool2d');
@@ -25,6 +27,7 @@ export function maxPool2d(x: Tensor, kernel = 2, stride = kernel): Tensor {
   return out;
 }
 
+/** Average pooling of NCHW x over kernel×kernel windows moved by `stride` (no padding). */
 export function avgPool2d(x: Tensor, kernel: number, stride = kernel): Tensor {
   requireFloat('avgPool2d', x);
   const s = pool2dShape(x.shape, kernel, stride, 'avgPool2d');

@@ -21,6 +21,7 @@ function reduce(op: ReduceOp, x: Tensor, axes: number[], keepDims: boolean): Ten
   return wrap(backend, backend.reduce(op, x.storage, x.shape, axes, x.dtype), outShape, x.dtype);
 }
 
+/** Sum over `axes` (all when omitted); keepDims keeps them as size 1. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const ax = normalizeAxes(axes, x.rank, 'sum');
   const out = reduce('sum', x, ax, keepDims);
@@ -28,6 +29,7 @@ export function sum(x: Tensor, axes?: number | readonly number[], keepDims = fal
   return out;
 }
 
+/** Mean over `axes` (all when omitted); keepDims keeps them as size 1. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const ax = normalizeAxes(axes, x.rank, 'mean');
   const count = sizeOf(ax.map((a) => x.shape[a]));
@@ -46,7 +48,9 @@ function extreme(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] 
   return out;
 }
 
+/** Largest element over `axes` (all when omitted); the gradient is shared equally among tied maxima. */
 export const max = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => extreme('max', x, axes, keepDims);
+/** Smallest element over `axes` (all when omitted); the gradient is shared equally among tied minima. */
 export const min = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => extreme('min', x, axes, keepDims);
 
 /** Index of the largest value along one axis (int32; first index on ties). */

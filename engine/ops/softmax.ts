@@ -14,6 +14,7 @@ function rowsCols(x: Tensor, op: string): [number, number] {
   return [x.size / cols, cols];
 }
 
+/** log softmax over the last axis of x ([rows, classes]). */
 export function logSoftmax(x: Tensor): Tensor {
   requireFloat('logSoftmax', x);
   const [rows, cols] = rowsCols(x, 'logSoftmax');
@@ -24,6 +25,7 @@ export function logSoftmax(x: Tensor): Tensor {
   return out;
 }
 
+/** softmax over the last axis of x ([rows, classes]): rows of probabilities summing to 1. */
 export function softmax(x: Tensor): Tensor {
   return exp(logSoftmax(x));
 }

@@ -13,12 +13,14 @@ export function backendOf(op: string, ...tensors: Tensor[]): Backend {
   return b;
 }
 
+/** Throws a clear error naming `op` if any tensor is not float32. */
 export function requireFloat(op: string, ...tensors: Tensor[]): void {
   for (const t of tensors) {
     if (t.dtype !== 'float32') throw new Error(`${op}: expected a float32 tensor, got ${t.dtype} of shape ${shapeString(t.shape)}`);
   }
 }
 
+/** A new tensor owning `storage` made by `backend`. */
 export function wrap(backend: Backend, storage: Storage, shape: Shape, dtype: DType = 'float32'): Tensor {
   return Tensor.fromStorage(backend, storage, shape, dtype);
 }

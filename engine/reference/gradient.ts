@@ -19,6 +19,7 @@ export interface GradientInput {
   differentiable?: boolean;
 }
 
+/** Step, tolerances and sampling of checkGradient. */
 export interface GradientCheckOptions {
   /** Finite-difference step, in the inputs' units. Default 1e-6. */
   h?: number;

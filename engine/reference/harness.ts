@@ -81,6 +81,7 @@ export interface OpReport {
   actual: TypedArray[];
 }
 
+/** Seed and reference backend of checkOp. */
 export interface CheckOpOptions {
   /** Seed of the random inputs. Default 1. */
   seed?: number;

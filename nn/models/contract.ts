@@ -15,6 +15,7 @@ import { Classifier } from './classifier.js';
 /** Thrown when a model breaks the contract; the message names the rule and the numbers. */
 export class ModelContractError extends Error {}
 
+/** Batch, seed and tolerances of checkClassifier. */
 export interface ClassifierCheckOptions {
   /** Images in the random batch. Default 2; pass the training batch size to reuse compiled GPU kernels. */
   batchSize?: number;

@@ -9,7 +9,9 @@ export { PreActBlock, PreActResNet18 } from './preact_resnet18.js';
 export { SmallCNN } from './small_cnn.js';
 export { WideBasicBlock, WideResNet } from './wide_resnet.js';
 
+/** The models createModel (and the CLI's --model) knows. */
 export const MODEL_NAMES = ['smallcnn', 'preact-resnet18', 'wrn-34-10'] as const;
+/** One of MODEL_NAMES. */
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 /** Builds a model by its CLI name. */

@@ -8,6 +8,7 @@ import { kaimingNormal } from '../init.js';
 import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../layers.js';
 import { Classifier } from './classifier.js';
 
+/** The MNIST SmallCNN of the TRADES and YOPO papers (312,202 parameters); first layer conv1 + ReLU. Input [N, 1, 28, 28], logits [N, 10]. */
 export class SmallCNN extends Classifier {
   readonly inputShape = [1, 28, 28] as const;
   readonly classes = 10;

@@ -34,6 +34,7 @@ export class WideBasicBlock extends Module {
   }
 }
 
+/** WideResNet-depth-widen for CIFAR-10 (WRN-34-10 in the papers); first layer: the bare 3x3 conv1. Input [N, 3, 32, 32], logits [N, 10]. */
 export class WideResNet extends Classifier {
   readonly inputShape = [3, 32, 32] as const;
   readonly classes: number;
