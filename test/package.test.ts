@@ -71,7 +71,9 @@ test('npm ci --offline installs the tarball in a fresh project from the npm cach
   }
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { yopo: tarball } }, null, 2));
   writeFileSync(join(project, 'package-lock.json'), JSON.stringify({ name: 'consumer', lockfileVersion: 3, requires: true, packages }, null, 2));
-  sh('npm', ['ci', '--offline', '--no-audit', '--no-fund']);
+  const r = spawnSync('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: project, encoding: 'utf8', env });
+  // ENOTCACHED: the npm cache lacks a dependency's tarball; `npm ci` in the repository (npm run setup on a fresh clone) puts it there.
+  assert.is(r.status, 0, `npm ci --offline in ${project} exited ${r.status} (ENOTCACHED: run \`npm ci\` in the repository first):\n${r.stdout}\n${r.stderr}`);
   rmSync(join(project, pack.filename));
 });
 
