@@ -4,7 +4,7 @@
 // on WebGPU. Models new to the suite (the custom ones) run on the CPU backend to compile nothing.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,5 +93,7 @@ test("README's library snippet runs (with tiny settings substituted)", () => {
   assert.match(out, /step 2: loss \d/);
   assert.match(out, /clean_accuracy/);
 });
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test.run();

@@ -131,4 +131,7 @@ test('npx yopo --help runs the installed bin', () => {
   assert.match(out, /usage: yopo/i);
 });
 
+// The installed project holds ~190 MB of dependencies: never leave it behind.
+test.after(() => rmSync(project, { recursive: true, force: true }));
+
 test.run();
