@@ -55,12 +55,16 @@ export async function fabTargetedAttack(model: Classifier, x: Tensor, labels: In
     for (let r = 0; r < restarts; r++) {
       const rows = robust.flatMap((ok, i) => (ok ? [i] : []));
       if (rows.length === 0) break;
-      const x0 = gatherRows(clean, rows, n);
-      const y = Int32Array.from(rows, (i) => labels[i]);
-      const target = Int32Array.from(rows, (i) => ranked[i][k]);
-      const run = await fabRun(model, x0, y, target, [rows.length, ...rowShape], o, steps, r > 0 ? rng : null);
+      // Padded with copies of the first row to a power of two: on WebGPU every batch size compiles its
+      // own kernels, and the shrinking set of robust points would otherwise bring a new size each run.
+      const batchRows = [...rows, ...new Array<number>(nextPowerOfTwo(rows.length) - rows.length).fill(rows[0])];
+      const runShape = [batchRows.length, ...rowShape];
+      const x0 = gatherRows(clean, batchRows, n);
+      const y = Int32Array.from(batchRows, (i) => labels[i]);
+      const target = Int32Array.from(batchRows, (i) => ranked[i][k]);
+      const run = await fabRun(model, x0, y, target, runShape, o, steps, r > 0 ? rng : null);
       // AutoAttack's acceptance test: misclassified (by a fresh forward pass) and within ε.
-      const predicted = argmaxRows(await logitsAt(model, run, [rows.length, ...rowShape]), model.classes);
+      const predicted = argmaxRows(await logitsAt(model, run, runShape), model.classes);
       rows.forEach((i, j) => {
         const adv = run.subarray(j * n, (j + 1) * n);
         if (predicted[j] !== labels[i] && distance(adv, x0.subarray(j * n, (j + 1) * n), o.norm) <= o.eps) {
@@ -239,7 +243,8 @@ async function marginGradient(model: Classifier, x: Float32Array, shape: readonl
     return [logits, tape.gradient(total, [input])[0]];
   });
   try {
-    return { logits: await logits.data(), grad: await grad.data() };
+    const [l, g] = await Promise.all([logits.data(), grad.data()]);
+    return { logits: l, grad: g };
   } finally {
     logits.dispose();
     grad.dispose();
@@ -277,6 +282,10 @@ function argmaxRows(logits: TypedArray, classes: number): Int32Array {
     out[i] = best;
   }
   return out;
+}
+
+function nextPowerOfTwo(m: number): number {
+  return 2 ** Math.ceil(Math.log2(m));
 }
 
 function gatherRows(data: Float32Array, rows: number[], n: number): Float32Array {
