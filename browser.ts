@@ -48,3 +48,4 @@ export * from './yopo/data/idx_bytes.js';
 // report: the SVG charts of curve.svg
 export * from './yopo/report/svg.js';
 export { formatDuration } from './yopo/report/progress.js';
+export type { MetricRecord } from './yopo/report/metrics.js';
