@@ -63,15 +63,16 @@ if (missing) {
 
     await page.selectOption('#method', 'yopo-2-2');
     await page.fill('#batch', '8');
-    await page.fill('#lr', '0.1');
+    await page.fill('#lr', '0.05');
     await page.click('#start');
-    const STEPS = 10;
+    const STEPS = 12;
     await page.waitForFunction((n) => (window as unknown as { yopoPage: { steps: unknown[] } }).yopoPage.steps.length >= n, STEPS, { timeout: 150_000, polling: 500 });
     await page.click('#pause');
     await page.waitForFunction(() => !(window as unknown as { yopoPage: { running: boolean } }).yopoPage.running);
     const losses = await page.evaluate(() => (window as unknown as { yopoPage: { steps: { loss: number }[] } }).yopoPage.steps.map((s) => s.loss));
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    assert.ok(mean(losses.slice(-3)) < mean(losses.slice(0, 3)) - 0.05, `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+    // Medians: a step of 8 images can spike (seen once in the last few steps), the trend holds.
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    assert.ok(median(losses.slice(-4)) < median(losses.slice(0, 3)) - 0.1, `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
     assert.match((await page.textContent('#status')) ?? '', /paused yopo-2-2 · step \d+ .* steps\/s · \d+ images\/s/);
 
     // Draw a "1" and get a prediction; attack it.
