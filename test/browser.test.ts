@@ -69,10 +69,15 @@ if (missing) {
     await page.waitForFunction((n) => (window as unknown as { yopoPage: { steps: unknown[] } }).yopoPage.steps.length >= n, STEPS, { timeout: 150_000, polling: 500 });
     await page.click('#pause');
     await page.waitForFunction(() => !(window as unknown as { yopoPage: { running: boolean } }).yopoPage.running);
-    const losses = await page.evaluate(() => (window as unknown as { yopoPage: { steps: { loss: number }[] } }).yopoPage.steps.map((s) => s.loss));
-    // Medians: a step of 8 images can spike (seen once in the last few steps), the trend holds.
+    // The first STEPS losses (one more step may finish before the pause lands). Steps of 8 images are
+    // noisy (this seeded run has one spike, 1.72 then 2.96, at steps 9-10), so the second half is
+    // compared with the start by its median and its best step.
+    const losses = (await page.evaluate(() => (window as unknown as { yopoPage: { steps: { loss: number }[] } }).yopoPage.steps.map((s) => s.loss))).slice(0, STEPS);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    assert.ok(median(losses.slice(-4)) < median(losses.slice(0, 3)) - 0.1, `loss did not fall: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
+    const late = losses.slice(STEPS / 2);
+    const shown = losses.map((l) => l.toFixed(3)).join(' ');
+    assert.ok(median(late) < losses[0] - 0.05, `loss did not fall (median of the second half): ${shown}`);
+    assert.ok(Math.min(...late) < losses[0] - 0.3, `loss did not fall (best step of the second half): ${shown}`);
     assert.match((await page.textContent('#status')) ?? '', /paused yopo-2-2 · step \d+ .* steps\/s · \d+ images\/s/);
 
     // Draw a "1" and get a prediction; attack it.
@@ -110,6 +115,23 @@ if (missing) {
     assert.is(inNode.clean_accuracy, inPage.clean_accuracy, `clean accuracy ${inNode.clean_accuracy} in Node, ${inPage.clean_accuracy} in the page`);
     assert.ok(readFileSync(file).byteLength > 1000);
     setBackend(new CpuBackend());
+
+    // And back: the file loads through the page's file input, its metadata shown.
+    await page.setInputFiles('#upload', file);
+    await page.waitForFunction(() => /^loaded |error/.test(document.getElementById('fileStatus')!.textContent ?? '') || document.getElementById('fileStatus')!.className === 'error');
+    assert.match((await page.textContent('#fileStatus')) ?? '', /^loaded browser-model\.safetensors \(format: pt, method: yopo-2-2, /);
+  });
+
+  test('without WebGPU the page says so instead of staying blank', async () => {
+    const bare = await browser.newPage();
+    await bare.addInitScript(() => {
+      delete (Navigator.prototype as { gpu?: unknown }).gpu;
+    });
+    await bare.goto(server.url);
+    await bare.waitForSelector('#nogpu:not([hidden])');
+    assert.match((await bare.textContent('#nogpu')) ?? '', /This browser has no WebGPU \(navigator\.gpu is missing\)/);
+    assert.ok(await bare.locator('#app').isHidden());
+    await bare.close();
   });
 }
 
