@@ -1,13 +1,7 @@
-// The WebGPU backend and how to select it.
+// The WebGPU backend and how to select it. This is the Node entry's view: importing it registers
+// Dawn's GPU (the browser entry uses use_webgpu.ts directly and gets navigator.gpu).
 
-import { setBackend } from '../engine/context.js';
-import { requestWebGPU, type RequestDeviceOptions } from '../engine/webgpu/device.js';
-import { WebGPUBackend } from './backend.js';
+import '../engine/webgpu/dawn.js';
 
 export { WebGPUBackend } from './backend.js';
-
-/** Acquires a device (Node: Dawn; browser: navigator.gpu) and makes WebGPU the current backend. */
-export async function useWebGPU(options: RequestDeviceOptions = {}): Promise<WebGPUBackend> {
-  const { device, info } = await requestWebGPU(options);
-  return setBackend(new WebGPUBackend(device, info)) as WebGPUBackend;
-}
+export { useWebGPU } from './use_webgpu.js';

@@ -8,4 +8,5 @@ export { SGD, type SgdConfig } from './sgd.js';
 export * from './init.js';
 export * from './checkpoint.js';
 export * from './safetensors.js';
+export * from './model_bytes.js';
 export { writeFileAtomic, writeFileAtomicSync } from './atomic_write.js';

@@ -16,7 +16,7 @@ mkdirSync(runtimeDir, { recursive: true });
 const jobs = Number(process.env.YOPO_TEST_JOBS) || Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
 
 // The slowest files first (measured on a cold shader cache), so that no long file starts last.
-const SLOW_FIRST = ['train_yopo_mnist', 'kernels_conv', 'yopo', 'kernels_matmul', 'cli', 'train_mnist', 'models_gpu', 'engine_ops'];
+const SLOW_FIRST = ['train_yopo_mnist', 'browser', 'kernels_conv', 'yopo', 'kernels_matmul', 'cli', 'train_mnist', 'models_gpu', 'engine_ops'];
 const rank = (file) => {
   const i = SLOW_FIRST.indexOf(file.replace(/\.test\.js$/, ''));
   return i < 0 ? SLOW_FIRST.length : i;

@@ -3,7 +3,10 @@
 // 2. checks for a WebGPU adapter through Dawn; if none and this is Debian/Ubuntu running as root,
 //    installs Mesa's software Vulkan driver (lavapipe) — on Debian bookworm from bookworm-backports,
 //    because bookworm's own Mesa 22 is too old for Dawn — and checks again; otherwise prints exactly
-//    what to install.
+//    what to install;
+// 3. checks for Chromium (the browser tests drive /usr/bin/chromium through playwright-core, which
+//    downloads no browser); if none and this is Debian/Ubuntu running as root, installs the distribution's
+//    `chromium` package; otherwise prints what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 
@@ -46,6 +49,7 @@ function probe() {
 let found = probe();
 if (found.ok) {
   log(`WebGPU adapter: ${found.info.description || found.info.device} (${found.info.vendor} ${found.info.architecture})`);
+  ensureChromium();
   process.exit(0);
 }
 log(`no WebGPU adapter found${found.detail ? ` (${found.detail})` : ''}`);
@@ -87,3 +91,29 @@ if (!found.ok) {
   process.exit(1);
 }
 log(`WebGPU adapter: ${found.info.description || found.info.device} (${found.info.vendor} ${found.info.architecture})`);
+ensureChromium();
+
+/** Step 3: Debian's Chromium for the browser tests (YOPO_CHROMIUM may name another binary). */
+function ensureChromium() {
+  const binary = process.env.YOPO_CHROMIUM ?? '/usr/bin/chromium';
+  if (existsSync(binary)) {
+    log(`Chromium for the browser tests: ${binary}`);
+    return;
+  }
+  const os = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
+  const get = (k) => os.match(new RegExp(`^${k}="?([^"\\n]*)"?`, 'm'))?.[1] ?? '';
+  const debian = ['debian', 'ubuntu'].includes(get('ID')) || /debian|ubuntu/.test(get('ID_LIKE'));
+  const hint = `the browser tests need Chromium at ${binary}: as root, apt-get install chromium (Debian), or set YOPO_CHROMIUM to a Chromium or Chrome binary`;
+  if (!debian || process.getuid?.() !== 0) {
+    console.error(`[setup] ${hint}`);
+    process.exit(1);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  run('apt-get', ['install', '-y', '-qq', 'chromium'], { env });
+  if (!existsSync(binary)) {
+    console.error(`[setup] installed the chromium package but ${binary} is still missing; ${hint}`);
+    process.exit(1);
+  }
+  log(`installed Chromium: ${binary}`);
+}

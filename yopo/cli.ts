@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The yopo command: train, eval, compare, doctor (and bench). Errors print one line and exit 1
+// The yopo command: train, eval, compare, doctor, serve (and bench). Errors print one line and exit 1
 // (2 for a bad command line); they never leave half-written files behind.
 
 import { UsageError } from './cli/args.js';
@@ -8,6 +8,7 @@ import { compareCommand } from './cli/compare_command.js';
 import { demoCommand } from './cli/demo_command.js';
 import { doctorCommand } from './cli/doctor_command.js';
 import { evalCommand } from './cli/eval_command.js';
+import { serveCommand } from './cli/serve_command.js';
 import { trainCommand } from './cli/train_command.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   eval: { run: evalCommand, summary: 'clean and robust accuracy of a checkpoint' },
   compare: { run: compareCommand, summary: 'one chart and table for several runs' },
   doctor: { run: doctorCommand, summary: 'the WebGPU adapter and its limits' },
+  serve: { run: serveCommand, summary: 'the web page: train YOPO and attack digits in the browser (npm run web)' },
   bench: { run: (argv) => benchCommand(argv), summary: 'first layer vs full passes, steps per method, kernels beside TF.js' },
 };
 

@@ -3,7 +3,9 @@
 // can be saved and resumed exactly (all randomness of step s derives from (seed, s)).
 
 import { Random, type Tensor, argmax, cast, eq, sum, tensor, tidy } from '../engine/index.js';
-import { type Classifier, Dropout, type Schedule, checkClassifier } from '../nn/index.js';
+import type { Classifier, Schedule } from '../nn/index.js';
+import { Dropout } from '../nn/layers.js';
+import { checkClassifier } from '../nn/models/contract.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate } from './evaluate.js';
 import type { Hyper, Method } from './method.js';
 

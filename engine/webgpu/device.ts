@@ -22,24 +22,22 @@ export interface RequestDeviceOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-let nodeGpu: GPU | null = null;
+// Outside a browser, a GPU comes from a provider that the Node entry registers (engine/webgpu/dawn.ts,
+// Dawn's `webgpu` package); this module never imports it, so the browser entry stays free of Node code.
+let gpuProvider: (() => Promise<GPU>) | null = null;
+
+/** Registers where navigator-less hosts (Node) get their GPU from; the first provider registered wins. */
+export function provideGpu(provider: () => Promise<GPU>): void {
+  gpuProvider ??= provider;
+}
 
 async function getGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  if (nodeGpu) return nodeGpu;
+  if (gpuProvider) return gpuProvider();
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode) throw new Error('WebGPU is not available in this browser (navigator.gpu is undefined); try a browser with WebGPU enabled');
-  let mod: { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
-  try {
-    mod = (await import('webgpu')) as typeof mod;
-  } catch (error) {
-    throw new Error(`could not load the 'webgpu' package (Dawn's Node bindings): ${(error as Error).message}. Run 'npm install'.`);
-  }
-  // Dawn's bindings define GPUBufferUsage and friends on their module; kernels use them as globals.
-  Object.assign(globalThis, mod.globals);
-  nodeGpu = mod.create([]);
-  return nodeGpu;
+  if (isNode) throw new Error("no WebGPU in this Node process: import 'yopo' (or 'yopo/kernels'), which loads Dawn's 'webgpu' package");
+  throw new Error('WebGPU is not available in this browser (navigator.gpu is undefined); try a browser with WebGPU enabled');
 }
 
 export function describeAdapter(adapter: GPUAdapter): AdapterDescription {

@@ -1,62 +1,16 @@
-// CIFAR-10, binary version (https://www.cs.toronto.edu/~kriz/cifar.html): 32×32 RGB, 10 classes.
-// Each file is a run of records: 1 label byte, then 3072 pixel bytes as three 1024-byte planes
-// (R, G, B), each row-major 32×32. That is already NCHW, so a record's pixels copy straight in.
+// CIFAR-10 from its binary batch files on disk (Node); the records are decoded in cifar10_bytes.ts.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Dataset, type Split, bytesToUnit, validateDataset } from './dataset.js';
+import { type Dataset, type Split, validateDataset } from './dataset.js';
+import { CIFAR_PIXELS, CIFAR10_SUBDIR, CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, cifarRecordCount, decodeCifarBatch } from './cifar10_bytes.js';
 
-export const CIFAR10_CLASSES = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-] as const;
-
-export const CIFAR_PIXELS = 3 * 32 * 32;
-export const CIFAR_RECORD_BYTES = 1 + CIFAR_PIXELS;
-
-export const CIFAR10_TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
-export const CIFAR10_TEST_FILES = ['test_batch.bin'];
-
-/** The folder the official archive unpacks to; accepted inside the given folder too. */
-export const CIFAR10_SUBDIR = 'cifar-10-batches-bin';
+export * from './cifar10_bytes.js';
 
 export interface Cifar10Options {
   /** Folder with the .bin files, or one containing `cifar-10-batches-bin/`. */
   dir: string;
   split: Split;
-}
-
-/** Number of whole records in a file of this size; a partial record is an error naming the file. */
-export function cifarRecordCount(byteLength: number, file: string): number {
-  const count = Math.floor(byteLength / CIFAR_RECORD_BYTES);
-  const rest = byteLength - count * CIFAR_RECORD_BYTES;
-  if (rest !== 0) {
-    throw new Error(
-      `${file}: not a whole number of CIFAR-10 records: ${byteLength} bytes = ${count} records of ${CIFAR_RECORD_BYTES} bytes + ${rest} bytes of a partial record`,
-    );
-  }
-  return count;
-}
-
-/** Decodes one batch file's bytes into `images`/`labels` starting at example `offset`. */
-export function decodeCifarBatch(bytes: Uint8Array, file: string, images: Float32Array, labels: Int32Array, offset: number): number {
-  const count = cifarRecordCount(bytes.length, file);
-  for (let r = 0; r < count; r++) {
-    const start = r * CIFAR_RECORD_BYTES;
-    const label = bytes[start];
-    if (label > 9) throw new Error(`${file}: record ${r} has label ${label}, expected 0..9 (is this the CIFAR-100 or a non-binary file?)`);
-    labels[offset + r] = label;
-    bytesToUnit(bytes.subarray(start + 1, start + CIFAR_RECORD_BYTES), images, (offset + r) * CIFAR_PIXELS);
-  }
-  return count;
 }
 
 /** The folder that holds the batch files: `dir` itself or `dir/cifar-10-batches-bin`. */

@@ -1,28 +1,11 @@
-// IDX, the file format of MNIST and Fashion-MNIST: a 4-byte magic (0, 0, element type, number of
-// dimensions), each dimension as a big-endian uint32, then the elements in row-major order.
-// Only unsigned bytes (type 0x08) occur in these datasets, so only they are supported.
-// Files may be gzip-compressed (as distributed); that is detected from the content, not the name.
+// IDX files (MNIST, Fashion-MNIST) read from disk in Node; the format itself is parsed in idx_bytes.ts.
 
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { type Dataset, bytesToUnit, validateDataset } from './dataset.js';
+import type { Dataset } from './dataset.js';
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, type IdxArray, type IdxPair, idxToDataset, isGzip, parseIdx } from './idx_bytes.js';
 
-export const IDX_LABELS_MAGIC = 0x00000801; // ubyte, 1 dimension: [count]
-export const IDX_IMAGES_MAGIC = 0x00000803; // ubyte, 3 dimensions: [count, rows, cols]
-
-export interface IdxArray {
-  magic: number;
-  dims: number[];
-  /** The elements (a view into the file's buffer). */
-  data: Uint8Array;
-}
-
-const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
-
-/** True when the bytes start with the gzip magic 1f 8b. */
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
+export * from './idx_bytes.js';
 
 /** Decompresses gzip content, passes anything else through. `file` names the source in errors. */
 export function maybeGunzip(bytes: Uint8Array, file: string): Uint8Array {
@@ -34,41 +17,6 @@ export function maybeGunzip(bytes: Uint8Array, file: string): Uint8Array {
   }
 }
 
-/**
- * Parses IDX bytes (already decompressed). With `expectedMagic`, anything else is rejected, so a
- * labels file passed as images (or a random file) fails here with a clear message.
- */
-export function parseIdx(bytes: Uint8Array, file: string, expectedMagic?: number): IdxArray {
-  if (bytes.length < 4) throw new Error(`${file}: not an IDX file: ${bytes.length} bytes is too short for the 4-byte magic number`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const magic = view.getUint32(0, false);
-  const what = expectedMagic === IDX_IMAGES_MAGIC ? 'IDX images file' : expectedMagic === IDX_LABELS_MAGIC ? 'IDX labels file' : 'IDX file';
-  if (expectedMagic !== undefined && magic !== expectedMagic) {
-    throw new Error(`${file}: not an ${what}: magic number is ${hex(magic)}, expected ${hex(expectedMagic)}`);
-  }
-  if (bytes[0] !== 0 || bytes[1] !== 0 || bytes[2] !== 0x08) {
-    throw new Error(`${file}: not an unsigned-byte IDX file: magic number is ${hex(magic)}, expected 0x000008NN`);
-  }
-  const ndims = bytes[3];
-  const headerBytes = 4 + 4 * ndims;
-  if (bytes.length < headerBytes) {
-    throw new Error(`${file}: truncated IDX header: expected ${headerBytes} bytes for ${ndims} dimensions, got ${bytes.length}`);
-  }
-  const dims: number[] = [];
-  for (let d = 0; d < ndims; d++) dims.push(view.getUint32(4 + 4 * d, false));
-  const dataBytes = dims.reduce((a, b) => a * b, 1);
-  const expected = headerBytes + dataBytes;
-  if (bytes.length < expected) {
-    throw new Error(
-      `${file}: truncated IDX data: expected ${expected} bytes (header ${headerBytes} + ${dims.join('×')} elements), got ${bytes.length}`,
-    );
-  }
-  if (bytes.length > expected) {
-    throw new Error(`${file}: IDX file too long: expected ${expected} bytes for dimensions ${dims.join('×')}, got ${bytes.length}`);
-  }
-  return { magic, dims, data: bytes.subarray(headerBytes, expected) };
-}
-
 /** Reads and parses one IDX file, plain or gzip. */
 export function readIdx(path: string, expectedMagic?: number): IdxArray {
   let raw: Uint8Array;
@@ -78,39 +26,6 @@ export function readIdx(path: string, expectedMagic?: number): IdxArray {
     throw new Error(`${path}: cannot read IDX file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   return parseIdx(maybeGunzip(raw, path), path, expectedMagic);
-}
-
-export interface IdxPair {
-  imagesFile: string;
-  labelsFile: string;
-  name: string;
-  classes: number;
-}
-
-/** Turns a parsed images file and labels file into a Dataset (one channel, pixels / 255). */
-export function idxToDataset(images: IdxArray, labels: IdxArray, pair: IdxPair): Dataset {
-  const [count, rows, cols] = images.dims;
-  if (labels.dims[0] !== count) {
-    throw new Error(
-      `${pair.name}: image/label count mismatch: ${pair.imagesFile} has ${count} images but ${pair.labelsFile} has ${labels.dims[0]} labels`,
-    );
-  }
-  const labelArray = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const label = labels.data[i];
-    if (label >= pair.classes) throw new Error(`${pair.labelsFile}: label ${label} at index ${i} is outside [0, ${pair.classes})`);
-    labelArray[i] = label;
-  }
-  const ds: Dataset = {
-    name: pair.name,
-    images: bytesToUnit(images.data),
-    labels: labelArray,
-    count,
-    shape: [1, rows, cols],
-    classes: pair.classes,
-  };
-  // Values are in range by construction (bytes / 255, labels checked above).
-  return validateDataset(ds, false);
 }
 
 /** Loads an images file and a labels file in IDX format as one Dataset. */

@@ -4,7 +4,8 @@
 // δ ← Π(δ + ε·sign(∇δ L)). Run epochs/m epochs to match the passes of other methods.
 
 import { type Random, Tape, type Tensor, keep, softmaxCrossEntropy, tensor, tidy, zeros } from '../../engine/index.js';
-import { type Classifier, SGD } from '../../nn/index.js';
+import type { Classifier } from '../../nn/index.js';
+import { SGD } from '../../nn/sgd.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import { perturbed, project, signStep } from '../perturbation.js';
 

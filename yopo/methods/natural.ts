@@ -1,7 +1,8 @@
 // Natural (standard) training: one forward and backward on the clean batch.
 
 import { type Random, Tape, type Tensor, softmaxCrossEntropy, tidy } from '../../engine/index.js';
-import { type Classifier, SGD } from '../../nn/index.js';
+import type { Classifier } from '../../nn/index.js';
+import { SGD } from '../../nn/sgd.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 
 export function natural(): Method {

@@ -3,7 +3,8 @@
 // CE(net(x_adv)) + CE(net(x)) (objective 'adv+clean', the published code) or CE(net(x_adv)) ('adv').
 
 import { type Random, Tape, type Tensor, add, softmaxCrossEntropy, tidy } from '../../engine/index.js';
-import { type Classifier, SGD } from '../../nn/index.js';
+import type { Classifier } from '../../nn/index.js';
+import { SGD } from '../../nn/sgd.js';
 import { pgdAttack } from '../attacks.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 

@@ -4,7 +4,8 @@
 // then, in train mode, L = CE(f(x), y) + β·KL_sum(f(x) ‖ f(x'))/B with gradients through both branches.
 
 import { type Random, Tape, type Tensor, add, keep, logSoftmax, noGrad, randn, scale, softmaxCrossEntropy, tidy } from '../../engine/index.js';
-import { type Classifier, SGD } from '../../nn/index.js';
+import type { Classifier } from '../../nn/index.js';
+import { SGD } from '../../nn/sgd.js';
 import { klSum, klSumToTarget } from '../losses.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import { perturbed, project, signStep } from '../perturbation.js';

@@ -4,7 +4,8 @@
 // at 0.001·N(0, 1). Then one ordinary TRADES update (β = 1 in the published code).
 
 import { type Random, Tape, type Tensor, add, keep, logSoftmax, noGrad, tidy } from '../../engine/index.js';
-import { type Classifier, SGD } from '../../nn/index.js';
+import type { Classifier } from '../../nn/index.js';
+import { SGD } from '../../nn/sgd.js';
 import { hamiltonianGradientWrtEta } from '../first_layer.js';
 import { klSumToTarget } from '../losses.js';
 import type { Hyper, Method, StepOutput } from '../method.js';

@@ -12,7 +12,8 @@
 // Hamiltonian ones), 'hamiltonian' (only the Hamiltonian ones, the paper's intent) or 'backprop'.
 
 import { type Random, Tape, type Tensor, add, keep, softmaxCrossEntropy, tidy } from '../../engine/index.js';
-import { type Classifier, SGD } from '../../nn/index.js';
+import type { Classifier } from '../../nn/index.js';
+import { SGD } from '../../nn/sgd.js';
 import { hamiltonianGradientWrtEta, hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
 import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';

@@ -1,0 +1,54 @@
+// A check: one GPU-versus-CPU-reference comparison that runs unchanged in Node (Dawn) and in a browser
+// page (navigator.gpu). Check modules import only from the browser entry (no Node built-ins), export
+// `checks`, and throw on failure; the runners (test/browser.test.ts for both hosts, web/checks.ts in
+// the page) collect one report per check.
+
+import type { Backend } from '../../browser.js';
+
+export interface CheckEnv {
+  gpu: Backend;
+  cpu: Backend;
+}
+
+export interface Check {
+  name: string;
+  run(env: CheckEnv): Promise<void>;
+}
+
+export interface CheckReport {
+  name: string;
+  ok: boolean;
+  /** The failure message, or '' when the check passed. */
+  detail: string;
+  ms: number;
+}
+
+/** Runs checks one after another; a failing check is reported, never thrown. */
+export async function runChecks(checks: readonly Check[], env: CheckEnv): Promise<CheckReport[]> {
+  const reports: CheckReport[] = [];
+  for (const check of checks) {
+    const started = performance.now();
+    try {
+      await check.run(env);
+      reports.push({ name: check.name, ok: true, detail: '', ms: performance.now() - started });
+    } catch (error) {
+      reports.push({ name: check.name, ok: false, detail: (error as Error).message, ms: performance.now() - started });
+    }
+  }
+  return reports;
+}
+
+/** |a − b| ≤ atol + rtol·|b| elementwise; throws naming the worst element. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-4, atol = 1e-5): void {
+  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const excess = Math.abs(actual[i] - expected[i]) - (atol + rtol * Math.abs(expected[i]));
+    if (!(excess <= worstExcess)) {
+      worst = i;
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+    }
+  }
+  if (worst >= 0) throw new Error(`${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
+}
