@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { isAtomicTempFile } from '../../nn/atomic_write.js';
 import { type HostTensor, type Module, type SGD, loadModel, loadOptimizers, loadTrainingState, saveModel, saveTrainingState } from '../../nn/index.js';
 import type { TrainPosition } from '../train.js';
+import { readSafetensorsHeader } from './safetensors_header.js';
 import { UsageError } from './args.js';
 
 export const RUN_FILES = {
@@ -119,6 +120,12 @@ export class RunFolder {
   async load(model: Module, optimizers: Map<string, SGD>): Promise<LoadedCheckpoint> {
     if (this.has('state')) {
       const file = await loadTrainingState(this.files.state, model, optimizers);
+      // Killed between committing the state and exporting its weights: export them now.
+      const exported = this.has('model') ? (await readSafetensorsHeader(this.files.model).catch(() => null)) : null;
+      if (exported?.['yopo.step'] !== file.metadata['yopo.step']) {
+        const meta = Object.fromEntries(Object.entries(file.metadata).filter(([k]) => k.startsWith('yopo.')));
+        await saveModel(this.willWrite('model'), model, meta);
+      }
       return { position: positionFrom(file.metadata, this.files.state), extra: stateTensors(file.tensors) };
     }
     // Older run folders: model and optimiser in two files, which must be from the same step.

@@ -19,6 +19,7 @@ import type { Method } from '../method.js';
 import { type MetricRecord, MetricsLog, Progress, formatDuration, renderRunCurve } from '../report/index.js';
 import { type TrainPosition, TrainingDiverged, train } from '../train.js';
 import { type CommandSpec, type ParsedValues, UsageError, parseCommand, parseFraction } from './args.js';
+import { explainDeviceLimit } from './device_limit.js';
 import { RunFolder, configProblem } from './run_folder.js';
 import { acquireRunLock } from './run_lock.js';
 import { BACKENDS, buildModel, loadSplit, openBackend, packageVersion } from './session.js';
@@ -295,8 +296,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
         records.push(record);
         // The first checkpoint right after the first step, then one at least every CHECKPOINT_INTERVAL_S
         // (at an epoch's last batch the epoch-end checkpoint follows at once).
+        // Not where an evaluation is due: its checkpoint follows it (one taken before it would skip it on resume).
+        const evalDue = config.evalEvery !== null && r.step % config.evalEvery === 0;
         const due = !checkpointed || Date.now() - lastCommit.at > CHECKPOINT_INTERVAL_S * 1000;
-        if (due && r.batch < batches.batchesPerEpoch) await commit(r);
+        if (due && !evalDue && r.batch < batches.batchesPerEpoch) await commit(r);
         // Let a Ctrl-C be handled before the next step: the CPU backend never yields to the event
         // loop during a step, so without this the signal would wait for the next checkpoint's I/O.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -329,7 +332,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     // Only what this run created, and only before its first checkpoint; errors on the way are
     // reported after the one that caused the cleanup, never instead of it.
     const cleanupErrors = checkpointed ? [] : folder.removeCreated();
-    let reported = error;
+    let reported = explainDeviceLimit(error, config.batchSize);
     if (error instanceof TrainingDiverged || error instanceof NonFiniteError) {
       const first = error instanceof NonFiniteError ? `training diverged: ${error.message}` : error.message;
       const advice = `resume from it with a lower rate: yopo train --out ${out} --resume --lr ${Number((config.lr / 10).toPrecision(3))}`;
