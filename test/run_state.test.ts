@@ -19,6 +19,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random } from '../engine/random.js';
 import { decodeSafetensors, encodeSafetensors } from '../nn/safetensors.js';
+import { RunFolder } from '../yopo/cli/run_folder.js';
 import { writeMnist } from '../yopo/data/index.js';
 
 const CLI = fileURLToPath(new URL('../yopo/cli.js', import.meta.url));
@@ -237,6 +238,39 @@ test('NaN injection: a checkpoint holding NaN is refused on load, naming the ten
   const resumed = yopo(['train', '--out', 'runs/naninf', '--resume', '--epochs', '2']);
   assert.is(resumed.status, 1);
   assert.match(resumed.stderr, /tensor model\.conv1\.weight holds Infinity/);
+});
+
+test('path errors are one line naming the path and what was expected', () => {
+  writeFileSync(at('a-file'), 'x');
+  const long = `runs/${'d'.repeat(300)}/run`;
+  for (const [args, message] of [
+    [['eval', '--checkpoint', 'runs', '--data-dir', 'data', '--backend', 'cpu'], /^yopo eval: cannot read checkpoint runs: is a folder, expected a file$/],
+    [[...RUN, '--out', 'a-file'], /^yopo train: --out a-file is a file, not a folder$/],
+    [[...RUN, '--out', 'a-file/run'], /^yopo train: a-file\/run: goes through a file where a folder was expected$/],
+    [[...RUN, '--out', long], /^yopo train: runs\/d+…d+\/run \(a path of 309 characters\): is too long a name for this file system$/],
+    [['train', '--data-dir', 'a-file', '--out', 'runs/x', '--backend', 'cpu'], /^yopo train: --data-dir a-file is a file, expected a folder$/],
+  ] as const) {
+    const r = yopo([...args]);
+    assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);
+    const lines = r.stderr.trim().split('\n');
+    assert.is(lines.length, 1, r.stderr);
+    assert.match(lines[0], message);
+  }
+});
+
+test('cleanup after a failure removes only what this run created, and reports its own errors instead of raising them', () => {
+  mkdirSync(at('runs/cleanup'));
+  writeFileSync(at('runs/cleanup/notes.txt'), 'mine');
+  const folder = new RunFolder(at('runs/cleanup'));
+  writeFileSync(folder.willWrite('config'), '{}');
+  writeFileSync(folder.willWrite('metrics'), '');
+  // A created file that cannot be removed (replaced by a non-empty folder).
+  mkdirSync(folder.willWrite('curve'));
+  writeFileSync(join(folder.files.curve, 'x'), 'x');
+  const errors = folder.removeCreated();
+  assert.is(errors.length, 1);
+  assert.match(errors[0], /could not remove .*curve\.svg/);
+  assert.equal(readdirSync(at('runs/cleanup')).sort(), ['curve.svg', 'notes.txt']);
 });
 
 test.after(() => {

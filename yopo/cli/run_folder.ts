@@ -20,7 +20,7 @@ export const RUN_FILES = {
   metrics: 'metrics.jsonl',
   state: 'training_state.safetensors',
   model: 'model.safetensors',
-  optimizer: 'optimizer.safetensors', // written by yopo before 0.2 (model and optimiser in two files); read for --resume
+  optimizer: 'optimizer.safetensors', // written by earlier versions of yopo (model and optimiser in two files); still read by --resume
   curve: 'curve.svg',
 } as const;
 
