@@ -343,11 +343,14 @@ export async function trainCommand(argv: string[]): Promise<void> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    method.dispose();
-    model.dispose();
-    await backend.sync();
-    lock.release();
-    if (!checkpointed) folder.removeIfEmptyAndOurs();
+    try {
+      method.dispose();
+      model.dispose();
+      await backend.sync();
+    } finally {
+      lock.release();
+      if (!checkpointed) folder.removeIfEmptyAndOurs();
+    }
   }
 }
 
