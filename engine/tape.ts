@@ -88,6 +88,10 @@ export class Tape {
     if (seed && (seed.size !== target.size || seed.dtype !== target.dtype)) {
       throw new Error(`Tape.gradient: seed of shape [${seed.shape.join(', ')}] does not match target of shape [${target.shape.join(', ')}]`);
     }
+    // A target this tape never saw would get all-zero gradients: a silent wrong answer.
+    if (!wrt.some((t) => t.id === target.id) && !this.entries.some((e) => e.output.id === target.id)) {
+      throw new Error(`Tape.gradient: the target (shape [${target.shape.join(', ')}]) was not computed while this tape was recording; compute it inside tape.record(...)`);
+    }
     return noGrad(() => this.backward(target, wrt, seed ?? h.onesLike(target), h));
   }
 

@@ -47,10 +47,12 @@ var<workgroup> partial: array<f32, ${TREE}>;
 ${logSumExp(cols)}
 @compute @workgroup_size(${TREE})
 fn main(@builtin(local_invocation_index) lid: u32) {
+  var nanBits = 0x7fc00000u; // a var: WGSL refuses a NaN constant expression
   var acc = 0.0;
   for (var r = lid; r < ${rows}u; r += ${TREE}u) {
-    let label = u32(clamp(labels[r], 0i, ${cols - 1}i));
-    acc += logSumExp(r) - logits[r * ${cols}u + label];
+    // A label outside [0, cols) makes the loss NaN (the CPU backend throws): never a plausible number.
+    if (labels[r] < 0i || labels[r] >= ${cols}i) { acc += bitcast<f32>(nanBits); continue; }
+    acc += logSumExp(r) - logits[r * ${cols}u + u32(labels[r])];
   }
   partial[lid] = acc;
   workgroupBarrier();
@@ -80,10 +82,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (r >= ${rows}u) { return; }
   let lse = logSumExp(r);
   let scale = dy[0] / ${rows}.0;
+  let valid = labels[r] >= 0i && labels[r] < ${cols}i;
+  var nanBits = 0x7fc00000u; // a var: WGSL refuses a NaN constant expression
   let label = u32(clamp(labels[r], 0i, ${cols - 1}i));
   for (var j = 0u; j < ${cols}u; j++) {
     let p = exp(logits[r * ${cols}u + j] - lse);
-    out[r * ${cols}u + j] = (p - select(0.0, 1.0, j == label)) * scale;
+    out[r * ${cols}u + j] = select(bitcast<f32>(nanBits), (p - select(0.0, 1.0, j == label)) * scale, valid);
   }
 }`;
   gpu.dispatch(gpu.pipeline('softmax_cross_entropy_grad', code), [logits, labels, dy, out], workgroups);

@@ -4,6 +4,13 @@ import type { UnaryOp } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { componentwise, f32, flatIndex, grid, vec4Main, vectorizable } from './wgsl.js';
 
+/**
+ * True where v is NaN, tested on the bits: WGSL lets compilers assume NaN never occurs in float
+ * comparisons and max/min (lavapipe's max(NaN, 0.0) is 0.0), which would hide a diverged value.
+ */
+const isNan = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)`;
+
+// relu, step and clamp pass NaN through as IEEE 754 says (max(NaN, 0) is NaN), like the CPU reference.
 const EXPRESSIONS: Record<UnaryOp, string> = {
   neg: '-v',
   exp: 'exp(v)',
@@ -11,8 +18,8 @@ const EXPRESSIONS: Record<UnaryOp, string> = {
   sqrt: 'sqrt(v)',
   abs: 'abs(v)',
   sign: 'sign(v)',
-  relu: 'max(v, 0.0)',
-  step: 'select(0.0, 1.0, v > 0.0)',
+  relu: `select(max(v, 0.0), v, ${isNan('v')})`,
+  step: `select(select(0.0, 1.0, v > 0.0), v, ${isNan('v')})`,
   square: 'v * v',
   reciprocal: '1.0 / v',
 };
@@ -50,5 +57,5 @@ export function affine(gpu: Gpu, x: GpuBuffer, n: number, scale: number, shift: 
 }
 
 export function clamp(gpu: Gpu, x: GpuBuffer, n: number, lo: number, hi: number): GpuBuffer {
-  return mapElements(gpu, 'clamp', x, n, `min(max(v, ${f32(lo)}), ${f32(hi)})`);
+  return mapElements(gpu, 'clamp', x, n, `select(min(max(v, ${f32(lo)}), ${f32(hi)}), v, ${isNan('v')})`);
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { faultPoint } from './fault_point.js';
 
 /** Options of writeFileAtomic. */
 export interface AtomicWriteOptions {
@@ -37,6 +38,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, options: 
     await handle.close();
     handle = undefined;
     await options.beforeRename?.(temp);
+    faultPoint(`${basename(path)}: temp file written`);
     await rename(temp, path);
   } catch (err) {
     await handle?.close().catch(() => {});
@@ -44,6 +46,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, options: 
     throw err;
   }
   syncDirectory(dirname(path));
+  faultPoint(`${basename(path)}: replaced`);
 }
 
 /**
@@ -65,6 +68,7 @@ export function writeFileAtomicSync(
     closeSync(fd);
     fd = undefined;
     options.beforeRename?.(temp);
+    faultPoint(`${basename(path)}: temp file written`);
     renameSync(temp, path);
   } catch (err) {
     if (fd !== undefined) {
@@ -82,6 +86,12 @@ export function writeFileAtomicSync(
     throw err;
   }
   syncDirectory(dirname(path));
+  faultPoint(`${basename(path)}: replaced`);
+}
+
+/** True for a temp file left by writeFileAtomic (of any process): `.name.tmp-<pid>-<hex>`. */
+export function isAtomicTempFile(name: string): boolean {
+  return /^\..+\.tmp-\d+-[0-9a-f]{8}$/.test(name);
 }
 
 /**

@@ -8,6 +8,7 @@ import { compareCommand } from './cli/compare_command.js';
 import { demoCommand } from './cli/demo_command.js';
 import { doctorCommand } from './cli/doctor_command.js';
 import { evalCommand } from './cli/eval_command.js';
+import { explainFsErrors } from './cli/fs_errors.js';
 import { serveCommand } from './cli/serve_command.js';
 import { trainCommand } from './cli/train_command.js';
 
@@ -46,10 +47,14 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     await command.run(rest);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0; // e.g. 130 after Ctrl-C stopped a run
+
   } catch (error) {
-    const message = oneLine((error as Error).message ?? String(error));
+    const message = oneLine(explainFsErrors((error as Error).message ?? String(error), (error as { path?: string }).path));
     console.error(error instanceof UsageError ? message : `yopo ${name}: ${message}`);
+    // A later problem (e.g. while cleaning up after the failure) comes second, never instead of the cause.
+    const second = (error as { secondLine?: string }).secondLine;
+    if (second) console.error(second);
     if (process.env.YOPO_DEBUG) console.error((error as Error).stack);
     return error instanceof UsageError ? 2 : 1;
   }

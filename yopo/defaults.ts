@@ -55,6 +55,9 @@ export function parseMethod(spec: string, threat: ThreatModel, options: { beta?:
   };
   let m: RegExpExecArray | null;
   if (spec === 'natural') return natural();
+  // An adversary of zero strength would silently train naturally while the run says otherwise.
+  if (/^(pgd|free|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(eps > 0)) throw new Error(`method '${spec}' with ε = ${eps} has no adversary; use a positive ε, or 'natural'`);
+  if (/^(pgd|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(step > 0)) throw new Error(`method '${spec}' with step ${step} has an adversary that never moves; use a positive step`);
   if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective });
   if ((m = /^free-(\d+)$/.exec(spec))) return free({ m: int(m[1]), eps });
   if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient });

@@ -14,9 +14,13 @@ export type AttackSpec =
 /** 'pgd-20', 'cw-30', 'fgsm' with the threat model's ε and step size. */
 export function parseAttack(spec: string, eps: number, alpha: number, restarts = 1): AttackSpec {
   if (spec === 'none') return { kind: 'none' };
+  // A zero-strength attack would report robust accuracy = clean accuracy: refuse it rather than mislead.
+  if (!(eps > 0) && /^(fgsm|pgd-\d+|cw-\d+)$/.test(spec)) throw new Error(`attack '${spec}' with ε = ${eps} changes no image; use a positive ε, or 'none' for clean accuracy only`);
   if (spec === 'fgsm') return { kind: 'fgsm', eps };
   const m = /^(pgd|cw)-(\d+)$/.exec(spec);
   if (!m) throw new Error(`unknown attack '${spec}'; expected fgsm, pgd-K or cw-K (e.g. pgd-20, cw-30)`);
+  if (Number(m[2]) < 1) throw new Error(`attack '${spec}' takes no step; use at least ${m[1]}-1, or 'none' for clean accuracy only`);
+  if (!(alpha > 0)) throw new Error(`attack '${spec}' with step size ${alpha} never moves; use a positive step`);
   return { kind: m[1] as 'pgd' | 'cw', eps, alpha, steps: Number(m[2]), restarts };
 }
 

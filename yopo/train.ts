@@ -148,7 +148,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     pos.epoch++;
     pos.batch = 0;
     if (o.evalEverySteps === undefined && pos.epoch < o.epochs) await runEvaluation();
-    await o.onCheckpoint?.({ ...pos });
+    // After the last epoch the final evaluation comes first, then the checkpoint: a run whose
+    // checkpoint says it is finished has all its records (a crash in between redoes the last part).
+    if (pos.epoch < o.epochs) await o.onCheckpoint?.({ ...pos });
   }
   // Normalise a stop exactly at an epoch's end, then the final evaluation and checkpoint.
   if (pos.batch >= batches.batchesPerEpoch) {

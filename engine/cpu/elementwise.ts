@@ -12,8 +12,9 @@ export const unaryFns: Record<UnaryOp, (x: number) => number> = {
   sqrt: Math.sqrt,
   abs: Math.abs,
   sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
-  relu: (x) => (x > 0 ? x : 0),
-  step: (x) => (x > 0 ? 1 : 0),
+  // NaN passes through (IEEE 754: max(NaN, 0) is NaN), so a diverged value is never hidden as 0.
+  relu: (x) => (x > 0 || Number.isNaN(x) ? x : 0),
+  step: (x) => (x > 0 ? 1 : Number.isNaN(x) ? x : 0),
   square: (x) => x * x,
   reciprocal: (x) => 1 / x,
 };

@@ -24,6 +24,22 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+/**
+ * A buffer larger than the device lets one shader binding see (maxStorageBufferBindingSize: 128 MiB
+ * on lavapipe and many GPUs). Refused before anything reaches Dawn, which would otherwise report a
+ * validation error for every dispatch that binds it.
+ */
+export class DeviceLimitError extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    super(`a tensor of ${mib(bytes)} (${bytes} bytes) is over this WebGPU device's maxStorageBufferBindingSize of ${mib(limit)} (${limit} bytes)`);
+    this.name = 'DeviceLimitError';
+  }
+}
+
 const MAX_PENDING_DISPATCHES = 256;
 const BIND_GROUP_CACHE_LIMIT = 8192;
 
@@ -103,7 +119,10 @@ export class Gpu {
   /** A storage buffer of at least `bytes` bytes, from the pool when one of its size class is free. */
   acquire(bytes: number): GpuBuffer {
     if (this.lostReason) throw new Error(this.lostReason);
-    const size = sizeClass(bytes);
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > limit) throw new DeviceLimitError(bytes, limit);
+    // The size class may round past the limit; a buffer that fits exactly is still bindable.
+    const size = Math.min(sizeClass(bytes), limit);
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {

@@ -88,10 +88,16 @@ export function parseCommand(c: CommandSpec, argv: string[]): { values: ParsedVa
   return { values, positionals: parsed.positionals, given };
 }
 
-/** '8/255' or '0.031' as a number (ε and step sizes are often written as fractions of 255). */
-export function parseFraction(text: string, option: string, command: string): number {
-  const m = /^\s*([0-9.]+)\s*(?:\/\s*([0-9.]+))?\s*$/.exec(text);
+const DECIMAL = '(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:[eE][-+]?[0-9]+)?';
+
+/**
+ * '8/255', '0.031' or '1e-3' as a number (ε and step sizes are often written as fractions of 255).
+ * With `positive`, zero is refused too (a zero-strength attack step would measure nothing).
+ */
+export function parseFraction(text: string, option: string, command: string, positive = false): number {
+  const m = new RegExp(`^\\s*(${DECIMAL})\\s*(?:/\\s*(${DECIMAL}))?\\s*$`).exec(text);
   const v = m ? Number(m[1]) / (m[2] ? Number(m[2]) : 1) : NaN;
-  if (!Number.isFinite(v) || v < 0) throw new UsageError(`yopo ${command}: --${option} must be a non-negative number or a fraction like 8/255 (got '${text}')`);
+  const what = positive ? 'a positive number' : 'a non-negative number';
+  if (!Number.isFinite(v) || v < 0 || (positive && v === 0)) throw new UsageError(`yopo ${command}: --${option} must be ${what} or a fraction like 8/255 (got '${text}')`);
   return v;
 }

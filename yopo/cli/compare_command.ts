@@ -1,7 +1,8 @@
 // yopo compare: one chart and one table for several runs (e.g. PGD-40 against YOPO-5-10).
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../../nn/atomic_write.js';
 import { MetricsLog, comparisonTable, renderComparison } from '../report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
 
@@ -13,6 +14,7 @@ export const compareSpec: CommandSpec = {
   options: {
     out: { type: 'string', default: 'compare.svg', valueName: 'FILE', help: 'where to write the chart' },
     title: { type: 'string', default: 'Accuracy vs wall-clock time', help: 'chart title' },
+    force: { type: 'boolean', help: 'replace --out even if it is not a chart yopo compare wrote' },
   },
 };
 
@@ -26,8 +28,20 @@ export async function compareCommand(argv: string[]): Promise<void> {
     return { name: basename(dir.replace(/\/+$/, '')), records: MetricsLog.read(file) };
   });
   const out = String(parsed.values.out);
+  if (existsSync(out) && !parsed.values.force && !writtenByCompare(out)) {
+    throw new UsageError(`yopo compare: ${out} already exists and was not written by yopo compare; add --force to replace it, or choose another --out`);
+  }
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, renderComparison(runs, String(parsed.values.title)));
+  const svg = renderComparison(runs, String(parsed.values.title));
+  await writeFileAtomic(out, new TextEncoder().encode(svg.replace(/<svg[^>]*>/, (tag) => `${tag}${SIGNATURE}`)));
   console.log(comparisonTable(runs));
   console.log(`chart: ${out}`);
+}
+
+/** Marks the charts this command writes, so that it replaces only those without --force. */
+const SIGNATURE = '<!-- written by yopo compare -->';
+
+function writtenByCompare(path: string): boolean {
+  if (statSync(path).isDirectory()) throw new UsageError(`yopo compare: --out ${path} is a folder, expected a file name`);
+  return readFileSync(path, 'utf8').slice(0, 4096).includes(SIGNATURE);
 }

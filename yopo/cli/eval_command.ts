@@ -5,6 +5,7 @@ import { threatModel } from '../defaults.js';
 import { evaluate, parseAttack } from '../evaluate.js';
 import { Progress } from '../report/index.js';
 import { type CommandSpec, UsageError, parseCommand, parseFraction } from './args.js';
+import { explainDeviceLimit } from './device_limit.js';
 import { BACKENDS, buildModel, loadSplit, openBackend } from './session.js';
 
 export const evalSpec: CommandSpec = {
@@ -49,7 +50,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
   try {
     await loadModel(String(v.checkpoint), model);
     const progress = v.json ? null : new Progress({ total: test.count, label: `eval ${String(v.attack)}`, unit: 'image' });
-    const r = await evaluate(model, test, attack, { batchSize: v['batch-size'] as number, seed: v.seed as number, onBatch: (done) => progress?.update(done) });
+    const r = await evaluate(model, test, attack, { batchSize: v['batch-size'] as number, seed: v.seed as number, onBatch: (done) => progress?.update(done) }).catch((e) => {
+      throw explainDeviceLimit(e, v['batch-size'] as number);
+    });
     progress?.finish();
     if (v.json) {
       console.log(JSON.stringify({ ...r, restarts: v.restarts, checkpoint: v.checkpoint, data, model: v.model, adapter: description }));

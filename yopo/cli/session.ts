@@ -1,7 +1,7 @@
 // Things every CLI command shares: choosing the backend, loading data, building the model, reading
 // the package version.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Random, setBackend, useCpu, type Backend } from '../../engine/index.js';
 import { adapterName } from '../../engine/webgpu/device.js';
 import { useWebGPU } from '../../kernels/index.js';
@@ -27,6 +27,7 @@ export function packageVersion(): string {
 export function loadSplit(command: string, data: string, dir: string | undefined, split: 'train' | 'test', limit?: number): Dataset {
   if (!DATASET_NAMES.includes(data as DatasetName)) throw new UsageError(`yopo ${command}: --data must be one of ${DATASET_NAMES.join(', ')} (got '${data}')`);
   if (dir !== undefined && !existsSync(dir)) throw new UsageError(`yopo ${command}: --data-dir ${dir} does not exist`);
+  if (dir !== undefined && !statSync(dir).isDirectory()) throw new UsageError(`yopo ${command}: --data-dir ${dir} is a file, expected a folder`);
   const ds = loadDataset(data as DatasetName, split, dir);
   return limit !== undefined ? subset(ds, limit) : ds;
 }

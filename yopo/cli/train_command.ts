@@ -1,21 +1,27 @@
 // yopo train: trains a model with one of the methods, writing into --out:
 //   config.json        every setting, the adapter, the package version
 //   metrics.jsonl      one JSON object per step, plus one per evaluation (clean/robust accuracy)
-//   model.safetensors  the last good checkpoint (PyTorch-readable state dict), written atomically
-//   optimizer.safetensors  optimiser (and Free-m's δ) state for --resume, written atomically
+//   training_state.safetensors  weights, optimiser (and Free-m's δ) state and position for --resume:
+//                      one file, replaced atomically, so a crash leaves the previous or the new state
+//   model.safetensors  the last good checkpoint's weights (PyTorch-readable state dict), written atomically
 //   curve.svg          clean and robust accuracy against wall-clock time, redrawn at each evaluation
-// Ctrl-C stops after the current step and checkpoints; --resume continues exactly where it stopped.
+//   run.lock           while a train runs: one writer per folder (run_lock.ts)
+// Ctrl-C (or SIGTERM) stops after the current step and checkpoints; --resume continues exactly where
+// it stopped. The first checkpoint is written after the first step, then at least every 10 minutes.
 
-import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Classifier, type HostTensor, loadModel, loadOptimizers, multiStep, saveModel, saveOptimizers, writeFileAtomic } from '../../nn/index.js';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { faultPoint } from '../../nn/fault_point.js';
+import { type Classifier, type HostTensor, NonFiniteError, multiStep, writeFileAtomic } from '../../nn/index.js';
 import { BatchLoader, type Dataset } from '../data/index.js';
 import { METHOD_FORMS, parseMethod, threatModel, trainingDefaults } from '../defaults.js';
 import { type AttackSpec, attackName, parseAttack } from '../evaluate.js';
 import type { Method } from '../method.js';
-import { MetricsLog, Progress, formatDuration, renderRunCurve } from '../report/index.js';
+import { type MetricRecord, MetricsLog, Progress, formatDuration, renderRunCurve } from '../report/index.js';
 import { type TrainPosition, TrainingDiverged, train } from '../train.js';
 import { type CommandSpec, type ParsedValues, UsageError, parseCommand, parseFraction } from './args.js';
+import { explainDeviceLimit } from './device_limit.js';
+import { RunFolder, configProblem } from './run_folder.js';
+import { acquireRunLock } from './run_lock.js';
 import { BACKENDS, buildModel, loadSplit, openBackend, packageVersion } from './session.js';
 
 export const trainSpec: CommandSpec = {
@@ -50,8 +56,11 @@ export const trainSpec: CommandSpec = {
   },
 };
 
-/** The options --resume accepts (to extend the run, or where it runs); the rest are the run's saved settings. */
-const RESUME_OPTIONS = ['out', 'resume', 'epochs', 'time-budget', 'backend', 'data-dir'];
+/** The options --resume accepts (to extend the run, lower its rate, or where it runs); the rest are the run's saved settings. */
+const RESUME_OPTIONS = ['out', 'resume', 'epochs', 'time-budget', 'lr', 'backend', 'data-dir'];
+
+/** Wall-clock seconds between checkpoints besides those at evaluations and epoch ends. */
+const CHECKPOINT_INTERVAL_S = 600;
 
 /** The settings of a run, as saved in config.json. */
 interface RunConfig {
@@ -115,16 +124,26 @@ function configFrom(v: ParsedValues): RunConfig {
   };
 }
 
-const POSITION_KEYS = ['epoch', 'batch', 'step', 'elapsed'] as const;
-
-function positionMetadata(p: TrainPosition): Record<string, string> {
-  return Object.fromEntries(POSITION_KEYS.map((k) => [`yopo.${k}`, String(p[k])]));
-}
-
-function positionFrom(meta: Record<string, string>, file: string): TrainPosition {
-  const p = Object.fromEntries(POSITION_KEYS.map((k) => [k, Number(meta[`yopo.${k}`])])) as unknown as TrainPosition;
-  if (POSITION_KEYS.some((k) => !Number.isFinite(p[k]))) throw new Error(`checkpoint ${file} has no training position (not written by yopo train?)`);
-  return p;
+/** config.json of a run being resumed, checked field by field against a fresh run's settings. */
+function readSavedConfig(path: string): RunConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new UsageError(`yopo train: --resume: cannot read ${path}: ${(e as Error).message}`);
+  }
+  const bad = (what: string) => new UsageError(`yopo train: --resume: ${path} ${what}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('is not a JSON object');
+  for (const key of ['data', 'model', 'method']) if (typeof raw[key] !== 'string') throw bad(`"${key}" is ${JSON.stringify(raw[key])}, expected a string`);
+  let template: RunConfig;
+  try {
+    template = configFrom(parseCommand(trainSpec, ['--data', String(raw.data), '--model', String(raw.model), '--method', String(raw.method)])!.values);
+  } catch (e) {
+    throw bad(`is not a valid run: ${(e as Error).message.replace(/^yopo train: /, '')}`);
+  }
+  const problem = configProblem(raw, template as unknown as Record<string, unknown>);
+  if (problem) throw bad(problem);
+  return raw as unknown as RunConfig;
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
@@ -133,36 +152,28 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const v = parsed.values;
   if (!v.out) throw new UsageError("yopo train: --out DIR is required (the run folder for metrics, checkpoints and the curve)");
   const out = String(v.out);
-  const files = {
-    config: join(out, 'config.json'),
-    metrics: join(out, 'metrics.jsonl'),
-    model: join(out, 'model.safetensors'),
-    optimizer: join(out, 'optimizer.safetensors'),
-    curve: join(out, 'curve.svg'),
-  };
+  const folder = new RunFolder(out);
+  const files = folder.files;
 
   // The settings: new, or those of the run being resumed (epochs and the budget may be extended).
   let config: RunConfig;
   let savedConfig: RunConfig | null = null;
   if (v.resume) {
-    if (!existsSync(files.config)) throw new UsageError(`yopo train: --resume: ${out} holds no run (no config.json)`);
-    if (!existsSync(files.model) || !existsSync(files.optimizer)) throw new UsageError(`yopo train: --resume: ${out} has no checkpoint yet (model.safetensors / optimizer.safetensors)`);
+    if (!folder.has('config')) throw new UsageError(`yopo train: --resume: ${out} holds no run (no config.json)`);
     // The run's own settings apply; an option that would change them is refused rather than ignored.
     const fixed = [...parsed.given].filter((name) => !RESUME_OPTIONS.includes(name));
     if (fixed.length) throw new UsageError(`yopo train: --resume continues with the settings in ${files.config}; ${fixed.map((n) => `--${n}`).join(', ')} cannot be changed (only ${RESUME_OPTIONS.filter((n) => n !== 'out' && n !== 'resume').map((n) => `--${n}`).join(', ')} can)`);
-    try {
-      config = JSON.parse(readFileSync(files.config, 'utf8')) as RunConfig;
-    } catch (e) {
-      throw new Error(`cannot read ${files.config}: ${(e as Error).message}`);
-    }
+    config = readSavedConfig(files.config);
     if (v.epochs !== undefined) config.epochs = v.epochs as number;
     if (v['time-budget'] !== undefined) config.timeBudgetMin = v['time-budget'] as number;
-    // An extended run records its new length (the backend and data folder are this session's only).
-    if (parsed.given.has('epochs') || parsed.given.has('time-budget')) savedConfig = { ...config };
+    if (v.lr !== undefined) config.lr = v.lr as number;
+    // An extended run records its new length and rate, once it commits its first checkpoint (a
+    // resume that fails changes nothing); the backend and data folder are this session's only.
+    if (parsed.given.has('epochs') || parsed.given.has('time-budget') || parsed.given.has('lr')) savedConfig = { ...config };
     if (parsed.given.has('backend')) config.backend = String(v.backend);
     if (parsed.given.has('data-dir')) config.dataDir = String(v['data-dir']);
   } else {
-    if ([files.config, files.metrics, files.model, files.optimizer].some((f) => existsSync(f))) throw new UsageError(`yopo train: ${out} already holds a run; add --resume to continue it, or choose another --out`);
+    folder.checkFreshStart();
     config = configFrom(v);
   }
   const threat = { eps: config.eps, step: config.step };
@@ -188,49 +199,80 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const epochs = Math.max(1, Math.round(config.epochs / method.epochDivisor));
   const hyper = { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay };
 
-  let resume: TrainPosition | undefined;
-  let createdDir = false;
-  // Whether --out holds a checkpoint to resume from; a fresh run that fails before its first one
-  // removes what it wrote, so that the same command can simply be run again.
-  let checkpointed = Boolean(v.resume);
-  if (v.resume) {
-    // The optimisers must exist to load their state; train() leaves them alone when resuming.
-    method.init(model, hyper);
-    const modelMeta = await loadModel(files.model, model);
-    const optFile = await loadOptimizers(files.optimizer, method.optimizers());
-    restorePersistentState(method, optFile.tensors);
-    resume = positionFrom(modelMeta, files.model);
-    const optPos = positionFrom(optFile.metadata, files.optimizer);
-    if (optPos.step !== resume.step) throw new Error(`checkpoint files disagree: ${files.model} is at step ${resume.step}, ${files.optimizer} at step ${optPos.step}`);
-    if (resume.epoch >= epochs) throw new UsageError(`yopo train: ${out} has finished its ${config.epochs} epochs; pass a larger --epochs with --resume to train longer`);
-    if (savedConfig) await writeFileAtomic(files.config, new TextEncoder().encode(`${JSON.stringify(savedConfig, null, 2)}\n`));
-    MetricsLog.truncateAfterStep(files.metrics, resume.step);
-    console.log(`resuming ${out} at epoch ${resume.epoch + 1}, batch ${resume.batch + 1} (step ${resume.step}, ${formatDuration(resume.elapsed)} trained)`);
-  } else {
-    createdDir = !existsSync(out);
-    mkdirSync(out, { recursive: true });
-    config.adapter = description;
-    config.version = packageVersion();
-    await writeFileAtomic(files.config, new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`));
+  // From here on this process is the folder's one writer (run_lock.ts).
+  folder.create((dir) => mkdirSync(dir, { recursive: true }));
+  let lock;
+  try {
+    lock = acquireRunLock(out);
+    if (!v.resume) folder.checkFreshStart(); // again, now that no other run can be writing here
+  } catch (e) {
+    lock?.release();
+    folder.removeIfEmptyAndOurs();
+    method.dispose();
+    model.dispose();
+    throw e;
   }
-  const metrics = new MetricsLog(files.metrics);
+  let resume: TrainPosition | undefined;
+  // Whether --out holds a checkpoint; until it does, a failure removes the files this run created,
+  // so that the same command can simply be run again.
+  let checkpointed = false;
+  let lastCommit = { step: 0, at: Date.now() };
+  const commit = async (p: TrainPosition) => {
+    if (savedConfig) await writeFileAtomic(folder.willWrite('config'), new TextEncoder().encode(`${JSON.stringify(savedConfig, null, 2)}\n`));
+    savedConfig = null;
+    await folder.commit(p, model, method.optimizers(), await persistentStateData(method), { 'yopo.method': config.method, 'yopo.model': config.model });
+    checkpointed = true;
+    lastCommit = { step: p.step, at: Date.now() };
+  };
+  let records: MetricRecord[] = [];
 
-  console.log(`yopo ${packageVersion()}: ${config.method} on ${config.model}, ${trainSet.name} (${trainSet.count} images), ε=${round(config.eps)}, ${epochs} epochs of ${batches.batchesPerEpoch} batches, on ${description}`);
 
-  // Ctrl-C: finish the step, checkpoint, say how to resume. A second Ctrl-C quits at once.
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
+  // Ctrl-C or SIGTERM: finish the step, checkpoint, say how to resume, exit 130 (143). A second one quits at once.
+  let stopSignal: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal) {
+      lock.release();
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    }
+    stopSignal = signal;
     progress?.log('stopping after this step (Ctrl-C again to quit now)...');
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   let progress: Progress | null = null;
   let progressEpoch = -1;
-  const records = v.resume ? MetricsLog.read(files.metrics) : [];
   const started = Date.now();
   try {
+    const removed = folder.removeStaleTemps();
+    if (removed.length) console.log(`removed ${removed.length} temp file(s) left in ${out} by an interrupted write`);
+    if (v.resume && folder.hasCheckpoint()) {
+      // The optimisers must exist to load their state; train() leaves them alone when resuming.
+      method.init(model, hyper);
+      const checkpoint = await folder.load(model, method.optimizers());
+      if (checkpoint.extra.size) method.restoreState?.(checkpoint.extra);
+      const at = checkpoint.position;
+      resume = at;
+      checkpointed = true;
+      lastCommit = { step: at.step, at: Date.now() };
+      if (at.epoch >= epochs) throw new UsageError(`yopo train: ${out} has finished its ${config.epochs} epochs; pass a larger --epochs with --resume to train longer`);
+      if (folder.has('metrics')) records = MetricsLog.read(files.metrics).filter((r) => r.step <= at.step);
+      else console.log(`${files.metrics} is missing: its records before step ${at.step} are lost; a new one starts here`);
+      MetricsLog.truncateAfterStep(files.metrics, at.step);
+      console.log(`resuming ${out} at epoch ${at.epoch + 1}, batch ${at.batch + 1} (step ${at.step}, ${formatDuration(at.elapsed)} trained)`);
+    } else if (v.resume) {
+      // Stopped before its first checkpoint: the same run again from its first step.
+      MetricsLog.truncateAfterStep(files.metrics, 0);
+      console.log(`${out} has no checkpoint yet: starting its run again from the first step`);
+    } else {
+      config.adapter = description;
+      config.version = packageVersion();
+      await writeFileAtomic(folder.willWrite('config'), new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`));
+      MetricsLog.truncateAfterStep(files.metrics, 0); // a restarted run's own earlier records
+    }
+    folder.willWrite('metrics');
+    const metrics = new MetricsLog(files.metrics);
+    console.log(`yopo ${packageVersion()}: ${config.method} on ${config.model}, ${trainSet.name} (${trainSet.count} images), ε=${round(config.eps)}, ${epochs} epochs of ${batches.batchesPerEpoch} batches, on ${description}`);
     const result = await train({
       model, method, batches, epochs, hyper, seed: config.seed,
       schedule: multiStep(config.lr, config.milestones.map((m) => m / method.epochDivisor)),
@@ -238,8 +280,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
       evalData: testSet, evalAttack: attack, evalLimit: config.evalLimit,
       evalEverySteps: config.evalEvery ?? undefined,
       resume,
-      shouldStop: () => stopRequested,
-      onStep: (r) => {
+      shouldStop: () => stopSignal !== null,
+      onStep: async (r) => {
         if (r.epoch !== progressEpoch) {
           progress?.finish();
           progress = new Progress({ total: batches.batchesPerEpoch, label: `epoch ${r.epoch + 1}/${epochs}`, unit: 'batch' });
@@ -250,25 +292,28 @@ export async function trainCommand(argv: string[]): Promise<void> {
         progress!.update(r.batch, { 'img/s': Math.round(r.images_per_s), loss: r.loss.toFixed(4), acc: `${(100 * r.train_accuracy).toFixed(1)}%` }, budgetLeftS);
         const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, loss: r.loss, train_accuracy: r.train_accuracy, lr: r.lr, images_per_s: r.images_per_s };
         metrics.append(record);
+        faultPoint('metrics.jsonl: step appended');
         records.push(record);
+        // The first checkpoint right after the first step, then one at least every CHECKPOINT_INTERVAL_S
+        // (at an epoch's last batch the epoch-end checkpoint follows at once).
+        // Not where an evaluation is due: its checkpoint follows it (one taken before it would skip it on resume).
+        const evalDue = config.evalEvery !== null && r.step % config.evalEvery === 0;
+        const due = !checkpointed || Date.now() - lastCommit.at > CHECKPOINT_INTERVAL_S * 1000;
+        if (due && !evalDue && r.batch < batches.batchesPerEpoch) await commit(r);
         // Let a Ctrl-C be handled before the next step: the CPU backend never yields to the event
         // loop during a step, so without this the signal would wait for the next checkpoint's I/O.
-        return new Promise<void>((resolve) => setImmediate(resolve));
+        await new Promise<void>((resolve) => setImmediate(resolve));
       },
       onEvaluate: async (r) => {
         const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, eps: r.eps, n: r.n };
         metrics.append(record);
+        faultPoint('metrics.jsonl: evaluation appended');
         records.push(record);
-        await writeFileAtomic(files.curve, new TextEncoder().encode(renderRunCurve(records, `${config.method} on ${config.model} (${config.data})`)));
+        await writeFileAtomic(folder.willWrite('curve'), new TextEncoder().encode(renderRunCurve(records, `${config.method} on ${config.model} (${config.data})`)));
         const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ε=${round(r.eps)}) ${(100 * r.robust_accuracy).toFixed(2)}% on ${r.n} test images`;
         progress ? progress.log(line) : console.log(line);
       },
-      onCheckpoint: async (p) => {
-        const meta = { ...positionMetadata(p), 'yopo.method': config.method, 'yopo.model': config.model };
-        await saveModel(files.model, model, meta);
-        await saveOptimizers(files.optimizer, method.optimizers(), await persistentStateData(method), meta);
-        checkpointed = true;
-      },
+      onCheckpoint: commit,
     });
     (progress as Progress | null)?.finish();
     const last = result.lastEval;
@@ -278,26 +323,34 @@ export async function trainCommand(argv: string[]): Promise<void> {
     }
     // (No curve before the first evaluation, e.g. when stopped early.)
     console.log(`${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}\nmetrics: ${files.metrics}`);
-    if (result.stoppedBy === 'stop-request') console.log(`resume with: yopo train --out ${out} --resume`);
+    if (result.stoppedBy === 'stop-request') {
+      console.log(`resume with: yopo train --out ${out} --resume`);
+      process.exitCode = stopSignal === 'SIGTERM' ? 143 : 130;
+    }
   } catch (error) {
     (progress as Progress | null)?.finish();
-    if (!checkpointed) {
-      for (const file of [files.model, files.optimizer, files.curve, files.metrics, files.config]) rmSync(file, { force: true });
-      if (createdDir) {
-        try {
-          rmdirSync(out); // only if empty: never anything this run did not write
-        } catch {}
-      }
+    // Only what this run created, and only before its first checkpoint; errors on the way are
+    // reported after the one that caused the cleanup, never instead of it.
+    const cleanupErrors = checkpointed ? [] : folder.removeCreated();
+    let reported = explainDeviceLimit(error, config.batchSize);
+    if (error instanceof TrainingDiverged || error instanceof NonFiniteError) {
+      const first = error instanceof NonFiniteError ? `training diverged: ${error.message}` : error.message;
+      const advice = `resume from it with a lower rate: yopo train --out ${out} --resume --lr ${Number((config.lr / 10).toPrecision(3))}`;
+      reported = new Error(`${first}. ${checkpointed ? `The last good checkpoint (finite weights and loss) is ${files.model}, at step ${lastCommit.step}; ${advice}.` : `No checkpoint had been written; what this run wrote in ${out} was removed.`}`);
     }
-    if (error instanceof TrainingDiverged) {
-      throw new Error(`${error.message}. ${checkpointed ? `The last good checkpoint is ${files.model}.` : `No checkpoint had been written; ${out} was cleaned up.`}`);
-    }
-    throw error;
+    if (cleanupErrors.length) Object.assign(reported as object, { secondLine: `(cleaning up: ${cleanupErrors.join('; ')})` });
+    throw reported;
   } finally {
-    process.off('SIGINT', onSigint);
-    method.dispose();
-    model.dispose();
-    await backend.sync();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    try {
+      method.dispose();
+      model.dispose();
+      await backend.sync();
+    } finally {
+      lock.release();
+      if (!checkpointed) folder.removeIfEmptyAndOurs();
+    }
   }
 }
 
@@ -306,11 +359,6 @@ async function persistentStateData(method: Method): Promise<Map<string, HostTens
   const out = new Map<string, HostTensor>();
   for (const [name, t] of method.persistentState?.() ?? []) out.set(`state.${name}`, { shape: [...t.shape], data: Float32Array.from(await t.data()) });
   return out;
-}
-
-function restorePersistentState(method: Method, tensors: Map<string, HostTensor>): void {
-  const state = new Map([...tensors].filter(([k]) => k.startsWith('state.')).map(([k, t]) => [k.slice('state.'.length), t]));
-  if (state.size) method.restoreState?.(state);
 }
 
 function round(x: number): number {

@@ -1,0 +1,19 @@
+// Named instants where a test may kill the process, to prove that a crash there loses nothing.
+//
+// Production code calls faultPoint('name') between the steps of every durable write. Nothing happens
+// unless the environment asks for it (read once, at the first call):
+//   YOPO_FAULT_TRACE=FILE  append each point's name to FILE as it is reached (to count and list them);
+//   YOPO_KILL_AT=N         SIGKILL this process at the N-th point reached (1-based), as a power cut would.
+
+import { appendFileSync } from 'node:fs';
+
+let config: { trace?: string; killAt?: number } | null = null;
+let reached = 0;
+
+export function faultPoint(name: string): void {
+  config ??= { trace: process.env.YOPO_FAULT_TRACE || undefined, killAt: process.env.YOPO_KILL_AT ? Number(process.env.YOPO_KILL_AT) : undefined };
+  if (config.trace === undefined && config.killAt === undefined) return;
+  reached++;
+  if (config.trace) appendFileSync(config.trace, `${name}\n`);
+  if (reached === config.killAt) process.kill(process.pid, 'SIGKILL');
+}
