@@ -36,9 +36,12 @@ export const trainSpec: CommandSpec = {
     milestones: { type: 'string', valueName: 'E1,E2,...', help: 'epochs where the learning rate is multiplied by 0.1' },
     eps: { type: 'string', valueName: 'EPS', help: 'L∞ radius ε, e.g. 0.3 or 8/255 (default per dataset)' },
     step: { type: 'string', valueName: 'SIZE', help: 'adversary step (PGD α, YOPO σ), e.g. 0.01 or 2/255' },
-    beta: { type: 'number', min: 0, help: 'TRADES β (default 6; TRADES-YOPO 1)' },
+    'first-layer-milestones': { type: 'string', valueName: 'E1,E2,...', help: "YOPO: the first layer's own milestones (default: MNIST 15,19 as published, else --milestones)" },
+    beta: { type: 'number', min: 0, help: 'TRADES β (default 1, as the paper\'s TRADES-10 and TRADES-YOPO; the TRADES paper used 6)' },
     objective: { type: 'string', choices: ['adv+clean', 'adv'], help: 'PGD training objective (default adv+clean)' },
     'first-layer-gradient': { type: 'string', choices: ['both', 'hamiltonian', 'backprop'], help: "YOPO's first-layer gradient (default both)" },
+    'bn-refresh': { type: 'string', choices: ['on', 'off'], help: "YOPO: the published extra no-grad forward on the final adversary, updating BatchNorm statistics (default on)" },
+    'wrn-init': { type: 'string', choices: ['pytorch', 'trades'], help: "WRN-34-10's initialisation (default pytorch, as YOPO's code)" },
     seed: { type: 'number', default: 0, integer: true, help: 'random seed' },
     'time-budget': { type: 'number', min: 0, valueName: 'MIN', help: 'stop after this many minutes of training' },
     'eval-every': { type: 'number', integer: true, min: 1, valueName: 'STEPS', help: 'evaluate every STEPS steps (default: each epoch)' },
@@ -66,11 +69,14 @@ interface RunConfig {
   momentum: number;
   weightDecay: number;
   milestones: number[];
+  firstLayerMilestones: number[] | null;
   eps: number;
   step: number;
   beta: number | null;
   objective: 'adv+clean' | 'adv' | null;
   firstLayerGradient: 'both' | 'hamiltonian' | 'backprop' | null;
+  batchNormRefresh: boolean;
+  wrnInit: 'pytorch' | 'trades';
   seed: number;
   timeBudgetMin: number | null;
   evalEvery: number | null;
@@ -86,12 +92,14 @@ function configFrom(v: ParsedValues): RunConfig {
   const method = String(v.method);
   const model = String(v.model);
   const defaults = trainingDefaults(data as 'mnist', method, model);
-  const threat = threatModel(data as 'mnist');
-  const milestones = v.milestones === undefined ? defaults.milestones : String(v.milestones).split(',').map((s) => {
+  const threat = threatModel(data as 'mnist', method);
+  const epochList = (option: string) => String(v[option]).split(',').map((s) => {
     const n = Number(s);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`yopo train: --milestones must be whole epochs separated by commas (got '${v.milestones}')`);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`yopo train: --${option} must be whole epochs separated by commas (got '${v[option]}')`);
     return n;
   });
+  const milestones = v.milestones === undefined ? defaults.milestones : epochList('milestones');
+  const firstLayerMilestones = v['first-layer-milestones'] === undefined ? (v.milestones === undefined ? defaults.firstLayerMilestones : null) : epochList('first-layer-milestones');
   return {
     data, dataDir: (v['data-dir'] as string | undefined) ?? null, model, method,
     epochs: (v.epochs as number | undefined) ?? defaults.epochs,
@@ -101,11 +109,14 @@ function configFrom(v: ParsedValues): RunConfig {
     momentum: v.momentum as number,
     weightDecay: (v['weight-decay'] as number | undefined) ?? defaults.weightDecay,
     milestones,
+    firstLayerMilestones,
     eps: v.eps === undefined ? threat.eps : parseFraction(String(v.eps), 'eps', 'train'),
     step: v.step === undefined ? threat.step : parseFraction(String(v.step), 'step', 'train'),
-    beta: (v.beta as number | undefined) ?? null,
+    beta: (v.beta as number | undefined) ?? defaults.beta,
     objective: (v.objective as RunConfig['objective'] | undefined) ?? null,
     firstLayerGradient: (v['first-layer-gradient'] as RunConfig['firstLayerGradient'] | undefined) ?? null,
+    batchNormRefresh: v['bn-refresh'] !== 'off',
+    wrnInit: (v['wrn-init'] as RunConfig['wrnInit'] | undefined) ?? 'pytorch',
     seed: v.seed as number,
     timeBudgetMin: (v['time-budget'] as number | undefined) ?? null,
     evalEvery: (v['eval-every'] as number | undefined) ?? null,
@@ -169,12 +180,12 @@ export async function trainCommand(argv: string[]): Promise<void> {
   let method: Method;
   let attack: AttackSpec;
   try {
-    method = parseMethod(config.method, threat, { beta: config.beta ?? undefined, objective: config.objective ?? undefined, firstLayerGradient: config.firstLayerGradient ?? undefined });
+    method = parseMethod(config.method, threat, { beta: config.beta ?? undefined, objective: config.objective ?? undefined, firstLayerGradient: config.firstLayerGradient ?? undefined, batchNormRefresh: config.batchNormRefresh ?? true });
   } catch (e) {
     throw new UsageError(`yopo train: --method: ${(e as Error).message}`);
   }
   try {
-    attack = parseAttack(config.evalAttack, config.eps, config.data === 'cifar10' ? 2 / 255 : 0.01);
+    attack = parseAttack(config.evalAttack, config.eps, threatModel(config.data as 'mnist').step);
   } catch (e) {
     throw new UsageError(`yopo train: --eval-attack: ${(e as Error).message}`);
   }
@@ -183,7 +194,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const trainSet: Dataset = loadSplit('train', config.data, config.dataDir ?? undefined, 'train', config.limit ?? undefined);
   const testSet = loadSplit('train', config.data, config.dataDir ?? undefined, 'test', config.evalLimit);
   const { backend, description } = await openBackend(config.backend);
-  const model = buildModel('train', config.model, trainSet, config.seed);
+  const model = buildModel('train', config.model, trainSet, config.seed, { wrnInit: config.wrnInit ?? 'pytorch' });
   const batches = new BatchLoader(trainSet, { batchSize: config.batchSize, shuffle: true, seed: config.seed, augment: config.data === 'cifar10' });
   const epochs = Math.max(1, Math.round(config.epochs / method.epochDivisor));
   const hyper = { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay };
@@ -234,6 +245,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const result = await train({
       model, method, batches, epochs, hyper, seed: config.seed,
       schedule: multiStep(config.lr, config.milestones.map((m) => m / method.epochDivisor)),
+      firstLayerSchedule: config.firstLayerMilestones ? multiStep(config.lr, config.firstLayerMilestones) : undefined,
       timeBudgetS: config.timeBudgetMin === null ? undefined : config.timeBudgetMin * 60,
       evalData: testSet, evalAttack: attack, evalLimit: config.evalLimit,
       evalEverySteps: config.evalEvery ?? undefined,

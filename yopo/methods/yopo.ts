@@ -10,9 +10,14 @@
 //
 // firstLayerGradient: 'both' (the published code: f0 gets the cross-entropy gradients AND the
 // Hamiltonian ones), 'hamiltonian' (only the Hamiltonian ones, the paper's intent) or 'backprop'.
+// batchNormRefresh (default on, as the published ResNet code): one more forward, without gradients and
+// in train mode, on the final adversary, so BatchNorm's running statistics are updated m+1 times per
+// batch. It only runs on models with BatchNorm (elsewhere a no-grad forward changes nothing).
+// The first layer has its own optimiser, so it can have its own schedule (setFirstLayerLearningRate;
+// the published MNIST code decays it at epochs 15 and 19 while the rest decays at 30, 35, 39).
 
-import { type Random, Tape, type Tensor, add, keep, softmaxCrossEntropy, tidy } from '../../engine/index.js';
-import { type Classifier, SGD } from '../../nn/index.js';
+import { type Random, Tape, type Tensor, add, keep, noGrad, softmaxCrossEntropy, tidy } from '../../engine/index.js';
+import { BatchNorm2d, type Classifier, SGD } from '../../nn/index.js';
 import { hamiltonianGradientWrtEta, hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
 import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
@@ -27,6 +32,12 @@ export interface YopoOptions {
   /** Inner step size σ. */
   sigma: number;
   firstLayerGradient?: FirstLayerGradient;
+  /** The extra no-grad train-mode forward on the final adversary (BatchNorm models only); default true. */
+  batchNormRefresh?: boolean;
+}
+
+function hasBatchNorm(model: Classifier): boolean {
+  return model.modules().some((m) => m instanceof BatchNorm2d);
 }
 
 export function yopo(o: YopoOptions): Method {
@@ -80,6 +91,7 @@ export function yopo(o: YopoOptions): Method {
         }
         full.p.dispose();
       }
+      if ((o.batchNormRefresh ?? true) && hasBatchNorm(model)) noGrad(() => tidy(() => model.forward(perturbed(x, eta))));
       firstOpt!.step(sums.get(theta0));
       restOpt!.step(sums.get(theta));
       sums.dispose();
@@ -90,6 +102,9 @@ export function yopo(o: YopoOptions): Method {
     setLearningRate(lr: number) {
       firstOpt!.lr = lr / o.m;
       restOpt!.lr = lr / o.m;
+    },
+    setFirstLayerLearningRate(lr: number) {
+      firstOpt!.lr = lr / o.m;
     },
     optimizers: () => new Map([['first_layer', firstOpt!], ['rest', restOpt!]]),
     dispose() {
