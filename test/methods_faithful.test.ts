@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, Tape, type Tensor, add, logSoftmax, rand, relu, setBackend, softmaxCrossEntropy, tensor, tidy } from '../engine/index.js';
 import { BatchNorm2d, Classifier, Conv2d, Flatten, Linear, SGD, Sequential, WideResNet, multiStep } from '../nn/index.js';
-import { free, klSum, klSumToTarget, parseMethod, pgd, threatModel, tradesUpdate, train, trainingDefaults, uniformNoise, yopo } from '../yopo/index.js';
+import { free, klSum, klSumToTarget, parseMethod, perturbed, pgd, project, signStep, threatModel, tradesStart, tradesUpdate, tradesYopo, train, trainingDefaults, uniformNoise, yopo } from '../yopo/index.js';
 import { assertClose, cpu, maxAbs } from './helpers.js';
 
 /** f0 = ReLU(conv 1→3, 3x3, pad 1) on 6x6 images (non-linear, like SmallCNN's); g = [BN] → linear → 4 classes. */
@@ -216,6 +216,32 @@ test("TRADES's KL is KL(f(x) ‖ f(x')): clean softmax first, in the adversary a
   assert.ok(Math.abs(loss - (ce + (2 * kl3) / 3)) < 1e-5, `TRADES loss ${loss} vs CE + β·KL(P‖Q)/B ${ce + (2 * kl3) / 3}`);
   for (const t of [clean, adv, x, xAdv, y, out.loss, out.logits]) t.dispose();
   opt.dispose();
+  model.dispose();
+});
+
+test("TRADES-YOPO-1-1 (the shared first-layer adversary): one sign step of the KL's input gradient from x + 0.001·N(0, 1)", async () => {
+  setBackend(cpu);
+  const model = new TinyNet(18);
+  const x = rand([3, 1, 6, 6], new Random(19), 0.1, 0.9);
+  const y = labels(3);
+  const [eps, sigma] = [0.031, 0.007];
+  model.eval();
+  const eta0 = tradesStart(x, new Random(20));
+  const expected = tidy(() => {
+    const logP = logSoftmax(model.forward(x));
+    const tape = new Tape();
+    const kl = tape.record(() => klSumToTarget(logP, model.forward(add(x, eta0))));
+    return perturbed(x, project(signStep(eta0, tape.gradient(kl, [eta0])[0], sigma), x, eps));
+  });
+  const method = tradesYopo({ m: 1, n: 1, eps, sigma });
+  method.init(model, plain);
+  const out = method.step(model, x, y, new Random(20));
+  const start = await tidy(() => perturbed(x, eta0)).data();
+  const want = await expected.data();
+  assert.ok(want.some((v, i) => Math.abs(v - start[i]) > 0.006), 'the step moved η by σ');
+  assertClose(await out.adversary!.data(), want, 'TRADES-YOPO-1-1 adversary', 0, 1e-6);
+  for (const t of [out.loss, out.logits, out.adversary!, x, y, eta0, expected]) t.dispose();
+  method.dispose();
   model.dispose();
 });
 

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { MetricsLog, comparisonTable, renderComparison } from '../report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
 
-export const compareSpec: CommandSpec = {
+export const compareSpec = {
   name: 'compare',
   summary: 'plot and tabulate several runs side by side',
   usage: 'compare RUN_DIR... [--out FILE.svg]',
@@ -14,7 +14,7 @@ export const compareSpec: CommandSpec = {
     out: { type: 'string', default: 'compare.svg', valueName: 'FILE', help: 'where to write the chart' },
     title: { type: 'string', default: 'Accuracy vs wall-clock time', help: 'chart title' },
   },
-};
+} as const satisfies CommandSpec;
 
 export async function compareCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(compareSpec, argv);
@@ -25,9 +25,9 @@ export async function compareCommand(argv: string[]): Promise<void> {
     if (!existsSync(file)) throw new UsageError(`yopo compare: ${dir} has no metrics.jsonl (not a yopo train run folder?)`);
     return { name: basename(dir.replace(/\/+$/, '')), records: MetricsLog.read(file) };
   });
-  const out = String(parsed.values.out);
+  const out = parsed.values.out;
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, renderComparison(runs, String(parsed.values.title)));
+  writeFileSync(out, renderComparison(runs, parsed.values.title));
   console.log(comparisonTable(runs));
   console.log(`chart: ${out}`);
 }
