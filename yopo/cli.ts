@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The yopo command: train, eval, compare, doctor, serve (and bench). Errors print one line and exit 1
+// The yopo command: train, presets, eval, compare, doctor, serve (and bench). Errors print one line and exit 1
 // (2 for a bad command line); they never leave half-written files behind.
 
 import { UsageError } from './cli/args.js';
@@ -10,11 +10,13 @@ import { doctorCommand } from './cli/doctor_command.js';
 import { evalCommand } from './cli/eval_command.js';
 import { explainFsErrors } from './cli/fs_errors.js';
 import { serveCommand } from './cli/serve_command.js';
+import { presetsCommand } from './cli/presets_command.js';
 import { trainCommand } from './cli/train_command.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: 'YOPO-5-10 on MNIST for a few minutes, then PGD-20 (what npm start runs)' },
   train: { run: trainCommand, summary: 'adversarially train a model (YOPO, PGD, Free, TRADES, natural) and measure it' },
+  presets: { run: presetsCommand, summary: "the paper's published configurations (yopo train --preset NAME)" },
   eval: { run: evalCommand, summary: 'clean and robust accuracy of a checkpoint' },
   compare: { run: compareCommand, summary: 'one chart and table for several runs' },
   doctor: { run: doctorCommand, summary: 'the WebGPU adapter and its limits' },

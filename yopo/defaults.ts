@@ -11,42 +11,75 @@ import { yopo } from './methods/yopo.js';
 
 import type { DatasetName } from './data/index.js';
 
+/** The threat model a method trains against (and the CLI's defaults for --eps and --step). */
 export interface ThreatModel {
   eps: number;
   /** Step size of PGD/TRADES adversaries (α) and YOPO's inner step (σ). */
   step: number;
 }
 
-export function threatModel(dataset: DatasetName): ThreatModel {
-  return dataset === 'cifar10' ? { eps: 8 / 255, step: 2 / 255 } : { eps: 0.3, step: 0.01 };
+/** TRADES and TRADES-YOPO (`trades`, `trades-K`, `trades-yopo-M-N`): published with their own settings. */
+function isTrades(method: string): boolean {
+  return method === 'trades' || method.startsWith('trades-');
+}
+
+/**
+ * The published threat model for a dataset and, optionally, a method: ε 0.3 / step 0.01 on MNIST,
+ * 8/255 / 2/255 on CIFAR-10, except TRADES and TRADES-YOPO on CIFAR-10: 0.031 / 0.007. Without a
+ * method, the dataset's (what evaluation attacks use).
+ */
+export function threatModel(dataset: DatasetName, method = ''): ThreatModel {
+  if (dataset !== 'cifar10') return { eps: 0.3, step: 0.01 };
+  if (isTrades(method)) return { eps: 0.031, step: 0.007 };
+  return { eps: 8 / 255, step: 2 / 255 };
 }
 
 export interface TrainingDefaults {
   epochs: number;
   lr: number;
+  /** Epochs (counted from 0) from which the learning rate is multiplied by 0.1 once more. */
   milestones: number[];
+  /** The first layer's own milestones (YOPO only); null: the same as `milestones`. */
+  firstLayerMilestones: number[] | null;
   weightDecay: number;
   batchSize: number;
+  /** TRADES's β (TRADES methods only). */
+  beta: number | null;
 }
 
-/** Defaults by dataset and method family, from the spec's table (lr is the base rate; YOPO divides it by m). */
+/**
+ * Defaults by dataset, method and model, from the spec's table (lr is the base rate; YOPO divides it by
+ * m). Epochs are the table's; the official loops run one more (num_epochs + 1) at the final rate.
+ */
 export function trainingDefaults(dataset: DatasetName, method: string, model: string): TrainingDefaults {
   const family = method.split('-')[0];
-  const mnist = dataset !== 'cifar10';
-  if (mnist) {
-    if (family === 'yopo') return { epochs: 40, lr: 0.01, milestones: [30, 35, 39], weightDecay: 5e-4, batchSize: 256 };
-    return { epochs: 56, lr: 0.1, milestones: [50, 55], weightDecay: 5e-4, batchSize: 256 };
+  const common = { firstLayerMilestones: null, weightDecay: 5e-4, batchSize: 256, beta: null };
+  if (dataset !== 'cifar10') {
+    // The official MNIST YOPO code gives the first layer its own MultiStepLR at 15 and 19.
+    if (family === 'yopo') return { ...common, epochs: 40, lr: 0.01, milestones: [30, 35, 39], firstLayerMilestones: [15, 19] };
+    return { ...common, epochs: 56, lr: 0.1, milestones: [50, 55], beta: isTrades(method) ? 1 : null };
   }
-  if (method.startsWith('trades')) return { epochs: 105, lr: 0.2, milestones: [70, 90, 100], weightDecay: 5e-4, batchSize: 256 };
-  if (family === 'yopo') return { epochs: 36, lr: model === 'wrn-34-10' ? 0.4 : 0.2, milestones: [30, 34, 36], weightDecay: 5e-4, batchSize: 256 };
-  if (model === 'wrn-34-10') return { epochs: 105, lr: 0.1, milestones: [75, 90, 100], weightDecay: 2e-4, batchSize: 256 };
-  return { epochs: 105, lr: 0.05, milestones: [75, 90, 100], weightDecay: 5e-4, batchSize: 256 };
+  if (method.startsWith('trades-yopo')) return { ...common, epochs: 105, lr: 0.2, milestones: [70, 90, 100], beta: 1 };
+  // The TRADES-10 baseline's code: `if epoch >= 75: ×0.1 elif epoch >= 90: ... elif epoch >= 100` over
+  // epochs 1..100; only the first branch is ever taken, so ×0.1 from its 75th epoch (74 counted from 0).
+  if (isTrades(method)) return { ...common, epochs: 100, lr: 0.1, milestones: [74], weightDecay: 2e-4, batchSize: 200, beta: 1 };
+  if (family === 'yopo') return { ...common, epochs: 36, lr: model === 'wrn-34-10' ? 0.4 : 0.2, milestones: [30, 34, 36] };
+  if (model === 'wrn-34-10') return { ...common, epochs: 105, lr: 0.1, milestones: [75, 90, 100], weightDecay: 2e-4 };
+  return { ...common, epochs: 105, lr: 0.05, milestones: [75, 90, 100] };
+}
+
+/** The options a method name leaves open (each defaults to the published code's choice). */
+export interface MethodOptions {
+  beta?: number;
+  objective?: 'adv+clean' | 'adv';
+  firstLayerGradient?: 'both' | 'hamiltonian' | 'backprop';
+  batchNormRefresh?: boolean;
 }
 
 export const METHOD_FORMS = 'natural, pgd-R, free-M, yopo-M-N, trades[-K], trades-yopo-M-N';
 
 /** Parses a method name. ε and the step come from the threat model unless given. */
-export function parseMethod(spec: string, threat: ThreatModel, options: { beta?: number; objective?: 'adv+clean' | 'adv'; firstLayerGradient?: 'both' | 'hamiltonian' | 'backprop' } = {}): Method {
+export function parseMethod(spec: string, threat: ThreatModel, options: MethodOptions = {}): Method {
   const { eps, step } = threat;
   const int = (s: string) => {
     const n = Number.parseInt(s, 10);
@@ -60,7 +93,7 @@ export function parseMethod(spec: string, threat: ThreatModel, options: { beta?:
   if (/^(pgd|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(step > 0)) throw new Error(`method '${spec}' with step ${step} has an adversary that never moves; use a positive step`);
   if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective });
   if ((m = /^free-(\d+)$/.exec(spec))) return free({ m: int(m[1]), eps });
-  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient });
+  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient, batchNormRefresh: options.batchNormRefresh });
   if ((m = /^trades-yopo-(\d+)-(\d+)$/.exec(spec))) return tradesYopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, beta: options.beta });
   if ((m = /^trades(?:-(\d+))?$/.exec(spec))) return trades({ k: m[1] ? int(m[1]) : 10, eps, alpha: step, beta: options.beta });
   throw new Error(`unknown method '${spec}'; expected one of ${METHOD_FORMS} (e.g. yopo-5-3, pgd-10)`);

@@ -33,6 +33,8 @@ export interface Method {
   step(model: Classifier, x: Tensor, y: Tensor, rng: Random): StepOutput;
   /** Sets the base learning rate (schedules call this). */
   setLearningRate(lr: number): void;
+  /** YOPO only: sets the first layer's base rate alone (its own schedule); call after setLearningRate. */
+  setFirstLayerLearningRate?(lr: number): void;
   /** Optimisers by name, for checkpoints. */
   optimizers(): Map<string, SGD>;
   /** State that persists across batches besides optimisers (Free-m's δ), for checkpoints. */

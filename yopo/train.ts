@@ -44,6 +44,8 @@ export interface TrainOptions {
   hyper: Hyper;
   /** Learning rate by epoch; default constant hyper.lr. */
   schedule?: Schedule;
+  /** The first layer's own learning rate by epoch (YOPO on MNIST, as published); default: `schedule`. */
+  firstLayerSchedule?: Schedule;
   seed: number;
   /** Stop after this many training seconds (then evaluate once more). */
   timeBudgetS?: number;
@@ -90,6 +92,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // A resumed run's optimisers were created and loaded by the caller: init() again would replace
   // them with fresh ones (momentum lost) and the run would no longer match an uninterrupted one.
   await checkClassifier(model, { batchSize: batches.batch(0, 0).count }); // the YOPO contract (nn/models/contract.ts)
+  if (o.firstLayerSchedule && !method.setFirstLayerLearningRate) throw new Error(`${method.name} has no separate first-layer optimiser, so it cannot take a first-layer schedule`);
   if (!o.resume) method.init(model, o.hyper);
   const pos: TrainPosition = o.resume ? { ...o.resume } : { epoch: 0, batch: 0, step: 0, elapsed: 0 };
   let lastEval: EvalRecord | null = null;
@@ -108,6 +111,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   outer: while (pos.epoch < o.epochs) {
     const lr = schedule(pos.epoch);
     method.setLearningRate(lr);
+    if (o.firstLayerSchedule) method.setFirstLayerLearningRate!(o.firstLayerSchedule(pos.epoch));
     while (pos.batch < batches.batchesPerEpoch) {
       const b = batches.batch(pos.epoch, pos.batch);
       const started = performance.now();

@@ -1,7 +1,8 @@
 // WideResNet-34-10 for CIFAR-10 (Zagoruyko & Komodakis; the layout of the TRADES/YOPO code):
 // conv1 3→16 (the first layer), three groups of 5 pre-activation BasicBlocks (widths 160, 320, 640;
 // strides 1, 2, 2), BN, ReLU, 8x8 average pool, linear 640→10. About 46.2 M parameters.
-// Init as in that code: conv weights N(0, 2/(k·k·out)), BN weight 1 bias 0, linear bias 0.
+// Init: PyTorch's defaults by default, as the copy in YOPO's published code leaves them; option
+// init 'trades' is the TRADES code's: conv weights N(0, 2/(k·k·out)), BN weight 1 bias 0, linear bias 0.
 
 import { type Random, type Tensor, add, keep, noGrad, relu, tidy, zerosLike } from '../../engine/index.js';
 import { kaimingNormal } from '../init.js';
@@ -34,6 +35,9 @@ export class WideBasicBlock extends Module {
   }
 }
 
+export type WideResNetInit = 'pytorch' | 'trades';
+export const WIDE_RESNET_INITS: readonly WideResNetInit[] = ['pytorch', 'trades'];
+
 /** WideResNet-depth-widen for CIFAR-10 (WRN-34-10 in the papers); first layer: the bare 3x3 conv1. Input [N, 3, 32, 32], logits [N, 10]. */
 export class WideResNet extends Classifier {
   readonly inputShape = [3, 32, 32] as const;
@@ -41,7 +45,7 @@ export class WideResNet extends Classifier {
   readonly conv1: Conv2d;
   private readonly body: Sequential;
 
-  constructor(rng: Random, options: { depth?: number; widen?: number; classes?: number } = {}) {
+  constructor(rng: Random, options: { depth?: number; widen?: number; classes?: number; init?: WideResNetInit } = {}) {
     super();
     const depth = options.depth ?? 34;
     const widen = options.widen ?? 10;
@@ -60,6 +64,10 @@ export class WideResNet extends Classifier {
     const bn = this.registerModule('bn1', new BatchNorm2d(widths[3]));
     const fc = this.registerModule('fc', new Linear(widths[3], this.classes, rng));
     this.body = new Sequential([...groups, bn, new ReLU(), new AvgPool2d(8), new Flatten(), fc]);
+    if ((options.init ?? 'pytorch') === 'trades') this.tradesInit(rng);
+  }
+
+  private tradesInit(rng: Random): void {
     noGrad(() => {
       for (const [name, p] of this.namedParameters()) {
         if (p.rank === 4) p.assign(keep(kaimingNormal([...p.shape], p.shape[0] * p.shape[2] * p.shape[3], rng)));

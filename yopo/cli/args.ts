@@ -24,6 +24,21 @@ export interface CommandSpec {
 
 export type ParsedValues = Record<string, string | number | boolean | undefined>;
 
+/** The value an option parses to: its choices' union for strings with choices; undefined unless it has a default. */
+type OptionValue<O> = O extends { type: 'boolean' } ? boolean
+  : O extends { type: 'number' } ? number | (O extends { default: number } ? never : undefined)
+  : (O extends { choices: readonly (infer C)[] } ? C : string) | (O extends { default: string } ? never : undefined);
+
+/** Every option's value, typed from the command's spec (declare specs `as const satisfies CommandSpec`). */
+export type OptionValues<C extends CommandSpec> = { -readonly [K in keyof C['options']]: OptionValue<C['options'][K]> };
+
+export interface ParsedCommand<C extends CommandSpec> {
+  values: OptionValues<C>;
+  positionals: string[];
+  /** The options that were on the command line (not filled in from defaults). */
+  given: Set<keyof C['options'] & string>;
+}
+
 export function helpText(c: CommandSpec): string {
   const lines = [`yopo ${c.name}: ${c.summary}`, '', `usage: yopo ${c.usage}`, '', 'options:'];
   const entries = Object.entries(c.options);
@@ -43,7 +58,7 @@ export function helpText(c: CommandSpec): string {
  * Parses argv for a command. Throws UsageError naming the bad option; returns null after --help.
  * `given` names the options that were on the command line (not filled in from defaults).
  */
-export function parseCommand(c: CommandSpec, argv: string[]): { values: ParsedValues; positionals: string[]; given: Set<string> } | null {
+export function parseCommand<C extends CommandSpec>(c: C, argv: string[]): ParsedCommand<C> | null {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const [name, o] of Object.entries(c.options)) options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) };
   let parsed;
@@ -85,7 +100,8 @@ export function parseCommand(c: CommandSpec, argv: string[]): { values: ParsedVa
     }
   }
   const given = new Set(Object.keys(c.options).filter((name) => parsed.values[name] !== undefined));
-  return { values, positionals: parsed.positionals, given };
+  // Each value was converted by its spec above, which is what OptionValues<C> states.
+  return { values: values as OptionValues<C>, positionals: parsed.positionals, given };
 }
 
 const DECIMAL = '(?:[0-9]+\\.?[0-9]*|\\.[0-9]+)(?:[eE][-+]?[0-9]+)?';

@@ -1,10 +1,11 @@
-// yopo bench (also `npm run bench`): first layer vs full propagation, training steps per method, and
-// kernels beside TensorFlow.js on the same device. The runner is loaded only when asked for: it needs
-// the dev dependencies (tinybench, @tensorflow/tfjs), which the other commands do without.
+// yopo bench (also `npm run bench`, which runs this command): first layer vs full propagation, training
+// steps per method, and kernels beside TensorFlow.js on the same device. The runner is loaded only when
+// asked for: it needs the dev dependencies (tinybench, @tensorflow/tfjs), which the other commands do
+// without. The CLI owns the entry point: nothing in bench/ imports the CLI.
 
 import { type CommandSpec, parseCommand } from './args.js';
 
-export const benchSpec: CommandSpec = {
+export const benchSpec = {
   name: 'bench',
   summary: 'time the first layer vs full passes, training steps per method, and kernels beside TF.js',
   usage: 'bench [--quick] [--json] [--filter SUBSTRING[,SUBSTRING...]]',
@@ -13,13 +14,18 @@ export const benchSpec: CommandSpec = {
     json: { type: 'boolean', help: 'print one JSON object on stdout: { date, adapter, commit, command, results } (progress stays on stderr)' },
     filter: { type: 'string', valueName: 'SUBSTRING', help: 'only benchmarks whose name contains SUBSTRING, or one of several comma-separated (e.g. step/smallcnn, conv/fwd, matmul)' },
   },
-};
+} as const satisfies CommandSpec;
 
-/** `invokedAs` is how the user started it, so the report can quote the exact command. */
-export async function benchCommand(argv: string[], invokedAs = 'yopo bench'): Promise<void> {
+/** How the user started it, so the report can quote the exact command (npm sets npm_lifecycle_event). */
+function invocation(argv: string[]): string {
+  if (process.env.npm_lifecycle_event === 'bench') return argv.length ? 'npm run bench --' : 'npm run bench';
+  return 'yopo bench';
+}
+
+export async function benchCommand(argv: string[], invokedAs = invocation(argv)): Promise<void> {
   const parsed = parseCommand(benchSpec, argv);
   if (!parsed) return;
-  const { quick, json, filter } = parsed.values as { quick: boolean; json: boolean; filter?: string };
+  const { quick, json, filter } = parsed.values;
   let runner: typeof import('../../bench/runner.js');
   let report: typeof import('../../bench/report.js');
   try {

@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../../nn/atomic_write.js';
 import { MetricsLog, comparisonTable, renderComparison } from '../report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
 
-export const compareSpec: CommandSpec = {
+export const compareSpec = {
   name: 'compare',
   summary: 'plot and tabulate several runs side by side',
   usage: 'compare RUN_DIR... [--out FILE.svg]',
@@ -16,7 +16,7 @@ export const compareSpec: CommandSpec = {
     title: { type: 'string', default: 'Accuracy vs wall-clock time', help: 'chart title' },
     force: { type: 'boolean', help: 'replace --out even if it is not a chart yopo compare wrote' },
   },
-};
+} as const satisfies CommandSpec;
 
 export async function compareCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(compareSpec, argv);

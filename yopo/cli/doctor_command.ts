@@ -5,12 +5,12 @@ import '../../engine/webgpu/dawn.js';
 import { type CommandSpec, parseCommand } from './args.js';
 import { packageVersion } from './session.js';
 
-export const doctorSpec: CommandSpec = {
+export const doctorSpec = {
   name: 'doctor',
   summary: 'show the WebGPU adapter and its limits, or why none was found',
   usage: 'doctor [--json]',
   options: { json: { type: 'boolean', help: 'print one JSON object' } },
-};
+} as const satisfies CommandSpec;
 
 export async function doctorCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(doctorSpec, argv);

@@ -8,7 +8,7 @@ import { type CommandSpec, UsageError, parseCommand, parseFraction } from './arg
 import { explainDeviceLimit } from './device_limit.js';
 import { BACKENDS, buildModel, loadSplit, openBackend } from './session.js';
 
-export const evalSpec: CommandSpec = {
+export const evalSpec = {
   name: 'eval',
   summary: 'measure clean and robust accuracy of a checkpoint',
   usage: 'eval --checkpoint FILE --data mnist|fashion-mnist|cifar10 --model NAME --attack fgsm|pgd-K|cw-K [options]',
@@ -27,31 +27,31 @@ export const evalSpec: CommandSpec = {
     backend: { type: 'string', default: 'webgpu', choices: BACKENDS, help: 'compute backend' },
     json: { type: 'boolean', help: 'print one JSON object on stdout instead of text' },
   },
-};
+} as const satisfies CommandSpec;
 
 export async function evalCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(evalSpec, argv);
   if (!parsed) return;
   const v = parsed.values;
   if (!v.checkpoint) throw new UsageError('yopo eval: --checkpoint FILE is required');
-  const data = String(v.data);
-  const threat = threatModel(data as 'mnist');
-  const eps = v.eps === undefined ? threat.eps : parseFraction(String(v.eps), 'eps', 'eval');
-  const step = v.step === undefined ? threat.step : parseFraction(String(v.step), 'step', 'eval');
+  const data = v.data;
+  const threat = threatModel(data);
+  const eps = v.eps === undefined ? threat.eps : parseFraction(v.eps, 'eps', 'eval');
+  const step = v.step === undefined ? threat.step : parseFraction(v.step, 'step', 'eval');
   let attack;
   try {
-    attack = parseAttack(String(v.attack), eps, step, v.restarts as number);
+    attack = parseAttack(v.attack, eps, step, v.restarts);
   } catch (e) {
     throw new UsageError(`yopo eval: --attack: ${(e as Error).message}`);
   }
-  const test = loadSplit('eval', data, v['data-dir'] as string | undefined, 'test', v.limit as number | undefined);
-  const { backend, description } = await openBackend(String(v.backend));
-  const model = buildModel('eval', String(v.model), test, 0);
+  const test = loadSplit('eval', data, v['data-dir'], 'test', v.limit);
+  const { backend, description } = await openBackend(v.backend);
+  const model = buildModel('eval', v.model, test, 0);
   try {
-    await loadModel(String(v.checkpoint), model);
-    const progress = v.json ? null : new Progress({ total: test.count, label: `eval ${String(v.attack)}`, unit: 'image' });
-    const r = await evaluate(model, test, attack, { batchSize: v['batch-size'] as number, seed: v.seed as number, onBatch: (done) => progress?.update(done) }).catch((e) => {
-      throw explainDeviceLimit(e, v['batch-size'] as number);
+    await loadModel(v.checkpoint, model);
+    const progress = v.json ? null : new Progress({ total: test.count, label: `eval ${v.attack}`, unit: 'image' });
+    const r = await evaluate(model, test, attack, { batchSize: v['batch-size'], seed: v.seed, onBatch: (done) => progress?.update(done) }).catch((e) => {
+      throw explainDeviceLimit(e, v['batch-size']);
     });
     progress?.finish();
     if (v.json) {

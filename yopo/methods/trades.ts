@@ -39,7 +39,8 @@ export function tradesStart(x: Tensor, rng: Random): Tensor {
 }
 
 export function trades(o: TradesOptions): Method {
-  const beta = o.beta ?? 6;
+  // β = 1 as in the paper's TRADES-10 baseline and TRADES-YOPO (the TRADES paper's own is 6).
+  const beta = o.beta ?? 1;
   let opt: SGD | null = null;
   return {
     name: `trades-${o.k}`,

@@ -6,10 +6,10 @@
 import { type Random, Tape, type Tensor, add, keep, logSoftmax, noGrad, tidy } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 import { SGD } from '../../nn/sgd.js';
-import { hamiltonianGradientWrtEta } from '../first_layer.js';
+import { firstLayerAdversary } from '../first_layer_adversary.js';
 import { klSumToTarget } from '../losses.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
-import { perturbed, project, signStep } from '../perturbation.js';
+import { perturbed } from '../perturbation.js';
 import { tradesStart, tradesUpdate } from './trades.js';
 
 export interface TradesYopoOptions {
@@ -33,21 +33,14 @@ export function tradesYopo(o: TradesYopoOptions): Method {
     step(model: Classifier, x: Tensor, y: Tensor, rng: Random): StepOutput {
       model.eval();
       const logP = keep(noGrad(() => tidy(() => logSoftmax(model.forward(x)))));
-      let eta = keep(tradesStart(x, rng));
-      for (let j = 0; j < o.m; j++) {
-        const p = tidy(() => {
-          const tape = new Tape();
-          let z1!: Tensor;
-          const kl = tape.record(() => klSumToTarget(logP, model.rest((z1 = model.firstLayer(add(x, eta))))));
-          return tape.gradient(kl, [z1])[0];
-        });
-        for (let s = 0; s < o.n; s++) {
-          const next = tidy(() => project(signStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma), x, o.eps));
-          eta.dispose();
-          eta = keep(next);
-        }
-        p.dispose();
-      }
+      // p = ∂KL/∂z1 with the clean soft labels fixed; no parameter gradients.
+      const fullPass = (at: Tensor) => tidy(() => {
+        const tape = new Tape();
+        let z1!: Tensor;
+        const kl = tape.record(() => klSumToTarget(logP, model.rest((z1 = model.firstLayer(add(x, at))))));
+        return tape.gradient(kl, [z1])[0];
+      });
+      const eta = firstLayerAdversary(model, x, keep(tradesStart(x, rng)), o, fullPass);
       logP.dispose();
       const xAdv = keep(tidy(() => perturbed(x, eta)));
       eta.dispose();

@@ -10,14 +10,21 @@
 //
 // firstLayerGradient: 'both' (the published code: f0 gets the cross-entropy gradients AND the
 // Hamiltonian ones), 'hamiltonian' (only the Hamiltonian ones, the paper's intent) or 'backprop'.
+// batchNormRefresh (default on, as the published ResNet code): one more forward, without gradients and
+// in train mode, on the final adversary, so BatchNorm's running statistics are updated m+1 times per
+// batch. It only runs on models with BatchNorm (elsewhere a no-grad forward changes nothing).
+// The first layer has its own optimiser, so it can have its own schedule (setFirstLayerLearningRate;
+// the published MNIST code decays it at epochs 15 and 19 while the rest decays at 30, 35, 39).
 
-import { type Random, Tape, type Tensor, add, keep, softmaxCrossEntropy, tidy } from '../../engine/index.js';
+import { type Random, Tape, type Tensor, add, keep, noGrad, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
+import { BatchNorm2d } from '../../nn/layers.js';
 import { SGD } from '../../nn/sgd.js';
-import { hamiltonianGradientWrtEta, hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
+import { hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
+import { firstLayerAdversary } from '../first_layer_adversary.js';
 import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
-import { perturbed, project, signStep, uniformNoise } from '../perturbation.js';
+import { perturbed, uniformNoise } from '../perturbation.js';
 
 export type FirstLayerGradient = 'both' | 'hamiltonian' | 'backprop';
 
@@ -28,6 +35,12 @@ export interface YopoOptions {
   /** Inner step size σ. */
   sigma: number;
   firstLayerGradient?: FirstLayerGradient;
+  /** The extra no-grad train-mode forward on the final adversary (BatchNorm models only); default true. */
+  batchNormRefresh?: boolean;
+}
+
+function hasBatchNorm(model: Classifier): boolean {
+  return model.modules().some((m) => m instanceof BatchNorm2d);
 }
 
 export function yopo(o: YopoOptions): Method {
@@ -47,18 +60,17 @@ export function yopo(o: YopoOptions): Method {
       const theta0 = model.firstLayerParameters();
       const theta = model.restParameters();
       const sums = new GradientSum();
-      let eta = keep(uniformNoise(x.shape, o.eps, rng));
-      let out: StepOutput | null = null;
-      for (let j = 0; j < o.m; j++) {
-        out?.loss.dispose();
-        out?.logits.dispose();
-        // One full propagation: the weight gradients and p = ∂L/∂z1.
+      const last: { out?: StepOutput } = {};
+      // Each full propagation gives the weight gradients (summed) and p = ∂L/∂z1.
+      const fullPass = (at: Tensor): Tensor => {
+        last.out?.loss.dispose();
+        last.out?.logits.dispose();
         const full = tidy(() => {
           const tape = new Tape();
           let z1!: Tensor;
           let logits!: Tensor;
           const loss = tape.record(() => {
-            z1 = model.firstLayer(add(x, eta));
+            z1 = model.firstLayer(add(x, at));
             logits = model.rest(z1);
             return softmaxCrossEntropy(logits, y);
           });
@@ -68,29 +80,28 @@ export function yopo(o: YopoOptions): Method {
           sums.add(wrt, grads);
           return { p, loss, logits };
         });
-        out = { loss: full.loss, logits: full.logits };
-        // n adversary updates that run only the first layer.
-        for (let s = 0; s < o.n; s++) {
-          const next = tidy(() => project(signStep(eta, hamiltonianGradientWrtEta(model, x, eta, full.p), o.sigma), x, o.eps));
-          eta.dispose();
-          eta = keep(next);
-        }
-        if (mode !== 'backprop') {
-          const g0 = tidy(() => hamiltonianGradientWrtFirstLayer(model, x, eta, full.p));
-          sums.add(theta0, g0);
-        }
-        full.p.dispose();
-      }
+        last.out = { loss: full.loss, logits: full.logits };
+        return full.p;
+      };
+      // After the n first-layer steps: the Hamiltonian gradient of the first layer at η^{j,n}.
+      const hamiltonian = (at: Tensor, p: Tensor) => {
+        if (mode !== 'backprop') sums.add(theta0, tidy(() => hamiltonianGradientWrtFirstLayer(model, x, at, p)));
+      };
+      const eta = firstLayerAdversary(model, x, keep(uniformNoise(x.shape, o.eps, rng)), o, fullPass, hamiltonian);
+      if ((o.batchNormRefresh ?? true) && hasBatchNorm(model)) noGrad(() => tidy(() => model.forward(perturbed(x, eta))));
       firstOpt!.step(sums.get(theta0));
       restOpt!.step(sums.get(theta));
       sums.dispose();
       const adversary = keep(tidy(() => perturbed(x, eta)));
       eta.dispose();
-      return { ...out!, adversary };
+      return { ...last.out!, adversary };
     },
     setLearningRate(lr: number) {
       firstOpt!.lr = lr / o.m;
       restOpt!.lr = lr / o.m;
+    },
+    setFirstLayerLearningRate(lr: number) {
+      firstOpt!.lr = lr / o.m;
     },
     optimizers: () => new Map([['first_layer', firstOpt!], ['rest', restOpt!]]),
     dispose() {

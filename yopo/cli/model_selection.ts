@@ -1,0 +1,97 @@
+// Model selection for `yopo train`: the evaluations during training run on a validation split held out
+// of the training set; best.safetensors keeps the checkpoint with the best robust accuracy there (robust
+// accuracy often peaks before the end of adversarial training: robust overfitting); --keep-checkpoints
+// keeps one per evaluation. At the end, the last and the best checkpoint are evaluated on the test set.
+//
+// metrics.jsonl says which is which: evaluation records carry `split` ('validation' or 'test'), `best`
+// (true when the record's checkpoint became best.safetensors) and `checkpoint` (the kept file);
+// the final records carry `final` ('last' or 'best') and test_clean_accuracy / test_robust_accuracy.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Classifier, loadModel, saveModel } from '../../nn/index.js';
+import { type Dataset, holdOut } from '../data/index.js';
+import { type AttackSpec, type EvalData, type EvalResult, evaluate } from '../evaluate.js';
+import type { MetricRecord } from '../report/index.js';
+import { UsageError } from './args.js';
+
+export const BEST_FILE = 'best.safetensors';
+export const CHECKPOINTS_DIR = 'checkpoints';
+
+/** The training set without the validation split, and the split (null for size 0: evaluate on the test set). */
+export function splitForValidation(ds: Dataset, size: number, seed: number): { train: Dataset; validation: EvalData | null } {
+  if (size === 0) return { train: ds, validation: null };
+  try {
+    return holdOut(ds, size, seed);
+  } catch (e) {
+    throw new UsageError(`yopo train: --val-split: ${(e as Error).message}`);
+  }
+}
+
+export interface SelectionRecord {
+  split: 'validation' | 'test';
+  best?: true;
+  checkpoint?: string;
+}
+
+/** Tracks the best robust accuracy on the validation split and writes the checkpoints it selects. */
+export class ModelSelection {
+  private bestRobust = -Infinity;
+
+  /** `earlier`: the run's metrics so far (a resumed run continues its best). */
+  constructor(readonly out: string, readonly validation: boolean, readonly keepAll: boolean, earlier: readonly MetricRecord[] = []) {
+    for (const r of earlier) if (r.best === true && typeof r.robust_accuracy === 'number') this.bestRobust = Math.max(this.bestRobust, r.robust_accuracy);
+  }
+
+  get hasBest(): boolean {
+    return this.bestRobust > -Infinity;
+  }
+
+  /** After an evaluation at `step`: saves what it selects and says so, for the metrics record. */
+  async afterEvaluation(model: Classifier, step: number, robustAccuracy: number, metadata: Record<string, string>): Promise<SelectionRecord> {
+    const record: SelectionRecord = { split: this.validation ? 'validation' : 'test' };
+    if (this.keepAll) {
+      mkdirSync(join(this.out, CHECKPOINTS_DIR), { recursive: true });
+      record.checkpoint = join(CHECKPOINTS_DIR, `step-${step}.safetensors`);
+      await saveModel(join(this.out, record.checkpoint), model, metadata);
+    }
+    // Selecting on the test set would report a test accuracy that was optimised: only on validation.
+    if (this.validation && robustAccuracy > this.bestRobust) {
+      this.bestRobust = robustAccuracy;
+      record.best = true;
+      await saveModel(join(this.out, BEST_FILE), model, metadata);
+    }
+    return record;
+  }
+}
+
+export interface FinalResult extends EvalResult {
+  final: 'last' | 'best';
+  /** The step the checkpoint was taken at. */
+  checkpointStep: number;
+}
+
+/** The last model (as it is) and the best checkpoint (loaded into `fresh`) on the test set. */
+export async function finalTestEvaluation(
+  last: Classifier, lastStep: number, fresh: () => Classifier, out: string, test: EvalData, attack: AttackSpec, seed: number, withBest: boolean,
+): Promise<FinalResult[]> {
+  const results: FinalResult[] = [{ final: 'last', checkpointStep: lastStep, ...(await evaluate(last, test, attack, { seed })) }];
+  if (withBest) {
+    const model = fresh();
+    try {
+      const meta = await loadModel(join(out, BEST_FILE), model);
+      results.push({ final: 'best', checkpointStep: Number(meta['yopo.step']), ...(await evaluate(model, test, attack, { seed })) });
+    } finally {
+      model.dispose();
+    }
+  }
+  return results;
+}
+
+/** A final result as a metrics record (test_* keys, so the training curves do not mix it with the validation points). */
+export function finalRecord(r: FinalResult, position: { epoch: number; step: number; elapsed: number }): MetricRecord {
+  return {
+    epoch: position.epoch, step: position.step, elapsed_s: position.elapsed, final: r.final, split: 'test', checkpoint_step: r.checkpointStep,
+    test_clean_accuracy: r.clean_accuracy, test_robust_accuracy: r.robust_accuracy, attack: r.attack, eps: r.eps, n: r.n,
+  };
+}

@@ -1,0 +1,41 @@
+// YOPO's adversary loop, shared by YOPO-m-n and TRADES-YOPO-m-n (YOPO-SPEC): m full passes, each giving
+// p = ∂loss/∂z1 at the current η, and after each, n sign steps of η that run only the first layer:
+//   for j in 1..m:
+//     p = fullPass(η)                               (the method's loss: cross-entropy or TRADES's KL)
+//     for s in 1..n:  η ← Π(η + σ·sign(∇η Σ p·f0(clip(x + η, 0, 1))))
+//     afterInnerSteps(η, p)                          (YOPO: the first layer's Hamiltonian gradient)
+
+import { type Tensor, keep, tidy } from '../engine/index.js';
+import type { Classifier } from '../nn/index.js';
+import { hamiltonianGradientWrtEta } from './first_layer.js';
+import { project, signStep } from './perturbation.js';
+
+export interface FirstLayerAdversaryOptions {
+  m: number;
+  n: number;
+  eps: number;
+  /** The inner step σ. */
+  sigma: number;
+}
+
+/**
+ * Runs the loop from `eta` (which it takes over) and returns the final η (kept). `fullPass` returns a
+ * kept p that the loop disposes; `afterInnerSteps` sees η^{j,n} and p before that.
+ */
+export function firstLayerAdversary(
+  model: Classifier, x: Tensor, eta: Tensor, o: FirstLayerAdversaryOptions,
+  fullPass: (eta: Tensor, j: number) => Tensor,
+  afterInnerSteps?: (eta: Tensor, p: Tensor, j: number) => void,
+): Tensor {
+  for (let j = 0; j < o.m; j++) {
+    const p = fullPass(eta, j);
+    for (let s = 0; s < o.n; s++) {
+      const next = tidy(() => project(signStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma), x, o.eps));
+      eta.dispose();
+      eta = keep(next);
+    }
+    afterInnerSteps?.(eta, p, j);
+    p.dispose();
+  }
+  return eta;
+}
