@@ -1,7 +1,7 @@
 // Adversarial training: the methods (YOPO-m-n, PGD-r, Free-m, TRADES, TRADES-YOPO-m-n, natural),
 // attacks, evaluation and the shared training loop.
 
-export * from './attacks.js';
+export * from './attacks/index.js';
 export * from './counters.js';
 export * from './data/index.js';
 export * from './defaults.js';

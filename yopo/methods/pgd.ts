@@ -4,7 +4,7 @@
 
 import { type Random, Tape, type Tensor, add, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import { type Classifier, SGD } from '../../nn/index.js';
-import { pgdAttack } from '../attacks.js';
+import { pgdAttack } from '../attacks/index.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 
 export interface PgdTrainingOptions {
