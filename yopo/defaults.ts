@@ -10,15 +10,29 @@ import { tradesYopo } from './methods/trades_yopo.js';
 import { yopo } from './methods/yopo.js';
 
 import type { DatasetName } from './data/index.js';
+import type { Norm } from './perturbation.js';
 
 export interface ThreatModel {
   eps: number;
   /** Step size of PGD/TRADES adversaries (α) and YOPO's inner step (σ). */
   step: number;
+  /** L∞ (the paper's) or L2; absent means L∞. */
+  norm?: Norm;
 }
 
-export function threatModel(dataset: DatasetName): ThreatModel {
-  return dataset === 'cifar10' ? { eps: 8 / 255, step: 2 / 255 } : { eps: 0.3, step: 0.01 };
+/**
+ * RobustBench's radii: L∞ 0.3 (MNIST) / 8/255 (CIFAR-10) with the paper's steps; L2 2.0 (MNIST) / 0.5
+ * (CIFAR-10) with α = 2.5ε/k for the published k = 40 (MNIST) / 10 (CIFAR-10) steps (Madry et al.'s rule).
+ */
+export function threatModel(dataset: DatasetName, norm: Norm = 'linf'): ThreatModel {
+  const cifar = dataset === 'cifar10';
+  if (norm === 'l2') return cifar ? { eps: 0.5, step: (2.5 * 0.5) / 10, norm } : { eps: 2, step: (2.5 * 2) / 40, norm };
+  return cifar ? { eps: 8 / 255, step: 2 / 255, norm } : { eps: 0.3, step: 0.01, norm };
+}
+
+/** The published evaluation attack: PGD-40 on MNIST, PGD-20 on CIFAR-10. */
+export function defaultEvalAttack(dataset: string): string {
+  return dataset === 'cifar10' ? 'pgd-20' : 'pgd-40';
 }
 
 export interface TrainingDefaults {
@@ -48,6 +62,8 @@ export const METHOD_FORMS = 'natural, pgd-R, free-M, yopo-M-N, trades[-K], trade
 /** Parses a method name. ε and the step come from the threat model unless given. */
 export function parseMethod(spec: string, threat: ThreatModel, options: { beta?: number; objective?: 'adv+clean' | 'adv'; firstLayerGradient?: 'both' | 'hamiltonian' | 'backprop' } = {}): Method {
   const { eps, step } = threat;
+  const norm = threat.norm ?? 'linf';
+  if (norm !== 'linf' && !/^(natural|pgd-\d+|yopo-\d+-\d+)$/.test(spec)) throw new Error(`method '${spec}' is L∞ only; with --norm l2 use natural, pgd-R or yopo-M-N`);
   const int = (s: string) => {
     const n = Number.parseInt(s, 10);
     if (!(n >= 1)) throw new Error(`method '${spec}': every count must be at least 1 (forms: ${METHOD_FORMS})`);
@@ -55,9 +71,9 @@ export function parseMethod(spec: string, threat: ThreatModel, options: { beta?:
   };
   let m: RegExpExecArray | null;
   if (spec === 'natural') return natural();
-  if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective });
+  if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective, norm });
   if ((m = /^free-(\d+)$/.exec(spec))) return free({ m: int(m[1]), eps });
-  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient });
+  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient, norm });
   if ((m = /^trades-yopo-(\d+)-(\d+)$/.exec(spec))) return tradesYopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, beta: options.beta });
   if ((m = /^trades(?:-(\d+))?$/.exec(spec))) return trades({ k: m[1] ? int(m[1]) : 10, eps, alpha: step, beta: options.beta });
   throw new Error(`unknown method '${spec}'; expected one of ${METHOD_FORMS} (e.g. yopo-5-3, pgd-10)`);

@@ -35,6 +35,9 @@ export function isQuickAttack(a: AttackSpec): boolean {
   return a.stages.length > 0 && a.stages.every((s) => s.quick);
 }
 
+/** Printed once beside a number from a quick attack. */
+export const QUICK_ATTACK_NOTE = "note: a quick attack (FGSM/PGD with at most 40 steps and one restart) overstates robustness; for a reportable number run 'yopo eval --attack autoattack'";
+
 export interface EvalData {
   images: Float32Array;
   labels: Int32Array;

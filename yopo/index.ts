@@ -16,4 +16,6 @@ export { type TradesOptions, trades, tradesUpdate } from './methods/trades.js';
 export { type TradesYopoOptions, tradesYopo } from './methods/trades_yopo.js';
 export { type FirstLayerGradient, type YopoOptions, yopo } from './methods/yopo.js';
 export * from './perturbation.js';
+export * from './interval.js';
+export * from './sanity.js';
 export * from './train.js';

@@ -10,8 +10,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync }
 import { join } from 'node:path';
 import { type Classifier, type HostTensor, loadModel, loadOptimizers, multiStep, saveModel, saveOptimizers, writeFileAtomic } from '../../nn/index.js';
 import { BatchLoader, type Dataset } from '../data/index.js';
-import { METHOD_FORMS, parseMethod, threatModel, trainingDefaults } from '../defaults.js';
-import { type AttackSpec, attackName, parseAttack } from '../evaluate.js';
+import { METHOD_FORMS, defaultEvalAttack, parseMethod, threatModel, trainingDefaults } from '../defaults.js';
+import { type AttackSpec, QUICK_ATTACK_NOTE, attackName, isQuickAttack, parseAttack } from '../evaluate.js';
+import { percentWithInterval } from '../interval.js';
+import type { Norm } from '../perturbation.js';
 import type { Method } from '../method.js';
 import { MetricsLog, Progress, formatDuration, renderRunCurve } from '../report/index.js';
 import { type TrainPosition, TrainingDiverged, train } from '../train.js';
@@ -34,7 +36,8 @@ export const trainSpec: CommandSpec = {
     momentum: { type: 'number', default: 0.9, min: 0, help: 'SGD momentum' },
     'weight-decay': { type: 'number', min: 0, help: 'weight decay (default 5e-4)' },
     milestones: { type: 'string', valueName: 'E1,E2,...', help: 'epochs where the learning rate is multiplied by 0.1' },
-    eps: { type: 'string', valueName: 'EPS', help: 'L∞ radius ε, e.g. 0.3 or 8/255 (default per dataset)' },
+    norm: { type: 'string', default: 'linf', choices: ['linf', 'l2'], help: 'threat model (L2: pgd-R, yopo-M-N and natural only)' },
+    eps: { type: 'string', valueName: 'EPS', help: 'radius ε, e.g. 0.3 or 8/255 (default per dataset and norm, as RobustBench)' },
     step: { type: 'string', valueName: 'SIZE', help: 'adversary step (PGD α, YOPO σ), e.g. 0.01 or 2/255' },
     beta: { type: 'number', min: 0, help: 'TRADES β (default 6; TRADES-YOPO 1)' },
     objective: { type: 'string', choices: ['adv+clean', 'adv'], help: 'PGD training objective (default adv+clean)' },
@@ -42,7 +45,7 @@ export const trainSpec: CommandSpec = {
     seed: { type: 'number', default: 0, integer: true, help: 'random seed' },
     'time-budget': { type: 'number', min: 0, valueName: 'MIN', help: 'stop after this many minutes of training' },
     'eval-every': { type: 'number', integer: true, min: 1, valueName: 'STEPS', help: 'evaluate every STEPS steps (default: each epoch)' },
-    'eval-attack': { type: 'string', default: 'pgd-20', valueName: 'ATTACK', help: 'attack for evaluation: none, fgsm, pgd-K, cw-K' },
+    'eval-attack': { type: 'string', valueName: 'ATTACK', help: 'attack for evaluation (as yopo eval --attack; default pgd-40 on MNIST, pgd-20 on CIFAR-10)' },
     'eval-limit': { type: 'number', integer: true, min: 1, default: 1000, help: 'test images per evaluation' },
     backend: { type: 'string', default: 'webgpu', choices: BACKENDS, help: 'compute backend' },
     out: { type: 'string', valueName: 'DIR', help: 'run folder (required)' },
@@ -68,6 +71,8 @@ interface RunConfig {
   milestones: number[];
   eps: number;
   step: number;
+  /** Absent in runs from before L2 existed: L∞. */
+  norm?: Norm;
   beta: number | null;
   objective: 'adv+clean' | 'adv' | null;
   firstLayerGradient: 'both' | 'hamiltonian' | 'backprop' | null;
@@ -86,7 +91,8 @@ function configFrom(v: ParsedValues): RunConfig {
   const method = String(v.method);
   const model = String(v.model);
   const defaults = trainingDefaults(data as 'mnist', method, model);
-  const threat = threatModel(data as 'mnist');
+  const norm = String(v.norm) as Norm;
+  const threat = threatModel(data as 'mnist', norm);
   const milestones = v.milestones === undefined ? defaults.milestones : String(v.milestones).split(',').map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 0) throw new UsageError(`yopo train: --milestones must be whole epochs separated by commas (got '${v.milestones}')`);
@@ -103,13 +109,14 @@ function configFrom(v: ParsedValues): RunConfig {
     milestones,
     eps: v.eps === undefined ? threat.eps : parseFraction(String(v.eps), 'eps', 'train'),
     step: v.step === undefined ? threat.step : parseFraction(String(v.step), 'step', 'train'),
+    norm,
     beta: (v.beta as number | undefined) ?? null,
     objective: (v.objective as RunConfig['objective'] | undefined) ?? null,
     firstLayerGradient: (v['first-layer-gradient'] as RunConfig['firstLayerGradient'] | undefined) ?? null,
     seed: v.seed as number,
     timeBudgetMin: (v['time-budget'] as number | undefined) ?? null,
     evalEvery: (v['eval-every'] as number | undefined) ?? null,
-    evalAttack: String(v['eval-attack']),
+    evalAttack: String(v['eval-attack'] ?? defaultEvalAttack(data)),
     evalLimit: v['eval-limit'] as number,
     backend: String(v.backend),
   };
@@ -165,7 +172,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     if ([files.config, files.metrics, files.model, files.optimizer].some((f) => existsSync(f))) throw new UsageError(`yopo train: ${out} already holds a run; add --resume to continue it, or choose another --out`);
     config = configFrom(v);
   }
-  const threat = { eps: config.eps, step: config.step };
+  const norm = config.norm ?? 'linf';
+  const threat = { eps: config.eps, step: config.step, norm };
   let method: Method;
   let attack: AttackSpec;
   try {
@@ -174,7 +182,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     throw new UsageError(`yopo train: --method: ${(e as Error).message}`);
   }
   try {
-    attack = parseAttack(config.evalAttack, config.eps, config.data === 'cifar10' ? 2 / 255 : 0.01);
+    attack = parseAttack(config.evalAttack, config.eps, threatModel(config.data as 'mnist', norm).step, 1, norm);
   } catch (e) {
     throw new UsageError(`yopo train: --eval-attack: ${(e as Error).message}`);
   }
@@ -260,7 +268,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
         metrics.append(record);
         records.push(record);
         await writeFileAtomic(files.curve, new TextEncoder().encode(renderRunCurve(records, `${config.method} on ${config.model} (${config.data})`)));
-        const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ε=${round(r.eps)}) ${(100 * r.robust_accuracy).toFixed(2)}% on ${r.n} test images`;
+        const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ${r.norm} ε=${round(r.eps)}) ${percentWithInterval(r.robust_accuracy, r.n)} on ${r.n} test images`;
         progress ? progress.log(line) : console.log(line);
       },
       onCheckpoint: async (p) => {
@@ -274,7 +282,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const last = result.lastEval;
     console.log(`${result.stoppedBy === 'time-budget' ? 'time budget reached' : result.stoppedBy === 'stop-request' ? 'stopped' : 'done'} after ${result.position.step} steps, ${formatDuration(result.position.elapsed)} of training (${formatDuration((Date.now() - started) / 1000)} wall time this session)`);
     if (last) {
-      console.log(`clean accuracy ${(100 * last.clean_accuracy).toFixed(2)}%, robust accuracy ${(100 * last.robust_accuracy).toFixed(2)}% (${attackName(attack)}, ε=${round(config.eps)}, ${last.n} held-out test images)`);
+      console.log(`clean accuracy ${percentWithInterval(last.clean_accuracy, last.n)}, robust accuracy ${percentWithInterval(last.robust_accuracy, last.n)} (${attackName(attack)}, ${norm} ε=${round(config.eps)}, n=${last.n} held-out test images)`);
+      if (isQuickAttack(attack)) console.log(QUICK_ATTACK_NOTE);
     }
     // (No curve before the first evaluation, e.g. when stopped early.)
     console.log(`${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}\nmetrics: ${files.metrics}`);

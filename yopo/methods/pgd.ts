@@ -6,12 +6,14 @@ import { type Random, Tape, type Tensor, add, softmaxCrossEntropy, tidy } from '
 import { type Classifier, SGD } from '../../nn/index.js';
 import { pgdAttack } from '../attacks/index.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
+import type { Norm } from '../perturbation.js';
 
 export interface PgdTrainingOptions {
   r: number;
   eps: number;
   alpha: number;
   objective?: 'adv+clean' | 'adv';
+  norm?: Norm;
 }
 
 export function pgd(o: PgdTrainingOptions): Method {
@@ -27,7 +29,7 @@ export function pgd(o: PgdTrainingOptions): Method {
     step(model: Classifier, x: Tensor, y: Tensor, rng: Random): StepOutput {
       return tidy(() => {
         model.eval();
-        const xAdv = pgdAttack(model, x, y, null, { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true }, rng);
+        const xAdv = pgdAttack(model, x, y, null, { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true, norm: o.norm }, rng);
         model.train();
         const tape = new Tape();
         let logits!: Tensor;

@@ -16,7 +16,7 @@ import { type Classifier, SGD } from '../../nn/index.js';
 import { hamiltonianGradientWrtEta, hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
 import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
-import { perturbed, project, signStep, uniformNoise } from '../perturbation.js';
+import { type Norm, ascentStep, perturbed, project, randomStart } from '../perturbation.js';
 
 export type FirstLayerGradient = 'both' | 'hamiltonian' | 'backprop';
 
@@ -27,6 +27,8 @@ export interface YopoOptions {
   /** Inner step size σ. */
   sigma: number;
   firstLayerGradient?: FirstLayerGradient;
+  /** L∞ (sign steps, the paper's) or L2 (normalised steps, projection onto the L2 ball). */
+  norm?: Norm;
 }
 
 export function yopo(o: YopoOptions): Method {
@@ -46,7 +48,7 @@ export function yopo(o: YopoOptions): Method {
       const theta0 = model.firstLayerParameters();
       const theta = model.restParameters();
       const sums = new GradientSum();
-      let eta = keep(uniformNoise(x.shape, o.eps, rng));
+      let eta = keep(tidy(() => randomStart(x.shape, o.eps, o.norm ?? 'linf', rng)));
       let out: StepOutput | null = null;
       for (let j = 0; j < o.m; j++) {
         out?.loss.dispose();
@@ -70,7 +72,7 @@ export function yopo(o: YopoOptions): Method {
         out = { loss: full.loss, logits: full.logits };
         // n adversary updates that run only the first layer.
         for (let s = 0; s < o.n; s++) {
-          const next = tidy(() => project(signStep(eta, hamiltonianGradientWrtEta(model, x, eta, full.p), o.sigma), x, o.eps));
+          const next = tidy(() => project(ascentStep(eta, hamiltonianGradientWrtEta(model, x, eta, full.p), o.sigma, o.norm), x, o.eps, o.norm));
           eta.dispose();
           eta = keep(next);
         }
