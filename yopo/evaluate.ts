@@ -81,6 +81,8 @@ export interface EvaluateOptions {
   onBatch?: (done: number, total: number) => void;
   /** Keep per-example results and the adversarial inputs (memory: one copy of the evaluated images). */
   keepExamples?: boolean;
+  /** Stop after the batch during which this many seconds have passed; n counts the images evaluated. */
+  timeBudgetS?: number;
 }
 
 function argmaxRows(logits: Float32Array, classes: number): Int32Array {
@@ -104,7 +106,9 @@ function perturbationNorms(x: Float32Array, adv: Float32Array, per: number, i: n
 }
 
 export async function evaluate(model: Classifier, data: EvalData, attack: AttackSpec, options: EvaluateOptions = {}): Promise<EvalResult> {
-  const n = Math.min(options.limit ?? data.count, data.count);
+  const limit = Math.min(options.limit ?? data.count, data.count);
+  const started = Date.now();
+  let n = 0;
   const batchSize = options.batchSize ?? 200;
   const rng = new Random(options.seed ?? 0);
   const shape = data.shape;
@@ -116,10 +120,12 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
   let robust = 0;
   const stageRobust = attack.stages.map(() => 0);
   const examples: ExampleResult[] = [];
-  const adversarial = options.keepExamples ? new Float32Array(n * per) : undefined;
+  const adversarial = options.keepExamples ? new Float32Array(limit * per) : undefined;
   try {
-    for (let start = 0; start < n; start += batchSize) {
-      const b = Math.min(batchSize, n - start);
+    for (let start = 0; start < limit; start += batchSize) {
+      if (options.timeBudgetS !== undefined && start > 0 && (Date.now() - started) / 1000 > options.timeBudgetS) break;
+      const b = Math.min(batchSize, limit - start);
+      n = start + b;
       const labels = data.labels.slice(start, start + b);
       const x = data.images.slice(start * per, (start + b) * per);
       const cleanPred = argmaxRows(await logitsOf(model, x, [b, ...shape]), classes);
@@ -157,7 +163,7 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
         if (options.keepExamples) examples.push({ index: start + i, label: labels[i], clean_pred: cleanPred[i], adv_pred: advPred[i], broken_by: brokenBy[i], ...size });
       }
       adversarial?.set(adv, start * per);
-      options.onBatch?.(start + b, n);
+      options.onBatch?.(start + b, limit);
     }
   } finally {
     model.train(wasTraining);
@@ -172,6 +178,6 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
     clean_interval: wilsonInterval(clean, n),
     robust_interval: wilsonInterval(robust, n),
     stages: attack.stages.map((s, i) => ({ attack: s.name, robust_accuracy: stageRobust[i] / n })),
-    ...(options.keepExamples ? { examples, adversarial } : {}),
+    ...(options.keepExamples ? { examples, adversarial: adversarial!.subarray(0, n * per) } : {}),
   };
 }

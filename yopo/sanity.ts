@@ -1,6 +1,6 @@
 // Warning signs that a robust accuracy is an artefact of the evaluation (gradient masking, randomness)
 // rather than robustness, after AutoAttack's checks (Croce & Hein 2020, "flags"). Each flag carries
-// its evidence. The checks are cheap next to the attacks: one FGSM, a PGD-10 at a large ε on up to
+// its evidence. The checks are cheap next to the attacks: one FGSM, a PGD-5 at a large ε on up to
 // 100 examples, one gradient and two forward passes on up to 200.
 
 import { Tape, type Tensor, sum, tensor, tidy } from '../engine/index.js';
@@ -59,8 +59,8 @@ export async function modelSanityFlags(model: Classifier, data: EvalData, attack
     const norm = attack.norm;
     // 1. At a radius that allows any image (L∞ 1; L2 the diagonal of the cube), accuracy must reach ≈ 0.
     const big = norm === 'linf' ? 1 : Math.sqrt(data.shape[0] * data.shape[1] * data.shape[2]);
-    const large = await evaluate(model, data, parseAttack('pgd-10', big, big / 4, 1, norm), { limit: Math.min(n, 100), seed: o.seed, batchSize: o.batchSize });
-    if (large.robust_accuracy > 0.1) flags.push({ check: 'not ≈ 0 at a large ε', evidence: `PGD-10 at ${norm} ε=${Number(big.toPrecision(4))} (any image is reachable) leaves ${pct(large.robust_accuracy)} of ${large.n} examples correct` });
+    const large = await evaluate(model, data, parseAttack('pgd-5', big, big / 4, 1, norm), { limit: Math.min(n, 100), seed: o.seed, batchSize: o.batchSize });
+    if (large.robust_accuracy > 0.1) flags.push({ check: 'not ≈ 0 at a large ε', evidence: `PGD-5 at ${norm} ε=${Number(big.toPrecision(4))} (any image is reachable) leaves ${pct(large.robust_accuracy)} of ${large.n} examples correct` });
     // 2. A many-step attack must not be weaker than a single gradient step.
     if (attack.stages.some((s) => s.whiteBox && !/^fg/.test(s.name))) {
       const fgsm = await evaluate(model, data, parseAttack('fgsm', attack.eps, attack.eps, 1, norm), { limit: n, seed: o.seed, batchSize: o.batchSize });

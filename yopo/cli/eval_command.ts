@@ -29,6 +29,7 @@ export const evalSpec: CommandSpec = {
     step: { type: 'string', valueName: 'SIZE', help: 'PGD/CW step size (default: L∞ 0.01 MNIST, 2/255 CIFAR-10; L2 2.5ε/k)' },
     restarts: { type: 'number', default: 1, integer: true, min: 1, help: 'random restarts of PGD, CW, APGD and Square' },
     limit: { type: 'number', integer: true, min: 1, help: 'evaluate the first N test images only (default: the whole test set)' },
+    'time-budget': { type: 'number', min: 0, valueName: 'MIN', help: 'stop after the batch during which MIN minutes pass (n says how many images were evaluated)' },
     'batch-size': { type: 'number', default: 200, integer: true, min: 1, help: 'images per batch' },
     seed: { type: 'number', default: 0, integer: true, help: 'seed of the random starts' },
     backend: { type: 'string', default: 'webgpu', choices: BACKENDS, help: 'compute backend' },
@@ -84,7 +85,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
     await loadModel(String(v.checkpoint), model);
     const results: EvalResult[] = [];
     const flags: SanityFlag[] = [];
-    const options = { batchSize: v['batch-size'] as number, seed: v.seed as number };
+    const budget = v['time-budget'] as number | undefined;
+    const options = { batchSize: v['batch-size'] as number, seed: v.seed as number, timeBudgetS: budget === undefined ? undefined : budget * 60 };
     for (const attack of attacks) {
       const progress = v.json ? null : new Progress({ total: test.count, label: `eval ${attack.name} ε=${round(attack.eps)}`, unit: 'image' });
       const r = await evaluate(model, test, attack, { ...options, keepExamples: Boolean(perSample || saveAdversarial), onBatch: (done) => progress?.update(done) });

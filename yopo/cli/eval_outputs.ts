@@ -3,7 +3,7 @@
 // robustness curve. All written atomically.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { encodeSafetensors, writeFileAtomic } from '../../nn/index.js';
 import type { AttackSpec, EvalData, EvalResult } from '../evaluate.js';
@@ -30,6 +30,12 @@ export interface EvalOutputs {
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
+
+/** Atomic write into a folder that may not exist yet. */
+async function write(path: string, bytes: Uint8Array): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  await writeFileAtomic(path, bytes);
+}
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 const interval = ([lo, hi]: [number, number]) => `${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%`;
 
@@ -38,7 +44,7 @@ export async function writeEvalOutputs(o: EvalOutputs): Promise<string[]> {
   const written: string[] = [];
   if (o.perSample) {
     const lines = o.results.flatMap((r) => r.examples!.map((e) => JSON.stringify({ eps: r.eps, norm: r.norm, ...e })));
-    await writeFileAtomic(o.perSample, text(`${lines.join('\n')}\n`));
+    await write(o.perSample, text(`${lines.join('\n')}\n`));
     written.push(o.perSample);
   }
   if (o.saveAdversarial) {
@@ -48,17 +54,17 @@ export async function writeEvalOutputs(o: EvalOutputs): Promise<string[]> {
       { adversarial: { shape: [r.n, c, h, w], data: r.adversarial! }, labels: { shape: [r.n], data: o.images.labels.slice(0, r.n) } },
       { attack: r.attack, eps: String(r.eps), norm: r.norm, checkpoint: o.checkpoint, 'yopo.version': packageVersion() },
     );
-    await writeFileAtomic(o.saveAdversarial, bytes);
+    await write(o.saveAdversarial, bytes);
     written.push(o.saveAdversarial);
   }
   const base = o.card ? o.card.replace(/\.(md|json)$/, '') : join(dirname(o.checkpoint), 'model-card');
   const card = modelCard(o);
-  await writeFileAtomic(`${base}.json`, text(`${JSON.stringify(card, null, 2)}\n`));
-  await writeFileAtomic(`${base}.md`, text(cardMarkdown(card)));
+  await write(`${base}.json`, text(`${JSON.stringify(card, null, 2)}\n`));
+  await write(`${base}.md`, text(cardMarkdown(card)));
   written.push(`${base}.md`, `${base}.json`);
   if (o.results.length > 1) {
     const path = o.curve ?? join(dirname(base), 'robustness-curve.svg');
-    await writeFileAtomic(path, text(robustnessCurve(o.results)));
+    await write(path, text(robustnessCurve(o.results)));
     written.push(path);
   }
   return written;
