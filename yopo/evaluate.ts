@@ -81,7 +81,7 @@ export interface EvaluateOptions {
   onBatch?: (done: number, total: number) => void;
   /** Keep per-example results and the adversarial inputs (memory: one copy of the evaluated images). */
   keepExamples?: boolean;
-  /** Stop after the batch during which this many seconds have passed; n counts the images evaluated. */
+  /** Start no batch expected (at the mean batch time so far) to end after this many seconds; n counts the images evaluated. */
   timeBudgetS?: number;
 }
 
@@ -123,7 +123,8 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
   const adversarial = options.keepExamples ? new Float32Array(limit * per) : undefined;
   try {
     for (let start = 0; start < limit; start += batchSize) {
-      if (options.timeBudgetS !== undefined && start > 0 && (Date.now() - started) / 1000 > options.timeBudgetS) break;
+      const elapsed = (Date.now() - started) / 1000;
+      if (options.timeBudgetS !== undefined && start > 0 && elapsed + elapsed / (start / batchSize) > options.timeBudgetS) break;
       const b = Math.min(batchSize, limit - start);
       n = start + b;
       const labels = data.labels.slice(start, start + b);

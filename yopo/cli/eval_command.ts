@@ -29,7 +29,7 @@ export const evalSpec: CommandSpec = {
     step: { type: 'string', valueName: 'SIZE', help: 'PGD/CW step size (default: L∞ 0.01 MNIST, 2/255 CIFAR-10; L2 2.5ε/k)' },
     restarts: { type: 'number', default: 1, integer: true, min: 1, help: 'random restarts of PGD, CW, APGD and Square' },
     limit: { type: 'number', integer: true, min: 1, help: 'evaluate the first N test images only (default: the whole test set)' },
-    'time-budget': { type: 'number', min: 0, valueName: 'MIN', help: 'stop after the batch during which MIN minutes pass (n says how many images were evaluated)' },
+    'time-budget': { type: 'number', min: 0, valueName: 'MIN', help: 'start no batch expected to end after MIN minutes (the first always runs; n says how many images were evaluated)' },
     'batch-size': { type: 'number', default: 200, integer: true, min: 1, help: 'images per batch' },
     seed: { type: 'number', default: 0, integer: true, help: 'seed of the random starts' },
     backend: { type: 'string', default: 'webgpu', choices: BACKENDS, help: 'compute backend' },
