@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { Random, Tape, type Tensor, add, flatten, matmul, setBackend, tensor } from '../engine/index.js';
 import { Classifier } from '../nn/index.js';
 import {
-  type EvalData, type ExampleResult, apgdCheckpoints, dlrLoss, evaluate, oneHotRows, parseAttack, project, projectToBall, squareFraction, targetedDlrLoss,
+  type EvalData, type ExampleResult, apgdCheckpoints, parseMethod, threatModel, dlrLoss, evaluate, oneHotRows, parseAttack, project, projectToBall, squareFraction, targetedDlrLoss,
 } from '../yopo/index.js';
 import { assertClose, cpu } from './helpers.js';
 
@@ -179,6 +179,36 @@ test('Square issues no backward pass and lowers the accuracy of a natural model'
   } finally {
     Tape.prototype.gradient = original;
   }
+});
+
+test('L2 training: PGD-r and YOPO-m-n adversaries stay in the L2 ball and [0, 1], and use all of it', async () => {
+  const data = dataset(8, 0, 1, 14);
+  const x = tensor(data.images, [8, 1, SIDE, SIDE]);
+  const y = tensor(data.labels, [8], 'int32');
+  for (const spec of ['pgd-5', 'yopo-2-3']) {
+    const net = new LinearClassifier(W);
+    const method = parseMethod(spec, threatModel('mnist', 'l2'));
+    method.init(net, { lr: 1e-9, momentum: 0, weightDecay: 0 });
+    const out = method.step(net, x, y, new Random(15));
+    const adv = await out.adversary!.data();
+    for (let e = 0; e < 8; e++) {
+      let sq = 0;
+      let inf = 0;
+      for (let i = e * D; i < (e + 1) * D; i++) {
+        assert.ok(adv[i] >= 0 && adv[i] <= 1, `${spec}: inside [0, 1]`);
+        const d = adv[i] - data.images[i];
+        sq += d * d;
+        inf = Math.max(inf, Math.abs(d));
+      }
+      assert.ok(Math.sqrt(sq) <= 2 + 1e-4, `${spec}, example ${e}: ‖δ‖₂ = ${Math.sqrt(sq)} > ε = 2`);
+      assert.ok(Math.sqrt(sq) > 0.5, `${spec}, example ${e}: the adversary moved (‖δ‖₂ = ${Math.sqrt(sq)})`);
+      assert.ok(inf < 1, `${spec}: an L2 step, not a sign step (‖δ‖∞ = ${inf})`);
+    }
+    for (const t of [out.loss, out.logits, out.adversary!]) t.dispose();
+    method.dispose();
+    net.dispose();
+  }
+  assert.throws(() => parseMethod('free-4', threatModel('mnist', 'l2')), /L∞ only/);
 });
 
 test('attack names: compositions parse, bad names give one-line errors', () => {
