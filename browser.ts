@@ -22,7 +22,7 @@ export * from './nn/safetensors_codec.js';
 export * from './nn/model_bytes.js';
 
 // yopo: methods, attacks, evaluation, the training loop
-export * from './yopo/attacks.js';
+export * from './yopo/attacks/index.js';
 export * from './yopo/counters.js';
 export * from './yopo/defaults.js';
 export * from './yopo/evaluate.js';

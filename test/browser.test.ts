@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { CpuBackend, Random, setBackend } from '../engine/index.js';
 import { SmallCNN, loadModel } from '../nn/index.js';
 import { type WebServer, startWebServer } from '../yopo/cli/web_server.js';
-import { evaluate, loadMnist, subset } from '../yopo/index.js';
+import { evaluate, loadMnist, parseAttack, subset } from '../yopo/index.js';
 import { type CheckReport, runChecks } from './checks/check.js';
 import { checks as kernelChecks } from './checks/kernel_checks.js';
 import { chromiumMissing, launchChromium } from './browser/chromium.js';
@@ -111,7 +111,7 @@ if (missing) {
     const model = new SmallCNN(new Random(99));
     await loadModel(file, model);
     const testSet = subset(loadMnist({ split: 'test' }), 64);
-    const inNode = await evaluate(model, testSet, { kind: 'none' }, { batchSize: 8, seed: 2 });
+    const inNode = await evaluate(model, testSet, parseAttack('none', 0, 0), { batchSize: 8, seed: 2 });
     assert.is(inNode.clean_accuracy, inPage.clean_accuracy, `clean accuracy ${inNode.clean_accuracy} in Node, ${inPage.clean_accuracy} in the page`);
     assert.ok(readFileSync(file).byteLength > 1000);
     setBackend(new CpuBackend());

@@ -246,15 +246,15 @@ test("TRADES-YOPO-1-1 (the shared first-layer adversary): one sign step of the K
 });
 
 test('TRADES and TRADES-YOPO: ε 0.031, step 0.007, β 1; the TRADES-10 baseline as published (if/elif: one decay)', () => {
-  assert.equal(threatModel('cifar10', 'trades-10'), { eps: 0.031, step: 0.007 });
-  assert.equal(threatModel('cifar10', 'trades-yopo-3-4'), { eps: 0.031, step: 0.007 });
-  assert.equal(threatModel('cifar10', 'yopo-5-3'), { eps: 8 / 255, step: 2 / 255 });
-  assert.equal(threatModel('mnist', 'yopo-5-10'), { eps: 0.3, step: 0.01 });
+  assert.equal(threatModel('cifar10', { method: 'trades-10' }), { eps: 0.031, step: 0.007 });
+  assert.equal(threatModel('cifar10', { method: 'trades-yopo-3-4' }), { eps: 0.031, step: 0.007 });
+  assert.equal(threatModel('cifar10', { method: 'yopo-5-3' }), { eps: 8 / 255, step: 2 / 255 });
+  assert.equal(threatModel('mnist', { method: 'yopo-5-10' }), { eps: 0.3, step: 0.01 });
   const baseline = trainingDefaults('cifar10', 'trades-10', 'preact-resnet18');
   assert.equal(baseline, { epochs: 100, lr: 0.1, milestones: [74], firstLayerMilestones: null, weightDecay: 2e-4, batchSize: 200, beta: 1 });
   const ty = trainingDefaults('cifar10', 'trades-yopo-2-5', 'preact-resnet18');
   assert.equal([ty.epochs, ty.lr, ty.milestones, ty.weightDecay, ty.batchSize, ty.beta], [105, 0.2, [70, 90, 100], 5e-4, 256, 1]);
-  assert.is(parseMethod('trades', threatModel('cifar10', 'trades')).name, 'trades-10');
+  assert.is(parseMethod('trades', threatModel('cifar10', { method: 'trades' })).name, 'trades-10');
 });
 
 test("WRN-34-10's init is PyTorch's default (YOPO's copy); 'trades' is the TRADES code's", async () => {

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, setBackend } from '../engine/index.js';
 import { SmallCNN } from '../nn/index.js';
-import { BatchLoader, evaluate, loadDataset, natural, subset, train } from '../yopo/index.js';
+import { BatchLoader, evaluate, loadDataset, natural, parseAttack, subset, train } from '../yopo/index.js';
 import { webgpu } from './helpers.js';
 
 test('SmallCNN on 320 MNIST images: 40 natural steps make the loss clearly drop', async () => {
@@ -30,7 +30,7 @@ test('SmallCNN on 320 MNIST images: 40 natural steps make the loss clearly drop'
   const last = mean(losses.slice(-5));
   assert.ok(Math.abs(first - Math.log(10)) < 0.1, `the zero-initialised classifier starts at ln 10 (got ${first})`);
   assert.ok(last < 0.5 * first, `the loss clearly drops: first five steps ${first.toFixed(3)}, last five ${last.toFixed(3)}`);
-  const r = await evaluate(model, data, { kind: 'none' }, { batchSize: 32 });
+  const r = await evaluate(model, data, parseAttack('none', 0, 0), { batchSize: 32 });
   assert.ok(r.clean_accuracy > 0.7, `training accuracy after 40 steps: ${r.clean_accuracy}`);
   model.dispose();
 });

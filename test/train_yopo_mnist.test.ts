@@ -18,7 +18,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, type Tensor, relu, setBackend } from '../engine/index.js';
 import { Classifier, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../nn/index.js';
-import { type AttackSpec, BatchLoader, evaluate, loadDataset, natural, subset, train, yopo } from '../yopo/index.js';
+import { type AttackSpec, BatchLoader, evaluate, loadDataset, natural, parseAttack, subset, train, yopo } from '../yopo/index.js';
 import { webgpu } from './helpers.js';
 
 /** conv1 1→16 3x3 + ReLU (f0), maxpool 2, conv2 16→32 3x3, ReLU, maxpool 2, fc 800→100, ReLU, fc 100→10. */
@@ -51,7 +51,7 @@ class TinyCNN extends Classifier {
 }
 
 const EPS = 0.3;
-const PGD20: AttackSpec = { kind: 'pgd', eps: EPS, alpha: 0.01, steps: 20 };
+const PGD20: AttackSpec = parseAttack('pgd-20', EPS, 0.01);
 const hyper = { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
 
 test('YOPO-5-10 is clearly more robust to PGD-20 than natural training on the same data budget', async () => {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { Random, Tape, type Tensor, add, rand, randn, setBackend, softmaxCrossEntropy, tensor, tidy } from '../engine/index.js';
 import { type Classifier, PreActResNet18, SmallCNN } from '../nn/index.js';
 import {
-  evaluate, firstLayerOnly, hamiltonianGradientWrtEta, parseMethod, pgd, pgdAttack, propagationCounts, yopo,
+  evaluate, parseAttack, firstLayerOnly, hamiltonianGradientWrtEta, parseMethod, pgd, pgdAttack, propagationCounts, yopo,
 } from '../yopo/index.js';
 import { assertClose, maxAbs, webgpu } from './helpers.js';
 
@@ -149,7 +149,7 @@ test('evaluation runs a batch-norm model in eval mode and leaves its running sta
   const before = await model.stateDict().get('layer1.0.bn1.running_mean')!.data();
   const rng = new Random(17);
   const data = { images: Float32Array.from({ length: 2 * 3072 }, () => rng.next()), labels: new Int32Array([1, 2]), count: 2, shape: [3, 32, 32] as const };
-  const r = await evaluate(model, data, { kind: 'pgd', eps: 8 / 255, alpha: 2 / 255, steps: 2 });
+  const r = await evaluate(model, data, parseAttack('pgd-2', 8 / 255, 2 / 255));
   assert.is(r.n, 2);
   assert.ok(r.robust_accuracy <= r.clean_accuracy);
   assert.equal(Array.from(await model.stateDict().get('layer1.0.bn1.running_mean')!.data()), Array.from(before));

@@ -4,7 +4,7 @@
 
 import {
   BatchLoader, type Classifier, type Dataset, type Method, Random, SmallCNN, decodeModel, encodeModel, evaluate,
-  idxDatasetFromBytes, parseMethod, pgdAttack, softmax, subset, tensor, tidy, trainingDefaults, useWebGPU, adapterName,
+  idxDatasetFromBytes, parseAttack, parseMethod, pgdAttack, softmax, subset, tensor, tidy, trainingDefaults, useWebGPU, adapterName,
 } from '../browser.js';
 import type { AttackReply, EvalEvent, InitReply, Prediction, Reply, Request, StepEvent, WorkerEvent } from './protocol.js';
 
@@ -113,7 +113,7 @@ async function trainStep(r: Run): Promise<void> {
 }
 
 function pgdSpec(eps: number, steps: number) {
-  return { kind: 'pgd' as const, eps, alpha: (2.5 * eps) / steps, steps };
+  return parseAttack(`pgd-${steps}`, eps, (2.5 * eps) / steps);
 }
 
 async function evaluateRun(r: Run): Promise<void> {
@@ -176,7 +176,7 @@ async function handle(request: Request): Promise<unknown> {
       return { index: i, label: test.labels[i], pixels: test.images.slice(i * 784, (i + 1) * 784) };
     }
     case 'evaluate':
-      return exclusive(() => evaluate(model, test, request.steps > 0 ? pgdSpec(request.eps, request.steps) : { kind: 'none' }, { limit: request.images, seed: seed + 1, batchSize: request.batchSize ?? 100 }));
+      return exclusive(() => evaluate(model, test, request.steps > 0 ? pgdSpec(request.eps, request.steps) : parseAttack('none', 0, 0), { limit: request.images, seed: seed + 1, batchSize: request.batchSize ?? 100 }));
     case 'export':
       return exclusive(() => encodeModel(model, { source: 'yopo web page', method: run?.spec ?? 'untrained', steps: String(run?.step ?? 0) }));
     case 'import':

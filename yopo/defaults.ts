@@ -10,12 +10,15 @@ import { tradesYopo } from './methods/trades_yopo.js';
 import { yopo } from './methods/yopo.js';
 
 import type { DatasetName } from './data/index.js';
+import type { Norm } from './perturbation.js';
 
 /** The threat model a method trains against (and the CLI's defaults for --eps and --step). */
 export interface ThreatModel {
   eps: number;
   /** Step size of PGD/TRADES adversaries (α) and YOPO's inner step (σ). */
   step: number;
+  /** L∞ (the paper's) or L2; absent means L∞. */
+  norm?: Norm;
 }
 
 /** TRADES and TRADES-YOPO (`trades`, `trades-K`, `trades-yopo-M-N`): published with their own settings. */
@@ -24,14 +27,24 @@ function isTrades(method: string): boolean {
 }
 
 /**
- * The published threat model for a dataset and, optionally, a method: ε 0.3 / step 0.01 on MNIST,
- * 8/255 / 2/255 on CIFAR-10, except TRADES and TRADES-YOPO on CIFAR-10: 0.031 / 0.007. Without a
- * method, the dataset's (what evaluation attacks use).
+ * The published threat model for a dataset, a norm and optionally a method. L∞: ε 0.3 / step 0.01 on
+ * MNIST, 8/255 / 2/255 on CIFAR-10, except TRADES and TRADES-YOPO on CIFAR-10: 0.031 / 0.007.
+ * L2 (RobustBench's radii): 2.0 (MNIST) / 0.5 (CIFAR-10) with α = 2.5ε/k for the published k = 40
+ * (MNIST) / 10 (CIFAR-10) steps (Madry et al.'s rule). Without a method, the dataset's (what
+ * evaluation attacks use).
  */
-export function threatModel(dataset: DatasetName, method = ''): ThreatModel {
-  if (dataset !== 'cifar10') return { eps: 0.3, step: 0.01 };
-  if (isTrades(method)) return { eps: 0.031, step: 0.007 };
-  return { eps: 8 / 255, step: 2 / 255 };
+export function threatModel(dataset: DatasetName, o: { norm?: Norm; method?: string } = {}): ThreatModel {
+  const cifar = dataset === 'cifar10';
+  const norm = o.norm ?? 'linf';
+  if (norm === 'l2') return cifar ? { eps: 0.5, step: (2.5 * 0.5) / 10, norm } : { eps: 2, step: (2.5 * 2) / 40, norm };
+  if (!cifar) return { eps: 0.3, step: 0.01, norm };
+  if (isTrades(o.method ?? '')) return { eps: 0.031, step: 0.007, norm };
+  return { eps: 8 / 255, step: 2 / 255, norm };
+}
+
+/** The published evaluation attack: PGD-40 on MNIST, PGD-20 on CIFAR-10. */
+export function defaultEvalAttack(dataset: string): string {
+  return dataset === 'cifar10' ? 'pgd-20' : 'pgd-40';
 }
 
 export interface TrainingDefaults {
@@ -81,6 +94,8 @@ export const METHOD_FORMS = 'natural, pgd-R, free-M, yopo-M-N, trades[-K], trade
 /** Parses a method name. ε and the step come from the threat model unless given. */
 export function parseMethod(spec: string, threat: ThreatModel, options: MethodOptions = {}): Method {
   const { eps, step } = threat;
+  const norm = threat.norm ?? 'linf';
+  if (norm !== 'linf' && !/^(natural|pgd-\d+|yopo-\d+-\d+)$/.test(spec)) throw new Error(`method '${spec}' is L∞ only; with --norm l2 use natural, pgd-R or yopo-M-N`);
   const int = (s: string) => {
     const n = Number.parseInt(s, 10);
     if (!(n >= 1)) throw new Error(`method '${spec}': every count must be at least 1 (forms: ${METHOD_FORMS})`);
@@ -91,9 +106,9 @@ export function parseMethod(spec: string, threat: ThreatModel, options: MethodOp
   // An adversary of zero strength would silently train naturally while the run says otherwise.
   if (/^(pgd|free|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(eps > 0)) throw new Error(`method '${spec}' with ε = ${eps} has no adversary; use a positive ε, or 'natural'`);
   if (/^(pgd|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(step > 0)) throw new Error(`method '${spec}' with step ${step} has an adversary that never moves; use a positive step`);
-  if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective });
+  if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective, norm });
   if ((m = /^free-(\d+)$/.exec(spec))) return free({ m: int(m[1]), eps });
-  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient, batchNormRefresh: options.batchNormRefresh });
+  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient, batchNormRefresh: options.batchNormRefresh, norm });
   if ((m = /^trades-yopo-(\d+)-(\d+)$/.exec(spec))) return tradesYopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, beta: options.beta });
   if ((m = /^trades(?:-(\d+))?$/.exec(spec))) return trades({ k: m[1] ? int(m[1]) : 10, eps, alpha: step, beta: options.beta });
   throw new Error(`unknown method '${spec}'; expected one of ${METHOD_FORMS} (e.g. yopo-5-3, pgd-10)`);

@@ -1,34 +1,49 @@
 // Clean and robust accuracy of a model (eval mode throughout, as YOPO-SPEC "Evaluation" requires).
-// A sample counts as robust only if every restart of the attack fails on it.
+// The attack is a sequence of stages (attacks/registry.ts); each runs only on the examples that every
+// earlier stage failed on, so an example counts as robust only if every stage (and restart) fails on
+// it: the per-example worst case. The adversarial inputs are re-classified at the end and checked to
+// lie in the ε-ball and [0, 1], so a number never rests on an attack's own bookkeeping.
 
-import { Random, type Tensor, argmax, cast, eq, minimum, sum, tensor, tidy } from '../engine/index.js';
+import { Random, tensor } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
-import { fgsmAttack, pgdAttack } from './attacks.js';
+import { type AttackContext, type Stage, parseStages } from './attacks/registry.js';
+import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, scatterRows } from './attacks/rows.js';
+import { wilsonInterval } from './interval.js';
+import type { Norm } from './perturbation.js';
 
-export type AttackSpec =
-  | { kind: 'none' }
-  | { kind: 'fgsm'; eps: number }
-  | { kind: 'pgd'; eps: number; alpha: number; steps: number; restarts?: number }
-  | { kind: 'cw'; eps: number; alpha: number; steps: number; restarts?: number };
+export interface AttackSpec {
+  /** 'pgd-20', 'apgd-ce+apgd-t', 'none', ... */
+  name: string;
+  eps: number;
+  norm: Norm;
+  stages: Stage[];
+}
 
-/** 'pgd-20', 'cw-30', 'fgsm' with the threat model's ε and step size. */
-export function parseAttack(spec: string, eps: number, alpha: number, restarts = 1): AttackSpec {
-  if (spec === 'none') return { kind: 'none' };
+/** 'pgd-20', 'cw-30', 'fgsm', 'apgd-ce+apgd-t', 'autoattack' with the threat model's ε and PGD step size. */
+export function parseAttack(spec: string, eps: number, alpha: number, restarts = 1, norm: Norm = 'linf'): AttackSpec {
   // A zero-strength attack would report robust accuracy = clean accuracy: refuse it rather than mislead.
-  if (!(eps > 0) && /^(fgsm|pgd-\d+|cw-\d+)$/.test(spec)) throw new Error(`attack '${spec}' with ε = ${eps} changes no image; use a positive ε, or 'none' for clean accuracy only`);
-  if (spec === 'fgsm') return { kind: 'fgsm', eps };
-  const m = /^(pgd|cw)-(\d+)$/.exec(spec);
-  if (!m) throw new Error(`unknown attack '${spec}'; expected fgsm, pgd-K or cw-K (e.g. pgd-20, cw-30)`);
-  if (Number(m[2]) < 1) throw new Error(`attack '${spec}' takes no step; use at least ${m[1]}-1, or 'none' for clean accuracy only`);
-  if (!(alpha > 0)) throw new Error(`attack '${spec}' with step size ${alpha} never moves; use a positive step`);
-  return { kind: m[1] as 'pgd' | 'cw', eps, alpha, steps: Number(m[2]), restarts };
+  for (const part of spec.split('+')) {
+    const steps = /^(pgd|cw)-(\d+)$/.exec(part);
+    if (steps && Number(steps[2]) < 1) throw new Error(`attack '${part}' takes no step; use at least ${steps[1]}-1, or 'none' for clean accuracy only`);
+    if (steps && !(alpha > 0)) throw new Error(`attack '${part}' with step size ${alpha} never moves; use a positive step`);
+  }
+  if (spec !== 'none' && !(eps > 0)) throw new Error(`attack '${spec}' with ε = ${eps} changes no image; use a positive ε, or 'none' for clean accuracy only`);
+  const context: AttackContext = { eps, norm, alpha, restarts };
+  const stages = parseStages(spec, context);
+  return { name: stages.length ? stages.map((s) => s.name).join('+') : 'none', eps: stages.length ? eps : 0, norm, stages };
 }
 
 export function attackName(a: AttackSpec): string {
-  if (a.kind === 'none') return 'none';
-  if (a.kind === 'fgsm') return 'fgsm';
-  return `${a.kind}-${a.steps}${(a.restarts ?? 1) > 1 ? `x${a.restarts}` : ''}`;
+  return a.name;
 }
+
+/** Whether every stage is a quick attack (FGSM, PGD ≤ 40 steps with one restart): not a reportable number. */
+export function isQuickAttack(a: AttackSpec): boolean {
+  return a.stages.length > 0 && a.stages.every((s) => s.quick);
+}
+
+/** Printed once beside a number from a quick attack. */
+export const QUICK_ATTACK_NOTE = "note: a quick attack (FGSM/PGD with at most 40 steps and one restart) overstates robustness; for a reportable number run 'yopo eval --attack autoattack'";
 
 export interface EvalData {
   images: Float32Array;
@@ -37,12 +52,33 @@ export interface EvalData {
   shape: readonly [number, number, number];
 }
 
+/** One example's outcome. */
+export interface ExampleResult {
+  index: number;
+  label: number;
+  clean_pred: number;
+  adv_pred: number;
+  /** The stage that first broke it (null: robust, or already wrong on the clean input). */
+  broken_by: string | null;
+  linf: number;
+  l2: number;
+}
+
 export interface EvalResult {
   clean_accuracy: number;
   robust_accuracy: number;
   attack: string;
   eps: number;
+  norm: Norm;
   n: number;
+  /** 95% Wilson intervals of the two accuracies. */
+  clean_interval: [number, number];
+  robust_interval: [number, number];
+  /** Robust accuracy after each stage (cumulative). */
+  stages: { attack: string; robust_accuracy: number }[];
+  /** Per-example outcomes and adversarial inputs, when asked for (options.keepExamples). */
+  examples?: ExampleResult[];
+  adversarial?: Float32Array;
 }
 
 export interface EvaluateOptions {
@@ -50,62 +86,106 @@ export interface EvaluateOptions {
   limit?: number;
   seed?: number;
   onBatch?: (done: number, total: number) => void;
+  /** Keep per-example results and the adversarial inputs (memory: one copy of the evaluated images). */
+  keepExamples?: boolean;
+  /** Start no batch expected (at the mean batch time so far) to end after this many seconds; n counts the images evaluated. */
+  timeBudgetS?: number;
 }
 
-/** Per-sample correctness (float 0/1) of the model on inputs x. */
-function correctMask(model: Classifier, x: Tensor, y: Tensor): Tensor {
-  return tidy(() => eq(cast(argmax(model.forward(x), 1), 'float32'), cast(y, 'float32')));
+function argmaxRows(logits: Float32Array, classes: number): Int32Array {
+  return Int32Array.from({ length: logits.length / classes }, (_, i) => {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+    return best;
+  });
 }
 
-async function countOnes(mask: Tensor): Promise<number> {
-  const total = tidy(() => sum(mask));
-  const v = await total.item();
-  total.dispose();
-  return Math.round(v);
+/** Per-example ‖adv − x‖∞ and ‖adv − x‖₂. */
+function perturbationNorms(x: Float32Array, adv: Float32Array, per: number, i: number): { linf: number; l2: number } {
+  let linf = 0;
+  let sq = 0;
+  for (let j = i * per; j < (i + 1) * per; j++) {
+    const d = Math.abs(adv[j] - x[j]);
+    linf = Math.max(linf, d);
+    sq += d * d;
+  }
+  return { linf, l2: Math.sqrt(sq) };
 }
 
 export async function evaluate(model: Classifier, data: EvalData, attack: AttackSpec, options: EvaluateOptions = {}): Promise<EvalResult> {
-  const n = Math.min(options.limit ?? data.count, data.count);
+  const limit = Math.min(options.limit ?? data.count, data.count);
+  const started = Date.now();
+  let n = 0;
   const batchSize = options.batchSize ?? 200;
   const rng = new Random(options.seed ?? 0);
-  const per = data.shape[0] * data.shape[1] * data.shape[2];
+  const shape = data.shape;
+  const per = shape[0] * shape[1] * shape[2];
+  const classes = model.classes;
   const wasTraining = model.training;
   model.eval();
   let clean = 0;
   let robust = 0;
+  const stageRobust = attack.stages.map(() => 0);
+  const examples: ExampleResult[] = [];
+  const adversarial = options.keepExamples ? new Float32Array(limit * per) : undefined;
   try {
-    for (let start = 0; start < n; start += batchSize) {
-      const b = Math.min(batchSize, n - start);
+    for (let start = 0; start < limit; start += batchSize) {
+      const elapsed = (Date.now() - started) / 1000;
+      if (options.timeBudgetS !== undefined && start > 0 && elapsed + elapsed / (start / batchSize) > options.timeBudgetS) break;
+      const b = Math.min(batchSize, limit - start);
+      n = start + b;
       const labels = data.labels.slice(start, start + b);
-      const x = tensor(data.images.subarray(start * per, (start + b) * per), [b, ...data.shape]);
-      const y = tensor(labels, [b], 'int32');
-      const okClean = correctMask(model, x, y);
-      clean += await countOnes(okClean);
-      if (attack.kind === 'none') {
-        robust += await countOnes(okClean);
-      } else {
-        // Robust = correct on the clean input and under every restart.
-        let okRobust = okClean;
-        const restarts = attack.kind === 'fgsm' ? 1 : attack.restarts ?? 1;
-        for (let r = 0; r < restarts; r++) {
-          const adv = attack.kind === 'fgsm'
-            ? fgsmAttack(model, x, y, attack.eps)
-            : pgdAttack(model, x, y, labels, { eps: attack.eps, alpha: attack.alpha, steps: attack.steps, randomStart: true, loss: attack.kind === 'cw' ? 'cw' : 'ce' }, rng);
-          const both = tidy(() => minimum(okRobust, correctMask(model, adv, y)));
-          if (okRobust !== okClean) okRobust.dispose();
-          okRobust = both;
-          adv.dispose();
+      const x = data.images.slice(start * per, (start + b) * per);
+      const cleanPred = argmaxRows(await logitsOf(model, x, [b, ...shape]), classes);
+      const stillRobust = Uint8Array.from(cleanPred, (p, i) => (p === labels[i] ? 1 : 0));
+      clean += stillRobust.reduce((s, v) => s + v, 0);
+      const adv = Float32Array.from(x);
+      const brokenBy: (string | null)[] = new Array(b).fill(null);
+      for (let s = 0; s < attack.stages.length; s++) {
+        const stage = attack.stages[s];
+        const idx = indicesWhere(stillRobust);
+        if (idx.length > 0) {
+          const subLabels = gatherLabels(labels, idx);
+          const sub = tensor(gatherRows(x, per, idx), [idx.length, ...shape]);
+          const found = await stage.run(model, sub, subLabels, rng);
+          const foundHost = (await found.data()) as Float32Array;
+          sub.dispose();
+          found.dispose();
+          const fooled = correctOf(await logitsOf(model, foundHost, [idx.length, ...shape]), subLabels, classes).map((v) => 1 - v);
+          scatterRows(adv, per, idx, foundHost, fooled);
+          idx.forEach((e, i) => {
+            if (!fooled[i]) return;
+            stillRobust[e] = 0;
+            brokenBy[e] = stage.name;
+          });
         }
-        robust += await countOnes(okRobust);
-        if (okRobust !== okClean) okRobust.dispose();
+        stageRobust[s] += stillRobust.reduce((acc, v) => acc + v, 0);
       }
-      okClean.dispose();
-      x.dispose();
-      y.dispose();
-      options.onBatch?.(start + b, n);
+      // The final verdict: the stored adversarial inputs, classified again, inside the threat model.
+      const advPred = attack.stages.length ? argmaxRows(await logitsOf(model, adv, [b, ...shape]), classes) : cleanPred;
+      for (let i = 0; i < b; i++) {
+        const size = perturbationNorms(x, adv, per, i);
+        const bound = attack.norm === 'linf' ? size.linf : size.l2;
+        if (bound > attack.eps * (1 + 1e-5) + 1e-6) throw new Error(`evaluate: ${brokenBy[i]} returned a perturbation of ${attack.norm} norm ${bound} > ε = ${attack.eps} (example ${start + i})`);
+        if (advPred[i] === labels[i]) robust++;
+        if (options.keepExamples) examples.push({ index: start + i, label: labels[i], clean_pred: cleanPred[i], adv_pred: advPred[i], broken_by: brokenBy[i], ...size });
+      }
+      adversarial?.set(adv, start * per);
+      options.onBatch?.(start + b, limit);
     }
   } finally {
     model.train(wasTraining);
   }
-  return { clean_accuracy: clean / n, robust_accuracy: robust / n, attack: attackName(attack), eps: attack.kind === 'none' ? 0 : attack.eps, n };
+  return {
+    clean_accuracy: clean / n,
+    robust_accuracy: robust / n,
+    attack: attack.name,
+    eps: attack.eps,
+    norm: attack.norm,
+    n,
+    clean_interval: wilsonInterval(clean, n),
+    robust_interval: wilsonInterval(robust, n),
+    stages: attack.stages.map((s, i) => ({ attack: s.name, robust_accuracy: stageRobust[i] / n })),
+    ...(options.keepExamples ? { examples, adversarial: adversarial!.subarray(0, n * per) } : {}),
+  };
 }

@@ -2,13 +2,13 @@
 // p = ∂loss/∂z1 at the current η, and after each, n sign steps of η that run only the first layer:
 //   for j in 1..m:
 //     p = fullPass(η)                               (the method's loss: cross-entropy or TRADES's KL)
-//     for s in 1..n:  η ← Π(η + σ·sign(∇η Σ p·f0(clip(x + η, 0, 1))))
+//     for s in 1..n:  η ← Π(η + σ·sign(∇η Σ p·f0(clip(x + η, 0, 1))))   (L2: σ·g/‖g‖₂ and the L2 ball)
 //     afterInnerSteps(η, p)                          (YOPO: the first layer's Hamiltonian gradient)
 
 import { type Tensor, keep, tidy } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
 import { hamiltonianGradientWrtEta } from './first_layer.js';
-import { project, signStep } from './perturbation.js';
+import { type Norm, ascentStep, project } from './perturbation.js';
 
 export interface FirstLayerAdversaryOptions {
   m: number;
@@ -16,6 +16,8 @@ export interface FirstLayerAdversaryOptions {
   eps: number;
   /** The inner step σ. */
   sigma: number;
+  /** L∞ (sign steps, the paper's; the default) or L2 (per-example normalised steps, the L2 ball). */
+  norm?: Norm;
 }
 
 /**
@@ -30,7 +32,7 @@ export function firstLayerAdversary(
   for (let j = 0; j < o.m; j++) {
     const p = fullPass(eta, j);
     for (let s = 0; s < o.n; s++) {
-      const next = tidy(() => project(signStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma), x, o.eps));
+      const next = tidy(() => project(ascentStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma, o.norm), x, o.eps, o.norm));
       eta.dispose();
       eta = keep(next);
     }

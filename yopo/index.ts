@@ -1,7 +1,7 @@
 // Adversarial training: the methods (YOPO-m-n, PGD-r, Free-m, TRADES, TRADES-YOPO-m-n, natural),
 // attacks, evaluation and the shared training loop.
 
-export * from './attacks.js';
+export * from './attacks/index.js';
 export * from './counters.js';
 export * from './data/index.js';
 export * from './defaults.js';
@@ -17,4 +17,6 @@ export { type TradesOptions, trades, tradesStart, tradesUpdate } from './methods
 export { type TradesYopoOptions, tradesYopo } from './methods/trades_yopo.js';
 export { type FirstLayerGradient, type YopoOptions, yopo } from './methods/yopo.js';
 export * from './perturbation.js';
+export * from './interval.js';
+export * from './sanity.js';
 export * from './train.js';

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { DATASET_NAMES } from '../data/index.js';
-import { threatModel, trainingDefaults } from '../defaults.js';
+import { defaultEvalAttack, threatModel, trainingDefaults } from '../defaults.js';
 import { PRESET_NAMES, type Preset, findPreset } from '../presets.js';
 import { type ParsedCommand, UsageError, parseCommand, parseFraction } from './args.js';
 import { BACKENDS } from './session.js';
@@ -26,6 +26,8 @@ export interface RunConfig {
   firstLayerMilestones: number[] | null;
   eps: number;
   step: number;
+  /** The threat model's norm (L∞ unless --norm l2). */
+  norm: 'linf' | 'l2';
   beta: number | null;
   objective: 'adv+clean' | 'adv' | null;
   firstLayerGradient: 'both' | 'hamiltonian' | 'backprop' | null;
@@ -88,7 +90,8 @@ export function presetArguments(preset: Preset): string[] {
 function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig['overrides']): RunConfig {
   const { data, method, model } = v;
   const defaults = trainingDefaults(data, method, model);
-  const threat = threatModel(data, method);
+  const norm = v.norm as 'linf' | 'l2';
+  const threat = threatModel(data, { norm, method });
   const epochList = (option: 'milestones' | 'first-layer-milestones', text: string) => text.split(',').map((s) => {
     const n = Number(s);
     if (s.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`yopo train: --${option} must be whole epochs separated by commas (got '${text}')`);
@@ -110,6 +113,7 @@ function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig[
     firstLayerMilestones,
     eps: v.eps === undefined ? threat.eps : parseFraction(v.eps, 'eps', 'train'),
     step: v.step === undefined ? threat.step : parseFraction(v.step, 'step', 'train'),
+    norm,
     beta: v.beta ?? defaults.beta,
     objective: v.objective ?? null,
     firstLayerGradient: v['first-layer-gradient'] ?? null,
@@ -118,7 +122,7 @@ function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig[
     seed: v.seed,
     timeBudgetMin: v['time-budget'] ?? null,
     evalEvery: v['eval-every'] ?? null,
-    evalAttack: v['eval-attack'],
+    evalAttack: v['eval-attack'] ?? defaultEvalAttack(data),
     evalLimit: v['eval-limit'],
     valSplit: v['val-split'] ?? null,
     keepCheckpoints: v['keep-checkpoints'],
@@ -145,7 +149,7 @@ const orNull = (check: Check): Check => (x) => (x === null ? null : check(x) && 
 const FIELDS: Record<keyof RunConfig, Check> = {
   data: oneOf(DATASET_NAMES), dataDir: orNull(str), model: oneOf(['smallcnn', 'preact-resnet18', 'wrn-34-10']), method: str,
   epochs: int(1), limit: orNull(int(1)), batchSize: int(1), lr: num(0), momentum: num(0), weightDecay: num(0),
-  milestones: epochs, firstLayerMilestones: orNull(epochs), eps: num(0), step: num(0), beta: orNull(num(0)),
+  milestones: epochs, firstLayerMilestones: orNull(epochs), eps: num(0), step: num(0), norm: oneOf(['linf', 'l2']), beta: orNull(num(0)),
   objective: orNull(oneOf(['adv+clean', 'adv'])), firstLayerGradient: orNull(oneOf(['both', 'hamiltonian', 'backprop'])),
   bnRefresh: bool, wrnInit: oneOf(['pytorch', 'trades']), seed: int(0), timeBudgetMin: orNull(num(0)),
   evalEvery: orNull(int(1)), evalAttack: str, evalLimit: int(1), valSplit: orNull(int(0)), keepCheckpoints: bool,
@@ -159,7 +163,7 @@ const OPTIONAL = new Set(['adapter', 'version']);
  * (used for --resume only: a run started with --config must name every field).
  */
 const LEGACY: Partial<RunConfig> = {
-  firstLayerMilestones: null, bnRefresh: false, wrnInit: 'trades', valSplit: 0, keepCheckpoints: false, testLimit: null,
+  firstLayerMilestones: null, norm: 'linf', bnRefresh: false, wrnInit: 'trades', valSplit: 0, keepCheckpoints: false, testLimit: null,
   preset: null, overrides: null, config: null,
 };
 

@@ -11,9 +11,13 @@ import { UsageError } from './args.js';
 
 export const BACKENDS = ['webgpu', 'cpu'] as const;
 
+/** One WebGPU device per process: a second command in the same process (the demo's final evaluation) reuses its compiled kernels. */
+let webgpu: ReturnType<typeof useWebGPU> | null = null;
+
 export async function openBackend(name: string): Promise<{ backend: Backend; description: string }> {
   if (name === 'cpu') return { backend: useCpu(), description: 'CPU reference backend' };
-  const backend = await useWebGPU();
+  webgpu ??= useWebGPU();
+  const backend = await webgpu;
   setBackend(backend);
   return { backend, description: backend.adapter ? adapterName(backend.adapter) : 'WebGPU' };
 }

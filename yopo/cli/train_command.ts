@@ -18,7 +18,8 @@ import { faultPoint } from '../../nn/fault_point.js';
 import { type Classifier, type HostTensor, NonFiniteError, multiStep, writeFileAtomic } from '../../nn/index.js';
 import { BatchLoader, type Dataset, defaultValidationSize } from '../data/index.js';
 import { parseMethod, threatModel } from '../defaults.js';
-import { type AttackSpec, attackName, parseAttack } from '../evaluate.js';
+import { type AttackSpec, QUICK_ATTACK_NOTE, attackName, isQuickAttack, parseAttack } from '../evaluate.js';
+import { percentWithInterval } from '../interval.js';
 import type { Method } from '../method.js';
 import { type MetricRecord, MetricsLog, Progress, formatDuration, renderRunCurve } from '../report/index.js';
 import { type TrainPosition, TrainingDiverged, train } from '../train.js';
@@ -69,7 +70,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     folder.checkFreshStart();
     config = resolveNewConfig(parsed, argv);
   }
-  const threat = { eps: config.eps, step: config.step };
+  const norm = config.norm ?? 'linf';
+  const threat = { eps: config.eps, step: config.step, norm };
   let method: Method;
   let attack: AttackSpec;
   try {
@@ -78,7 +80,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     throw new UsageError(`yopo train: --method: ${(e as Error).message}`);
   }
   try {
-    attack = parseAttack(config.evalAttack, config.eps, threatModel(config.data).step);
+    attack = parseAttack(config.evalAttack, config.eps, threatModel(config.data, { norm }).step, 1, norm);
   } catch (e) {
     throw new UsageError(`yopo train: --eval-attack: ${(e as Error).message}`);
   }
@@ -210,7 +212,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
         faultPoint('metrics.jsonl: evaluation appended');
         records.push(record);
         await writeFileAtomic(folder.willWrite('curve'), new TextEncoder().encode(renderRunCurve(records, `${config.method} on ${config.model} (${config.data})`)));
-        const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ε=${round(r.eps)}) ${(100 * r.robust_accuracy).toFixed(2)}% on ${r.n} ${selected.split} images${selected.best ? ' (best so far)' : ''}`;
+        const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ${r.norm} ε=${round(r.eps)}) ${percentWithInterval(r.robust_accuracy, r.n)} on ${r.n} ${selected.split} images${selected.best ? ' (best so far)' : ''}`;
         progress ? progress.log(line) : console.log(line);
       },
       onCheckpoint: commit,
@@ -219,7 +221,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const last = result.lastEval;
     console.log(`${result.stoppedBy === 'time-budget' ? 'time budget reached' : result.stoppedBy === 'stop-request' ? 'stopped' : 'done'} after ${result.position.step} steps, ${formatDuration(result.position.elapsed)} of training (${formatDuration((Date.now() - started) / 1000)} wall time this session)`);
     if (last) {
-      console.log(`clean accuracy ${(100 * last.clean_accuracy).toFixed(2)}%, robust accuracy ${(100 * last.robust_accuracy).toFixed(2)}% (${attackName(attack)}, ε=${round(config.eps)}, ${last.n} ${validation ? 'validation' : 'held-out test'} images)`);
+      console.log(`clean accuracy ${percentWithInterval(last.clean_accuracy, last.n)}, robust accuracy ${percentWithInterval(last.robust_accuracy, last.n)} (${attackName(attack)}, ${norm} ε=${round(config.eps)}, n=${last.n} ${validation ? 'validation' : 'held-out test'} images)`);
+      if (isQuickAttack(attack)) console.log(QUICK_ATTACK_NOTE);
     }
     if (validation && result.stoppedBy !== 'stop-request') {
       for (const f of await finalTestEvaluation(model, result.position.step, newModel, out, testSet, attack, config.seed + 2, selection.hasBest)) {

@@ -5,14 +5,16 @@
 import { type Random, Tape, type Tensor, add, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 import { SGD } from '../../nn/sgd.js';
-import { pgdAttack } from '../attacks.js';
+import { pgdAttack } from '../attacks/index.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
+import type { Norm } from '../perturbation.js';
 
 export interface PgdTrainingOptions {
   r: number;
   eps: number;
   alpha: number;
   objective?: 'adv+clean' | 'adv';
+  norm?: Norm;
 }
 
 export function pgd(o: PgdTrainingOptions): Method {
@@ -28,7 +30,7 @@ export function pgd(o: PgdTrainingOptions): Method {
     step(model: Classifier, x: Tensor, y: Tensor, rng: Random): StepOutput {
       return tidy(() => {
         model.eval();
-        const xAdv = pgdAttack(model, x, y, null, { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true }, rng);
+        const xAdv = pgdAttack(model, x, y, null, { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true, norm: o.norm }, rng);
         model.train();
         const tape = new Tape();
         let logits!: Tensor;

@@ -24,7 +24,7 @@ import { hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
 import { firstLayerAdversary } from '../first_layer_adversary.js';
 import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
-import { perturbed, uniformNoise } from '../perturbation.js';
+import { type Norm, perturbed, randomStart } from '../perturbation.js';
 
 export type FirstLayerGradient = 'both' | 'hamiltonian' | 'backprop';
 
@@ -37,6 +37,8 @@ export interface YopoOptions {
   firstLayerGradient?: FirstLayerGradient;
   /** The extra no-grad train-mode forward on the final adversary (BatchNorm models only); default true. */
   batchNormRefresh?: boolean;
+  /** L∞ (sign steps, the paper's) or L2 (normalised steps, projection onto the L2 ball). */
+  norm?: Norm;
 }
 
 function hasBatchNorm(model: Classifier): boolean {
@@ -87,7 +89,7 @@ export function yopo(o: YopoOptions): Method {
       const hamiltonian = (at: Tensor, p: Tensor) => {
         if (mode !== 'backprop') sums.add(theta0, tidy(() => hamiltonianGradientWrtFirstLayer(model, x, at, p)));
       };
-      const eta = firstLayerAdversary(model, x, keep(uniformNoise(x.shape, o.eps, rng)), o, fullPass, hamiltonian);
+      const eta = firstLayerAdversary(model, x, keep(randomStart(x.shape, o.eps, o.norm ?? 'linf', rng)), o, fullPass, hamiltonian);
       if ((o.batchNormRefresh ?? true) && hasBatchNorm(model)) noGrad(() => tidy(() => model.forward(perturbed(x, eta))));
       firstOpt!.step(sums.get(theta0));
       restOpt!.step(sums.get(theta));

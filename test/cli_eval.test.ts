@@ -1,0 +1,134 @@
+// yopo eval's researcher outputs, as a user runs them (a subprocess on the CPU backend, a tiny
+// MNIST-format dataset of 4 test images, a SmallCNN checkpoint with random weights): an ε sweep with its table, SVG
+// curve, per-sample JSON lines and model card; adversarial images in safetensors; L2; and a one-line
+// error for every bad value of the new options, touching no file.
+
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Random, randn, useCpu } from '../engine/index.js';
+import { SmallCNN, decodeSafetensors, saveModel } from '../nn/index.js';
+import { writeMnist } from '../yopo/data/index.js';
+
+const CLI = fileURLToPath(new URL('../yopo/cli.js', import.meta.url));
+const root = mkdtempSync(join(tmpdir(), 'yopo-cli-eval-'));
+const at = (...parts: string[]) => join(root, ...parts);
+
+/** 10 classes, each a bright bar at its own row plus noise. */
+function tinyMnist(count: number, rng: Random): { images: Uint8Array; labels: Uint8Array } {
+  const images = new Uint8Array(count * 784);
+  const labels = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    labels[i] = i % 10;
+    for (let p = 0; p < 784; p++) {
+      const row = Math.floor(p / 28);
+      images[i * 784 + p] = Math.min(255, rng.int(60) + (row >= 2 + 2 * labels[i] && row < 4 + 2 * labels[i] ? 180 : 0));
+    }
+  }
+  return { images, labels };
+}
+
+const rng = new Random(9);
+const testSet = tinyMnist(4, rng);
+writeMnist(at('data'), 'test', testSet.images, testSet.labels);
+
+function yopo(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime' }, encoding: 'utf8', timeout: 240_000 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, errorLines: r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^Warning: maxDynamic/.test(l)) };
+}
+
+function succeeds(r: ReturnType<typeof yopo>, what: string): void {
+  if (r.status !== 0) assert.unreachable(`${what}: exit ${r.status}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+}
+
+const DATA = ['--data-dir', 'data', '--backend', 'cpu'];
+const CKPT = ['--checkpoint', 'run/model.safetensors'];
+
+test('setup: a SmallCNN checkpoint (random weights, a random last layer) and a config.json beside it', async () => {
+  useCpu();
+  const model = new SmallCNN(new Random(4));
+  const fc3 = model.stateDict().get('classifier.fc3.weight')!;
+  fc3.assign(randn(fc3.shape, new Random(5), 0, 0.1));
+  mkdirSync(at('run'));
+  await saveModel(at('run/model.safetensors'), model);
+  writeFileSync(at('run/config.json'), JSON.stringify({ method: 'natural', data: 'mnist', model: 'smallcnn' }));
+  model.dispose();
+});
+
+test('an ε sweep: table, curve, per-sample lines, model card with the checkpoint hash and training config', () => {
+  const r = yopo('eval', ...CKPT, ...DATA, '--attack', 'fgsm+pgd-1', '--eps', '0.1,3/10', '--no-sanity', '--per-sample', 'out/samples.jsonl', '--card', 'out/card', '--curve', 'out/curve.svg');
+  succeeds(r, 'yopo eval sweep');
+  assert.match(r.stdout, /robust accuracy \d+\.\d% \[95% CI \d+\.\d, \d+\.\d\] under fgsm\+pgd-1, linf ε=0\.1, n=4/);
+  assert.match(r.stdout, /under fgsm\+pgd-1, linf ε=0\.3, n=4/);
+  assert.match(r.stdout, /^ε\s+robust accuracy\s+95% interval/m);
+  assert.match(r.stdout, /yopo eval --attack autoattack/, 'a quick attack points to the reportable one');
+  const lines = readFileSync(at('out/samples.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+  assert.is(lines.length, 8, 'one line per example and ε');
+  for (const e of lines) {
+    for (const key of ['index', 'label', 'clean_pred', 'adv_pred', 'linf', 'l2', 'eps']) assert.type(e[key], 'number', key);
+    assert.ok(e.linf <= e.eps + 1e-6, `‖δ‖∞ ${e.linf} ≤ ε ${e.eps}`);
+    assert.ok(e.broken_by === null || ['fgsm', 'pgd-1'].includes(e.broken_by), String(e.broken_by));
+    if (e.broken_by !== null) assert.ok(e.adv_pred !== e.label && e.clean_pred === e.label);
+  }
+  const card = JSON.parse(readFileSync(at('out/card.json'), 'utf8'));
+  assert.is(card.checkpoint_sha256, createHash('sha256').update(readFileSync(at('run/model.safetensors'))).digest('hex'));
+  assert.is(card.threat_model, 'Linf');
+  assert.equal(card.evaluations.map((e: { eps: number }) => e.eps), [0.1, 0.3]);
+  for (const e of card.evaluations) {
+    assert.ok(e.robust_interval_95[0] <= e.robust_accuracy && e.robust_accuracy <= e.robust_interval_95[1]);
+    assert.is(e.n, 4);
+  }
+  assert.is(card.training_config.method, 'natural');
+  assert.match(readFileSync(at('out/card.md'), 'utf8'), /SHA-256/);
+  const svg = readFileSync(at('out/curve.svg'), 'utf8');
+  assert.ok(svg.includes('<svg') && svg.trimEnd().endsWith('</svg>') && !/NaN|undefined/.test(svg));
+});
+
+test('--save-adversarial writes images and labels; L2 with Square; --json carries stages and flags', () => {
+  const r = yopo('eval', ...CKPT, ...DATA, '--norm', 'l2', '--attack', 'fgm+square-10', '--limit', '3', '--save-adversarial', 'out/adv.safetensors', '--json');
+  succeeds(r, 'yopo eval --save-adversarial');
+  const result = JSON.parse(r.stdout);
+  assert.is(result.norm, 'l2');
+  assert.is(result.eps, 2, 'RobustBench L2 radius for MNIST');
+  assert.equal(result.stages.map((s: { attack: string }) => s.attack), ['fgm', 'square-10']);
+  assert.ok(Array.isArray(result.sanity_flags));
+  const file = decodeSafetensors(readFileSync(at('out/adv.safetensors')));
+  assert.equal(file.tensors.get('adversarial')!.shape, [3, 1, 28, 28]);
+  assert.equal(Array.from(file.tensors.get('labels')!.data), Array.from(testSet.labels.slice(0, 3)));
+  assert.ok(existsSync(at('run/model-card.md')) && existsSync(at('run/model-card.json')), 'the card goes beside the checkpoint by default');
+});
+
+test('bad values of the new options: one line on stderr, exit 2, no file written', () => {
+  rmSync(at('out'), { recursive: true, force: true });
+  const before = readdirSync(root).sort();
+  const cases: [string[], RegExp][] = [
+    [['--eps', '0.1,abc'], /--eps must be a non-negative number .*'abc'/],
+    [['--eps', '0.1,0.1'], /--eps lists a value twice/],
+    [['--norm', 'l3'], /--norm must be one of linf, l2/],
+    [['--attack', 'apgd-x'], /--attack: unknown attack 'apgd-x'/],
+    [['--attack', 'pgd-0'], /--attack: attack 'pgd-0': the count must be at least 1/],
+    [['--attack', 'pgd-2+'], /--attack: unknown attack ''/],
+    [['--per-sample', 'x.txt'], /--per-sample must name a \.jsonl file/],
+    [['--save-adversarial', 'x.bin'], /--save-adversarial must name a \.safetensors file/],
+    [['--save-adversarial', 'a.safetensors', '--eps', '0.1,0.2'], /--save-adversarial needs a single --eps/],
+    [['--curve', 'c.png'], /--curve must name a \.svg file/],
+  ];
+  for (const [args, message] of cases) {
+    const r = yopo('eval', ...CKPT, ...DATA, ...args);
+    const what = `yopo eval ${args.join(' ')}`;
+    assert.is(r.status, 2, `${what}: exit 2 (stderr: ${r.stderr})`);
+    assert.is(r.errorLines.length, 1, `${what}: one line: ${r.stderr}`);
+    assert.match(r.errorLines[0], message, what);
+    assert.is(r.stdout, '', what);
+  }
+  assert.equal(readdirSync(root).sort(), before, 'no file or folder added');
+});
+
+test.after(() => rmSync(root, { recursive: true, force: true }));
+test.run();

@@ -1,0 +1,62 @@
+// Host-side bookkeeping shared by the attacks: picking the rows (examples) still to attack, writing
+// results back, and forward passes whose logits come back to the host.
+
+import { type Tensor, noGrad, tensor, tidy } from '../../engine/index.js';
+import type { Classifier } from '../../nn/index.js';
+
+/** The rows idx of a [B, ...] array with `per` values per row, packed. */
+export function gatherRows(data: Float32Array, per: number, idx: readonly number[]): Float32Array {
+  const out = new Float32Array(idx.length * per);
+  idx.forEach((r, i) => out.set(data.subarray(r * per, (r + 1) * per), i * per));
+  return out;
+}
+
+/** Writes packed row i of `rows` into row idx[i] of `data`, for the rows where `which[i]` is set. */
+export function scatterRows(data: Float32Array, per: number, idx: readonly number[], rows: Float32Array, which: ArrayLike<number | boolean>): void {
+  idx.forEach((r, i) => {
+    if (which[i]) data.set(rows.subarray(i * per, (i + 1) * per), r * per);
+  });
+}
+
+export function gatherLabels(labels: Int32Array, idx: readonly number[]): Int32Array {
+  return Int32Array.from(idx, (r) => labels[r]);
+}
+
+/** Indices i with flags[i] set. */
+export function indicesWhere(flags: ArrayLike<number | boolean>): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < flags.length; i++) if (flags[i]) out.push(i);
+  return out;
+}
+
+/** Logits of the model on host inputs, back on the host (a forward pass only). */
+export async function logitsOf(model: Classifier, x: Float32Array, shape: readonly number[]): Promise<Float32Array> {
+  const z = noGrad(() => tidy(() => model.forward(tensor(x, shape))));
+  const out = (await z.data()) as Float32Array;
+  z.dispose();
+  return out;
+}
+
+/** Logits of the model on a device batch, on the host. */
+export async function logitsOfTensor(model: Classifier, x: Tensor): Promise<Float32Array> {
+  const z = noGrad(() => tidy(() => model.forward(x)));
+  const out = (await z.data()) as Float32Array;
+  z.dispose();
+  return out;
+}
+
+/** 1 where argmax of the row equals the label. */
+export function correctOf(logits: Float32Array, labels: Int32Array, classes: number): Uint8Array {
+  const out = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+    out[i] = best === labels[i] ? 1 : 0;
+  }
+  return out;
+}
+
+/** Per-example masks as a [B, 1, ..., 1] float tensor that broadcasts against inputs of the given rank. */
+export function perExample(values: ArrayLike<number>, rank: number): Tensor {
+  return tensor(Float32Array.from(values), [values.length, ...new Array(rank - 1).fill(1)]);
+}

@@ -1,0 +1,141 @@
+// The files yopo eval writes: per-example JSON lines, the adversarial images (safetensors, loadable by
+// PyTorch's safetensors), a model card with the fields of a RobustBench claim, and for an ε sweep the
+// robustness curve. All written atomically.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { encodeSafetensors, writeFileAtomic } from '../../nn/index.js';
+import type { AttackSpec, EvalData, EvalResult } from '../evaluate.js';
+import { wilsonInterval } from '../interval.js';
+import { renderCurves } from '../report/index.js';
+import type { SanityFlag } from '../sanity.js';
+import { packageVersion } from './session.js';
+
+export interface EvalOutputs {
+  checkpoint: string;
+  data: string;
+  model: string;
+  adapter: string;
+  seed: number;
+  restarts: number;
+  attacks: AttackSpec[];
+  results: EvalResult[];
+  flags: SanityFlag[];
+  images: EvalData;
+  perSample?: string;
+  saveAdversarial?: string;
+  card?: string;
+  curve?: string;
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+/** Atomic write into a folder that may not exist yet. */
+async function write(path: string, bytes: Uint8Array): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  await writeFileAtomic(path, bytes);
+}
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const interval = ([lo, hi]: [number, number]) => `${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%`;
+
+/** Writes every requested file; returns their paths. */
+export async function writeEvalOutputs(o: EvalOutputs): Promise<string[]> {
+  const written: string[] = [];
+  if (o.perSample) {
+    const lines = o.results.flatMap((r) => r.examples!.map((e) => JSON.stringify({ eps: r.eps, norm: r.norm, ...e })));
+    await write(o.perSample, text(`${lines.join('\n')}\n`));
+    written.push(o.perSample);
+  }
+  if (o.saveAdversarial) {
+    const r = o.results[0];
+    const [c, h, w] = o.images.shape;
+    const bytes = encodeSafetensors(
+      { adversarial: { shape: [r.n, c, h, w], data: r.adversarial! }, labels: { shape: [r.n], data: o.images.labels.slice(0, r.n) } },
+      { attack: r.attack, eps: String(r.eps), norm: r.norm, checkpoint: o.checkpoint, 'yopo.version': packageVersion() },
+    );
+    await write(o.saveAdversarial, bytes);
+    written.push(o.saveAdversarial);
+  }
+  const base = o.card ? o.card.replace(/\.(md|json)$/, '') : join(dirname(o.checkpoint), 'model-card');
+  const card = modelCard(o);
+  await write(`${base}.json`, text(`${JSON.stringify(card, null, 2)}\n`));
+  await write(`${base}.md`, text(cardMarkdown(card)));
+  written.push(`${base}.md`, `${base}.json`);
+  if (o.results.length > 1) {
+    const path = o.curve ?? join(dirname(base), 'robustness-curve.svg');
+    await write(path, text(robustnessCurve(o.results)));
+    written.push(path);
+  }
+  return written;
+}
+
+/** The robust accuracy against ε, from the clean accuracy at ε = 0. */
+function robustnessCurve(results: EvalResult[]): string {
+  const points = [{ x: 0, y: 100 * results[0].clean_accuracy }, ...results.map((r) => ({ x: r.eps, y: 100 * r.robust_accuracy }))].sort((a, b) => a.x - b.x);
+  const r = results[0];
+  return renderCurves({
+    title: `Robust accuracy under ${r.attack} (${r.norm}, n=${r.n})`,
+    series: [{ label: `${r.attack} (ε = 0: clean)`, points }],
+    xLabel: `ε (${r.norm})`,
+    yLabel: 'accuracy (%)',
+    yRange: [0, 100],
+    xIncludeZero: true,
+  });
+}
+
+type Card = ReturnType<typeof modelCard>;
+
+function modelCard(o: EvalOutputs) {
+  const sha256 = createHash('sha256').update(readFileSync(o.checkpoint)).digest('hex');
+  const configPath = join(dirname(o.checkpoint), 'config.json');
+  const training = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : null;
+  const first = o.results[0];
+  return {
+    model: o.model,
+    dataset: o.data,
+    threat_model: first.norm === 'linf' ? 'Linf' : 'L2',
+    evaluations: o.results.map((r, i) => ({
+      eps: r.eps,
+      attack: r.attack,
+      attack_stages: r.stages,
+      attack_version: `yopo ${packageVersion()} (${o.attacks[i].stages.map((s) => s.name).join(', ') || 'no attack'}; restarts ${o.restarts})`,
+      n: r.n,
+      clean_accuracy: r.clean_accuracy,
+      clean_interval_95: r.clean_interval,
+      robust_accuracy: r.robust_accuracy,
+      robust_interval_95: wilsonInterval(Math.round(r.robust_accuracy * r.n), r.n),
+    })),
+    seed: o.seed,
+    yopo_version: packageVersion(),
+    evaluated_on: o.adapter,
+    date: new Date().toISOString(),
+    checkpoint: o.checkpoint,
+    checkpoint_sha256: sha256,
+    sanity_flags: o.flags,
+    training_config: training,
+  };
+}
+
+function cardMarkdown(c: Card): string {
+  const lines = [
+    `# Model card: ${c.model} on ${c.dataset}`,
+    '',
+    `- threat model: ${c.threat_model}`,
+    `- checkpoint: \`${c.checkpoint}\` (SHA-256 \`${c.checkpoint_sha256}\`)`,
+    `- evaluated with yopo ${c.yopo_version} on ${c.evaluated_on}, seed ${c.seed}, ${c.date}`,
+    '',
+    '| ε | attack | n | clean accuracy (95% CI) | robust accuracy (95% CI) |',
+    '|---|---|---|---|---|',
+    ...c.evaluations.map((e) => `| ${Number(e.eps.toPrecision(4))} | ${e.attack_version} | ${e.n} | ${pct(e.clean_accuracy)} (${interval(e.clean_interval_95)}) | ${pct(e.robust_accuracy)} (${interval(e.robust_interval_95)}) |`),
+    '',
+    c.sanity_flags.length ? '## Sanity flags\n' : '## Sanity flags\n\nnone raised',
+    ...c.sanity_flags.map((f) => `- **${f.check}**: ${f.evidence}`),
+    '',
+    '## Training configuration',
+    '',
+    c.training_config ? `\`\`\`json\n${JSON.stringify(c.training_config, null, 2)}\n\`\`\`` : 'no config.json beside the checkpoint',
+    '',
+  ];
+  return lines.join('\n');
+}
