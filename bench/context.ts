@@ -4,6 +4,7 @@
 import type { WebGPUBackend } from '../kernels/index.js';
 import type { Budget } from './measure.js';
 import type { TfjsPeer } from './peer/tfjs.js';
+import type { TorchItem, TorchRun } from './peer/torch.js';
 import type { BenchResult } from './report.js';
 
 export interface SuiteContext {
@@ -15,6 +16,11 @@ export interface SuiteContext {
   wants(name: string): boolean;
   /** The TF.js peer on our device, or null when it cannot start (the reason is printed once). */
   peer(): Promise<TfjsPeer | null>;
+  /**
+   * Times SmallCNN items in PyTorch on this CPU (bench/peer/torch_small_cnn.py), or null when no
+   * python imports torch (the reason is printed once) or --no-torch was given.
+   */
+  torch(items: readonly TorchItem[]): TorchRun | null;
   /** A progress line on stderr. */
   log(line: string): void;
   /** Adds a result (and prints it as progress). Returns it, so suites can fill in ratios later. */

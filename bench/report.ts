@@ -12,6 +12,8 @@ export interface BenchResult {
   gflops?: number;
   /** TensorFlow.js's median on the same adapter and device. */
   peer_ms?: number;
+  /** PyTorch's median on this machine's CPU (bench/peer/torch_small_cnn.py), for the same step. */
+  torch_ms?: number;
   /** Meaning depends on the section (see SECTIONS): first layer / full, step / natural, or peer / ours. */
   ratio?: number;
   /** FLOPs of the first layer's step / FLOPs of a full propagation (first-layer section only). */
@@ -27,6 +29,8 @@ export interface BenchReport {
   software: boolean;
   /** The TF.js peer's description, when it ran. */
   peer?: string;
+  /** The PyTorch CPU peer's description, when it ran. */
+  torch?: string;
   /** `git rev-parse --short HEAD`, with '-dirty' when the tree had uncommitted changes. */
   commit: string;
   /** The exact command line that produced this report. */
@@ -38,7 +42,7 @@ export interface BenchReport {
 /** Four significant digits: more than a timing on a shared machine can back up, and readable JSON. */
 export function roundResult(r: BenchResult): BenchResult {
   const out: BenchResult = { ...r };
-  for (const key of ['ms', 'gflops', 'peer_ms', 'ratio', 'flop_ratio'] as const) {
+  for (const key of ['ms', 'gflops', 'peer_ms', 'torch_ms', 'ratio', 'flop_ratio'] as const) {
     const v = out[key];
     if (v !== undefined) out[key] = Number(v.toPrecision(4));
   }
@@ -83,18 +87,19 @@ export function formatRatio(r: number): string {
   return r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2);
 }
 
-export const COLUMNS = ['name', 'ms', 'samples', 'GFLOP/s', 'TF.js ms', 'ratio', 'flop ratio', 'note'] as const;
+export const COLUMNS = ['name', 'ms', 'samples', 'GFLOP/s', 'TF.js ms', 'PyTorch CPU ms', 'ours / PyTorch', 'ratio', 'flop ratio', 'note'] as const;
 
 /** One row of cells per result, '' where a value does not apply. */
 export function cells(r: BenchResult): string[] {
   const opt = (v: number | undefined, f: (x: number) => string) => (v === undefined ? '' : f(v));
-  return [r.name, formatMs(r.ms), String(r.samples), opt(r.gflops, (g) => g.toFixed(2)), opt(r.peer_ms, formatMs), opt(r.ratio, formatRatio), opt(r.flop_ratio, formatRatio), r.note ?? ''];
+  return [r.name, formatMs(r.ms), String(r.samples), opt(r.gflops, (g) => g.toFixed(2)), opt(r.peer_ms, formatMs), opt(r.torch_ms, formatMs), opt(r.torch_ms, (t) => formatRatio(r.ms / t)), opt(r.ratio, formatRatio), opt(r.flop_ratio, formatRatio), r.note ?? ''];
 }
 
 /** The human-readable output: a header and one aligned table per section (empty columns dropped). */
 export function formatTable(report: BenchReport): string {
   const lines = [`yopo bench  ${report.date}  commit ${report.commit}${report.quick ? '  (quick)' : ''}`, `adapter: ${report.adapter}${report.software ? ' [software renderer]' : ''}`];
   if (report.peer) lines.push(`peer: ${report.peer}`);
+  if (report.torch) lines.push(`CPU peer: ${report.torch}`);
   for (const { section, results } of groupBySection(report.results)) {
     const rows = results.map(cells);
     const keep = COLUMNS.map((_, i) => i === 0 || i === 1 || rows.some((row) => row[i] !== ''));

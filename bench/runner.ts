@@ -9,7 +9,9 @@ import { useWebGPU } from '../kernels/index.js';
 import type { SuiteContext } from './context.js';
 import { BUDGETS, peerTimingOptions } from './measure.js';
 import { type TfjsPeer, createTfjsPeer } from './peer/tfjs.js';
+import { type TorchRun, findTorchPython, runTorchPeer } from './peer/torch.js';
 import { type BenchReport, type BenchResult, formatMs, formatRatio, roundResult } from './report.js';
+import { BATCH } from './workload.js';
 import { firstLayerSuite } from './suites/first_layer.js';
 import { kernelsSuite } from './suites/kernels.js';
 import { stepsSuite } from './suites/steps.js';
@@ -20,6 +22,8 @@ export interface BenchOptions {
   filter?: string;
   /** The command line, recorded in the report. */
   command: string;
+  /** Time the PyTorch CPU peer where python3-torch is installed (default true). */
+  torch?: boolean;
   /** Progress sink (default: stderr). */
   log?: (line: string) => void;
 }
@@ -36,6 +40,21 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const filters = (o.filter ?? '').split(',').map((f) => f.trim()).filter(Boolean);
   // Widened on purpose: only the closure below assigns it, which TS control flow cannot see.
   let peer = null as Promise<TfjsPeer | null> | null;
+  let torchPython = null as { python: string } | { unavailable: string } | null;
+  let torchDescription: string | undefined;
+  const torch = (items: readonly string[]): TorchRun | null => {
+    if (o.torch === false || items.length === 0) return null;
+    torchPython ??= findTorchPython();
+    if ('unavailable' in torchPython) {
+      if (!torchDescription) log(`[${clock()}] PyTorch CPU peer not available: ${torchPython.unavailable}; its columns stay empty`);
+      torchDescription = '';
+      return null;
+    }
+    log(`[${clock()}] PyTorch CPU peer: ${items.join(', ')}`);
+    const run = runTorchPeer(torchPython.python, items as never, BATCH, budget.timeMs);
+    torchDescription = run.description;
+    return run;
+  };
   const ctx: SuiteContext = {
     backend,
     budget,
@@ -52,13 +71,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
           return null;
         },
       )),
+    torch,
     log: (line) => log(`[${clock()}] ${line}`),
     record: (raw) => {
       const r = roundResult(raw);
       results.push(r);
       const peerText = r.peer_ms !== undefined ? `, TF.js ${formatMs(r.peer_ms)} ms` : '';
+      const torchText = r.torch_ms !== undefined ? `, PyTorch CPU ${formatMs(r.torch_ms)} ms` : '';
       const ratioText = r.ratio !== undefined ? `, ratio ${formatRatio(r.ratio)}` : '';
-      log(`[${clock()}]   ${r.name}: ${formatMs(r.ms)} ms (median of ${r.samples})${peerText}${ratioText}`);
+      log(`[${clock()}]   ${r.name}: ${formatMs(r.ms)} ms (median of ${r.samples})${peerText}${torchText}${ratioText}`);
       return r;
     },
   };
@@ -81,6 +102,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     adapter: backend.adapter ? adapterName(backend.adapter) : 'unknown adapter',
     software: backend.adapter?.isSoftware ?? false,
     ...(peerDescription ? { peer: peerDescription } : {}),
+    ...(torchDescription ? { torch: torchDescription } : {}),
     commit: gitCommit(),
     command: o.command,
     quick: o.quick,

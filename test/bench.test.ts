@@ -12,6 +12,7 @@ import { renderResultsMarkdown } from '../bench/markdown.js';
 import { type BenchReport, formatTable, groupBySection, roundResult, sectionOf } from '../bench/report.js';
 import { benchSpec } from '../yopo/cli/bench_command.js';
 import { parseCommand } from '../yopo/cli/args.js';
+import { findTorchPython, runTorchPeer } from '../bench/peer/torch.js';
 
 setBackend(new CpuBackend());
 
@@ -134,3 +135,36 @@ test('cli: bench options parse', () => {
 });
 
 test.run();
+
+test('report: the PyTorch CPU column shows its time and ours / PyTorch where a result has one', () => {
+  const withTorch: BenchReport = {
+    ...report,
+    torch: 'PyTorch 1.13.1 CPU (2 threads)',
+    results: [
+      { name: 'first_layer/smallcnn', ms: 30, samples: 3, torch_ms: 12 },
+      { name: 'step/smallcnn/natural', ms: 600, samples: 3, ratio: 1, torch_ms: 60 },
+      { name: 'step/smallcnn/free-8', ms: 900, samples: 3, ratio: 1.5 },
+    ],
+  };
+  const table = formatTable(withTorch);
+  assert.match(table, /CPU peer: PyTorch 1\.13\.1 CPU/);
+  assert.match(table, /PyTorch CPU ms\s+ours \/ PyTorch/);
+  assert.match(table, /first_layer\/smallcnn\s+30\.0\s+3\s+12\.0\s+2\.50/);
+  assert.match(table, /step\/smallcnn\/natural\s+600\s+3\s+60\.0\s+10\.0\s+1\.00/);
+  const md = renderResultsMarkdown(withTorch);
+  assert.match(md, /CPU peer: PyTorch 1\.13\.1 CPU/);
+  assert.match(md, /\| step\/smallcnn\/free-8 \| 900 \| 3 \|  \|  \| 1\.50 \|/);
+});
+
+test('PyTorch peer: the script times SmallCNN steps where python3-torch is installed', () => {
+  const found = findTorchPython();
+  if ('unavailable' in found) {
+    console.log(`  skipped: ${found.unavailable}`);
+    return;
+  }
+  const run = runTorchPeer(found.python, ['natural', 'first_layer', 'yopo-1-1', 'pgd-1'], 4, 1);
+  assert.match(run.description, /^PyTorch \S+ CPU/);
+  for (const item of ['natural', 'first_layer', 'yopo-1-1', 'pgd-1']) {
+    assert.ok(run.results[item]!.ms > 0 && run.results[item]!.samples >= 3, `${item}: ${JSON.stringify(run.results[item])}`);
+  }
+});

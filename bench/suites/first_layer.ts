@@ -11,6 +11,7 @@ import type { SuiteContext } from '../context.js';
 import { firstLayerStepFlops, fullPassFlops, gflopsPerSecond } from '../flops.js';
 import { traceLayers } from '../layers.js';
 import { measure } from '../measure.js';
+import { formatMs, formatRatio } from '../report.js';
 import { BATCH, benchModels, buildModel, randomBatch } from '../workload.js';
 
 export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
@@ -49,7 +50,7 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           g.dispose();
           await backend.sync();
         }, ctx.budget);
-        ctx.record({
+        const r = ctx.record({
           name: firstName,
           ms: t.ms,
           samples: t.samples,
@@ -58,6 +59,12 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           flop_ratio: flopRatio,
           note: `${(firstFlops / 1e9).toFixed(3)} GFLOP`,
         });
+        // PyTorch's inner step on this CPU (autograd through the same 1->32 conv + ReLU).
+        const run = bm.name === 'smallcnn' ? ctx.torch(['first_layer']) : null;
+        if (run) {
+          r.torch_ms = Number(run.results.first_layer!.ms.toPrecision(4));
+          ctx.log(`  ${firstName}: PyTorch CPU ${formatMs(r.torch_ms)} ms, ours / PyTorch ${formatRatio(r.ms / r.torch_ms)}`);
+        }
       }
     } finally {
       for (const t of [x, y, eta, p]) t.dispose();

@@ -9,6 +9,8 @@ import { firstLayerOnly, propagationCounts } from '../../yopo/counters.js';
 import { parseMethod, threatModel, trainingDefaults } from '../../yopo/defaults.js';
 import type { Hyper, Method } from '../../yopo/method.js';
 import type { SuiteContext } from '../context.js';
+import type { TorchItem } from '../peer/torch.js';
+import { type BenchResult, formatMs, formatRatio } from '../report.js';
 import { measure, peerTimingOptions } from '../measure.js';
 import { BATCH, type BenchModel, benchModels, buildModel, randomBatch } from '../workload.js';
 
@@ -29,6 +31,7 @@ async function methodSteps(ctx: SuiteContext, bm: BenchModel): Promise<void> {
   const { x, y } = randomBatch(model, BATCH);
   const counts = propagationCounts(model);
   let naturalMs: number | null = null;
+  const recorded = new Map<string, BenchResult>();
   try {
     for (const spec of specs) {
       const name = `step/${bm.name}/${spec}`;
@@ -46,20 +49,36 @@ async function methodSteps(ctx: SuiteContext, bm: BenchModel): Promise<void> {
       const full = (counts.full - before.full) / calls;
       const firstOnly = (firstLayerOnly(counts) - firstLayerOnly(before)) / calls;
       if (spec === 'natural') naturalMs = t.ms;
-      ctx.record({
+      recorded.set(spec, ctx.record({
         name,
         ms: t.ms,
         samples: t.samples,
         ...(naturalMs !== null ? { ratio: t.ms / naturalMs } : {}),
         note: `${round(full)} full + ${round(firstOnly)} first-layer passes${method.epochDivisor > 1 ? `; run epochs/${method.epochDivisor}` : ''}`,
-      });
+      }));
     }
+    if (bm.name === 'smallcnn') addTorchTimes(ctx, recorded);
   } finally {
     x.dispose();
     y.dispose();
     model.dispose();
   }
 }
+
+/** The same SmallCNN steps in PyTorch on this CPU, timed now and set beside ours (where it has them). */
+function addTorchTimes(ctx: SuiteContext, recorded: Map<string, BenchResult>): void {
+  const items = [...recorded.keys()].filter((spec) => TORCH_STEP.test(spec)) as TorchItem[];
+  const run = ctx.torch(items);
+  if (!run) return;
+  for (const item of items) {
+    const r = recorded.get(item)!;
+    r.torch_ms = Number(run.results[item]!.ms.toPrecision(4));
+    ctx.log(`  ${r.name}: PyTorch CPU ${formatMs(r.torch_ms)} ms, ours / PyTorch ${formatRatio(r.ms / r.torch_ms)}`);
+  }
+}
+
+/** The steps bench/peer/torch_small_cnn.py knows. */
+const TORCH_STEP = /^(natural|pgd-\d+|yopo-\d+-\d+)$/;
 
 /** Median GPU-synced time of method.step on one fixed batch; a fresh step seed per call. */
 async function timeSteps(ctx: SuiteContext, name: string, model: Classifier, method: Method, hyper: Hyper, x: Tensor, y: Tensor, onCall: () => void) {

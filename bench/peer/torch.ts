@@ -1,0 +1,52 @@
+// PyTorch on the CPU as a benchmark peer (bench/peer/torch_small_cnn.py), run in a child process
+// right after our own steps are timed, so both land in one report. Optional: when no python3 on this
+// machine imports torch (Debian: `apt-get install python3-torch`), the bench says "peer not
+// available" once and goes on without the column. Never a dependency of the library.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PeerTiming } from './timing.js';
+
+export interface TorchRun {
+  /** e.g. 'PyTorch 1.13.1 CPU (OpenBLAS, 2 threads)'. */
+  description: string;
+  /** Median per item: 'natural', 'first_layer', 'pgd-R', 'yopo-M-N'. */
+  results: Record<string, PeerTiming>;
+}
+
+export type TorchItem = 'natural' | 'first_layer' | `pgd-${number}` | `yopo-${number}-${number}`;
+
+/** The script sits in the source tree; the compiled bench runs from dist/bench/peer. */
+function scriptPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, 'torch_small_cnn.py'), join(here, '../../../bench/peer/torch_small_cnn.py')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`bench/peer/torch_small_cnn.py not found next to ${here}`);
+}
+
+/**
+ * The first python that imports torch: $YOPO_TORCH_PYTHON, else python3 on the PATH, else Debian's
+ * /usr/bin/python3 (a pyenv python3 on the PATH does not see Debian's python3-torch).
+ */
+export function findTorchPython(): { python: string } | { unavailable: string } {
+  const candidates = process.env.YOPO_TORCH_PYTHON ? [process.env.YOPO_TORCH_PYTHON] : ['python3', '/usr/bin/python3'];
+  for (const python of candidates) {
+    const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+    if (probe.status === 0) return { python };
+  }
+  return { unavailable: `no python among ${candidates.join(', ')} imports torch (Debian: apt-get install python3-torch)` };
+}
+
+/** Times the items in one PyTorch process (about targetMs of timed work each, after two warm-ups). */
+export function runTorchPeer(python: string, items: readonly TorchItem[], batch: number, targetMs: number): TorchRun {
+  const args = [scriptPath(), '--batch', String(batch), '--items', items.join(','), '--target-ms', String(targetMs)];
+  const run = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 30 * 60_000 });
+  if (run.status !== 0) {
+    const why = run.error ? run.error.message : (run.stderr.trim().split('\n').pop() ?? `exit code ${run.status}`);
+    throw new Error(`PyTorch peer failed: ${why}`);
+  }
+  return JSON.parse(run.stdout.trim().split('\n').pop()!) as TorchRun;
+}
