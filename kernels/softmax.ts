@@ -16,6 +16,7 @@ function logSumExp(cols: number): string {
 }`;
 }
 
+/** Log-softmax of each row of x ([rows, cols] f32, row-major): out[r, j] = x[r, j] - log Σ_k exp(x[r, k]); returns a new [rows, cols] buffer. */
 export function logSoftmax(gpu: Gpu, x: GpuBuffer, rows: number, cols: number): GpuBuffer {
   const out = gpu.acquire(rows * cols * 4);
   const { workgroups, stride } = grid(rows);

@@ -48,14 +48,17 @@ ${flatIndex(n, stride)}
   return out;
 }
 
+/** Elementwise op (neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal) over n f32 elements; relu and step pass NaN through. */
 export function unary(gpu: Gpu, op: UnaryOp, x: GpuBuffer, n: number): GpuBuffer {
   return mapElements(gpu, `unary_${op}`, x, n, EXPRESSIONS[op]);
 }
 
+/** out[i] = scale · x[i] + shift over n f32 elements. */
 export function affine(gpu: Gpu, x: GpuBuffer, n: number, scale: number, shift: number): GpuBuffer {
   return mapElements(gpu, 'affine', x, n, `${f32(scale)} * v + ${f32(shift)}`);
 }
 
+/** out[i] = min(max(x[i], lo), hi) over n f32 elements; NaN passes through. */
 export function clamp(gpu: Gpu, x: GpuBuffer, n: number, lo: number, hi: number): GpuBuffer {
   return mapElements(gpu, 'clamp', x, n, `select(min(max(v, ${f32(lo)}), ${f32(hi)}), v, ${isNan('v')})`);
 }

@@ -10,6 +10,7 @@ import { appendFileSync } from 'node:fs';
 let config: { trace?: string; killAt?: number } | null = null;
 let reached = 0;
 
+/** Marks a named instant in a durable write: appends the name to $YOPO_FAULT_TRACE and/or SIGKILLs the process at the $YOPO_KILL_AT-th point reached; does nothing when neither is set. */
 export function faultPoint(name: string): void {
   config ??= { trace: process.env.YOPO_FAULT_TRACE || undefined, killAt: process.env.YOPO_KILL_AT ? Number(process.env.YOPO_KILL_AT) : undefined };
   if (config.trace === undefined && config.killAt === undefined) return;

@@ -10,8 +10,10 @@
 // Pure typed-array code (bytes in, bytes out): no file system, no engine, so it also runs in a browser.
 // safetensors.ts adds reading and writing files in Node.
 
+/** One tensor as stored: its shape and its values (f32 or i32), row-major. */
 export type TensorData = { shape: number[]; data: Float32Array | Int32Array };
 
+/** A decoded safetensors file: tensors by name and the string metadata of its header. */
 export interface SafetensorsFile {
   tensors: Map<string, TensorData>;
   metadata: Record<string, string>;

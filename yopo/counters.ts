@@ -4,6 +4,7 @@
 
 import type { Classifier } from '../nn/index.js';
 
+/** Live counts of a model's forward propagations: full passes and first-layer passes. */
 export interface PropagationCounts {
   /** Calls of g: full forward passes (each full backward follows one of them). */
   full: number;

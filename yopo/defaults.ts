@@ -47,6 +47,7 @@ export function defaultEvalAttack(dataset: string): string {
   return dataset === 'cifar10' ? 'pgd-20' : 'pgd-40';
 }
 
+/** The paper's settings for a dataset, method and model (trainingDefaults): epochs, lr and its ×0.1 milestones, weight decay, batch size, TRADES β. */
 export interface TrainingDefaults {
   epochs: number;
   lr: number;
@@ -89,6 +90,7 @@ export interface MethodOptions {
   batchNormRefresh?: boolean;
 }
 
+/** The method name forms parseMethod accepts, for help and errors. */
 export const METHOD_FORMS = 'natural, pgd-R, free-M, yopo-M-N, trades[-K], trades-yopo-M-N';
 
 /** Parses a method name. ε and the step come from the threat model unless given. */

@@ -11,6 +11,7 @@ import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, scatterRow
 import { wilsonInterval } from './interval.js';
 import type { Norm } from './perturbation.js';
 
+/** A parsed evaluation attack: its name, radius ε (input units, inputs in [0, 1]; 0 for 'none'), norm and stages. */
 export interface AttackSpec {
   /** 'pgd-20', 'apgd-ce+apgd-t', 'none', ... */
   name: string;
@@ -33,6 +34,7 @@ export function parseAttack(spec: string, eps: number, alpha: number, restarts =
   return { name: stages.length ? stages.map((s) => s.name).join('+') : 'none', eps: stages.length ? eps : 0, norm, stages };
 }
 
+/** The attack's name as reported (e.g. 'apgd-ce+apgd-t', 'none'). */
 export function attackName(a: AttackSpec): string {
   return a.name;
 }
@@ -45,6 +47,7 @@ export function isQuickAttack(a: AttackSpec): boolean {
 /** Printed once beside a number from a quick attack. */
 export const QUICK_ATTACK_NOTE = "note: a quick attack (FGSM/PGD with at most 40 steps and one restart) overstates robustness; for a reportable number run 'yopo eval --attack autoattack'";
 
+/** Images to evaluate on: count images of shape [C, H, W] (NCHW f32 in [0, 1]) and their labels. */
 export interface EvalData {
   images: Float32Array;
   labels: Int32Array;
@@ -64,6 +67,7 @@ export interface ExampleResult {
   l2: number;
 }
 
+/** Clean and robust accuracy (fractions in [0, 1]) over n images under one attack, with intervals, per-stage accuracies and optional per-example results. */
 export interface EvalResult {
   clean_accuracy: number;
   robust_accuracy: number;
@@ -81,6 +85,7 @@ export interface EvalResult {
   adversarial?: Float32Array;
 }
 
+/** Options of evaluate: batch size (default 200), image limit, seed (default 0), progress callback, per-example results, time budget. */
 export interface EvaluateOptions {
   batchSize?: number;
   limit?: number;
@@ -112,6 +117,7 @@ function perturbationNorms(x: Float32Array, adv: Float32Array, per: number, i: n
   return { linf, l2: Math.sqrt(sq) };
 }
 
+/** Clean and robust accuracy of the model (in eval mode, restored after) on up to `limit` images of data (fewer when the time budget ends it), in batches, under the attack. */
 export async function evaluate(model: Classifier, data: EvalData, attack: AttackSpec, options: EvaluateOptions = {}): Promise<EvalResult> {
   const limit = Math.min(options.limit ?? data.count, data.count);
   const started = Date.now();

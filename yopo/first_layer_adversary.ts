@@ -10,6 +10,7 @@ import type { Classifier } from '../nn/index.js';
 import { hamiltonianGradientWrtEta } from './first_layer.js';
 import { type Norm, ascentStep, project } from './perturbation.js';
 
+/** Options of firstLayerAdversary: m full passes, n inner steps of size σ after each, radius eps (input units) in the given norm. */
 export interface FirstLayerAdversaryOptions {
   m: number;
   n: number;

@@ -2,6 +2,7 @@
 
 import { type Tensor, add, keep, tidy } from '../engine/index.js';
 
+/** Σ of gradients over several backward passes, per parameter (YOPO sums m copies before one step); dispose() frees the sums. */
 export class GradientSum {
   private readonly sums = new Map<Tensor, Tensor>();
 

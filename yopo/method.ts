@@ -4,6 +4,7 @@
 import type { Random, Tensor } from '../engine/index.js';
 import type { Classifier, SGD } from '../nn/index.js';
 
+/** Optimiser hyperparameters a Method's SGD starts from: base learning rate, momentum, weight decay. */
 export interface Hyper {
   /** Base learning rate (methods that sum m gradients divide it by m, as the paper does). */
   lr: number;
@@ -11,6 +12,7 @@ export interface Hyper {
   weightDecay: number;
 }
 
+/** What one training step returns: the loss, the logits of its last forward, and the adversarial input it trained on. */
 export interface StepOutput {
   /** The training loss of this step (a scalar tensor; read it when you need the number). */
   loss: Tensor;
@@ -20,6 +22,7 @@ export interface StepOutput {
   adversary?: Tensor;
 }
 
+/** A training method (natural, PGD-r, Free-m, YOPO-m-n, TRADES, TRADES-YOPO): creates its optimisers, then runs one update per batch. */
 export interface Method {
   /** e.g. 'yopo-5-3', 'pgd-10'. */
   readonly name: string;

@@ -4,7 +4,9 @@
 
 import { type Random, type Tensor, abs, add, addScalar, clamp, div, max, mul, rand, randn, scale, sign, sqrt, square, sub, sum } from '../engine/index.js';
 
+/** The threat model's norm: L∞ or L2. */
 export type Norm = 'linf' | 'l2';
+/** Every Norm, for option parsing. */
 export const NORMS: readonly Norm[] = ['linf', 'l2'];
 
 /** Per-example norm ‖t_i‖ over all axes but the first, shaped [B, 1, ..., 1] to broadcast against t. */

@@ -11,6 +11,7 @@
 /** Option values as `yopo train` takes them on the command line (keys are option names). */
 export type PresetOptions = Record<string, string | number>;
 
+/** One of the paper's published configurations: its `yopo train` options, how it was evaluated and what the paper reported. */
 export interface Preset {
   name: string;
   /** What the paper calls it. */
@@ -32,6 +33,7 @@ const TRADES = { ...CIFAR, model: 'preact-resnet18', eps: '0.031', step: '0.007'
 
 const FIGURE_ONLY = "no number in the spec's reported results";
 
+/** The presets, in the order of the paper. */
 export const PRESETS: readonly Preset[] = [
   {
     name: 'mnist-yopo-5-10', title: 'MNIST YOPO-5-10 (SmallCNN)',
@@ -91,8 +93,10 @@ export const PRESETS: readonly Preset[] = [
     })),
 ];
 
+/** The names of PRESETS. */
 export const PRESET_NAMES = PRESETS.map((p) => p.name);
 
+/** The preset with this name, or undefined. */
 export function findPreset(name: string): Preset | undefined {
   return PRESETS.find((p) => p.name === name);
 }

@@ -9,6 +9,7 @@ import { dlrLoss, oneHotRows } from './attacks/dlr.js';
 import { logitsOf } from './attacks/rows.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate, parseAttack } from './evaluate.js';
 
+/** A warning sign that a robust accuracy may be an artefact of the evaluation: which check fired and its evidence. */
 export interface SanityFlag {
   check: string;
   evidence: string;
@@ -44,6 +45,7 @@ export function notFallingWithEps(sweep: EvalResult[]): SanityFlag | null {
   return null;
 }
 
+/** Options of modelSanityFlags: seed and batch size. */
 export interface SanityOptions {
   seed?: number;
   batchSize?: number;

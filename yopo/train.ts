@@ -25,6 +25,7 @@ export interface TrainPosition {
   elapsed: number;
 }
 
+/** The metrics record of one training step: position, loss, train accuracy (fraction), learning rate, throughput in images per second. */
 export interface StepRecord extends TrainPosition {
   loss: number;
   train_accuracy: number;
@@ -32,10 +33,13 @@ export interface StepRecord extends TrainPosition {
   images_per_s: number;
 }
 
+/** The metrics record of an evaluation during training: position and the evaluation result. */
 export interface EvalRecord extends TrainPosition, EvalResult {}
 
+/** Thrown when the training loss becomes non-finite (NaN or ±∞). */
 export class TrainingDiverged extends Error {}
 
+/** Options of train: model, method, batches, epochs, hyperparameters, schedules, seed, budget, evaluation and callbacks. */
 export interface TrainOptions {
   model: Classifier;
   method: Method;
@@ -68,6 +72,7 @@ export interface TrainOptions {
   onCheckpoint?: (p: TrainPosition) => void | Promise<void>;
 }
 
+/** Where training stopped and why, and the last evaluation record. */
 export interface TrainResult {
   position: TrainPosition;
   stoppedBy: 'epochs' | 'time-budget' | 'stop-request';
@@ -86,6 +91,7 @@ async function correctCount(logits: Tensor, y: Tensor): Promise<number> {
   return v;
 }
 
+/** Runs the shared training loop (from `resume` when given): batches in seeded order, the learning-rate schedule, periodic evaluation, time budget, checkpoint callbacks; throws TrainingDiverged on a non-finite loss. */
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const { model, method, batches } = o;
   const schedule = o.schedule ?? (() => o.hyper.lr);

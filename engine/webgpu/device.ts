@@ -1,6 +1,7 @@
 // Acquiring a GPUDevice, in Node (through Dawn's `webgpu` package) or in a browser (navigator.gpu),
 // behind one function. Failures say what was tried and what to do next.
 
+/** What the adapter says about itself (from adapter.info), a few of its limits by name, and its features sorted. */
 export interface AdapterDescription {
   vendor: string;
   architecture: string;
@@ -12,12 +13,14 @@ export interface AdapterDescription {
   features: string[];
 }
 
+/** An acquired device, the adapter it came from and that adapter's description. */
 export interface WebGPUHandle {
   device: GPUDevice;
   adapter: GPUAdapter;
   info: AdapterDescription;
 }
 
+/** Options for requestWebGPU; powerPreference defaults to 'high-performance'. */
 export interface RequestDeviceOptions {
   powerPreference?: GPUPowerPreference;
 }
@@ -40,6 +43,7 @@ async function getGpu(): Promise<GPU> {
   throw new Error('WebGPU is not available in this browser (navigator.gpu is undefined); try a browser with WebGPU enabled');
 }
 
+/** Reads an adapter's vendor, architecture, device, description, chosen limits and features; flags software rasterisers (llvmpipe, lavapipe, SwiftShader). */
 export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   const info = adapter.info;
   const limits: Record<string, number> = {};
@@ -58,6 +62,7 @@ export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   };
 }
 
+/** A one-line adapter name for logs and benchmark tables: description (or device), then "(vendor architecture)". */
 export function adapterName(info: AdapterDescription): string {
   return [info.description || info.device, info.vendor && `(${info.vendor}${info.architecture ? ` ${info.architecture}` : ''})`].filter(Boolean).join(' ');
 }

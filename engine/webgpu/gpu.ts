@@ -43,6 +43,7 @@ export class DeviceLimitError extends Error {
 const MAX_PENDING_DISPATCHES = 256;
 const BIND_GROUP_CACHE_LIMIT = 8192;
 
+/** Running totals of the work a Gpu has done: compute dispatches, queue submits, pipelines compiled, buffer uploads and readbacks. */
 export interface GpuCounters {
   dispatches: number;
   submits: number;
@@ -51,6 +52,11 @@ export interface GpuCounters {
   readbacks: number;
 }
 
+/**
+ * The WebGPU execution layer every kernel runs on, over one GPUDevice: cached pipelines, dispatches batched into
+ * one compute pass, a size-bucketed storage-buffer pool (acquire/release), explicit read/sync, and device
+ * errors raised as exceptions at the next sync or read.
+ */
 export class Gpu {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();

@@ -35,7 +35,9 @@ export class WideBasicBlock extends Module {
   }
 }
 
+/** Weight initialisation for WideResNet: 'pytorch' (PyTorch's defaults) or 'trades' (the TRADES code's). */
 export type WideResNetInit = 'pytorch' | 'trades';
+/** Every WideResNetInit value, for option parsing. */
 export const WIDE_RESNET_INITS: readonly WideResNetInit[] = ['pytorch', 'trades'];
 
 /** WideResNet-depth-widen for CIFAR-10 (WRN-34-10 in the papers); first layer: the bare 3x3 conv1. Input [N, 3, 32, 32], logits [N, 10]. */

@@ -16,8 +16,10 @@ import { type Norm, ascentDirection, normalizePerExample, perturbed, projectToBa
 import { crossEntropyPerExample, dlrLoss, oneHotRows, targetedDlrLoss } from './dlr.js';
 import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, perExample, scatterRows } from './rows.js';
 
+/** APGD's loss: cross-entropy (APGD-CE), the DLR loss (APGD-DLR) or the targeted DLR loss (APGD-T). */
 export type ApgdLoss = 'ce' | 'dlr' | 'dlr-targeted';
 
+/** Options of apgdAttack: radius eps (in input units, inputs in [0, 1]) in the given norm; loss defaults to 'ce', steps to 100, restarts to 1, ρ to 0.75. */
 export interface ApgdOptions {
   eps: number;
   norm: Norm;

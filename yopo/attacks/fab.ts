@@ -17,8 +17,10 @@ import { Tape, type Tensor, mul, sum, tensor, tidy } from '../../engine/index.js
 import type { Random, TypedArray } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 
+/** The norms FAB-T runs in: L∞ or L2. */
 export type FabNorm = 'linf' | 'l2';
 
+/** Options of fabTargetedAttack: radius eps (in input units, inputs in [0, 1]) in the given norm, and the iteration, target and restart counts. */
 export interface FabOptions {
   eps: number;
   norm: FabNorm;

@@ -8,8 +8,10 @@ import type { Classifier } from '../../nn/index.js';
 import { cwMarginSum, oneHot } from '../losses.js';
 import { type Norm, ascentStep, perturbed, project, randomStart } from '../perturbation.js';
 
+/** The loss PGD ascends: cross-entropy ('ce') or the Carlini-Wagner margin ('cw'). */
 export type AttackLoss = 'ce' | 'cw';
 
+/** Options of pgdAttack: radius eps and step α (input units, inputs in [0, 1]), steps; a random start unless randomStart is false, loss 'ce' and norm 'linf' by default. */
 export interface PgdOptions {
   eps: number;
   /** Step size α. */

@@ -22,8 +22,10 @@ export interface AttackContext {
   restarts: number;
 }
 
+/** An attack stage: adversarial inputs for x ([B, ...] in [0, 1]) with int32 labels [B], shaped like x (x itself where none was found). */
 export type AttackFn = (model: Classifier, x: Tensor, labels: Int32Array, rng: Random) => Promise<Tensor>;
 
+/** One attack of a composition, as parsed from its CLI name: its name, whether it is quick or white-box, and the function that runs it. */
 export interface Stage {
   name: string;
   /** A quick attack (FGSM, PGD/CW with at most 40 steps and one restart): its number is not reportable. */
@@ -33,6 +35,7 @@ export interface Stage {
   run: AttackFn;
 }
 
+/** A registered attack form: the regular expression its CLI names match, the form shown in help, and how to build its Stage. */
 export interface AttackEntry {
   pattern: RegExp;
   form: string;
@@ -70,6 +73,7 @@ function atLeastOne(text: string, name: string): number {
   return k;
 }
 
+/** Every attack name form the CLI accepts (apart from 'none' and 'autoattack'), in help order. */
 export const ATTACKS: AttackEntry[] = [
   {
     pattern: /^(?:fgsm|fgm)$/,
@@ -120,6 +124,7 @@ function entryFor(name: string): { entry: AttackEntry; m: RegExpExecArray } | nu
   return null;
 }
 
+/** The accepted attack forms as one comma-separated list, for help and error messages. */
 export function attackForms(): string {
   return ['none', ...ATTACKS.map((a) => a.form), 'autoattack'].join(', ');
 }

@@ -18,6 +18,7 @@ export function scatterRows(data: Float32Array, per: number, idx: readonly numbe
   });
 }
 
+/** The labels at rows idx, packed. */
 export function gatherLabels(labels: Int32Array, idx: readonly number[]): Int32Array {
   return Int32Array.from(idx, (r) => labels[r]);
 }

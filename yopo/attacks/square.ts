@@ -16,6 +16,7 @@ import type { Norm } from '../perturbation.js';
 import { marginOf } from './dlr.js';
 import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, scatterRows } from './rows.js';
 
+/** Options of squareAttack: radius eps (in input units, inputs in [0, 1]) in the given norm; defaults queries 5000, pInit 0.8, restarts 1, rescaleSchedule false. */
 export interface SquareOptions {
   eps: number;
   norm: Norm;

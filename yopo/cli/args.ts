@@ -3,17 +3,20 @@
 
 import { parseArgs } from 'node:util';
 
+/** A command-line mistake (bad option, missing argument): the CLI prints its message without a stack trace. */
 export class UsageError extends Error {}
 
 interface OptionBase {
   help: string;
   short?: string;
 }
+/** One option of a command: help text, optional short flag, and its type (string with optional choices, number with optional integer/min, or boolean) with an optional default. */
 export type OptionSpec =
   | (OptionBase & { type: 'string'; default?: string; choices?: readonly string[]; valueName?: string })
   | (OptionBase & { type: 'number'; default?: number; integer?: boolean; min?: number; valueName?: string })
   | (OptionBase & { type: 'boolean' });
 
+/** A subcommand's name, one-line summary, usage line, options and positional arguments, from which parsing and --help are derived. */
 export interface CommandSpec {
   name: string;
   summary: string;
@@ -22,6 +25,7 @@ export interface CommandSpec {
   positionals?: string;
 }
 
+/** Option values by name, untyped. */
 export type ParsedValues = Record<string, string | number | boolean | undefined>;
 
 /** The value an option parses to: its choices' union for strings with choices; undefined unless it has a default. */
@@ -32,6 +36,7 @@ type OptionValue<O> = O extends { type: 'boolean' } ? boolean
 /** Every option's value, typed from the command's spec (declare specs `as const satisfies CommandSpec`). */
 export type OptionValues<C extends CommandSpec> = { -readonly [K in keyof C['options']]: OptionValue<C['options'][K]> };
 
+/** A parsed command line: typed option values (defaults filled in), positionals, and which options were given. */
 export interface ParsedCommand<C extends CommandSpec> {
   values: OptionValues<C>;
   positionals: string[];
@@ -39,6 +44,7 @@ export interface ParsedCommand<C extends CommandSpec> {
   given: Set<keyof C['options'] & string>;
 }
 
+/** The --help text of a command: summary, usage, then one line per option with its choices and default. */
 export function helpText(c: CommandSpec): string {
   const lines = [`yopo ${c.name}: ${c.summary}`, '', `usage: yopo ${c.usage}`, '', 'options:'];
   const entries = Object.entries(c.options);

@@ -5,6 +5,7 @@
 
 import { type CommandSpec, parseCommand } from './args.js';
 
+/** Options of `yopo bench`. */
 export const benchSpec = {
   name: 'bench',
   summary: 'time the first layer vs full passes, training steps per method, and kernels beside TF.js',
@@ -22,6 +23,7 @@ function invocation(argv: string[]): string {
   return 'yopo bench';
 }
 
+/** `yopo bench`: runs the benchmarks (needs the dev dependencies) and prints a table, or JSON with --json. */
 export async function benchCommand(argv: string[], invokedAs = invocation(argv)): Promise<void> {
   const parsed = parseCommand(benchSpec, argv);
   if (!parsed) return;

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../../nn/atomic_write.js';
 import { MetricsLog, comparisonTable, renderComparison } from '../report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
 
+/** Options of `yopo compare`. */
 export const compareSpec = {
   name: 'compare',
   summary: 'plot and tabulate several runs side by side',
@@ -18,6 +19,7 @@ export const compareSpec = {
   },
 } as const satisfies CommandSpec;
 
+/** `yopo compare RUN_DIR...`: reads each run's metrics.jsonl, writes one chart (--out) and prints a comparison table. */
 export async function compareCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(compareSpec, argv);
   if (!parsed) return;

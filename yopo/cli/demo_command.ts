@@ -36,6 +36,7 @@ export const DEMO_SETTINGS = {
   'eval-attack': 'pgd-20',
 } as const;
 
+/** Options of `yopo demo`. */
 export const demoSpec = {
   name: 'demo',
   summary: 'train a robust MNIST model with YOPO-5-10 for a few minutes and measure it (npm start)',
@@ -53,6 +54,7 @@ export const demoSpec = {
   },
 } as const satisfies CommandSpec;
 
+/** `yopo demo`: trains SmallCNN on MNIST with fixed settings (`yopo train` under a time budget), then runs the headline evaluation (--final-attack) on held-out test images. */
 export async function demoCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(demoSpec, argv);
   if (!parsed) return;

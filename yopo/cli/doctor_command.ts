@@ -5,6 +5,7 @@ import '../../engine/webgpu/dawn.js';
 import { type CommandSpec, parseCommand } from './args.js';
 import { packageVersion } from './session.js';
 
+/** Options of `yopo doctor`. */
 export const doctorSpec = {
   name: 'doctor',
   summary: 'show the WebGPU adapter and its limits, or why none was found',
@@ -12,6 +13,7 @@ export const doctorSpec = {
   options: { json: { type: 'boolean', help: 'print one JSON object' } },
 } as const satisfies CommandSpec;
 
+/** `yopo doctor`: prints the package and Node versions, the WebGPU adapter, its limits and features (or JSON with --json). */
 export async function doctorCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(doctorSpec, argv);
   if (!parsed) return;

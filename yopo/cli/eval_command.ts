@@ -15,6 +15,7 @@ import { explainDeviceLimit } from './device_limit.js';
 import { type EvalOutputs, writeEvalOutputs } from './eval_outputs.js';
 import { BACKENDS, buildModel, loadSplit, openBackend } from './session.js';
 
+/** Options of `yopo eval`. */
 export const evalSpec = {
   name: 'eval',
   summary: 'measure clean and robust accuracy of a checkpoint',
@@ -57,6 +58,7 @@ function requireExtension(value: unknown, option: string, ext: string): string |
   return path;
 }
 
+/** `yopo eval`: loads a checkpoint and measures clean and robust accuracy on a test split, for one ε or a sweep, and writes the requested outputs. */
 export async function evalCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(evalSpec, argv);
   if (!parsed) return;

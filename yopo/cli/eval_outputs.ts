@@ -12,6 +12,7 @@ import { renderCurves } from '../report/index.js';
 import type { SanityFlag } from '../sanity.js';
 import { packageVersion } from './session.js';
 
+/** Everything `yopo eval` ran and measured, and the paths of the optional outputs to write (per-sample JSON lines, adversarial images, model card, curve). */
 export interface EvalOutputs {
   checkpoint: string;
   data: string;

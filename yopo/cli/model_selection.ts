@@ -15,7 +15,9 @@ import { type AttackSpec, type EvalData, type EvalResult, evaluate } from '../ev
 import type { MetricRecord } from '../report/index.js';
 import { UsageError } from './args.js';
 
+/** File name, in the run folder, of the checkpoint with the best validation robust accuracy. */
 export const BEST_FILE = 'best.safetensors';
+/** Folder, in the run folder, of the per-evaluation checkpoints kept by --keep-checkpoints. */
 export const CHECKPOINTS_DIR = 'checkpoints';
 
 /** The training set without the validation split, and the split (null for size 0: evaluate on the test set). */
@@ -28,6 +30,7 @@ export function splitForValidation(ds: Dataset, size: number, seed: number): { t
   }
 }
 
+/** Fields model selection adds to an evaluation record in metrics.jsonl: the split, whether it became best, the kept checkpoint. */
 export interface SelectionRecord {
   split: 'validation' | 'test';
   best?: true;
@@ -65,6 +68,7 @@ export class ModelSelection {
   }
 }
 
+/** A test-set result of the last or the best checkpoint at the end of training. */
 export interface FinalResult extends EvalResult {
   final: 'last' | 'best';
   /** The step the checkpoint was taken at. */

@@ -3,6 +3,7 @@
 import { PRESETS, presetTable } from '../presets.js';
 import { type CommandSpec, parseCommand } from './args.js';
 
+/** Options of `yopo presets`. */
 export const presetsSpec = {
   name: 'presets',
   summary: "the paper's published configurations, for yopo train --preset NAME",
@@ -12,6 +13,7 @@ export const presetsSpec = {
   },
 } as const satisfies CommandSpec;
 
+/** `yopo presets`: prints the presets as a table, or as JSON with --json. */
 export async function presetsCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(presetsSpec, argv);
   if (!parsed) return;

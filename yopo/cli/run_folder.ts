@@ -15,6 +15,7 @@ import type { TrainPosition } from '../train.js';
 import { readSafetensorsHeader } from './safetensors_header.js';
 import { UsageError } from './args.js';
 
+/** The files yopo writes in a run folder, by key. */
 export const RUN_FILES = {
   config: 'config.json',
   metrics: 'metrics.jsonl',
@@ -24,10 +25,12 @@ export const RUN_FILES = {
   curve: 'curve.svg',
 } as const;
 
+/** A key of RUN_FILES. */
 export type RunFileKey = keyof typeof RUN_FILES;
 
 const POSITION_KEYS = ['epoch', 'batch', 'step', 'elapsed'] as const;
 
+/** A training position as safetensors metadata (yopo.epoch, yopo.batch, yopo.step, yopo.elapsed, as strings). */
 export function positionMetadata(p: TrainPosition): Record<string, string> {
   return Object.fromEntries(POSITION_KEYS.map((k) => [`yopo.${k}`, String(p[k])]));
 }
@@ -44,6 +47,7 @@ export interface LoadedCheckpoint {
   extra: Map<string, HostTensor>;
 }
 
+/** The run folder of `yopo train --out DIR`: paths of its files, which ones this process created (the only ones a failed run removes), and the resumable checkpoint. */
 export class RunFolder {
   readonly files: Record<RunFileKey, string>;
   /** Files of RUN_FILES that this process created (the only ones a failed run may remove). */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { UsageError } from './args.js';
 
+/** File name of the lock, in the run folder. */
 export const LOCK_FILE = 'run.lock';
 
 interface LockOwner {
@@ -16,6 +17,7 @@ interface LockOwner {
   started: string;
 }
 
+/** A held run-folder lock: its path and release(). */
 export interface RunLock {
   readonly path: string;
   /** Removes the lock file (synchronously, so exit and signal handlers can call it). Idempotent. */

@@ -3,6 +3,7 @@
 
 import { open } from 'node:fs/promises';
 
+/** The __metadata__ of a safetensors file ({} when it has none), reading only the header. */
 export async function readSafetensorsHeader(path: string): Promise<Record<string, string>> {
   const handle = await open(path, 'r');
   try {

@@ -3,6 +3,7 @@
 import { type CommandSpec, parseCommand } from './args.js';
 import { startWebServer } from './web_server.js';
 
+/** Options of `yopo serve`. */
 export const serveSpec: CommandSpec = {
   name: 'serve',
   summary: 'serve the web page: YOPO training, drawing and attacks in the browser (WebGPU)',
@@ -10,6 +11,7 @@ export const serveSpec: CommandSpec = {
   options: { port: { type: 'number', default: 8080, integer: true, min: 0, help: 'port on 127.0.0.1 (0: any free port)' } },
 };
 
+/** `yopo serve`: serves the web page on 127.0.0.1:--port until Ctrl-C. */
 export async function serveCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(serveSpec, argv);
   if (!parsed) return;

@@ -9,11 +9,13 @@ import { type Classifier, MODEL_NAMES, type ModelName, type WideResNetInit, crea
 import { DATASET_NAMES, type Dataset, type DatasetName, loadDataset, subset } from '../data/index.js';
 import { UsageError } from './args.js';
 
+/** The --backend choices. */
 export const BACKENDS = ['webgpu', 'cpu'] as const;
 
 /** One WebGPU device per process: a second command in the same process (the demo's final evaluation) reuses its compiled kernels. */
 let webgpu: ReturnType<typeof useWebGPU> | null = null;
 
+/** Activates the named backend ('cpu', otherwise WebGPU, one device per process) and returns it with a description for logs. */
 export async function openBackend(name: string): Promise<{ backend: Backend; description: string }> {
   if (name === 'cpu') return { backend: useCpu(), description: 'CPU reference backend' };
   webgpu ??= useWebGPU();
@@ -22,6 +24,7 @@ export async function openBackend(name: string): Promise<{ backend: Backend; des
   return { backend, description: backend.adapter ? adapterName(backend.adapter) : 'WebGPU' };
 }
 
+/** The version in yopo's package.json, or 'unknown' when it cannot be found. */
 export function packageVersion(): string {
   const path = new URL('../../../package.json', import.meta.url);
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version : 'unknown';

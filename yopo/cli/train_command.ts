@@ -40,6 +40,7 @@ const RESUME_OPTIONS = ['out', 'resume', 'epochs', 'time-budget', 'lr', 'backend
 /** Wall-clock seconds between checkpoints besides those at evaluations and epoch ends. */
 const CHECKPOINT_INTERVAL_S = 600;
 
+/** `yopo train`: trains a model with one of the methods into the run folder --out (config, metrics, checkpoints, curve), or resumes one. */
 export async function trainCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(trainSpec, argv);
   if (!parsed) return;

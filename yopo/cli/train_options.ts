@@ -5,6 +5,7 @@ import { METHOD_FORMS } from '../defaults.js';
 import type { CommandSpec } from './args.js';
 import { BACKENDS } from './session.js';
 
+/** Options of `yopo train`. */
 export const trainSpec = {
   name: 'train',
   summary: 'adversarially train a model and measure it',

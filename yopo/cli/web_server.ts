@@ -39,6 +39,7 @@ function resolveFile(urlPath: string): string | null {
   return null;
 }
 
+/** A running web server: the Node server, its URL, and close(). */
 export interface WebServer {
   server: Server;
   url: string;

@@ -12,6 +12,7 @@ import { Random } from '../../engine/random.js';
 import { type Augmenter, cifarAugment } from './augment.js';
 import { type Dataset, imageSize } from './dataset.js';
 
+/** One mini-batch: images [count, C, H, W] (NCHW, in [0, 1]) and int32 labels [count]; owned by the caller until recycled. */
 export interface Batch {
   /** count × C×H×W pixels, NCHW. */
   images: Float32Array;
@@ -22,6 +23,7 @@ export interface Batch {
   index: number;
 }
 
+/** Options of a BatchLoader: batch size, per-epoch shuffling from seed, dropLast, augmentation. */
 export interface BatchOptions {
   batchSize: number;
   /** Shuffle the examples each epoch (a new order per epoch); off: dataset order. */
@@ -54,6 +56,7 @@ export function streamSeed(seed: number, ...parts: number[]): number {
   return h;
 }
 
+/** Seeded mini-batches of a dataset with random access: batch(epoch, index) depends only on (seed, epoch, index); recycle(batch) lets the loader reuse a batch's arrays. */
 export class BatchLoader {
   readonly dataset: Dataset;
   readonly batchSize: number;

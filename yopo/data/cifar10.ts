@@ -7,6 +7,7 @@ import { CIFAR_PIXELS, CIFAR10_SUBDIR, CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, 
 
 export * from './cifar10_bytes.js';
 
+/** Where to read CIFAR-10 from and which split. */
 export interface Cifar10Options {
   /** Folder with the .bin files, or one containing `cifar-10-batches-bin/`. */
   dir: string;
@@ -24,6 +25,7 @@ export function resolveCifarDir(dir: string, split: Split): string {
   throw new Error(`cifar10: no ${split} batch files in ${candidates.join(' or ')}; looked for ${files.join(', ')}`);
 }
 
+/** Loads CIFAR-10's binary batch files of a split: images [3, 32, 32] in [0, 1], 10 classes. */
 export function loadCifar10(options: Cifar10Options): Dataset {
   const { split } = options;
   if (split !== 'train' && split !== 'test') throw new Error(`cifar10: split must be 'train' or 'test', got '${split}'`);

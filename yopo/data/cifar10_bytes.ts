@@ -5,6 +5,7 @@
 
 import { type Dataset, bytesToUnit, validateDataset } from './dataset.js';
 
+/** CIFAR-10's class names, by label 0..9. */
 export const CIFAR10_CLASSES = [
   'airplane',
   'automobile',
@@ -18,10 +19,14 @@ export const CIFAR10_CLASSES = [
   'truck',
 ] as const;
 
+/** Bytes of one CIFAR-10 image: 3 × 32 × 32, channel-major (CHW). */
 export const CIFAR_PIXELS = 3 * 32 * 32;
+/** Bytes of one record in a CIFAR-10 .bin file: a label byte, then the image. */
 export const CIFAR_RECORD_BYTES = 1 + CIFAR_PIXELS;
 
+/** The training split's batch files. */
 export const CIFAR10_TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
+/** The test split's batch file. */
 export const CIFAR10_TEST_FILES = ['test_batch.bin'];
 
 /** The folder the official archive unpacks to; accepted inside the given folder too. */

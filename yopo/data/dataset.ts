@@ -6,8 +6,10 @@
 /** Which half of a dataset: the training set or the held-out test set. */
 export type Split = 'train' | 'test';
 
+/** Shape of one image: [channels, height, width]. */
 export type ImageShape = [channels: number, height: number, width: number];
 
+/** An in-memory image classification set: count images (NCHW f32 in [0, 1]) and their labels. */
 export interface Dataset {
   /** Short name for logs and reports, e.g. 'mnist', 'cifar10'. */
   name: string;

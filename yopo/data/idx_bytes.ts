@@ -6,9 +6,12 @@
 
 import { type Dataset, bytesToUnit, validateDataset } from './dataset.js';
 
+/** Magic number of an IDX labels file. */
 export const IDX_LABELS_MAGIC = 0x00000801; // ubyte, 1 dimension: [count]
+/** Magic number of an IDX images file. */
 export const IDX_IMAGES_MAGIC = 0x00000803; // ubyte, 3 dimensions: [count, rows, cols]
 
+/** A parsed IDX file: its magic number, dimensions, and the unsigned bytes. */
 export interface IdxArray {
   magic: number;
   dims: number[];
@@ -58,6 +61,7 @@ export function parseIdx(bytes: Uint8Array, file: string, expectedMagic?: number
   return { magic, dims, data: bytes.subarray(headerBytes, expected) };
 }
 
+/** An images file and a labels file that together make a dataset, with the dataset's name and class count. */
 export interface IdxPair {
   imagesFile: string;
   labelsFile: string;

@@ -14,7 +14,9 @@ export * from './mnist.js';
 export * from './synthetic.js';
 export * from './validation_split.js';
 
+/** The datasets loadDataset knows (the CLI's --data choices). */
 export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'cifar10'] as const;
+/** One of DATASET_NAMES. */
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /**

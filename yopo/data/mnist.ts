@@ -8,11 +8,13 @@ import { dirname, join } from 'node:path';
 import type { Dataset, Split } from './dataset.js';
 import { loadIdxPair } from './idx.js';
 
+/** Which IDX dataset: MNIST or Fashion-MNIST (same format: 28×28 grey images, 10 classes). */
 export type MnistKind = 'mnist' | 'fashion-mnist';
 
 /** Where Debian's `dataset-fashion-mnist` package puts the files (`apt-get install dataset-fashion-mnist`). */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
+/** Where to read (M)NIST IDX files from, which split and which kind (default 'mnist'). */
 export interface MnistOptions {
   /** Folder with the IDX files; defaults to the kind's standard location. */
   dir?: string;
@@ -48,6 +50,7 @@ function findFile(dir: string, split: Split, part: 'images' | 'labels', kind: Mn
   throw new Error(`${kind}: no ${split} ${part} file in ${dir}; looked for ${names.join(', ')}`);
 }
 
+/** Loads MNIST or Fashion-MNIST (plain or gzipped IDX files) as images [1, 28, 28] in [0, 1], 10 classes. */
 export function loadMnist(options: MnistOptions): Dataset {
   const kind = options.kind ?? 'mnist';
   const { split } = options;

@@ -10,6 +10,7 @@ export const DEFAULT_VALIDATION_SIZE = 1000;
 /** Below this many training images (e.g. --limit), the default is no validation split. */
 export const SMALLEST_SET_WITH_DEFAULT_SPLIT = 10_000;
 
+/** The default validation split for a training set: DEFAULT_VALIDATION_SIZE, or 0 below SMALLEST_SET_WITH_DEFAULT_SPLIT images. */
 export function defaultValidationSize(train: Dataset): number {
   return train.count >= SMALLEST_SET_WITH_DEFAULT_SPLIT ? DEFAULT_VALIDATION_SIZE : 0;
 }

@@ -36,6 +36,7 @@ function withLeadingRows(delta: Tensor, rows: Tensor): Tensor {
   return reshape(add(placed, mul(reshape(delta, [total, -1]), keepMask)), [total, ...image]);
 }
 
+/** Free-m adversarial training: each batch replayed m times, with a persistent perturbation δ updated by ε-sized sign steps (ε in input units); run epochs/m epochs. */
 export function free(o: { m: number; eps: number }): Method {
   let opt: SGD | null = null;
   let delta: Tensor | null = null;

@@ -5,6 +5,7 @@ import type { Classifier } from '../../nn/index.js';
 import { SGD } from '../../nn/sgd.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 
+/** Natural (standard) training: one forward and backward on the clean batch per step. */
 export function natural(): Method {
   let opt: SGD | null = null;
   return {

@@ -9,6 +9,7 @@ import { pgdAttack } from '../attacks/index.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import type { Norm } from '../perturbation.js';
 
+/** Options of PGD-r training: r steps of size α from a random start within radius eps (input units); objective 'adv+clean' (default) or 'adv'; norm L∞ by default. */
 export interface PgdTrainingOptions {
   r: number;
   eps: number;
@@ -17,6 +18,7 @@ export interface PgdTrainingOptions {
   norm?: Norm;
 }
 
+/** PGD-r adversarial training: an r-step PGD adversary built in eval mode, then one SGD step in train mode on the chosen objective. */
 export function pgd(o: PgdTrainingOptions): Method {
   const objective = o.objective ?? 'adv+clean';
   let opt: SGD | null = null;

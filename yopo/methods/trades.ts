@@ -10,6 +10,7 @@ import { klSum, klSumToTarget } from '../losses.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import { perturbed, project, signStep } from '../perturbation.js';
 
+/** Options of TRADES-K: K sign steps of size α within radius eps (input units); β weights the KL term (default 1). */
 export interface TradesOptions {
   k: number;
   eps: number;
@@ -38,6 +39,7 @@ export function tradesStart(x: Tensor, rng: Random): Tensor {
   return randn(x.shape, rng, 0, 0.001);
 }
 
+/** TRADES-K training: K sign steps maximising the KL between clean and adversarial softmaxes, then one update on CE + β·KL. */
 export function trades(o: TradesOptions): Method {
   // β = 1 as in the paper's TRADES-10 baseline and TRADES-YOPO (the TRADES paper's own is 6).
   const beta = o.beta ?? 1;

@@ -12,6 +12,7 @@ import type { Hyper, Method, StepOutput } from '../method.js';
 import { perturbed } from '../perturbation.js';
 import { tradesStart, tradesUpdate } from './trades.js';
 
+/** Options of TRADES-YOPO-m-n: m full passes, n first-layer steps of size σ after each, radius eps (input units); β defaults to 1. */
 export interface TradesYopoOptions {
   m: number;
   n: number;
@@ -20,6 +21,7 @@ export interface TradesYopoOptions {
   beta?: number;
 }
 
+/** TRADES-YOPO-m-n training: the TRADES adversary found by YOPO's first-layer loop, then one TRADES update. */
 export function tradesYopo(o: TradesYopoOptions): Method {
   const beta = o.beta ?? 1;
   let opt: SGD | null = null;

@@ -26,8 +26,10 @@ import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import { type Norm, perturbed, randomStart } from '../perturbation.js';
 
+/** Which gradients train the first layer: 'both' (cross-entropy and Hamiltonian, the published code), 'hamiltonian' (the paper's intent) or 'backprop'. */
 export type FirstLayerGradient = 'both' | 'hamiltonian' | 'backprop';
 
+/** Options of YOPO-m-n: m full passes, n first-layer steps of size σ after each, radius eps (input units). */
 export interface YopoOptions {
   m: number;
   n: number;
@@ -45,6 +47,7 @@ function hasBatchNorm(model: Classifier): boolean {
   return model.modules().some((m) => m instanceof BatchNorm2d);
 }
 
+/** YOPO-m-n training: m full passes whose parameter gradients are summed, n cheap first-layer adversary steps after each, then one SGD step for the first layer and one for the rest at learning rate base/m. */
 export function yopo(o: YopoOptions): Method {
   const mode = o.firstLayerGradient ?? 'both';
   let firstOpt: SGD | null = null;

@@ -46,6 +46,7 @@ export interface MetricsReadResult {
 
 const REQUIRED = ['epoch', 'step', 'elapsed_s'] as const;
 
+/** The metrics.jsonl of a run: append() writes one record per line; reading skips a partial last line left by a crash. */
 export class MetricsLog {
   readonly path: string;
 

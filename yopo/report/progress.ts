@@ -13,6 +13,7 @@ export interface ProgressStream {
   columns?: number;
 }
 
+/** Options of a Progress line: total units, label, unit name, output stream, TTY mode, clock and the interval between plain lines. */
 export interface ProgressOptions {
   total: number;
   /** Printed first on every line, e.g. "epoch 1/40". */
@@ -34,6 +35,7 @@ type Fields = Record<string, string | number>;
 const REDRAW_MS = 100; // TTY: at most 10 redraws a second
 const CLEAR_TO_END = '\x1b[K';
 
+/** Progress output for long work: on a terminal one line redrawn in place, elsewhere occasional plain lines. */
 export class Progress {
   private readonly total: number;
   private readonly label: string;

@@ -5,11 +5,13 @@
 import type { MetricRecord } from './metrics.js';
 import { formatDuration } from './progress.js';
 
+/** One data point of a chart, in data units. */
 export interface Point {
   x: number;
   y: number;
 }
 
+/** One line of a chart: label, points, optional dashes and colour. */
 export interface Series {
   label: string;
   points: Point[];
@@ -17,6 +19,7 @@ export interface Series {
   color?: string;
 }
 
+/** A line chart to render as SVG: title, series, axis labels, optional y range, x from zero, size in pixels. */
 export interface ChartSpec {
   title: string;
   series: Series[];
@@ -55,6 +58,7 @@ export function escapeXml(text: string): string {
     .replace(/'/g, '&apos;');
 }
 
+/** Axis ticks chosen by niceTicks. */
 export interface Ticks {
   /** The domain, widened to whole steps. */
   min: number;
@@ -346,6 +350,7 @@ export function renderRunCurve(records: MetricRecord[], title: string): string {
   });
 }
 
+/** A run's name and its metrics records, for comparison charts and tables. */
 export interface NamedRun {
   name: string;
   records: MetricRecord[];
