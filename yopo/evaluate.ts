@@ -105,6 +105,19 @@ function argmaxRows(logits: Float32Array, classes: number): Int32Array {
   });
 }
 
+/**
+ * The rows a stage attacks, padded by repeating the first up to a power of two (at most `cap`, the
+ * batch size): on WebGPU every batch size compiles the model's kernels anew (about a second each on
+ * lavapipe), and the number of still-robust rows differs from batch to batch, so unpadded sizes would
+ * compile without end. The attacks are per example, so the padding changes no real row's result.
+ */
+function paddedRows(idx: readonly number[], cap: number): number[] {
+  let size = 1;
+  while (size < idx.length) size *= 2;
+  size = Math.max(idx.length, Math.min(size, cap));
+  return [...idx, ...new Array<number>(size - idx.length).fill(idx[0])];
+}
+
 /** Per-example ‖adv − x‖∞ and ‖adv − x‖₂. */
 function perturbationNorms(x: Float32Array, adv: Float32Array, per: number, i: number): { linf: number; l2: number } {
   let linf = 0;
@@ -151,13 +164,17 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
         const stage = attack.stages[s];
         const idx = indicesWhere(stillRobust);
         if (idx.length > 0) {
-          const subLabels = gatherLabels(labels, idx);
-          const sub = tensor(gatherRows(x, per, idx), [idx.length, ...shape]);
+          const rows = paddedRows(idx, batchSize);
+          const subLabels = gatherLabels(labels, rows);
+          const sub = tensor(gatherRows(x, per, rows), [rows.length, ...shape]);
           const found = await stage.run(model, sub, subLabels, rng);
-          const foundHost = (await found.data()) as Float32Array;
+          const foundAll = (await found.data()) as Float32Array;
           sub.dispose();
           found.dispose();
-          const fooled = correctOf(await logitsOf(model, foundHost, [idx.length, ...shape]), subLabels, classes).map((v) => 1 - v);
+          const fooledAll = correctOf(await logitsOf(model, foundAll, [rows.length, ...shape]), subLabels, classes).map((v) => 1 - v);
+          // Only the first idx.length rows are real; the padding repeats the first of them.
+          const foundHost = foundAll.subarray(0, idx.length * per);
+          const fooled = fooledAll.subarray(0, idx.length);
           scatterRows(adv, per, idx, foundHost, fooled);
           idx.forEach((e, i) => {
             if (!fooled[i]) return;
