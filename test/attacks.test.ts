@@ -212,7 +212,7 @@ test('L2 training: PGD-r and YOPO-m-n adversaries stay in the L2 ball and [0, 1]
 });
 
 test('attack names: compositions parse, bad names give one-line errors', () => {
-  assert.is(parseAttack('autoattack', 0.3, 0.01).name, 'apgd-ce+apgd-t+square');
+  assert.is(parseAttack('autoattack', 0.3, 0.01).name, 'apgd-ce+apgd-t+fab-t+square');
   assert.is(parseAttack('pgd-40+square', 0.3, 0.01).name, 'pgd-40+square');
   assert.is(parseAttack('fgsm', 2, 0.1, 1, 'l2').name, 'fgm');
   assert.is(parseAttack('pgd-20', 0.3, 0.01, 3).name, 'pgd-20x3');

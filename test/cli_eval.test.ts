@@ -112,7 +112,7 @@ test('bad values of the new options: one line on stderr, exit 2, no file written
     [['--eps', '0.1,0.1'], /--eps lists a value twice/],
     [['--norm', 'l3'], /--norm must be one of linf, l2/],
     [['--attack', 'apgd-x'], /--attack: unknown attack 'apgd-x'/],
-    [['--attack', 'pgd-0'], /--attack: attack 'pgd-0': the count must be at least 1/],
+    [['--attack', 'pgd-0'], /--attack: attack 'pgd-0' takes no step/],
     [['--attack', 'pgd-2+'], /--attack: unknown attack ''/],
     [['--per-sample', 'x.txt'], /--per-sample must name a \.jsonl file/],
     [['--save-adversarial', 'x.bin'], /--save-adversarial must name a \.safetensors file/],

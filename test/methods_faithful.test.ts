@@ -246,10 +246,10 @@ test("TRADES-YOPO-1-1 (the shared first-layer adversary): one sign step of the K
 });
 
 test('TRADES and TRADES-YOPO: ε 0.031, step 0.007, β 1; the TRADES-10 baseline as published (if/elif: one decay)', () => {
-  assert.equal(threatModel('cifar10', { method: 'trades-10' }), { eps: 0.031, step: 0.007 });
-  assert.equal(threatModel('cifar10', { method: 'trades-yopo-3-4' }), { eps: 0.031, step: 0.007 });
-  assert.equal(threatModel('cifar10', { method: 'yopo-5-3' }), { eps: 8 / 255, step: 2 / 255 });
-  assert.equal(threatModel('mnist', { method: 'yopo-5-10' }), { eps: 0.3, step: 0.01 });
+  assert.equal(threatModel('cifar10', { method: 'trades-10' }), { eps: 0.031, step: 0.007, norm: 'linf' });
+  assert.equal(threatModel('cifar10', { method: 'trades-yopo-3-4' }), { eps: 0.031, step: 0.007, norm: 'linf' });
+  assert.equal(threatModel('cifar10', { method: 'yopo-5-3' }), { eps: 8 / 255, step: 2 / 255, norm: 'linf' });
+  assert.equal(threatModel('mnist', { method: 'yopo-5-10' }), { eps: 0.3, step: 0.01, norm: 'linf' });
   const baseline = trainingDefaults('cifar10', 'trades-10', 'preact-resnet18');
   assert.equal(baseline, { epochs: 100, lr: 0.1, milestones: [74], firstLayerMilestones: null, weightDecay: 2e-4, batchSize: 200, beta: 1 });
   const ty = trainingDefaults('cifar10', 'trades-yopo-2-5', 'preact-resnet18');

@@ -169,9 +169,9 @@ test('files yopo did not write are never deleted or overwritten', () => {
 test('--resume checks config.json field by field; a failed resume changes nothing; a missing metrics.jsonl is explained', () => {
   const config = readFileSync(at('runs/reference/config.json'), 'utf8');
   for (const [field, value, message] of [
-    ['eps', '"x"', /"eps" is "x", expected a finite number/],
-    ['batchSize', 'null', /"batchSize" is null, expected a finite number/],
-    ['method', '7', /"method" is 7, expected a string/],
+    ['eps', '"x"', /field 'eps' must be a number ≥ 0 \(got "x"\)/],
+    ['batchSize', 'null', /field 'batchSize' must be a whole number ≥ 1 \(got null\)/],
+    ['method', '7', /field 'method' must be a string \(got 7\)/],
   ] as const) {
     rmSync(at('runs/badconfig'), { recursive: true, force: true });
     mkdirSync(at('runs/badconfig'));
