@@ -37,6 +37,17 @@ export interface MatmulShape {
   transB: boolean;
 }
 
+/**
+ * Throws, naming the first bad row, unless every label is a class index in [0, classes). Every
+ * backend calls it before its cross-entropy kernel (WebGPU on the labels it uploaded from the host).
+ */
+export function checkLabels(labels: ArrayLike<number>, classes: number): void {
+  for (let r = 0; r < labels.length; r++) {
+    const label = labels[r];
+    if (!(Number.isInteger(label) && label >= 0 && label < classes)) throw new Error(`softmaxCrossEntropy: label ${label} at row ${r} is outside [0, ${classes})`);
+  }
+}
+
 /** NCHW convolution with a square-or-not kernel, equal stride and zero padding on both axes. */
 export interface Conv2dShape {
   batch: number;

@@ -4,7 +4,7 @@
 // TypeScript finds them without listing @webgpu/types itself.
 /// <reference types="@webgpu/types" preserve="true" />
 
-import type { Backend, BinaryOp, Conv2dShape, DType, MatmulShape, Pool2dShape, ReduceOp, SgdOptions, Storage, TypedArray, UnaryOp } from '../engine/backend.js';
+import { type Backend, type BinaryOp, checkLabels, type Conv2dShape, type DType, type MatmulShape, type Pool2dShape, type ReduceOp, type SgdOptions, type Storage, type TypedArray, type UnaryOp } from '../engine/backend.js';
 import type { Shape } from '../engine/shape.js';
 import type { AdapterDescription } from '../engine/webgpu/device.js';
 import { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
@@ -27,6 +27,10 @@ export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly floatPrecision = 'float32' as const;
   readonly gpu: Gpu;
+  /** The host values of int32 buffers uploaded from the host (labels), so cross-entropy checks them
+   *  before its kernel runs, as the CPU backend does; forgotten when the buffer is released or overwritten.
+   *  Labels computed on the GPU have none: the kernel turns an out-of-range one into NaN. */
+  private readonly hostInts = new WeakMap<GpuBuffer, Int32Array>();
 
   constructor(
     readonly device: GPUDevice,
@@ -39,6 +43,7 @@ export class WebGPUBackend implements Backend {
     const view = dtype === 'int32' ? (data instanceof Int32Array ? data : Int32Array.from(data)) : data instanceof Float32Array ? data : Float32Array.from(data);
     const out = this.gpu.acquire(view.byteLength);
     if (view.byteLength > 0) this.gpu.write(out, view);
+    if (view instanceof Int32Array) this.hostInts.set(out, view.slice());
     return out;
   }
 
@@ -48,6 +53,7 @@ export class WebGPUBackend implements Backend {
   }
 
   release(x: Storage): void {
+    this.hostInts.delete(buf(x));
     this.gpu.release(buf(x));
   }
 
@@ -60,6 +66,7 @@ export class WebGPUBackend implements Backend {
   }
 
   copyInto(dst: Storage, src: Storage, size: number): void {
+    this.hostInts.delete(buf(dst));
     this.gpu.copy(buf(src), buf(dst), size * 4);
   }
 
@@ -104,10 +111,12 @@ export class WebGPUBackend implements Backend {
   }
 
   softmaxCrossEntropy(logits: Storage, labels: Storage, rows: number, cols: number): Storage {
+    this.checkHostLabels(labels, rows, cols);
     return sm.softmaxCrossEntropy(this.gpu, buf(logits), buf(labels), rows, cols);
   }
 
   softmaxCrossEntropyGrad(logits: Storage, labels: Storage, dy: Storage, rows: number, cols: number): Storage {
+    this.checkHostLabels(labels, rows, cols);
     return sm.softmaxCrossEntropyGrad(this.gpu, buf(logits), buf(labels), buf(dy), rows, cols);
   }
 
@@ -149,6 +158,11 @@ export class WebGPUBackend implements Backend {
 
   sgdUpdate(param: Storage, grad: Storage, momentum: Storage, size: number, o: SgdOptions): void {
     sgd.sgdUpdate(this.gpu, buf(param), buf(grad), buf(momentum), size, o);
+  }
+
+  private checkHostLabels(labels: Storage, rows: number, cols: number): void {
+    const host = this.hostInts.get(buf(labels));
+    if (host) checkLabels(host.subarray(0, rows), cols);
   }
 
   sync(): Promise<void> {

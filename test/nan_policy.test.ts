@@ -1,6 +1,6 @@
 // No silent NaN, and no tensor past the device's limits: relu, step and clamp propagate NaN on both
 // backends (WGSL's max(NaN, 0) may be 0: lavapipe's is), WebGPU's cross-entropy turns an
-// out-of-range label into NaN (the CPU backend throws), checkpoints refuse non-finite values,
+// out-of-range label into an error as the CPU backend does (NaN for labels computed on the GPU), checkpoints refuse non-finite values,
 // tape.gradient refuses a target it never recorded, and a buffer over maxStorageBufferBindingSize
 // is refused with the limit and the batch that fits.
 
@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tape, type Tensor, clamp, mul, relu, softmaxCrossEntropy, step, sum, tensor } from '../engine/index.js';
+import { Tape, type Tensor, cast, clamp, mul, relu, softmaxCrossEntropy, step, sum, tensor } from '../engine/index.js';
 import { DeviceLimitError } from '../engine/webgpu/gpu.js';
-import { Linear, NonFiniteError, saveModel } from '../nn/index.js';
+import { Linear, NonFiniteError, decodeModel, encodeSafetensors, saveModel } from '../nn/index.js';
 import { Random } from '../engine/random.js';
 import { explainDeviceLimit } from '../yopo/cli/device_limit.js';
 import { cpu, on, put, webgpu } from './helpers.js';
@@ -47,25 +47,30 @@ for (const size of [5, 8]) {
   });
 }
 
-test('softmaxCrossEntropy: an out-of-range label throws on the CPU and gives NaN (never a number) on WebGPU', async () => {
+test('softmaxCrossEntropy: an out-of-range label throws one line on the CPU and on WebGPU; a non-integer label is refused when the tensor is made', async () => {
   const logits = Float32Array.from({ length: 3 * 10 }, (_, i) => Math.sin(i));
+  const gpu = await webgpu();
   for (const bad of [10, -1]) {
     const labels = new Int32Array([1, bad, 4]);
-    assert.throws(() => on(cpu, () => softmaxCrossEntropy(put(cpu, logits, [3, 10]), put(cpu, labels, [3]))), /label .* at row 1 is outside \[0, 10\)/);
-    const gpu = await webgpu();
-    const x = put(gpu, logits, [3, 10]);
-    const tape = new Tape();
-    const loss = tape.record(() => softmaxCrossEntropy(x, put(gpu, labels, [3])));
-    assert.ok(Number.isNaN(await loss.item()), `label ${bad}: the loss is NaN`);
-    const [g] = tape.gradient(loss, [x]);
-    const grad = await values(g);
-    assert.ok(grad.slice(10, 20).every(Number.isNaN), `label ${bad}: that row's gradient is NaN`);
-    assert.ok(grad.slice(0, 10).every(Number.isFinite), 'the other rows are not touched');
+    for (const backend of [cpu, gpu]) {
+      const x = put(backend, logits, [3, 10]);
+      const y = put(backend, labels, [3]);
+      assert.throws(() => on(backend, () => softmaxCrossEntropy(x, y)), new RegExp(`^softmaxCrossEntropy: label ${bad} at row 1 is outside \\[0, 10\\)$`), `${backend.name}: label ${bad}`);
+    }
   }
+  for (const backend of [cpu, gpu]) assert.throws(() => on(backend, () => tensor([1, 2.5, 4], [3], 'int32')), /^tensor: int32 value 2\.5 at index 1 is not a 32-bit integer$/);
+  // Labels computed on the GPU (no host copy to check) still never give a plausible number: the kernel makes the loss NaN.
+  const x = put(gpu, logits, [3, 10]);
+  const tape = new Tape();
+  const loss = tape.record(() => softmaxCrossEntropy(x, on(gpu, () => cast(tensor([1, 10, 4], [3]), 'int32'))));
+  assert.ok(Number.isNaN(await loss.item()), 'label 10 computed on the GPU: the loss is NaN');
+  const [g] = tape.gradient(loss, [x]);
+  const grad = await values(g);
+  assert.ok(grad.slice(10, 20).every(Number.isNaN), "that row's gradient is NaN");
+  assert.ok(grad.slice(0, 10).every(Number.isFinite), 'the other rows are not touched');
   // Valid labels still agree with the CPU reference.
   const labels = new Int32Array([1, 9, 0]);
   const want = await on(cpu, () => softmaxCrossEntropy(put(cpu, logits, [3, 10]), put(cpu, labels, [3]))).item();
-  const gpu = await webgpu();
   const got = await on(gpu, () => softmaxCrossEntropy(put(gpu, logits, [3, 10]), put(gpu, labels, [3]))).item();
   assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
 });
@@ -98,6 +103,23 @@ test('a model with a non-finite weight is never saved, and the error names the t
   }
   assert.not.ok(existsSync(path), 'nothing written');
   rmSync(dir, { recursive: true });
+});
+
+test('model bytes (the browser page\'s checkpoint loader) with a non-finite weight are refused, naming the tensor; the model is unchanged', async () => {
+  on(cpu, () => undefined);
+  const layer = new Linear(3, 2, new Random(1));
+  const before = await layer.stateDictData();
+  const tensors = new Map([...before].map(([k, v]) => [k, k === 'bias' ? { shape: v.shape, data: Float32Array.from([0.5, NAN]) } : v]));
+  const bytes = encodeSafetensors(tensors, { format: 'pt' });
+  try {
+    decodeModel(bytes, layer, 'upload.safetensors');
+    assert.unreachable('loaded');
+  } catch (e) {
+    assert.instance(e, NonFiniteError);
+    assert.is((e as Error).message, 'checkpoint upload.safetensors: tensor bias holds NaN (at flat index 1 of 2); non-finite values are never checkpointed');
+  }
+  const after = await layer.stateDictData();
+  for (const [k, v] of before) assert.equal([...after.get(k)!.data], [...v.data], `${k} unchanged`);
 });
 
 test("a tensor over the device's storage-binding limit is refused with the limit; the CLI says which batch fits", async () => {

@@ -1,5 +1,6 @@
 // Reference log-softmax and softmax cross-entropy over rows, numerically stable (max subtracted).
 
+import { checkLabels } from '../backend.js';
 import type { FloatArray } from './storage.js';
 
 function rowLogSumExp(x: FloatArray, offset: number, cols: number): number {
@@ -18,15 +19,11 @@ export function logSoftmax(x: FloatArray, rows: number, cols: number, out: Float
   }
 }
 
-function checkLabel(label: number, cols: number, row: number): void {
-  if (!(label >= 0 && label < cols)) throw new Error(`softmaxCrossEntropy: label ${label} at row ${row} is outside [0, ${cols})`);
-}
-
 /** Mean over rows of −log softmax(logits)[label] (labels in [0, cols)). */
 export function softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, rows: number, cols: number): number {
+  checkLabels(labels.subarray(0, rows), cols);
   let total = 0;
   for (let r = 0; r < rows; r++) {
-    checkLabel(labels[r], cols, r);
     total += rowLogSumExp(logits, r * cols, cols) - logits[r * cols + labels[r]];
   }
   return total / rows;
@@ -34,6 +31,7 @@ export function softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, rows
 
 /** d(mean cross-entropy)/d logits · dy = (softmax − onehot)·dy/rows into out [rows, cols]. */
 export function softmaxCrossEntropyGrad(logits: FloatArray, labels: Int32Array, dy: number, rows: number, cols: number, out: FloatArray): void {
+  checkLabels(labels.subarray(0, rows), cols);
   for (let r = 0; r < rows; r++) {
     const lse = rowLogSumExp(logits, r * cols, cols);
     for (let j = 0; j < cols; j++) {
