@@ -9,31 +9,12 @@
 // A training state (saveTrainingState) is the one file a run resumes from: model weights, optimiser
 // state and the position together, so one atomic rename commits all of them at once.
 
+import { assertFinite } from './finite.js';
 import { SGD } from './sgd.js';
 import type { HostTensor, Module } from './module.js';
 import { checkTensors, loadSafetensors, saveSafetensors, type SafetensorsFile } from './safetensors.js';
 
-/** A non-finite value where a checkpoint is read or written. */
-export class NonFiniteError extends Error {
-  constructor(
-    message: string,
-    readonly tensor: string,
-  ) {
-    super(message);
-    this.name = 'NonFiniteError';
-  }
-}
-
-/** Throws NonFiniteError naming the first tensor (and index) holding NaN or ±Infinity. */
-export function assertFinite(tensors: Map<string, HostTensor>, what: string): void {
-  for (const [name, t] of tensors) {
-    if (!(t.data instanceof Float32Array)) continue;
-    const data = t.data;
-    for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i])) throw new NonFiniteError(`${what}: tensor ${name} holds ${data[i]} (at flat index ${i} of ${data.length}); non-finite values are never checkpointed`, name);
-    }
-  }
-}
+export { NonFiniteError, assertFinite } from './finite.js';
 
 /** Writes the model's parameters and buffers (e.g. model.safetensors). */
 export async function saveModel(path: string, model: Module, metadata: Record<string, string> = {}): Promise<void> {
