@@ -19,6 +19,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random } from '../engine/random.js';
 import { decodeSafetensors, encodeSafetensors } from '../nn/safetensors.js';
+import { CpuBackend } from '../engine/cpu/backend.js';
+import { setBackend } from '../engine/index.js';
+import { type Classifier, Linear } from '../nn/index.js';
+import { ModelSelection } from '../yopo/cli/model_selection.js';
 import { RunFolder } from '../yopo/cli/run_folder.js';
 import { writeMnist } from '../yopo/data/index.js';
 
@@ -271,6 +275,22 @@ test('cleanup after a failure removes only what this run created, and reports it
   assert.is(errors.length, 1);
   assert.match(errors[0], /could not remove .*curve\.svg/);
   assert.equal(readdirSync(at('runs/cleanup')).sort(), ['curve.svg', 'notes.txt']);
+});
+
+test('best.safetensors is a run file: a failed run removes the one it wrote; a folder holding one that no yopo run wrote is refused', async () => {
+  setBackend(new CpuBackend());
+  const model = new Linear(3, 2, new Random(1)) as unknown as Classifier;
+  const dir = at('runs/best');
+  mkdirSync(dir);
+  const folder = new RunFolder(dir);
+  const selection = new ModelSelection(dir, true, false, [], () => folder.willWrite('best'));
+  const record = await selection.afterEvaluation(model, 1, 0.5, {});
+  assert.is(record.best, true);
+  assert.ok(existsSync(join(dir, 'best.safetensors')), 'written');
+  assert.equal(folder.removeCreated(), []);
+  assert.equal(readdirSync(dir), [], 'removed with the files the run created');
+  writeFileSync(join(dir, 'best.safetensors'), 'not from yopo');
+  assert.throws(() => new RunFolder(dir).checkFreshStart(), /holds best\.safetensors that no yopo run wrote there/);
 });
 
 test.after(() => {

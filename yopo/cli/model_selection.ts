@@ -14,9 +14,10 @@ import { type Dataset, holdOut } from '../data/index.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate } from '../evaluate.js';
 import type { MetricRecord } from '../report/index.js';
 import { UsageError } from './args.js';
+import { RUN_FILES } from './run_folder.js';
 
 /** File name, in the run folder, of the checkpoint with the best validation robust accuracy. */
-export const BEST_FILE = 'best.safetensors';
+export const BEST_FILE = RUN_FILES.best;
 /** Folder, in the run folder, of the per-evaluation checkpoints kept by --keep-checkpoints. */
 export const CHECKPOINTS_DIR = 'checkpoints';
 
@@ -41,8 +42,15 @@ export interface SelectionRecord {
 export class ModelSelection {
   private bestRobust = -Infinity;
 
-  /** `earlier`: the run's metrics so far (a resumed run continues its best). */
-  constructor(readonly out: string, readonly validation: boolean, readonly keepAll: boolean, earlier: readonly MetricRecord[] = []) {
+  /**
+   * `earlier`: the run's metrics so far (a resumed run continues its best). `claimBest` returns the
+   * path of best.safetensors about to be written (the run folder's willWrite, so that a failed run's
+   * cleanup treats a best.safetensors it created like its other files).
+   */
+  constructor(
+    readonly out: string, readonly validation: boolean, readonly keepAll: boolean, earlier: readonly MetricRecord[] = [],
+    private readonly claimBest: () => string = () => join(out, BEST_FILE),
+  ) {
     for (const r of earlier) if (r.best === true && typeof r.robust_accuracy === 'number') this.bestRobust = Math.max(this.bestRobust, r.robust_accuracy);
   }
 
@@ -62,7 +70,7 @@ export class ModelSelection {
     if (this.validation && robustAccuracy > this.bestRobust) {
       this.bestRobust = robustAccuracy;
       record.best = true;
-      await saveModel(join(this.out, BEST_FILE), model, metadata);
+      await saveModel(this.claimBest(), model, metadata);
     }
     return record;
   }

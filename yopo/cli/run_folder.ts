@@ -23,6 +23,7 @@ export const RUN_FILES = {
   model: 'model.safetensors',
   optimizer: 'optimizer.safetensors', // written by earlier versions of yopo (model and optimiser in two files); still read by --resume
   curve: 'curve.svg',
+  best: 'best.safetensors', // with a validation split: the checkpoint with the best robust accuracy there (model_selection.ts)
 } as const;
 
 /** A key of RUN_FILES. */

@@ -172,7 +172,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     }
     folder.willWrite('metrics');
     const metrics = new MetricsLog(files.metrics);
-    const selection = new ModelSelection(out, validation !== null, config.keepCheckpoints, records);
+    const selection = new ModelSelection(out, validation !== null, config.keepCheckpoints, records, () => folder.willWrite('best'));
     console.log(`yopo ${packageVersion()}: ${config.method} on ${config.model}, ${trainSet.name} (${trainSet.count} images), ε=${round(config.eps)}, ${epochs} epochs of ${batches.batchesPerEpoch} batches, on ${description}`);
     const result = await train({
       model, method, batches, epochs, hyper, seed: config.seed,
