@@ -10,9 +10,11 @@
 // mean = Σ nₖ·meanₖ / M, M2 = Σ M2ₖ + Σ nₖ·(meanₖ − mean)². (On lavapipe every extra workgroup with
 // barriers costs tens of µs, so splitting 16 channels of 131k values each made the kernel slower.)
 // No step subtracts E[x]² from E[x²], so a large common offset (values around 1000 ± 1) does not
-// cancel away the variance.
+// cancel away the variance. A batch over the binding limit is done in chunks of images, whose
+// statistics merge by the same formula (mergeChunkStats).
 
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { forRowChunks } from './chunks.js';
 import { f32, flatIndex, grid } from './wgsl.js';
 
 /** Threads per statistics workgroup (the tree width). */
@@ -33,7 +35,51 @@ function treeSum(): string {
 }
 
 /** Per-channel mean and biased variance ([channels] each) of NCHW x ([batch, channels, spatial]), numerically stable (no E[x²] − E[x]²). */
-export function batchNormStats(gpu: Gpu, x: GpuBuffer, batch: number, channels: number, spatial: number): [GpuBuffer, GpuBuffer] {
+export function batchNormStats(gpu: Gpu, x: Binding, batch: number, channels: number, spatial: number): [GpuBuffer, GpuBuffer] {
+  const parts: { stats: [GpuBuffer, GpuBuffer]; images: number }[] = [];
+  forRowChunks(gpu, batch, [{ buffer: x, rowBytes: channels * spatial * 4, access: 'read' }], ({ count, windows: [xw] }) => {
+    parts.push({ stats: chunkStats(gpu, xw, count, channels, spatial), images: count });
+  });
+  return parts.length === 1 ? parts[0].stats : mergeChunkStats(gpu, parts, channels, spatial);
+}
+
+/**
+ * The statistics of the whole batch from those of its chunks (Chan et al.): with nₖ values of a channel
+ * in chunk k, mean = Σ nₖ·meanₖ / M and variance = Σ nₖ·(varₖ + (meanₖ − mean)²) / M. Releases the parts.
+ */
+function mergeChunkStats(gpu: Gpu, parts: { stats: [GpuBuffer, GpuBuffer]; images: number }[], channels: number, spatial: number): [GpuBuffer, GpuBuffer] {
+  const K = parts.length;
+  const stacked = [gpu.acquire(K * channels * 4), gpu.acquire(K * channels * 4)];
+  parts.forEach(({ stats }, k) => {
+    for (const j of [0, 1]) {
+      gpu.copy(stats[j], stacked[j], channels * 4, 0, k * channels * 4);
+      gpu.release(stats[j]);
+    }
+  });
+  const total = parts.reduce((t, p) => t + p.images * spatial, 0);
+  const weight = (k: number) => f32((parts[k].images * spatial) / total);
+  const meanTerms = parts.map((_, k) => `${weight(k)} * means[${k * channels}u + i]`);
+  const m2Terms = parts.map((_, k) => `${weight(k)} * (variances[${k * channels}u + i] + square(means[${k * channels}u + i] - m))`);
+  const mean = gpu.acquire(channels * 4);
+  const variance = gpu.acquire(channels * 4);
+  const { workgroups, stride } = grid(channels);
+  const code = `
+@group(0) @binding(0) var<storage, read> means: array<f32>;
+@group(0) @binding(1) var<storage, read> variances: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> variance: array<f32>;
+fn square(v: f32) -> f32 { return v * v; }
+${flatIndex(channels, stride)}
+  let m = ${meanTerms.join(' + ')};
+  mean[i] = m;
+  variance[i] = ${m2Terms.join(' + ')};
+}`;
+  gpu.dispatch(gpu.pipeline('batchNormStatsMergeChunks', code), [stacked[0], stacked[1], mean, variance], workgroups);
+  for (const b of stacked) gpu.release(b);
+  return [mean, variance];
+}
+
+function chunkStats(gpu: Gpu, x: Binding, batch: number, channels: number, spatial: number): [GpuBuffer, GpuBuffer] {
   const mean = gpu.acquire(channels * 4);
   const variance = gpu.acquire(channels * 4);
   const count = batch * spatial;
@@ -129,12 +175,22 @@ ${flatIndex(channels, merge.stride)}
  * handles a vec4 of one channel when the spatial size allows (2-3× faster on lavapipe), else one value.
  */
 export function batchNormApply(
-  gpu: Gpu, x: GpuBuffer, mean: GpuBuffer, variance: GpuBuffer, gamma: GpuBuffer, beta: GpuBuffer,
+  gpu: Gpu, x: Binding, mean: Binding, variance: Binding, gamma: Binding, beta: Binding,
   batch: number, channels: number, spatial: number, eps: number,
 ): GpuBuffer {
+  const out = gpu.acquire(batch * channels * spatial * 4);
+  if (batch * channels * spatial === 0) return out;
+  const rowBytes = channels * spatial * 4;
+  const operands = [{ buffer: x, rowBytes, access: 'read' }, { buffer: out, rowBytes, access: 'write' }] as const;
+  forRowChunks(gpu, batch, operands, ({ count, windows: [xw, ow] }) => applyInto(gpu, xw, mean, variance, gamma, beta, ow, count, channels, spatial, eps));
+  return out;
+}
+
+function applyInto(
+  gpu: Gpu, x: Binding, mean: Binding, variance: Binding, gamma: Binding, beta: Binding, out: Binding,
+  batch: number, channels: number, spatial: number, eps: number,
+): void {
   const n = batch * channels * spatial;
-  const out = gpu.acquire(n * 4);
-  if (n === 0) return out;
   const width = spatial % 4 === 0 ? 4 : 1;
   const type = width === 4 ? 'vec4f' : 'f32';
   const units = n / width;
@@ -152,5 +208,4 @@ ${flatIndex(units, stride)}
   out[i] = (x[i] - mean[c]) * scale + beta[c];
 }`;
   gpu.dispatch(gpu.pipeline('batchNormApply', code), [x, mean, variance, gamma, beta, out], workgroups);
-  return out;
 }

@@ -4,7 +4,8 @@
 
 import type { BinaryOp, DType } from '../engine/backend.js';
 import { broadcastStrides, sameShape, sizeOf, type Shape } from '../engine/shape.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { forElementChunks, forRowChunks, type RowOperand } from './chunks.js';
 import { componentwise, flatIndex, grid, strides, vec4Main, vectorizable, wgslType } from './wgsl.js';
 
 const EXPRESSIONS: Record<BinaryOp, string> = {
@@ -41,12 +42,37 @@ function offsetExpression(name: string, inShape: Shape, outShape: Shape): string
 }
 
 /** Elementwise `op` of a and b broadcast to outShape; comparisons give float32 0/1. */
-export function binary(gpu: Gpu, op: BinaryOp, a: GpuBuffer, aShape: Shape, b: GpuBuffer, bShape: Shape, outShape: Shape, dtype: DType): GpuBuffer {
+export function binary(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, outShape: Shape, dtype: DType): GpuBuffer {
+  const n = sizeOf(outShape);
+  const out = gpu.acquire(n * 4);
+  const whole = (shape: Shape) => sameShape(shape, outShape) || sizeOf(shape) === 1;
+  if (whole(aShape) && whole(bShape)) {
+    // In chunks of the flat index; a single value binds whole in every chunk.
+    const operands: RowOperand[] = [{ buffer: out, rowBytes: 4, access: 'write' }];
+    for (const [x, shape] of [[a, aShape], [b, bShape]] as const) if (sizeOf(shape) > 1) operands.push({ buffer: x, rowBytes: 4, access: 'read' });
+    forRowChunks(gpu, n, operands, ({ count, windows: [o, ...inputs] }) => {
+      const at = (x: Binding, shape: Shape): [Binding, Shape] => (sizeOf(shape) > 1 ? [inputs.shift()!, [count]] : [x, shape]);
+      binaryInto(gpu, op, ...at(a, aShape), ...at(b, bShape), o, [count], dtype);
+    });
+    return out;
+  }
+  // Broadcasting: in chunks along the output's leading axis; an operand broadcast along it binds whole.
+  const rows = outShape[0];
+  const alongRows = (shape: Shape) => shape.length === outShape.length && shape[0] === rows;
+  const operands: RowOperand[] = [{ buffer: out, rowBytes: (n / rows) * 4, access: 'write' }];
+  for (const [x, shape] of [[a, aShape], [b, bShape]] as const) if (alongRows(shape)) operands.push({ buffer: x, rowBytes: (sizeOf(shape) / rows) * 4, access: 'read' });
+  forRowChunks(gpu, rows, operands, ({ count, windows: [o, ...inputs] }) => {
+    const at = (x: Binding, shape: Shape): [Binding, Shape] => (alongRows(shape) ? [inputs.shift()!, [count, ...shape.slice(1)]] : [x, shape]);
+    binaryInto(gpu, op, ...at(a, aShape), ...at(b, bShape), o, [count, ...outShape.slice(1)], dtype);
+  });
+  return out;
+}
+
+function binaryInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, out: Binding, outShape: Shape, dtype: DType): void {
   const n = sizeOf(outShape);
   const inType = wgslType(dtype);
   const outType = COMPARISONS.has(op) ? 'f32' : inType;
   const expression = EXPRESSIONS[op].replaceAll('ZERO', `${inType}(0)`);
-  const out = gpu.acquire(n * 4);
   // Operands of the output's shape or single values (the common cases) allow four elements at a time.
   const whole = (shape: Shape) => sameShape(shape, outShape) || sizeOf(shape) === 1;
   if (vectorizable(n) && whole(aShape) && whole(bShape)) {
@@ -62,7 +88,7 @@ export function binary(gpu: Gpu, op: BinaryOp, a: GpuBuffer, aShape: Shape, b: G
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<${outType}>>;
 ${main}`;
     gpu.dispatch(gpu.pipeline(`binary_${op}_vec4`, code), [a, b, out], workgroups);
-    return out;
+    return;
   }
   const { workgroups, stride } = grid(n);
   const code = `
@@ -75,7 +101,6 @@ ${flatIndex(n, stride)}
   out[i] = ${expression};
 }`;
   gpu.dispatch(gpu.pipeline(`binary_${op}`, code), [a, b, out], workgroups);
-  return out;
 }
 
 /**
@@ -83,9 +108,15 @@ ${flatIndex(n, stride)}
  * (u32), so int32 and float32 values alike are copied bit for bit, whatever `dtype` says (an int read
  * as f32 can be a NaN or denormal pattern that a GPU may canonicalise or flush).
  */
-export function where(gpu: Gpu, cond: GpuBuffer, a: GpuBuffer, b: GpuBuffer, n: number, _dtype: DType): GpuBuffer {
-  const t = 'u32';
+export function where(gpu: Gpu, cond: Binding, a: Binding, b: Binding, n: number, _dtype: DType): GpuBuffer {
   const out = gpu.acquire(n * 4);
+  const operands = [{ buffer: cond, access: 'read' }, { buffer: a, access: 'read' }, { buffer: b, access: 'read' }, { buffer: out, access: 'write' }] as const;
+  forElementChunks(gpu, n, operands, ({ count, windows: [c, x, y, o] }) => whereInto(gpu, c, x, y, o, count));
+  return out;
+}
+
+function whereInto(gpu: Gpu, cond: Binding, a: Binding, b: Binding, out: Binding, n: number): void {
+  const t = 'u32';
   if (vectorizable(n)) {
     const { main, workgroups } = vec4Main(n, '    out[j] = select(B[j], A[j], C[j] != vec4f(0.0));');
     const code = `
@@ -95,7 +126,7 @@ export function where(gpu: Gpu, cond: GpuBuffer, a: GpuBuffer, b: GpuBuffer, n: 
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<${t}>>;
 ${main}`;
     gpu.dispatch(gpu.pipeline('where_vec4', code), [cond, a, b, out], workgroups);
-    return out;
+    return;
   }
   const { workgroups, stride } = grid(n);
   const code = `
@@ -107,5 +138,4 @@ ${flatIndex(n, stride)}
   out[i] = select(B[i], A[i], C[i] != 0.0);
 }`;
   gpu.dispatch(gpu.pipeline('where', code), [cond, a, b, out], workgroups);
-  return out;
 }

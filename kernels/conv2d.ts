@@ -16,9 +16,14 @@
 //
 // Backward-filter is a GEMM with a long reduction (dw[o, c, kh, kw] = Σ_{n, pixel} dy · x): the batch is
 // split into chunks, each workgroup sums one chunk, and a second pass adds the chunks (split-K).
+//
+// A batch whose tensors are over the binding limit runs in chunks of images (kernels/chunks.ts): each
+// chunk is the same pass at a smaller batch, on windows of x, dy and the output; the weight gradient
+// adds the chunks' sums.
 
 import type { Conv2dShape } from '../engine/backend.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { chunkTarget, forElementChunks, forRowChunks } from './chunks.js';
 import { flatIndex, grid, vec4Main } from './wgsl.js';
 
 const LANES = 64;
@@ -83,14 +88,14 @@ function vectorRows(rows: number): boolean {
 }
 
 /** The weights as the row-tile kernel reads them. The caller releases the result if it is not `w`. */
-function rowTileWeights(gpu: Gpu, w: GpuBuffer, p: RowTileWeights): GpuBuffer {
+function rowTileWeights(gpu: Gpu, w: Binding, p: RowTileWeights): Binding {
   return vectorRows(p.rows) ? rowsInnermost(gpu, w, p) : w;
 }
 
 // An invocation computes TM rows × a TH × TN block of output pixels. Neighbouring pixels share most
 // of their window, so per channel it loads ((TH−1)·S + KH)·((TN−1)·S + KW) inputs instead of
 // KH·KW·TH·TN. TH > 1 only where few rows leave registers free (a first layer's input gradient).
-function rowTilePass(gpu: Gpu, src: GpuBuffer, weights: GpuBuffer, out: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape, p: RowTilePass): void {
+function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bias: Binding | null, s: Conv2dShape, p: RowTilePass): void {
   const { batch: B } = s;
   const { rows: R, channels: CR, SH, SW, QH, QW, stride: S, taps } = p;
   const { OH, OW, step } = p.out;
@@ -168,7 +173,7 @@ ${L.join('\n')}
 }
 
 /** The weights rearranged to [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
-function rowsInnermost(gpu: Gpu, w: GpuBuffer, p: RowTileWeights): GpuBuffer {
+function rowsInnermost(gpu: Gpu, w: Binding, p: RowTileWeights): GpuBuffer {
   const { KH, KW } = p;
   const total = p.channels * p.rows;
   const out = gpu.acquire(total * KH * KW * 4);
@@ -194,7 +199,7 @@ ${lines.join('\n')}
 /** planes × PH × PW: each H × W plane of x placed at (pad, pad), in zeros. A zero-padded copy, made in
  *  one cheap pass, keeps bounds checks out of the row-tile kernel's inner loop. An invocation writes
  *  one padded row (unrolled): on lavapipe five times faster than an invocation per element. */
-function padded(gpu: Gpu, x: GpuBuffer, planes: number, H: number, W: number, pad: number, PH: number, PW: number): GpuBuffer {
+function padded(gpu: Gpu, x: Binding, planes: number, H: number, W: number, pad: number, PH: number, PW: number): GpuBuffer {
   const rows = planes * PH;
   const out = gpu.acquire(rows * PW * 4);
   const { workgroups, stride } = grid(rows);
@@ -219,17 +224,21 @@ ${L.join('\n')}
   return out;
 }
 
-/** Zeros all of `out` (pooled sizes are multiples of 16 bytes), four vec4 stores per invocation. */
-function zeroFill(gpu: Gpu, out: GpuBuffer): void {
-  const { main, workgroups } = vec4Main(out.bytes / 4, '    out[j] = vec4f(0.0);');
-  const code = `
-@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
-${main}`;
-  gpu.dispatch(gpu.pipeline('conv_zero', code), [out], workgroups);
+/** Zeros all of `out`, four vec4 stores per invocation where its size allows. */
+function zeroFill(gpu: Gpu, out: Binding): void {
+  forElementChunks(gpu, out.bytes / 4, [{ buffer: out, access: 'write' }], ({ count, windows: [o] }) => {
+    if (count % 4 === 0) {
+      const { main, workgroups } = vec4Main(count, '    out[j] = vec4f(0.0);');
+      gpu.dispatch(gpu.pipeline('conv_zero', `@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;\n${main}`), [o], workgroups);
+    } else {
+      const { workgroups, stride } = grid(count);
+      gpu.dispatch(gpu.pipeline('conv_zero', `@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n${flatIndex(count, stride)}\n  out[i] = 0.0;\n}`), [o], workgroups);
+    }
+  });
 }
 
 /** NCHW convolution forward (with optional bias): y [batch, outChannels, outHeight, outWidth]. */
-export function conv2d(gpu: Gpu, x: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
+export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * O * OH * OW;
   const out = gpu.acquire(total * 4);
@@ -257,11 +266,15 @@ export function conv2d(gpu: Gpu, x: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | n
     weightIndex: (r, kh, kw) => `(${r} * ${C}u + c) * ${KH * KW}u + ${kh * KW + kw}u`,
     out: { OH, OW, step: 1, h0: 0, w0: 0 },
   };
-  const src = P > 0 ? padded(gpu, x, B * C, H, W, P, p.SH, p.SW) : x;
   const weights = rowTileWeights(gpu, w, p);
-  rowTilePass(gpu, src, weights, out, bias, s, p);
-  if (src !== x) gpu.release(src);
-  if (weights !== w) gpu.release(weights);
+  const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: out, rowBytes: O * OH * OW * 4, access: 'write' }] as const;
+  const paddedBytes = P > 0 ? C * p.SH * p.SW * 4 : 0;
+  forRowChunks(gpu, B, operands, ({ count, windows: [xw, ow] }) => {
+    const src = P > 0 ? padded(gpu, xw, count * C, H, W, P, p.SH, p.SW) : xw;
+    rowTilePass(gpu, src, weights, ow, bias, { ...s, batch: count }, p);
+    if (src !== xw) gpu.release(src.owner);
+  }, paddedBytes);
+  if (weights !== w) gpu.release(weights.owner);
   return out;
 }
 
@@ -298,18 +311,19 @@ function axisPhases(size: number, K: number, S: number, P: number): AxisPhase[] 
 // zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
 // whole flipped kernel over dy padded by K − 1 − P.
 /** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
-export function conv2dBackwardInput(gpu: Gpu, dy: GpuBuffer, w: GpuBuffer, s: Conv2dShape): GpuBuffer {
+export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * C * H * W;
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;
   const rowPhases = axisPhases(H, KH, S, P);
   const colPhases = axisPhases(W, KW, S, P);
-  // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
-  if (O === 0 || rowPhases.some((ph) => ph.taps === 0) || colPhases.some((ph) => ph.taps === 0)) zeroFill(gpu, out);
   const rowsUsed = rowPhases.filter((ph) => ph.taps > 0);
   const colsUsed = colPhases.filter((ph) => ph.taps > 0);
-  if (O === 0 || rowsUsed.length === 0 || colsUsed.length === 0) return out;
+  if (O === 0 || rowsUsed.length === 0 || colsUsed.length === 0) {
+    zeroFill(gpu, out);
+    return out;
+  }
   // One zero-padded copy of dy serves every phase: enough zeros before the first and after the last
   // dy position any phase reads (0 before and 1 after for 3x3 stride 2 padding 1).
   const before = (phases: AxisPhase[]) => Math.max(0, ...phases.map((ph) => ph.taps - 1 - ph.base));
@@ -317,7 +331,6 @@ export function conv2dBackwardInput(gpu: Gpu, dy: GpuBuffer, w: GpuBuffer, s: Co
   const pad = Math.max(before(rowsUsed), before(colsUsed));
   const PH = pad + OH + after(rowsUsed, OH);
   const PW = pad + OW + after(colsUsed, OW);
-  const src = PH > OH || PW > OW ? padded(gpu, dy, B * O, OH, OW, pad, PH, PW) : dy;
   const layout: RowTileWeights = {
     name: 'conv2d_backward_input',
     rows: C,
@@ -328,34 +341,40 @@ export function conv2dBackwardInput(gpu: Gpu, dy: GpuBuffer, w: GpuBuffer, s: Co
     weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
   };
   const weights = rowTileWeights(gpu, w, layout);
-  // One dispatch per phase: a dispatch costs ~0.1 ms on lavapipe, against 60–500 ms per phase pass at
-  // PreAct-ResNet18's shapes, so one launch over all phases would gain nothing measurable.
-  for (const rp of rowsUsed) {
-    for (const cp of colsUsed) {
-      // Window position v reads dy position (a + base − taps + 1) + v, through kernel tap j = taps − 1 − v:
-      // k = first + S·j, at index KH − 1 − k of the flipped kernel.
-      const taps: Tap[] = [];
-      for (let v = 0; v < rp.taps; v++) {
-        for (let u = 0; u < cp.taps; u++) {
-          taps.push({ kh: KH - 1 - (rp.first + S * (rp.taps - 1 - v)), kw: KW - 1 - (cp.first + S * (cp.taps - 1 - u)), v, u });
+  const operands = [{ buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }, { buffer: out, rowBytes: C * H * W * 4, access: 'write' }] as const;
+  forRowChunks(gpu, B, operands, ({ count, windows: [dyw, ow] }) => {
+    // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
+    if (rowsUsed.length < rowPhases.length || colsUsed.length < colPhases.length) zeroFill(gpu, ow);
+    const src = PH > OH || PW > OW ? padded(gpu, dyw, count * O, OH, OW, pad, PH, PW) : dyw;
+    // One dispatch per phase: a dispatch costs ~0.1 ms on lavapipe, against 60–500 ms per phase pass at
+    // PreAct-ResNet18's shapes, so one launch over all phases would gain nothing measurable.
+    for (const rp of rowsUsed) {
+      for (const cp of colsUsed) {
+        // Window position v reads dy position (a + base − taps + 1) + v, through kernel tap j = taps − 1 − v:
+        // k = first + S·j, at index KH − 1 − k of the flipped kernel.
+        const taps: Tap[] = [];
+        for (let v = 0; v < rp.taps; v++) {
+          for (let u = 0; u < cp.taps; u++) {
+            taps.push({ kh: KH - 1 - (rp.first + S * (rp.taps - 1 - v)), kw: KW - 1 - (cp.first + S * (cp.taps - 1 - u)), v, u });
+          }
         }
+        rowTilePass(gpu, src, weights, ow, null, { ...s, batch: count }, {
+          ...layout,
+          SH: PH,
+          SW: PW,
+          QH: rp.pixels,
+          QW: cp.pixels,
+          stride: 1,
+          originH: pad + rp.base - rp.taps + 1,
+          originW: pad + cp.base - cp.taps + 1,
+          taps,
+          out: { OH: H, OW: W, step: S, h0: rp.q, w0: cp.q },
+        });
       }
-      rowTilePass(gpu, src, weights, out, null, s, {
-        ...layout,
-        SH: PH,
-        SW: PW,
-        QH: rp.pixels,
-        QW: cp.pixels,
-        stride: 1,
-        originH: pad + rp.base - rp.taps + 1,
-        originW: pad + cp.base - cp.taps + 1,
-        taps,
-        out: { OH: H, OW: W, step: S, h0: rp.q, w0: cp.q },
-      });
     }
-  }
-  if (src !== dy) gpu.release(src);
-  if (weights !== w) gpu.release(weights);
+    if (src !== dyw) gpu.release(src.owner);
+  }, O * PH * PW * 4);
+  if (weights !== w) gpu.release(weights.owner);
   return out;
 }
 
@@ -364,17 +383,29 @@ function chunksFor(batch: number, workgroups: number): number {
   return Math.max(1, Math.min(batch, Math.ceil(64 / workgroups)));
 }
 
-/** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy. */
-export function conv2dBackwardFilter(gpu: Gpu, x: GpuBuffer, dy: GpuBuffer, s: Conv2dShape): GpuBuffer {
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
-  const KK = KH * KW;
-  const total = O * C * KK;
+/** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy (a big batch in chunks, whose sums add up). */
+export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape): GpuBuffer {
+  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
+  const total = O * C * KH * KW;
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;
   if (B * OH * OW === 0) {
     zeroFill(gpu, out);
     return out;
   }
+  const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }] as const;
+  forRowChunks(gpu, B, operands, ({ count, index, windows: [xw, dyw] }) => {
+    const { target, done } = chunkTarget(gpu, out, total, index);
+    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count });
+    done();
+  });
+  return out;
+}
+
+function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: Conv2dShape): void {
+  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const KK = KH * KW;
+  const total = O * C * KK;
   // Rows are out channels (TM per invocation, along y); columns are in channels (one per invocation,
   // all KH·KW taps of it, along x).
   const tm = Math.min(4, O);
@@ -430,7 +461,7 @@ ${L.join('\n')}
 }`;
   });
   gpu.dispatch(gpu.pipeline('conv2d_backward_filter', code), [x, dy, partial], [groupsX, groupsY, used]);
-  if (partial === out) return out;
+  if (partial === out) return;
   // Second pass: add the chunks' partial sums in a fixed order (deterministic).
   const { workgroups, stride } = grid(total);
   const sum = `
@@ -442,6 +473,5 @@ ${flatIndex(total, stride)}
   out[i] = acc;
 }`;
   gpu.dispatch(gpu.pipeline('conv2d_backward_filter_sum', sum), [partial, out], workgroups);
-  gpu.release(partial);
-  return out;
+  gpu.release(partial.owner);
 }

@@ -1,7 +1,8 @@
 // Batched matrix product out[p] = op(A[p])·op(B[p]) (see MatmulShape), register-blocked for lavapipe.
 
 import type { MatmulShape } from '../engine/backend.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { chunkTarget, forRowChunks } from './chunks.js';
 import { flatIndex, grid } from './wgsl.js';
 
 /** How one shader splits the output; exported for experiments and benchmarks. */
@@ -28,19 +29,42 @@ export function subgroupConfig(size: number): MatmulConfig {
 }
 
 /** Batched matmul ([batch, m, n]) with the kernel configuration the device suits (subgroups when available). */
-export function matmul(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape): GpuBuffer {
+export function matmul(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape): GpuBuffer {
   return matmulWith(gpu, a, b, s, gpu.subgroupSize ? subgroupConfig(gpu.subgroupSize) : DEFAULT_CONFIG);
 }
 
-/** Batched matmul with a given kernel configuration (benchmarks and tests compare them). */
-export function matmulWith(gpu: Gpu, a: GpuBuffer, b: GpuBuffer, s: MatmulShape, c: MatmulConfig): GpuBuffer {
+/**
+ * Batched matmul with a given kernel configuration (benchmarks and tests compare them). Operands over
+ * the binding limit run in chunks: of the batch; of A's rows (x·W, one matrix); or of the shared
+ * k rows of Aᵀ·B (a weight gradient: the chunks' products add up).
+ */
+export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, c: MatmulConfig): GpuBuffer {
   const { batch, m, n, k } = s;
   const out = gpu.acquire(batch * m * n * 4);
   if (batch * m * n === 0) return out;
   if (k === 0) return zeros(gpu, out, batch * m * n);
+  if (batch > 1) {
+    const operands = [{ buffer: a, rowBytes: m * k * 4, access: 'read' }, { buffer: b, rowBytes: k * n * 4, access: 'read' }, { buffer: out, rowBytes: m * n * 4, access: 'write' }] as const;
+    forRowChunks(gpu, batch, operands, ({ count, windows: [aw, bw, ow] }) => matmulInto(gpu, aw, bw, ow, { ...s, batch: count }, c));
+  } else if (!s.transA) {
+    const operands = [{ buffer: a, rowBytes: k * 4, access: 'read' }, { buffer: out, rowBytes: n * 4, access: 'write' }] as const;
+    forRowChunks(gpu, m, operands, ({ count, windows: [aw, ow] }) => matmulInto(gpu, aw, b, ow, { ...s, m: count }, c));
+  } else if (!s.transB) {
+    const operands = [{ buffer: a, rowBytes: m * 4, access: 'read' }, { buffer: b, rowBytes: n * 4, access: 'read' }] as const;
+    forRowChunks(gpu, k, operands, ({ count, index, windows: [aw, bw] }) => {
+      const { target, done } = chunkTarget(gpu, out, m * n, index);
+      matmulInto(gpu, aw, bw, target, { ...s, k: count }, c);
+      done();
+    });
+  } else {
+    matmulInto(gpu, a, b, out, s, c);
+  }
+  return out;
+}
+
+function matmulInto(gpu: Gpu, a: Binding, b: Binding, out: Binding, s: MatmulShape, c: MatmulConfig): void {
   const { code, workgroups } = cachedShader(s, c);
   gpu.dispatch(gpu.pipeline(`matmul_${c.tm}x${c.tn}${c.subgroup ? '_sg' : ''}`, code), [a, b, out], workgroups);
-  return out;
 }
 
 // Generated WGSL by shape and configuration: building the unrolled source costs more than a dispatch.

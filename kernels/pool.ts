@@ -11,7 +11,8 @@
 // and NaNs behave identically on both backends.
 
 import type { Pool2dShape } from '../engine/backend.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { forRowChunks, type RowOperand } from './chunks.js';
 import { flatIndex, grid } from './wgsl.js';
 
 function outCount(s: Pool2dShape): number {
@@ -20,6 +21,14 @@ function outCount(s: Pool2dShape): number {
 
 function inCount(s: Pool2dShape): number {
   return s.batch * s.channels * s.inHeight * s.inWidth;
+}
+
+/** Runs `launch` over the batch, in chunks of images when a tensor is over the binding limit:
+ *  `planes` says whether each buffer holds input planes (H × W) or output planes (OH × OW). */
+function byImages(gpu: Gpu, s: Pool2dShape, buffers: [Binding, 'in' | 'out', RowOperand['access']][], launch: (chunk: Pool2dShape, windows: Binding[]) => void): void {
+  const bytes = { in: s.channels * s.inHeight * s.inWidth * 4, out: s.channels * s.outHeight * s.outWidth * 4 };
+  const operands = buffers.map(([buffer, planes, access]) => ({ buffer, rowBytes: bytes[planes], access }));
+  forRowChunks(gpu, s.batch, operands, ({ count, windows }) => launch({ ...s, batch: count }, windows));
 }
 
 /** WGSL decoding of output index `i` into its plane and the top-left input offset of its window. */
@@ -51,10 +60,14 @@ fn firstMax(origin: u32) -> u32 {
 }
 
 /** Max pooling of NCHW x: y [batch, channels, outHeight, outWidth]. */
-export function maxPool2d(gpu: Gpu, x: GpuBuffer, s: Pool2dShape): GpuBuffer {
+export function maxPool2d(gpu: Gpu, x: Binding, s: Pool2dShape): GpuBuffer {
+  const out = gpu.acquire(outCount(s) * 4);
+  if (outCount(s) > 0) byImages(gpu, s, [[x, 'in', 'read'], [out, 'out', 'write']], (c, [xw, ow]) => maxPool2dInto(gpu, xw, ow, c));
+  return out;
+}
+
+function maxPool2dInto(gpu: Gpu, x: Binding, out: Binding, s: Pool2dShape): void {
   const n = outCount(s);
-  const out = gpu.acquire(n * 4);
-  if (n === 0) return out;
   const { workgroups, stride } = grid(n);
   const code = `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -65,14 +78,17 @@ ${windowOrigin(s)}
   out[i] = x[origin + firstMax(origin)];
 }`;
   gpu.dispatch(gpu.pipeline('maxPool2d', code), [x, out], workgroups);
-  return out;
 }
 
 /** Average pooling of NCHW x: y [batch, channels, outHeight, outWidth]. */
-export function avgPool2d(gpu: Gpu, x: GpuBuffer, s: Pool2dShape): GpuBuffer {
+export function avgPool2d(gpu: Gpu, x: Binding, s: Pool2dShape): GpuBuffer {
+  const out = gpu.acquire(outCount(s) * 4);
+  if (outCount(s) > 0) byImages(gpu, s, [[x, 'in', 'read'], [out, 'out', 'write']], (c, [xw, ow]) => avgPool2dInto(gpu, xw, ow, c));
+  return out;
+}
+
+function avgPool2dInto(gpu: Gpu, x: Binding, out: Binding, s: Pool2dShape): void {
   const n = outCount(s);
-  const out = gpu.acquire(n * 4);
-  if (n === 0) return out;
   const { inWidth: W, kernel: K } = s;
   const { workgroups, stride } = grid(n);
   const code = `
@@ -87,7 +103,6 @@ ${windowOrigin(s)}
   out[i] = acc / ${K * K}.0;
 }`;
   gpu.dispatch(gpu.pipeline('avgPool2d', code), [x, out], workgroups);
-  return out;
 }
 
 /**
@@ -148,10 +163,14 @@ function writeCell(s: Pool2dShape, value: string): string {
 }
 
 /** dx of max pooling: each window's dy to its first maximal element (as the CPU reference). */
-export function maxPool2dBackward(gpu: Gpu, dy: GpuBuffer, x: GpuBuffer, s: Pool2dShape): GpuBuffer {
+export function maxPool2dBackward(gpu: Gpu, dy: Binding, x: Binding, s: Pool2dShape): GpuBuffer {
+  const dx = gpu.acquire(inCount(s) * 4);
+  if (inCount(s) > 0) byImages(gpu, s, [[dy, 'out', 'read'], [x, 'in', 'read'], [dx, 'in', 'write']], (c, [g, xw, d]) => maxPool2dBackwardInto(gpu, g, xw, d, c));
+  return dx;
+}
+
+function maxPool2dBackwardInto(gpu: Gpu, dy: Binding, x: Binding, dx: Binding, s: Pool2dShape): void {
   const n = inCount(s);
-  const dx = gpu.acquire(n * 4);
-  if (n === 0) return dx;
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, stride: S } = s;
   const bindings = `
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -168,7 +187,7 @@ ${firstMaxFunction(s)}`;
   }
   ${writeCell(s, `select(0.0, g, a * ${W}u + b == best)`)}`);
     gpu.dispatch(gpu.pipeline('maxPool2dBackwardCells', code), [dy, x, dx], workgroups);
-    return dx;
+    return;
   }
   const { workgroups, stride } = grid(n);
   const code = `
@@ -188,14 +207,17 @@ ${windowsContaining(s)}
   dx[i] = acc;
 }`;
   gpu.dispatch(gpu.pipeline('maxPool2dBackward', code), [dy, x, dx], workgroups);
-  return dx;
 }
 
 /** dx of average pooling: each window's dy spread evenly over its elements. */
-export function avgPool2dBackward(gpu: Gpu, dy: GpuBuffer, s: Pool2dShape): GpuBuffer {
+export function avgPool2dBackward(gpu: Gpu, dy: Binding, s: Pool2dShape): GpuBuffer {
+  const dx = gpu.acquire(inCount(s) * 4);
+  if (inCount(s) > 0) byImages(gpu, s, [[dy, 'out', 'read'], [dx, 'in', 'write']], (c, [g, d]) => avgPool2dBackwardInto(gpu, g, d, c));
+  return dx;
+}
+
+function avgPool2dBackwardInto(gpu: Gpu, dy: Binding, dx: Binding, s: Pool2dShape): void {
   const n = inCount(s);
-  const dx = gpu.acquire(n * 4);
-  if (n === 0) return dx;
   const { outHeight: OH, outWidth: OW, kernel: K, stride: S } = s;
   const bindings = `
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -206,7 +228,7 @@ export function avgPool2dBackward(gpu: Gpu, dy: GpuBuffer, s: Pool2dShape): GpuB
   if (inside) { g = dy[o] / ${K * K}.0; }
   ${writeCell(s, `select(0.0, g, a < ${K}u && b < ${K}u)`)}`);
     gpu.dispatch(gpu.pipeline('avgPool2dBackwardCells', code), [dy, dx], workgroups);
-    return dx;
+    return;
   }
   const { workgroups, stride } = grid(n);
   const code = `
@@ -220,5 +242,4 @@ ${windowsContaining(s)}
   dx[i] = acc;
 }`;
   gpu.dispatch(gpu.pipeline('avgPool2dBackward', code), [dy, dx], workgroups);
-  return dx;
 }

@@ -5,7 +5,8 @@
 
 import type { DType, ReduceOp } from '../engine/backend.js';
 import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { chunkTarget, forRowChunks, type RowOperand } from './chunks.js';
 import { grid, wgslType } from './wgsl.js';
 
 const TREE = 64;
@@ -30,13 +31,38 @@ function combine(op: ReduceOp, acc: string, v: string): string {
   return op === 'sum' ? `${acc} + ${v}` : `${op}(${acc}, ${v})`;
 }
 
-/** Sum, max or min of x (of `shape`) over `axes`: the kept axes, row-major. */
-export function reduce(gpu: Gpu, op: ReduceOp, x: GpuBuffer, shape: Shape, axes: readonly number[], dtype: DType): GpuBuffer {
+/**
+ * Sum, max or min of x (of `shape`) over `axes`: the kept axes, row-major. A big x runs in chunks
+ * along axis 0: their results are rows of the output when axis 0 is kept, and are combined when it
+ * is reduced.
+ */
+export function reduce(gpu: Gpu, op: ReduceOp, x: Binding, shape: Shape, axes: readonly number[], dtype: DType): GpuBuffer {
+  const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const outCount = sizeOf(kept.map((d) => shape[d]));
+  const out = gpu.acquire(outCount * 4);
+  const rows = shape[0] ?? 1;
+  if (shape.length === 0 || sizeOf(shape) === 0) {
+    reduceInto(gpu, op, x, shape, axes, dtype, out);
+    return out;
+  }
+  const acrossRows = axes.includes(0);
+  const operands: RowOperand[] = [{ buffer: x, rowBytes: (sizeOf(shape) / rows) * 4, access: 'read' }];
+  if (!acrossRows) operands.push({ buffer: out, rowBytes: (outCount / rows) * 4, access: 'write' });
+  forRowChunks(gpu, rows, operands, ({ count, index, windows: [xw, ow] }) => {
+    const chunkShape = [count, ...shape.slice(1)];
+    if (!acrossRows) return reduceInto(gpu, op, xw, chunkShape, axes, dtype, ow);
+    const { target, done } = chunkTarget(gpu, out, outCount, index, op, wgslType(dtype));
+    reduceInto(gpu, op, xw, chunkShape, axes, dtype, target);
+    done();
+  });
+  return out;
+}
+
+function reduceInto(gpu: Gpu, op: ReduceOp, x: Binding, shape: Shape, axes: readonly number[], dtype: DType, out: Binding): void {
   const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const redCount = sizeOf(axes.map((d) => shape[d]));
   const t = wgslType(dtype);
-  const out = gpu.acquire(outCount * 4);
   const header = `
 @group(0) @binding(0) var<storage, read> x: array<${t}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${t}>;
@@ -76,15 +102,27 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }`;
     gpu.dispatch(gpu.pipeline(`reduce_${op}`, code), [x, out], workgroups);
   }
+}
+
+/** First index of the maximum along `axis` (in chunks along axis 0 when that is another axis). */
+export function argmax(gpu: Gpu, x: Binding, shape: Shape, axis: number): GpuBuffer {
+  const n = sizeOf(shape);
+  const outCount = n / shape[axis];
+  const out = gpu.acquire(outCount * 4);
+  if (axis === 0 || n === 0) {
+    argmaxInto(gpu, x, shape, axis, out);
+    return out;
+  }
+  const rows = shape[0];
+  const operands = [{ buffer: x, rowBytes: (n / rows) * 4, access: 'read' }, { buffer: out, rowBytes: (outCount / rows) * 4, access: 'write' }] as const;
+  forRowChunks(gpu, rows, operands, ({ count, windows: [xw, ow] }) => argmaxInto(gpu, xw, [count, ...shape.slice(1)], axis, ow));
   return out;
 }
 
-/** First index of the maximum along `axis`. */
-export function argmax(gpu: Gpu, x: GpuBuffer, shape: Shape, axis: number): GpuBuffer {
+function argmaxInto(gpu: Gpu, x: Binding, shape: Shape, axis: number, out: Binding): void {
   const kept = shape.map((_, i) => i).filter((i) => i !== axis);
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const axisStride = stridesOf(shape)[axis];
-  const out = gpu.acquire(outCount * 4);
   const { workgroups, stride } = grid(outCount);
   const code = `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -104,5 +142,4 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   out[o] = i32(best);
 }`;
   gpu.dispatch(gpu.pipeline('argmax', code), [x, out], workgroups);
-  return out;
 }

@@ -3,11 +3,17 @@
 // Hyper-parameters come in a uniform block, so a learning-rate schedule compiles nothing new.
 
 import type { SgdOptions } from '../engine/backend.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu } from '../engine/webgpu/gpu.js';
+import { forElementChunks } from './chunks.js';
 import { flatIndex, grid } from './wgsl.js';
 
 /** Momentum SGD on n elements in place (PyTorch's rule); hyper-parameters in a uniform, so changing lr compiles nothing. */
-export function sgdUpdate(gpu: Gpu, param: GpuBuffer, grad: GpuBuffer, momentum: GpuBuffer, n: number, o: SgdOptions): void {
+export function sgdUpdate(gpu: Gpu, param: Binding, grad: Binding, momentum: Binding, n: number, o: SgdOptions): void {
+  const operands = [{ buffer: param, access: 'readwrite' }, { buffer: grad, access: 'read' }, { buffer: momentum, access: 'readwrite' }] as const;
+  forElementChunks(gpu, n, operands, (c) => sgdUpdateRange(gpu, c.windows[0], c.windows[1], c.windows[2], c.count, o));
+}
+
+function sgdUpdateRange(gpu: Gpu, param: Binding, grad: Binding, momentum: Binding, n: number, o: SgdOptions): void {
   const { workgroups, stride } = grid(n);
   const code = `
 struct Hyper { lr: f32, momentum: f32, weightDecay: f32, nesterov: f32 }

@@ -2,7 +2,8 @@
 // gradient). Rows are short (classes), so each row is handled by one invocation with the max
 // subtracted for stability.
 
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { chunkTarget, forRowChunks } from './chunks.js';
 import { grid } from './wgsl.js';
 
 /** WGSL: log Σ exp over row r of `logits` (cols baked in). */
@@ -17,8 +18,14 @@ function logSumExp(cols: number): string {
 }
 
 /** Log-softmax of each row of x ([rows, cols] f32, row-major): out[r, j] = x[r, j] - log Σ_k exp(x[r, k]); returns a new [rows, cols] buffer. */
-export function logSoftmax(gpu: Gpu, x: GpuBuffer, rows: number, cols: number): GpuBuffer {
+export function logSoftmax(gpu: Gpu, x: Binding, rows: number, cols: number): GpuBuffer {
   const out = gpu.acquire(rows * cols * 4);
+  const operands = [{ buffer: x, rowBytes: cols * 4, access: 'read' }, { buffer: out, rowBytes: cols * 4, access: 'write' }] as const;
+  forRowChunks(gpu, rows, operands, ({ count, windows: [xw, ow] }) => logSoftmaxInto(gpu, xw, ow, count, cols));
+  return out;
+}
+
+function logSoftmaxInto(gpu: Gpu, x: Binding, out: Binding, rows: number, cols: number): void {
   const { workgroups, stride } = grid(rows);
   const code = `
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
@@ -32,14 +39,24 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < ${cols}u; j++) { out[r * ${cols}u + j] = logits[r * ${cols}u + j] - lse; }
 }`;
   gpu.dispatch(gpu.pipeline('log_softmax', code), [x, out], workgroups);
-  return out;
 }
 
 const TREE = 64;
 
-/** One workgroup: each invocation sums the losses of a strided set of rows, then a tree sum. */
-export function softmaxCrossEntropy(gpu: Gpu, logits: GpuBuffer, labels: GpuBuffer, rows: number, cols: number): GpuBuffer {
+/** Mean over rows of −log softmax(logits)[label] (a big batch in chunks, whose sums add up). */
+export function softmaxCrossEntropy(gpu: Gpu, logits: Binding, labels: Binding, rows: number, cols: number): GpuBuffer {
   const out = gpu.acquire(4);
+  const operands = [{ buffer: logits, rowBytes: cols * 4, access: 'read' }, { buffer: labels, rowBytes: 4, access: 'read' }] as const;
+  forRowChunks(gpu, rows, operands, ({ count, index, windows: [lw, yw] }) => {
+    const { target, done } = chunkTarget(gpu, out, 1, index);
+    crossEntropySum(gpu, lw, yw, target, count, cols, rows);
+    done();
+  });
+  return out;
+}
+
+/** One workgroup: each invocation sums the losses of a strided set of rows, then a tree sum, divided by `divisor` (all rows of the batch). */
+function crossEntropySum(gpu: Gpu, logits: Binding, labels: Binding, out: Binding, rows: number, cols: number, divisor: number): void {
   const code = `
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<i32>;
@@ -61,15 +78,24 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     if (lid < s) { partial[lid] += partial[lid + s]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { out[0] = partial[0] / ${rows}.0; }
+  if (lid == 0u) { out[0] = partial[0] / ${divisor}.0; }
 }`;
   gpu.dispatch(gpu.pipeline('softmax_cross_entropy', code), [logits, labels, out], [1]);
-  return out;
 }
 
 /** d(mean CE)/d logits · dy = (softmax − onehot) · dy / rows, one invocation per row. */
-export function softmaxCrossEntropyGrad(gpu: Gpu, logits: GpuBuffer, labels: GpuBuffer, dy: GpuBuffer, rows: number, cols: number): GpuBuffer {
+export function softmaxCrossEntropyGrad(gpu: Gpu, logits: Binding, labels: Binding, dy: Binding, rows: number, cols: number): GpuBuffer {
   const out = gpu.acquire(rows * cols * 4);
+  const operands = [
+    { buffer: logits, rowBytes: cols * 4, access: 'read' },
+    { buffer: labels, rowBytes: 4, access: 'read' },
+    { buffer: out, rowBytes: cols * 4, access: 'write' },
+  ] as const;
+  forRowChunks(gpu, rows, operands, ({ count, windows: [lw, yw, ow] }) => crossEntropyGradInto(gpu, lw, yw, dy, ow, count, cols, rows));
+  return out;
+}
+
+function crossEntropyGradInto(gpu: Gpu, logits: Binding, labels: Binding, dy: Binding, out: Binding, rows: number, cols: number, divisor: number): void {
   const { workgroups, stride } = grid(rows);
   const code = `
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
@@ -82,7 +108,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let r = gid.x + gid.y * ${stride}u;
   if (r >= ${rows}u) { return; }
   let lse = logSumExp(r);
-  let scale = dy[0] / ${rows}.0;
+  let scale = dy[0] / ${divisor}.0;
   let valid = labels[r] >= 0i && labels[r] < ${cols}i;
   var nanBits = 0x7fc00000u; // a var: WGSL refuses a NaN constant expression
   let label = u32(clamp(labels[r], 0i, ${cols - 1}i));
@@ -92,5 +118,4 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
 }`;
   gpu.dispatch(gpu.pipeline('softmax_cross_entropy_grad', code), [logits, labels, dy, out], workgroups);
-  return out;
 }

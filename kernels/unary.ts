@@ -1,7 +1,8 @@
 // Elementwise unary ops, affine maps and clamping: out[i] = f(x[i]).
 
 import type { UnaryOp } from '../engine/backend.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import { forElementChunks } from './chunks.js';
 import { componentwise, f32, flatIndex, grid, vec4Main, vectorizable } from './wgsl.js';
 
 /**
@@ -25,8 +26,14 @@ const EXPRESSIONS: Record<UnaryOp, string> = {
 };
 
 /** Runs `out[i] = expression(v)` with v = x[i] over n elements (four at a time where n allows). */
-export function mapElements(gpu: Gpu, name: string, x: GpuBuffer, n: number, expression: string): GpuBuffer {
+export function mapElements(gpu: Gpu, name: string, x: Binding, n: number, expression: string): GpuBuffer {
   const out = gpu.acquire(n * 4);
+  const operands = [{ buffer: x, access: 'read' }, { buffer: out, access: 'write' }] as const;
+  forElementChunks(gpu, n, operands, (c) => mapElementsInto(gpu, name, c.windows[0], c.windows[1], c.count, expression));
+  return out;
+}
+
+function mapElementsInto(gpu: Gpu, name: string, x: Binding, out: Binding, n: number, expression: string): void {
   if (vectorizable(n)) {
     const { main, workgroups } = vec4Main(n, `    let xv = x[j];\n${componentwise('f32', (c) => `let v = xv.${c};`, expression)}\n    out[j] = r;`);
     const code = `
@@ -34,7 +41,7 @@ export function mapElements(gpu: Gpu, name: string, x: GpuBuffer, n: number, exp
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
 ${main}`;
     gpu.dispatch(gpu.pipeline(`${name}_vec4`, code), [x, out], workgroups);
-    return out;
+    return;
   }
   const { workgroups, stride } = grid(n);
   const code = `
@@ -45,20 +52,19 @@ ${flatIndex(n, stride)}
   out[i] = ${expression};
 }`;
   gpu.dispatch(gpu.pipeline(name, code), [x, out], workgroups);
-  return out;
 }
 
 /** Elementwise op (neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal) over n f32 elements; relu and step pass NaN through. */
-export function unary(gpu: Gpu, op: UnaryOp, x: GpuBuffer, n: number): GpuBuffer {
+export function unary(gpu: Gpu, op: UnaryOp, x: Binding, n: number): GpuBuffer {
   return mapElements(gpu, `unary_${op}`, x, n, EXPRESSIONS[op]);
 }
 
 /** out[i] = scale · x[i] + shift over n f32 elements. */
-export function affine(gpu: Gpu, x: GpuBuffer, n: number, scale: number, shift: number): GpuBuffer {
+export function affine(gpu: Gpu, x: Binding, n: number, scale: number, shift: number): GpuBuffer {
   return mapElements(gpu, 'affine', x, n, `${f32(scale)} * v + ${f32(shift)}`);
 }
 
 /** out[i] = min(max(x[i], lo), hi) over n f32 elements; NaN passes through. */
-export function clamp(gpu: Gpu, x: GpuBuffer, n: number, lo: number, hi: number): GpuBuffer {
+export function clamp(gpu: Gpu, x: Binding, n: number, lo: number, hi: number): GpuBuffer {
   return mapElements(gpu, 'clamp', x, n, `select(min(max(v, ${f32(lo)}), ${f32(hi)}), v, ${isNan('v')})`);
 }

@@ -10,11 +10,36 @@ export class GpuBuffer {
   private static nextId = 0;
   readonly id = GpuBuffer.nextId++;
   lastUse = -1;
+  /** A buffer binds whole: from offset 0, all its bytes. */
+  readonly offset = 0;
   constructor(
     readonly buffer: GPUBuffer,
     readonly bytes: number,
   ) {}
+
+  get owner(): GpuBuffer {
+    return this;
+  }
 }
+
+/**
+ * A byte range of a buffer that binds as if it were a buffer of its own (`bytes` long): how an op
+ * on a tensor over the binding limit sees one chunk of it (kernels/chunks.ts). The offset is a
+ * multiple of the device's minStorageBufferOffsetAlignment.
+ */
+export class GpuWindow {
+  readonly buffer: GPUBuffer;
+  constructor(
+    readonly owner: GpuBuffer,
+    readonly offset: number,
+    readonly bytes: number,
+  ) {
+    this.buffer = owner.buffer;
+  }
+}
+
+/** What a kernel binds: a whole buffer or a window onto one. */
+export type Binding = GpuBuffer | GpuWindow;
 
 /** Buffers are reused by size class: exact below 4 KiB (256-byte steps), then within 1/8 of a power of two. */
 export function sizeClass(bytes: number): number {
@@ -25,20 +50,25 @@ export function sizeClass(bytes: number): number {
 }
 
 /**
- * A buffer larger than the device lets one shader binding see (maxStorageBufferBindingSize: 128 MiB
- * on lavapipe and many GPUs). Refused before anything reaches Dawn, which would otherwise report a
+ * A buffer larger than the device allows: over maxBufferSize when it is created, or, bound whole by
+ * an op that cannot split its work into chunks, over maxStorageBufferBindingSize (128 MiB on
+ * lavapipe and many GPUs). Refused before anything reaches Dawn, which would otherwise report a
  * validation error for every dispatch that binds it.
  */
 export class DeviceLimitError extends Error {
   constructor(
     readonly bytes: number,
     readonly limit: number,
+    readonly limitName: 'maxStorageBufferBindingSize' | 'maxBufferSize' = 'maxStorageBufferBindingSize',
   ) {
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-    super(`a tensor of ${mib(bytes)} (${bytes} bytes) is over this WebGPU device's maxStorageBufferBindingSize of ${mib(limit)} (${limit} bytes)`);
+    super(`a tensor of ${mib(bytes)} (${bytes} bytes) is over this WebGPU device's ${limitName} of ${mib(limit)} (${limit} bytes)`);
     this.name = 'DeviceLimitError';
   }
 }
+
+/** The environment variable that lowers the binding limit (bytes), so chunking can be tried on small tensors. */
+export const BINDING_LIMIT_ENV = 'YOPO_MAX_BINDING_BYTES';
 
 const MAX_PENDING_DISPATCHES = 256;
 const BIND_GROUP_CACHE_LIMIT = 8192;
@@ -80,7 +110,17 @@ export class Gpu {
    *  (lavapipe: 8, the SIMD width); 0 otherwise. Kernels that share values across a subgroup need it. */
   readonly subgroupSize: number;
 
+  /** The most bytes one binding may see: the device's maxStorageBufferBindingSize, or less for tests
+   *  (setBindingLimitForTesting, or YOPO_MAX_BINDING_BYTES). Ops on bigger tensors run in chunks. */
+  bindingLimit: number;
+  /** Where a window may start: a multiple of this many bytes (minStorageBufferOffsetAlignment, usually 256). */
+  readonly bindingAlignment: number;
+
   constructor(readonly device: GPUDevice) {
+    this.bindingAlignment = device.limits.minStorageBufferOffsetAlignment;
+    this.bindingLimit = device.limits.maxStorageBufferBindingSize;
+    const fromEnv = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[BINDING_LIMIT_ENV];
+    if (fromEnv) this.setBindingLimitForTesting(Number(fromEnv));
     const { subgroupMinSize: min, subgroupMaxSize: max } = device.adapterInfo ?? {};
     this.subgroupSize = device.features.has('subgroups') && min !== undefined && min === max ? min : 0;
     device.lost.then((info) => {
@@ -100,6 +140,21 @@ export class Gpu {
       this.error = null;
       throw e;
     }
+  }
+
+  /**
+   * Lowers the binding limit (bytes, a multiple of the alignment, at most the device's), so that tests
+   * run the chunked path of every op on small tensors; null restores the device's limit. Frees the
+   * pool, whose buffers were sized for the old limit.
+   */
+  setBindingLimitForTesting(bytes: number | null): void {
+    const device = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes !== null && !(Number.isInteger(bytes) && bytes > 0 && bytes % this.bindingAlignment === 0 && bytes <= device)) {
+      throw new Error(`binding limit ${bytes} (${BINDING_LIMIT_ENV}) must be a multiple of ${this.bindingAlignment} bytes, at most the device's ${device}`);
+    }
+    this.flush();
+    this.trimPool();
+    this.bindingLimit = bytes ?? device;
   }
 
   // ---- Pipelines -------------------------------------------------------------------------------
@@ -122,13 +177,16 @@ export class Gpu {
 
   // ---- Memory ----------------------------------------------------------------------------------
 
-  /** A storage buffer of at least `bytes` bytes, from the pool when one of its size class is free. */
+  /**
+   * A storage buffer of at least `bytes` bytes (up to maxBufferSize), from the pool when one of its
+   * size class is free. One over the binding limit is only ever bound through windows.
+   */
   acquire(bytes: number): GpuBuffer {
     if (this.lostReason) throw new Error(this.lostReason);
-    const limit = this.device.limits.maxStorageBufferBindingSize;
-    if (bytes > limit) throw new DeviceLimitError(bytes, limit);
-    // The size class may round past the limit; a buffer that fits exactly is still bindable.
-    const size = Math.min(sizeClass(bytes), limit);
+    const max = this.device.limits.maxBufferSize;
+    if (bytes > max) throw new DeviceLimitError(bytes, max, 'maxBufferSize');
+    // The size class may round past the binding limit; a buffer whose tensor fits it must stay bindable whole.
+    const size = Math.min(sizeClass(bytes), bytes <= this.bindingLimit ? this.bindingLimit : max);
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
@@ -198,25 +256,27 @@ export class Gpu {
     return out;
   }
 
-  /** Copies src into dst on the GPU timeline (in order with dispatches). */
-  copy(src: GpuBuffer, dst: GpuBuffer, bytes: number): void {
+  /** Copies `bytes` bytes of src into dst on the GPU timeline (in order with dispatches); offsets in bytes, multiples of 4. */
+  copy(src: Binding, dst: Binding, bytes: number, srcOffset = 0, dstOffset = 0): void {
     const encoder = this.openEncoder();
     this.closePass();
-    encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, Math.ceil(bytes / 4) * 4);
-    src.lastUse = dst.lastUse = this.generation;
+    encoder.copyBufferToBuffer(src.buffer, src.offset + srcOffset, dst.buffer, dst.offset + dstOffset, Math.ceil(bytes / 4) * 4);
+    src.owner.lastUse = dst.owner.lastUse = this.generation;
     this.countPending();
   }
 
   // ---- Dispatch --------------------------------------------------------------------------------
 
   /**
-   * Records one dispatch. `buffers` bind to @group(0) @binding(0..n-1) in order; `uniforms`, if
-   * given, binds as a uniform buffer at the next binding.
+   * Records one dispatch. `buffers` (whole buffers or windows) bind to @group(0) @binding(0..n-1) in
+   * order; `uniforms`, if given, binds as a uniform buffer at the next binding. A binding over the
+   * binding limit (an op that cannot run in chunks) is refused with a DeviceLimitError.
    */
-  dispatch(pipeline: GPUComputePipeline, buffers: readonly GpuBuffer[], workgroups: readonly [number, number?, number?], uniforms?: ArrayBufferView): void {
+  dispatch(pipeline: GPUComputePipeline, buffers: readonly Binding[], workgroups: readonly [number, number?, number?], uniforms?: ArrayBufferView): void {
     if (this.lostReason) throw new Error(this.lostReason);
+    for (const b of buffers) if (b.bytes > this.bindingLimit) throw new DeviceLimitError(b.bytes, this.bindingLimit);
     const pass = this.openPass();
-    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: { buffer: b.buffer } }));
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: b instanceof GpuWindow ? { buffer: b.buffer, offset: b.offset, size: b.bytes } : { buffer: b.buffer } }));
     let bindGroup: GPUBindGroup;
     if (uniforms) {
       const u = this.uniformBuffer(uniforms);
@@ -228,7 +288,7 @@ export class Gpu {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
-    for (const b of buffers) b.lastUse = this.generation;
+    for (const b of buffers) b.owner.lastUse = this.generation;
     this.counters.dispatches++;
     this.countPending();
   }
@@ -289,9 +349,9 @@ export class Gpu {
   }
 
   /** Pooled buffers come back with the same identities step after step, so bind groups repeat. */
-  private cachedBindGroup(pipeline: GPUComputePipeline, buffers: readonly GpuBuffer[], entries: GPUBindGroupEntry[]): GPUBindGroup {
+  private cachedBindGroup(pipeline: GPUComputePipeline, buffers: readonly Binding[], entries: GPUBindGroupEntry[]): GPUBindGroup {
     let key = String(this.pipelineIds.get(pipeline));
-    for (const b of buffers) key += `,${b.id}`;
+    for (const b of buffers) key += b instanceof GpuWindow ? `,${b.owner.id}@${b.offset}+${b.bytes}` : `,${b.id}`;
     let group = this.bindGroups.get(key);
     if (!group) {
       if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
