@@ -185,8 +185,9 @@ export class Gpu {
     if (this.lostReason) throw new Error(this.lostReason);
     const max = this.device.limits.maxBufferSize;
     if (bytes > max) throw new DeviceLimitError(bytes, max, 'maxBufferSize');
+    // (lavapipe's maxBufferSize is 2^32 − 1: a rounded size stops at a multiple of 256 below it)
     // The size class may round past the binding limit; a buffer whose tensor fits it must stay bindable whole.
-    const size = Math.min(sizeClass(bytes), bytes <= this.bindingLimit ? this.bindingLimit : max);
+    const size = Math.max(bytes, Math.min(sizeClass(bytes), bytes <= this.bindingLimit ? this.bindingLimit : Math.floor(max / 256) * 256));
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
