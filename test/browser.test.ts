@@ -12,14 +12,14 @@ import { CpuBackend, Random, setBackend } from '../engine/index.js';
 import { SmallCNN, loadModel } from '../nn/index.js';
 import { type WebServer, startWebServer } from '../yopo/cli/web_server.js';
 import { evaluate, loadMnist, parseAttack, subset } from '../yopo/index.js';
-import { type CheckReport, runChecks } from './checks/check.js';
-import { checks as kernelChecks } from './checks/kernel_checks.js';
+import { type Check, type CheckReport, runChecks } from './checks/check.js';
 import { chromiumMissing, launchChromium } from './browser/chromium.js';
 import { webgpu } from './helpers.js';
 
 const OUTPUT = join('dist', 'test-output');
-// Check modules run in both hosts; the integrator's full kernel list joins this one.
-const CHECK_MODULES = ['/dist/test/checks/kernel_checks.js'];
+// The check modules of test/checks/ (Node-free: they import only the browser entry), run in both hosts:
+// every kernel family's GPU results against the CPU reference.
+const CHECK_MODULES = ['elementwise', 'matmul', 'conv', 'pool_bn', 'reduce', 'softmax'].map((family) => `${family}_checks.js`);
 
 const missing = chromiumMissing();
 if (missing) {
@@ -46,10 +46,17 @@ if (missing) {
   test('Chromium gets a WebGPU adapter, and the kernel checks pass there and in Node', async () => {
     await page.goto(`${server.url}web/checks.html`);
     await page.waitForFunction(() => 'yopoChecks' in window);
-    const inBrowser = await page.evaluate((urls) => (window as unknown as { yopoChecks: { run(u: string[]): Promise<CheckReport[]> } }).yopoChecks.run(urls), CHECK_MODULES);
-    const inNode = await runChecks(kernelChecks, { gpu: await webgpu(), cpu: new CpuBackend() });
-    assert.is(inBrowser.length, kernelChecks.length);
-    assert.equal(inBrowser.map((r) => r.name), inNode.map((r) => r.name));
+    const started = performance.now();
+    const inBrowser = await page.evaluate((urls) => (window as unknown as { yopoChecks: { run(u: string[]): Promise<CheckReport[]> } }).yopoChecks.run(urls), CHECK_MODULES.map((m) => `/dist/test/checks/${m}`));
+    const browserSeconds = (performance.now() - started) / 1000;
+    const checks: Check[] = [];
+    for (const m of CHECK_MODULES) checks.push(...((await import(`./checks/${m}`)) as { checks: Check[] }).checks);
+    const nodeStarted = performance.now();
+    const inNode = await runChecks(checks, { gpu: await webgpu(), cpu: new CpuBackend() });
+    console.log(`${checks.length} kernel checks: ${browserSeconds.toFixed(1)} s in Chromium, ${((performance.now() - nodeStarted) / 1000).toFixed(1)} s in Node`);
+    assert.ok(checks.length > 50, `only ${checks.length} checks found in ${CHECK_MODULES.join(', ')}`);
+    assert.equal(inBrowser.map((r) => r.name), checks.map((c) => c.name));
+    assert.equal(inNode.map((r) => r.name), checks.map((c) => c.name));
     assert.equal(summary(inBrowser), '', `in Chromium:\n${summary(inBrowser)}`);
     assert.equal(summary(inNode), '', `in Node:\n${summary(inNode)}`);
   });
