@@ -95,15 +95,26 @@ if (missing) {
     await page.mouse.up();
     await page.waitForFunction(() => (window as unknown as { yopoPage: { prediction: unknown } }).yopoPage.prediction !== null);
     assert.is(await page.locator('#probs li').count(), 10);
-    await page.click('#attack');
-    await page.waitForFunction(() => (window as unknown as { yopoPage: { attack: unknown } }).yopoPage.attack !== null, null, { timeout: 60_000 });
-    const attack = await page.evaluate(() => {
-      const a = (window as unknown as { yopoPage: { attack: { adversary: Float32Array; adversarial: { probabilities: number[] } } } }).yopoPage.attack;
-      return { adversary: [...a.adversary], probabilities: a.adversarial.probabilities };
-    });
-    assert.is(attack.adversary.length, 784);
-    assert.ok(Math.abs(attack.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
-    assert.match((await page.textContent('#advLabel')) ?? '', /→ \d/);
+    // Each attack the page offers: the adversary stays in the ε-ball around the input and in [0, 1],
+    // and its prediction is shown beside it.
+    const eps = Number(await page.inputValue('#eps'));
+    for (const [kind, caption] of [['pgd-40', 'PGD-40'], ['apgd-ce', 'APGD-CE']]) {
+      await page.selectOption('#attackKind', kind);
+      await page.click('#attack');
+      await page.waitForFunction((k) => (window as unknown as { yopoPage: { attack: { attack: string } | null } }).yopoPage.attack?.attack === k, kind, { timeout: 60_000 });
+      const attack = await page.evaluate(() => {
+        const p = (window as unknown as { yopoPage: { input: Float32Array; attack: { adversary: Float32Array; adversarial: { probabilities: number[]; label: number } } } }).yopoPage;
+        return { input: [...p.input], adversary: [...p.attack.adversary], probabilities: p.attack.adversarial.probabilities, label: p.attack.adversarial.label };
+      });
+      assert.is(attack.adversary.length, 784);
+      const farthest = Math.max(...attack.adversary.map((v, i) => Math.abs(v - attack.input[i])));
+      assert.ok(farthest <= eps + 1e-6, `${kind}: the adversary is ${farthest} from the input in L∞, outside ε = ${eps}`);
+      assert.ok(attack.adversary.every((v) => v >= 0 && v <= 1), `${kind}: the adversary leaves [0, 1]`);
+      assert.ok(Math.abs(attack.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+      assert.is(await page.textContent('#advName'), caption);
+      assert.match((await page.textContent('#advLabel')) ?? '', new RegExp(`^→ ${attack.label}`));
+      assert.is(await page.locator('#advProbs li').count(), 10);
+    }
 
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, 'browser-page.png'), fullPage: true });
