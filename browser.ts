@@ -5,6 +5,10 @@
 
 // engine: tensors, ops, autodiff, scoped memory, the CPU reference backend
 export * from './engine/index.js';
+// engine/reference: the op harness and the finite-difference check, to test kernels in a browser too
+export * from './engine/reference/compare.js';
+export * from './engine/reference/gradient.js';
+export * from './engine/reference/harness.js';
 export { adapterName, describeAdapter, requestWebGPU, type AdapterDescription, type RequestDeviceOptions, type WebGPUHandle } from './engine/webgpu/device.js';
 
 // kernels: the WebGPU backend

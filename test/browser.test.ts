@@ -1,6 +1,7 @@
-// yopo in a real browser (Debian's Chromium, headless, WebGPU on SwiftShader): the kernel checks run
-// in the page and in Node from the same code, and the web page trains YOPO, predicts a drawn digit,
-// attacks it and hands over a checkpoint that Node loads and evaluates to the same accuracy.
+// yopo in a real browser (Debian's Chromium, headless, WebGPU on SwiftShader): the kernel checks of
+// test/checks/ run in the page (Node runs the same list in kernel_checks.test.ts), and the web page
+// trains YOPO, predicts a drawn digit, attacks it (PGD and APGD) and hands over a checkpoint that
+// Node loads and evaluates to the same accuracy.
 // A screenshot of the page goes to dist/test-output/browser-page.png.
 
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -12,14 +13,12 @@ import { CpuBackend, Random, setBackend } from '../engine/index.js';
 import { SmallCNN, loadModel } from '../nn/index.js';
 import { type WebServer, startWebServer } from '../yopo/cli/web_server.js';
 import { evaluate, loadMnist, parseAttack, subset } from '../yopo/index.js';
-import { type CheckReport, runChecks } from './checks/check.js';
-import { checks as kernelChecks } from './checks/kernel_checks.js';
+import type { CheckReport } from './checks/check.js';
+import { CHECK_MODULES, loadChecks } from './checks/modules.js';
 import { chromiumMissing, launchChromium } from './browser/chromium.js';
 import { webgpu } from './helpers.js';
 
 const OUTPUT = join('dist', 'test-output');
-// Check modules run in both hosts; the integrator's full kernel list joins this one.
-const CHECK_MODULES = ['/dist/test/checks/kernel_checks.js'];
 
 const missing = chromiumMissing();
 if (missing) {
@@ -43,15 +42,16 @@ if (missing) {
 
   const summary = (reports: CheckReport[]) => reports.filter((r) => !r.ok).map((r) => `${r.name}: ${r.detail}`).join('\n');
 
-  test('Chromium gets a WebGPU adapter, and the kernel checks pass there and in Node', async () => {
+  test('Chromium gets a WebGPU adapter, and the kernel checks (the list Node runs in kernel_checks.test.ts) pass there', async () => {
     await page.goto(`${server.url}web/checks.html`);
     await page.waitForFunction(() => 'yopoChecks' in window);
-    const inBrowser = await page.evaluate((urls) => (window as unknown as { yopoChecks: { run(u: string[]): Promise<CheckReport[]> } }).yopoChecks.run(urls), CHECK_MODULES);
-    const inNode = await runChecks(kernelChecks, { gpu: await webgpu(), cpu: new CpuBackend() });
-    assert.is(inBrowser.length, kernelChecks.length);
-    assert.equal(inBrowser.map((r) => r.name), inNode.map((r) => r.name));
+    const started = performance.now();
+    const inBrowser = await page.evaluate((urls) => (window as unknown as { yopoChecks: { run(u: string[]): Promise<CheckReport[]> } }).yopoChecks.run(urls), CHECK_MODULES.map((m) => `/dist/test/checks/${m}`));
+    const names = (await loadChecks()).flatMap((m) => m.checks.map((c) => c.name));
+    console.log(`${names.length} kernel checks in Chromium: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    assert.ok(names.length > 50, `only ${names.length} checks found in ${CHECK_MODULES.join(', ')}`);
+    assert.equal(inBrowser.map((r) => r.name), names);
     assert.equal(summary(inBrowser), '', `in Chromium:\n${summary(inBrowser)}`);
-    assert.equal(summary(inNode), '', `in Node:\n${summary(inNode)}`);
   });
 
   test('the page trains YOPO with the loss falling, predicts and attacks a drawing, and its checkpoint evaluates the same in Node', async () => {
@@ -88,15 +88,26 @@ if (missing) {
     await page.mouse.up();
     await page.waitForFunction(() => (window as unknown as { yopoPage: { prediction: unknown } }).yopoPage.prediction !== null);
     assert.is(await page.locator('#probs li').count(), 10);
-    await page.click('#attack');
-    await page.waitForFunction(() => (window as unknown as { yopoPage: { attack: unknown } }).yopoPage.attack !== null, null, { timeout: 60_000 });
-    const attack = await page.evaluate(() => {
-      const a = (window as unknown as { yopoPage: { attack: { adversary: Float32Array; adversarial: { probabilities: number[] } } } }).yopoPage.attack;
-      return { adversary: [...a.adversary], probabilities: a.adversarial.probabilities };
-    });
-    assert.is(attack.adversary.length, 784);
-    assert.ok(Math.abs(attack.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
-    assert.match((await page.textContent('#advLabel')) ?? '', /→ \d/);
+    // Each attack the page offers: the adversary stays in the ε-ball around the input and in [0, 1],
+    // and its prediction is shown beside it.
+    const eps = Number(await page.inputValue('#eps'));
+    for (const [kind, caption] of [['pgd-40', 'PGD-40'], ['apgd-ce', 'APGD-CE']]) {
+      await page.selectOption('#attackKind', kind);
+      await page.click('#attack');
+      await page.waitForFunction((k) => (window as unknown as { yopoPage: { attack: { attack: string } | null } }).yopoPage.attack?.attack === k, kind, { timeout: 60_000 });
+      const attack = await page.evaluate(() => {
+        const p = (window as unknown as { yopoPage: { input: Float32Array; attack: { adversary: Float32Array; adversarial: { probabilities: number[]; label: number } } } }).yopoPage;
+        return { input: [...p.input], adversary: [...p.attack.adversary], probabilities: p.attack.adversarial.probabilities, label: p.attack.adversarial.label };
+      });
+      assert.is(attack.adversary.length, 784);
+      const farthest = Math.max(...attack.adversary.map((v, i) => Math.abs(v - attack.input[i])));
+      assert.ok(farthest <= eps + 1e-6, `${kind}: the adversary is ${farthest} from the input in L∞, outside ε = ${eps}`);
+      assert.ok(attack.adversary.every((v) => v >= 0 && v <= 1), `${kind}: the adversary leaves [0, 1]`);
+      assert.ok(Math.abs(attack.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+      assert.is(await page.textContent('#advName'), caption);
+      assert.match((await page.textContent('#advLabel')) ?? '', new RegExp(`^→ ${attack.label}`));
+      assert.is(await page.locator('#advProbs li').count(), 10);
+    }
 
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, 'browser-page.png'), fullPage: true });

@@ -1,14 +1,13 @@
 // Pooling and batch-norm kernels: WebGPU against the CPU reference on odd sizes, max-pool ties,
-// numerically stable batch statistics, and finite-difference checks of the ops' gradients.
+// numerically stable batch statistics, and finite-difference checks of the ops' gradients. The op
+// checks are defined in test/checks/pool_bn_checks.ts, where a few of them also run in Chromium.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import {
-  type Backend,
   Random,
-  Tape,
-  Tensor,
+  type Tensor,
   avgPool2d,
   batchNormEval,
   batchNormTrain,
@@ -17,42 +16,29 @@ import {
   pool2dShape,
   sum,
 } from '../engine/index.js';
-import { type OpCheck, makeInputs } from '../engine/reference/index.js';
+import { makeInputs } from '../engine/reference/index.js';
+import {
+  BN_APPLY_SHAPE,
+  BN_CASES,
+  BN_VJP_SHAPE,
+  POOL_CASES,
+  POOL_SEED,
+  batchNormApplyCheck,
+  batchNormTrainCheck,
+  batchNormVjpCheck,
+  channelValues,
+  poolCaseCheck,
+  poolCheck,
+  statsCheck,
+} from './checks/pool_bn_checks.js';
 import { assertClose, assertOp, cpu, cpu64, gradCheck, put, randomArray, webgpu } from './helpers.js';
 
-type PoolKind = 'max' | 'avg';
-
-/** Forward and backward of one pooling kind through the Backend methods, as a check for the reference
- *  harness: inputs x (random unless `x` is given) and dy; outputs y and dx. */
-function poolCheck(kind: PoolKind, shape: number[], kernel: number, stride: number, rtol: [number, number], atol: [number, number], x?: ArrayLike<number>): OpCheck {
-  const s = pool2dShape(shape, kernel, stride, 'test');
-  const yShape = [s.batch, s.channels, s.outHeight, s.outWidth];
-  return {
-    name: `${kind}Pool2d k${kernel} s${stride}`,
-    inputs: [{ shape, values: x }, { shape: yShape }],
-    run: ([xt, dy], b) => [
-      Tensor.fromStorage(b, kind === 'max' ? b.maxPool2d(xt.storage, s) : b.avgPool2d(xt.storage, s), yShape, 'float32'),
-      Tensor.fromStorage(b, kind === 'max' ? b.maxPool2dBackward(dy.storage, xt.storage, s) : b.avgPool2dBackward(dy.storage, s), shape, 'float32'),
-    ],
-    rtol,
-    atol,
-  };
-}
-
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-const POOL_CASES: { shape: number[]; kernel: number; stride: number; what: string }[] = [
-  { shape: [3, 5, 13, 11], kernel: 2, stride: 2, what: '2x2 stride 2, odd sizes (floor)' },
-  { shape: [2, 3, 9, 9], kernel: 3, stride: 2, what: '3x3 stride 2 (overlapping windows)' },
-  { shape: [1, 2, 8, 7], kernel: 3, stride: 1, what: '3x3 stride 1 (heavily overlapping)' },
-  { shape: [2, 2, 11, 10], kernel: 2, stride: 3, what: '2x2 stride 3 (gaps between windows)' },
-  { shape: [2, 7, 4, 4], kernel: 4, stride: 4, what: 'global 4x4' },
-];
 
 for (const kind of ['max', 'avg'] as const) {
   for (const c of POOL_CASES) {
     test(`${kind}Pool2d: WebGPU matches CPU, ${c.what} on [${c.shape}]`, async () => {
-      await assertOp(await webgpu(), poolCheck(kind, c.shape, c.kernel, c.stride, [1e-6, 1e-5], [1e-6, 1e-6]), { seed: 11, reference: cpu });
+      await assertOp(await webgpu(), poolCaseCheck(kind, c), { seed: POOL_SEED, reference: cpu });
     });
   }
 }
@@ -109,78 +95,23 @@ test('maxPool2d ties: many partial ties (values from {0, 1, 2}) agree exactly be
 
 // ---- Batch norm --------------------------------------------------------------------------------
 
-/** Per-channel batch mean and variance through the Backend method, as a check for the reference harness. */
-function statsCheck(shape: number[], x: Float32Array): OpCheck {
-  const [n, c, h, w] = shape;
-  return {
-    name: `batchNormStats [${shape}]`,
-    inputs: [{ shape, values: x }],
-    run: ([xt], b) => b.batchNormStats(xt.storage, n, c, h * w).map((st) => Tensor.fromStorage(b, st, [c], 'float32')),
-    // Means of ~1000 carry float32 rounding of the sums (~1e-7 relative); variances stay accurate
-    // to ~1e-5 relative because nothing subtracts E[x]² from E[x²] (which would be off by ~10%).
-    rtol: [1e-6, 1e-4],
-    atol: [1e-5, 1e-6],
-  };
-}
-
-const BN_CASES: { shape: number[]; offset: number; what: string }[] = [
-  { shape: [3, 5, 7, 9], offset: 0, what: 'small odd sizes, one workgroup per channel' },
-  { shape: [17, 2, 25, 25], offset: 0, what: 'three uneven chunks per channel, scalar loads' },
-  { shape: [4, 3, 16, 16], offset: 1000, what: 'values 1000 ± 1, one workgroup per channel' },
-  { shape: [40, 2, 32, 32], offset: 1000, what: 'values 1000 ± 1, four chunks per channel' },
-];
+// ---- Batch norm --------------------------------------------------------------------------------
 
 for (const c of BN_CASES) {
   test(`batchNormStats: WebGPU matches float64 CPU, ${c.what} on [${c.shape}]`, async () => {
     const gpu = await webgpu();
-    const rng = new Random(21);
-    // Per-channel offsets and scales, so channels differ; the float32 values are what both see.
-    const [, ch, h, w] = c.shape;
-    const x = new Float32Array(size(c.shape));
-    for (let i = 0; i < x.length; i++) {
-      const channel = Math.floor(i / (h * w)) % ch;
-      x[i] = c.offset + channel * 0.25 + (1 + channel) * 0.5 * rng.uniform(-1, 1);
-    }
+    const x = channelValues(c.shape, c.offset);
     await assertOp(gpu, statsCheck(c.shape, x), { reference: cpu64 });
   });
 }
 
 test('batchNormApply: WebGPU matches float64 CPU on [3,5,7,9] with given statistics', async () => {
-  const gpu = await webgpu();
-  const [n, c, h, w] = [3, 5, 7, 9];
-  await assertOp(
-    gpu,
-    {
-      name: 'batchNormApply [3,5,7,9]',
-      inputs: [{ shape: [n, c, h, w], lo: -2, hi: 3 }, { shape: [c] }, { shape: [c], lo: 0.1, hi: 2 }, { shape: [c], lo: 0.5, hi: 1.5 }, { shape: [c] }],
-      run: ([x, mean, variance, gamma, beta], b) =>
-        Tensor.fromStorage(b, b.batchNormApply(x.storage, mean.storage, variance.storage, gamma.storage, beta.storage, n, c, h * w, 1e-3), x.shape, 'float32'),
-      rtol: 1e-5,
-      atol: 1e-6,
-    },
-    { seed: 4, reference: cpu64 },
-  );
+  await assertOp(await webgpu(), batchNormApplyCheck(BN_APPLY_SHAPE), { seed: 4, reference: cpu64 });
 });
 
 for (const c of BN_CASES) {
   test(`batchNormTrain: WebGPU y, mean and variance match float64 CPU, ${c.what}`, async () => {
-    const gpu = await webgpu();
-    const ch = c.shape[1];
-    await assertOp(
-      gpu,
-      {
-        name: `batchNormTrain [${c.shape}] (y, mean, variance)`,
-        inputs: [{ shape: c.shape, lo: c.offset - 1, hi: c.offset + 1 }, { shape: [ch], lo: 0.5, hi: 1.5 }, { shape: [ch] }],
-        run: ([x, gamma, beta]) => {
-          const out = batchNormTrain(x, gamma, beta);
-          return [out.y, out.mean, out.variance];
-        },
-        // y = (x − mean)·γ/σ: a mean error of ~1e-5 at offset 1000 shows up as ~1e-4 in y.
-        rtol: [1e-4, 1e-6, 1e-4],
-        atol: [c.offset ? 2e-4 : 1e-5, 1e-5, 1e-6],
-      },
-      { seed: 8, reference: cpu64 },
-    );
+    await assertOp(await webgpu(), batchNormTrainCheck(c), { seed: 8, reference: cpu64 });
   });
 }
 
@@ -300,23 +231,7 @@ test('gradCheck: batchNormEval w.r.t. x, gamma and beta', async () => {
 });
 
 test('batchNormTrain gradients: WebGPU matches float64 CPU', async () => {
-  const gpu = await webgpu();
-  const shape = [4, 3, 5, 6];
-  await assertOp(
-    gpu,
-    {
-      name: 'batchNormTrain VJP (dx, dgamma, dbeta)',
-      inputs: [{ shape, lo: -2, hi: 2 }, { shape: [3], lo: 0.5, hi: 1.5 }, { shape: [3] }, { shape }],
-      run: ([x, gamma, beta, w]) => {
-        const tape = new Tape();
-        const loss = tape.record(() => weighted(batchNormTrain(x, gamma, beta).y, w));
-        return tape.gradient(loss, [x, gamma, beta]);
-      },
-      rtol: 1e-4,
-      atol: 1e-5,
-    },
-    { seed: 35, reference: cpu64 },
-  );
+  await assertOp(await webgpu(), batchNormVjpCheck(BN_VJP_SHAPE), { seed: 35, reference: cpu64 });
 });
 
 test.run();

@@ -1,8 +1,8 @@
 // The page: settings and start/pause, live curves (the SVG code of curve.svg), the drawing pad with
-// its prediction and PGD attack, and checkpoint download/upload. All GPU work happens in the worker.
+// its prediction and attack (PGD or APGD), and checkpoint download/upload. All GPU work happens in the worker.
 
 import { type MetricRecord, PALETTE, renderCurves, renderRunCurve } from '../browser.js';
-import type { AttackReply, EvalEvent, InitReply, Prediction, Request, StepEvent, WorkerEvent } from './protocol.js';
+import type { AttackReply, EvalEvent, InitReply, PageAttack, Prediction, Request, StepEvent, WorkerEvent } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -217,15 +217,27 @@ $('pick').onclick = async () => {
   paint(pad, t.pixels);
   await showPrediction();
 };
+const ATTACK_NAMES: Record<PageAttack, string> = { 'pgd-40': 'PGD-40', 'apgd-ce': 'APGD-CE' };
 $('attack').onclick = async () => {
   if (!input) return void ($('advLabel').textContent = '(draw or pick a digit first)');
-  const r = await ask<AttackReply>({ type: 'attack', pixels: input, label: inputLabel, eps: eps(), steps: 40 });
+  const kind = ($('attackKind') as HTMLSelectElement).value as PageAttack;
+  const pixels = input;
+  $('advName').textContent = `${ATTACK_NAMES[kind]}, running…`;
+  let r: AttackReply;
+  try {
+    r = await ask<AttackReply>({ type: 'attack', pixels, label: inputLabel, eps: eps(), attack: kind });
+  } catch (error) {
+    $('advName').textContent = ATTACK_NAMES[kind];
+    return void ($('advLabel').textContent = `failed: ${(error as Error).message}`);
+  }
   lastAttack = r;
   paint($('adv'), r.adversary);
-  const delta = r.adversary.map((v, i) => v - input![i]);
+  const delta = r.adversary.map((v, i) => v - pixels[i]);
   paint($('heat'), delta, Math.max(eps(), 1e-6));
   showProbabilities($('advProbs'), r.adversarial);
-  $('advLabel').textContent = `→ ${r.adversarial.label}`;
+  $('advName').textContent = ATTACK_NAMES[kind];
+  // APGD keeps the input where it finds no misclassified point; PGD shows its last iterate either way.
+  $('advLabel').textContent = `→ ${r.adversarial.label}${r.fooled ? '' : kind === 'apgd-ce' ? ' (not fooled: no misclassified point within ε, the input is shown)' : ' (not fooled)'}`;
 };
 
 // ---- checkpoints -----------------------------------------------------------------------------
@@ -292,4 +304,4 @@ const ready = start().catch((error: Error) => {
 });
 
 // For the browser tests (and the curious, from the console).
-Object.assign(window, { yopoPage: { ready, steps, evals, ask, get prediction() { return lastPrediction; }, get attack() { return lastAttack; }, get running() { return running; } } });
+Object.assign(window, { yopoPage: { ready, steps, evals, ask, get prediction() { return lastPrediction; }, get attack() { return lastAttack; }, get input() { return input; }, get running() { return running; } } });

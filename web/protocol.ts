@@ -7,7 +7,7 @@ export type Request =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'predict'; pixels: Float32Array }
-  | { type: 'attack'; pixels: Float32Array; label: number; eps: number; steps: number }
+  | { type: 'attack'; pixels: Float32Array; label: number; eps: number; attack: PageAttack }
   | { type: 'testImage'; index: number }
   | { type: 'evaluate'; images: number; eps: number; steps: number; batchSize?: number }
   | { type: 'export' }
@@ -49,7 +49,13 @@ export interface Prediction {
   label: number;
 }
 
+/** The attacks the drawing pad offers (L∞): PGD-40 (step 2.5ε/40, random start) and APGD-CE (100 steps, as in AutoAttack). */
+export type PageAttack = 'pgd-40' | 'apgd-ce';
+
 export interface AttackReply {
+  attack: PageAttack;
+  /** Whether the adversary is misclassified. APGD returns the input itself when it found no such point. */
+  fooled: boolean;
   clean: Prediction;
   adversarial: Prediction;
   /** clip(x + η, 0, 1), 28×28. */

@@ -4,9 +4,9 @@
 
 import {
   BatchLoader, type Classifier, type Dataset, type Method, Random, SmallCNN, decodeModel, encodeModel, evaluate,
-  idxDatasetFromBytes, parseAttack, parseMethod, pgdAttack, softmax, subset, tensor, tidy, trainingDefaults, useWebGPU, adapterName,
+  apgdAttack, idxDatasetFromBytes, parseAttack, parseMethod, pgdAttack, softmax, subset, tensor, tidy, trainingDefaults, useWebGPU, adapterName,
 } from '../browser.js';
-import type { AttackReply, EvalEvent, InitReply, Prediction, Reply, Request, StepEvent, WorkerEvent } from './protocol.js';
+import type { AttackReply, EvalEvent, InitReply, PageAttack, Prediction, Reply, Request, StepEvent, WorkerEvent } from './protocol.js';
 
 const scope = globalThis as unknown as {
   postMessage(message: unknown, transfer?: Transferable[]): void;
@@ -132,15 +132,22 @@ async function predict(pixels: Float32Array): Promise<Prediction> {
   return { probabilities, label: probabilities.indexOf(Math.max(...probabilities)) };
 }
 
-async function attack(pixels: Float32Array, label: number, eps: number, steps: number): Promise<AttackReply> {
+/** The chosen attack on one image; the label is the true one for a test image, else the clean prediction. */
+async function attack(pixels: Float32Array, label: number, eps: number, kind: PageAttack): Promise<AttackReply> {
   const clean = await predict(pixels);
   model.eval();
+  const target = label < 0 ? clean.label : label;
   const x = tensor(pixels, [1, 1, 28, 28]);
-  const y = tensor(new Int32Array([label < 0 ? clean.label : label]), [1], 'int32');
-  const adv = pgdAttack(model, x, y, null, { eps, alpha: (2.5 * eps) / steps, steps }, new Random(seed + 2));
+  const y = tensor(new Int32Array([target]), [1], 'int32');
+  const rng = new Random(seed + 2);
+  const adv =
+    kind === 'apgd-ce'
+      ? await apgdAttack(model, x, Int32Array.of(target), { eps, norm: 'linf', loss: 'ce', steps: 100 }, rng)
+      : pgdAttack(model, x, y, null, { eps, alpha: (2.5 * eps) / 40, steps: 40 }, rng);
   const adversary = new Float32Array(await adv.data());
   for (const t of [x, y, adv]) t.dispose();
-  return { clean, adversarial: await predict(adversary), adversary };
+  const adversarial = await predict(adversary);
+  return { attack: kind, fooled: adversarial.label !== target, clean, adversarial, adversary };
 }
 
 // ---- requests --------------------------------------------------------------------------------
@@ -170,7 +177,7 @@ async function handle(request: Request): Promise<unknown> {
     case 'predict':
       return exclusive(() => predict(request.pixels));
     case 'attack':
-      return exclusive(() => attack(request.pixels, request.label, request.eps, request.steps));
+      return exclusive(() => attack(request.pixels, request.label, request.eps, request.attack));
     case 'testImage': {
       const i = ((request.index % test.count) + test.count) % test.count;
       return { index: i, label: test.labels[i], pixels: test.images.slice(i * 784, (i + 1) * 784) };

@@ -3,7 +3,7 @@
 // `checks`, and throw on failure; the runners (test/browser.test.ts for both hosts, web/checks.ts in
 // the page) collect one report per check.
 
-import type { Backend } from '../../browser.js';
+import { type Backend, CpuBackend, type OpCheck, checkOp, formatReport } from '../../browser.js';
 
 export interface CheckEnv {
   gpu: Backend;
@@ -21,6 +21,21 @@ export interface CheckReport {
   /** The failure message, or '' when the check passed. */
   detail: string;
   ms: number;
+}
+
+/**
+ * An op check of the reference harness (engine/reference: the same seeded random inputs on the GPU and
+ * on the CPU reference, every output compared) as a check; the reference stores float64 unless
+ * `reference` is 'float32'. Fails with the harness's report (worst element, seed).
+ */
+export function opCheck(op: OpCheck, seed: number, reference: 'float64' | 'float32' = 'float64'): Check {
+  return {
+    name: op.name,
+    async run(env) {
+      const report = await checkOp(env.gpu, op, { seed, reference: reference === 'float64' ? new CpuBackend({ float64: true }) : env.cpu });
+      if (!report.ok) throw new Error(formatReport(report));
+    },
+  };
 }
 
 /** Runs checks one after another; a failing check is reported, never thrown. */

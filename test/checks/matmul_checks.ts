@@ -1,0 +1,98 @@
+// The matmul kernel and its VJP against the CPU reference, as op checks for the reference harness: the
+// definitions test/kernels_matmul.test.ts runs on Node's WebGPU (with more shapes and both kernel
+// variants), and the ones (`checks`) that also run in Chromium.
+
+import { type MatmulShape, type OpCheck, Tape, Tensor, WebGPUBackend, matmul, mul, sum } from '../../browser.js';
+import type { GpuBuffer } from '../../engine/webgpu/gpu.js';
+import { type MatmulConfig, matmulWith } from '../../kernels/matmul.js';
+import { type Check, opCheck } from './check.js';
+
+export const TRANSPOSES: [boolean, boolean][] = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+];
+
+/** "batch x m x n x k" and the transposes, e.g. "1x7x13x5 Aᵀ". */
+export const matmulName = (s: MatmulShape) => `${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? ' Aᵀ' : ''}${s.transB ? ' Bᵀ' : ''}`;
+
+/** The seed of a shape's random inputs. */
+export const matmulSeed = (s: MatmulShape) => s.batch * 1000003 + s.m * 10007 + s.n * 101 + s.k + (s.transA ? 7 : 0) + (s.transB ? 13 : 0);
+
+/** The backend's matmul as a check for the reference harness; on WebGPU, optionally one kernel configuration of it. */
+export function matmulCheck(s: MatmulShape, config?: { label: string; config: MatmulConfig }): OpCheck {
+  return {
+    name: `matmul ${matmulName(s)}${config ? ` (${config.label} kernel)` : ''}`,
+    inputs: [{ shape: s.transA ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k] }, { shape: s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n] }],
+    run: ([a, b], backend) => {
+      const out = config && backend instanceof WebGPUBackend ? matmulWith(backend.gpu, a.storage as GpuBuffer, b.storage as GpuBuffer, s, config.config) : backend.matmul(a.storage, b.storage, s);
+      return Tensor.fromStorage(backend, out, [s.batch, s.m, s.n], 'float32');
+    },
+    // Float32 sums of k products of values in [-1, 1]: the error grows with k.
+    rtol: 1e-4,
+    atol: 1e-6 * Math.max(1, s.k),
+  };
+}
+
+/** A gradient case: batch 0 means plain 2-D operands. */
+export interface MatmulGradCase {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+export const GRAD_CASES: MatmulGradCase[] = [
+  { batch: 0, m: 3, n: 4, k: 5, transA: false, transB: false },
+  { batch: 0, m: 4, n: 3, k: 2, transA: true, transB: false },
+  { batch: 0, m: 2, n: 5, k: 3, transA: false, transB: true },
+  { batch: 2, m: 3, n: 2, k: 4, transA: true, transB: true },
+  { batch: 2, m: 3, n: 4, k: 2, transA: false, transB: false },
+];
+
+export const gradName = (c: MatmulGradCase) => `${c.batch ? `batch ${c.batch}, ` : ''}${c.m}x${c.n}x${c.k}${c.transA ? ' Aᵀ' : ''}${c.transB ? ' Bᵀ' : ''}`;
+
+export function operandShapes(c: MatmulGradCase): { a: number[]; b: number[]; out: number[] } {
+  const pre = c.batch ? [c.batch] : [];
+  return {
+    a: [...pre, ...(c.transA ? [c.k, c.m] : [c.m, c.k])],
+    b: [...pre, ...(c.transB ? [c.n, c.k] : [c.k, c.n])],
+    out: [...pre, c.m, c.n],
+  };
+}
+
+/** sum(matmul(a, b) ⊙ w): a scalar whose gradient reaches both operands through the VJP. */
+export const matmulLoss = (transA: boolean, transB: boolean) => (a: Tensor, b: Tensor, w: Tensor) => sum(mul(matmul(a, b, { transA, transB }), w));
+
+/** The VJP through the tape (dA, dB of matmulLoss), as a check for the reference harness. */
+export function matmulVjpCheck(c: MatmulGradCase): OpCheck {
+  const sh = operandShapes(c);
+  return {
+    name: `matmul VJP ${gradName(c)} (dA, dB)`,
+    inputs: [{ shape: sh.a }, { shape: sh.b }, { shape: sh.out }],
+    run: ([a, b, w]) => {
+      const tape = new Tape();
+      const out = tape.record(() => matmulLoss(c.transA, c.transB)(a, b, w));
+      return tape.gradient(out, [a, b]);
+    },
+    // dA sums n products, dB sums m (values in [-1, 1]).
+    rtol: 1e-4,
+    atol: [1e-5 * Math.max(1, c.n), 1e-5 * Math.max(1, c.m)],
+  };
+}
+
+export const gradSeed = (c: MatmulGradCase) => c.m * 17 + c.n * 5 + c.k;
+
+const shape = (batch: number, m: number, n: number, k: number, transA = false, transB = false): MatmulShape => ({ batch, m, n, k, transA, transB });
+
+// Odd sizes in all four transpose combinations (separate load paths), a batched shape, and one that
+// crosses the register tile's edges; the VJP plain and batched with both operands transposed.
+const SHAPES_IN_BOTH: MatmulShape[] = [...TRANSPOSES.map(([a, b]) => shape(1, 7, 13, 5, a, b)), shape(3, 5, 11, 7), shape(1, 33, 65, 17)];
+
+export const checks: Check[] = [
+  ...SHAPES_IN_BOTH.map((s) => opCheck(matmulCheck(s), matmulSeed(s))),
+  ...[GRAD_CASES[0], GRAD_CASES[3]].map((c) => opCheck(matmulVjpCheck(c), gradSeed(c))),
+];
