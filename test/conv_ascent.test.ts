@@ -152,4 +152,62 @@ for (const norm of ['linf', 'l2'] as const) {
   });
 }
 
+test('dispatches per inner step: two with a ReLU, one for a bare conv (L∞), against the op-by-op count', async () => {
+  const gpu = await webgpu();
+  setBackend(gpu);
+  for (const [k, expected] of [[0, 2], [1, 1]] as const) {
+    const c = CASES[k];
+    const model = new FirstLayerOnly(c, 40 + k);
+    const { x, eta, p } = inputs(c, 41 + k);
+    const count = (path: 'auto' | 'generic') => {
+      const before = gpu.gpu.counters.dispatches;
+      tidy(() => innerStep(model, x, eta, p, { sigma: SIGMA, eps: EPS, innerStep: path }));
+      return gpu.gpu.counters.dispatches - before;
+    };
+    const generic = count('generic');
+    assert.is(count('auto'), expected, `${describe(c)}: dispatches of one fused inner step (op by op: ${generic})`);
+    assert.ok(generic > 3 * expected, `${describe(c)}: the op-by-op step takes ${generic} dispatches`);
+    await gpu.sync();
+    for (const t of [x, eta, p]) t.dispose();
+    model.dispose();
+  }
+});
+
+/** SmallCNN with a random fc3 (the spec zero-initialises it, which makes p, and every step, 0). */
+function smallCnn(seed: number): SmallCNN {
+  const net = new SmallCNN(new Random(seed), { dropout: 0 });
+  const fc3 = net.stateDict().get('classifier.fc3.weight')!;
+  fc3.assign(randn(fc3.shape, new Random(seed + 1000), 0, 0.1));
+  return net;
+}
+
+test('a YOPO-5-3 step on SmallCNN gives the same weights fused and op by op (WebGPU)', async () => {
+  setBackend(await webgpu());
+  // MNIST-like pixels: many exact 0s and 1s, where the clip mask matters.
+  const rng = new Random(50);
+  const x = tensor(Float32Array.from({ length: 4 * 784 }, () => (rng.next() < 0.6 ? 0 : rng.next() < 0.5 ? 1 : rng.next())), [4, 1, 28, 28]);
+  const y = tensor(new Int32Array([1, 2, 3, 4]));
+  const hyper = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
+  // The change each path makes to every parameter (compared to the update's size, not the weights').
+  const updates: Float32Array[][] = [];
+  let names: string[] = [];
+  for (const path of ['auto', 'generic'] as const) {
+    const model = smallCnn(51);
+    names = model.namedParameters().map(([n]) => n);
+    const before = await Promise.all(model.parameters().map((t) => t.data()));
+    const method = yopo({ m: 5, n: 3, eps: 0.3, sigma: 0.1, innerStep: path });
+    method.init(model, hyper);
+    const out = method.step(model, x, y, new Random(52));
+    const after = await Promise.all(model.parameters().map((t) => t.data()));
+    updates.push(after.map((w, i) => Float32Array.from(w, (v, j) => v - before[i][j])));
+    for (const t of [out.loss, out.logits, out.adversary!]) t.dispose();
+    method.dispose();
+    model.dispose();
+  }
+  updates[1].forEach((u, i) => assert.ok(maxAbs(u) > 0, `${names[i]}: YOPO-5-3 changed it`));
+  updates[0].forEach((u, i) => assertClose(u, updates[1][i], `${names[i]}'s update by YOPO-5-3, fused vs op by op`, 1e-3, 1e-4 * maxAbs(updates[1][i])));
+  x.dispose();
+  y.dispose();
+});
+
 test.run();
