@@ -12,7 +12,7 @@
 
 import type { Conv2dShape, ConvAscentOptions } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
-import { flatIndex, grid } from './wgsl.js';
+import { WORKGROUP } from './wgsl.js';
 
 // Generated WGSL by kernel and shape: YOPO runs these n times per full pass.
 const sources = new Map<string, string>();
@@ -22,31 +22,73 @@ function generated(key: string, build: () => string): string {
   return code;
 }
 
+/** Most input pixels per invocation of either kernel (8: measured on lavapipe, see bench/RESULTS.md). */
+const TN_MAX = 8;
+
+/** Most clipped inputs an invocation of the ReLU-mask kernel keeps in registers across output channels. */
+const WINDOW_IN_REGISTERS = 64;
+
+/** Pixels per invocation along a row of `width`: at most TN_MAX, splitting the row evenly (28 → 4 × 7), a multiple of `multiple`. */
+function rowTile(width: number, multiple: number): { tn: number; tilesPerRow: number } {
+  const tn = multiple * Math.ceil(Math.ceil(width / Math.ceil(width / TN_MAX)) / multiple);
+  return { tn, tilesPerRow: Math.ceil(width / tn) };
+}
+
+/** The header of a kernel over the pixel tiles of one plane: workgroup (x: tile block, y: image, z: channel),
+ *  `q` the tile (clamped in range, so loads stay safe) and `live` whether it is a real one. */
+function planeMain(tiles: number): string {
+  return `@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let n = wg.y;
+  let live = wg.x * ${WORKGROUP}u + lid.x < ${tiles}u;
+  let q = min(wg.x * ${WORKGROUP}u + lid.x, ${tiles - 1}u);`;
+}
+
+// An invocation computes TN consecutive output pixels of one row for every output channel: the
+// clipped window (KH rows × (TN−1)·S + KW columns per input channel) is loaded once for all of them,
+// and the image comes from the workgroup id, so each weight load is one scalar load for all lanes.
 /** dz [batch, O, OH, OW] = p where b + conv(clip(x + η, 0, 1)) > 0, else 0: the cotangent behind f0's ReLU. */
 function reluMaskedCotangent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
-  const total = B * O * OH * OW;
-  const out = gpu.acquire(total * 4);
-  const { workgroups, stride } = grid(total);
+  const KK = KH * KW;
+  const out = gpu.acquire(B * O * OH * OW * 4);
+  const { tn, tilesPerRow } = rowTile(OW, 1);
+  const cols = (tn - 1) * S + KW;
+  const inRegisters = C * KH * cols <= WINDOW_IN_REGISTERS;
   const code = generated(`relu_mask|${JSON.stringify(s)}|${bias !== null}`, () => {
-    const L: string[] = [];
+    const L: string[] = [`  let oi = q / ${tilesPerRow}u;`, `  let oj0 = (q % ${tilesPerRow}u) * ${tn}u;`];
     // Window rows and columns inside the image (only padding can put them outside).
-    for (let kh = 0; kh < KH; kh++) L.push(`  let h${kh} = i32(oi * ${S}u) + ${kh - P};`, P > 0 ? `  let rowOk${kh} = u32(h${kh}) < ${H}u;` : '');
-    for (let kw = 0; kw < KW; kw++) L.push(`  let v${kw} = i32(oj * ${S}u) + ${kw - P};`, P > 0 ? `  let colOk${kw} = u32(v${kw}) < ${W}u;` : '');
-    L.push(`  var z = ${bias ? 'bias[o]' : '0.0'};`);
-    L.push(`  for (var c = 0u; c < ${C}u; c++) {`, `    let plane = (n * ${C}u + c) * ${H * W}u;`, `    let wrow = (o * ${C}u + c) * ${KH * KW}u;`);
-    for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        const t = kh * KW + kw;
-        if (P > 0) {
-          L.push(`    let ok${t} = rowOk${kh} && colOk${kw};`);
-          L.push(`    let k${t} = plane + u32(select(0, h${kh} * ${W} + v${kw}, ok${t}));`);
-          L.push(`    z = fma(w[wrow + ${t}u], select(0.0, clamp(x[k${t}] + eta[k${t}], 0.0, 1.0), ok${t}), z);`);
-        } else {
-          L.push(`    let k${t} = plane + u32(h${kh} * ${W} + v${kw});`);
-          L.push(`    z = fma(w[wrow + ${t}u], clamp(x[k${t}] + eta[k${t}], 0.0, 1.0), z);`);
+    for (let kh = 0; kh < KH; kh++) L.push(`  let h${kh} = i32(oi * ${S}u) + ${kh - P};`, `  let rowOk${kh} = u32(h${kh}) < ${H}u;`);
+    for (let u = 0; u < cols; u++) L.push(`  let v${u} = i32(oj0 * ${S}u) + ${u - P};`, `  let colOk${u} = u32(v${u}) < ${W}u;`);
+    const window = (plane: string, c: string, ind: string) => {
+      const W2: string[] = [];
+      for (let kh = 0; kh < KH; kh++) {
+        for (let u = 0; u < cols; u++) {
+          const ok = `rowOk${kh} && colOk${u}`;
+          W2.push(`${ind}let k${c}_${kh}_${u} = ${plane} + u32(select(0, h${kh} * ${W} + v${u}, ${ok}));`);
+          W2.push(`${ind}let a${c}_${kh}_${u} = select(0.0, clamp(x[k${c}_${kh}_${u}] + eta[k${c}_${kh}_${u}], 0.0, 1.0), ${ok});`);
         }
       }
+      return W2;
+    };
+    const sums = (c: number | string, wIndex: (kh: number, kw: number) => string, ind: string) => {
+      const S2: string[] = [];
+      for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) S2.push(`${ind}let w${kh}_${kw} = w[${wIndex(kh, kw)}];`);
+      for (let b = 0; b < tn; b++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) S2.push(`${ind}z${b} = fma(w${kh}_${kw}, a${c}_${kh}_${b * S + kw}, z${b});`);
+      return S2;
+    };
+    if (inRegisters) for (let c = 0; c < C; c++) L.push(...window(`${(c * H * W)}u + n * ${C * H * W}u`, String(c), '  '));
+    L.push(`  for (var o = 0u; o < ${O}u; o++) {`);
+    for (let b = 0; b < tn; b++) L.push(`    var z${b} = ${bias ? 'bias[o]' : '0.0'};`);
+    if (inRegisters) {
+      for (let c = 0; c < C; c++) L.push('    {', ...sums(c, (kh, kw) => `o * ${C * KK}u + ${c * KK + kh * KW + kw}u`, '      '), '    }');
+    } else {
+      L.push(`    for (var c = 0u; c < ${C}u; c++) {`, ...window(`(n * ${C}u + c) * ${H * W}u`, 'c', '      '), ...sums('c', (kh, kw) => `(o * ${C}u + c) * ${KK}u + ${kh * KW + kw}u`, '      '), '    }');
+    }
+    L.push(`    let k = (n * ${O}u + o) * ${OH * OW}u + oi * ${OW}u + oj0;`);
+    for (let b = 0; b < tn; b++) {
+      const guard = tilesPerRow * tn > OW ? `live && oj0 + ${b}u < ${OW}u` : 'live';
+      L.push(`    if (${guard}) { out[k + ${b}u] = select(0.0, p[k + ${b}u], z${b} > 0.0); }`);
     }
     L.push('  }');
     return `
@@ -56,56 +98,67 @@ function reluMaskedCotangent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffe
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 ${bias ? '@group(0) @binding(5) var<storage, read> bias: array<f32>;' : ''}
-${flatIndex(total, stride)}
-  let oj = i % ${OW}u;
-  let oi = (i / ${OW}u) % ${OH}u;
-  let o = (i / ${OH * OW}u) % ${O}u;
-  let n = i / ${O * OH * OW}u;
-${L.filter((l) => l).join('\n')}
-  out[i] = select(0.0, p[i], z > 0.0);
+${planeMain(OH * tilesPerRow)}
+${L.join('\n')}
 }`;
   });
-  gpu.dispatch(gpu.pipeline('conv_ascent_relu_mask', code), bias ? [x, eta, p, w, out, bias] : [x, eta, p, w, out], workgroups);
+  gpu.dispatch(gpu.pipeline('conv_ascent_relu_mask', code), bias ? [x, eta, p, w, out, bias] : [x, eta, p, w, out], [Math.ceil((OH * tilesPerRow) / WORKGROUP), B, 1]);
   return out;
 }
 
-/** Along one axis, the WGSL that finds which output position tap k of input position `at` comes from:
- *  at + P − k = S·q with 0 ≤ q < size. Declares `${name}${k}` (the position) and `${name}Ok${k}`. */
-function tapSources(name: string, at: string, K: number, S: number, P: number, size: number): string[] {
-  const L: string[] = [];
-  for (let k = 0; k < K; k++) {
-    L.push(`  let ${name}Raw${k} = i32(${at}) + ${P - k};`);
-    if (S === 1) {
-      L.push(`  let ${name}${k} = u32(${name}Raw${k});`, `  let ${name}Ok${k} = ${name}${k} < ${size}u;`);
-    } else {
-      L.push(`  let ${name}${k} = u32(max(${name}Raw${k}, 0)) / ${S}u;`);
-      L.push(`  let ${name}Ok${k} = ${name}Raw${k} >= 0 && u32(${name}Raw${k}) % ${S}u == 0u && ${name}${k} < ${size}u;`);
-    }
-  }
-  return L;
-}
 
+// An invocation computes TN consecutive input pixels of one row (n, c, h), TN a multiple of the
+// stride S and tiles starting at multiples of it, so which taps reach which pixel is known when the
+// WGSL is generated: pixel v0 + b takes tap kw from dy column v0/S + (b + P − kw)/S when S divides
+// b + P − kw. Neighbouring pixels share their dz loads (3 rows × 10 columns for 8 pixels of a 3x3
+// kernel, against 72 one pixel at a time). Image and channel come from the workgroup id, so each
+// weight load is one scalar load for all lanes.
 /** The input-gradient pass (with the clip mask), then g or the L∞ step and projection; out shaped as x. */
 function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, dz: GpuBuffer, w: GpuBuffer, s: Conv2dShape, o: ConvAscentOptions): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
-  const total = B * C * H * W;
-  const out = gpu.acquire(total * 4);
-  const { workgroups, stride } = grid(total);
+  const out = gpu.acquire(B * C * H * W * 4);
   const stepping = o.output === 'linfStep';
+  const { tn, tilesPerRow } = rowTile(W, S);
   const code = generated(`input_step|${JSON.stringify(s)}|${o.output}`, () => {
-    const L: string[] = [...tapSources('row', 'h', KH, S, P, OH), ...tapSources('col', 'v', KW, S, P, OW)];
-    const taps: number[][] = [];
-    for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push([kh, kw]);
-    for (const [kh, kw] of taps) {
-      const t = kh * KW + kw;
-      L.push(`  let ok${t} = rowOk${kh} && colOk${kw};`, `  let at${t} = select(0u, row${kh} * ${OW}u + col${kw}, ok${t});`);
+    const L: string[] = [`  let h = q / ${tilesPerRow}u;`, `  let v0 = (q % ${tilesPerRow}u) * ${tn}u;`];
+    // The dy row of each kernel row kh (shared by the tile), and whether it exists.
+    for (let kh = 0; kh < KH; kh++) {
+      L.push(`  let rowRaw${kh} = i32(h) + ${P - kh};`);
+      const ok = S === 1 ? `u32(rowRaw${kh}) < ${OH}u` : `rowRaw${kh} >= 0 && u32(rowRaw${kh}) % ${S}u == 0u && u32(rowRaw${kh}) / ${S}u < ${OH}u`;
+      L.push(`  let rowOk${kh} = ${ok};`, `  let row${kh} = select(0u, u32(rowRaw${kh}) / ${S}u, rowOk${kh}) * ${OW}u;`);
     }
-    L.push('  var g = 0.0;', `  for (var o = 0u; o < ${O}u; o++) {`, `    let plane = (n * ${O}u + o) * ${OH * OW}u;`, `    let wrow = (o * ${C}u + c) * ${KH * KW}u;`);
-    for (const [kh, kw] of taps) {
-      const t = kh * KW + kw;
-      L.push(`    g = fma(w[wrow + ${t}u], select(0.0, dz[plane + at${t}], ok${t}), g);`);
+    // The dy column offsets (from v0/S) the tile reads: pixel b, tap kw reads offset (b + P − kw)/S.
+    const name = (off: number) => (off < 0 ? `m${-off}` : `${off}`);
+    const reads: { b: number; kw: number; off: number }[] = [];
+    for (let b = 0; b < tn; b++) {
+      for (let kw = 0; kw < KW; kw++) {
+        const d = b + P - kw;
+        if (((d % S) + S) % S === 0) reads.push({ b, kw, off: d / S });
+      }
     }
+    const offsets = [...new Set(reads.map((r) => r.off))].sort((a, b) => a - b);
+    for (const off of offsets) {
+      L.push(`  let colRaw${name(off)} = i32(v0 / ${S}u) + ${off};`, `  let colOk${name(off)} = u32(colRaw${name(off)}) < ${OW}u;`);
+      L.push(`  let col${name(off)} = select(0u, u32(colRaw${name(off)}), colOk${name(off)});`);
+    }
+    for (let b = 0; b < tn; b++) L.push(`  var g${b} = 0.0;`);
+    L.push(`  for (var o = 0u; o < ${O}u; o++) {`, `    let plane = (n * ${O}u + o) * ${OH * OW}u;`, `    let wrow = (o * ${C}u + c) * ${KH * KW}u;`);
+    for (let t = 0; t < KH * KW; t++) L.push(`    let w${t} = w[wrow + ${t}u];`);
+    for (let kh = 0; kh < KH; kh++) {
+      for (const off of offsets) L.push(`    let d${kh}_${name(off)} = select(0.0, dz[plane + row${kh} + col${name(off)}], rowOk${kh} && colOk${name(off)});`);
+    }
+    for (const { b, kw, off } of reads) for (let kh = 0; kh < KH; kh++) L.push(`    g${b} = fma(w${kh * KW + kw}, d${kh}_${name(off)}, g${b});`);
     L.push('  }');
+    L.push(`  let rowStart = (n * ${C}u + c) * ${H * W}u + h * ${W}u;`);
+    for (let b = 0; b < tn; b++) {
+      const guard = tilesPerRow * tn > W ? `live && v0 + ${b}u < ${W}u` : 'live';
+      L.push(`  {`, `    let i = rowStart + min(v0 + ${b}u, ${W - 1}u);`, '    let e = eta[i];', '    let xi = x[i];', '    let sum = xi + e;');
+      // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
+      L.push(`    let masked = select(0.0, g${b}, clamp(sum, 0.0, 1.0) == sum);`);
+      if (stepping) L.push('    let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);', `    if (${guard}) { out[i] = clamp(xi + inBall, 0.0, 1.0) - xi; }`);
+      else L.push(`    if (${guard}) { out[i] = masked; }`);
+      L.push('  }');
+    }
     return `
 ${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -114,24 +167,13 @@ ${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 ${stepping ? '@group(0) @binding(5) var<uniform> u: Step;' : ''}
-${flatIndex(total, stride)}
-  let v = i % ${W}u;
-  let h = (i / ${W}u) % ${H}u;
-  let c = (i / ${H * W}u) % ${C}u;
-  let n = i / ${C * H * W}u;
+${planeMain(H * tilesPerRow)}
+  let c = wg.z;
 ${L.join('\n')}
-  let e = eta[i];
-  let xi = x[i];
-  let sum = xi + e;
-  // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
-  let masked = select(0.0, g, clamp(sum, 0.0, 1.0) == sum);
-${stepping
-  ? `  let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);
-  out[i] = clamp(xi + inBall, 0.0, 1.0) - xi;`
-  : '  out[i] = masked;'}
 }`;
   });
   const pipeline = gpu.pipeline(`conv_ascent_${o.output}`, code);
+  const workgroups: [number, number, number] = [Math.ceil((H * tilesPerRow) / WORKGROUP), B, C];
   if (stepping) gpu.dispatch(pipeline, [x, eta, dz, w, out], workgroups, new Float32Array([o.sigma, o.eps]));
   else gpu.dispatch(pipeline, [x, eta, dz, w, out], workgroups);
   return out;
