@@ -22,13 +22,13 @@ function generated(key: string, build: () => string): string {
   return code;
 }
 
-/** Most input pixels per invocation of either kernel (8: measured on lavapipe, see bench/RESULTS.md). */
-const TN_MAX = 8;
+/** Most pixels per invocation of either kernel: on lavapipe at SmallCNN batch 128, 14 (two tiles a 28-pixel row) ran the input-gradient pass in about 0.6 of the time of 8, and 28 spilled registers (several times slower). */
+const TN_MAX = 14;
 
 /** Most clipped inputs an invocation of the ReLU-mask kernel keeps in registers across output channels. */
 const WINDOW_IN_REGISTERS = 64;
 
-/** Pixels per invocation along a row of `width`: at most TN_MAX, splitting the row evenly (28 → 4 × 7), a multiple of `multiple`. */
+/** Pixels per invocation along a row of `width`: at most TN_MAX, splitting the row evenly (28 → 2 × 14, 17 → 2 × 9), a multiple of `multiple`. */
 function rowTile(width: number, multiple: number): { tn: number; tilesPerRow: number } {
   const tn = multiple * Math.ceil(Math.ceil(width / Math.ceil(width / TN_MAX)) / multiple);
   return { tn, tilesPerRow: Math.ceil(width / tn) };
@@ -110,8 +110,8 @@ ${L.join('\n')}
 // An invocation computes TN consecutive input pixels of one row (n, c, h), TN a multiple of the
 // stride S and tiles starting at multiples of it, so which taps reach which pixel is known when the
 // WGSL is generated: pixel v0 + b takes tap kw from dy column v0/S + (b + P − kw)/S when S divides
-// b + P − kw. Neighbouring pixels share their dz loads (3 rows × 10 columns for 8 pixels of a 3x3
-// kernel, against 72 one pixel at a time). Image and channel come from the workgroup id, so each
+// b + P − kw. Neighbouring pixels share their dz loads (3 rows × 16 columns for 14 pixels of a 3x3
+// kernel, against 126 one pixel at a time). Image and channel come from the workgroup id, so each
 // weight load is one scalar load for all lanes.
 /** The input-gradient pass (with the clip mask), then g or the L∞ step and projection; out shaped as x. */
 function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, dz: GpuBuffer, w: GpuBuffer, s: Conv2dShape, o: ConvAscentOptions): GpuBuffer {
