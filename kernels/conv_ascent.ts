@@ -1,7 +1,7 @@
 // YOPO's inner step on a conv (+bias)(+ReLU) first layer, fused (Backend.convAscent; reference in
-// engine/cpu/conv_ascent.ts). The op-by-op path runs about fifteen kernels per step (add, clamp, pad,
+// engine/cpu/conv_ascent.ts). The op-by-op path runs 16–17 dispatches per L∞ step (add, clamp, pad,
 // conv, ReLU mask, weight layout, transposed conv, clip mask, sign, scale, add, clamp, add, clamp, sub);
-// here it is two dispatches, or one for a first layer without ReLU:
+// here it is two dispatches, or one for a first layer without ReLU (each over row tiles of pixels):
 //   1. (ReLU only) per output pixel: z = b + Σ w·clip(x + η, 0, 1) over its window, read straight from
 //      x and η (no padded copy), and dz = p where z > 0 else 0.
 //   2. per input pixel: g = Σ_{o, taps that reach it} w·dz (the conv's input-VJP as a gather, so no
