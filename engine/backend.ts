@@ -75,6 +75,21 @@ export interface Pool2dShape {
   stride: number;
 }
 
+/**
+ * YOPO's inner step on a first layer f0 = conv2d(·, w, bias), then ReLU when `relu`, fused: with
+ * a = clip(x + η, 0, 1), g = ∇η Σ p·f0(a) is the conv's input-VJP of p (masked by f0's ReLU where it
+ * has one: z = conv(a) > 0), zero where x + η is outside [0, 1]. 'gradient' returns g; 'linfStep'
+ * returns Π(η + σ·sign(g)): clip to [−ε, ε], then to x + η ∈ [0, 1], in the same f32 operations
+ * as the op-by-op path.
+ */
+export interface ConvAscentOptions {
+  relu: boolean;
+  output: 'gradient' | 'linfStep';
+  /** The step σ and radius ε of 'linfStep' (ignored for 'gradient'). */
+  sigma: number;
+  eps: number;
+}
+
 /** Momentum SGD with weight decay added to the gradient before momentum (PyTorch's rule). */
 export interface SgdOptions {
   lr: number;
@@ -125,6 +140,8 @@ export interface Backend {
   conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage;
   conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage;
   conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage;
+  /** YOPO's fused first-layer step (see ConvAscentOptions): x and eta [batch, C, H, W], p [batch, O, H′, W′]; returns g or the new η, shaped as x. */
+  convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage;
   maxPool2d(x: Storage, s: Pool2dShape): Storage;
   maxPool2dBackward(dy: Storage, x: Storage, s: Pool2dShape): Storage;
   avgPool2d(x: Storage, s: Pool2dShape): Storage;

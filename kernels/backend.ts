@@ -4,13 +4,14 @@
 // TypeScript finds them without listing @webgpu/types itself.
 /// <reference types="@webgpu/types" preserve="true" />
 
-import { type Backend, type BinaryOp, checkLabels, type Conv2dShape, type DType, type MatmulShape, type Pool2dShape, type ReduceOp, type SgdOptions, type Storage, type TypedArray, type UnaryOp } from '../engine/backend.js';
+import { type Backend, type BinaryOp, checkLabels, type Conv2dShape, type ConvAscentOptions, type DType, type MatmulShape, type Pool2dShape, type ReduceOp, type SgdOptions, type Storage, type TypedArray, type UnaryOp } from '../engine/backend.js';
 import type { Shape } from '../engine/shape.js';
 import type { AdapterDescription } from '../engine/webgpu/device.js';
 import { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import * as bn from './batchnorm.js';
 import * as bin from './binary.js';
 import * as conv from './conv2d.js';
+import { convAscent } from './conv_ascent.js';
 import * as fill from './fill.js';
 import * as mm from './matmul.js';
 import * as pool from './pool.js';
@@ -130,6 +131,10 @@ export class WebGPUBackend implements Backend {
 
   conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage {
     return conv.conv2dBackwardFilter(this.gpu, buf(x), buf(dy), s);
+  }
+
+  convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage {
+    return convAscent(this.gpu, buf(x), buf(eta), buf(p), buf(w), bias ? buf(bias) : null, s, o);
   }
 
   maxPool2d(x: Storage, s: Pool2dShape): Storage {

@@ -2,7 +2,7 @@
 // (weight, bias, running_mean, ...) and forwards through engine ops.
 
 import {
-  type Random, type Tensor, batchNormEval, batchNormTrain, conv2d, full, keep, matmul, maxPool2d, avgPool2d,
+  type ConvFirstLayer, type Random, type Tensor, batchNormEval, batchNormTrain, conv2d, full, keep, matmul, maxPool2d, avgPool2d,
   mul, noGrad, relu, reshape, add, affine, tensor, tidy, scale,
 } from '../engine/index.js';
 import { constant, defaultUniform } from './init.js';
@@ -33,6 +33,11 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  /** This conv, followed by a ReLU when `relu`, as a first layer YOPO's fused inner step can run. */
+  asFirstLayer(relu: boolean): ConvFirstLayer {
+    return { weight: this.weight, bias: this.bias, stride: this.stride, padding: this.padding, relu };
   }
 }
 

@@ -98,6 +98,8 @@ const report: BenchReport = {
 
 test('report: results group into the three sections by name', () => {
   assert.is(sectionOf('first_layer/preact-resnet18'), 'first-layer');
+  assert.is(sectionOf('inner_step_fused/smallcnn'), 'first-layer');
+  assert.is(sectionOf('first_layer_fused/smallcnn'), 'first-layer');
   assert.is(sectionOf('step/smallcnn/yopo-5-3'), 'steps');
   assert.is(sectionOf('step/smallcnn/natural-vs-tfjs'), 'peer');
   assert.is(sectionOf('conv/bwd-filter/1x28x28-32-k3s1p0'), 'peer');

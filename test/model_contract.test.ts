@@ -83,6 +83,16 @@ test('firstLayer using a parameter firstLayerParameters() does not list: the par
   await rejects(checkClassifier(new Tiny('unlisted-parameter')), /Tiny is not YOPO-ready: firstLayer\(x\) depends on parameter 'bn\.(weight|bias)', which firstLayerParameters\(\) does not list/);
 });
 
+test('firstLayerConv() that does not compute firstLayer (a ReLU left out): a clear error', async () => {
+  // A SmallCNN whose description of conv1 + ReLU forgets the ReLU: the fused inner step would be wrong.
+  class Misdescribed extends SmallCNN {
+    override firstLayerConv() {
+      return this.conv1.asFirstLayer(false);
+    }
+  }
+  await rejects(checkClassifier(new Misdescribed(new Random(5))), /Misdescribed is not YOPO-ready: firstLayerConv\(\) does not compute firstLayer\(x\) on a random batch/);
+});
+
 test('train() refuses a broken model before the first step', async () => {
   const data = randomDataset('tiny', 16, [1, 6, 6], 3, new Random(2));
   let steps = 0;

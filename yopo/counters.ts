@@ -1,6 +1,9 @@
 // Counting propagations, so tests can check what each method really runs: every call of the model's
 // rest (g) is a full propagation; every call of firstLayer (f0) without a following g is a
 // first-layer-only propagation. Counting at the model catches a hidden full forward anywhere.
+// YOPO's fused inner step (engine/ops/conv_ascent.ts) runs f0's forward and VJP in its kernels without
+// calling firstLayer: it asks for the layer with firstLayerConv, so each call of that which returns a
+// layer counts as a first-layer propagation too.
 
 import type { Classifier } from '../nn/index.js';
 
@@ -8,7 +11,7 @@ import type { Classifier } from '../nn/index.js';
 export interface PropagationCounts {
   /** Calls of g: full forward passes (each full backward follows one of them). */
   full: number;
-  /** Calls of f0, including the ones inside full passes. */
+  /** Calls of f0, including the ones inside full passes, and fused inner steps (calls of firstLayerConv). */
   firstLayer: number;
 }
 
@@ -24,6 +27,12 @@ export function propagationCounts(model: Classifier): PropagationCounts {
   model.firstLayer = (x) => {
     c.firstLayer++;
     return firstLayer(x);
+  };
+  const firstLayerConv = model.firstLayerConv.bind(model);
+  model.firstLayerConv = () => {
+    const conv = firstLayerConv();
+    if (conv) c.firstLayer++;
+    return conv;
   };
   model.rest = (z) => {
     c.full++;

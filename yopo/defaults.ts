@@ -1,6 +1,7 @@
 // The paper's published settings (YOPO-SPEC "Published settings"), used as the CLI's defaults, and
 // the parser that turns 'yopo-5-3' or 'pgd-40' into a Method.
 
+import type { InnerStepPath } from './first_layer_adversary.js';
 import type { Method } from './method.js';
 import { free } from './methods/free.js';
 import { natural } from './methods/natural.js';
@@ -88,6 +89,8 @@ export interface MethodOptions {
   objective?: 'adv+clean' | 'adv';
   firstLayerGradient?: 'both' | 'hamiltonian' | 'backprop';
   batchNormRefresh?: boolean;
+  /** YOPO's inner step: fused where the first layer allows ('auto', the default) or always op by op ('generic'). */
+  innerStep?: InnerStepPath;
 }
 
 /** The method name forms parseMethod accepts, for help and errors. */
@@ -110,8 +113,8 @@ export function parseMethod(spec: string, threat: ThreatModel, options: MethodOp
   if (/^(pgd|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(step > 0)) throw new Error(`method '${spec}' with step ${step} has an adversary that never moves; use a positive step`);
   if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective, norm });
   if ((m = /^free-(\d+)$/.exec(spec))) return free({ m: int(m[1]), eps });
-  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient, batchNormRefresh: options.batchNormRefresh, norm });
-  if ((m = /^trades-yopo-(\d+)-(\d+)$/.exec(spec))) return tradesYopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, beta: options.beta });
+  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient, batchNormRefresh: options.batchNormRefresh, norm, innerStep: options.innerStep });
+  if ((m = /^trades-yopo-(\d+)-(\d+)$/.exec(spec))) return tradesYopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, beta: options.beta, innerStep: options.innerStep });
   if ((m = /^trades(?:-(\d+))?$/.exec(spec))) return trades({ k: m[1] ? int(m[1]) : 10, eps, alpha: step, beta: options.beta });
   throw new Error(`unknown method '${spec}'; expected one of ${METHOD_FORMS} (e.g. yopo-5-3, pgd-10)`);
 }

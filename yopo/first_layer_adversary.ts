@@ -4,8 +4,11 @@
 //     p = fullPass(η)                               (the method's loss: cross-entropy or TRADES's KL)
 //     for s in 1..n:  η ← Π(η + σ·sign(∇η Σ p·f0(clip(x + η, 0, 1))))   (L2: σ·g/‖g‖₂ and the L2 ball)
 //     afterInnerSteps(η, p)                          (YOPO: the first layer's Hamiltonian gradient)
+// The inner step runs fused (engine/ops/conv_ascent.ts: two kernels, one without a ReLU) when the
+// model's first layer is a conv (+bias)(+ReLU) (Classifier.firstLayerConv), op by op otherwise.
+// Under L2 only the gradient is fused: the per-example norms of the step and the projection stay ops.
 
-import { type Tensor, keep, tidy } from '../engine/index.js';
+import { type Tensor, convHamiltonianGradient, convSignAscentStep, keep, tidy } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
 import { hamiltonianGradientWrtEta } from './first_layer.js';
 import { type Norm, ascentStep, project } from './perturbation.js';
@@ -19,6 +22,20 @@ export interface FirstLayerAdversaryOptions {
   sigma: number;
   /** L∞ (sign steps, the paper's; the default) or L2 (per-example normalised steps, the L2 ball). */
   norm?: Norm;
+  /** 'auto' (the default): the fused inner step where the first layer allows it; 'generic': always op by op (the reference). */
+  innerStep?: InnerStepPath;
+}
+
+/** Which path the inner step takes: fused where the first layer allows ('auto'), or always op by op ('generic'). */
+export type InnerStepPath = 'auto' | 'generic';
+
+/** One inner step η ← Π(η + σ·d(∇η Σ p·f0(clip(x + η, 0, 1)))), d = sign (L∞) or g/‖g‖₂ (L2). */
+export function innerStep(model: Classifier, x: Tensor, eta: Tensor, p: Tensor, o: Pick<FirstLayerAdversaryOptions, 'eps' | 'sigma' | 'norm' | 'innerStep'>): Tensor {
+  const norm = o.norm ?? 'linf';
+  const conv = o.innerStep === 'generic' ? null : model.firstLayerConv();
+  if (conv && norm === 'linf') return convSignAscentStep(x, eta, p, conv, o.sigma, o.eps);
+  const g = conv ? convHamiltonianGradient(x, eta, p, conv) : hamiltonianGradientWrtEta(model, x, eta, p);
+  return project(ascentStep(eta, g, o.sigma, norm), x, o.eps, norm);
 }
 
 /**
@@ -33,7 +50,7 @@ export function firstLayerAdversary(
   for (let j = 0; j < o.m; j++) {
     const p = fullPass(eta, j);
     for (let s = 0; s < o.n; s++) {
-      const next = tidy(() => project(ascentStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma, o.norm), x, o.eps, o.norm));
+      const next = tidy(() => innerStep(model, x, eta, p, o));
       eta.dispose();
       eta = keep(next);
     }

@@ -2,10 +2,14 @@
 // cached p) against one full propagation (forward + backward for every weight and the input). Their
 // time ratio is set beside their FLOP ratio: a time ratio far above the FLOP ratio means fixed
 // per-call costs (dispatch, small kernels) eat the saving YOPO counts on.
+// The fused rows run the same work as one or two kernels (engine/ops/conv_ascent.ts):
+// first_layer_fused is the gradient alone (as first_layer); inner_step and inner_step_fused are the
+// whole L∞ inner step, η ← Π(η + σ·sign(g)), op by op and fused.
 
-import { Random, Tape, type Tensor, keep, randn, softmaxCrossEntropy, tidy } from '../../engine/index.js';
+import { Random, Tape, type Tensor, convHamiltonianGradient, keep, randn, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import { threatModel } from '../../yopo/defaults.js';
 import { hamiltonianGradientWrtEta } from '../../yopo/first_layer.js';
+import { innerStep } from '../../yopo/first_layer_adversary.js';
 import { uniformNoise } from '../../yopo/perturbation.js';
 import type { SuiteContext } from '../context.js';
 import { firstLayerStepFlops, fullPassFlops, gflopsPerSecond } from '../flops.js';
@@ -18,7 +22,8 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
   for (const bm of benchModels(ctx.quick)) {
     const firstName = `first_layer/${bm.name}`;
     const fullName = `full/${bm.name}`;
-    if (!ctx.wants(firstName) && !ctx.wants(fullName)) continue;
+    const fusedNames = ['first_layer_fused', 'inner_step', 'inner_step_fused'].map((row) => `${row}/${bm.name}`);
+    if (![firstName, fullName, ...fusedNames].some((name) => ctx.wants(name))) continue;
     const { backend } = ctx;
     const model = buildModel(bm);
     model.train();
@@ -65,6 +70,22 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           r.torch_ms = Number(run.results.first_layer!.ms.toPrecision(4));
           ctx.log(`  ${firstName}: PyTorch CPU ${formatMs(r.torch_ms)} ms, ours / PyTorch ${formatRatio(r.ms / r.torch_ms)}`);
         }
+      }
+      const conv = model.firstLayerConv();
+      const { eps, step } = threatModel(bm.dataset);
+      const rows: [string, () => Tensor][] = [
+        [fusedNames[0], () => convHamiltonianGradient(x, eta, p, conv!)],
+        [fusedNames[1], () => innerStep(model, x, eta, p, { eps, sigma: step, innerStep: 'generic' })],
+        [fusedNames[2], () => innerStep(model, x, eta, p, { eps, sigma: step })],
+      ];
+      for (const [name, run] of rows) {
+        if (!ctx.wants(name) || !conv) continue;
+        ctx.log(`${name}: ${name.startsWith('first_layer') ? 'the fused gradient alone' : `one L∞ inner step, ${name.includes('fused') ? 'fused' : 'op by op'}`}`);
+        const t = await measure(name, async () => {
+          tidy(run).dispose();
+          await backend.sync();
+        }, ctx.budget);
+        ctx.record({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(firstFlops, t.ms), ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `${(firstFlops / 1e9).toFixed(3)} GFLOP` });
       }
     } finally {
       for (const t of [x, y, eta, p]) t.dispose();

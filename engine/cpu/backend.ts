@@ -2,10 +2,11 @@
 // kernel is tested against it. With { float64: true } float tensors are stored in float64, which the
 // finite-difference gradient checks use.
 
-import type { Backend, BinaryOp, Conv2dShape, DType, MatmulShape, Pool2dShape, ReduceOp, SgdOptions, Storage, TypedArray, UnaryOp } from '../backend.js';
+import type { Backend, BinaryOp, Conv2dShape, ConvAscentOptions, DType, MatmulShape, Pool2dShape, ReduceOp, SgdOptions, Storage, TypedArray, UnaryOp } from '../backend.js';
 import { type Shape, sizeOf } from '../shape.js';
 import * as bn from './batchnorm.js';
 import * as conv from './conv2d.js';
+import { convAscent } from './conv_ascent.js';
 import { binaryFns, broadcastBinary, map, unaryFns } from './elementwise.js';
 import * as mm from './matmul.js';
 import * as pool from './pool.js';
@@ -177,6 +178,12 @@ export class CpuBackend implements Backend {
   conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage {
     const out = this.newFloats(s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth);
     conv.conv2dBackwardFilter(floats(x), floats(dy), s, out);
+    return this.make(out);
+  }
+
+  convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage {
+    const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
+    convAscent(floats(x), floats(eta), floats(p), floats(w), bias ? floats(bias) : null, s, o, out);
     return this.make(out);
   }
 

@@ -10,6 +10,7 @@ export * from './binary.js';
 export * from './cast.js';
 export * from './batchnorm.js';
 export * from './conv.js';
+export * from './conv_ascent.js';
 export * from './creation.js';
 export * from './elementwise.js';
 export * from './matmul.js';

@@ -1,7 +1,7 @@
 // What YOPO needs from a model: the network split as net(x) = rest(firstLayer(x)), where firstLayer is
 // f0, the layer the adversary is coupled with (re-run alone in YOPO's inner loop).
 
-import type { Tensor } from '../../engine/index.js';
+import type { ConvFirstLayer, Tensor } from '../../engine/index.js';
 import { Module } from '../module.js';
 
 /**
@@ -33,6 +33,15 @@ export abstract class Classifier extends Module {
 
   /** The parameters of f0 (YOPO gives them their own optimiser): all those firstLayer uses, each one of parameters(). */
   abstract firstLayerParameters(): Tensor[];
+
+  /**
+   * f0 as a conv (+bias)(+ReLU) when firstLayer(x) is exactly that, so YOPO's inner step can run fused
+   * (engine/ops/conv_ascent.ts); null (the default) keeps the op-by-op path. checkClassifier checks
+   * that the two agree.
+   */
+  firstLayerConv(): ConvFirstLayer | null {
+    return null;
+  }
 
   /** Logits [batch, classes] of images [batch, ...inputShape]: rest(firstLayer(x)). */
   forward(x: Tensor): Tensor {

@@ -3,12 +3,13 @@
 //   1. forward(x) = rest(firstLayer(x))         (the split is the network: nothing is skipped or added)
 //   2. firstLayerParameters() ⊆ parameters()    (the optimiser updates the model's own tensors)
 //   3. every parameter firstLayer(x) depends on is in firstLayerParameters()
+//   4. firstLayerConv(), when not null, computes firstLayer(x) (YOPO's fused inner step runs it instead)
 // checkClassifier tests these on one random batch in eval mode (dropout off, BatchNorm on its running
 // statistics, so both sides of 1 see the same deterministic network) and throws one clear error.
 // Rule 1 needs a run only when a model overrides forward (Classifier's own forward is the split);
 // rule 3 runs firstLayer and its VJP once, so the check costs less than one training step.
 
-import { Random, Tape, abs, noGrad, sum, tensor, tidy } from '../../engine/index.js';
+import { type ConvFirstLayer, Random, Tape, abs, conv2d, noGrad, relu, sum, tensor, tidy } from '../../engine/index.js';
 import { compareValues, describeComparison } from '../../engine/reference/compare.js';
 import { Classifier } from './classifier.js';
 
@@ -68,6 +69,8 @@ export async function checkClassifier(model: Classifier, options: ClassifierChec
         fail(`firstLayer(x) depends on parameter '${names.get(others[i])}', which firstLayerParameters() does not list`);
       }
     }
+    const conv = model.firstLayerConv();
+    if (conv) await checkFirstLayerConv(model, conv, pixels, shape, first, fail);
   } finally {
     model.modules().forEach((m, i) => (m.training = modes[i]));
   }
@@ -89,4 +92,25 @@ async function checkForward(model: Classifier, pixels: Float32Array, shape: numb
   if (wholeShape.join() !== [batch, model.classes].join()) fail(`forward(x) has shape [${wholeShape}], expected [${batch}, ${model.classes}] (batch, classes)`);
   const c = compareValues(b, a, { rtol: options.rtol ?? 1e-4, atol: options.atol ?? 1e-5 });
   if (!c.ok) fail(`forward(x) differs from rest(firstLayer(x)) on a random batch in eval mode: ${describeComparison(c, wholeShape)}`);
+}
+
+/** Rule 4 on one batch: the conv that firstLayerConv() describes, on the model's own first-layer parameters, against firstLayer(x). */
+async function checkFirstLayerConv(model: Classifier, conv: ConvFirstLayer, pixels: Float32Array, shape: number[], first: readonly object[], fail: (rule: string) => never): Promise<void> {
+  for (const [what, t] of [['weight', conv.weight], ['bias', conv.bias]] as const) {
+    if (t && !first.includes(t)) fail(`firstLayerConv()'s ${what} (shape [${t.shape}]) is not one of firstLayerParameters()`);
+  }
+  const [direct, described] = noGrad(() =>
+    tidy(() => {
+      const x = tensor(pixels, shape);
+      const z = conv2d(x, conv.weight, conv.bias, { stride: conv.stride, padding: conv.padding });
+      return [model.firstLayer(x), conv.relu ? relu(z) : z];
+    }),
+  );
+  const [a, b] = [await direct.data(), await described.data()];
+  const [aShape, bShape] = [[...direct.shape], [...described.shape]];
+  direct.dispose();
+  described.dispose();
+  if (aShape.join() !== bShape.join()) fail(`firstLayerConv() gives shape [${bShape}] where firstLayer(x) gives [${aShape}]`);
+  const c = compareValues(b, a, { rtol: 1e-4, atol: 1e-5 });
+  if (!c.ok) fail(`firstLayerConv() does not compute firstLayer(x) on a random batch: ${describeComparison(c, aShape)}`);
 }

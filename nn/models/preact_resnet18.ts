@@ -2,7 +2,7 @@
 // conv1 3→64 (the first layer, no BN/ReLU after it), four stages of two PreActBlocks (64, 128, 256,
 // 512 channels; strides 1, 2, 2, 2), global 4x4 average pool, linear 512→10. 11,171,146 parameters.
 
-import { type Random, type Tensor, add, relu } from '../../engine/index.js';
+import { type ConvFirstLayer, type Random, type Tensor, add, relu } from '../../engine/index.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Sequential } from '../layers.js';
 import { Module } from '../module.js';
 import { Classifier } from './classifier.js';
@@ -70,5 +70,9 @@ export class PreActResNet18 extends Classifier {
 
   firstLayerParameters(): Tensor[] {
     return this.conv1.parameters();
+  }
+
+  override firstLayerConv(): ConvFirstLayer {
+    return this.conv1.asFirstLayer(false);
   }
 }

@@ -3,7 +3,7 @@
 // conv4 64→64 3x3, ReLU, maxpool 2, flatten 1024, fc1 →200, ReLU, dropout 0.5, fc2 →200, ReLU, fc3 →10.
 // 312,202 parameters. Names follow the YOPO repository's network.py (feature_extractor, classifier).
 
-import { type Random, type Tensor, relu, noGrad, tidy, keep, zerosLike } from '../../engine/index.js';
+import { type ConvFirstLayer, type Random, type Tensor, relu, noGrad, tidy, keep, zerosLike } from '../../engine/index.js';
 import { kaimingNormal } from '../init.js';
 import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../layers.js';
 import { Classifier } from './classifier.js';
@@ -54,5 +54,9 @@ export class SmallCNN extends Classifier {
 
   firstLayerParameters(): Tensor[] {
     return this.conv1.parameters();
+  }
+
+  override firstLayerConv(): ConvFirstLayer {
+    return this.conv1.asFirstLayer(true);
   }
 }

@@ -4,7 +4,7 @@
 // Init: PyTorch's defaults by default, as the copy in YOPO's published code leaves them; option
 // init 'trades' is the TRADES code's: conv weights N(0, 2/(k·k·out)), BN weight 1 bias 0, linear bias 0.
 
-import { type Random, type Tensor, add, keep, noGrad, relu, tidy, zerosLike } from '../../engine/index.js';
+import { type ConvFirstLayer, type Random, type Tensor, add, keep, noGrad, relu, tidy, zerosLike } from '../../engine/index.js';
 import { kaimingNormal } from '../init.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential } from '../layers.js';
 import { Module } from '../module.js';
@@ -88,5 +88,9 @@ export class WideResNet extends Classifier {
 
   firstLayerParameters(): Tensor[] {
     return this.conv1.parameters();
+  }
+
+  override firstLayerConv(): ConvFirstLayer {
+    return this.conv1.asFirstLayer(false);
   }
 }

@@ -6,7 +6,7 @@
 import { type Random, Tape, type Tensor, add, keep, logSoftmax, noGrad, tidy } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 import { SGD } from '../../nn/sgd.js';
-import { firstLayerAdversary } from '../first_layer_adversary.js';
+import { type InnerStepPath, firstLayerAdversary } from '../first_layer_adversary.js';
 import { klSumToTarget } from '../losses.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import { perturbed } from '../perturbation.js';
@@ -19,6 +19,8 @@ export interface TradesYopoOptions {
   eps: number;
   sigma: number;
   beta?: number;
+  /** The inner step's path: fused where the first layer allows ('auto', the default) or always op by op ('generic'). */
+  innerStep?: InnerStepPath;
 }
 
 /** TRADES-YOPO-m-n training: the TRADES adversary found by YOPO's first-layer loop, then one TRADES update. */

@@ -21,7 +21,7 @@ import type { Classifier } from '../../nn/index.js';
 import { BatchNorm2d } from '../../nn/layers.js';
 import { SGD } from '../../nn/sgd.js';
 import { hamiltonianGradientWrtFirstLayer } from '../first_layer.js';
-import { firstLayerAdversary } from '../first_layer_adversary.js';
+import { type InnerStepPath, firstLayerAdversary } from '../first_layer_adversary.js';
 import { GradientSum } from '../gradient_sum.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
 import { type Norm, perturbed, randomStart } from '../perturbation.js';
@@ -41,6 +41,8 @@ export interface YopoOptions {
   batchNormRefresh?: boolean;
   /** L∞ (sign steps, the paper's) or L2 (normalised steps, projection onto the L2 ball). */
   norm?: Norm;
+  /** The inner step's path: fused where the first layer allows ('auto', the default) or always op by op ('generic'). */
+  innerStep?: InnerStepPath;
 }
 
 function hasBatchNorm(model: Classifier): boolean {

@@ -1,0 +1,216 @@
+// YOPO's fused inner step (engine/ops/conv_ascent.ts, kernels/conv_ascent.ts): the WGSL kernels against
+// the CPU reference, the fused step against the op-by-op path it replaces (the reference) over several
+// inner steps on odd shapes, strides, paddings and kernels, with clip masks active, the dispatches per
+// inner step, and a whole YOPO-5-3 step on SmallCNN fused and op by op.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Backend, CpuBackend, Random, Tensor, convHamiltonianGradient, keep, rand, randn, relu, setBackend, tensor, tidy } from '../engine/index.js';
+import { Classifier, Conv2d, SmallCNN } from '../nn/index.js';
+import { hamiltonianGradientWrtEta, innerStep, yopo } from '../yopo/index.js';
+import { assertClose, assertOp, cpu, maxAbs, webgpu } from './helpers.js';
+
+/** A first layer alone: conv (with or without bias), then ReLU or not. rest is never called here. */
+class FirstLayerOnly extends Classifier {
+  readonly inputShape: [number, number, number];
+  readonly classes = 1;
+  readonly conv: Conv2d;
+
+  constructor(readonly c: Case, seed: number) {
+    super();
+    this.inputShape = [c.inChannels, c.size, c.size];
+    this.conv = this.registerModule('conv', new Conv2d(c.inChannels, c.outChannels, c.kernel, new Random(seed), { stride: c.stride, padding: c.padding, bias: c.bias }));
+  }
+  firstLayer(x: Tensor): Tensor {
+    const z = this.conv.forward(x);
+    return this.c.relu ? relu(z) : z;
+  }
+  rest(): Tensor {
+    throw new Error('not used');
+  }
+  firstLayerParameters(): Tensor[] {
+    return this.conv.parameters();
+  }
+  override firstLayerConv() {
+    return this.conv.asFirstLayer(this.c.relu);
+  }
+}
+
+interface Case {
+  inChannels: number;
+  outChannels: number;
+  size: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+  bias: boolean;
+  relu: boolean;
+}
+
+const describe = (c: Case) => `${c.inChannels}→${c.outChannels} ${c.kernel}x${c.kernel} s${c.stride} p${c.padding} on ${c.size}x${c.size}${c.bias ? ' +bias' : ''}${c.relu ? ' +ReLU' : ''}`;
+
+const BATCH = 3;
+const CASES: Case[] = [
+  { inChannels: 1, outChannels: 5, size: 11, kernel: 3, stride: 1, padding: 0, bias: true, relu: true },
+  { inChannels: 3, outChannels: 7, size: 11, kernel: 3, stride: 2, padding: 1, bias: false, relu: false },
+  { inChannels: 3, outChannels: 5, size: 13, kernel: 5, stride: 1, padding: 1, bias: true, relu: true },
+  { inChannels: 1, outChannels: 7, size: 9, kernel: 5, stride: 2, padding: 0, bias: false, relu: true },
+  { inChannels: 3, outChannels: 5, size: 10, kernel: 3, stride: 1, padding: 1, bias: false, relu: false },
+  // Rows wider than one tile (14 pixels), with a short last tile.
+  { inChannels: 1, outChannels: 3, size: 17, kernel: 3, stride: 1, padding: 1, bias: true, relu: true },
+  { inChannels: 2, outChannels: 3, size: 31, kernel: 3, stride: 2, padding: 1, bias: false, relu: false },
+];
+const EPS = 0.1;
+const SIGMA = 0.04;
+
+/** Pixels with many exact 0s and 1s and values near the edges, so clip masks matter; η in the ε-ball. */
+function inputs(c: Case, seed: number): { x: Tensor; eta: Tensor; p: Tensor; pShape: number[] } {
+  const rng = new Random(seed);
+  const n = BATCH * c.inChannels * c.size * c.size;
+  const pixels = Float32Array.from({ length: n }, () => {
+    const u = rng.next();
+    return u < 0.2 ? 0 : u < 0.35 ? 1 : u < 0.55 ? rng.uniform(0, 0.05) : u < 0.7 ? rng.uniform(0.95, 1) : rng.next();
+  });
+  const out = Math.floor((c.size + 2 * c.padding - c.kernel) / c.stride) + 1;
+  const pShape = [BATCH, c.outChannels, out, out];
+  return { x: tensor(pixels, [BATCH, c.inChannels, c.size, c.size]), eta: rand([BATCH, c.inChannels, c.size, c.size], rng, -EPS, EPS), p: randn(pShape, rng), pShape };
+}
+
+test('the fused kernels match the CPU reference (g and the L∞ step) on odd shapes', async () => {
+  const gpu = await webgpu();
+  for (const [k, c] of CASES.entries()) {
+    const model = new FirstLayerOnly(c, 10 + k);
+    const conv = model.firstLayerConv();
+    const w = await conv.weight.data();
+    const b = conv.bias ? await conv.bias.data() : null;
+    const out = Math.floor((c.size + 2 * c.padding - c.kernel) / c.stride) + 1;
+    const xShape = [BATCH, c.inChannels, c.size, c.size];
+    const s = { batch: BATCH, inChannels: c.inChannels, inHeight: c.size, inWidth: c.size, outChannels: c.outChannels, outHeight: out, outWidth: out, kernelHeight: c.kernel, kernelWidth: c.kernel, stride: c.stride, padding: c.padding };
+    const kIn = c.outChannels * c.kernel * c.kernel;
+    const report = await assertOp(gpu, {
+      name: `convAscent ${describe(c)}`,
+      inputs: [{ shape: xShape, lo: -0.2, hi: 1.2 }, { shape: xShape, lo: -EPS, hi: EPS }, { shape: [BATCH, c.outChannels, out, out] }, { values: w, shape: conv.weight.shape }, ...(b ? [{ values: b, shape: [c.outChannels] }] : [])],
+      run: ([x, eta, p, wt, bias], be: Backend) => {
+        const at = (o: 'gradient' | 'linfStep') => be.convAscent(x.storage, eta.storage, p.storage, wt.storage, bias?.storage ?? null, s, { relu: c.relu, output: o, sigma: SIGMA, eps: EPS });
+        return [at('gradient'), at('linfStep')].map((st) => Tensor.fromStorage(be, st, xShape, 'float32'));
+      },
+      rtol: 1e-4,
+      atol: [2e-6 * kIn + 1e-6, 1e-6],
+    }, { seed: 20 + k, reference: cpu });
+    assert.ok(maxAbs(report.expected[0]) > 0, `${describe(c)}: the reference gradient is all zeros`);
+    model.dispose();
+  }
+});
+
+
+/** Runs `steps` inner steps fused ('auto') and op by op ('generic') from the same η, comparing g at every
+ *  step (at the op-by-op η) and η after each; returns the final η of the op-by-op path (host copy). */
+async function compareTrajectories(backend: Backend, c: Case, seed: number, norm: 'linf' | 'l2', steps: number): Promise<Float32Array> {
+  setBackend(backend);
+  const model = new FirstLayerOnly(c, seed);
+  const { x, eta, p } = inputs(c, seed + 1);
+  const [x0, eta0] = [await x.data(), await eta.data()];
+  let fused = tensor(eta0, [...eta.shape]);
+  let generic = eta;
+  const what = `${backend.name} ${norm} ${describe(c)}`;
+  // The clip mask is active: x + η starts outside [0, 1] at some pixels.
+  assert.ok(x0.some((v, i) => v + eta0[i] < 0 || v + eta0[i] > 1), `${what}: x + η never leaves [0, 1]`);
+  const sigma = norm === 'linf' ? SIGMA : 0.5;
+  const eps = norm === 'linf' ? EPS : 1.5;
+  for (let s = 0; s < steps; s++) {
+    const [gFused, gGeneric] = tidy(() => [convHamiltonianGradient(x, generic, p, model.firstLayerConv()), hamiltonianGradientWrtEta(model, x, generic, p)]);
+    const expected = await gGeneric.data();
+    const scale = maxAbs(expected);
+    assert.ok(scale > 0, `${what}: the gradient is not all zeros`);
+    assertClose(await gFused.data(), expected, `${what}: g at step ${s}`, 1e-4, 1e-6 * scale);
+    // The test's design: no gradient so close to 0 that float32 rounding could flip its sign.
+    const tiny = Array.from(expected).filter((v) => v !== 0 && Math.abs(v) < 1e-5 * scale).length;
+    assert.is(tiny, 0, `${what}: ${tiny} gradients within 1e-5·max of 0 at step ${s} (pick other inputs)`);
+    const nextFused = keep(tidy(() => innerStep(model, x, fused, p, { sigma, eps, norm })));
+    const nextGeneric = keep(tidy(() => innerStep(model, x, generic, p, { sigma, eps, norm, innerStep: 'generic' })));
+    for (const t of [gFused, gGeneric, fused, generic]) t.dispose();
+    [fused, generic] = [nextFused, nextGeneric];
+    assertClose(await fused.data(), await generic.data(), `${what}: η after step ${s + 1}`, 1e-5, 1e-6);
+  }
+  const out = (await generic.data()) as Float32Array;
+  for (const t of [x, p, fused, generic]) t.dispose();
+  model.dispose();
+  return out;
+}
+
+// Every case on the CPU; on WebGPU (where each new shape compiles the op-by-op path's kernels, ~1 s
+// each) the ReLU case at stride 1 and the bare conv at stride 2 under L∞, the ReLU case under L2.
+const ON_WEBGPU = { linf: [0, 1], l2: [0] };
+for (const norm of ['linf', 'l2'] as const) {
+  test(`${norm}: four fused inner steps equal four op-by-op steps (g and η), on WebGPU and the CPU`, async () => {
+    for (const backend of [await webgpu(), new CpuBackend()]) {
+      for (const [k, c] of CASES.entries()) {
+        if (backend.name === 'webgpu' && !ON_WEBGPU[norm].includes(k)) continue;
+        const eta = await compareTrajectories(backend, c, 30 + k, norm, 4);
+        if (norm !== 'linf') continue;
+        // The ε-ball projection was active: some |η| at ε.
+        assert.ok(eta.some((v) => Math.abs(Math.abs(v) - EPS) < 1e-7), `${describe(c)}: no η reached ε`);
+      }
+    }
+  });
+}
+
+test('dispatches per inner step: two with a ReLU, one for a bare conv (L∞), against the op-by-op count', async () => {
+  const gpu = await webgpu();
+  setBackend(gpu);
+  for (const [k, expected] of [[0, 2], [1, 1]] as const) {
+    const c = CASES[k];
+    const model = new FirstLayerOnly(c, 40 + k);
+    const { x, eta, p } = inputs(c, 41 + k);
+    const count = (path: 'auto' | 'generic') => {
+      const before = gpu.gpu.counters.dispatches;
+      tidy(() => innerStep(model, x, eta, p, { sigma: SIGMA, eps: EPS, innerStep: path }));
+      return gpu.gpu.counters.dispatches - before;
+    };
+    const generic = count('generic');
+    assert.is(count('auto'), expected, `${describe(c)}: dispatches of one fused inner step (op by op: ${generic})`);
+    assert.ok(generic > 3 * expected, `${describe(c)}: the op-by-op step takes ${generic} dispatches`);
+    await gpu.sync();
+    for (const t of [x, eta, p]) t.dispose();
+    model.dispose();
+  }
+});
+
+/** SmallCNN with a random fc3 (the spec zero-initialises it, which makes p, and every step, 0). */
+function smallCnn(seed: number): SmallCNN {
+  const net = new SmallCNN(new Random(seed), { dropout: 0 });
+  const fc3 = net.stateDict().get('classifier.fc3.weight')!;
+  fc3.assign(randn(fc3.shape, new Random(seed + 1000), 0, 0.1));
+  return net;
+}
+
+test('a YOPO-5-3 step on SmallCNN gives the same weights fused and op by op (WebGPU)', async () => {
+  setBackend(await webgpu());
+  // MNIST-like pixels: many exact 0s and 1s, where the clip mask matters.
+  const rng = new Random(50);
+  const x = tensor(Float32Array.from({ length: 4 * 784 }, () => (rng.next() < 0.6 ? 0 : rng.next() < 0.5 ? 1 : rng.next())), [4, 1, 28, 28]);
+  const y = tensor(new Int32Array([1, 2, 3, 4]));
+  const hyper = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
+  // The change each path makes to every parameter (compared to the update's size, not the weights').
+  const updates: Float32Array[][] = [];
+  let names: string[] = [];
+  for (const path of ['auto', 'generic'] as const) {
+    const model = smallCnn(51);
+    names = model.namedParameters().map(([n]) => n);
+    const before = await Promise.all(model.parameters().map((t) => t.data()));
+    const method = yopo({ m: 5, n: 3, eps: 0.3, sigma: 0.1, innerStep: path });
+    method.init(model, hyper);
+    const out = method.step(model, x, y, new Random(52));
+    const after = await Promise.all(model.parameters().map((t) => t.data()));
+    updates.push(after.map((w, i) => Float32Array.from(w, (v, j) => v - before[i][j])));
+    for (const t of [out.loss, out.logits, out.adversary!]) t.dispose();
+    method.dispose();
+    model.dispose();
+  }
+  updates[1].forEach((u, i) => assert.ok(maxAbs(u) > 0, `${names[i]}: YOPO-5-3 changed it`));
+  updates[0].forEach((u, i) => assertClose(u, updates[1][i], `${names[i]}'s update by YOPO-5-3, fused vs op by op`, 1e-3, 1e-4 * maxAbs(updates[1][i])));
+  x.dispose();
+  y.dispose();
+});
+
+test.run();
