@@ -35,15 +35,8 @@ export function matmulCheck(s: MatmulShape, config?: { label: string; config: Ma
   };
 }
 
-/** A gradient case: batch 0 means plain 2-D operands. */
-export interface MatmulGradCase {
-  batch: number;
-  m: number;
-  n: number;
-  k: number;
-  transA: boolean;
-  transB: boolean;
-}
+/** A gradient case: batch 0 means plain 2-D operands (the kernel's own shape record). */
+export type MatmulGradCase = MatmulShape;
 
 export const GRAD_CASES: MatmulGradCase[] = [
   { batch: 0, m: 3, n: 4, k: 5, transA: false, transB: false },
