@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../nn/atomic_write.js';
-import { MetricsLog, comparisonTable, renderComparison } from '../report/index.js';
+import { MetricsLog, comparisonTable, renderComparison, timeToReachTable } from '../report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
 
 /** Options of `yopo compare`. */
@@ -37,6 +37,8 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const svg = renderComparison(runs, String(parsed.values.title));
   await writeFileAtomic(out, new TextEncoder().encode(svg.replace(/<svg[^>]*>/, (tag) => `${tag}${SIGNATURE}`)));
   console.log(comparisonTable(runs));
+  const reach = timeToReachTable(runs);
+  if (reach) console.log(`time to reach (training time, evaluations during training):\n${reach}`);
   console.log(`chart: ${out}`);
 }
 

@@ -12,5 +12,6 @@ export {
   PALETTE,
 } from './svg.js';
 export type { ChartSpec, Series, Point, Ticks, NamedRun } from './svg.js';
+export { bestRobust, firstTimeAtLeast, timeToReachTable } from './time_to_reach.js';
 export { Progress, formatDuration } from './progress.js';
 export type { ProgressOptions, ProgressStream } from './progress.js';
