@@ -167,6 +167,7 @@ export class Tuner {
     } finally {
       work.dispose();
     }
+    for (const v of Object.keys(ms)) ms[v] = Number(ms[v].toPrecision(4));
     const variant = Object.keys(ms).reduce((best, v) => (ms[v] < ms[best] ? v : best));
     const choice = { variant, ms };
     const key = `${op.op} ${op.key(shape)}`;
@@ -235,6 +236,14 @@ const tuners = new WeakMap<Gpu, Tuner>();
 /** The tuner kernels consult for a device (none: the built-in defaults). */
 export function tunerOf(gpu: Gpu): Tuner | undefined {
   return tuners.get(gpu);
+}
+
+/** Replaces a device's tuner (tests and tools that want a mode or store of their own); returns the one it had. */
+export function setTuner(gpu: Gpu, tuner: Tuner | undefined): Tuner | undefined {
+  const before = tuners.get(gpu);
+  if (tuner) tuners.set(gpu, tuner);
+  else tuners.delete(gpu);
+  return before;
 }
 
 /** Gives a device its tuner: mode from YOPO_TUNE, choices from the registered store (memory only without one). */

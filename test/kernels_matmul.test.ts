@@ -8,7 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { type MatmulShape, Random } from '../engine/index.js';
+import { matmulTunable } from '../kernels/matmul.js';
 import { matmulVariants } from '../kernels/matmul_plan.js';
+import { Tuner, setTuner } from '../kernels/tune.js';
 import { GRAD_CASES, TRANSPOSES, gradName, gradSeed, matmulCheck, matmulLoss, matmulName, matmulSeed, matmulVjpCheck, operandShapes } from './checks/matmul_checks.js';
 import { assertOp, cpu64, gradCheck, randomArray, webgpu } from './helpers.js';
 
@@ -67,6 +69,27 @@ test('matmul: repeated calls reuse one pipeline per shape', async () => {
   const before = gpu.gpu.counters.pipelines;
   await assertOp(gpu, matmulCheck(s), { seed: rng.int(1000) });
   assert.is(gpu.gpu.counters.pipelines, before);
+});
+
+test('matmul tuning at first use: the default runs, the next readback times every variant, later calls run the fastest', async () => {
+  const gpu = await webgpu();
+  // A shape whose variants the tests above compiled; a tuner that measures at first use and keeps choices in memory.
+  const s: MatmulShape = { batch: 1, m: 7, n: 13, k: 5, transA: true, transB: false };
+  const tuner = new Tuner(gpu.gpu, 'test', 'on');
+  const before = setTuner(gpu.gpu, tuner);
+  try {
+    await assertOp(gpu, matmulCheck(s), { seed: matmulSeed(s), reference: cpu64 });
+    const choice = tuner.choiceFor(matmulTunable, s);
+    assert.ok(choice, 'tuned at the readback');
+    assert.equal(Object.keys(choice.ms), matmulVariants(gpu.gpu.subgroupSize));
+    for (const ms of Object.values(choice.ms)) assert.ok(ms > 0 && Number.isFinite(ms));
+    assert.is(choice.variant, Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)));
+    assert.not.ok(tuner.hasPending);
+    assert.is(tuner.choose(matmulTunable, s), choice.variant);
+    await assertOp(gpu, matmulCheck(s), { seed: matmulSeed(s) + 1, reference: cpu64 });
+  } finally {
+    setTuner(gpu.gpu, before);
+  }
 });
 
 // ---- Gradients ----------------------------------------------------------------------------------
