@@ -271,7 +271,7 @@ ${L.join('\n')}
  */
 function tiledShader(s: MatmulShape, plan: TiledPlan): string {
   const { m, n, k, transA, transB } = s;
-  const { wx, wy, tileK, rowsPerWorkgroup: TM, colsPerWorkgroup: TN } = plan;
+  const { wx, wy, tileK, rowsPerWorkgroup: TM, colsPerWorkgroup: TN, aTileStride: AS, bTileStride: BS } = plan;
   const invocations = wx * wy;
   const L: string[] = [];
   // Element e of A's tile: untransposed A is k-contiguous, so e runs along k first; transposed, along m.
@@ -280,14 +280,14 @@ function tiledShader(s: MatmulShape, plan: TiledPlan): string {
     const [r, kk] = transA ? [`(${e}) % ${TM}u`, `(${e}) / ${TM}u`] : [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`];
     L.push(`    { let r = ${r}; let kk = ${kk}; let gr = row0 + r; let gk = t + kk;`);
     const index = transA ? `min(gk, ${k - 1}u) * ${m}u + min(gr, ${m - 1}u)` : `min(gr, ${m - 1}u) * ${k}u + min(gk, ${k - 1}u)`;
-    L.push(`      aTile[kk * ${TM}u + r] = select(0.0, a[aBase + ${index}], gr < ${m}u && gk < ${k}u); }`);
+    L.push(`      aTile[kk * ${AS}u + r] = select(0.0, a[aBase + ${index}], gr < ${m}u && gk < ${k}u); }`);
   }
   for (let q = 0; q < plan.bLoadsPerInvocation; q++) {
     const e = `li + ${q * invocations}u`;
     const [c, kk] = transB ? [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`] : [`(${e}) % ${TN}u`, `(${e}) / ${TN}u`];
     L.push(`    { let c = ${c}; let kk = ${kk}; let gc = col0 + c; let gk = t + kk;`);
     const index = transB ? `min(gc, ${n - 1}u) * ${k}u + min(gk, ${k - 1}u)` : `min(gk, ${k - 1}u) * ${n}u + min(gc, ${n - 1}u)`;
-    L.push(`      bTile[kk * ${TN}u + c] = select(0.0, b[bBase + ${index}], gc < ${n}u && gk < ${k}u); }`);
+    L.push(`      bTile[kk * ${BS}u + c] = select(0.0, b[bBase + ${index}], gc < ${n}u && gk < ${k}u); }`);
   }
   const stores: string[] = [];
   for (let i = 0; i < 4; i++) {
@@ -299,8 +299,8 @@ function tiledShader(s: MatmulShape, plan: TiledPlan): string {
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-var<workgroup> aTile: array<f32, ${TM * tileK}>;
-var<workgroup> bTile: array<f32, ${TN * tileK}>;
+var<workgroup> aTile: array<f32, ${AS * tileK}>;
+var<workgroup> bTile: array<f32, ${BS * tileK}>;
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let aBase = wg.z * ${m * k}u;
@@ -316,8 +316,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 ${L.join('\n')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${tileK}u; kk++) {
-      let ao = kk * ${TM}u + lid.y * 4u;
-      let bo = kk * ${TN}u + lid.x * 4u;
+      let ao = kk * ${AS}u + lid.y * 4u;
+      let bo = kk * ${BS}u + lid.x * 4u;
       let bv = vec4f(bTile[bo], bTile[bo + 1u], bTile[bo + 2u], bTile[bo + 3u]);
       acc0 = fma(vec4f(aTile[ao]), bv, acc0);
       acc1 = fma(vec4f(aTile[ao + 1u]), bv, acc1);

@@ -54,6 +54,10 @@ export interface TiledPlan extends PlanBase {
   /** Floats of A's and of B's tile each invocation loads per k-step (the tile over the workgroup's invocations). */
   aLoadsPerInvocation: number;
   bLoadsPerInvocation: number;
+  /** Floats between k-steps in A's and B's tiles in workgroup memory: one more than the tile is wide,
+   *  so that invocations storing consecutive k of one row (A untransposed, B transposed) hit distinct banks. */
+  aTileStride: number;
+  bTileStride: number;
   /** Workgroup memory the two tiles take. */
   sharedBytes: number;
 }
@@ -120,6 +124,8 @@ function tiled(s: MatmulShape, variant: 'tiled64' | 'tiled32', wx: number, wy: n
     tileK,
     aLoadsPerInvocation: (rows * tileK) / invocations,
     bLoadsPerInvocation: (cols * tileK) / invocations,
-    sharedBytes: (rows + cols) * tileK * 4,
+    aTileStride: rows + 1,
+    bTileStride: cols + 1,
+    sharedBytes: (rows + 1 + cols + 1) * tileK * 4,
   };
 }

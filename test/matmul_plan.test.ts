@@ -42,6 +42,10 @@ test('plans: the tiled variants are 16x16 invocations on 64x64 tiles and 8x8 on 
   const small = matmulPlan(s, 'tiled32', 0);
   assert.equal([big.wx, big.wy, big.rowsPerWorkgroup, big.colsPerWorkgroup, big.workgroups], [16, 16, 64, 64, [2, 2, 1]]);
   assert.equal([small.wx, small.wy, small.rowsPerWorkgroup, small.colsPerWorkgroup, small.workgroups], [8, 8, 32, 32, [4, 4, 1]]);
+  // Tiles padded by one float per k-step; 16 k-steps each.
+  assert.ok(big.kind === 'tiled' && small.kind === 'tiled');
+  assert.equal([big.tileK, big.aTileStride, big.bTileStride, big.sharedBytes], [16, 65, 65, 2 * 65 * 16 * 4]);
+  assert.equal([small.tileK, small.aTileStride, small.bTileStride, small.sharedBytes], [16, 33, 33, 2 * 33 * 16 * 4]);
 });
 
 test('plans: vec4 loads only along a contiguous axis whose size is a multiple of 4', () => {
