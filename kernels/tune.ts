@@ -78,7 +78,8 @@ export function adapterId(identity: string): string {
 
 const now = () => globalThis.performance.now();
 
-/** GPU-synced timing: one warm-up run (compiles), then the fastest of three samples of enough runs to last a few milliseconds. */
+/** GPU-synced timing: one warm-up run (compiles), then the fastest of five samples of enough runs to last about 10 ms
+ *  (the fastest, because other work on a shared machine only ever adds time). */
 export function gpuMeasure(gpu: Gpu): Measure {
   return async (run) => {
     run();
@@ -87,9 +88,9 @@ export function gpuMeasure(gpu: Gpu): Measure {
     run();
     await gpu.sync();
     const once = Math.max(now() - start, 0.01);
-    const reps = Math.max(1, Math.min(64, Math.ceil(5 / once)));
+    const reps = Math.max(1, Math.min(64, Math.ceil(10 / once)));
     let best = Infinity;
-    for (let sample = 0; sample < 3; sample++) {
+    for (let sample = 0; sample < 5; sample++) {
       start = now();
       for (let r = 0; r < reps; r++) run();
       await gpu.sync();
