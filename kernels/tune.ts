@@ -117,8 +117,8 @@ export class Tuner {
     readonly mode: TuneMode,
     private readonly store: TuneStore | null = null,
     private readonly measure: Measure = gpuMeasure(gpu),
-    /** Where a corrupt cache is reported (tests capture it). */
-    warn: (message: string) => void = (m) => console.warn(m),
+    /** Where a corrupt cache or a failing variant is reported (tests capture it). */
+    private readonly warn: (message: string) => void = (m) => console.warn(m),
   ) {
     if (mode !== 'off') for (const [key, choice] of this.load(warn)) this.choices.set(key, choice);
   }
@@ -158,16 +158,24 @@ export class Tuner {
     return [...seen].map(([key, p]) => ({ ...p, key }));
   }
 
-  /** Times every variant of one shape now, remembers the fastest and persists it. */
+  /** Times every variant of one shape now, remembers the fastest and persists it. A variant that fails
+   *  on this device (compile or validation error) is reported and left out; all failing is an error. */
   async tune<S>(op: TunableOp<S>, shape: S): Promise<TuneChoice> {
     // (work queued before is absorbed by the measurement's untimed warm-up run)
     const work = op.workload(this.gpu, shape);
     const ms: Record<string, number> = {};
     try {
-      for (const variant of op.variants(this.gpu)) ms[variant] = await this.measure(() => work.run(variant));
+      for (const variant of op.variants(this.gpu)) {
+        try {
+          ms[variant] = await this.measure(() => work.run(variant));
+        } catch (error) {
+          this.warn(`yopo: kernel variant ${op.op} ${variant} failed on this device for ${op.key(shape)}, left out: ${(error as Error).message.split('\n')[0]}`);
+        }
+      }
     } finally {
       work.dispose();
     }
+    if (Object.keys(ms).length === 0) throw new Error(`every ${op.op} variant failed on this device for ${op.key(shape)}`);
     for (const v of Object.keys(ms)) ms[v] = Number(ms[v].toPrecision(4));
     const variant = Object.keys(ms).reduce((best, v) => (ms[v] < ms[best] ? v : best));
     const choice = { variant, ms };

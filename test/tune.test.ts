@@ -114,6 +114,19 @@ test('tuner: a remembered variant this device cannot run falls back to the defau
   assert.is(new Tuner(gpu, 'a', 'cached', fileTuneStore(dir)).choose(fakeOp(), { n: 1 }), 'slow');
 }));
 
+test('tuner: a variant that fails on the device is reported and left out', async () => {
+  const warnings: string[] = [];
+  const runs: Record<string, number> = {};
+  const measure: Measure = async (run) => {
+    run();
+    if (runs.fast) throw new Error('WebGPU kernel failed to compile\nsource...');
+    return 2;
+  };
+  const tuner = new Tuner(gpu, 'a', 'on', null, measure, (m) => warnings.push(m));
+  assert.equal(await tuner.tune(fakeOp(runs), { n: 1 }), { variant: 'slow', ms: { slow: 2 } });
+  assert.equal(warnings, ['yopo: kernel variant fake fast failed on this device for n1, left out: WebGPU kernel failed to compile']);
+});
+
 test('tuner: collect lists the shapes an op sees, whatever the mode', () => {
   const tuner = new Tuner(gpu, 'a', 'off', null);
   const seen = tuner.collect(() => {
