@@ -18,6 +18,7 @@ import * as pool from './pool.js';
 import * as red from './reduce.js';
 import * as sgd from './sgd.js';
 import * as sm from './softmax.js';
+import { attachTuner, tunerOf } from './tune.js';
 import { transpose } from './transpose.js';
 import * as un from './unary.js';
 
@@ -38,6 +39,10 @@ export class WebGPUBackend implements Backend {
     readonly adapter: AdapterDescription | null = null,
   ) {
     this.gpu = new Gpu(device);
+    // Kernels with variants (matmul) ask this device's tuner which to run (kernels/tune.ts).
+    const info = adapter ?? device.adapterInfo;
+    const identity = info ? [info.vendor, info.architecture, info.device, info.description].join('|') : 'unknown adapter';
+    attachTuner(this.gpu, identity, adapter?.isSoftware ?? /llvmpipe|lavapipe|swiftshader|software/i.test(identity));
   }
 
   upload(data: TypedArray, dtype: DType): Storage {
@@ -49,6 +54,9 @@ export class WebGPUBackend implements Backend {
   }
 
   async read(x: Storage, dtype: DType, size: number): Promise<TypedArray> {
+    // A readback is the first await point after new shapes ran: measure their variants now (YOPO_TUNE).
+    const tuner = tunerOf(this.gpu);
+    if (tuner?.hasPending) await tuner.tunePending();
     const bytes = await this.gpu.read(buf(x), size * 4);
     return dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
   }

@@ -1,79 +1,90 @@
-// Batched matrix product out[p] = op(A[p])·op(B[p]) (see MatmulShape), register-blocked for lavapipe.
+// Batched matrix product out[p] = op(A[p])·op(B[p]) (see MatmulShape) in several kernel variants
+// (kernels/matmul_plan.ts plans each; this file emits their WGSL). Which variant a shape runs is the
+// tuner's choice on this adapter (kernels/tune.ts), or the built-in default tuned for lavapipe.
 
 import type { MatmulShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
+import { type MatmulPlan, type MatmulVariant, type RegisterPlan, type TiledPlan, defaultMatmulVariant, matmulPlan, matmulVariants } from './matmul_plan.js';
+import { type TunableOp, tunerOf } from './tune.js';
 import { flatIndex, grid } from './wgsl.js';
 
-/** How one shader splits the output; exported for experiments and benchmarks. */
-export interface MatmulConfig {
-  /** Output rows and columns per invocation (multiples of 4 for vec4 loads along m or n). */
-  tm: number;
-  tn: number;
-  /** Invocations per workgroup along x (columns) and y (rows; 1 in subgroup mode). */
-  wx: number;
-  wy: number;
-  /** Use vec4 loads where the layout allows (contiguous, 16-byte aligned). */
-  vec4: boolean;
-  /** Subgroup size to share A through subgroupBroadcast (0: every invocation loads its own A). */
-  subgroup: number;
-}
-
-/** The plain register-blocked matmul kernel: 4×4 outputs per invocation, 8×8 invocations per workgroup, vec4 loads. */
-export const DEFAULT_CONFIG: MatmulConfig = { tm: 4, tn: 4, wx: 8, wy: 8, vec4: true, subgroup: 0 };
-
-/** With subgroups of a fixed size: 16 rows per invocation, their A values loaded once per subgroup
- *  and shared by broadcast, instead of every lane gathering the same rows. */
-export function subgroupConfig(size: number): MatmulConfig {
-  return { tm: 16, tn: 4, wx: Math.max(16, size), wy: 1, vec4: true, subgroup: size };
-}
-
-/** Batched matmul ([batch, m, n]) with the kernel configuration the device suits (subgroups when available). */
+/** Batched matmul ([batch, m, n]) with the variant the tuner chose for this shape on this device (the built-in default without one). */
 export function matmul(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape): GpuBuffer {
-  return matmulWith(gpu, a, b, s, gpu.subgroupSize ? subgroupConfig(gpu.subgroupSize) : DEFAULT_CONFIG);
+  return matmulWith(gpu, a, b, s, null);
 }
 
 /**
- * Batched matmul with a given kernel configuration (benchmarks and tests compare them). Operands over
- * the binding limit run in chunks: of the batch; of A's rows (x·W, one matrix); or of the shared
+ * Batched matmul with a given kernel variant (null: the tuner's choice per dispatched shape). Operands
+ * over the binding limit run in chunks: of the batch; of A's rows (x·W, one matrix); or of the shared
  * k rows of Aᵀ·B (a weight gradient: the chunks' products add up).
  */
-export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, c: MatmulConfig): GpuBuffer {
+export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, variant: MatmulVariant | null): GpuBuffer {
   const { batch, m, n, k } = s;
   const out = gpu.acquire(batch * m * n * 4);
   if (batch * m * n === 0) return out;
   if (k === 0) return zeros(gpu, out, batch * m * n);
   if (batch > 1) {
     const operands = [{ buffer: a, rowBytes: m * k * 4, access: 'read' }, { buffer: b, rowBytes: k * n * 4, access: 'read' }, { buffer: out, rowBytes: m * n * 4, access: 'write' }] as const;
-    forRowChunks(gpu, batch, operands, ({ count, windows: [aw, bw, ow] }) => matmulInto(gpu, aw, bw, ow, { ...s, batch: count }, c));
+    forRowChunks(gpu, batch, operands, ({ count, windows: [aw, bw, ow] }) => matmulInto(gpu, aw, bw, ow, { ...s, batch: count }, variant));
   } else if (!s.transA) {
     const operands = [{ buffer: a, rowBytes: k * 4, access: 'read' }, { buffer: out, rowBytes: n * 4, access: 'write' }] as const;
-    forRowChunks(gpu, m, operands, ({ count, windows: [aw, ow] }) => matmulInto(gpu, aw, b, ow, { ...s, m: count }, c));
+    forRowChunks(gpu, m, operands, ({ count, windows: [aw, ow] }) => matmulInto(gpu, aw, b, ow, { ...s, m: count }, variant));
   } else if (!s.transB) {
     const operands = [{ buffer: a, rowBytes: m * 4, access: 'read' }, { buffer: b, rowBytes: n * 4, access: 'read' }] as const;
     forRowChunks(gpu, k, operands, ({ count, index, windows: [aw, bw] }) => {
       const { target, done } = chunkTarget(gpu, out, m * n, index);
-      matmulInto(gpu, aw, bw, target, { ...s, k: count }, c);
+      matmulInto(gpu, aw, bw, target, { ...s, k: count }, variant);
       done();
     });
   } else {
-    matmulInto(gpu, a, b, out, s, c);
+    matmulInto(gpu, a, b, out, s, variant);
   }
   return out;
 }
 
-function matmulInto(gpu: Gpu, a: Binding, b: Binding, out: Binding, s: MatmulShape, c: MatmulConfig): void {
-  const { code, workgroups } = cachedShader(s, c);
-  gpu.dispatch(gpu.pipeline(`matmul_${c.tm}x${c.tn}${c.subgroup ? '_sg' : ''}`, code), [a, b, out], workgroups);
+/** One dispatch of one shape (k > 0, within the binding limit). */
+function matmulInto(gpu: Gpu, a: Binding, b: Binding, out: Binding, s: MatmulShape, variant: MatmulVariant | null): void {
+  const chosen = variant ?? ((tunerOf(gpu)?.choose(matmulTunable, s) as MatmulVariant | undefined) ?? defaultMatmulVariant(gpu.subgroupSize));
+  const { code, plan } = cachedShader(s, chosen, gpu.subgroupSize);
+  gpu.dispatch(gpu.pipeline(`matmul_${chosen}`, code), [a, b, out], plan.workgroups);
 }
 
-// Generated WGSL by shape and configuration: building the unrolled source costs more than a dispatch.
-const shaders = new Map<string, ReturnType<typeof shader>>();
-function cachedShader(s: MatmulShape, c: MatmulConfig): ReturnType<typeof shader> {
-  const key = JSON.stringify([s, c]);
+/** matmul as the tuner sees it: its variants on a device, and a workload that times one of them on scratch operands. */
+export const matmulTunable: TunableOp<MatmulShape> = {
+  op: 'matmul',
+  key: (s) => `${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? ' Aᵀ' : ''}${s.transB ? ' Bᵀ' : ''}`,
+  variants: (gpu) => matmulVariants(gpu.subgroupSize),
+  defaultVariant: (gpu) => defaultMatmulVariant(gpu.subgroupSize),
+  workload(gpu, s) {
+    // Small values, never denormal: a CPU rasteriser's speed must not depend on the data.
+    const operand = (size: number) => {
+      const buf = gpu.acquire(size * 4);
+      gpu.write(buf, Float32Array.from({ length: size }, (_, i) => ((i % 7) - 3) / 8));
+      return buf;
+    };
+    const a = operand(s.batch * s.m * s.k);
+    const b = operand(s.batch * s.k * s.n);
+    const out = gpu.acquire(s.batch * s.m * s.n * 4);
+    return {
+      run: (variant) => matmulInto(gpu, a, b, out, s, variant as MatmulVariant),
+      dispose: () => [a, b, out].forEach((x) => gpu.release(x)),
+    };
+  },
+};
+
+// Generated WGSL by shape and variant: building the unrolled source costs more than a dispatch.
+const shaders = new Map<string, { code: string; plan: MatmulPlan }>();
+function cachedShader(s: MatmulShape, variant: MatmulVariant, subgroupSize: number): { code: string; plan: MatmulPlan } {
+  const key = JSON.stringify([s, variant, subgroupSize]);
   let entry = shaders.get(key);
-  if (!entry) shaders.set(key, (entry = shader(s, c)));
+  if (!entry) shaders.set(key, (entry = shader(s, matmulPlan(s, variant, subgroupSize))));
   return entry;
+}
+
+/** The WGSL code of one shape's plan (exported for tests and experiments). */
+export function shader(s: MatmulShape, plan: MatmulPlan): { code: string; plan: MatmulPlan } {
+  return { code: plan.kind === 'tiled' ? tiledShader(s, plan) : registerShader(s, plan), plan };
 }
 
 /** An empty sum: pooled buffers are not zeroed, so write the zeros. */
@@ -88,26 +99,13 @@ ${flatIndex(size, stride)}
   return out;
 }
 
-/**
- * How one operand is read. 'k4': vec4 along k (A untransposed, B transposed); 'mn4': vec4 along the
- * output axis (A transposed, B untransposed); 'scalar': one float at a time (unaligned sizes).
- */
-type LoadMode = 'k4' | 'mn4' | 'scalar';
-
 const XYZW = 'xyzw';
 
-/** The WGSL code and workgroup grid of one matmul shape and configuration. */
-export function shader(s: MatmulShape, c: MatmulConfig): { code: string; workgroups: [number, number, number] } {
-  const { batch, m, n, k, transA, transB } = s;
-  const { tm, tn, wx } = c;
-  const sg = c.subgroup;
-  const wy = sg ? 1 : c.wy;
-  const workgroups: [number, number, number] = [Math.ceil(n / (wx * tn)), Math.ceil(m / (wy * tm)), batch];
-  for (const w of workgroups) if (w > 65535) throw new Error(`matmul: ${JSON.stringify(s)} needs ${w} workgroups along one axis (limit 65535)`);
-
-  // A is [m, k] (k contiguous) or, transposed, [k, m] (m contiguous); B is [k, n] or [n, k].
-  const aMode: LoadMode = !c.vec4 ? 'scalar' : !transA ? (k % 4 === 0 ? 'k4' : 'scalar') : m % 4 === 0 && tm % 4 === 0 ? 'mn4' : 'scalar';
-  const bMode: LoadMode = !c.vec4 ? 'scalar' : transB ? (k % 4 === 0 ? 'k4' : 'scalar') : n % 4 === 0 && tn % 4 === 0 ? 'mn4' : 'scalar';
+/** The WGSL of a register-blocked plan: every invocation's tm×tn outputs from global memory. */
+function registerShader(s: MatmulShape, plan: RegisterPlan): string {
+  const { m, n, k, transA, transB } = s;
+  const { tm, tn, wx, wy, aMode, bMode } = plan;
+  const sg = plan.subgroup;
   const aLoad = (index: string) => (aMode === 'scalar' ? `a[${index}]` : `a4[(${index}) / 4u]`);
   const bLoad = (index: string) => (bMode === 'scalar' ? `b[${index}]` : `b4[(${index}) / 4u]`);
 
@@ -262,5 +260,74 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let col0 = (wg.x * ${wx}u + lid.x) * ${tn}u;
 ${L.join('\n')}
 }`;
-  return { code, workgroups };
+  return code;
+}
+
+/**
+ * The WGSL of a workgroup-memory plan. Per k-step of tileK, the workgroup's invocations load A's
+ * rowsPerWorkgroup×tileK tile and B's tileK×colsPerWorkgroup tile into workgroup memory (consecutive
+ * invocations read consecutive addresses whatever the transposes; out-of-range elements load as 0),
+ * then each invocation accumulates its 4×4 block as four vec4 rows.
+ */
+function tiledShader(s: MatmulShape, plan: TiledPlan): string {
+  const { m, n, k, transA, transB } = s;
+  const { wx, wy, tileK, rowsPerWorkgroup: TM, colsPerWorkgroup: TN, aTileStride: AS, bTileStride: BS } = plan;
+  const invocations = wx * wy;
+  const L: string[] = [];
+  // Element e of A's tile: untransposed A is k-contiguous, so e runs along k first; transposed, along m.
+  for (let q = 0; q < plan.aLoadsPerInvocation; q++) {
+    const e = `li + ${q * invocations}u`;
+    const [r, kk] = transA ? [`(${e}) % ${TM}u`, `(${e}) / ${TM}u`] : [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`];
+    L.push(`    { let r = ${r}; let kk = ${kk}; let gr = row0 + r; let gk = t + kk;`);
+    const index = transA ? `min(gk, ${k - 1}u) * ${m}u + min(gr, ${m - 1}u)` : `min(gr, ${m - 1}u) * ${k}u + min(gk, ${k - 1}u)`;
+    L.push(`      aTile[kk * ${AS}u + r] = select(0.0, a[aBase + ${index}], gr < ${m}u && gk < ${k}u); }`);
+  }
+  for (let q = 0; q < plan.bLoadsPerInvocation; q++) {
+    const e = `li + ${q * invocations}u`;
+    const [c, kk] = transB ? [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`] : [`(${e}) % ${TN}u`, `(${e}) / ${TN}u`];
+    L.push(`    { let c = ${c}; let kk = ${kk}; let gc = col0 + c; let gk = t + kk;`);
+    const index = transB ? `min(gc, ${n - 1}u) * ${k}u + min(gk, ${k - 1}u)` : `min(gk, ${k - 1}u) * ${n}u + min(gc, ${n - 1}u)`;
+    L.push(`      bTile[kk * ${BS}u + c] = select(0.0, b[bBase + ${index}], gc < ${n}u && gk < ${k}u); }`);
+  }
+  const stores: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < 4; j++) {
+      stores.push(`  if (r0 + ${i}u < ${m}u && c0 + ${j}u < ${n}u) { out[oBase + (r0 + ${i}u) * ${n}u + c0 + ${j}u] = acc${i}.${XYZW[j]}; }`);
+    }
+  }
+  return `
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+var<workgroup> aTile: array<f32, ${AS * tileK}>;
+var<workgroup> bTile: array<f32, ${BS * tileK}>;
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let aBase = wg.z * ${m * k}u;
+  let bBase = wg.z * ${k * n}u;
+  let oBase = wg.z * ${m * n}u;
+  let row0 = wg.y * ${TM}u;
+  let col0 = wg.x * ${TN}u;
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var t = 0u; t < ${k}u; t += ${tileK}u) {
+${L.join('\n')}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${tileK}u; kk++) {
+      let ao = kk * ${AS}u + lid.y * 4u;
+      let bo = kk * ${BS}u + lid.x * 4u;
+      let bv = vec4f(bTile[bo], bTile[bo + 1u], bTile[bo + 2u], bTile[bo + 3u]);
+      acc0 = fma(vec4f(aTile[ao]), bv, acc0);
+      acc1 = fma(vec4f(aTile[ao + 1u]), bv, acc1);
+      acc2 = fma(vec4f(aTile[ao + 2u]), bv, acc2);
+      acc3 = fma(vec4f(aTile[ao + 3u]), bv, acc3);
+    }
+    workgroupBarrier();
+  }
+  let r0 = row0 + lid.y * 4u;
+  let c0 = col0 + lid.x * 4u;
+${stores.join('\n')}
+}`;
 }

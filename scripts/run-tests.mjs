@@ -34,7 +34,8 @@ function runFile(file) {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [`dist/test/${file}`], {
-      env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
+      // Kernel tuning off unless asked (YOPO_TUNE): a user's tuning cache must not change what the tests run.
+      env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir, YOPO_TUNE: process.env.YOPO_TUNE ?? 'off' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -272,7 +272,7 @@ test('--help on every command: exit 0, usage on stdout', () => {
   succeeds(top, 'yopo --help');
   assert.ok(top.stdout.includes('usage: yopo COMMAND'), top.stdout);
   const commands = top.stdout.split('commands:')[1].trim().split('\n').map((line) => line.trim().split(/\s+/)[0]);
-  for (const name of ['train', 'eval', 'compare', 'doctor']) assert.ok(commands.includes(name), `yopo --help lists ${name}`);
+  for (const name of ['train', 'eval', 'compare', 'doctor', 'tune']) assert.ok(commands.includes(name), `yopo --help lists ${name}`);
   for (const name of commands) {
     for (const flag of ['--help', '-h']) {
       const r = yopo(name, flag);

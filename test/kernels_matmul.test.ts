@@ -8,38 +8,43 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { type MatmulShape, Random } from '../engine/index.js';
-import { DEFAULT_CONFIG, subgroupConfig } from '../kernels/matmul.js';
+import { matmulTunable } from '../kernels/matmul.js';
+import { matmulVariants } from '../kernels/matmul_plan.js';
+import { Tuner, setTuner } from '../kernels/tune.js';
 import { GRAD_CASES, TRANSPOSES, gradName, gradSeed, matmulCheck, matmulLoss, matmulName, matmulSeed, matmulVjpCheck, operandShapes } from './checks/matmul_checks.js';
 import { assertOp, cpu64, gradCheck, randomArray, webgpu } from './helpers.js';
 
-/** [batch, m, n, k], and whether to run all four transpose combinations or only the plain one. Each
- *  shape and combination compiles its own kernels (about a second each on a cold lavapipe cache), so
- *  the combinations run on the odd, batched and edge-heavy shapes, where the load paths differ. */
-const SHAPES: [number, number, number, number, 'all' | 'plain'][] = [
-  [1, 1, 1, 1, 'plain'],
-  [1, 7, 13, 5, 'all'],
-  [3, 5, 11, 7, 'all'],
-  [1, 33, 65, 17, 'all'],
-  [1, 128, 96, 200, 'plain'],
-  [2, 4, 8, 16, 'plain'],
-  [1, 1, 64, 3, 'plain'],
-  [1, 70, 1, 9, 'plain'],
-  [1, 9, 10, 1, 'plain'],
-  [4, 17, 3, 33, 'all'],
-  [1, 64, 64, 64, 'plain'],
+/** [batch, m, n, k], whether to run all four transpose combinations or only the plain one, and whether
+ *  the workgroup-memory variants run too. Each shape, combination and variant compiles its own kernel
+ *  (about a second each on a cold lavapipe cache), so the combinations run on the odd, batched and
+ *  edge-heavy shapes, where the load paths differ, and the tiled variants on those that cross their
+ *  tiles' edges (in m, n and k) rather than on every shape. */
+const SHAPES: [number, number, number, number, 'all' | 'plain', 'tiled' | 'register'][] = [
+  [1, 1, 1, 1, 'plain', 'register'],
+  [1, 7, 13, 5, 'all', 'register'],
+  [3, 5, 11, 7, 'all', 'register'],
+  [1, 33, 65, 17, 'all', 'tiled'],
+  [1, 128, 96, 200, 'plain', 'tiled'],
+  [2, 4, 8, 16, 'plain', 'register'],
+  [1, 1, 64, 3, 'plain', 'register'],
+  [1, 70, 1, 9, 'plain', 'tiled'],
+  [1, 9, 10, 1, 'plain', 'register'],
+  [4, 17, 3, 33, 'all', 'tiled'],
+  [1, 64, 64, 64, 'plain', 'register'],
 ];
 
-for (const [batch, m, n, k, combos] of SHAPES) {
+for (const [batch, m, n, k, combos, variants] of SHAPES) {
   for (const [transA, transB] of combos === 'all' ? TRANSPOSES : TRANSPOSES.slice(0, 1)) {
     const s: MatmulShape = { batch, m, n, k, transA, transB };
     test(`matmul: WebGPU matches CPU, batch·m·n·k = ${matmulName(s)}`, async () => {
       const gpu = await webgpu();
       const seed = matmulSeed(s);
       await assertOp(gpu, matmulCheck(s), { seed, reference: cpu64 });
-      // Both kernel variants, whichever the device picks: plain, and sharing A across a subgroup.
-      await assertOp(gpu, matmulCheck(s, { label: 'plain', config: DEFAULT_CONFIG }), { seed, reference: cpu64 });
-      if (gpu.gpu.subgroupSize) {
-        await assertOp(gpu, matmulCheck(s, { label: 'subgroup', config: subgroupConfig(gpu.gpu.subgroupSize) }), { seed, reference: cpu64 });
+      // Every kernel variant the device can run, whichever the tuner would pick: plain, sharing A
+      // across a subgroup, and (on the shapes above) the two workgroup-memory tilings.
+      for (const variant of matmulVariants(gpu.gpu.subgroupSize)) {
+        if (variant.startsWith('tiled') && variants !== 'tiled') continue;
+        await assertOp(gpu, matmulCheck(s, variant), { seed, reference: cpu64 });
       }
     });
   }
@@ -64,6 +69,27 @@ test('matmul: repeated calls reuse one pipeline per shape', async () => {
   const before = gpu.gpu.counters.pipelines;
   await assertOp(gpu, matmulCheck(s), { seed: rng.int(1000) });
   assert.is(gpu.gpu.counters.pipelines, before);
+});
+
+test('matmul tuning at first use: the default runs, the next readback times every variant, later calls run the fastest', async () => {
+  const gpu = await webgpu();
+  // A shape whose variants the tests above compiled; a tuner that measures at first use and keeps choices in memory.
+  const s: MatmulShape = { batch: 1, m: 33, n: 65, k: 17, transA: true, transB: false };
+  const tuner = new Tuner(gpu.gpu, 'test', 'on');
+  const before = setTuner(gpu.gpu, tuner);
+  try {
+    await assertOp(gpu, matmulCheck(s), { seed: matmulSeed(s), reference: cpu64 });
+    const choice = tuner.choiceFor(matmulTunable, s);
+    assert.ok(choice, 'tuned at the readback');
+    assert.equal(Object.keys(choice.ms), matmulVariants(gpu.gpu.subgroupSize));
+    for (const ms of Object.values(choice.ms)) assert.ok(ms > 0 && Number.isFinite(ms));
+    assert.is(choice.variant, Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)));
+    assert.not.ok(tuner.hasPending);
+    assert.is(tuner.choose(matmulTunable, s), choice.variant);
+    await assertOp(gpu, matmulCheck(s), { seed: matmulSeed(s) + 1, reference: cpu64 });
+  } finally {
+    setTuner(gpu.gpu, before);
+  }
 });
 
 // ---- Gradients ----------------------------------------------------------------------------------

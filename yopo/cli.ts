@@ -12,6 +12,7 @@ import { explainFsErrors } from './cli/fs_errors.js';
 import { serveCommand } from './cli/serve_command.js';
 import { presetsCommand } from './cli/presets_command.js';
 import { trainCommand } from './cli/train_command.js';
+import { tuneCommand } from './cli/tune_command.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: 'YOPO-5-10 on MNIST for a few minutes, then PGD-20 (what npm start runs)' },
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   eval: { run: evalCommand, summary: 'clean and robust accuracy of a checkpoint' },
   compare: { run: compareCommand, summary: 'one chart and table for several runs' },
   doctor: { run: doctorCommand, summary: 'the WebGPU adapter and its limits' },
+  tune: { run: tuneCommand, summary: "time each kernel variant for a model's shapes on this adapter and cache the fastest" },
   serve: { run: serveCommand, summary: 'the web page: train YOPO and attack digits in the browser (npm run web)' },
   bench: { run: (argv) => benchCommand(argv), summary: 'first layer vs full passes, steps per method, kernels beside TF.js' },
 };

@@ -4,7 +4,8 @@
 
 import { type MatmulShape, type OpCheck, Tape, Tensor, WebGPUBackend, matmul, mul, sum } from '../../browser.js';
 import type { GpuBuffer } from '../../engine/webgpu/gpu.js';
-import { type MatmulConfig, matmulWith } from '../../kernels/matmul.js';
+import { matmulWith } from '../../kernels/matmul.js';
+import type { MatmulVariant } from '../../kernels/matmul_plan.js';
 import { type Check, opCheck } from './check.js';
 
 export const TRANSPOSES: [boolean, boolean][] = [
@@ -20,13 +21,13 @@ export const matmulName = (s: MatmulShape) => `${s.batch}x${s.m}x${s.n}x${s.k}${
 /** The seed of a shape's random inputs. */
 export const matmulSeed = (s: MatmulShape) => s.batch * 1000003 + s.m * 10007 + s.n * 101 + s.k + (s.transA ? 7 : 0) + (s.transB ? 13 : 0);
 
-/** The backend's matmul as a check for the reference harness; on WebGPU, optionally one kernel configuration of it. */
-export function matmulCheck(s: MatmulShape, config?: { label: string; config: MatmulConfig }): OpCheck {
+/** The backend's matmul as a check for the reference harness; on WebGPU, optionally one kernel variant of it. */
+export function matmulCheck(s: MatmulShape, variant?: MatmulVariant): OpCheck {
   return {
-    name: `matmul ${matmulName(s)}${config ? ` (${config.label} kernel)` : ''}`,
+    name: `matmul ${matmulName(s)}${variant ? ` (${variant} kernel)` : ''}`,
     inputs: [{ shape: s.transA ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k] }, { shape: s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n] }],
     run: ([a, b], backend) => {
-      const out = config && backend instanceof WebGPUBackend ? matmulWith(backend.gpu, a.storage as GpuBuffer, b.storage as GpuBuffer, s, config.config) : backend.matmul(a.storage, b.storage, s);
+      const out = variant && backend instanceof WebGPUBackend ? matmulWith(backend.gpu, a.storage as GpuBuffer, b.storage as GpuBuffer, s, variant) : backend.matmul(a.storage, b.storage, s);
       return Tensor.fromStorage(backend, out, [s.batch, s.m, s.n], 'float32');
     },
     // Float32 sums of k products of values in [-1, 1]: the error grows with k.
