@@ -1,30 +1,15 @@
-// Binary elementwise ops with NumPy broadcasting. Each output index is decoded into coordinates and
-// re-encoded with the inputs' broadcast strides (0 along broadcast axes); same-shape and scalar
-// operands skip the decoding.
+// Binary elementwise ops (the op table's, engine/elementwise_ops.ts) with NumPy broadcasting. Each
+// output index is decoded into coordinates and re-encoded with the inputs' broadcast strides (0 along
+// broadcast axes); same-shape and scalar operands skip the decoding, and their WGSL does not depend
+// on the size.
 
 import type { BinaryOp, DType } from '../engine/backend.js';
+import { binaryRow } from '../engine/elementwise_ops.js';
 import { broadcastStrides, sameShape, sizeOf, type Shape } from '../engine/shape.js';
 import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { forElementChunks, forRowChunks, type RowOperand } from './chunks.js';
+import { BINARY_WGSL } from './elementwise_ops.js';
 import { componentwise, elementGrid, elementMain, flatIndex, grid, sized, strides, vectorizable, wgslType } from './wgsl.js';
-
-const EXPRESSIONS: Record<BinaryOp, string> = {
-  add: 'a + b',
-  sub: 'a - b',
-  mul: 'a * b',
-  div: 'a / b',
-  maximum: 'max(a, b)',
-  minimum: 'min(a, b)',
-  eq: 'select(0.0, 1.0, a == b)',
-  ne: 'select(0.0, 1.0, a != b)',
-  lt: 'select(0.0, 1.0, a < b)',
-  le: 'select(0.0, 1.0, a <= b)',
-  gt: 'select(0.0, 1.0, a > b)',
-  ge: 'select(0.0, 1.0, a >= b)',
-  passIfPositive: 'select(ZERO, b, a > ZERO)',
-};
-
-const COMPARISONS = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
 
 /** WGSL computing the flat offset into an input of `inShape` read at output index i. */
 function offsetExpression(name: string, inShape: Shape, outShape: Shape): string {
@@ -72,8 +57,8 @@ function binaryInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Bindin
   const n = sizeOf(outShape);
   if (n === 0) return;
   const inType = wgslType(dtype);
-  const outType = COMPARISONS.has(op) ? 'f32' : inType;
-  const expression = EXPRESSIONS[op].replaceAll('ZERO', `${inType}(0)`);
+  const outType = binaryRow(op).comparison ? 'f32' : inType;
+  const expression = BINARY_WGSL[op].replaceAll('ZERO', `${inType}(0)`);
   const single = (shape: Shape) => sizeOf(shape) === 1 && !sameShape(shape, outShape);
   if (!single(aShape) && !sameShape(aShape, outShape) || !single(bShape) && !sameShape(bShape, outShape)) {
     broadcastInto(gpu, op, a, aShape, b, bShape, out, outShape, inType, outType, expression);

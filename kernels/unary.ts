@@ -1,29 +1,10 @@
-// Elementwise unary ops, affine maps and clamping: out[i] = f(x[i]).
+// Elementwise unary ops (the op table's, engine/elementwise_ops.ts), affine maps and clamping: out[i] = f(x[i]).
 
 import type { UnaryOp } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { forElementChunks } from './chunks.js';
+import { UNARY_WGSL, isNan } from './elementwise_ops.js';
 import { componentwise, elementGrid, elementMain, sized, vectorizable } from './wgsl.js';
-
-/**
- * True where v is NaN, tested on the bits: WGSL lets compilers assume NaN never occurs in float
- * comparisons and max/min (lavapipe's max(NaN, 0.0) is 0.0), which would hide a diverged value.
- */
-const isNan = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)`;
-
-// relu, step and clamp pass NaN through as IEEE 754 says (max(NaN, 0) is NaN), like the CPU reference.
-const EXPRESSIONS: Record<UnaryOp, string> = {
-  neg: '-v',
-  exp: 'exp(v)',
-  log: 'log(v)',
-  sqrt: 'sqrt(v)',
-  abs: 'abs(v)',
-  sign: 'sign(v)',
-  relu: `select(max(v, 0.0), v, ${isNan('v')})`,
-  step: `select(select(0.0, 1.0, v > 0.0), v, ${isNan('v')})`,
-  square: 'v * v',
-  reciprocal: '1.0 / v',
-};
 
 /**
  * Runs `out[i] = expression(v)` with v = x[i] over n elements (four at a time where n allows). The
@@ -56,7 +37,7 @@ ${elementMain('out', body, vec4)}`;
 
 /** Elementwise op (neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal) over n f32 elements; relu and step pass NaN through. */
 export function unary(gpu: Gpu, op: UnaryOp, x: Binding, n: number): GpuBuffer {
-  return mapElements(gpu, `unary_${op}`, x, n, EXPRESSIONS[op]);
+  return mapElements(gpu, `unary_${op}`, x, n, UNARY_WGSL[op]);
 }
 
 /** out[i] = scale · x[i] + shift over n f32 elements. */

@@ -16,13 +16,17 @@ const { x, y } = randomBatch(model, BATCH);
 const method = parseMethod(spec, threatModel('mnist'));
 const d = trainingDefaults('mnist', spec, 'smallcnn');
 method.init(model, { lr: d.lr, momentum: 0.9, weightDecay: d.weightDecay });
+// Wall time, and the process's CPU time (lavapipe compiles and runs shaders on this process's
+// threads), which a busy machine disturbs less than wall time.
 const step = async (seed) => {
   const t = performance.now();
+  const c = process.cpuUsage();
   const out = method.step(model, x, y, new Random(seed));
   await out.loss.data();
   for (const o of [out.loss, out.logits, out.adversary]) o?.dispose();
   await backend.sync();
-  return performance.now() - t;
+  const cpu = process.cpuUsage(c);
+  return [performance.now() - t, (cpu.user + cpu.system) / 1000];
 };
 // Which kernels compiled, by name (a pipeline is counted when the counter moves).
 const compiled = new Map();
@@ -37,6 +41,6 @@ const p0 = gpu.counters.pipelines;
 const cold = await step(1);
 const p1 = gpu.counters.pipelines;
 const warm = await step(2);
-console.log(JSON.stringify({ spec, coldMs: Math.round(cold), warmMs: Math.round(warm), pipelines: p1 - p0, pipelinesSecondStep: gpu.counters.pipelines - p1 }));
+console.log(JSON.stringify({ spec, coldMs: Math.round(cold[0]), coldCpuMs: Math.round(cold[1]), warmMs: Math.round(warm[0]), warmCpuMs: Math.round(warm[1]), pipelines: p1 - p0, pipelinesSecondStep: gpu.counters.pipelines - p1 }));
 if (process.argv.includes('--names')) console.log(JSON.stringify(Object.fromEntries([...compiled].sort((a, b) => b[1] - a[1]))));
 backend.dispose();
