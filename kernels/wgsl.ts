@@ -36,11 +36,6 @@ export function f32(value: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
-/** A literal of the given dtype. */
-export function literal(value: number, dtype: DType): string {
-  return dtype === 'int32' ? `${Math.trunc(value)}i` : f32(value);
-}
-
 /** The header of a flat elementwise kernel: `i` is the element index; out-of-range invocations return. */
 export function flatIndex(n: number, stride: number, workgroup = WORKGROUP): string {
   return `@compute @workgroup_size(${workgroup})
