@@ -1,6 +1,7 @@
 // Binary elementwise ops with NumPy broadcasting. Each op's derivative is its row of the op table
 // (../elementwise_ops.ts); a gradient flowing to a broadcast input is summed over the broadcast axes
-// (sumTo).
+// (sumTo). The ops are function declarations, not consts: `./index.js` (the VJPs' `ops`) imports this
+// file back and uses `add` while it loads, whichever op file is imported first.
 
 import { type BinaryOp, binaryRow } from '../elementwise_ops.js';
 import { broadcastAxes, broadcastShapes, sameShape, shapeString, type Shape } from '../shape.js';
@@ -38,32 +39,70 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 }
 
 /** a + b elementwise, with NumPy broadcasting. */
-export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);
+export function add(a: Tensor, b: Tensor): Tensor {
+  return binary('add', a, b);
+}
+
 /** a − b elementwise, with broadcasting. */
-export const sub = (a: Tensor, b: Tensor): Tensor => binary('sub', a, b);
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return binary('sub', a, b);
+}
+
 /** a · b elementwise, with broadcasting. */
-export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return binary('mul', a, b);
+}
+
 /** a / b elementwise, with broadcasting (int32: truncates toward zero). */
-export const div = (a: Tensor, b: Tensor): Tensor => binary('div', a, b);
+export function div(a: Tensor, b: Tensor): Tensor {
+  return binary('div', a, b);
+}
+
 /** max(a, b) elementwise, with broadcasting; ties send the gradient to a. */
-export const maximum = (a: Tensor, b: Tensor): Tensor => binary('maximum', a, b);
+export function maximum(a: Tensor, b: Tensor): Tensor {
+  return binary('maximum', a, b);
+}
+
 /** min(a, b) elementwise, with broadcasting; ties send the gradient to a. */
-export const minimum = (a: Tensor, b: Tensor): Tensor => binary('minimum', a, b);
+export function minimum(a: Tensor, b: Tensor): Tensor {
+  return binary('minimum', a, b);
+}
+
 /** b where a > 0, else 0: ReLU's backward (a the ReLU's input, b the incoming gradient) in one pass.
  *  The gradient flows to b through the same mask; a gets none (the mask is flat almost everywhere). */
-export const passIfPositive = (a: Tensor, b: Tensor): Tensor => binary('passIfPositive', a, b);
+export function passIfPositive(a: Tensor, b: Tensor): Tensor {
+  return binary('passIfPositive', a, b);
+}
+
 /** a = b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const eq = (a: Tensor, b: Tensor): Tensor => binary('eq', a, b);
+export function eq(a: Tensor, b: Tensor): Tensor {
+  return binary('eq', a, b);
+}
+
 /** a ≠ b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const ne = (a: Tensor, b: Tensor): Tensor => binary('ne', a, b);
+export function ne(a: Tensor, b: Tensor): Tensor {
+  return binary('ne', a, b);
+}
+
 /** a < b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const lt = (a: Tensor, b: Tensor): Tensor => binary('lt', a, b);
+export function lt(a: Tensor, b: Tensor): Tensor {
+  return binary('lt', a, b);
+}
+
 /** a ≤ b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const le = (a: Tensor, b: Tensor): Tensor => binary('le', a, b);
+export function le(a: Tensor, b: Tensor): Tensor {
+  return binary('le', a, b);
+}
+
 /** a > b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const gt = (a: Tensor, b: Tensor): Tensor => binary('gt', a, b);
+export function gt(a: Tensor, b: Tensor): Tensor {
+  return binary('gt', a, b);
+}
+
 /** a ≥ b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const ge = (a: Tensor, b: Tensor): Tensor => binary('ge', a, b);
+export function ge(a: Tensor, b: Tensor): Tensor {
+  return binary('ge', a, b);
+}
 
 /** cond ? a : b elementwise; cond must be a float 0/1 mask (as comparisons return). All three broadcast. */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {

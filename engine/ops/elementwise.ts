@@ -19,25 +19,54 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
 }
 
 /** −x elementwise. */
-export const neg = (x: Tensor): Tensor => unary('neg', x);
+export function neg(x: Tensor): Tensor {
+  return unary('neg', x);
+}
+
 /** eˣ elementwise. */
-export const exp = (x: Tensor): Tensor => unary('exp', x);
+export function exp(x: Tensor): Tensor {
+  return unary('exp', x);
+}
+
 /** Natural logarithm elementwise (x > 0). */
-export const log = (x: Tensor): Tensor => unary('log', x);
+export function log(x: Tensor): Tensor {
+  return unary('log', x);
+}
+
 /** √x elementwise (x ≥ 0). */
-export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+export function sqrt(x: Tensor): Tensor {
+  return unary('sqrt', x);
+}
+
 /** |x| elementwise (gradient sign(x), 0 at 0). */
-export const abs = (x: Tensor): Tensor => unary('abs', x);
+export function abs(x: Tensor): Tensor {
+  return unary('abs', x);
+}
+
 /** sign(0) = 0. Its derivative is zero almost everywhere, so no gradient flows. */
-export const sign = (x: Tensor): Tensor => unary('sign', x);
+export function sign(x: Tensor): Tensor {
+  return unary('sign', x);
+}
+
 /** max(x, 0) elementwise (gradient 0 at 0). */
-export const relu = (x: Tensor): Tensor => unary('relu', x);
+export function relu(x: Tensor): Tensor {
+  return unary('relu', x);
+}
+
 /** 1 where x > 0, else 0 (the ReLU mask). */
-export const step = (x: Tensor): Tensor => unary('step', x);
+export function step(x: Tensor): Tensor {
+  return unary('step', x);
+}
+
 /** x² elementwise. */
-export const square = (x: Tensor): Tensor => unary('square', x);
+export function square(x: Tensor): Tensor {
+  return unary('square', x);
+}
+
 /** 1/x elementwise. */
-export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
+export function reciprocal(x: Tensor): Tensor {
+  return unary('reciprocal', x);
+}
 
 /** scale·x + shift, with plain numbers (no scalar tensor upload). */
 export function affine(x: Tensor, scaleBy: number, shift: number): Tensor {
