@@ -30,10 +30,10 @@ const step = async (seed) => {
 };
 // Which kernels compiled, by name (a pipeline is counted when the counter moves).
 const compiled = new Map();
-const pipelineOf = gpu.pipeline.bind(gpu);
-gpu.pipeline = (name, code) => {
+const programOf = gpu.program.bind(gpu);
+gpu.program = (name, key, source) => {
   const before = gpu.counters.pipelines;
-  const p = pipelineOf(name, code);
+  const p = programOf(name, key, source);
   if (gpu.counters.pipelines > before) compiled.set(name, (compiled.get(name) ?? 0) + 1);
   return p;
 };
