@@ -13,16 +13,9 @@ export type TypedArray = Float32Array | Float64Array | Int32Array;
 /** Opaque handle to a backend's memory for one tensor. */
 export type Storage = object;
 
-/** step(x) = 1 where x > 0 else 0: ReLU's derivative. */
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'sign' | 'relu' | 'step' | 'square' | 'reciprocal';
-/** Every UnaryOp, for tests that loop over them. */
-export const UNARY_OPS: readonly UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'relu', 'step', 'square', 'reciprocal'];
-
-/** Arithmetic ops keep the dtype; comparisons return float32 0/1. */
-/** passIfPositive(a, b) = b where a > 0, else 0: the ReLU backward in one pass (a the input, b dy). */
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'passIfPositive';
-/** Every BinaryOp, for tests that loop over them. */
-export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'passIfPositive'];
+// The elementwise ops are rows of one table (elementwise_ops.ts), which also gives their CPU functions and VJPs.
+export { BINARY_OPS, type BinaryOp, UNARY_OPS, type UnaryOp, binaryRow, unaryRow } from './elementwise_ops.js';
+import type { BinaryOp, UnaryOp } from './elementwise_ops.js';
 
 /** Reductions over axes: sum, max or min of the elements. */
 export type ReduceOp = 'sum' | 'max' | 'min';

@@ -202,10 +202,12 @@ function applyInto(
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<${type}>;
+@group(0) @binding(6) var<uniform> eps: vec4f;
 ${flatIndex(units, stride)}
   let c = (i / ${spatial / width}u) % ${channels}u;
-  let scale = gamma[c] / sqrt(variance[c] + ${f32(eps)});
+  let scale = gamma[c] / sqrt(variance[c] + eps.x);
   out[i] = (x[i] - mean[c]) * scale + beta[c];
 }`;
-  gpu.dispatch(gpu.pipeline('batchNormApply', code), [x, mean, variance, gamma, beta, out], workgroups);
+  // eps in a uniform: a model with another ε compiles nothing new.
+  gpu.dispatch(gpu.pipeline('batchNormApply', code), [x, mean, variance, gamma, beta, out], workgroups, new Float32Array([eps]));
 }

@@ -1,30 +1,15 @@
-// Binary elementwise ops with NumPy broadcasting. Each output index is decoded into coordinates and
-// re-encoded with the inputs' broadcast strides (0 along broadcast axes); same-shape and scalar
-// operands skip the decoding.
+// Binary elementwise ops (the op table's, engine/elementwise_ops.ts) with NumPy broadcasting. Each
+// output index is decoded into coordinates and re-encoded with the inputs' broadcast strides (0 along
+// broadcast axes); same-shape and scalar operands skip the decoding, and their WGSL does not depend
+// on the size.
 
 import type { BinaryOp, DType } from '../engine/backend.js';
+import { binaryRow } from '../engine/elementwise_ops.js';
 import { broadcastStrides, sameShape, sizeOf, type Shape } from '../engine/shape.js';
 import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { forElementChunks, forRowChunks, type RowOperand } from './chunks.js';
-import { componentwise, flatIndex, grid, strides, vec4Main, vectorizable, wgslType } from './wgsl.js';
-
-const EXPRESSIONS: Record<BinaryOp, string> = {
-  add: 'a + b',
-  sub: 'a - b',
-  mul: 'a * b',
-  div: 'a / b',
-  maximum: 'max(a, b)',
-  minimum: 'min(a, b)',
-  eq: 'select(0.0, 1.0, a == b)',
-  ne: 'select(0.0, 1.0, a != b)',
-  lt: 'select(0.0, 1.0, a < b)',
-  le: 'select(0.0, 1.0, a <= b)',
-  gt: 'select(0.0, 1.0, a > b)',
-  ge: 'select(0.0, 1.0, a >= b)',
-  passIfPositive: 'select(ZERO, b, a > ZERO)',
-};
-
-const COMPARISONS = new Set<BinaryOp>(['eq', 'ne', 'lt', 'le', 'gt', 'ge']);
+import { BINARY_WGSL } from './elementwise_ops.js';
+import { componentwise, elementGrid, elementMain, flatIndex, grid, sized, strides, vectorizable, wgslType } from './wgsl.js';
 
 /** WGSL computing the flat offset into an input of `inShape` read at output index i. */
 function offsetExpression(name: string, inShape: Shape, outShape: Shape): string {
@@ -70,26 +55,44 @@ export function binary(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Bin
 
 function binaryInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, out: Binding, outShape: Shape, dtype: DType): void {
   const n = sizeOf(outShape);
+  if (n === 0) return;
   const inType = wgslType(dtype);
-  const outType = COMPARISONS.has(op) ? 'f32' : inType;
-  const expression = EXPRESSIONS[op].replaceAll('ZERO', `${inType}(0)`);
-  // Operands of the output's shape or single values (the common cases) allow four elements at a time.
-  const whole = (shape: Shape) => sameShape(shape, outShape) || sizeOf(shape) === 1;
-  if (vectorizable(n) && whole(aShape) && whole(bShape)) {
-    const operand = (name: string, shape: Shape) =>
-      sameShape(shape, outShape) ? { decl: `array<vec4<${inType}>>`, read: (c: string) => `${name}v.${c}`, load: `let ${name}v = ${name.toUpperCase()}[j];` } : { decl: `array<${inType}>`, read: () => `${name.toUpperCase()}[0]`, load: '' };
-    const A = operand('a', aShape);
-    const B = operand('b', bShape);
-    const body = [A.load, B.load].filter(Boolean).map((l) => `    ${l}`).join('\n');
-    const { main, workgroups } = vec4Main(n, `${body}\n${componentwise(outType, (c) => `let a = ${A.read(c)}; let b = ${B.read(c)};`, expression)}\n    out[j] = r;`);
-    const code = `
-@group(0) @binding(0) var<storage, read> A: ${A.decl};
-@group(0) @binding(1) var<storage, read> B: ${B.decl};
-@group(0) @binding(2) var<storage, read_write> out: array<vec4<${outType}>>;
-${main}`;
-    gpu.dispatch(gpu.pipeline(`binary_${op}_vec4`, code), [a, b, out], workgroups);
+  const outType = binaryRow(op).comparison ? 'f32' : inType;
+  const expression = BINARY_WGSL[op].replaceAll('ZERO', `${inType}(0)`);
+  const single = (shape: Shape) => sizeOf(shape) === 1 && !sameShape(shape, outShape);
+  if (!single(aShape) && !sameShape(aShape, outShape) || !single(bShape) && !sameShape(bShape, outShape)) {
+    broadcastInto(gpu, op, a, aShape, b, bShape, out, outShape, inType, outType, expression);
     return;
   }
+  // Operands of the output's shape or single values (the common cases): the WGSL does not depend on
+  // n, and four elements at a time where n allows.
+  const vec4 = vectorizable(n);
+  const key = `${inType}|${single(aShape) ? 'a0' : 'a'}|${single(bShape) ? 'b0' : 'b'}|${vec4 ? 'vec4' : 'f32'}`;
+  const pipeline = gpu.program(`binary_${op}`, key, () => {
+    const operand = (name: string, shape: Shape) => {
+      const array = name.toUpperCase();
+      if (single(shape)) return { decl: `array<${inType}>`, read: () => `${array}[0]`, load: '' };
+      if (!vec4) return { decl: `array<${inType}>`, read: () => `${array}[i]`, load: '' };
+      return { decl: `array<vec4<${inType}>>`, read: (c: string) => `${name}v.${c}`, load: `let ${name}v = ${array}[j];` };
+    };
+    const A = operand('a', aShape);
+    const B = operand('b', bShape);
+    const loads = [A.load, B.load].filter(Boolean).map((l) => `    ${l}`).join('\n');
+    const body = vec4
+      ? `${loads}\n${componentwise(outType, (c) => `let a = ${A.read(c)}; let b = ${B.read(c)};`, expression)}\n    out[j] = r;`
+      : `  let a = ${A.read('')};\n  let b = ${B.read('')};\n  out[i] = ${expression};`;
+    return `
+@group(0) @binding(0) var<storage, read> A: ${A.decl};
+@group(0) @binding(1) var<storage, read> B: ${B.decl};
+@group(0) @binding(2) var<storage, read_write> out: array<${vec4 ? `vec4<${outType}>` : outType}>;
+${elementMain('out', body, vec4)}`;
+  });
+  gpu.dispatch(pipeline, [a, b, sized(out, n)], elementGrid(n, vec4));
+}
+
+/** A broadcast operand: its shape is in the WGSL (offsetExpression), so one pipeline per shape. */
+function broadcastInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, out: Binding, outShape: Shape, inType: string, outType: string, expression: string): void {
+  const n = sizeOf(outShape);
   const { workgroups, stride } = grid(n);
   const code = `
 @group(0) @binding(0) var<storage, read> A: array<${inType}>;
@@ -100,7 +103,7 @@ ${flatIndex(n, stride)}
   let b = B[${offsetExpression('b', bShape, outShape)}];
   out[i] = ${expression};
 }`;
-  gpu.dispatch(gpu.pipeline(`binary_${op}`, code), [a, b, out], workgroups);
+  gpu.dispatch(gpu.pipeline(`binary_${op}_broadcast`, code), [a, b, out], workgroups);
 }
 
 /**
@@ -110,32 +113,23 @@ ${flatIndex(n, stride)}
  */
 export function where(gpu: Gpu, cond: Binding, a: Binding, b: Binding, n: number, _dtype: DType): GpuBuffer {
   const out = gpu.acquire(n * 4);
+  if (n === 0) return out;
   const operands = [{ buffer: cond, access: 'read' }, { buffer: a, access: 'read' }, { buffer: b, access: 'read' }, { buffer: out, access: 'write' }] as const;
   forElementChunks(gpu, n, operands, ({ count, windows: [c, x, y, o] }) => whereInto(gpu, c, x, y, o, count));
   return out;
 }
 
 function whereInto(gpu: Gpu, cond: Binding, a: Binding, b: Binding, out: Binding, n: number): void {
-  const t = 'u32';
-  if (vectorizable(n)) {
-    const { main, workgroups } = vec4Main(n, '    out[j] = select(B[j], A[j], C[j] != vec4f(0.0));');
-    const code = `
-@group(0) @binding(0) var<storage, read> C: array<vec4f>;
-@group(0) @binding(1) var<storage, read> A: array<vec4<${t}>>;
-@group(0) @binding(2) var<storage, read> B: array<vec4<${t}>>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4<${t}>>;
-${main}`;
-    gpu.dispatch(gpu.pipeline('where_vec4', code), [cond, a, b, out], workgroups);
-    return;
-  }
-  const { workgroups, stride } = grid(n);
-  const code = `
-@group(0) @binding(0) var<storage, read> C: array<f32>;
-@group(0) @binding(1) var<storage, read> A: array<${t}>;
-@group(0) @binding(2) var<storage, read> B: array<${t}>;
-@group(0) @binding(3) var<storage, read_write> out: array<${t}>;
-${flatIndex(n, stride)}
-  out[i] = select(B[i], A[i], C[i] != 0.0);
-}`;
-  gpu.dispatch(gpu.pipeline('where', code), [cond, a, b, out], workgroups);
+  const vec4 = vectorizable(n);
+  const pipeline = gpu.program('where', vec4 ? 'vec4' : 'u32', () => {
+    const [f, u] = vec4 ? ['vec4f', 'vec4<u32>'] : ['f32', 'u32'];
+    const body = vec4 ? '    out[j] = select(B[j], A[j], C[j] != vec4f(0.0));' : '  out[i] = select(B[i], A[i], C[i] != 0.0);';
+    return `
+@group(0) @binding(0) var<storage, read> C: array<${f}>;
+@group(0) @binding(1) var<storage, read> A: array<${u}>;
+@group(0) @binding(2) var<storage, read> B: array<${u}>;
+@group(0) @binding(3) var<storage, read_write> out: array<${u}>;
+${elementMain('out', body, vec4)}`;
+  });
+  gpu.dispatch(pipeline, [cond, a, b, sized(out, n)], elementGrid(n, vec4));
 }

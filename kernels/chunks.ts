@@ -16,7 +16,7 @@
 // themselves.
 
 import { type Binding, DeviceLimitError, type Gpu, GpuWindow } from '../engine/webgpu/gpu.js';
-import { flatIndex, grid } from './wgsl.js';
+import { elementGrid, elementMain, sized } from './wgsl.js';
 
 /** A buffer of an op split along its leading dimension: `rowBytes` bytes per row, and whether the
  *  kernel reads it, writes it or both (which way a scratch copy must go). */
@@ -104,15 +104,12 @@ export type Combine = 'sum' | 'max' | 'min';
 
 /** acc[i] = combine(acc[i], part[i]) for n four-byte elements (f32, or i32 for `i32`): one chunk's result into the running total. */
 export function accumulate(gpu: Gpu, combine: Combine, acc: Binding, part: Binding, n: number, type: 'f32' | 'i32' = 'f32'): void {
-  const { workgroups, stride } = grid(n);
-  const expression = combine === 'sum' ? 'acc[i] + part[i]' : `${combine}(acc[i], part[i])`;
-  const code = `
+  if (n === 0) return;
+  const pipeline = gpu.program(`accumulate_${combine}`, type, () => `
 @group(0) @binding(0) var<storage, read_write> acc: array<${type}>;
 @group(0) @binding(1) var<storage, read> part: array<${type}>;
-${flatIndex(n, stride)}
-  acc[i] = ${expression};
-}`;
-  gpu.dispatch(gpu.pipeline(`accumulate_${combine}`, code), [acc, part], workgroups);
+${elementMain('acc', `  acc[i] = ${combine === 'sum' ? 'acc[i] + part[i]' : `${combine}(acc[i], part[i])`};`)}`);
+  gpu.dispatch(pipeline, [sized(acc, n), part], elementGrid(n));
 }
 
 /**

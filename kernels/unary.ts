@@ -1,70 +1,51 @@
-// Elementwise unary ops, affine maps and clamping: out[i] = f(x[i]).
+// Elementwise unary ops (the op table's, engine/elementwise_ops.ts), affine maps and clamping: out[i] = f(x[i]).
 
 import type { UnaryOp } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { forElementChunks } from './chunks.js';
-import { componentwise, f32, flatIndex, grid, vec4Main, vectorizable } from './wgsl.js';
+import { UNARY_WGSL, isNan } from './elementwise_ops.js';
+import { componentwise, elementGrid, elementMain, sized, vectorizable } from './wgsl.js';
 
 /**
- * True where v is NaN, tested on the bits: WGSL lets compilers assume NaN never occurs in float
- * comparisons and max/min (lavapipe's max(NaN, 0.0) is 0.0), which would hide a diverged value.
+ * Runs `out[i] = expression(v)` with v = x[i] over n elements (four at a time where n allows). The
+ * WGSL depends only on `name` (one expression per name) and the vector width, not on n; `params`, if
+ * given, are two f32 scalars the expression reads as `u.a` and `u.b` from a uniform, so new values
+ * compile nothing.
  */
-const isNan = (v: string) => `((bitcast<u32>(${v}) & 0x7fffffffu) > 0x7f800000u)`;
-
-// relu, step and clamp pass NaN through as IEEE 754 says (max(NaN, 0) is NaN), like the CPU reference.
-const EXPRESSIONS: Record<UnaryOp, string> = {
-  neg: '-v',
-  exp: 'exp(v)',
-  log: 'log(v)',
-  sqrt: 'sqrt(v)',
-  abs: 'abs(v)',
-  sign: 'sign(v)',
-  relu: `select(max(v, 0.0), v, ${isNan('v')})`,
-  step: `select(select(0.0, 1.0, v > 0.0), v, ${isNan('v')})`,
-  square: 'v * v',
-  reciprocal: '1.0 / v',
-};
-
-/** Runs `out[i] = expression(v)` with v = x[i] over n elements (four at a time where n allows). */
-export function mapElements(gpu: Gpu, name: string, x: Binding, n: number, expression: string): GpuBuffer {
+function mapElements(gpu: Gpu, name: string, x: Binding, n: number, expression: string, params?: [number, number]): GpuBuffer {
   const out = gpu.acquire(n * 4);
+  if (n === 0) return out;
   const operands = [{ buffer: x, access: 'read' }, { buffer: out, access: 'write' }] as const;
-  forElementChunks(gpu, n, operands, (c) => mapElementsInto(gpu, name, c.windows[0], c.windows[1], c.count, expression));
+  forElementChunks(gpu, n, operands, (c) => mapElementsInto(gpu, name, c.windows[0], c.windows[1], c.count, expression, params));
   return out;
 }
 
-function mapElementsInto(gpu: Gpu, name: string, x: Binding, out: Binding, n: number, expression: string): void {
-  if (vectorizable(n)) {
-    const { main, workgroups } = vec4Main(n, `    let xv = x[j];\n${componentwise('f32', (c) => `let v = xv.${c};`, expression)}\n    out[j] = r;`);
-    const code = `
-@group(0) @binding(0) var<storage, read> x: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
-${main}`;
-    gpu.dispatch(gpu.pipeline(`${name}_vec4`, code), [x, out], workgroups);
-    return;
-  }
-  const { workgroups, stride } = grid(n);
-  const code = `
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${flatIndex(n, stride)}
-  let v = x[i];
-  out[i] = ${expression};
-}`;
-  gpu.dispatch(gpu.pipeline(name, code), [x, out], workgroups);
+function mapElementsInto(gpu: Gpu, name: string, x: Binding, out: Binding, n: number, expression: string, params?: [number, number]): void {
+  const vec4 = vectorizable(n);
+  const uniform = params ? 'struct Params { a: f32, b: f32 }\n@group(0) @binding(2) var<uniform> u: Params;' : '';
+  const pipeline = gpu.program(name, vec4 ? 'vec4' : 'f32', () => {
+    const type = vec4 ? 'vec4f' : 'f32';
+    const body = vec4 ? `    let xv = x[j];\n${componentwise('f32', (c) => `let v = xv.${c};`, expression)}\n    out[j] = r;` : `  let v = x[i];\n  out[i] = ${expression};`;
+    return `
+@group(0) @binding(0) var<storage, read> x: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> out: array<${type}>;
+${uniform}
+${elementMain('out', body, vec4)}`;
+  });
+  gpu.dispatch(pipeline, [x, sized(out, n)], elementGrid(n, vec4), params && new Float32Array(params));
 }
 
 /** Elementwise op (neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal) over n f32 elements; relu and step pass NaN through. */
 export function unary(gpu: Gpu, op: UnaryOp, x: Binding, n: number): GpuBuffer {
-  return mapElements(gpu, `unary_${op}`, x, n, EXPRESSIONS[op]);
+  return mapElements(gpu, `unary_${op}`, x, n, UNARY_WGSL[op]);
 }
 
 /** out[i] = scale · x[i] + shift over n f32 elements. */
 export function affine(gpu: Gpu, x: Binding, n: number, scale: number, shift: number): GpuBuffer {
-  return mapElements(gpu, 'affine', x, n, `${f32(scale)} * v + ${f32(shift)}`);
+  return mapElements(gpu, 'affine', x, n, 'u.a * v + u.b', [scale, shift]);
 }
 
 /** out[i] = min(max(x[i], lo), hi) over n f32 elements; NaN passes through. */
 export function clamp(gpu: Gpu, x: Binding, n: number, lo: number, hi: number): GpuBuffer {
-  return mapElements(gpu, 'clamp', x, n, `select(min(max(v, ${f32(lo)}), ${f32(hi)}), v, ${isNan('v')})`);
+  return mapElements(gpu, 'clamp', x, n, `select(min(max(v, u.a), u.b), v, ${isNan('v')})`, [lo, hi]);
 }

@@ -1,7 +1,11 @@
-// Small helpers shared by the WGSL kernels. Sizes are baked into each shader as constants (so index
-// arithmetic compiles to multiplies and shifts); a pipeline is compiled once per distinct shape.
+// Small helpers shared by the WGSL kernels. Shapes that drive index arithmetic (convs, pools,
+// reductions) are baked into each shader as constants, so it compiles to multiplies and shifts, and a
+// pipeline is compiled once per distinct shape. Elementwise kernels have no index arithmetic to
+// simplify: their size comes from arrayLength of an output bound to exactly n elements (`sized`,
+// `elementMain`), so one pipeline serves every size.
 
 import type { DType } from '../engine/backend.js';
+import { type Binding, GpuWindow } from '../engine/webgpu/gpu.js';
 
 /** Invocations per workgroup for elementwise kernels. */
 export const WORKGROUP = 64;
@@ -30,11 +34,6 @@ export function f32(value: number): string {
   if (value === -Infinity) return 'bitcast<f32>(0xff800000u)';
   const s = Math.fround(value).toString();
   return /[.e]/.test(s) ? s : `${s}.0`;
-}
-
-/** A literal of the given dtype. */
-export function literal(value: number, dtype: DType): string {
-  return dtype === 'int32' ? `${Math.trunc(value)}i` : f32(value);
 }
 
 /** The header of a flat elementwise kernel: `i` is the element index; out-of-range invocations return. */
@@ -66,6 +65,41 @@ ${body}
   }
 }`;
   return { main, workgroups };
+}
+
+/**
+ * The main function of an elementwise kernel whose size is not in its WGSL: `i` runs over the
+ * elements of the storage array `bound`, which the dispatch binds to exactly the op's elements
+ * (`sized`), so arrayLength is n; the grid's row stride comes from num_workgroups. With `vec4`,
+ * `bound` is an array of vec4s and each invocation runs `body` for VECTORS_PER_INVOCATION
+ * consecutive vec4 indices `j` (see vec4Main). Dispatch it over `elementGrid(n, vec4)`.
+ */
+export function elementMain(bound: string, body: string, vec4 = false): string {
+  const head = `@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;`;
+  if (!vec4) return `${head}
+  if (i >= arrayLength(&${bound})) { return; }
+${body}
+}`;
+  return `${head}
+  let vectors = arrayLength(&${bound});
+  for (var k = 0u; k < ${VECTORS_PER_INVOCATION}u; k++) {
+    let j = i * ${VECTORS_PER_INVOCATION}u + k;
+    if (j >= vectors) { return; }
+${body}
+  }
+}`;
+}
+
+/** The workgroups of an `elementMain` kernel over n elements (n a multiple of 4 with `vec4`). */
+export function elementGrid(n: number, vec4 = false): [number, number] {
+  return grid(vec4 ? Math.ceil(n / 4 / VECTORS_PER_INVOCATION) : n).workgroups;
+}
+
+/** The first `elements` four-byte elements of a binding, as a binding of exactly that size (for arrayLength); elements > 0. */
+export function sized(b: Binding, elements: number): GpuWindow {
+  return new GpuWindow(b.owner, b.offset, elements * 4);
 }
 
 /** Whether an elementwise kernel over n elements can use `vec4Main`. */

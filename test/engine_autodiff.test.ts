@@ -5,7 +5,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  BINARY_OPS,
   type Backend,
+  type BinaryOp,
+  UNARY_OPS,
+  type UnaryOp,
+  binary,
+  unary,
   Random,
   Tape,
   type Tensor,
@@ -193,6 +199,54 @@ test('VJP: where with broadcasting (mask not differentiable) by finite differenc
   await gradCheck((c, a, b) => project(where(c, a, b)), [mask([2, 3, 4]), uniform([3, 1]), uniform([])], 'where broadcast 3-D');
   // A mask computed from the inputs (the usual use): relu written with where.
   await gradCheck((x) => project(where(gt(x, tensor(0)), x, mul(x, tensor(0.1)))), [awayFromZero([4, 5])], 'leaky relu via where');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Every row of the elementwise op table (engine/elementwise_ops.ts), so a new row is checked too: its
+// VJP against finite differences, or, for a row without one, no gradient (the finite differences
+// are 0 too, away from the kinks). The domains are Records over the unions: a new row needs one.
+
+const UNARY_DOMAINS: Record<UnaryOp, (shape: number[]) => In> = {
+  neg: (s) => uniform(s),
+  exp: (s) => uniform(s),
+  log: (s) => uniform(s, 0.2, 3),
+  sqrt: (s) => uniform(s, 0.2, 3),
+  abs: (s) => awayFromZero(s),
+  sign: (s) => awayFromZero(s),
+  relu: (s) => awayFromZero(s),
+  step: (s) => awayFromZero(s),
+  square: (s) => uniform(s),
+  reciprocal: (s) => awayFromZero(s, 0.5, 2),
+};
+
+/** a on odd multiples of 0.05, b on multiples of 0.1: never within 0.05 of each other (no ties for comparisons, maximum, minimum). */
+const apart = (sa: number[], sb: number[]): [In, In] => [
+  { values: Float64Array.from({ length: size(sa) }, () => (rng.int(40) - 20) * 0.1 + 0.05), shape: sa },
+  { values: Float64Array.from({ length: size(sb) }, () => (rng.int(40) - 20) * 0.1), shape: sb },
+];
+const BINARY_DOMAINS: Record<BinaryOp, (sa: number[], sb: number[]) => [In, In]> = {
+  add: (sa, sb) => [uniform(sa), uniform(sb)],
+  sub: (sa, sb) => [uniform(sa), uniform(sb)],
+  mul: (sa, sb) => [uniform(sa), uniform(sb)],
+  div: (sa, sb) => [uniform(sa), awayFromZero(sb, 0.5, 2)],
+  maximum: apart,
+  minimum: apart,
+  eq: apart,
+  ne: apart,
+  lt: apart,
+  le: apart,
+  gt: apart,
+  ge: apart,
+  passIfPositive: (sa, sb) => [awayFromZero(sa), uniform(sb)],
+};
+
+test('VJP: every row of the elementwise op table by finite differences, with broadcasting', async () => {
+  for (const op of UNARY_OPS) {
+    for (const shape of [[3, 4], []]) await gradCheck((x) => project(unary(op, x)), [UNARY_DOMAINS[op](shape)], `${op} ${JSON.stringify(shape)}`);
+  }
+  for (const op of BINARY_OPS) {
+    for (const [sa, sb] of [[[3, 4], [3, 4]], [[3, 1, 5], [4, 1]]]) await gradCheck((a, b) => project(binary(op, a, b)), BINARY_DOMAINS[op](sa, sb), `${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -7,11 +7,14 @@ import * as assert from 'uvu/assert';
 import {
   BINARY_OPS,
   type Backend,
+  binary,
+  binaryRow,
   type BinaryOp,
   Random,
   type Tensor,
   type TypedArray,
   UNARY_OPS,
+  unary,
   type UnaryOp,
   abs,
   add,
@@ -34,15 +37,11 @@ import {
   maximum,
   mean,
   min,
-  minimum,
   mul,
   ne,
-  neg,
   ones,
-  passIfPositive,
   rand,
   randn,
-  reciprocal,
   relu,
   reshape,
   scalar,
@@ -50,10 +49,8 @@ import {
   sign,
   softmax,
   softmaxCrossEntropy,
-  sqrt,
   square,
   step,
-  sub,
   sum,
   Tape,
   tensor,
@@ -64,9 +61,6 @@ import {
   zerosLike,
 } from '../engine/index.js';
 import { assertClose, assertOp, cpu, maxAbs, on, put, randomArray, webgpu } from './helpers.js';
-
-const UNARY: Record<UnaryOp, (x: Tensor) => Tensor> = { neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal };
-const BINARY: Record<BinaryOp, (a: Tensor, b: Tensor) => Tensor> = { add, sub, mul, div, maximum, minimum, eq, ne, lt, le, gt, ge, passIfPositive };
 
 // Sizes that are multiples of 4 run the vec4 kernels (52: a partial last invocation; 1,344: several
 // workgroups); the others run the one-element-per-invocation kernels.
@@ -127,7 +121,7 @@ test('unary: every op matches the CPU reference on odd shapes and a 0-d scalar',
         // Exact zeros: sign(0) = 0, step(0) = 0, relu(0) = 0, abs(0) = 0.
         if (input.values.length > 2) input.values[1] = 0;
       }
-      await compare(`${op} ${JSON.stringify(shape)}`, UNARY[op], [input]);
+      await compare(`${op} ${JSON.stringify(shape)}`, (x) => unary(op, x), [input]);
     }
   }
 });
@@ -183,7 +177,7 @@ test('binary: every op (arithmetic and comparisons) with broadcasting matches th
     for (const [sa, sb] of BROADCAST_PAIRS) {
       const a = gridded(sa);
       const b = op === 'div' ? nonZero(sb) : gridded(sb);
-      const r = await compare(`${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, BINARY[op], [a, b]);
+      const r = await compare(`${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, (x, y) => binary(op, x, y), [a, b]);
       const expectedShape = sa.length >= sb.length ? sa.map((d, i) => Math.max(d, sb[i - (sa.length - sb.length)] ?? 1)) : sb.map((d, i) => Math.max(d, sa[i - (sb.length - sa.length)] ?? 1));
       assert.equal(r.shape, expectedShape, `${op}: broadcast shape`);
       assert.is(r.dtype, 'float32');
@@ -210,8 +204,8 @@ test('binary: int32 arithmetic and comparisons (comparisons return float32)', as
       const a = ints(sa);
       // Denominators without zero: ±1..9. Integer division truncates toward zero on both backends.
       const b = op === 'div' ? { values: ints(sb, 1, 9).values.map((v) => (rng.next() < 0.5 ? -v : v)), shape: sb } : ints(sb, -4, 4);
-      const r = await compare(`int32 ${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, BINARY[op], [a, b], 0, 0);
-      const comparison = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'].includes(op);
+      const r = await compare(`int32 ${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, (x, y) => binary(op, x, y), [a, b], 0, 0);
+      const comparison = binaryRow(op).comparison === true;
       assert.is(r.dtype, comparison ? 'float32' : 'int32', `int32 ${op} dtype`);
     }
   }

@@ -21,9 +21,13 @@ import { WebGPUBackend, useWebGPU } from '../kernels/index.js';
 
 let gpuBackend: Promise<WebGPUBackend> | null = null;
 
-/** The WebGPU backend. A missing adapter fails the test loudly: CI must run these for real. */
+/** The WebGPU backend. A missing adapter fails the test loudly: CI must run these for real. Its
+ *  program keys are checked (Gpu.checkProgramKeys): a key that misses what its WGSL depends on fails. */
 export function webgpu(): Promise<WebGPUBackend> {
-  gpuBackend ??= useWebGPU();
+  gpuBackend ??= useWebGPU().then((b) => {
+    b.gpu.checkProgramKeys = true;
+    return b;
+  });
   return gpuBackend;
 }
 

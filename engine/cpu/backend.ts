@@ -7,7 +7,8 @@ import { type Shape, sizeOf } from '../shape.js';
 import * as bn from './batchnorm.js';
 import * as conv from './conv2d.js';
 import { convAscent } from './conv_ascent.js';
-import { binaryFns, broadcastBinary, map, unaryFns } from './elementwise.js';
+import { binaryRow, unaryRow } from '../elementwise_ops.js';
+import { broadcastBinary, map } from './elementwise.js';
 import * as mm from './matmul.js';
 import * as pool from './pool.js';
 import * as red from './reduce.js';
@@ -85,7 +86,7 @@ export class CpuBackend implements Backend {
 
   unary(op: UnaryOp, x: Storage, size: number): Storage {
     const out = this.newFloats(size);
-    map(floats(x), out, unaryFns[op]);
+    map(floats(x), out, unaryRow(op).cpu);
     return this.make(out);
   }
 
@@ -103,9 +104,9 @@ export class CpuBackend implements Backend {
 
   binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: DType): Storage {
     // dtype is the inputs' dtype; comparisons return float32 0/1.
-    const comparison = op === 'eq' || op === 'ne' || op === 'lt' || op === 'le' || op === 'gt' || op === 'ge';
-    const out = this.alloc(sizeOf(outShape), comparison ? 'float32' : dtype);
-    const f = binaryFns[op];
+    const row = binaryRow(op);
+    const out = this.alloc(sizeOf(outShape), row.comparison ? 'float32' : dtype);
+    const f = row.cpu;
     const intDiv = dtype === 'int32' && op === 'div';
     broadcastBinary(arr(a), aShape, arr(b), bShape, outShape, out, intDiv ? (p, q) => Math.trunc(p / q) : f);
     return this.make(out);

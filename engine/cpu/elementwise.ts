@@ -1,40 +1,7 @@
-// Reference elementwise ops: one plain loop each.
+// Reference elementwise ops: one plain loop each, over the scalar functions of the op table (../elementwise_ops.ts).
 
-import type { BinaryOp, UnaryOp } from '../backend.js';
 import { type Shape, broadcastStrides, sizeOf } from '../shape.js';
 import type { FloatArray } from './storage.js';
-
-/** Each UnaryOp as a scalar function. */
-export const unaryFns: Record<UnaryOp, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sqrt: Math.sqrt,
-  abs: Math.abs,
-  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
-  // NaN passes through (IEEE 754: max(NaN, 0) is NaN), so a diverged value is never hidden as 0.
-  relu: (x) => (x > 0 || Number.isNaN(x) ? x : 0),
-  step: (x) => (x > 0 ? 1 : Number.isNaN(x) ? x : 0),
-  square: (x) => x * x,
-  reciprocal: (x) => 1 / x,
-};
-
-/** Each BinaryOp as a scalar function (comparisons give 0/1). */
-export const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  maximum: (a, b) => (a >= b ? a : b),
-  minimum: (a, b) => (a <= b ? a : b),
-  eq: (a, b) => (a === b ? 1 : 0),
-  ne: (a, b) => (a !== b ? 1 : 0),
-  lt: (a, b) => (a < b ? 1 : 0),
-  le: (a, b) => (a <= b ? 1 : 0),
-  gt: (a, b) => (a > b ? 1 : 0),
-  ge: (a, b) => (a >= b ? 1 : 0),
-  passIfPositive: (a, b) => (a > 0 ? b : 0),
-};
 
 /** out[i] = f(x[i]) for every element. */
 export function map(x: ArrayLike<number>, out: FloatArray | Int32Array, f: (v: number) => number): void {

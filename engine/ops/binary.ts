@@ -1,22 +1,34 @@
-// Binary elementwise ops with NumPy broadcasting. A gradient flowing to a broadcast input is summed
-// over the broadcast axes (sumTo).
+// Binary elementwise ops with NumPy broadcasting. Each op's derivative is its row of the op table
+// (../elementwise_ops.ts); a gradient flowing to a broadcast input is summed over the broadcast axes
+// (sumTo). The ops are function declarations, not consts: `./index.js` (the VJPs' `ops`) imports this
+// file back and uses `add` while it loads, whichever op file is imported first.
 
-import type { BinaryOp } from '../backend.js';
+import { type BinaryOp, binaryRow } from '../elementwise_ops.js';
 import { broadcastAxes, broadcastShapes, sameShape, shapeString, type Shape } from '../shape.js';
 import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
-import { neg, square } from './elementwise.js';
+import * as ops from './index.js';
 import { sum } from './reduce.js';
 import { reshape } from './shape_ops.js';
 import { backendOf, wrap } from './util.js';
 
-function binary(op: BinaryOp, a: Tensor, b: Tensor, comparison: boolean): Tensor {
+/** The binary op `op` of the table on a and b (broadcast), with the row's VJP recorded. */
+export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   if (a.dtype !== b.dtype) throw new Error(`${op}: dtypes differ (${a.dtype} ${shapeString(a.shape)} vs ${b.dtype} ${shapeString(b.shape)})`);
   const backend = backendOf(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape, op);
+  const row = binaryRow(op);
   // The backend gets the INPUT dtype (it decides how to read a and b); comparisons output float32.
-  const dtype = comparison ? 'float32' : a.dtype;
-  return wrap(backend, backend.binary(op, a.storage, a.shape, b.storage, b.shape, shape, a.dtype), shape, dtype);
+  const dtype = row.comparison ? 'float32' : a.dtype;
+  const out = wrap(backend, backend.binary(op, a.storage, a.shape, b.storage, b.shape, shape, a.dtype), shape, dtype);
+  const { vjp } = row;
+  recordOp(out, [a, b], vjp
+    ? (dy) => {
+        const [da, db] = vjp(ops, { a, b, out, dy });
+        return [da && sumTo(da, a.shape), db && sumTo(db, b.shape)];
+      }
+    : () => [null, null]);
+  return out;
 }
 
 /** Sums a broadcast gradient back to `shape`. */
@@ -28,72 +40,69 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 
 /** a + b elementwise, with NumPy broadcasting. */
 export function add(a: Tensor, b: Tensor): Tensor {
-  const out = binary('add', a, b, false);
-  recordOp(out, [a, b], (dy) => [sumTo(dy, a.shape), sumTo(dy, b.shape)]);
-  return out;
+  return binary('add', a, b);
 }
 
 /** a − b elementwise, with broadcasting. */
 export function sub(a: Tensor, b: Tensor): Tensor {
-  const out = binary('sub', a, b, false);
-  recordOp(out, [a, b], (dy) => [sumTo(dy, a.shape), sumTo(neg(dy), b.shape)]);
-  return out;
+  return binary('sub', a, b);
 }
 
 /** a · b elementwise, with broadcasting. */
 export function mul(a: Tensor, b: Tensor): Tensor {
-  const out = binary('mul', a, b, false);
-  recordOp(out, [a, b], (dy) => [sumTo(mul(dy, b), a.shape), sumTo(mul(dy, a), b.shape)]);
-  return out;
+  return binary('mul', a, b);
 }
 
-/** a / b elementwise, with broadcasting. */
+/** a / b elementwise, with broadcasting (int32: truncates toward zero). */
 export function div(a: Tensor, b: Tensor): Tensor {
-  const out = binary('div', a, b, false);
-  recordOp(out, [a, b], (dy) => [sumTo(div(dy, b), a.shape), sumTo(neg(div(mul(dy, a), square(b))), b.shape)]);
-  return out;
+  return binary('div', a, b);
 }
 
-/** Ties send the gradient to a. */
+/** max(a, b) elementwise, with broadcasting; ties send the gradient to a. */
 export function maximum(a: Tensor, b: Tensor): Tensor {
-  const out = binary('maximum', a, b, false);
-  recordOp(out, [a, b], (dy) => [sumTo(mul(dy, ge(a, b)), a.shape), sumTo(mul(dy, lt(a, b)), b.shape)]);
-  return out;
+  return binary('maximum', a, b);
 }
 
-/** Ties send the gradient to a. */
+/** min(a, b) elementwise, with broadcasting; ties send the gradient to a. */
 export function minimum(a: Tensor, b: Tensor): Tensor {
-  const out = binary('minimum', a, b, false);
-  recordOp(out, [a, b], (dy) => [sumTo(mul(dy, le(a, b)), a.shape), sumTo(mul(dy, gt(a, b)), b.shape)]);
-  return out;
+  return binary('minimum', a, b);
 }
 
 /** b where a > 0, else 0: ReLU's backward (a the ReLU's input, b the incoming gradient) in one pass.
  *  The gradient flows to b through the same mask; a gets none (the mask is flat almost everywhere). */
 export function passIfPositive(a: Tensor, b: Tensor): Tensor {
-  const out = binary('passIfPositive', a, b, false);
-  recordOp(out, [a, b], (dy) => [null, sumTo(passIfPositive(a, dy), b.shape)]);
-  return out;
+  return binary('passIfPositive', a, b);
 }
 
-// Comparisons return float32 0/1 and pass no gradient.
-function compare(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  const out = binary(op, a, b, true);
-  recordOp(out, [a, b], () => [null, null]);
-  return out;
-}
 /** a = b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const eq = (a: Tensor, b: Tensor): Tensor => compare('eq', a, b);
+export function eq(a: Tensor, b: Tensor): Tensor {
+  return binary('eq', a, b);
+}
+
 /** a ≠ b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const ne = (a: Tensor, b: Tensor): Tensor => compare('ne', a, b);
+export function ne(a: Tensor, b: Tensor): Tensor {
+  return binary('ne', a, b);
+}
+
 /** a < b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const lt = (a: Tensor, b: Tensor): Tensor => compare('lt', a, b);
+export function lt(a: Tensor, b: Tensor): Tensor {
+  return binary('lt', a, b);
+}
+
 /** a ≤ b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const le = (a: Tensor, b: Tensor): Tensor => compare('le', a, b);
+export function le(a: Tensor, b: Tensor): Tensor {
+  return binary('le', a, b);
+}
+
 /** a > b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const gt = (a: Tensor, b: Tensor): Tensor => compare('gt', a, b);
+export function gt(a: Tensor, b: Tensor): Tensor {
+  return binary('gt', a, b);
+}
+
 /** a ≥ b elementwise (broadcast): float32 1 or 0; no gradient. */
-export const ge = (a: Tensor, b: Tensor): Tensor => compare('ge', a, b);
+export function ge(a: Tensor, b: Tensor): Tensor {
+  return binary('ge', a, b);
+}
 
 /** cond ? a : b elementwise; cond must be a float 0/1 mask (as comparisons return). All three broadcast. */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {

@@ -1,85 +1,71 @@
-// Unary elementwise ops and their derivatives, each rule one line as in micrograd.
+// Unary elementwise ops. Each op's derivative is its row of the op table (../elementwise_ops.ts);
+// affine and clamp carry numbers of their own, so their rules are here.
 
-import type { UnaryOp } from '../backend.js';
+import { type UnaryOp, unaryRow } from '../elementwise_ops.js';
 import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
-import { eq, mul, div, passIfPositive } from './binary.js';
+import { eq, mul } from './binary.js';
+import * as ops from './index.js';
 import { backendOf, requireFloat, wrap } from './util.js';
 
-function unary(op: UnaryOp, x: Tensor): Tensor {
+/** The unary op `op` of the table on x, with the row's VJP recorded (none for a row without one). */
+export function unary(op: UnaryOp, x: Tensor): Tensor {
   requireFloat(op, x);
   const backend = backendOf(op, x);
-  return wrap(backend, backend.unary(op, x.storage, x.size), x.shape);
+  const out = wrap(backend, backend.unary(op, x.storage, x.size), x.shape);
+  const { vjp } = unaryRow(op);
+  recordOp(out, [x], vjp ? (dy) => [vjp(ops, { x, out, dy })] : () => [null]);
+  return out;
 }
 
 /** −x elementwise. */
 export function neg(x: Tensor): Tensor {
-  const out = unary('neg', x);
-  recordOp(out, [x], (dy) => [neg(dy)]);
-  return out;
+  return unary('neg', x);
 }
 
 /** eˣ elementwise. */
 export function exp(x: Tensor): Tensor {
-  const out = unary('exp', x);
-  recordOp(out, [x], (dy) => [mul(dy, out)]);
-  return out;
+  return unary('exp', x);
 }
 
 /** Natural logarithm elementwise (x > 0). */
 export function log(x: Tensor): Tensor {
-  const out = unary('log', x);
-  recordOp(out, [x], (dy) => [div(dy, x)]);
-  return out;
+  return unary('log', x);
 }
 
 /** √x elementwise (x ≥ 0). */
 export function sqrt(x: Tensor): Tensor {
-  const out = unary('sqrt', x);
-  recordOp(out, [x], (dy) => [div(scale(dy, 0.5), out)]);
-  return out;
+  return unary('sqrt', x);
 }
 
 /** |x| elementwise (gradient sign(x), 0 at 0). */
 export function abs(x: Tensor): Tensor {
-  const out = unary('abs', x);
-  recordOp(out, [x], (dy) => [mul(dy, sign(x))]);
-  return out;
+  return unary('abs', x);
 }
 
 /** sign(0) = 0. Its derivative is zero almost everywhere, so no gradient flows. */
 export function sign(x: Tensor): Tensor {
-  const out = unary('sign', x);
-  recordOp(out, [x], () => [null]);
-  return out;
+  return unary('sign', x);
 }
 
 /** max(x, 0) elementwise (gradient 0 at 0). */
 export function relu(x: Tensor): Tensor {
-  const out = unary('relu', x);
-  recordOp(out, [x], (dy) => [passIfPositive(x, dy)]);
-  return out;
+  return unary('relu', x);
 }
 
 /** 1 where x > 0, else 0 (the ReLU mask). */
 export function step(x: Tensor): Tensor {
-  const out = unary('step', x);
-  recordOp(out, [x], () => [null]);
-  return out;
+  return unary('step', x);
 }
 
 /** x² elementwise. */
 export function square(x: Tensor): Tensor {
-  const out = unary('square', x);
-  recordOp(out, [x], (dy) => [mul(dy, scale(x, 2))]);
-  return out;
+  return unary('square', x);
 }
 
 /** 1/x elementwise. */
 export function reciprocal(x: Tensor): Tensor {
-  const out = unary('reciprocal', x);
-  recordOp(out, [x], (dy) => [neg(mul(dy, square(out)))]);
-  return out;
+  return unary('reciprocal', x);
 }
 
 /** scale·x + shift, with plain numbers (no scalar tensor upload). */

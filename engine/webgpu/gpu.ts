@@ -1,5 +1,5 @@
 // The WebGPU execution layer every kernel runs on:
-// - pipelines compiled once per WGSL source and cached;
+// - pipelines compiled once per program (a name and a key that says what its WGSL depends on) and cached;
 // - dispatches recorded into one open compute pass and submitted in batches (no submit per op);
 // - a size-bucketed pool of storage buffers, so training steps allocate nothing after warm-up;
 // - readback only when asked (read), and errors from the device surfaced as exceptions at the next
@@ -70,6 +70,9 @@ export class DeviceLimitError extends Error {
 /** The environment variable that lowers the binding limit (bytes), so chunking can be tried on small tensors. */
 export const BINDING_LIMIT_ENV = 'YOPO_MAX_BINDING_BYTES';
 
+/** The environment variable that makes every Gpu check its program keys (see Gpu.program). */
+export const CHECK_PROGRAM_KEYS_ENV = 'YOPO_CHECK_PROGRAM_KEYS';
+
 const MAX_PENDING_DISPATCHES = 256;
 const BIND_GROUP_CACHE_LIMIT = 8192;
 
@@ -93,6 +96,7 @@ export class Gpu {
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly free = new Map<number, GpuBuffer[]>();
   private readonly uniformFree: GPUBuffer[] = [];
+  private readonly uniformIds = new Map<GPUBuffer, number>();
   private uniformInFlight: GPUBuffer[] = [];
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -105,6 +109,9 @@ export class Gpu {
   private pooledCount = 0;
   private pooledBytes = 0;
   readonly counters: GpuCounters = { dispatches: 0, submits: 0, pipelines: 0, uploads: 0, readbacks: 0 };
+  /** Whether `program` checks that each key names one source (tests turn it on; YOPO_CHECK_PROGRAM_KEYS=1). */
+  checkProgramKeys: boolean;
+  private readonly sources = new Map<string, string>();
 
   /** The subgroup size when the device has subgroup operations and its subgroups have one fixed size
    *  (lavapipe: 8, the SIMD width); 0 otherwise. Kernels that share values across a subgroup need it. */
@@ -119,8 +126,10 @@ export class Gpu {
   constructor(readonly device: GPUDevice) {
     this.bindingAlignment = device.limits.minStorageBufferOffsetAlignment;
     this.bindingLimit = device.limits.maxStorageBufferBindingSize;
-    const fromEnv = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[BINDING_LIMIT_ENV];
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    const fromEnv = env?.[BINDING_LIMIT_ENV];
     if (fromEnv) this.setBindingLimitForTesting(Number(fromEnv));
+    this.checkProgramKeys = env?.[CHECK_PROGRAM_KEYS_ENV] === '1';
     const { subgroupMinSize: min, subgroupMaxSize: max } = device.adapterInfo ?? {};
     this.subgroupSize = device.features.has('subgroups') && min !== undefined && min === max ? min : 0;
     device.lost.then((info) => {
@@ -159,10 +168,23 @@ export class Gpu {
 
   // ---- Pipelines -------------------------------------------------------------------------------
 
-  /** The compute pipeline for a WGSL source (entry point `main`), compiled on first use. */
-  pipeline(name: string, code: string): GPUComputePipeline {
-    const cached = this.pipelines.get(code);
+  /**
+   * The compute pipeline of a program (entry point `main`), compiled on first use. A program is
+   * named by `name` and `key`: the key must say everything its WGSL depends on (a shape, a dtype, a
+   * tile plan), so that `source` runs only on a cache miss. A kernel that keeps sizes and scalars out
+   * of its WGSL (reading them from a uniform or from arrayLength) has a key of a few words and one
+   * pipeline for every size. With `checkProgramKeys` on (tests), every call builds the source and a
+   * key that names two different sources throws.
+   */
+  program(name: string, key: string, source: () => string): GPUComputePipeline {
+    const id = `${name}|${key}`;
+    const cached = this.pipelines.get(id);
+    if (cached && this.checkProgramKeys) {
+      const code = source();
+      if (code !== this.sources.get(id)) throw new Error(`program '${name}' key '${key}' names two different WGSL sources: its key misses something the source depends on`);
+    }
     if (cached) return cached;
+    const code = source();
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: name, code });
     const pipeline = this.device.createComputePipeline({ label: name, layout: 'auto', compute: { module, entryPoint: 'main' } });
@@ -170,9 +192,15 @@ export class Gpu {
       if (e) this.error ??= new Error(`WebGPU kernel '${name}' failed to compile: ${e.message}\n${code}`);
     });
     this.pipelineIds.set(pipeline, this.pipelines.size);
-    this.pipelines.set(code, pipeline);
+    this.pipelines.set(id, pipeline);
+    if (this.checkProgramKeys) this.sources.set(id, code);
     this.counters.pipelines++;
     return pipeline;
+  }
+
+  /** The compute pipeline for a WGSL source, keyed by the whole source (kernels whose WGSL bakes in shapes). */
+  pipeline(name: string, code: string): GPUComputePipeline {
+    return this.program(name, code, () => code);
   }
 
   // ---- Memory ----------------------------------------------------------------------------------
@@ -278,14 +306,9 @@ export class Gpu {
     for (const b of buffers) if (b.bytes > this.bindingLimit) throw new DeviceLimitError(b.bytes, this.bindingLimit);
     const pass = this.openPass();
     const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: b instanceof GpuWindow ? { buffer: b.buffer, offset: b.offset, size: b.bytes } : { buffer: b.buffer } }));
-    let bindGroup: GPUBindGroup;
-    if (uniforms) {
-      const u = this.uniformBuffer(uniforms);
-      entries.push({ binding: buffers.length, resource: { buffer: u } });
-      bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    } else {
-      bindGroup = this.cachedBindGroup(pipeline, buffers, entries);
-    }
+    const u = uniforms ? this.uniformBuffer(uniforms) : null;
+    if (u) entries.push({ binding: buffers.length, resource: { buffer: u } });
+    const bindGroup = this.cachedBindGroup(pipeline, buffers, entries, u);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
@@ -343,16 +366,21 @@ export class Gpu {
   private uniformBuffer(data: ArrayBufferView): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     if (size > 256) throw new Error(`uniform block of ${data.byteLength} bytes is larger than the 256 bytes kernels may use`);
-    const buf = this.uniformFree.pop() ?? this.device.createBuffer({ size: 256, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    let buf = this.uniformFree.pop();
+    if (!buf) {
+      buf = this.device.createBuffer({ size: 256, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.uniformIds.set(buf, this.uniformIds.size);
+    }
     this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
     this.uniformInFlight.push(buf);
     return buf;
   }
 
-  /** Pooled buffers come back with the same identities step after step, so bind groups repeat. */
-  private cachedBindGroup(pipeline: GPUComputePipeline, buffers: readonly Binding[], entries: GPUBindGroupEntry[]): GPUBindGroup {
+  /** Pooled buffers (uniform blocks too) come back with the same identities step after step, so bind groups repeat. */
+  private cachedBindGroup(pipeline: GPUComputePipeline, buffers: readonly Binding[], entries: GPUBindGroupEntry[], uniform: GPUBuffer | null): GPUBindGroup {
     let key = String(this.pipelineIds.get(pipeline));
     for (const b of buffers) key += b instanceof GpuWindow ? `,${b.owner.id}@${b.offset}+${b.bytes}` : `,${b.id}`;
+    if (uniform) key += `,u${this.uniformIds.get(uniform)}`;
     let group = this.bindGroups.get(key);
     if (!group) {
       if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();

@@ -3,13 +3,9 @@
 // broadcasting, plus affine and clamp. Checks that run in Node and in Chromium alike.
 
 import {
-  BINARY_OPS, type BinaryOp, type OpCheck, type OpInput, Random, type Tensor, UNARY_OPS, type UnaryOp, abs, add, affine, clamp, div, eq, exp, ge, gt, le, log,
-  lt, maximum, minimum, mul, ne, neg, passIfPositive, reciprocal, relu, sign, sqrt, square, step, sub,
+  BINARY_OPS, type BinaryOp, type OpCheck, type OpInput, Random, UNARY_OPS, type UnaryOp, affine, binary, clamp, unary,
 } from '../../browser.js';
 import { type Check, opCheck } from './check.js';
-
-const UNARY: Record<UnaryOp, (x: Tensor) => Tensor> = { neg, exp, log, sqrt, abs, sign, relu, step, square, reciprocal };
-const BINARY: Record<BinaryOp, (a: Tensor, b: Tensor) => Tensor> = { add, sub, mul, div, maximum, minimum, eq, ne, lt, le, gt, ge, passIfPositive };
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -32,13 +28,13 @@ function unaryInput(op: UnaryOp, shape: number[], seed: number): OpInput {
 
 /** A unary op on one shape. */
 export function unaryCheck(op: UnaryOp, shape: number[], seed = 17): OpCheck {
-  return { name: `${op} [${shape}]`, inputs: [unaryInput(op, shape, seed)], run: ([x]) => UNARY[op](x), rtol: 1e-5, atol: 1e-6 };
+  return { name: `${op} [${shape}]`, inputs: [unaryInput(op, shape, seed)], run: ([x]) => unary(op, x), rtol: 1e-5, atol: 1e-6 };
 }
 
 /** A binary op on two shapes (broadcast against each other). */
 export function binaryCheck(op: BinaryOp, a: number[], b: number[], seed = 19): OpCheck {
   const right: OpInput = { shape: b, values: values(b, op === 'div' ? 'nonzero' : 'grid', seed + 1) };
-  return { name: `${op} [${a}] [${b}]`, inputs: [{ shape: a, values: values(a, 'grid', seed) }, right], run: ([x, y]) => BINARY[op](x, y), rtol: 1e-5, atol: 1e-6 };
+  return { name: `${op} [${a}] [${b}]`, inputs: [{ shape: a, values: values(a, 'grid', seed) }, right], run: ([x, y]) => binary(op, x, y), rtol: 1e-5, atol: 1e-6 };
 }
 
 // [7, 13]: one element per invocation; [4, 13]: vec4. Broadcasting a row, and a scalar against vec4 data.

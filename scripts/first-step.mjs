@@ -1,0 +1,46 @@
+// The cost of starting to train: one SmallCNN training step (batch 128, MNIST's threat model) in a
+// fresh process, timed cold (every pipeline compiled now) and then warm, with the pipelines it
+// compiled. Run it with an empty Mesa shader cache for the "first step on a clean machine" number:
+//   MESA_SHADER_CACHE_DIR=$(mktemp -d) node scripts/first-step.mjs yopo-5-3
+// (npm run -s build first; it imports dist/).
+import { Random } from '../dist/engine/index.js';
+import { useWebGPU } from '../dist/kernels/index.js';
+import { parseMethod, threatModel, trainingDefaults } from '../dist/yopo/defaults.js';
+import { BATCH, buildModel, randomBatch } from '../dist/bench/workload.js';
+
+const spec = process.argv[2] ?? 'natural';
+const backend = await useWebGPU();
+const gpu = backend.gpu;
+const model = buildModel({ name: 'smallcnn', dataset: 'mnist' });
+const { x, y } = randomBatch(model, BATCH);
+const method = parseMethod(spec, threatModel('mnist'));
+const d = trainingDefaults('mnist', spec, 'smallcnn');
+method.init(model, { lr: d.lr, momentum: 0.9, weightDecay: d.weightDecay });
+// Wall time, and the process's CPU time (lavapipe compiles and runs shaders on this process's
+// threads), which a busy machine disturbs less than wall time.
+const step = async (seed) => {
+  const t = performance.now();
+  const c = process.cpuUsage();
+  const out = method.step(model, x, y, new Random(seed));
+  await out.loss.data();
+  for (const o of [out.loss, out.logits, out.adversary]) o?.dispose();
+  await backend.sync();
+  const cpu = process.cpuUsage(c);
+  return [performance.now() - t, (cpu.user + cpu.system) / 1000];
+};
+// Which kernels compiled, by name (a pipeline is counted when the counter moves).
+const compiled = new Map();
+const programOf = gpu.program.bind(gpu);
+gpu.program = (name, key, source) => {
+  const before = gpu.counters.pipelines;
+  const p = programOf(name, key, source);
+  if (gpu.counters.pipelines > before) compiled.set(name, (compiled.get(name) ?? 0) + 1);
+  return p;
+};
+const p0 = gpu.counters.pipelines;
+const cold = await step(1);
+const p1 = gpu.counters.pipelines;
+const warm = await step(2);
+console.log(JSON.stringify({ spec, coldMs: Math.round(cold[0]), coldCpuMs: Math.round(cold[1]), warmMs: Math.round(warm[0]), warmCpuMs: Math.round(warm[1]), pipelines: p1 - p0, pipelinesSecondStep: gpu.counters.pipelines - p1 }));
+if (process.argv.includes('--names')) console.log(JSON.stringify(Object.fromEntries([...compiled].sort((a, b) => b[1] - a[1]))));
+backend.dispose();
