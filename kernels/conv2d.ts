@@ -12,7 +12,9 @@
 // vector are consecutive invocations along x, so rows go along y: every lane of a vector reads the
 // same weights (a scalar broadcast), and only the src reads are gathers. The reduction loop runs over
 // channels with the KH·KW taps unrolled, and each accumulator is written once per channel (on lavapipe
-// every write to a loop-carried variable costs a blend).
+// every write to a loop-carried variable costs a blend). With subgroups (lavapipe: 8 lanes) the weights
+// are not loaded by every lane but split across the subgroup and shared by subgroupBroadcast, which
+// makes more rows per invocation pay (8 rows × 2 × 6 pixels; plans in kernels/conv_plan.ts).
 //
 // Backward-filter is a GEMM with a long reduction (dw[o, c, kh, kw] = Σ_{n, pixel} dy · x): the batch is
 // split into chunks, each workgroup sums one chunk, and a second pass adds the chunks (split-K).
@@ -24,9 +26,8 @@
 import type { Conv2dShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
 import { chunkTarget, forElementChunks, forRowChunks } from './chunks.js';
+import { type RowTileConfig, backwardFilterPlan, backwardInputPlan, rowTileConfig, rowTilePlan } from './conv_plan.js';
 import { flatIndex, grid, vec4Main } from './wgsl.js';
-
-const LANES = 64;
 
 // Generated WGSL by kernel and shape: the unrolled sources take a fraction of a millisecond to build,
 // and the first-layer kernels run dozens of times per YOPO step.
@@ -35,16 +36,6 @@ function generated(key: string, build: () => string): string {
   let code = sources.get(key);
   if (code === undefined) sources.set(key, (code = build()));
   return code;
-}
-
-/** Most output pixels per row tile (12 measured best on lavapipe among 6, 8, 12 and 16). */
-const TN_MAX = 12;
-
-/** Rows per invocation and the workgroup's shape for `rows` output rows (few rows: all lanes on pixels). */
-function blocking(rows: number): { tm: number; wx: number; wy: number } {
-  const tm = Math.min(4, rows);
-  const wy = Math.min(8, 2 ** Math.ceil(Math.log2(Math.ceil(rows / tm))));
-  return { tm, wy, wx: LANES / wy };
 }
 
 /** A multiply of the row-tile kernel: weight (kh, kw) times the source at window position (v, u). */
@@ -82,36 +73,23 @@ interface RowTilePass {
 
 type RowTileWeights = Pick<RowTilePass, 'name' | 'rows' | 'channels' | 'KH' | 'KW' | 'weightIndex'>;
 
-/** Whether the row-tile kernel reads the TM = 4 rows of one tap as one vec4 (weights in `rowsInnermost` order). */
-function vectorRows(rows: number): boolean {
-  return blocking(rows).tm === 4 && rows % 4 === 0;
-}
-
 /** The weights as the row-tile kernel reads them. The caller releases the result if it is not `w`. */
-function rowTileWeights(gpu: Gpu, w: Binding, p: RowTileWeights): Binding {
-  return vectorRows(p.rows) ? rowsInnermost(gpu, w, p) : w;
+function rowTileWeights(gpu: Gpu, w: Binding, p: RowTileWeights, config: RowTileConfig): Binding {
+  return rowTilePlan(p.rows, 1, 1, 1, config).vecRows ? rowsInnermost(gpu, w, p) : w;
 }
 
 // An invocation computes TM rows × a TH × TN block of output pixels. Neighbouring pixels share most
 // of their window, so per channel it loads ((TH−1)·S + KH)·((TN−1)·S + KW) inputs instead of
 // KH·KW·TH·TN. TH > 1 only where few rows leave registers free (a first layer's input gradient).
-function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bias: Binding | null, s: Conv2dShape, p: RowTilePass): void {
-  const { batch: B } = s;
+// With subgroups, the lanes of one subgroup (all on the same rows) split the channel's TM·taps weights
+// between them, one vec4 each, and pass them around with subgroupBroadcast (a register extract on
+// lavapipe) instead of each lane loading all of them.
+function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bias: Binding | null, s: Conv2dShape, p: RowTilePass, config: RowTileConfig): void {
   const { rows: R, channels: CR, SH, SW, QH, QW, stride: S, taps } = p;
   const { OH, OW, step } = p.out;
-  const { tm, wx, wy } = blocking(R);
-  // Tiles of at most TN_MAX pixels that split the row evenly (26 → 3 × 9, 10 → 1 × 10), and as many
-  // rows as keep the accumulators at 32 or fewer.
-  const tn = Math.ceil(QW / Math.ceil(QW / TN_MAX));
-  const thMax = Math.max(1, Math.min(QH, Math.floor(32 / (tm * tn))));
-  const th = Math.ceil(QH / Math.ceil(QH / thMax));
-  const tilesPerRow = Math.ceil(QW / tn);
-  const tileRows = Math.ceil(QH / th);
-  const tiles = B * tileRows * tilesPerRow;
-  const workgroups: [number, number, number] = [Math.ceil(tiles / wx), Math.ceil(R / (wy * tm)), 1];
-  if (workgroups[0] > 65535) throw new Error(`conv2d: ${tiles} pixel tiles exceed one dispatch (limit ${65535 * wx})`);
-  const vecRows = vectorRows(R);
-  const code = generated(`${p.name}|${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}`, () => {
+  const plan = rowTilePlan(R, s.batch, QH, QW, config);
+  const { tm, th, tn, wx, wy, tiles, tileRows, tilesPerRow, vecRows, subgroup: sg } = plan;
+  const code = generated(`${p.name}|${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}|${JSON.stringify(plan)}`, () => {
     const L: string[] = [];
     for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
     L.push(`  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`);
@@ -128,16 +106,40 @@ function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bia
     L.push(`  let corner = (qh0 * ${S}u + ${p.originH}u) * ${SW}u + qw0 * ${S}u + ${p.originW}u;`);
     for (const [name, offset] of sorted) L.push(`  let at${name} = corner + ${offset}u;`);
     for (let i = 0; i < tm; i++) for (let j = 0; j < px.length; j++) L.push(`  var acc${i}_${j} = 0.0;`);
+    const groups = tm / 4;
+    if (vecRows) for (let g = 0; g < groups; g++) L.push(`  let rg${g} = min(row0 + ${4 * g}u, ${R - 4}u) / 4u;`);
+    const KK = p.KH * p.KW;
+    const tapIndex = taps.map((t) => t.kh * p.KW + t.kw);
+    const identityTaps = tapIndex.every((t, k) => t === k);
     L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = (n * ${CR}u + c) * ${SH * SW}u;`);
     for (const [name] of sorted) L.push(`    let x${name} = src[plane + at${name}];`);
-    taps.forEach((t, k) => {
-      if (vecRows) {
-        L.push(`    let a_${k} = w4[(c * ${p.KH * p.KW}u + ${t.kh * p.KW + t.kw}u) * ${R / 4}u + rowGroup];`);
-        for (let i = 0; i < tm; i++) L.push(`    let a${i}_${k} = a_${k}.${'xyzw'[i]};`);
-      } else {
-        for (let i = 0; i < tm; i++) L.push(`    let a${i}_${k} = w[${p.weightIndex(`r${i}`, t.kh, t.kw)}];`);
+    if (sg) {
+      // Unit v = (tap k, row group g), k = v / groups, g = v % groups: loaded by lane v % sg into slot v / sg.
+      const units = taps.length * groups;
+      for (let q = 0; q < Math.ceil(units / sg); q++) {
+        L.push(`    let v${q} = min(sid + ${q * sg}u, ${units - 1}u);`);
+        const tap = identityTaps ? `v${q} / ${groups}u` : `tapIndex[v${q} / ${groups}u]`;
+        L.push(`    let as${q} = w4[(c * ${KK}u + ${tap}) * ${R / 4}u + min(row0 + 4u * (v${q} % ${groups}u), ${R - 4}u) / 4u];`);
       }
-    });
+      taps.forEach((_, k) => {
+        for (let g = 0; g < groups; g++) {
+          const v = k * groups + g;
+          L.push(`    let a_${k}_${g} = subgroupBroadcast(as${Math.floor(v / sg)}, ${v % sg}u);`);
+          for (let r = 0; r < 4; r++) L.push(`    let a${4 * g + r}_${k} = a_${k}_${g}.${'xyzw'[r]};`);
+        }
+      });
+    } else {
+      taps.forEach((t, k) => {
+        if (vecRows) {
+          for (let g = 0; g < groups; g++) {
+            L.push(`    let a_${k}_${g} = w4[(c * ${KK}u + ${tapIndex[k]}u) * ${R / 4}u + rg${g}];`);
+            for (let r = 0; r < 4; r++) L.push(`    let a${4 * g + r}_${k} = a_${k}_${g}.${'xyzw'[r]};`);
+          }
+        } else {
+          for (let i = 0; i < tm; i++) L.push(`    let a${i}_${k} = w[${p.weightIndex(`r${i}`, t.kh, t.kw)}];`);
+        }
+      });
+    }
     for (let i = 0; i < tm; i++) {
       px.forEach(([a, b], j) => {
         const terms = taps.map((t, k) => `a${i}_${k}, x${at(a, b, t)}`);
@@ -157,19 +159,19 @@ function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bia
         L.push(`  if (${guard}) { out[(n * ${R}u + row0 + ${i}u) * ${OH * OW}u + dst + ${a * step * OW + b * step}u] = ${value}; }`);
       });
     }
-    return `
+    return `${sg ? 'enable subgroups;' : ''}
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> ${vecRows ? 'w4: array<vec4f>' : 'w: array<f32>'};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
+${sg && !identityTaps ? `const tapIndex = array<u32, ${taps.length}>(${tapIndex.map((t) => `${t}u`).join(', ')});` : ''}
 @compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
-${vecRows ? `  let rowGroup = min(row0, ${R - 4}u) / 4u;` : ''}
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(gpu.pipeline(p.name, code), bias ? [src, weights, out, bias] : [src, weights, out], workgroups);
+  gpu.dispatch(gpu.pipeline(p.name, code), bias ? [src, weights, out, bias] : [src, weights, out], plan.workgroups);
 }
 
 /** The weights rearranged to [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
@@ -237,8 +239,9 @@ function zeroFill(gpu: Gpu, out: Binding): void {
   });
 }
 
-/** NCHW convolution forward (with optional bias): y [batch, outChannels, outHeight, outWidth]. */
-export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape): GpuBuffer {
+/** NCHW convolution forward (with optional bias): y [batch, outChannels, outHeight, outWidth]. `config`
+ *  overrides the row-tile knobs (benchmarks and tests compare them). */
+export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config = rowTileConfig(gpu.subgroupSize)): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * O * OH * OW;
   const out = gpu.acquire(total * 4);
@@ -266,43 +269,16 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
     weightIndex: (r, kh, kw) => `(${r} * ${C}u + c) * ${KH * KW}u + ${kh * KW + kw}u`,
     out: { OH, OW, step: 1, h0: 0, w0: 0 },
   };
-  const weights = rowTileWeights(gpu, w, p);
+  const weights = rowTileWeights(gpu, w, p, config);
   const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: out, rowBytes: O * OH * OW * 4, access: 'write' }] as const;
   const paddedBytes = P > 0 ? C * p.SH * p.SW * 4 : 0;
   forRowChunks(gpu, B, operands, ({ count, windows: [xw, ow] }) => {
     const src = P > 0 ? padded(gpu, xw, count * C, H, W, P, p.SH, p.SW) : xw;
-    rowTilePass(gpu, src, weights, ow, bias, { ...s, batch: count }, p);
+    rowTilePass(gpu, src, weights, ow, bias, { ...s, batch: count }, p, config);
     if (src !== xw) gpu.release(src.owner);
   }, paddedBytes);
   if (weights !== w) gpu.release(weights.owner);
   return out;
-}
-
-/** Along one axis, the input positions q + S·a (a < pixels) of phase q: kernel taps first + S·j
- *  (j < taps) reach them, from dy position a + base − j. */
-interface AxisPhase {
-  q: number;
-  pixels: number;
-  first: number;
-  taps: number;
-  base: number;
-}
-
-// Input position h is reached by tap k from dy position (h + P − k)/S where S divides h + P − k: for
-// h = q + S·a that is k ≡ q + P (mod S), so k = first + S·j and the dy position is a + base − j.
-function axisPhases(size: number, K: number, S: number, P: number): AxisPhase[] {
-  const phases: AxisPhase[] = [];
-  for (let q = 0; q < S; q++) {
-    const first = (q + P) % S;
-    phases.push({
-      q,
-      pixels: q < size ? Math.ceil((size - q) / S) : 0,
-      first,
-      taps: first < K ? Math.ceil((K - first) / S) : 0,
-      base: (q + P - first) / S,
-    });
-  }
-  return phases.filter((ph) => ph.pixels > 0);
 }
 
 // The input gradient by phases (sub-pixel decomposition): the input pixels of one phase (h mod S,
@@ -311,26 +287,16 @@ function axisPhases(size: number, K: number, S: number, P: number): AxisPhase[] 
 // zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
 // whole flipped kernel over dy padded by K − 1 − P.
 /** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
-export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape): GpuBuffer {
+export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape, config = rowTileConfig(gpu.subgroupSize)): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * C * H * W;
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;
-  const rowPhases = axisPhases(H, KH, S, P);
-  const colPhases = axisPhases(W, KW, S, P);
-  const rowsUsed = rowPhases.filter((ph) => ph.taps > 0);
-  const colsUsed = colPhases.filter((ph) => ph.taps > 0);
+  const { rowPhases, colPhases, rowsUsed, colsUsed, pad, PH, PW } = backwardInputPlan(s);
   if (O === 0 || rowsUsed.length === 0 || colsUsed.length === 0) {
     zeroFill(gpu, out);
     return out;
   }
-  // One zero-padded copy of dy serves every phase: enough zeros before the first and after the last
-  // dy position any phase reads (0 before and 1 after for 3x3 stride 2 padding 1).
-  const before = (phases: AxisPhase[]) => Math.max(0, ...phases.map((ph) => ph.taps - 1 - ph.base));
-  const after = (phases: AxisPhase[], size: number) => Math.max(0, ...phases.map((ph) => ph.pixels - 1 + ph.base - (size - 1)));
-  const pad = Math.max(before(rowsUsed), before(colsUsed));
-  const PH = pad + OH + after(rowsUsed, OH);
-  const PW = pad + OW + after(colsUsed, OW);
   const layout: RowTileWeights = {
     name: 'conv2d_backward_input',
     rows: C,
@@ -340,7 +306,7 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
     // The flipped kernel, rows r = in channels, loop channel c = out channel: w[c, r, KH − 1 − kh, KW − 1 − kw].
     weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
   };
-  const weights = rowTileWeights(gpu, w, layout);
+  const weights = rowTileWeights(gpu, w, layout, config);
   const operands = [{ buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }, { buffer: out, rowBytes: C * H * W * 4, access: 'write' }] as const;
   forRowChunks(gpu, B, operands, ({ count, windows: [dyw, ow] }) => {
     // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
@@ -369,7 +335,7 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
           originW: pad + cp.base - cp.taps + 1,
           taps,
           out: { OH: H, OW: W, step: S, h0: rp.q, w0: cp.q },
-        });
+        }, config);
       }
     }
     if (src !== dyw) gpu.release(src.owner);
@@ -378,13 +344,8 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
   return out;
 }
 
-/** Batch chunks for split-K: enough workgroups to keep every core busy, each chunk at least 1 image. */
-function chunksFor(batch: number, workgroups: number): number {
-  return Math.max(1, Math.min(batch, Math.ceil(64 / workgroups)));
-}
-
 /** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy (a big batch in chunks, whose sums add up). */
-export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape): GpuBuffer {
+export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, twMax?: number): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
   const total = O * C * KH * KW;
   const out = gpu.acquire(total * 4);
@@ -396,29 +357,25 @@ export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2
   const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }] as const;
   forRowChunks(gpu, B, operands, ({ count, index, windows: [xw, dyw] }) => {
     const { target, done } = chunkTarget(gpu, out, total, index);
-    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count });
+    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count }, twMax);
     done();
   });
   return out;
 }
 
-function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: Conv2dShape): void {
+// Rows are out channels (TM per invocation, along y); columns are in channels (one per invocation, all
+// KH·KW taps of it, along x), so the lanes of a vector read the same dy values and only x is gathered.
+// The pixel loop steps TW output columns at a time: their windows overlap, so a step gathers
+// KH·((TW−1)·S + KW) inputs instead of KH·KW·TW, and each accumulator is written once per step.
+function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: Conv2dShape, twMax?: number): void {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const KK = KH * KW;
   const total = O * C * KK;
-  // Rows are out channels (TM per invocation, along y); columns are in channels (one per invocation,
-  // all KH·KW taps of it, along x).
-  const tm = Math.min(4, O);
-  const wx = Math.min(8, 2 ** Math.ceil(Math.log2(C)));
-  const wy = Math.min(LANES / wx, 2 ** Math.ceil(Math.log2(Math.ceil(O / tm))));
-  const groupsX = Math.ceil(C / wx);
-  const groupsY = Math.ceil(O / (wy * tm));
-  const chunks = chunksFor(B, groupsX * groupsY);
-  const perChunk = Math.ceil(B / chunks);
-  const used = Math.ceil(B / perChunk);
+  const plan = backwardFilterPlan(s, twMax);
+  const { tm, wx, wy, tw, groupsX, groupsY, perChunk, chunks: used } = plan;
   const partial = used === 1 ? out : gpu.acquire(used * total * 4);
 
-  const code = generated(`backward_filter|${JSON.stringify(s)}`, () => {
+  const code = generated(`backward_filter|${JSON.stringify(s)}|${JSON.stringify(plan)}`, () => {
     const L: string[] = [];
     for (let i = 0; i < tm; i++) L.push(`  let o${i} = min(row0 + ${i}u, ${O - 1}u);`);
     L.push(`  let c = min(col0, ${C - 1}u);`);
@@ -430,20 +387,41 @@ function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: 
     L.push(`    for (var oh = 0; oh < ${OH}; oh++) {`);
     L.push(`      let h = oh * ${S} - ${P};`);
     for (let kh = 0; kh < KH; kh++) L.push(`      let rowOk${kh} = u32(h + ${kh}) < ${H}u;`);
-    L.push(`      for (var ow = 0; ow < ${OW}; ow++) {`);
-    L.push(`        let v = ow * ${S} - ${P};`);
-    L.push(`        let pix = u32(oh * ${OW} + ow);`);
-    for (let i = 0; i < tm; i++) L.push(`        let g${i} = dy[dyPlane${i} + pix];`);
-    for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        const t = kh * KW + kw;
-        const at = `(h + ${kh}) * ${W} + v + ${kw}`;
-        if (P === 0) L.push(`        let x${t} = x[xPlane + u32(${at})];`);
-        else L.push(`        let ok${t} = rowOk${kh} && u32(v + ${kw}) < ${W}u;`, `        let x${t} = select(0.0, x[xPlane + u32(select(0, ${at}, ok${t}))], ok${t});`);
+    // `count` output columns from ow0: dy values g{i}_{j}, inputs x{kh}_{col} at column v + col.
+    const block = (ow0: string, count: number, ind: string) => {
+      L.push(`${ind}let v = ${ow0} * ${S} - ${P};`);
+      L.push(`${ind}let pix = u32(oh * ${OW} + ${ow0});`);
+      for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) L.push(`${ind}let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
+      for (let kh = 0; kh < KH; kh++) {
+        for (let col = 0; col < (count - 1) * S + KW; col++) {
+          const at = `(h + ${kh}) * ${W} + v + ${col}`;
+          const name = `x${kh}_${col}`;
+          if (P === 0) L.push(`${ind}let ${name} = x[xPlane + u32(${at})];`);
+          else L.push(`${ind}let ok${kh}_${col} = rowOk${kh} && u32(v + ${col}) < ${W}u;`, `${ind}let ${name} = select(0.0, x[xPlane + u32(select(0, ${at}, ok${kh}_${col}))], ok${kh}_${col});`);
+        }
       }
+      for (let i = 0; i < tm; i++) {
+        for (let kh = 0; kh < KH; kh++) {
+          for (let kw = 0; kw < KW; kw++) {
+            let sum = `g${i}_${count - 1} * x${kh}_${(count - 1) * S + kw}`;
+            for (let j = count - 2; j >= 0; j--) sum = `fma(g${i}_${j}, x${kh}_${j * S + kw}, ${sum})`;
+            L.push(`${ind}acc${i}_${kh * KW + kw} += ${sum};`);
+          }
+        }
+      }
+    };
+    const full = Math.floor(OW / tw) * tw;
+    if (full > 0) {
+      L.push(`      for (var ow0 = 0; ow0 < ${full}; ow0 += ${tw}) {`);
+      block('ow0', tw, '        ');
+      L.push('      }');
     }
-    for (let i = 0; i < tm; i++) for (let t = 0; t < KK; t++) L.push(`        acc${i}_${t} = fma(g${i}, x${t}, acc${i}_${t});`);
-    L.push('      }', '    }', '  }');
+    if (OW > full) {
+      L.push('      {');
+      block(`${full}`, OW - full, '        ');
+      L.push('      }');
+    }
+    L.push('    }', '  }');
     for (let i = 0; i < tm; i++) {
       for (let t = 0; t < KK; t++) {
         L.push(`  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${total}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`);

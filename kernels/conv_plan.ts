@@ -1,0 +1,165 @@
+// Tiling plans of the conv kernels (kernels/conv2d.ts): pure numbers from a shape — tile sizes,
+// workgroup shapes and counts, the phases of the strided input gradient, the split-K chunks of the
+// weight gradient. Kept apart from the WGSL they drive so they can be unit-tested without a GPU.
+
+import type { Conv2dShape } from '../engine/backend.js';
+
+/** Invocations per workgroup of the row-tile and weight-gradient kernels. */
+export const LANES = 64;
+
+/** Most dispatch workgroups along one axis (WebGPU's default maxComputeWorkgroupsPerDimension). */
+export const MAX_WORKGROUPS = 65535;
+
+/** Knobs of the row-tile kernel (benchmarks compare them; the defaults suit lavapipe). */
+export interface RowTileConfig {
+  /** Most rows (out channels forward, in channels for the input gradient) per invocation. */
+  tmMax: number;
+  /** Most output pixels per tile along a row. */
+  tnMax: number;
+  /** Most accumulators per invocation (TM · TH · TN), which bounds TH. */
+  accMax: number;
+  /** Subgroup size to share the weights through subgroupBroadcast (0: every lane loads them). */
+  subgroup: number;
+}
+
+/** Measured on lavapipe (bench/RESULTS.md): 4 rows × up to 12 pixels (12 best among 6, 8, 12, 16). */
+export const ROW_TILE_DEFAULT: RowTileConfig = { tmMax: 4, tnMax: 12, accMax: 32, subgroup: 0 };
+
+/** With subgroups, weights cost a broadcast instead of a load, so more rows per invocation pay: 8 rows ×
+ *  2 × 6 pixels measured best or near best on lavapipe at SmallCNN's shapes (side by side: 1.6–2.5× the
+ *  default forward, 2.1–3.8× for the input gradient; the other tiles tried: bench/conv-notes.md). */
+export const ROW_TILE_SUBGROUP: Omit<RowTileConfig, 'subgroup'> = { tmMax: 8, tnMax: 6, accMax: 96 };
+
+/** The row-tile configuration for a device with subgroups of a fixed size (0: none). */
+export function rowTileConfig(subgroupSize: number): RowTileConfig {
+  return subgroupSize > 0 ? { ...ROW_TILE_SUBGROUP, subgroup: subgroupSize } : ROW_TILE_DEFAULT;
+}
+
+/** How a row-tile pass splits `rows` × (batch × QH × QW pixels) of output across invocations. */
+export interface RowTilePlan {
+  /** Rows per invocation, and an invocation's TH × TN block of pixels. */
+  tm: number;
+  th: number;
+  tn: number;
+  /** Workgroup shape: lanes along x take pixel tiles, y takes row groups. */
+  wx: number;
+  wy: number;
+  tilesPerRow: number;
+  tileRows: number;
+  /** Pixel tiles in all: batch × tileRows × tilesPerRow. */
+  tiles: number;
+  workgroups: [number, number, number];
+  /** The TM rows of one tap are read as TM/4 vec4s (weights rearranged rows-innermost). */
+  vecRows: boolean;
+  /** Subgroup size sharing the weights (0: none; needs vecRows and subgroups inside one workgroup row). */
+  subgroup: number;
+}
+
+/** The row-tile plan for `rows` rows over a QH × QW grid of pixels per image. */
+export function rowTilePlan(rows: number, batch: number, QH: number, QW: number, config: RowTileConfig = ROW_TILE_DEFAULT): RowTilePlan {
+  // Few rows: all lanes on pixels.
+  const tm = Math.min(config.tmMax, rows);
+  const wy = Math.min(8, 2 ** Math.ceil(Math.log2(Math.ceil(rows / tm))));
+  const wx = LANES / wy;
+  // Tiles of at most tnMax pixels that split the row evenly (26 → 3 × 9, 10 → 1 × 10), and as many
+  // rows as keep the accumulators within accMax.
+  const tn = Math.ceil(QW / Math.ceil(QW / config.tnMax));
+  const thMax = Math.max(1, Math.min(QH, Math.floor(config.accMax / (tm * tn))));
+  const th = Math.ceil(QH / Math.ceil(QH / thMax));
+  const tilesPerRow = Math.ceil(QW / tn);
+  const tileRows = Math.ceil(QH / th);
+  const tiles = batch * tileRows * tilesPerRow;
+  const workgroups: [number, number, number] = [Math.ceil(tiles / wx), Math.ceil(rows / (wy * tm)), 1];
+  if (workgroups[0] > MAX_WORKGROUPS) throw new Error(`conv2d: ${tiles} pixel tiles exceed one dispatch (limit ${MAX_WORKGROUPS * wx})`);
+  const vecRows = tm % 4 === 0 && rows % 4 === 0;
+  // Lanes of one subgroup must share their rows: whole subgroups along x.
+  const subgroup = vecRows && config.subgroup > 0 && wx % config.subgroup === 0 ? config.subgroup : 0;
+  return { tm, th, tn, wx, wy, tilesPerRow, tileRows, tiles, workgroups, vecRows, subgroup };
+}
+
+/** Along one axis, the input positions q + S·a (a < pixels) of phase q: kernel taps first + S·j
+ *  (j < taps) reach them, from dy position a + base − j. */
+export interface AxisPhase {
+  q: number;
+  pixels: number;
+  first: number;
+  taps: number;
+  base: number;
+}
+
+// Input position h is reached by tap k from dy position (h + P − k)/S where S divides h + P − k: for
+// h = q + S·a that is k ≡ q + P (mod S), so k = first + S·j and the dy position is a + base − j.
+/** The phases of an axis of `size` input positions (kernel K, stride S, padding P) with any pixels. */
+export function axisPhases(size: number, K: number, S: number, P: number): AxisPhase[] {
+  const phases: AxisPhase[] = [];
+  for (let q = 0; q < S; q++) {
+    const first = (q + P) % S;
+    phases.push({
+      q,
+      pixels: q < size ? Math.ceil((size - q) / S) : 0,
+      first,
+      taps: first < K ? Math.ceil((K - first) / S) : 0,
+      base: (q + P - first) / S,
+    });
+  }
+  return phases.filter((ph) => ph.pixels > 0);
+}
+
+/** The input gradient's phases and the one zero-padded copy of dy (PH × PW, dy at (pad, pad)) they share. */
+export interface BackwardInputPlan {
+  rowPhases: AxisPhase[];
+  colPhases: AxisPhase[];
+  /** The phases some kernel tap reaches (the others are zeros). */
+  rowsUsed: AxisPhase[];
+  colsUsed: AxisPhase[];
+  pad: number;
+  PH: number;
+  PW: number;
+}
+
+export function backwardInputPlan(s: Conv2dShape): BackwardInputPlan {
+  const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const rowPhases = axisPhases(H, KH, S, P);
+  const colPhases = axisPhases(W, KW, S, P);
+  const rowsUsed = rowPhases.filter((ph) => ph.taps > 0);
+  const colsUsed = colPhases.filter((ph) => ph.taps > 0);
+  // Enough zeros before the first and after the last dy position any phase reads (0 before and 1
+  // after for 3x3 stride 2 padding 1).
+  const before = (phases: AxisPhase[]) => Math.max(0, ...phases.map((ph) => ph.taps - 1 - ph.base));
+  const after = (phases: AxisPhase[], size: number) => Math.max(0, ...phases.map((ph) => ph.pixels - 1 + ph.base - (size - 1)));
+  const pad = Math.max(before(rowsUsed), before(colsUsed));
+  return { rowPhases, colPhases, rowsUsed, colsUsed, pad, PH: pad + OH + after(rowsUsed, OH), PW: pad + OW + after(colsUsed, OW) };
+}
+
+/** How the weight gradient splits O × C × KH·KW outputs and its batch × pixels reduction. */
+export interface BackwardFilterPlan {
+  /** Out channels per invocation (along y); one in channel per invocation (along x), all its taps. */
+  tm: number;
+  wx: number;
+  wy: number;
+  /** Output columns (ow) per step of the pixel loop: neighbours share most of their input window. */
+  tw: number;
+  groupsX: number;
+  groupsY: number;
+  /** Split-K: the batch in `chunks` chunks of `perChunk` images, one workgroup layer each. */
+  perChunk: number;
+  chunks: number;
+}
+
+/** Most ow positions per step of the weight gradient's pixel loop. 1: stepping 2, 4 or 8 columns at
+ *  once (fewer gathers of x per multiply) measured no faster on lavapipe at SmallCNN's shapes, side
+ *  by side (the accumulators' writes and the extra registers cost what the shared loads save). */
+export const BACKWARD_FILTER_TW = 1;
+
+export function backwardFilterPlan(s: Conv2dShape, twMax = BACKWARD_FILTER_TW): BackwardFilterPlan {
+  const { batch: B, inChannels: C, outChannels: O, outWidth: OW } = s;
+  const tm = Math.min(4, O);
+  const wx = Math.min(8, 2 ** Math.ceil(Math.log2(C)));
+  const wy = Math.min(LANES / wx, 2 ** Math.ceil(Math.log2(Math.ceil(O / tm))));
+  const groupsX = Math.ceil(C / wx);
+  const groupsY = Math.ceil(O / (wy * tm));
+  // Enough batch chunks to give every core about 64 workgroups, each chunk at least one image.
+  const wanted = Math.max(1, Math.min(B, Math.ceil(64 / (groupsX * groupsY))));
+  const perChunk = Math.ceil(B / wanted);
+  return { tm, wx, wy, tw: Math.max(1, Math.min(twMax, OW)), groupsX, groupsY, perChunk, chunks: Math.ceil(B / perChunk) };
+}

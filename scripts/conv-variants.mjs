@@ -1,0 +1,40 @@
+// Side-by-side timing of row-tile conv variants in one process (a loaded machine's timings only compare
+// within one run): SmallCNN's four conv shapes at batch 128, each kind and variant run alternately.
+// Usage after `npm run build`: node scripts/conv-variants.mjs, with VARIANTS=now,plain,sg8h2,...,
+// KINDS=fwd,bwdi,bwdf, SHAPES=0,1,2,3 and REPS=7 to narrow it. For a before/after, copy the old
+// dist/kernels/conv2d.js to dist/kernels/conv2d_base.js and add `base` to VARIANTS.
+import { existsSync } from 'node:fs';
+import { useWebGPU } from '../dist/kernels/index.js';
+const baseFile = new URL('../dist/kernels/conv2d_base.js', import.meta.url);
+const base = existsSync(baseFile) ? await import(baseFile.href) : null;
+const cur = await import('../dist/kernels/conv2d.js');
+const cfg = (o) => ({ tmMax: 4, tnMax: 12, accMax: 32, subgroup: 0, ...o });
+const wrap = (c, tw) => ({ conv2d: (g, x, w, b, s) => cur.conv2d(g, x, w, b, s, c), conv2dBackwardInput: (g, dy, w, s) => cur.conv2dBackwardInput(g, dy, w, s, c), conv2dBackwardFilter: (g, x, dy, s) => cur.conv2dBackwardFilter(g, x, dy, s, tw) });
+const all = { base, now: cur, plain: wrap(cfg({}), 1), sg4: wrap(cfg({ subgroup: 8 }), 2), sg8: wrap(cfg({ subgroup: 8, tmMax: 8, tnMax: 6, accMax: 48 }), 4), sg8n9: wrap(cfg({ subgroup: 8, tmMax: 8, tnMax: 9, accMax: 72 }), 8), sg8n13: wrap(cfg({ subgroup: 8, tmMax: 8, tnMax: 13, accMax: 104 }), 4), sg16n9: wrap(cfg({ subgroup: 8, tmMax: 16, tnMax: 9, accMax: 144 }), 4), sg8h2: wrap(cfg({ subgroup: 8, tmMax: 8, tnMax: 6, accMax: 96 }), 4), sg16n6: wrap(cfg({ subgroup: 8, tmMax: 16, tnMax: 6, accMax: 96 }), 2), sg8h2n9: wrap(cfg({ subgroup: 8, tmMax: 8, tnMax: 9, accMax: 144 }), 1), sg16: wrap(cfg({ subgroup: 8, tmMax: 16, tnMax: 4, accMax: 64 }), 6) };
+const variants = {};
+for (const v of (process.env.VARIANTS ?? 'now,plain').split(',')) { if (!all[v]) throw new Error(`no variant ${v} (base needs dist/kernels/conv2d_base.js)`); variants[v] = all[v]; }
+const be = await useWebGPU();
+const gpu = be.gpu;
+const shapes = [[1, 28, 32], [32, 26, 32], [32, 12, 64], [64, 10, 64]].map(([C, H, O]) => ({ batch: 128, inChannels: C, inHeight: H, inWidth: H, outChannels: O, outHeight: H - 2, outWidth: H - 2, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 0 }));
+const kinds = (process.env.KINDS ?? 'fwd,bwdi,bwdf').split(',');
+const only = process.env.SHAPES ? process.env.SHAPES.split(',').map(Number) : [0, 1, 2, 3];
+const reps = Number(process.env.REPS ?? 7);
+function rnd(n) { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = Math.sin(i * 12.9898) * 0.5; return a; }
+for (const si of only) {
+  const s = shapes[si];
+  const x = be.upload(rnd(s.batch * s.inChannels * s.inHeight * s.inWidth), 'float32');
+  const w = be.upload(rnd(s.outChannels * s.inChannels * 9), 'float32');
+  const dy = be.upload(rnd(s.batch * s.outChannels * s.outHeight * s.outWidth), 'float32');
+  const flops = 2 * s.batch * s.outChannels * s.outHeight * s.outWidth * s.inChannels * 9;
+  for (const k of kinds) {
+    const run = (m) => k === 'fwd' ? m.conv2d(gpu, x, w, null, s) : k === 'bwdi' ? m.conv2dBackwardInput(gpu, dy, w, s) : m.conv2dBackwardFilter(gpu, x, dy, s);
+    const times = {}; const outs = {};
+    for (const [name, m] of Object.entries(variants)) { const o = run(m); await be.sync(); const size = k === 'fwd' ? s.batch * s.outChannels * s.outHeight * s.outWidth : k === 'bwdi' ? s.batch * s.inChannels * s.inHeight * s.inWidth : s.outChannels * s.inChannels * 9; outs[name] = await be.read(o, 'float32', size); gpu.release(o); times[name] = []; }
+    for (let r = 0; r < reps; r++) for (const [name, m] of Object.entries(variants)) { const t0 = performance.now(); const o = run(m); await be.sync(); times[name].push(performance.now() - t0); gpu.release(o); }
+    const names = Object.keys(variants); const ref = outs[names[0]];
+    const line = names.map((n) => { const t = times[n].sort((a, b) => a - b)[reps >> 1]; let err = 0, mx = 0; for (let i = 0; i < ref.length; i++) { err = Math.max(err, Math.abs(ref[i] - outs[n][i])); mx = Math.max(mx, Math.abs(ref[i])); } return `${n} ${t.toFixed(1)}ms ${(flops / t / 1e6).toFixed(1)}GF err ${(err / mx).toExponential(1)}`; }).join(' | ');
+    console.log(`${k} ${s.inChannels}x${s.inHeight}-${s.outChannels}: ${line}`);
+  }
+  for (const b of [x, w, dy]) gpu.release(b);
+}
+process.exit(0);

@@ -1,0 +1,61 @@
+// The row-tile conv kernels under configurations other than the device's default (kernels/conv_plan.ts):
+// without subgroups (what a device without them runs) and with 16-row tiles, against the CPU reference
+// on odd shapes (rows not a multiple of the tile, a stride-2 input gradient, bias), and the weight
+// gradient stepping several output columns at once. test/kernels_conv.test.ts covers the defaults.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Conv2dShape } from '../engine/index.js';
+import * as cpuConv from '../engine/cpu/conv2d.js';
+import type { GpuBuffer } from '../engine/webgpu/gpu.js';
+import * as conv from '../kernels/conv2d.js';
+import { ROW_TILE_DEFAULT, type RowTileConfig } from '../kernels/conv_plan.js';
+import { webgpu } from './helpers.js';
+
+const SHAPES: Conv2dShape[] = [
+  { batch: 2, inChannels: 3, inHeight: 13, inWidth: 11, outChannels: 12, outHeight: 13, outWidth: 11, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 },
+  { batch: 1, inChannels: 4, inHeight: 9, inWidth: 12, outChannels: 20, outHeight: 4, outWidth: 6, kernelHeight: 3, kernelWidth: 2, stride: 2, padding: 0 },
+];
+const CONFIGS: RowTileConfig[] = [ROW_TILE_DEFAULT, { tmMax: 16, tnMax: 4, accMax: 64, subgroup: 8 }];
+
+function random(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.sin((i + 1) * 12.9898 + seed) * 0.5;
+  return a;
+}
+
+function close(got: Float32Array, want: Float32Array, what: string): void {
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  assert.ok(scale > 0, `${what}: reference is all zeros`);
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * scale, `${what}: element ${i}: ${got[i]} vs ${want[i]}`);
+}
+
+test('row-tile configurations and weight-gradient column steps match the CPU reference', async () => {
+  const be = await webgpu();
+  const gpu = be.gpu;
+  for (const [k, s] of SHAPES.entries()) {
+    const sizes = { x: s.batch * s.inChannels * s.inHeight * s.inWidth, w: s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth, y: s.batch * s.outChannels * s.outHeight * s.outWidth };
+    const [x, w, dy, bias] = [random(sizes.x, k), random(sizes.w, k + 10), random(sizes.y, k + 20), random(s.outChannels, k + 30)];
+    const want = { y: new Float32Array(sizes.y), dx: new Float32Array(sizes.x), dw: new Float32Array(sizes.w) };
+    cpuConv.conv2d(x, w, bias, s, want.y);
+    cpuConv.conv2dBackwardInput(dy, w, s, want.dx);
+    cpuConv.conv2dBackwardFilter(x, dy, s, want.dw);
+    const [gx, gw, gdy, gb] = [x, w, dy, bias].map((a) => be.upload(a, 'float32') as GpuBuffer);
+    const read = async (out: GpuBuffer, n: number) => {
+      const values = (await be.read(out, 'float32', n)) as Float32Array;
+      gpu.release(out);
+      return values;
+    };
+    // The 16-row tiles on the first shape only: each configuration compiles its own kernels.
+    for (const config of k === 0 ? CONFIGS : [ROW_TILE_DEFAULT]) {
+      const what = `${JSON.stringify(s)} ${JSON.stringify(config)}`;
+      close(await read(conv.conv2d(gpu, gx, gw, gb, s, config), sizes.y), want.y, `forward ${what}`);
+      close(await read(conv.conv2dBackwardInput(gpu, gdy, gw, s, config), sizes.x), want.dx, `input gradient ${what}`);
+    }
+    if (k === 0) close(await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, 4), sizes.w), want.dw, `weight gradient, 4 columns a step ${JSON.stringify(s)}`);
+    for (const b of [gx, gw, gdy, gb]) gpu.release(b);
+  }
+});
+
+test.run();
