@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { adapterName } from '../engine/webgpu/device.js';
+import { adapterName } from '../kernels/webgpu/device.js';
 import { useWebGPU } from '../kernels/index.js';
 import type { SuiteContext } from './context.js';
 import { BUDGETS, peerTimingOptions } from './measure.js';

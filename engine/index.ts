@@ -1,5 +1,5 @@
-// The engine: tensors, ops, autodiff, scoped memory, and the CPU reference backend. The WebGPU backend
-// lives in kernels/ (it needs the WGSL kernels); engine/webgpu/ holds the device layer it runs on.
+// The engine: tensors, ops, autodiff, scoped memory, and the CPU reference backend. It holds no WebGPU
+// code: the WebGPU backend, its kernels and the device layer they run on (kernels/webgpu/) live in kernels/.
 
 export * from './backend.js';
 export { getBackend, hasBackend, setBackend } from './context.js';

@@ -1,13 +1,13 @@
 // The WebGPU backend: each op runs its WGSL kernel (one file per kernel family in this folder) on the
-// shared execution layer (engine/webgpu/gpu.ts). Storage is a pooled GpuBuffer.
+// shared execution layer (kernels/webgpu/gpu.ts). Storage is a pooled GpuBuffer.
 // The reference below puts WebGPU's types (GPUDevice, …) into the shipped .d.ts files, so a consumer's
 // TypeScript finds them without listing @webgpu/types itself.
 /// <reference types="@webgpu/types" preserve="true" />
 
 import { type Backend, type BinaryOp, checkLabels, type Conv2dShape, type ConvAscentOptions, type DType, type MatmulShape, type Pool2dShape, type ReduceOp, type SgdOptions, type Storage, type TypedArray, type UnaryOp } from '../engine/backend.js';
 import type { Shape } from '../engine/shape.js';
-import type { AdapterDescription } from '../engine/webgpu/device.js';
-import { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { AdapterDescription } from './webgpu/device.js';
+import { Gpu, GpuBuffer } from './webgpu/gpu.js';
 import * as bn from './batchnorm.js';
 import * as bin from './binary.js';
 import * as conv from './conv2d.js';

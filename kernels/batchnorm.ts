@@ -13,7 +13,7 @@
 // cancel away the variance. A batch over the binding limit is done in chunks of images, whose
 // statistics merge by the same formula (mergeChunkStats).
 
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forRowChunks } from './chunks.js';
 import { f32, flatIndex, grid } from './wgsl.js';
 

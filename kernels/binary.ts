@@ -6,7 +6,7 @@
 import type { BinaryOp, DType } from '../engine/backend.js';
 import { binaryRow } from '../engine/elementwise_ops.js';
 import { broadcastStrides, sameShape, sizeOf, type Shape } from '../engine/shape.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forElementChunks, forRowChunks, type RowOperand } from './chunks.js';
 import { BINARY_WGSL } from './elementwise_ops.js';
 import { componentwise, elementGrid, elementMain, flatIndex, grid, sized, strides, vectorizable, wgslType } from './wgsl.js';

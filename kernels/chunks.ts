@@ -15,7 +15,7 @@
 // Tensors within the limit take none of this: `forRowChunks` calls the kernel once, on the buffers
 // themselves.
 
-import { type Binding, DeviceLimitError, type Gpu, GpuWindow } from '../engine/webgpu/gpu.js';
+import { type Binding, DeviceLimitError, type Gpu, GpuWindow } from './webgpu/gpu.js';
 import { elementGrid, elementMain, sized } from './wgsl.js';
 
 /** A buffer of an op split along its leading dimension: `rowBytes` bytes per row, and whether the

@@ -24,7 +24,7 @@
 // adds the chunks' sums.
 
 import type { Conv2dShape } from '../engine/backend.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forElementChunks, forRowChunks } from './chunks.js';
 import { type RowTileConfig, backwardFilterPlan, backwardInputPlan, rowTileConfig, rowTilePlan } from './conv_plan.js';
 import { flatIndex, grid, vec4Main } from './wgsl.js';

@@ -11,7 +11,7 @@
 // σ) compiles nothing new.
 
 import type { Conv2dShape, ConvAscentOptions } from '../engine/backend.js';
-import type { Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { WORKGROUP } from './wgsl.js';
 
 // Generated WGSL by kernel and shape: YOPO runs these n times per full pass.

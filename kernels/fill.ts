@@ -1,7 +1,7 @@
 // Constant fill and dtype conversion.
 
 import type { DType } from '../engine/backend.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forElementChunks } from './chunks.js';
 import { elementGrid, elementMain, sized, wgslType } from './wgsl.js';
 

@@ -2,7 +2,7 @@
 // Dawn's GPU (the browser entry uses use_webgpu.ts directly and gets navigator.gpu) and the files
 // where kernel tuning choices persist.
 
-import '../engine/webgpu/dawn.js';
+import './webgpu/dawn.js';
 import './tune_file_store.js';
 
 export { WebGPUBackend } from './backend.js';

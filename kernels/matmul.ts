@@ -3,7 +3,7 @@
 // tuner's choice on this adapter (kernels/tune.ts), or the built-in default tuned for lavapipe.
 
 import type { MatmulShape } from '../engine/backend.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { type MatmulPlan, type MatmulVariant, type RegisterPlan, type TiledPlan, defaultMatmulVariant, matmulPlan, matmulVariants } from './matmul_plan.js';
 import { type TunableOp, tunerOf } from './tune.js';

@@ -11,7 +11,7 @@
 // and NaNs behave identically on both backends.
 
 import type { Pool2dShape } from '../engine/backend.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forRowChunks, type RowOperand } from './chunks.js';
 import { flatIndex, grid } from './wgsl.js';
 

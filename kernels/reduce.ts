@@ -5,7 +5,7 @@
 
 import type { DType, ReduceOp } from '../engine/backend.js';
 import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks, type RowOperand } from './chunks.js';
 import { grid, wgslType } from './wgsl.js';
 

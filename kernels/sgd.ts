@@ -4,7 +4,7 @@
 // size from arrayLength, so one pipeline updates every parameter tensor.
 
 import type { SgdOptions } from '../engine/backend.js';
-import type { Binding, Gpu } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu } from './webgpu/gpu.js';
 import { forElementChunks } from './chunks.js';
 import { elementGrid, elementMain, sized } from './wgsl.js';
 

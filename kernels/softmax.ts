@@ -2,7 +2,7 @@
 // gradient). Rows are short (classes), so each row is handled by one invocation with the max
 // subtracted for stability.
 
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { grid } from './wgsl.js';
 

@@ -2,7 +2,7 @@
 
 import type { DType } from '../engine/backend.js';
 import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forRowChunks } from './chunks.js';
 import { flatIndex, grid, wgslType } from './wgsl.js';
 

@@ -13,7 +13,7 @@
 // - Choices persist through a TuneStore the Node entry registers (kernels/tune_file_store.ts: one JSON
 //   file per adapter); in a browser they stay in memory. No Node module is imported here.
 
-import type { Gpu } from '../engine/webgpu/gpu.js';
+import type { Gpu } from './webgpu/gpu.js';
 
 /** An op with kernel variants the tuner can choose between. Shape S is the op's own shape record. */
 export interface TunableOp<S> {

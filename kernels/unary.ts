@@ -1,7 +1,7 @@
 // Elementwise unary ops (the op table's, engine/elementwise_ops.ts), affine maps and clamping: out[i] = f(x[i]).
 
 import type { UnaryOp } from '../engine/backend.js';
-import type { Binding, Gpu, GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forElementChunks } from './chunks.js';
 import { UNARY_WGSL, isNan } from './elementwise_ops.js';
 import { componentwise, elementGrid, elementMain, sized, vectorizable } from './wgsl.js';

@@ -5,7 +5,7 @@
 // `elementMain`), so one pipeline serves every size.
 
 import type { DType } from '../engine/backend.js';
-import { type Binding, GpuWindow } from '../engine/webgpu/gpu.js';
+import { type Binding, GpuWindow } from './webgpu/gpu.js';
 
 /** Invocations per workgroup for elementwise kernels. */
 export const WORKGROUP = 64;

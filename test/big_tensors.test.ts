@@ -38,7 +38,7 @@ import {
 } from '../engine/index.js';
 import { UNARY_OPS, type Conv2dShape } from '../engine/backend.js';
 import type { OpCheck } from '../engine/reference/index.js';
-import { DeviceLimitError } from '../engine/webgpu/gpu.js';
+import { DeviceLimitError } from '../kernels/webgpu/gpu.js';
 import { SGD, SmallCNN } from '../nn/index.js';
 import type { WebGPUBackend } from '../kernels/index.js';
 import { assertClose, assertOp, cpu, maxAbs, on, put, webgpu } from './helpers.js';

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Conv2dShape } from '../engine/index.js';
 import * as cpuConv from '../engine/cpu/conv2d.js';
-import type { GpuBuffer } from '../engine/webgpu/gpu.js';
+import type { GpuBuffer } from '../kernels/webgpu/gpu.js';
 import * as conv from '../kernels/conv2d.js';
 import { ROW_TILE_DEFAULT, type RowTileConfig } from '../kernels/conv_plan.js';
 import { webgpu } from './helpers.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tape, type Tensor, cast, clamp, mul, relu, softmaxCrossEntropy, step, sum, tensor } from '../engine/index.js';
-import { DeviceLimitError } from '../engine/webgpu/gpu.js';
+import { DeviceLimitError } from '../kernels/webgpu/gpu.js';
 import { Linear, NonFiniteError, decodeModel, encodeSafetensors, saveModel } from '../nn/index.js';
 import { Random } from '../engine/random.js';
 import { explainDeviceLimit } from '../yopo/cli/device_limit.js';

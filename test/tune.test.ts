@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Gpu } from '../engine/webgpu/gpu.js';
+import type { Gpu } from '../kernels/webgpu/gpu.js';
 import { fileTuneStore, tuneCacheDir } from '../kernels/tune_file_store.js';
 import { type Measure, type TunableOp, Tuner, adapterId, tuneModeFromEnv } from '../kernels/tune.js';
 

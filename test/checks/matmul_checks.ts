@@ -3,7 +3,7 @@
 // variants), and the ones (`checks`) that also run in Chromium.
 
 import { type MatmulShape, type OpCheck, Tape, Tensor, WebGPUBackend, matmul, mul, sum } from '../../browser.js';
-import type { GpuBuffer } from '../../engine/webgpu/gpu.js';
+import type { GpuBuffer } from '../../kernels/webgpu/gpu.js';
 import { matmulWith } from '../../kernels/matmul.js';
 import type { MatmulVariant } from '../../kernels/matmul_plan.js';
 import { type Check, opCheck } from './check.js';

@@ -1,7 +1,7 @@
 // yopo doctor: which WebGPU adapter yopo will use and its limits, or why there is none.
 
-import { requestWebGPU } from '../../engine/webgpu/device.js';
-import '../../engine/webgpu/dawn.js';
+import { requestWebGPU } from '../../kernels/webgpu/device.js';
+import '../../kernels/webgpu/dawn.js';
 import { type CommandSpec, parseCommand } from './args.js';
 import { packageVersion } from './session.js';
 

@@ -3,7 +3,7 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Random, setBackend, useCpu, type Backend } from '../../engine/index.js';
-import { adapterName } from '../../engine/webgpu/device.js';
+import { adapterName } from '../../kernels/webgpu/device.js';
 import { useWebGPU } from '../../kernels/index.js';
 import { type Classifier, MODEL_NAMES, type ModelName, type WideResNetInit, createModel } from '../../nn/index.js';
 import { DATASET_NAMES, type Dataset, type DatasetName, loadDataset, subset } from '../data/index.js';

@@ -4,7 +4,7 @@
 // without measuring at first use.
 
 import { Random, Tape, randn, softmaxCrossEntropy, tensor, tidy } from '../../engine/index.js';
-import { adapterName } from '../../engine/webgpu/device.js';
+import { adapterName } from '../../kernels/webgpu/device.js';
 import { WebGPUBackend, tunerOf } from '../../kernels/index.js';
 import { MODEL_NAMES, createModel } from '../../nn/index.js';
 import { type CommandSpec, parseCommand } from './args.js';

@@ -25,7 +25,7 @@ export interface RequestDeviceOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-// Outside a browser, a GPU comes from a provider that the Node entry registers (engine/webgpu/dawn.ts,
+// Outside a browser, a GPU comes from a provider that the Node entry registers (kernels/webgpu/dawn.ts,
 // Dawn's `webgpu` package); this module never imports it, so the browser entry stays free of Node code.
 let gpuProvider: (() => Promise<GPU>) | null = null;
 
