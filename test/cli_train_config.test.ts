@@ -68,7 +68,7 @@ test('--val-split: evaluations on held-out training images, best.safetensors, on
   const finals = records.filter((x) => 'final' in x);
   assert.equal(finals.map((x) => [x.final, x.split, x.n]), [['last', 'test', 8], ['best', 'test', 8]]);
   assert.is(finals[1].checkpoint_step, bestRecord.step);
-  assert.match(r.stdout, /test set, last checkpoint \(step 2\): clean [\d.]+%, robust [\d.]+%/);
+  assert.match(r.stdout, /test set, last checkpoint \(step 2\): clean [\d.]+% \[95% CI [\d.]+, [\d.]+\], robust [\d.]+% \[95% CI [\d.]+, [\d.]+\] \(\S+, linf ε=[\d.]+, n=\d+ test images\)/);
   assert.match(r.stdout, /test set, best checkpoint \(step \d\)/);
   assert.is(json('runs/a/config.json').valSplit, 8);
 });

@@ -228,7 +228,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     if (validation && result.stoppedBy !== 'stop-request') {
       for (const f of await finalTestEvaluation(model, result.position.step, newModel, out, testSet, attack, config.seed + 2, selection.hasBest)) {
         metrics.append(finalRecord(f, result.position));
-        console.log(`test set, ${f.final} checkpoint (step ${f.checkpointStep}): clean ${(100 * f.clean_accuracy).toFixed(2)}%, robust ${(100 * f.robust_accuracy).toFixed(2)}% (${f.attack}, ε=${round(f.eps)}, ${f.n} test images)`);
+        console.log(`test set, ${f.final} checkpoint (step ${f.checkpointStep}): clean ${percentWithInterval(f.clean_accuracy, f.n)}, robust ${percentWithInterval(f.robust_accuracy, f.n)} (${f.attack}, ${f.norm} ε=${round(f.eps)}, n=${f.n} test images)`);
       }
     }
     // (No curve before the first evaluation, e.g. when stopped early.)
