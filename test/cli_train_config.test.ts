@@ -68,6 +68,10 @@ test('--val-split: evaluations on held-out training images, best.safetensors, on
   const finals = records.filter((x) => 'final' in x);
   assert.equal(finals.map((x) => [x.final, x.split, x.n]), [['last', 'test', 8], ['best', 'test', 8]]);
   assert.is(finals[1].checkpoint_step, bestRecord.step);
+  if (finals[1].checkpoint_step === 2) {
+    // Best at the last step: the same weights, so the same numbers (evaluated once).
+    assert.equal([finals[1].test_clean_accuracy, finals[1].test_robust_accuracy], [finals[0].test_clean_accuracy, finals[0].test_robust_accuracy]);
+  }
   assert.match(r.stdout, /test set, last checkpoint \(step 2\): clean [\d.]+% \[95% CI [\d.]+, [\d.]+\], robust [\d.]+% \[95% CI [\d.]+, [\d.]+\] \(\S+, linf ε=[\d.]+, n=\d+ test images\)/);
   assert.match(r.stdout, /test set, best checkpoint \(step \d\)/);
   assert.is(json('runs/a/config.json').valSplit, 8);

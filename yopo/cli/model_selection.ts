@@ -92,7 +92,10 @@ export async function finalTestEvaluation(
     const model = fresh();
     try {
       const meta = await loadModel(join(out, BEST_FILE), model);
-      results.push({ final: 'best', checkpointStep: Number(meta['yopo.step']), ...(await evaluate(model, test, attack, { seed })) });
+      const bestStep = Number(meta['yopo.step']);
+      // Best taken at the last step holds the last weights: the same evaluation (same seed), not run twice.
+      const result = bestStep === lastStep ? results[0] : await evaluate(model, test, attack, { seed });
+      results.push({ ...result, final: 'best', checkpointStep: bestStep });
     } finally {
       model.dispose();
     }
