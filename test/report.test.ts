@@ -282,17 +282,17 @@ test('svg: renderComparison and comparisonTable', () => {
 });
 
 test('time to reach: each run against the best of the other, robust accuracy, final test records left out', () => {
-  const evaluation = (elapsed_s: number, robust: number, extra: Partial<MetricRecord> = {}): MetricRecord => ({ epoch: 1, step: elapsed_s, elapsed_s, clean_accuracy: 0.9, robust_accuracy: robust, ...extra });
+  const evaluation = (elapsed_s: number, robust: number, extra: Partial<MetricRecord> = {}): MetricRecord => ({ epoch: 1, step: elapsed_s, elapsed_s, clean_accuracy: 0.9, robust_accuracy: robust, attack: 'pgd-40', norm: 'linf', eps: 0.3, n: 200, ...extra });
   const yopo = [evaluation(60, 0.1), evaluation(120, 0.3), evaluation(180, 0.5), evaluation(180, 0.99, { final: 'last', split: 'test' })];
   const pgd = [evaluation(300, 0.2), evaluation(600, 0.35), evaluation(900, 0.3)];
-  assert.equal(bestRobust(pgd), { accuracy: 0.35, elapsedS: 600 });
-  assert.equal(bestRobust(yopo), { accuracy: 0.5, elapsedS: 180 }); // not the final test record's 0.99
+  assert.equal(bestRobust(pgd), { accuracy: 0.35, elapsedS: 600, record: pgd[1] });
+  assert.equal(bestRobust(yopo), { accuracy: 0.5, elapsedS: 180, record: yopo[2] }); // not the final test record's 0.99
   assert.is(firstTimeAtLeast(yopo, 0.35), 180);
   assert.is(firstTimeAtLeast(pgd, 0.5), undefined);
   const lines = timeToReachTable([{ name: 'yopo', records: yopo }, { name: 'pgd', records: pgd }]).trimEnd().split('\n');
   assert.equal(lines, [
-    "pgd did not reach yopo's best robust accuracy (50.00%, at 3m00s) in its 15m00s of training",
-    "yopo reached pgd's best robust accuracy (35.00%) at 3m00s; pgd took 10m00s (0.30×)",
+    "pgd did not reach yopo's best robust accuracy (50.00%, pgd-40, linf ε=0.3, n=200, at 3m00s) in its 15m00s of training",
+    "yopo reached pgd's best robust accuracy (35.00%, pgd-40, linf ε=0.3, n=200) at 3m00s; pgd took 10m00s (0.30×)",
   ]);
   assert.is(timeToReachTable([{ name: 'empty', records: [] }, { name: 'pgd', records: pgd }]), '');
 });

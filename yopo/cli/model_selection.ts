@@ -107,6 +107,6 @@ export async function finalTestEvaluation(
 export function finalRecord(r: FinalResult, position: { epoch: number; step: number; elapsed: number }): MetricRecord {
   return {
     epoch: position.epoch, step: position.step, elapsed_s: position.elapsed, final: r.final, split: 'test', checkpoint_step: r.checkpointStep,
-    test_clean_accuracy: r.clean_accuracy, test_robust_accuracy: r.robust_accuracy, attack: r.attack, eps: r.eps, n: r.n,
+    test_clean_accuracy: r.clean_accuracy, test_robust_accuracy: r.robust_accuracy, attack: r.attack, norm: r.norm, eps: r.eps, n: r.n,
   };
 }

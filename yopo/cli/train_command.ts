@@ -208,7 +208,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       },
       onEvaluate: async (r) => {
         const selected = await selection.afterEvaluation(model, r.step, r.robust_accuracy, checkpointMetadata(r));
-        const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, eps: r.eps, n: r.n, ...selected };
+        const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, norm: r.norm, eps: r.eps, n: r.n, ...selected };
         metrics.append(record);
         faultPoint('metrics.jsonl: evaluation appended');
         records.push(record);

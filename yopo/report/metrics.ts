@@ -31,6 +31,7 @@ export interface MetricRecord {
   clean_accuracy?: number;
   robust_accuracy?: number;
   attack?: string;
+  norm?: string;
   eps?: number;
   n?: number;
   lr?: number;

@@ -14,12 +14,18 @@ function trainingEvaluations(records: MetricRecord[]): MetricRecord[] {
 }
 
 /** Best robust accuracy of a run during training, and the first time it was reached (undefined without evaluations). */
-export function bestRobust(records: MetricRecord[]): { accuracy: number; elapsedS: number } | undefined {
-  let best: { accuracy: number; elapsedS: number } | undefined;
+export function bestRobust(records: MetricRecord[]): { accuracy: number; elapsedS: number; record: MetricRecord } | undefined {
+  let best: { accuracy: number; elapsedS: number; record: MetricRecord } | undefined;
   for (const r of trainingEvaluations(records)) {
-    if (best === undefined || (r.robust_accuracy as number) > best.accuracy) best = { accuracy: r.robust_accuracy as number, elapsedS: r.elapsed_s };
+    if (best === undefined || (r.robust_accuracy as number) > best.accuracy) best = { accuracy: r.robust_accuracy as number, elapsedS: r.elapsed_s, record: r };
   }
   return best;
+}
+
+/** "pgd-40, linf ε=0.3, n=200": what a robust accuracy was measured with, from its record (older logs lack the norm). */
+function measuredWith(r: MetricRecord): string {
+  const threat = [typeof r.norm === 'string' ? r.norm : '', typeof r.eps === 'number' ? `ε=${Number(r.eps.toPrecision(3))}` : ''].filter(Boolean).join(' ');
+  return [typeof r.attack === 'string' ? r.attack : '', threat, typeof r.n === 'number' ? `n=${r.n}` : ''].filter(Boolean).join(', ');
 }
 
 /** The first training time at which a run's robust accuracy was at least `target` (undefined: never). */
@@ -41,7 +47,7 @@ export function timeToReachTable(runs: NamedRun[]): string {
       if (a === b) continue;
       const evaluations = trainingEvaluations(a.records);
       if (evaluations.length === 0) continue;
-      const pct = `${(100 * target.accuracy).toFixed(2)}%`;
+      const pct = [`${(100 * target.accuracy).toFixed(2)}%`, measuredWith(target.record)].filter(Boolean).join(', ');
       const reached = firstTimeAtLeast(a.records, target.accuracy);
       if (reached === undefined) {
         const last = evaluations[evaluations.length - 1].elapsed_s;
