@@ -25,18 +25,10 @@
 
 import type { Conv2dShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
-import { chunkTarget, forElementChunks, forRowChunks } from './chunks.js';
+import { chunkTarget, forRowChunks } from './chunks.js';
+import { fillBinding } from './fill.js';
 import { type RowTileConfig, backwardFilterPlan, backwardInputPlan, rowTileConfig, rowTilePlan } from './conv_plan.js';
-import { flatIndex, grid, vec4Main } from './wgsl.js';
-
-// Generated WGSL by kernel and shape: the unrolled sources take a fraction of a millisecond to build,
-// and the first-layer kernels run dozens of times per YOPO step.
-const sources = new Map<string, string>();
-function generated(key: string, build: () => string): string {
-  let code = sources.get(key);
-  if (code === undefined) sources.set(key, (code = build()));
-  return code;
-}
+import { flatIndex, grid } from './wgsl.js';
 
 /** A multiply of the row-tile kernel: weight (kh, kw) times the source at window position (v, u). */
 interface Tap {
@@ -89,7 +81,8 @@ function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bia
   const { OH, OW, step } = p.out;
   const plan = rowTilePlan(R, s.batch, QH, QW, config);
   const { tm, th, tn, wx, wy, tiles, tileRows, tilesPerRow, vecRows, subgroup: sg } = plan;
-  const code = generated(`${p.name}|${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}|${JSON.stringify(plan)}`, () => {
+  // Unrolled for one shape: the key names everything the source depends on.
+  const pipeline = gpu.program(p.name, `${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}|${JSON.stringify(plan)}`, () => {
     const L: string[] = [];
     for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
     L.push(`  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`);
@@ -171,7 +164,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(gpu.pipeline(p.name, code), bias ? [src, weights, out, bias] : [src, weights, out], plan.workgroups);
+  gpu.dispatch(pipeline, bias ? [src, weights, out, bias] : [src, weights, out], plan.workgroups);
 }
 
 /** The weights rearranged to [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
@@ -180,7 +173,7 @@ function rowsInnermost(gpu: Gpu, w: Binding, p: RowTileWeights): GpuBuffer {
   const total = p.channels * p.rows;
   const out = gpu.acquire(total * KH * KW * 4);
   const { workgroups, stride } = grid(total);
-  const code = generated(`${p.name}_weights|${p.channels}|${p.rows}|${KH}|${KW}`, () => {
+  const pipeline = gpu.program(`${p.name}_weights`, `${p.channels}|${p.rows}|${KH}|${KW}`, () => {
     const lines: string[] = [];
     for (let kh = 0; kh < KH; kh++) {
       for (let kw = 0; kw < KW; kw++) lines.push(`  out[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${p.rows}u + r] = w[${p.weightIndex('r', kh, kw)}];`);
@@ -194,7 +187,7 @@ ${flatIndex(total, stride)}
 ${lines.join('\n')}
 }`;
   });
-  gpu.dispatch(gpu.pipeline(`${p.name}_weights`, code), [w, out], workgroups);
+  gpu.dispatch(pipeline, [w, out], workgroups);
   return out;
 }
 
@@ -205,7 +198,7 @@ function padded(gpu: Gpu, x: Binding, planes: number, H: number, W: number, pad:
   const rows = planes * PH;
   const out = gpu.acquire(rows * PW * 4);
   const { workgroups, stride } = grid(rows);
-  const code = generated(`conv2d_pad|${planes}|${H}|${W}|${pad}|${PH}|${PW}`, () => {
+  const pipeline = gpu.program('conv2d_pad', `${planes}|${H}|${W}|${pad}|${PH}|${PW}`, () => {
     const L: string[] = [];
     for (let v = 0; v < PW; v++) {
       const col = v - pad;
@@ -222,21 +215,13 @@ ${flatIndex(rows, stride)}
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(gpu.pipeline('conv2d_pad', code), [x, out], workgroups);
+  gpu.dispatch(pipeline, [x, out], workgroups);
   return out;
 }
 
-/** Zeros all of `out`, four vec4 stores per invocation where its size allows. */
+/** Zeros all of `out` (the fill kernel: one pipeline for every size). */
 function zeroFill(gpu: Gpu, out: Binding): void {
-  forElementChunks(gpu, out.bytes / 4, [{ buffer: out, access: 'write' }], ({ count, windows: [o] }) => {
-    if (count % 4 === 0) {
-      const { main, workgroups } = vec4Main(count, '    out[j] = vec4f(0.0);');
-      gpu.dispatch(gpu.pipeline('conv_zero', `@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;\n${main}`), [o], workgroups);
-    } else {
-      const { workgroups, stride } = grid(count);
-      gpu.dispatch(gpu.pipeline('conv_zero', `@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n${flatIndex(count, stride)}\n  out[i] = 0.0;\n}`), [o], workgroups);
-    }
-  });
+  fillBinding(gpu, out, out.bytes / 4, 0, 'float32');
 }
 
 /** NCHW convolution forward (with optional bias): y [batch, outChannels, outHeight, outWidth]. `config`
@@ -375,7 +360,7 @@ function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: 
   const { tm, wx, wy, tw, groupsX, groupsY, perChunk, chunks: used } = plan;
   const partial = used === 1 ? out : gpu.acquire(used * total * 4);
 
-  const code = generated(`backward_filter|${JSON.stringify(s)}|${JSON.stringify(plan)}`, () => {
+  const pipeline = gpu.program('conv2d_backward_filter', `${JSON.stringify(s)}|${JSON.stringify(plan)}`, () => {
     const L: string[] = [];
     for (let i = 0; i < tm; i++) L.push(`  let o${i} = min(row0 + ${i}u, ${O - 1}u);`);
     L.push(`  let c = min(col0, ${C - 1}u);`);
@@ -438,18 +423,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(gpu.pipeline('conv2d_backward_filter', code), [x, dy, partial], [groupsX, groupsY, used]);
+  gpu.dispatch(pipeline, [x, dy, partial], [groupsX, groupsY, used]);
   if (partial === out) return;
   // Second pass: add the chunks' partial sums in a fixed order (deterministic).
   const { workgroups, stride } = grid(total);
-  const sum = `
+  const sum = gpu.program('conv2d_backward_filter_sum', `${total}|${used}|${stride}`, () => `
 @group(0) @binding(0) var<storage, read> part: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${flatIndex(total, stride)}
   var acc = 0.0;
   for (var k = 0u; k < ${used}u; k++) { acc += part[k * ${total}u + i]; }
   out[i] = acc;
-}`;
-  gpu.dispatch(gpu.pipeline('conv2d_backward_filter_sum', sum), [partial, out], workgroups);
+}`);
+  gpu.dispatch(sum, [partial, out], workgroups);
   gpu.release(partial.owner);
 }

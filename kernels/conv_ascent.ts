@@ -14,14 +14,6 @@ import type { Conv2dShape, ConvAscentOptions } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { WORKGROUP } from './wgsl.js';
 
-// Generated WGSL by kernel and shape: YOPO runs these n times per full pass.
-const sources = new Map<string, string>();
-function generated(key: string, build: () => string): string {
-  let code = sources.get(key);
-  if (code === undefined) sources.set(key, (code = build()));
-  return code;
-}
-
 /** Most pixels per invocation of either kernel: on lavapipe at SmallCNN batch 128, 14 (two tiles a 28-pixel row) ran the input-gradient pass in about 0.6 of the time of 8, and 28 spilled registers (several times slower). */
 const TN_MAX = 14;
 
@@ -55,7 +47,8 @@ function reluMaskedCotangent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffe
   const { tn, tilesPerRow } = rowTile(OW, 1);
   const cols = (tn - 1) * S + KW;
   const inRegisters = C * KH * cols <= WINDOW_IN_REGISTERS;
-  const code = generated(`relu_mask|${JSON.stringify(s)}|${bias !== null}`, () => {
+  // Unrolled for one shape (YOPO runs it n times per full pass); the key names what the source depends on.
+  const pipeline = gpu.program('conv_ascent_relu_mask', `${JSON.stringify(s)}|${bias !== null}`, () => {
     const L: string[] = [`  let oi = q / ${tilesPerRow}u;`, `  let oj0 = (q % ${tilesPerRow}u) * ${tn}u;`];
     // Window rows and columns inside the image (only padding can put them outside).
     for (let kh = 0; kh < KH; kh++) L.push(`  let h${kh} = i32(oi * ${S}u) + ${kh - P};`, `  let rowOk${kh} = u32(h${kh}) < ${H}u;`);
@@ -102,7 +95,7 @@ ${planeMain(OH * tilesPerRow)}
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(gpu.pipeline('conv_ascent_relu_mask', code), bias ? [x, eta, p, w, out, bias] : [x, eta, p, w, out], [Math.ceil((OH * tilesPerRow) / WORKGROUP), B, 1]);
+  gpu.dispatch(pipeline, bias ? [x, eta, p, w, out, bias] : [x, eta, p, w, out], [Math.ceil((OH * tilesPerRow) / WORKGROUP), B, 1]);
   return out;
 }
 
@@ -119,7 +112,7 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, dz: GpuBuffer
   const out = gpu.acquire(B * C * H * W * 4);
   const stepping = o.output === 'linfStep';
   const { tn, tilesPerRow } = rowTile(W, S);
-  const code = generated(`input_step|${JSON.stringify(s)}|${o.output}`, () => {
+  const pipeline = gpu.program(`conv_ascent_${o.output}`, JSON.stringify(s), () => {
     const L: string[] = [`  let h = q / ${tilesPerRow}u;`, `  let v0 = (q % ${tilesPerRow}u) * ${tn}u;`];
     // The dy row of each kernel row kh (shared by the tile), and whether it exists.
     for (let kh = 0; kh < KH; kh++) {
@@ -172,7 +165,6 @@ ${planeMain(H * tilesPerRow)}
 ${L.join('\n')}
 }`;
   });
-  const pipeline = gpu.pipeline(`conv_ascent_${o.output}`, code);
   const workgroups: [number, number, number] = [Math.ceil((H * tilesPerRow) / WORKGROUP), B, C];
   if (stepping) gpu.dispatch(pipeline, [x, eta, dz, w, out], workgroups, new Float32Array([o.sigma, o.eps]));
   else gpu.dispatch(pipeline, [x, eta, dz, w, out], workgroups);

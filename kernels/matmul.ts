@@ -5,9 +5,9 @@
 import type { MatmulShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
+import { fillBinding } from './fill.js';
 import { type MatmulPlan, type MatmulVariant, type RegisterPlan, type TiledPlan, defaultMatmulVariant, matmulPlan, matmulVariants } from './matmul_plan.js';
 import { type TunableOp, tunerOf } from './tune.js';
-import { flatIndex, grid } from './wgsl.js';
 
 /** Batched matmul ([batch, m, n]) with the variant the tuner chose for this shape on this device (the built-in default without one). */
 export function matmul(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape): GpuBuffer {
@@ -46,8 +46,10 @@ export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, var
 /** One dispatch of one shape (k > 0, within the binding limit). */
 function matmulInto(gpu: Gpu, a: Binding, b: Binding, out: Binding, s: MatmulShape, variant: MatmulVariant | null): void {
   const chosen = variant ?? ((tunerOf(gpu)?.choose(matmulTunable, s) as MatmulVariant | undefined) ?? defaultMatmulVariant(gpu.subgroupSize));
-  const { code, plan } = cachedShader(s, chosen, gpu.subgroupSize);
-  gpu.dispatch(gpu.pipeline(`matmul_${chosen}`, code), [a, b, out], plan.workgroups);
+  const plan = matmulPlan(s, chosen, gpu.subgroupSize);
+  // Unrolled for one shape: the plan follows from the shape, the variant (in the name) and the subgroup size.
+  const pipeline = gpu.program(`matmul_${chosen}`, JSON.stringify([s, gpu.subgroupSize]), () => shader(s, plan).code);
+  gpu.dispatch(pipeline, [a, b, out], plan.workgroups);
 }
 
 /** matmul as the tuner sees it: its variants on a device, and a workload that times one of them on scratch operands. */
@@ -73,15 +75,6 @@ export const matmulTunable: TunableOp<MatmulShape> = {
   },
 };
 
-// Generated WGSL by shape and variant: building the unrolled source costs more than a dispatch.
-const shaders = new Map<string, { code: string; plan: MatmulPlan }>();
-function cachedShader(s: MatmulShape, variant: MatmulVariant, subgroupSize: number): { code: string; plan: MatmulPlan } {
-  const key = JSON.stringify([s, variant, subgroupSize]);
-  let entry = shaders.get(key);
-  if (!entry) shaders.set(key, (entry = shader(s, matmulPlan(s, variant, subgroupSize))));
-  return entry;
-}
-
 /** The WGSL code of one shape's plan (exported for tests and experiments). */
 export function shader(s: MatmulShape, plan: MatmulPlan): { code: string; plan: MatmulPlan } {
   return { code: plan.kind === 'tiled' ? tiledShader(s, plan) : registerShader(s, plan), plan };
@@ -89,13 +82,7 @@ export function shader(s: MatmulShape, plan: MatmulPlan): { code: string; plan: 
 
 /** An empty sum: pooled buffers are not zeroed, so write the zeros. */
 function zeros(gpu: Gpu, out: GpuBuffer, size: number): GpuBuffer {
-  const { workgroups, stride } = grid(size);
-  const code = `
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-${flatIndex(size, stride)}
-  out[i] = 0.0;
-}`;
-  gpu.dispatch(gpu.pipeline('matmul_zeros', code), [out], workgroups);
+  fillBinding(gpu, out, size, 0, 'float32');
   return out;
 }
 

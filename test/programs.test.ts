@@ -64,6 +64,24 @@ test('new scalars (ε, lr, fill value, affine, clamp bounds, batch-norm eps) and
   assert.is(gpu.counters.pipelines, compiled, 'pipelines compiled for new scalar values or sizes');
 });
 
+test('empty sums (matmul with k = 0) of new sizes compile no new pipeline and are zeros', async () => {
+  const b = await webgpu();
+  const emptySum = async (m: number, n: number) => {
+    // Pooled buffers are not zeroed: dirty one of the output's size class first.
+    b.release(b.fill(m * n, 7, 'float32'));
+    const none = b.upload(new Float32Array(0), 'float32');
+    const out = b.matmul(none, none, { batch: 1, m, n, k: 0, transA: false, transB: false });
+    assert.equal(Array.from(await b.read(out, 'float32', m * n)), new Array(m * n).fill(0), `${m}×${n} with k = 0`);
+    for (const t of [none, out]) b.release(t);
+  };
+  await emptySum(3, 5);
+  await emptySum(4, 8);
+  const compiled = b.gpu.counters.pipelines;
+  await emptySum(7, 9);
+  await emptySum(12, 20);
+  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for an empty sum of a new size');
+});
+
 test('a program key that names two different WGSL sources is an error (with checkProgramKeys, as in tests)', async () => {
   const { gpu } = await webgpu();
   assert.ok(gpu.checkProgramKeys, 'tests run with program keys checked');
