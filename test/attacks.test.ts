@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { Random, Tape, type Tensor, add, flatten, matmul, setBackend, tensor } from '../engine/index.js';
 import { Classifier } from '../nn/index.js';
 import {
-  type EvalData, type ExampleResult, apgdCheckpoints, parseMethod, threatModel, dlrLoss, evaluate, oneHotRows, parseAttack, project, projectToBall, squareFraction, targetedDlrLoss,
+  type EvalData, type EvalResult, type ExampleResult, type StageReport, apgdCheckpoints, paddedIndices, parseMethod, threatModel, dlrLoss, evaluate, oneHotRows, parseAttack, project, projectToBall, squareFraction, targetedDlrLoss,
 } from '../yopo/index.js';
 import { assertClose, cpu } from './helpers.js';
 
@@ -100,10 +100,22 @@ for (const [norm, eps, lo, hi] of [['linf', 0.05, 0, 1], ['l2', 0.4, 0.4, 0.6]] 
     const data = dataset(n, lo, hi, norm === 'linf' ? 10 : 11);
     const exact = exactRobust(data, eps, norm);
     assert.ok(exact.robust > 40 && exact.robust < 160, `a meaningful threat model: ${exact.robust}/${n} exactly robust`);
-    const run = async (spec: string) => (await evaluate(model, data, parseAttack(spec, eps, eps / 4, 1, norm), { batchSize: n, seed: 1, keepExamples: true })).examples!;
+    const reports: StageReport[] = [];
+    const results: EvalResult[] = [];
+    const run = async (spec: string) => {
+      const r = await evaluate(model, data, parseAttack(spec, eps, eps / 4, 1, norm), { batchSize: n, seed: 1, keepExamples: true, onStage: (st) => reports.push(st) });
+      results.push(r);
+      return r.examples!;
+    };
     const robustCount = (examples: ExampleResult[]) => examples.filter((e) => e.adv_pred === e.label).length;
     const composite = await run('apgd-ce+apgd-t+square-300');
     const strong = robustCount(composite);
+    // One report per stage of the one batch: each stage attacks what the one before left robust.
+    assert.equal(reports.map((st) => st.attack), ['apgd-ce', 'apgd-t', 'square-300']);
+    assert.is(reports[0].attacked, composite.filter((e) => e.clean_pred === e.label).length, 'the first stage attacks the correctly classified');
+    for (let s = 1; s < reports.length; s++) assert.is(reports[s].attacked, reports[s - 1].attacked - reports[s - 1].broken, `stage ${reports[s].attack} attacks the survivors`);
+    assert.is(reports[2].attacked - reports[2].broken, strong, 'the last stage leaves the robust ones');
+    results[0].stages.forEach((st, s) => assert.is(st.seconds, reports[s].seconds, `${st.attack}: the result's stage time is the reports'`));
     const measured = [`apgd-ce+apgd-t+square-300: ${strong}`];
     for (const spec of COMPONENTS[norm]) {
       const examples = await run(spec);
@@ -143,6 +155,18 @@ test("APGD's checkpoints: w_j = ceil(p_j·N) with p_1 = 0.22, p_{j+1} = p_j + ma
   // By hand for N = 100: p = 0.22, 0.41, 0.57, 0.70, 0.80, 0.87, 0.93, 0.99 (checks after those many iterations).
   assert.equal(apgdCheckpoints(100).map((i) => i + 1), [22, 41, 57, 70, 80, 87, 93, 99]);
   assert.equal(apgdCheckpoints(10).map((i) => i + 1), [2, 3, 4, 5, 6, 7, 8, 9, 10]);
+});
+
+test('the rows an attack runs on are padded with copies of the first to the next of 1, 2, 3, 4, 6, 8, 12, …, at most the cap', () => {
+  assert.equal(paddedIndices([5, 7, 9, 11, 13]), [5, 7, 9, 11, 13, 5]);
+  assert.equal(paddedIndices([5, 7, 9]), [5, 7, 9]);
+  assert.equal(paddedIndices([3]), [3]);
+  assert.equal(paddedIndices([0, 1, 2, 3]), [0, 1, 2, 3]);
+  assert.equal(paddedIndices([4, 6, 8, 10, 12, 14, 16], 7), [4, 6, 8, 10, 12, 14, 16], 'capped by the batch size');
+  assert.equal(paddedIndices([1, 2, 3], 2), [1, 2, 3], 'never fewer than the rows');
+  const sizes = new Set(Array.from({ length: 200 }, (_, i) => paddedIndices(Array.from({ length: i + 1 }, (_, j) => j)).length));
+  assert.equal([...sizes], [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256], 'a shrinking set of 200 rows runs at 16 sizes, not 200');
+  for (let n = 2; n <= 1000; n++) assert.ok(paddedIndices(Array.from({ length: n }, (_, j) => j)).length < 1.5 * n, `${n} rows: padding under half`);
 });
 
 test("Square's p schedule halves at AutoAttack's query counts", () => {

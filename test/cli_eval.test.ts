@@ -65,7 +65,8 @@ test('an ε sweep: table, curve, per-sample lines, model card with the checkpoin
   const r = yopo('eval', ...CKPT, ...DATA, '--attack', 'fgsm+pgd-1', '--eps', '0.1,3/10', '--no-sanity', '--per-sample', 'out/samples.jsonl', '--card', 'out/card', '--curve', 'out/curve.svg');
   succeeds(r, 'yopo eval sweep');
   assert.match(r.stdout, /robust accuracy \d+\.\d% \[95% CI \d+\.\d, \d+\.\d\] under fgsm\+pgd-1, linf ε=0\.1, n=4/);
-  assert.match(r.stdout, /under fgsm\+pgd-1, linf ε=0\.3, n=4/);
+  assert.match(r.stdout, /under fgsm\+pgd-1, linf ε=0\.3, n=4 \[after fgsm: \d+\.\d% \((\d+m)?\d+s\), pgd-1: \d+\.\d% \((\d+m)?\d+s\)\]/, 'each stage with its wall time');
+  assert.match(r.stdout, /^time: evaluation (\d+m)?\d+s$/m, 'the evaluation time, without sanity checks under --no-sanity');
   assert.match(r.stdout, /^ε\s+robust accuracy\s+95% interval/m);
   assert.match(r.stdout, /yopo eval --attack autoattack/, 'a quick attack points to the reportable one');
   const lines = readFileSync(at('out/samples.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
@@ -76,6 +77,18 @@ test('an ε sweep: table, curve, per-sample lines, model card with the checkpoin
     assert.ok(e.broken_by === null || ['fgsm', 'pgd-1'].includes(e.broken_by), String(e.broken_by));
     if (e.broken_by !== null) assert.ok(e.adv_pred !== e.label && e.clean_pred === e.label);
   }
+  // A line per stage (of a composition) and batch that had images to attack, in ε order: what it broke, of how many, in what time.
+  const expected: string[] = [];
+  for (const eps of [0.1, 0.3]) {
+    let left = lines.filter((e) => e.eps === eps && e.clean_pred === e.label);
+    for (const stage of ['fgsm', 'pgd-1']) {
+      const broken = left.filter((e) => e.broken_by === stage).length;
+      if (left.length > 0) expected.push(`${stage} broke ${broken} of ${left.length}`);
+      left = left.filter((e) => e.broken_by !== stage);
+    }
+  }
+  const stageLines = r.stdout.split('\n').filter((l) => l.startsWith('  images '));
+  assert.equal(stageLines.map((l) => l.replace(/^ {2}images 1-4: (.*) in (\d+m)?\d+s$/, '$1')), expected, r.stdout);
   const card = JSON.parse(readFileSync(at('out/card.json'), 'utf8'));
   assert.is(card.checkpoint_sha256, createHash('sha256').update(readFileSync(at('run/model.safetensors'))).digest('hex'));
   assert.is(card.threat_model, 'Linf');
@@ -97,6 +110,10 @@ test('--save-adversarial writes images and labels; L2 with Square; --json carrie
   assert.is(result.norm, 'l2');
   assert.is(result.eps, 2, 'RobustBench L2 radius for MNIST');
   assert.equal(result.stages.map((s: { attack: string }) => s.attack), ['fgm', 'square-10']);
+  // Each stage's wall time, and the evaluation's and sanity checks' (what bench/autoattack.md records).
+  for (const s of result.stages) assert.ok(s.seconds >= 0 && s.seconds < 600, `stage ${s.attack} seconds ${s.seconds}`);
+  assert.ok(result.seconds.evaluation >= result.stages[0].seconds + result.stages[1].seconds, `evaluation ${result.seconds.evaluation} s covers its stages`);
+  assert.ok(result.seconds.sanity > 0, 'sanity checks ran and were timed');
   assert.ok(Array.isArray(result.sanity_flags));
   const file = decodeSafetensors(readFileSync(at('out/adv.safetensors')));
   assert.equal(file.tensors.get('adversarial')!.shape, [3, 1, 28, 28]);

@@ -7,7 +7,7 @@
 import { Random, tensor } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
 import { type AttackContext, type Stage, parseStages } from './attacks/registry.js';
-import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, scatterRows } from './attacks/rows.js';
+import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, paddedIndices, scatterRows } from './attacks/rows.js';
 import { wilsonInterval } from './interval.js';
 import type { Norm } from './perturbation.js';
 
@@ -78,19 +78,31 @@ export interface EvalResult {
   /** 95% Wilson intervals of the two accuracies. */
   clean_interval: [number, number];
   robust_interval: [number, number];
-  /** Robust accuracy after each stage (cumulative). */
-  stages: { attack: string; robust_accuracy: number }[];
+  /** Robust accuracy after each stage (cumulative) and the wall time the stage took over all batches. */
+  stages: { attack: string; robust_accuracy: number; seconds: number }[];
   /** Per-example outcomes and adversarial inputs, when asked for (options.keepExamples). */
   examples?: ExampleResult[];
   adversarial?: Float32Array;
 }
 
 /** Options of evaluate: batch size (default 200), image limit, seed (default 0), progress callback, per-example results, time budget. */
+/** One stage's work on one batch: images [first, first + count) of which `attacked` were still robust, `broken` of them fooled. */
+export interface StageReport {
+  first: number;
+  count: number;
+  attack: string;
+  attacked: number;
+  broken: number;
+  seconds: number;
+}
+
 export interface EvaluateOptions {
   batchSize?: number;
   limit?: number;
   seed?: number;
   onBatch?: (done: number, total: number) => void;
+  /** After each stage of each batch (a stage can take minutes on a software adapter). */
+  onStage?: (report: StageReport) => void;
   /** Keep per-example results and the adversarial inputs (memory: one copy of the evaluated images). */
   keepExamples?: boolean;
   /** Start no batch expected (at the mean batch time so far) to end after this many seconds; n counts the images evaluated. */
@@ -105,18 +117,6 @@ function argmaxRows(logits: Float32Array, classes: number): Int32Array {
   });
 }
 
-/**
- * The rows a stage attacks, padded by repeating the first up to a power of two (at most `cap`, the
- * batch size): on WebGPU every batch size compiles the model's kernels anew (about a second each on
- * lavapipe), and the number of still-robust rows differs from batch to batch, so unpadded sizes would
- * compile without end. The attacks are per example, so the padding changes no real row's result.
- */
-function paddedRows(idx: readonly number[], cap: number): number[] {
-  let size = 1;
-  while (size < idx.length) size *= 2;
-  size = Math.max(idx.length, Math.min(size, cap));
-  return [...idx, ...new Array<number>(size - idx.length).fill(idx[0])];
-}
 
 /** Per-example ‖adv − x‖∞ and ‖adv − x‖₂. */
 function perturbationNorms(x: Float32Array, adv: Float32Array, per: number, i: number): { linf: number; l2: number } {
@@ -145,6 +145,7 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
   let clean = 0;
   let robust = 0;
   const stageRobust = attack.stages.map(() => 0);
+  const stageSeconds = attack.stages.map(() => 0);
   const examples: ExampleResult[] = [];
   const adversarial = options.keepExamples ? new Float32Array(limit * per) : undefined;
   try {
@@ -163,8 +164,10 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
       for (let s = 0; s < attack.stages.length; s++) {
         const stage = attack.stages[s];
         const idx = indicesWhere(stillRobust);
+        const stageStarted = performance.now();
         if (idx.length > 0) {
-          const rows = paddedRows(idx, batchSize);
+          // Padded to a size of paddedIndices's ladder (at most the batch size): fewer sizes to compile kernels for.
+          const rows = paddedIndices(idx, batchSize);
           const subLabels = gatherLabels(labels, rows);
           const sub = tensor(gatherRows(x, per, rows), [rows.length, ...shape]);
           const found = await stage.run(model, sub, subLabels, rng);
@@ -182,7 +185,11 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
             brokenBy[e] = stage.name;
           });
         }
-        stageRobust[s] += stillRobust.reduce((acc, v) => acc + v, 0);
+        const robustAfter = stillRobust.reduce((acc, v) => acc + v, 0);
+        stageRobust[s] += robustAfter;
+        const seconds = (performance.now() - stageStarted) / 1000;
+        stageSeconds[s] += seconds;
+        options.onStage?.({ first: start, count: b, attack: stage.name, attacked: idx.length, broken: idx.length - robustAfter, seconds });
       }
       // The final verdict: the stored adversarial inputs, classified again, inside the threat model.
       const advPred = attack.stages.length ? argmaxRows(await logitsOf(model, adv, [b, ...shape]), classes) : cleanPred;
@@ -208,7 +215,7 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
     n,
     clean_interval: wilsonInterval(clean, n),
     robust_interval: wilsonInterval(robust, n),
-    stages: attack.stages.map((s, i) => ({ attack: s.name, robust_accuracy: stageRobust[i] / n })),
+    stages: attack.stages.map((s, i) => ({ attack: s.name, robust_accuracy: stageRobust[i] / n, seconds: stageSeconds[i] })),
     ...(options.keepExamples ? { examples, adversarial: adversarial!.subarray(0, n * per) } : {}),
   };
 }

@@ -14,7 +14,7 @@ import { type Random, Tape, type Tensor, add, addScalar, argmax, cast, eq, keep,
 import type { Classifier } from '../../nn/index.js';
 import { type Norm, ascentDirection, normalizePerExample, perturbed, projectToBall } from '../perturbation.js';
 import { crossEntropyPerExample, dlrLoss, oneHotRows, targetedDlrLoss } from './dlr.js';
-import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, perExample, scatterRows } from './rows.js';
+import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, paddedIndices, perExample, scatterRows } from './rows.js';
 
 /** APGD's loss: cross-entropy (APGD-CE), the DLR loss (APGD-DLR) or the targeted DLR loss (APGD-T). */
 export type ApgdLoss = 'ce' | 'dlr' | 'dlr-targeted';
@@ -194,11 +194,14 @@ export async function apgdAttack(model: Classifier, x: Tensor, labels: Int32Arra
     for (let r = 0; r < restarts; r++) {
       const idx = indicesWhere(robust);
       if (idx.length === 0) break;
-      const sub = tensor(gatherRows(xHost, per, idx), [idx.length, ...x.shape.slice(1)]);
-      const y = gatherLabels(labels, idx);
+      // Padded to a size of paddedIndices's ladder: each target and restart leaves fewer rows, and each new size compiles.
+      // Only the first idx.length rows of the run are used.
+      const rows = paddedIndices(idx);
+      const sub = tensor(gatherRows(xHost, per, rows), [rows.length, ...x.shape.slice(1)]);
+      const y = gatherLabels(labels, rows);
       const onehotY = oneHotRows(y, classes);
       let onehotTarget: Tensor | null = null;
-      if (loss === 'dlr-targeted') onehotTarget = oneHotRows(kthLargestClass(gatherRows(cleanLogits, classes, idx), classes, rank), classes);
+      if (loss === 'dlr-targeted') onehotTarget = oneHotRows(kthLargestClass(gatherRows(cleanLogits, classes, rows), classes, rank), classes);
       const lossOf = (z: Tensor) => (loss === 'ce' ? crossEntropyPerExample(z, onehotY) : loss === 'dlr' ? dlrLoss(z, onehotY) : targetedDlrLoss(z, onehotY, onehotTarget!));
       const run = await apgdRun(model, sub, y, lossOf, o, rng);
       const found = (await run.adversarial.data()) as Float32Array;

@@ -16,6 +16,7 @@
 import { Tape, type Tensor, mul, sum, tensor, tidy } from '../../engine/index.js';
 import type { Random, TypedArray } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
+import { gatherRows, paddedIndices } from './rows.js';
 
 /** The norms FAB-T runs in: L∞ or L2. */
 export type FabNorm = 'linf' | 'l2';
@@ -57,11 +58,10 @@ export async function fabTargetedAttack(model: Classifier, x: Tensor, labels: In
     for (let r = 0; r < restarts; r++) {
       const rows = robust.flatMap((ok, i) => (ok ? [i] : []));
       if (rows.length === 0) break;
-      // Padded with copies of the first row to a power of two: on WebGPU every batch size compiles its
-      // own kernels, and the shrinking set of robust points would otherwise bring a new size each run.
-      const batchRows = [...rows, ...new Array<number>(nextPowerOfTwo(rows.length) - rows.length).fill(rows[0])];
+      // Padded to a size of paddedIndices's ladder: the shrinking set of robust points would bring a new size (compiles) each run.
+      const batchRows = paddedIndices(rows);
       const runShape = [batchRows.length, ...rowShape];
-      const x0 = gatherRows(clean, batchRows, n);
+      const x0 = gatherRows(clean, n, batchRows);
       const y = Int32Array.from(batchRows, (i) => labels[i]);
       const target = Int32Array.from(batchRows, (i) => ranked[i][k]);
       const run = await fabRun(model, x0, y, target, runShape, o, steps, r > 0 ? rng : null);
@@ -283,16 +283,6 @@ function argmaxRows(logits: TypedArray, classes: number): Int32Array {
     for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
     out[i] = best;
   }
-  return out;
-}
-
-function nextPowerOfTwo(m: number): number {
-  return 2 ** Math.ceil(Math.log2(m));
-}
-
-function gatherRows(data: Float32Array, rows: number[], n: number): Float32Array {
-  const out = new Float32Array(rows.length * n);
-  rows.forEach((i, j) => out.set(data.subarray(i * n, (i + 1) * n), j * n));
   return out;
 }
 

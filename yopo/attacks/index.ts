@@ -7,3 +7,4 @@ export * from './fab.js';
 export * from './pgd.js';
 export * from './registry.js';
 export * from './square.js';
+export { paddedIndices } from './rows.js';

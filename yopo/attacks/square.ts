@@ -14,7 +14,7 @@ import { tensor } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 import type { Norm } from '../perturbation.js';
 import { marginOf } from './dlr.js';
-import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, scatterRows } from './rows.js';
+import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, paddedIndices, scatterRows } from './rows.js';
 
 /** Options of squareAttack: radius eps (in input units, inputs in [0, 1]) in the given norm; defaults queries 5000, pInit 0.8, restarts 1, rescaleSchedule false. */
 export interface SquareOptions {
@@ -133,7 +133,11 @@ async function squareRun(model: Classifier, x: Float32Array, shape: readonly num
     const bestCur = gatherRows(best, per, idx);
     const candidate = o.norm === 'linf' ? linfCandidate(xCur, bestCur, idx.length, [c, h, w], p, eps, rng) : l2Candidate(xCur, bestCur, idx.length, [c, h, w], p, eps, rng);
     const y = gatherLabels(labels, idx);
-    const margin = marginOf(await logitsOf(model, candidate, [idx.length, c, h, w]), y, model.classes);
+    // The forward pass on rows padded to a size of paddedIndices's ladder (copies of the first candidate): each image
+    // broken leaves one row fewer, and each new batch size compiles; only the first idx.length count.
+    const rows = paddedIndices(Array.from(idx, (_, i) => i));
+    const logits = await logitsOf(model, gatherRows(candidate, per, rows), [rows.length, c, h, w]);
+    const margin = marginOf(logits.subarray(0, idx.length * model.classes), y, model.classes);
     const improved = idx.map((e, i) => {
       const better = margin[i] < lossMin[e];
       if (better) lossMin[e] = margin[i];

@@ -8,7 +8,7 @@ import { defaultEvalAttack, threatModel } from '../defaults.js';
 import { type AttackSpec, type EvalResult, QUICK_ATTACK_NOTE, evaluate, isQuickAttack, parseAttack } from '../evaluate.js';
 import { percentWithInterval } from '../interval.js';
 import type { Norm } from '../perturbation.js';
-import { Progress } from '../report/index.js';
+import { Progress, formatDuration } from '../report/index.js';
 import { type SanityFlag, blackBoxBeatsWhiteBox, modelSanityFlags, notFallingWithEps } from '../sanity.js';
 import { type CommandSpec, UsageError, parseCommand, parseFraction } from './args.js';
 import { explainDeviceLimit } from './device_limit.js';
@@ -64,10 +64,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
   if (!parsed) return;
   const v = parsed.values;
   if (!v.checkpoint) throw new UsageError('yopo eval: --checkpoint FILE is required');
-  const data = String(v.data);
-  const norm = String(v.norm) as Norm;
+  const data = v.data;
+  const norm: Norm = v.norm;
   const threat = threatModel(data as 'mnist', { norm });
-  const epsList = parseEpsList(v.eps as string | undefined, threat.eps);
+  const epsList = parseEpsList(v.eps, threat.eps);
   const step = v.step === undefined ? threat.step : parseFraction(String(v.step), 'step', 'eval');
   const attackText = String(v.attack ?? defaultEvalAttack(data));
   const perSample = requireExtension(v['per-sample'], 'per-sample', '.jsonl');
@@ -77,7 +77,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   let attacks: AttackSpec[];
   try {
     // With the default step, L2 PGD scales its step with each ε of a sweep (α = 2.5ε/k).
-    attacks = epsList.map((eps) => parseAttack(attackText, eps, v.step === undefined && norm === 'l2' ? (step * eps) / threat.eps : step, v.restarts as number, norm));
+    attacks = epsList.map((eps) => parseAttack(attackText, eps, v.step === undefined && norm === 'l2' ? (step * eps) / threat.eps : step, v.restarts, norm));
   } catch (e) {
     throw new UsageError(`yopo eval: --attack: ${(e as Error).message}`);
   }
@@ -88,12 +88,16 @@ export async function evalCommand(argv: string[]): Promise<void> {
     await loadModel(String(v.checkpoint), model);
     const results: EvalResult[] = [];
     const flags: SanityFlag[] = [];
-    const budget = v['time-budget'] as number | undefined;
-    const options = { batchSize: v['batch-size'] as number, seed: v.seed as number, timeBudgetS: budget === undefined ? undefined : budget * 60 };
+    const budget = v['time-budget'];
+    const options = { batchSize: v['batch-size'], seed: v.seed, timeBudgetS: budget === undefined ? undefined : budget * 60 };
+    const evalStarted = performance.now();
     for (const attack of attacks) {
       const progress = v.json ? null : new Progress({ total: test.count, label: `eval ${attack.name} ε=${round(attack.eps)}`, unit: 'image' });
-      const r = await evaluate(model, test, attack, { ...options, keepExamples: Boolean(perSample || saveAdversarial), onBatch: (done) => progress?.update(done) }).catch((e) => {
-        throw explainDeviceLimit(e, v['batch-size'] as number);
+      const r = await evaluate(model, test, attack, { ...options, keepExamples: Boolean(perSample || saveAdversarial), onBatch: (done) => progress?.update(done), onStage: (st) => {
+        // Stages of a composition can take minutes each on a software adapter: say what each did.
+        if (st.attacked > 0 && (attack.stages.length > 1 || st.seconds >= 10)) progress?.log(`  images ${st.first + 1}-${st.first + st.count}: ${st.attack} broke ${st.broken} of ${st.attacked} in ${formatDuration(st.seconds)}`);
+      } }).catch((e) => {
+        throw explainDeviceLimit(e, v['batch-size']);
       });
       progress?.finish();
       results.push(r);
@@ -102,28 +106,32 @@ export async function evalCommand(argv: string[]): Promise<void> {
     }
     const sweepFlag = results.length > 1 ? notFallingWithEps(results) : null;
     if (sweepFlag) flags.push(sweepFlag);
+    const evalSeconds = (performance.now() - evalStarted) / 1000;
     const largest = attacks[attacks.length - 1];
+    const sanityStarted = performance.now();
     if (!v['no-sanity'] && largest.stages.length > 0) flags.push(...(await modelSanityFlags(model, test, largest, results[results.length - 1], options)));
+    const sanitySeconds = (performance.now() - sanityStarted) / 1000;
     const outputs: EvalOutputs = {
-      checkpoint: String(v.checkpoint), data, model: String(v.model), adapter: description, seed: v.seed as number, restarts: v.restarts as number,
-      attacks, results, flags, images: test, perSample, saveAdversarial, card: v.card as string | undefined, curve,
+      checkpoint: v.checkpoint, data, model: v.model, adapter: description, seed: v.seed, restarts: v.restarts,
+      attacks, results, flags, images: test, perSample, saveAdversarial, card: v.card, curve,
     };
     const written = await writeEvalOutputs(outputs);
     if (v.json) {
       const strip = ({ examples: _e, adversarial: _a, ...rest }: EvalResult) => rest;
       const main = strip(results[results.length - 1]);
-      console.log(JSON.stringify({ ...main, restarts: v.restarts, checkpoint: v.checkpoint, data, model: v.model, adapter: description, sweep: results.length > 1 ? results.map(strip) : undefined, sanity_flags: flags, files: written }));
+      console.log(JSON.stringify({ ...main, restarts: v.restarts, checkpoint: v.checkpoint, data, model: v.model, adapter: description, sweep: results.length > 1 ? results.map(strip) : undefined, sanity_flags: flags, files: written, seconds: { evaluation: evalSeconds, sanity: v['no-sanity'] ? null : sanitySeconds } }));
       return;
     }
     const clean = results[0];
     console.log(`clean accuracy ${percentWithInterval(clean.clean_accuracy, clean.n)} (n=${clean.n} test images, ${description})`);
     for (const r of results) {
-      const stages = r.stages.length > 1 ? ` [after ${r.stages.map((s) => `${s.attack}: ${(100 * s.robust_accuracy).toFixed(1)}%`).join(', ')}]` : '';
+      const stages = r.stages.length > 1 ? ` [after ${r.stages.map((s) => `${s.attack}: ${(100 * s.robust_accuracy).toFixed(1)}% (${formatDuration(s.seconds)})`).join(', ')}]` : '';
       console.log(`robust accuracy ${percentWithInterval(r.robust_accuracy, r.n)} under ${r.attack}, ${r.norm} ε=${round(r.eps)}, n=${r.n}${stages}`);
     }
     if (results.length > 1) console.log(sweepTable(results));
     if (attacks.some(isQuickAttack)) console.log(QUICK_ATTACK_NOTE);
     for (const f of flags) console.log(`warning: sanity check '${f.check}': ${f.evidence}`);
+    console.log(`time: evaluation ${formatDuration(evalSeconds)}${v['no-sanity'] ? '' : `, sanity checks ${formatDuration(sanitySeconds)}`}`);
     for (const file of written) console.log(`wrote ${file}`);
   } finally {
     model.dispose();
