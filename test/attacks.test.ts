@@ -164,6 +164,10 @@ test('the rows an attack runs on are padded with copies of the first to the next
   assert.equal(paddedIndices([0, 1, 2, 3]), [0, 1, 2, 3]);
   assert.equal(paddedIndices([4, 6, 8, 10, 12, 14, 16], 7), [4, 6, 8, 10, 12, 14, 16], 'capped by the batch size');
   assert.equal(paddedIndices([1, 2, 3], 2), [1, 2, 3], 'never fewer than the rows');
+  const range = (n: number) => Array.from({ length: n }, (_, j) => j);
+  assert.is(paddedIndices(range(154), 200).length, 200, 'within a quarter of the cap: the cap (already compiled), not 192');
+  assert.is(paddedIndices(range(20), 25).length, 25);
+  assert.is(paddedIndices(range(100), 200).length, 128, 'far from the cap: the ladder');
   const sizes = new Set(Array.from({ length: 200 }, (_, i) => paddedIndices(Array.from({ length: i + 1 }, (_, j) => j)).length));
   assert.equal([...sizes], [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256], 'a shrinking set of 200 rows runs at 16 sizes, not 200');
   for (let n = 2; n <= 1000; n++) assert.ok(paddedIndices(Array.from({ length: n }, (_, j) => j)).length < 1.5 * n, `${n} rows: padding under half`);
