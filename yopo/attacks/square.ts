@@ -136,7 +136,8 @@ async function squareRun(model: Classifier, x: Float32Array, shape: readonly num
     // The forward pass on rows padded to a size of paddedIndices's ladder (copies of the first candidate): each image
     // broken leaves one row fewer, and each new batch size compiles; only the first idx.length count.
     const rows = paddedIndices(Array.from(idx, (_, i) => i));
-    const logits = await logitsOf(model, gatherRows(candidate, per, rows), [rows.length, c, h, w]);
+    const batch = rows.length === idx.length ? candidate : gatherRows(candidate, per, rows);
+    const logits = await logitsOf(model, batch, [rows.length, c, h, w]);
     const margin = marginOf(logits.subarray(0, idx.length * model.classes), y, model.classes);
     const improved = idx.map((e, i) => {
       const better = margin[i] < lossMin[e];

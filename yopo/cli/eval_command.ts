@@ -108,8 +108,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (sweepFlag) flags.push(sweepFlag);
     const evalSeconds = (performance.now() - evalStarted) / 1000;
     const largest = attacks[attacks.length - 1];
+    const sanityRan = !v['no-sanity'] && largest.stages.length > 0;
     const sanityStarted = performance.now();
-    if (!v['no-sanity'] && largest.stages.length > 0) flags.push(...(await modelSanityFlags(model, test, largest, results[results.length - 1], options)));
+    if (sanityRan) flags.push(...(await modelSanityFlags(model, test, largest, results[results.length - 1], options)));
     const sanitySeconds = (performance.now() - sanityStarted) / 1000;
     const outputs: EvalOutputs = {
       checkpoint: v.checkpoint, data, model: v.model, adapter: description, seed: v.seed, restarts: v.restarts,
@@ -119,7 +120,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (v.json) {
       const strip = ({ examples: _e, adversarial: _a, ...rest }: EvalResult) => rest;
       const main = strip(results[results.length - 1]);
-      console.log(JSON.stringify({ ...main, restarts: v.restarts, checkpoint: v.checkpoint, data, model: v.model, adapter: description, sweep: results.length > 1 ? results.map(strip) : undefined, sanity_flags: flags, files: written, seconds: { evaluation: evalSeconds, sanity: v['no-sanity'] ? null : sanitySeconds } }));
+      console.log(JSON.stringify({ ...main, restarts: v.restarts, checkpoint: v.checkpoint, data, model: v.model, adapter: description, sweep: results.length > 1 ? results.map(strip) : undefined, sanity_flags: flags, files: written, seconds: { evaluation: evalSeconds, sanity: sanityRan ? sanitySeconds : null } }));
       return;
     }
     const clean = results[0];
@@ -131,7 +132,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (results.length > 1) console.log(sweepTable(results));
     if (attacks.some(isQuickAttack)) console.log(QUICK_ATTACK_NOTE);
     for (const f of flags) console.log(`warning: sanity check '${f.check}': ${f.evidence}`);
-    console.log(`time: evaluation ${formatDuration(evalSeconds)}${v['no-sanity'] ? '' : `, sanity checks ${formatDuration(sanitySeconds)}`}`);
+    console.log(`time: evaluation ${formatDuration(evalSeconds)}${sanityRan ? `, sanity checks ${formatDuration(sanitySeconds)}` : ''}`);
     for (const file of written) console.log(`wrote ${file}`);
   } finally {
     model.dispose();
