@@ -7,7 +7,7 @@
 import { Random, tensor } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
 import { type AttackContext, type Stage, parseStages } from './attacks/registry.js';
-import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, paddedIndices, scatterRows } from './attacks/rows.js';
+import { argmaxRows, correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, paddedIndices, scatterRows } from './attacks/rows.js';
 import { wilsonInterval } from './interval.js';
 import type { Norm } from './perturbation.js';
 
@@ -108,15 +108,6 @@ export interface EvaluateOptions {
   /** Start no batch expected (at the mean batch time so far) to end after this many seconds; n counts the images evaluated. */
   timeBudgetS?: number;
 }
-
-function argmaxRows(logits: Float32Array, classes: number): Int32Array {
-  return Int32Array.from({ length: logits.length / classes }, (_, i) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
-    return best;
-  });
-}
-
 
 /** Per-example ‖adv − x‖∞ and ‖adv − x‖₂. */
 function perturbationNorms(x: Float32Array, adv: Float32Array, per: number, i: number): { linf: number; l2: number } {

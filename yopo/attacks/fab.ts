@@ -16,7 +16,7 @@
 import { Tape, type Tensor, mul, sum, tensor, tidy } from '../../engine/index.js';
 import type { Random, TypedArray } from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
-import { gatherRows, paddedIndices } from './rows.js';
+import { argmaxRows, gatherRows, paddedIndices } from './rows.js';
 
 /** The norms FAB-T runs in: L∞ or L2. */
 export type FabNorm = 'linf' | 'l2';
@@ -273,17 +273,6 @@ function startInBall(x0: Float32Array, m: number, o: FabOptions, rng: Random): F
 function classesByLogit(logits: TypedArray, i: number, classes: number): number[] {
   const row = logits.subarray(i * classes, (i + 1) * classes);
   return Array.from({ length: classes }, (_, c) => c).sort((a, b) => row[b] - row[a] || a - b);
-}
-
-function argmaxRows(logits: TypedArray, classes: number): Int32Array {
-  const rows = logits.length / classes;
-  const out = new Int32Array(rows);
-  for (let i = 0; i < rows; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
-    out[i] = best;
-  }
-  return out;
 }
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -67,15 +67,21 @@ export async function logitsOfTensor(model: Classifier, x: Tensor): Promise<Floa
   return out;
 }
 
-/** 1 where argmax of the row equals the label. */
-export function correctOf(logits: Float32Array, labels: Int32Array, classes: number): Uint8Array {
-  const out = new Uint8Array(labels.length);
-  for (let i = 0; i < labels.length; i++) {
+/** The predicted class (argmax, first on ties) of each row of [B, classes] logits. */
+export function argmaxRows(logits: ArrayLike<number>, classes: number): Int32Array {
+  const out = new Int32Array(logits.length / classes);
+  for (let i = 0; i < out.length; i++) {
     let best = 0;
     for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
-    out[i] = best === labels[i] ? 1 : 0;
+    out[i] = best;
   }
   return out;
+}
+
+/** 1 where argmax of the row equals the label. */
+export function correctOf(logits: Float32Array, labels: Int32Array, classes: number): Uint8Array {
+  const predicted = argmaxRows(logits.subarray(0, labels.length * classes), classes);
+  return Uint8Array.from(predicted, (p, i) => (p === labels[i] ? 1 : 0));
 }
 
 /** Per-example masks as a [B, 1, ..., 1] float tensor that broadcasts against inputs of the given rank. */
