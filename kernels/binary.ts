@@ -9,7 +9,7 @@ import { broadcastStrides, sameShape, sizeOf, type Shape } from '../engine/shape
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forElementChunks, forRowChunks, type RowOperand } from './chunks.js';
 import { BINARY_WGSL } from './elementwise_ops.js';
-import { componentwise, elementGrid, elementMain, flatIndex, grid, sized, strides, vectorizable, wgslType } from './wgsl.js';
+import { componentwise, countedMain, elementGrid, elementMain, grid, sized, strides, vectorizable, wgslType } from './wgsl.js';
 
 /** WGSL computing the flat offset into an input of `inShape` read at output index i. */
 function offsetExpression(name: string, inShape: Shape, outShape: Shape): string {
@@ -90,20 +90,25 @@ ${elementMain('out', body, vec4)}`;
   gpu.dispatch(pipeline, [a, b, sized(out, n)], elementGrid(n, vec4));
 }
 
-/** A broadcast operand: its shape is in the WGSL (offsetExpression), so one pipeline per shape. */
+/**
+ * A broadcast operand: its shape is in the WGSL (offsetExpression), so one pipeline per shape, except
+ * the output's outermost size (the batch), which neither the offsets nor the element count
+ * (arrayLength of the exactly sized output) need: a bias or a per-example factor broadcast over a
+ * batch compiles once for every batch size.
+ */
 function broadcastInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, out: Binding, outShape: Shape, inType: string, outType: string, expression: string): void {
   const n = sizeOf(outShape);
-  const { workgroups, stride } = grid(n);
+  if (n === 0) return;
   const code = `
 @group(0) @binding(0) var<storage, read> A: array<${inType}>;
 @group(0) @binding(1) var<storage, read> B: array<${inType}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${outType}>;
-${flatIndex(n, stride)}
+${countedMain('i', 'arrayLength(&out)')}
   let a = A[${offsetExpression('a', aShape, outShape)}];
   let b = B[${offsetExpression('b', bShape, outShape)}];
   out[i] = ${expression};
 }`;
-  gpu.dispatch(gpu.pipeline(`binary_${op}_broadcast`, code), [a, b, out], workgroups);
+  gpu.dispatch(gpu.pipeline(`binary_${op}_broadcast`, code), [a, b, sized(out, n)], grid(n).workgroups);
 }
 
 /**

@@ -6,14 +6,17 @@
 // - Non-overlapping windows (stride ≥ kernel, the common 2×2/2 case): the input splits into S×S
 //   cells, one window each, and one invocation per cell reads its window once and writes the whole
 //   cell (3× faster than the per-element form on lavapipe, where each window was re-read K² times).
-// All sizes are baked into the shader as constants. Max pooling sends the gradient to the FIRST
+// The window geometry (H, W, OH, OW, K, S) is baked into the shader as constants; the number of
+// planes (batch × channels) is not: each kernel's count comes from arrayLength of a binding sized to
+// exactly the op's elements, so one pipeline serves every batch size (an attack's shrinking set of
+// rows, the training batch and the evaluation batch share it) and every channel count. Max pooling sends the gradient to the FIRST
 // maximum of each window in row-major order (a strict `>` scan, as in engine/cpu/pool.ts), so ties
 // and NaNs behave identically on both backends.
 
 import type { Pool2dShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forRowChunks, type RowOperand } from './chunks.js';
-import { flatIndex, grid } from './wgsl.js';
+import { countedMain, grid, sized } from './wgsl.js';
 
 function outCount(s: Pool2dShape): number {
   return s.batch * s.channels * s.outHeight * s.outWidth;
@@ -21,6 +24,12 @@ function outCount(s: Pool2dShape): number {
 
 function inCount(s: Pool2dShape): number {
   return s.batch * s.channels * s.inHeight * s.inWidth;
+}
+
+/** The window geometry: everything a pooling kernel's WGSL depends on (not the batch or channels). */
+function geometryKey(s: Pool2dShape): string {
+  const { inHeight, inWidth, outHeight, outWidth, kernel, stride } = s;
+  return JSON.stringify({ inHeight, inWidth, outHeight, outWidth, kernel, stride });
 }
 
 /** Runs `launch` over the batch, in chunks of images when a tensor is over the binding limit:
@@ -67,17 +76,15 @@ export function maxPool2d(gpu: Gpu, x: Binding, s: Pool2dShape): GpuBuffer {
 }
 
 function maxPool2dInto(gpu: Gpu, x: Binding, out: Binding, s: Pool2dShape): void {
-  const n = outCount(s);
-  const { workgroups, stride } = grid(n);
-  const code = `
+  const pipeline = gpu.program('maxPool2d', geometryKey(s), () => `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${firstMaxFunction(s)}
-${flatIndex(n, stride)}
+${countedMain('i', 'arrayLength(&out)')}
 ${windowOrigin(s)}
   out[i] = x[origin + firstMax(origin)];
-}`;
-  gpu.dispatch(gpu.pipeline('maxPool2d', code), [x, out], workgroups);
+}`);
+  gpu.dispatch(pipeline, [x, sized(out, outCount(s))], grid(outCount(s)).workgroups);
 }
 
 /** Average pooling of NCHW x: y [batch, channels, outHeight, outWidth]. */
@@ -88,21 +95,19 @@ export function avgPool2d(gpu: Gpu, x: Binding, s: Pool2dShape): GpuBuffer {
 }
 
 function avgPool2dInto(gpu: Gpu, x: Binding, out: Binding, s: Pool2dShape): void {
-  const n = outCount(s);
   const { inWidth: W, kernel: K } = s;
-  const { workgroups, stride } = grid(n);
-  const code = `
+  const pipeline = gpu.program('avgPool2d', geometryKey(s), () => `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${flatIndex(n, stride)}
+${countedMain('i', 'arrayLength(&out)')}
 ${windowOrigin(s)}
   var acc = 0.0;
   for (var a = 0u; a < ${K}u; a++) {
     for (var b = 0u; b < ${K}u; b++) { acc += x[origin + a * ${W}u + b]; }
   }
   out[i] = acc / ${K * K}.0;
-}`;
-  gpu.dispatch(gpu.pipeline('avgPool2d', code), [x, out], workgroups);
+}`);
+  gpu.dispatch(pipeline, [x, sized(out, outCount(s))], grid(outCount(s)).workgroups);
 }
 
 /**
@@ -130,16 +135,15 @@ function windowsContaining(s: Pool2dShape): string {
  * by exactly one invocation, without the K²-fold re-reading of the per-element gather.
  * `body` sees plane, ci, cj, inside (whether the cell holds a window), cell (the input offset of the
  * cell's corner) and o (its output index when inside); it writes the cell through `put(a, b, v)`.
+ * `dx` must be bound to exactly the input's elements: the number of planes is arrayLength(&dx) / (H·W).
  */
 function cellKernel(s: Pool2dShape, bindings: string, body: string): { code: string; workgroups: [number, number] } {
   const { batch, channels, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, stride: S } = s;
   const CH = Math.ceil(H / S);
   const CW = Math.ceil(W / S);
-  const n = batch * channels * CH * CW;
-  const { workgroups, stride } = grid(n);
   const code = `
 ${bindings}
-${flatIndex(n, stride)}
+${countedMain('i', `arrayLength(&dx) / ${H * W}u * ${CH * CW}u`)}
   let cj = i % ${CW}u;
   let ci = (i / ${CW}u) % ${CH}u;
   let plane = i / ${CH * CW}u;
@@ -152,7 +156,7 @@ ${flatIndex(n, stride)}
 fn put(cell: u32, ci: u32, cj: u32, a: u32, b: u32, v: f32) {
   if (ci * ${S}u + a < ${H}u && cj * ${S}u + b < ${W}u) { dx[cell + a * ${W}u + b] = v; }
 }`;
-  return { code, workgroups };
+  return { code, workgroups: grid(batch * channels * CH * CW).workgroups };
 }
 
 /** WGSL statements writing every element (a, b) of the S×S cell as `value` (an expression of a, b). */
@@ -171,6 +175,7 @@ export function maxPool2dBackward(gpu: Gpu, dy: Binding, x: Binding, s: Pool2dSh
 
 function maxPool2dBackwardInto(gpu: Gpu, dy: Binding, x: Binding, dx: Binding, s: Pool2dShape): void {
   const n = inCount(s);
+  const dxExact = sized(dx, n);
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, stride: S } = s;
   const bindings = `
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -186,13 +191,12 @@ ${firstMaxFunction(s)}`;
     g = dy[o];
   }
   ${writeCell(s, `select(0.0, g, a * ${W}u + b == best)`)}`);
-    gpu.dispatch(gpu.pipeline('maxPool2dBackwardCells', code), [dy, x, dx], workgroups);
+    gpu.dispatch(gpu.program('maxPool2dBackwardCells', geometryKey(s), () => code), [dy, x, dxExact], workgroups);
     return;
   }
-  const { workgroups, stride } = grid(n);
-  const code = `
+  const pipeline = gpu.program('maxPool2dBackward', geometryKey(s), () => `
 ${bindings}
-${flatIndex(n, stride)}
+${countedMain('i', 'arrayLength(&dx)')}
 ${windowsContaining(s)}
   var acc = 0.0;
   for (var oh = oh0; oh <= oh1; oh++) {
@@ -205,8 +209,8 @@ ${windowsContaining(s)}
     }
   }
   dx[i] = acc;
-}`;
-  gpu.dispatch(gpu.pipeline('maxPool2dBackward', code), [dy, x, dx], workgroups);
+}`);
+  gpu.dispatch(pipeline, [dy, x, dxExact], grid(n).workgroups);
 }
 
 /** dx of average pooling: each window's dy spread evenly over its elements. */
@@ -218,6 +222,7 @@ export function avgPool2dBackward(gpu: Gpu, dy: Binding, s: Pool2dShape): GpuBuf
 
 function avgPool2dBackwardInto(gpu: Gpu, dy: Binding, dx: Binding, s: Pool2dShape): void {
   const n = inCount(s);
+  const dxExact = sized(dx, n);
   const { outHeight: OH, outWidth: OW, kernel: K, stride: S } = s;
   const bindings = `
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -227,19 +232,18 @@ function avgPool2dBackwardInto(gpu: Gpu, dy: Binding, dx: Binding, s: Pool2dShap
   var g = 0.0;
   if (inside) { g = dy[o] / ${K * K}.0; }
   ${writeCell(s, `select(0.0, g, a < ${K}u && b < ${K}u)`)}`);
-    gpu.dispatch(gpu.pipeline('avgPool2dBackwardCells', code), [dy, dx], workgroups);
+    gpu.dispatch(gpu.program('avgPool2dBackwardCells', geometryKey(s), () => code), [dy, dxExact], workgroups);
     return;
   }
-  const { workgroups, stride } = grid(n);
-  const code = `
+  const pipeline = gpu.program('avgPool2dBackward', geometryKey(s), () => `
 ${bindings}
-${flatIndex(n, stride)}
+${countedMain('i', 'arrayLength(&dx)')}
 ${windowsContaining(s)}
   var acc = 0.0;
   for (var oh = oh0; oh <= oh1; oh++) {
     for (var ow = ow0; ow <= ow1; ow++) { acc += dy[(plane * ${OH}u + oh) * ${OW}u + ow] / ${K * K}.0; }
   }
   dx[i] = acc;
-}`;
-  gpu.dispatch(gpu.pipeline('avgPool2dBackward', code), [dy, dx], workgroups);
+}`);
+  gpu.dispatch(pipeline, [dy, dxExact], grid(n).workgroups);
 }

@@ -2,22 +2,29 @@
 // Output element o starts at base(o) (its kept coordinates) and visits offset(r) for each of the R
 // reduced positions. Few long reductions (e.g. a bias gradient: 32 sums of 86k values) use one
 // workgroup per output with a shared-memory tree; many short ones use one invocation per output.
+// The counts of outputs and of reduced positions come in a uniform, and the outermost decoded axis
+// needs no modulo, so a reduction over or along the batch axis (a bias gradient, per-row sums) has
+// the same WGSL at every batch size and compiles once.
 
 import type { DType, ReduceOp } from '../engine/backend.js';
 import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks, type RowOperand } from './chunks.js';
-import { grid, wgslType } from './wgsl.js';
+import { countedMain, grid, wgslType } from './wgsl.js';
 
 const TREE = 64;
+
+/** The uniform block: outputs, and reduced positions per output. */
+const COUNTS = 'struct Counts { outputs: u32, reduced: u32 }';
 
 /** WGSL for `fn name(k: u32) -> u32`: decodes k over `dims` and maps it to an input offset. */
 function offsetFunction(name: string, shape: Shape, dims: number[]): string {
   const inStrides = stridesOf(shape);
   const sub = dims.map((d) => shape[d]);
   const subStrides = stridesOf(sub);
-  // A contiguous run of trailing axes maps k to itself times the last stride: skip the decoding.
-  const terms = dims.map((d, j) => `((k / ${subStrides[j]}u) % ${sub[j]}u) * ${inStrides[d]}u`);
+  // k < the product of sub, so the outermost coordinate needs no modulo (and the WGSL then does not
+  // hold that axis's size: the batch, when it comes first).
+  const terms = dims.map((d, j) => (j === 0 ? `(k / ${subStrides[j]}u) * ${inStrides[d]}u` : `((k / ${subStrides[j]}u) % ${sub[j]}u) * ${inStrides[d]}u`));
   return `fn ${name}(k: u32) -> u32 { return ${terms.length ? terms.join(' + ') : '0u'}; }`;
 }
 
@@ -66,19 +73,21 @@ function reduceInto(gpu: Gpu, op: ReduceOp, x: Binding, shape: Shape, axes: read
   const header = `
 @group(0) @binding(0) var<storage, read> x: array<${t}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${t}>;
+${COUNTS}
+@group(0) @binding(2) var<uniform> u: Counts;
 ${offsetFunction('base', shape, kept)}
 ${offsetFunction('offset', shape, [...axes])}`;
+  const counts = new Uint32Array([outCount, redCount]);
   if (redCount >= 256 && outCount < 4096) {
-    const { workgroups, stride } = grid(outCount, 1);
     const code = `${header}
 var<workgroup> partial: array<${t}, ${TREE}>;
 @compute @workgroup_size(${TREE})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let o = wid.x + wid.y * ${stride}u;
-  if (o >= ${outCount}u) { return; }
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let o = wid.x + wid.y * groups.x;
+  if (o >= u.outputs) { return; }
   let b = base(o);
   var acc = ${identity(op, t)};
-  for (var r = lid; r < ${redCount}u; r += ${TREE}u) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
+  for (var r = lid; r < u.reduced; r += ${TREE}u) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
   partial[lid] = acc;
   workgroupBarrier();
   for (var s = ${TREE / 2}u; s > 0u; s >>= 1u) {
@@ -87,20 +96,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   if (lid == 0u) { out[o] = partial[0]; }
 }`;
-    gpu.dispatch(gpu.pipeline(`reduce_${op}_tree`, code), [x, out], workgroups);
+    gpu.dispatch(gpu.pipeline(`reduce_${op}_tree`, code), [x, out], grid(outCount, 1).workgroups, counts);
   } else {
-    const { workgroups, stride } = grid(outCount);
     const code = `${header}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let o = gid.x + gid.y * ${stride}u;
-  if (o >= ${outCount}u) { return; }
+${countedMain('o', 'u.outputs')}
   let b = base(o);
   var acc = ${identity(op, t)};
-  for (var r = 0u; r < ${redCount}u; r++) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
+  for (var r = 0u; r < u.reduced; r++) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
   out[o] = acc;
 }`;
-    gpu.dispatch(gpu.pipeline(`reduce_${op}`, code), [x, out], workgroups);
+    gpu.dispatch(gpu.pipeline(`reduce_${op}`, code), [x, out], grid(outCount).workgroups, counts);
   }
 }
 
@@ -123,15 +128,13 @@ function argmaxInto(gpu: Gpu, x: Binding, shape: Shape, axis: number, out: Bindi
   const kept = shape.map((_, i) => i).filter((i) => i !== axis);
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const axisStride = stridesOf(shape)[axis];
-  const { workgroups, stride } = grid(outCount);
   const code = `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<i32>;
+${COUNTS}
+@group(0) @binding(2) var<uniform> u: Counts;
 ${offsetFunction('base', shape, kept)}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let o = gid.x + gid.y * ${stride}u;
-  if (o >= ${outCount}u) { return; }
+${countedMain('o', 'u.outputs')}
   let b = base(o);
   var best = 0u;
   var bestValue = x[b];
@@ -141,5 +144,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
   out[o] = i32(best);
 }`;
-  gpu.dispatch(gpu.pipeline('argmax', code), [x, out], workgroups);
+  gpu.dispatch(gpu.pipeline('argmax', code), [x, out], grid(outCount).workgroups, new Uint32Array([outCount, shape[axis]]));
 }

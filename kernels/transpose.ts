@@ -1,10 +1,13 @@
 // Axis permutation: out[coords] = x[coords permuted back], one invocation per output element.
+// The element count comes from arrayLength of the exactly sized output and the outermost output
+// coordinate needs no modulo, so a permutation that keeps the batch axis first has the same WGSL at
+// every batch size.
 
 import type { DType } from '../engine/backend.js';
 import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forRowChunks } from './chunks.js';
-import { flatIndex, grid, wgslType } from './wgsl.js';
+import { countedMain, grid, sized, wgslType } from './wgsl.js';
 
 /** x with its axes permuted: output axis k is input axis perm[k]. In chunks along axis 0 when it stays first. */
 export function transpose(gpu: Gpu, x: Binding, shape: Shape, perm: readonly number[], dtype: DType): GpuBuffer {
@@ -25,14 +28,15 @@ function transposeInto(gpu: Gpu, x: Binding, shape: Shape, perm: readonly number
   const outShape = perm.map((a) => shape[a]);
   const outStrides = stridesOf(outShape);
   const inStrides = stridesOf(shape);
-  const terms = perm.map((a, d) => `((i / ${outStrides[d]}u) % ${outShape[d]}u) * ${inStrides[a]}u`);
+  // i < n, so the outermost output coordinate is i / its stride, without a modulo.
+  const terms = perm.map((a, d) => (d === 0 ? `(i / ${outStrides[d]}u) * ${inStrides[a]}u` : `((i / ${outStrides[d]}u) % ${outShape[d]}u) * ${inStrides[a]}u`));
   const t = wgslType(dtype);
-  const { workgroups, stride } = grid(n);
+  if (n === 0) return;
   const code = `
 @group(0) @binding(0) var<storage, read> x: array<${t}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${t}>;
-${flatIndex(n, stride)}
+${countedMain('i', 'arrayLength(&out)')}
   out[i] = x[${terms.join(' + ') || '0u'}];
 }`;
-  gpu.dispatch(gpu.pipeline('transpose', code), [x, out], workgroups);
+  gpu.dispatch(gpu.pipeline('transpose', code), [x, sized(out, n)], grid(n).workgroups);
 }

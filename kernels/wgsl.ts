@@ -1,8 +1,10 @@
 // Small helpers shared by the WGSL kernels. Shapes that drive index arithmetic (convs, pools,
 // reductions) are baked into each shader as constants, so it compiles to multiplies and shifts, and a
-// pipeline is compiled once per distinct shape. Elementwise kernels have no index arithmetic to
-// simplify: their size comes from arrayLength of an output bound to exactly n elements (`sized`,
-// `elementMain`), so one pipeline serves every size.
+// pipeline is compiled once per distinct shape; pools, reductions, softmax, broadcasts and transposes
+// leave out the batch (their counts come from arrayLength or a uniform, `countedMain`), so a new batch
+// size compiles none of them again. Elementwise kernels have no index arithmetic to simplify: their
+// size comes from arrayLength of an output bound to exactly n elements (`sized`, `elementMain`), so
+// one pipeline serves every size.
 
 import type { DType } from '../engine/backend.js';
 import { type Binding, GpuWindow } from './webgpu/gpu.js';
@@ -42,6 +44,19 @@ export function flatIndex(n: number, stride: number, workgroup = WORKGROUP): str
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${stride}u;
   if (i >= ${n}u) { return; }`;
+}
+
+/**
+ * The header of a kernel with one invocation per item, named `index`, over the 2-D grid of
+ * `grid(items)`: `count` is a WGSL expression for the number of items (arrayLength of a binding sized
+ * to exactly the op's elements, or a uniform), so the WGSL holds no batch size and one pipeline
+ * serves every batch (the row stride comes from num_workgroups).
+ */
+export function countedMain(index: string, count: string): string {
+  return `@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let ${index} = gid.x + gid.y * groups.x * ${WORKGROUP}u;
+  if (${index} >= ${count}) { return; }`;
 }
 
 /** vec4s per invocation in `vec4Main` kernels. */

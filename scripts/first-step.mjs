@@ -5,6 +5,7 @@
 // (npm run -s build first; it imports dist/).
 import { Random } from '../dist/engine/index.js';
 import { useWebGPU } from '../dist/kernels/index.js';
+import { countPipelines } from './count-pipelines.mjs';
 import { parseMethod, threatModel, trainingDefaults } from '../dist/yopo/defaults.js';
 import { BATCH, buildModel, randomBatch } from '../dist/bench/workload.js';
 
@@ -28,15 +29,8 @@ const step = async (seed) => {
   const cpu = process.cpuUsage(c);
   return [performance.now() - t, (cpu.user + cpu.system) / 1000];
 };
-// Which kernels compiled, by name (a pipeline is counted when the counter moves).
-const compiled = new Map();
-const programOf = gpu.program.bind(gpu);
-gpu.program = (name, key, source) => {
-  const before = gpu.counters.pipelines;
-  const p = programOf(name, key, source);
-  if (gpu.counters.pipelines > before) compiled.set(name, (compiled.get(name) ?? 0) + 1);
-  return p;
-};
+// Which kernels compiled, by name.
+const compiled = countPipelines(gpu);
 const p0 = gpu.counters.pipelines;
 const cold = await step(1);
 const p1 = gpu.counters.pipelines;

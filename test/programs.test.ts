@@ -1,11 +1,14 @@
 // Compiles per program: kernels whose scalars (ε, step sizes, learning rates, fill values, affine
 // scale/shift, clamp bounds, batch-norm eps) come in uniforms and whose elementwise sizes come from
-// arrayLength compile one pipeline, whatever the values and sizes; and a program key that misses
-// something its WGSL depends on is caught.
+// arrayLength compile one pipeline, whatever the values and sizes; pooling compiles one per window
+// geometry, whatever the batch and channels, softmax and cross-entropy one per class count, and
+// broadcasts, reductions, argmax and transposes along the batch one per shape of the rest, whatever
+// the batch; and a program key that misses something its WGSL
+// depends on is caught.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, type DType, Random, type Storage } from '../engine/index.js';
+import { type Backend, type DType, Random, type Storage, pool2dShape } from '../engine/index.js';
 import { assertClose, cpu, randomArray, webgpu } from './helpers.js';
 
 /** Every op with a scalar operand, at n elements (odd n: one value at a time; n a multiple of 4: vec4s), with scalar s. */
@@ -80,6 +83,134 @@ test('empty sums (matmul with k = 0) of new sizes compile no new pipeline and ar
   await emptySum(7, 9);
   await emptySum(12, 20);
   assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for an empty sum of a new size');
+});
+
+/** An op's output: what it is, its storage, dtype and element count. */
+interface Output {
+  what: string;
+  out: Storage;
+  dtype?: DType;
+  size: number;
+}
+
+/** Compares each WebGPU output with the CPU reference's output of the same op, and releases both. */
+async function compareWithCpu(b: Backend, ours: Output[], reference: Output[], where: string): Promise<void> {
+  for (let k = 0; k < ours.length; k++) {
+    const { what, out, dtype = 'float32', size } = ours[k];
+    assertClose(await b.read(out, dtype, size), await cpu.read(reference[k].out, dtype, size), `${what} ${where}`);
+    b.release(out);
+    cpu.release(reference[k].out);
+  }
+}
+
+/** Max and average pooling, forward and backward, on [batch, channels, 7, 9] (2×2/2: the cell kernels; 3×3/2: overlapping windows), against the CPU reference. */
+async function checkPools(b: Backend, batch: number, channels: number, seed: number): Promise<void> {
+  const rng = new Random(seed);
+  for (const [kernel, stride] of [[2, 2], [3, 2]]) {
+    const s = pool2dShape([batch, channels, 7, 9], kernel, stride, 'pool');
+    const inputs = batch * channels * 7 * 9;
+    const outputs = batch * channels * s.outHeight * s.outWidth;
+    const x = Float32Array.from(randomArray(rng, inputs));
+    const dy = Float32Array.from(randomArray(rng, outputs));
+    const run = (backend: Backend): Output[] => {
+      const [xs, dys] = [backend.upload(x, 'float32'), backend.upload(dy, 'float32')];
+      const outs = [
+        { what: 'maxPool2d', out: backend.maxPool2d(xs, s), size: outputs },
+        { what: 'maxPool2dBackward', out: backend.maxPool2dBackward(dys, xs, s), size: inputs },
+        { what: 'avgPool2d', out: backend.avgPool2d(xs, s), size: outputs },
+        { what: 'avgPool2dBackward', out: backend.avgPool2dBackward(dys, s), size: inputs },
+      ];
+      backend.release(xs);
+      backend.release(dys);
+      return outs;
+    };
+    await compareWithCpu(b, run(b), run(cpu), `${kernel}×${kernel}/${stride} on [${batch}, ${channels}, 7, 9]`);
+  }
+}
+
+test('pooling at new batch sizes and channel counts compiles no new pipeline', async () => {
+  const b = await webgpu();
+  // Pooled buffers are not zeroed and are bigger than the op: dirty them, so an output bound past
+  // its elements (arrayLength too large) would show.
+  b.release(b.fill(4096, 7, 'float32'));
+  await checkPools(b, 2, 3, 1);
+  const compiled = b.gpu.counters.pipelines;
+  await checkPools(b, 5, 3, 2);
+  await checkPools(b, 1, 1, 3);
+  await checkPools(b, 3, 4, 4);
+  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for pooling at a new batch size or channel count');
+});
+
+/** Log-softmax and the mean softmax cross-entropy with its gradient on [rows, 10], against the CPU reference. */
+async function checkSoftmax(b: Backend, rows: number, seed: number): Promise<void> {
+  const rng = new Random(seed);
+  const cols = 10;
+  const logits = Float32Array.from(randomArray(rng, rows * cols, -4, 4));
+  const labels = Int32Array.from({ length: rows }, () => rng.int(cols));
+  const run = (backend: Backend): Output[] => {
+    const [x, y, dy] = [backend.upload(logits, 'float32'), backend.upload(labels, 'int32'), backend.upload(Float32Array.of(1.5), 'float32')];
+    const outs = [
+      { what: 'logSoftmax', out: backend.logSoftmax(x, rows, cols), size: rows * cols },
+      { what: 'softmaxCrossEntropy', out: backend.softmaxCrossEntropy(x, y, rows, cols), size: 1 },
+      { what: 'softmaxCrossEntropyGrad', out: backend.softmaxCrossEntropyGrad(x, y, dy, rows, cols), size: rows * cols },
+    ];
+    for (const t of [x, y, dy]) backend.release(t);
+    return outs;
+  };
+  await compareWithCpu(b, run(b), run(cpu), `on [${rows}, ${cols}]`);
+}
+
+test('softmax and cross-entropy at new batch sizes compile no new pipeline', async () => {
+  const b = await webgpu();
+  await checkSoftmax(b, 7, 1);
+  const compiled = b.gpu.counters.pipelines;
+  await checkSoftmax(b, 200, 2);
+  await checkSoftmax(b, 1, 3);
+  await checkSoftmax(b, 37, 4);
+  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for softmax or cross-entropy at a new batch size');
+});
+
+/**
+ * The batch-shaped ops of a training or attack step on [batch, 3, 16, 17] (a conv layer's bias add and
+ * bias gradient, a per-example factor, per-row sums, argmax over classes, a permutation that keeps the
+ * batch first), against the CPU reference. Every reduction here is long enough (272 and more per
+ * output) to take the same kernel variant at every batch.
+ */
+async function checkBatchOps(b: Backend, batch: number, seed: number): Promise<void> {
+  const rng = new Random(seed);
+  const shape = [batch, 3, 16, 17];
+  const per = 3 * 16 * 17;
+  const n = batch * per;
+  const x = Float32Array.from(randomArray(rng, n));
+  const bias = Float32Array.from(randomArray(rng, 3));
+  const factor = Float32Array.from(randomArray(rng, batch));
+  const run = (backend: Backend): Output[] => {
+    const [xs, bs, fs] = [backend.upload(x, 'float32'), backend.upload(bias, 'float32'), backend.upload(factor, 'float32')];
+    const outs = [
+      { what: 'bias add', out: backend.binary('add', xs, shape, bs, [1, 3, 1, 1], shape, 'float32'), dtype: 'float32' as DType, size: n },
+      { what: 'per-example factor', out: backend.binary('mul', fs, [batch, 1, 1, 1], xs, shape, shape, 'float32'), dtype: 'float32' as DType, size: n },
+      { what: 'bias gradient (sum over 0, 2, 3)', out: backend.reduce('sum', xs, shape, [0, 2, 3], 'float32'), dtype: 'float32' as DType, size: 3 },
+      { what: 'per-row max', out: backend.reduce('max', xs, [batch, per], [1], 'float32'), dtype: 'float32' as DType, size: batch },
+      { what: 'argmax over axis 1', out: backend.argmax(xs, [batch, per], 1), dtype: 'int32' as DType, size: batch },
+      { what: 'transpose keeping the batch first', out: backend.transpose(xs, shape, [0, 2, 3, 1], 'float32'), dtype: 'float32' as DType, size: n },
+    ];
+    for (const t of [xs, bs, fs]) backend.release(t);
+    return outs;
+  };
+  await compareWithCpu(b, run(b), run(cpu), `at batch ${batch}`);
+}
+
+test('broadcasts, reductions, argmax and transposes along the batch compile no new pipeline at a new batch size', async () => {
+  const b = await webgpu();
+  // Dirty the pool first, so an output bound past its elements would show.
+  b.release(b.fill(65536, 7, 'float32'));
+  await checkBatchOps(b, 4, 1);
+  const compiled = b.gpu.counters.pipelines;
+  // (Not batch 1: there a per-example factor is a single value, which the elementwise kernel takes.)
+  await checkBatchOps(b, 9, 2);
+  await checkBatchOps(b, 2, 3);
+  await checkBatchOps(b, 64, 4);
+  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for a batch-shaped op at a new batch size');
 });
 
 test('a program key that names two different WGSL sources is an error (with checkProgramKeys, as in tests)', async () => {

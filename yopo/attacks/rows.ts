@@ -27,7 +27,7 @@ export function gatherLabels(labels: Int32Array, idx: readonly number[]): Int32A
  * The rows idx (non-empty) padded by repeating the first up to the next size of the ladder 1, 2, 3,
  * 4, 6, 8, 12, 16, 24, … (powers of two and 1.5 times them), or to `cap` when that size is within a
  * quarter of it or more (never fewer than idx.length). On WebGPU every batch size compiles the model's
- * kernels anew (about a second each on lavapipe), and the set of still-robust rows an attack works on
+ * conv and matmul kernels anew (about a second each on lavapipe), and the set of still-robust rows an attack works on
  * shrinks as it breaks them, so unpadded sizes would compile without end; the half steps keep the
  * padding, which is computed for nothing, under half the rows (39 rows run as 48, not 64). The attacks
  * are per example: padding changes no real row's result. Use the first idx.length rows of what comes
