@@ -137,11 +137,11 @@ function windowsContaining(s: Pool2dShape): string {
  * cell's corner) and o (its output index when inside); it writes the cell through `put(a, b, v)`.
  * `dx` must be bound to exactly the input's elements: the number of planes is arrayLength(&dx) / (H·W).
  */
-function cellKernel(s: Pool2dShape, bindings: string, body: string): { code: string; workgroups: [number, number] } {
-  const { batch, channels, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, stride: S } = s;
+function cellKernel(s: Pool2dShape, bindings: string, body: string): string {
+  const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, stride: S } = s;
   const CH = Math.ceil(H / S);
   const CW = Math.ceil(W / S);
-  const code = `
+  return `
 ${bindings}
 ${countedMain('i', `arrayLength(&dx) / ${H * W}u * ${CH * CW}u`)}
   let cj = i % ${CW}u;
@@ -156,7 +156,11 @@ ${countedMain('i', `arrayLength(&dx) / ${H * W}u * ${CH * CW}u`)}
 fn put(cell: u32, ci: u32, cj: u32, a: u32, b: u32, v: f32) {
   if (ci * ${S}u + a < ${H}u && cj * ${S}u + b < ${W}u) { dx[cell + a * ${W}u + b] = v; }
 }`;
-  return { code, workgroups: grid(batch * channels * CH * CW).workgroups };
+}
+
+/** The workgroups of a cell kernel: one invocation per S×S cell of every plane. */
+function cellGrid(s: Pool2dShape): [number, number] {
+  return grid(s.batch * s.channels * Math.ceil(s.inHeight / s.stride) * Math.ceil(s.inWidth / s.stride)).workgroups;
 }
 
 /** WGSL statements writing every element (a, b) of the S×S cell as `value` (an expression of a, b). */
@@ -183,15 +187,15 @@ function maxPool2dBackwardInto(gpu: Gpu, dy: Binding, x: Binding, dx: Binding, s
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 ${firstMaxFunction(s)}`;
   if (S >= s.kernel) {
-    const { code, workgroups } = cellKernel(s, bindings, `
+    const pipeline = gpu.program('maxPool2dBackwardCells', geometryKey(s), () => cellKernel(s, bindings, `
   var best = 0xffffffffu;
   var g = 0.0;
   if (inside) {
     best = firstMax(cell);
     g = dy[o];
   }
-  ${writeCell(s, `select(0.0, g, a * ${W}u + b == best)`)}`);
-    gpu.dispatch(gpu.program('maxPool2dBackwardCells', geometryKey(s), () => code), [dy, x, dxExact], workgroups);
+  ${writeCell(s, `select(0.0, g, a * ${W}u + b == best)`)}`));
+    gpu.dispatch(pipeline, [dy, x, dxExact], cellGrid(s));
     return;
   }
   const pipeline = gpu.program('maxPool2dBackward', geometryKey(s), () => `
@@ -228,11 +232,11 @@ function avgPool2dBackwardInto(gpu: Gpu, dy: Binding, dx: Binding, s: Pool2dShap
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dx: array<f32>;`;
   if (S >= K) {
-    const { code, workgroups } = cellKernel(s, bindings, `
+    const pipeline = gpu.program('avgPool2dBackwardCells', geometryKey(s), () => cellKernel(s, bindings, `
   var g = 0.0;
   if (inside) { g = dy[o] / ${K * K}.0; }
-  ${writeCell(s, `select(0.0, g, a < ${K}u && b < ${K}u)`)}`);
-    gpu.dispatch(gpu.program('avgPool2dBackwardCells', geometryKey(s), () => code), [dy, dxExact], workgroups);
+  ${writeCell(s, `select(0.0, g, a < ${K}u && b < ${K}u)`)}`));
+    gpu.dispatch(pipeline, [dy, dxExact], cellGrid(s));
     return;
   }
   const pipeline = gpu.program('avgPool2dBackward', geometryKey(s), () => `
