@@ -106,7 +106,10 @@ test('SIGKILL between any two file writes: --resume (or a plain restart) ends ex
 });
 
 test('two trains on one folder: the second fails with one line naming the first; a stale lock is taken over', async () => {
-  const first = spawn(process.execPath, [CLI, ...RUN, '--out', 'runs/shared'], { cwd: root, env: env() });
+  // The first runs 12 epochs (24 steps, several seconds; a small rate, so batch-1 steps do not diverge), so it
+  // still holds the lock while the second and the --resume below start and fail (with 2 steps it could
+  // finish first, and the --resume then found no lock).
+  const first = spawn(process.execPath, [CLI, ...RUN, '--epochs', '12', '--lr', '0.001', '--out', 'runs/shared'], { cwd: root, env: env() });
   let out = '';
   first.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   const firstDone = new Promise<number | null>((resolve) => first.on('close', resolve));
@@ -121,7 +124,7 @@ test('two trains on one folder: the second fails with one line naming the first;
   assert.match(resumed.stderr, /is in use by another yopo process/);
   assert.is(await firstDone, 0, out);
   const steps = metrics('runs/shared').filter((r) => 'loss' in r).map((r) => r.step);
-  assert.equal(steps, [1, 2], 'each step recorded once');
+  assert.equal(steps, Array.from({ length: 24 }, (_, i) => i + 1), 'each step recorded once');
 
   // A lock whose process is gone (killed by SIGKILL) is stale.
   mkdirSync(at('runs/stale'));
