@@ -8,19 +8,25 @@ import { checkOp, formatReport } from 'yopo/reference';
 
 const SLOPE = 0.01;
 
-/** The kernel: one invocation per element, the element count baked in as a constant. */
+/**
+ * The kernel: one invocation per element. gpu.program compiles a program once per name and key; the
+ * key says what the WGSL depends on (here nothing: the element count comes in a uniform), and the
+ * source function runs only when it compiles.
+ */
 function leakyReluKernel(gpu, x, n) {
-  const code = `
+  const pipeline = gpu.program('leaky_relu', '', () => `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
+struct Params { n: u32 }
+@group(0) @binding(2) var<uniform> u: Params;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
-  if (i >= ${n}u) { return; }
+  if (i >= u.n) { return; }
   y[i] = max(x[i], ${SLOPE} * x[i]);
-}`;
+}`);
   const out = gpu.acquire(n * 4); // pooled buffers may be larger than asked: the kernel writes n elements
-  gpu.dispatch(gpu.pipeline('leaky_relu', code), [x, out], [Math.ceil(n / 64)]);
+  gpu.dispatch(pipeline, [x, out], [Math.ceil(n / 64)], new Uint32Array([n])); // the uniform binds after the buffers
   return out;
 }
 

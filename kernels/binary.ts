@@ -26,6 +26,17 @@ function offsetExpression(name: string, inShape: Shape, outShape: Shape): string
   return terms.length ? terms.join(` + `) : `0u /* ${name} */`;
 }
 
+/**
+ * What offsetExpression's WGSL depends on besides the output's sizes past the first: whether the
+ * operand has the output's shape, is a single value, or else its broadcast strides (none of which
+ * holds the output's outermost size).
+ */
+function operandKey(inShape: Shape, outShape: Shape): string {
+  if (sameShape(inShape, outShape)) return 'same';
+  if (sizeOf(inShape) === 1) return 'one';
+  return broadcastStrides(inShape, outShape).join(',');
+}
+
 /** Elementwise `op` of a and b broadcast to outShape; comparisons give float32 0/1. */
 export function binary(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, outShape: Shape, dtype: DType): GpuBuffer {
   const n = sizeOf(outShape);
@@ -99,7 +110,8 @@ ${elementMain('out', body, vec4)}`;
 function broadcastInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, out: Binding, outShape: Shape, inType: string, outType: string, expression: string): void {
   const n = sizeOf(outShape);
   if (n === 0) return;
-  const code = `
+  const key = `${inType}|${outShape.slice(1).join('x')}|${operandKey(aShape, outShape)}|${operandKey(bShape, outShape)}`;
+  const pipeline = gpu.program(`binary_${op}_broadcast`, key, () => `
 @group(0) @binding(0) var<storage, read> A: array<${inType}>;
 @group(0) @binding(1) var<storage, read> B: array<${inType}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${outType}>;
@@ -107,8 +119,8 @@ ${countedMain('i', 'arrayLength(&out)')}
   let a = A[${offsetExpression('a', aShape, outShape)}];
   let b = B[${offsetExpression('b', bShape, outShape)}];
   out[i] = ${expression};
-}`;
-  gpu.dispatch(gpu.pipeline(`binary_${op}_broadcast`, code), [a, b, sized(out, n)], grid(n).workgroups);
+}`);
+  gpu.dispatch(pipeline, [a, b, sized(out, n)], grid(n).workgroups);
 }
 
 /**

@@ -4,7 +4,8 @@
 // workgroup per output with a shared-memory tree; many short ones use one invocation per output.
 // The counts of outputs and of reduced positions come in a uniform, and the outermost decoded axis
 // needs no modulo, so a reduction over or along the batch axis (a bias gradient, per-row sums) has
-// the same WGSL at every batch size and compiles once.
+// the same WGSL at every batch size and compiles once (layoutKey). The variant, though, follows the
+// sizes: a sum over the batch whose length crosses 256 between two batch sizes compiles the other one.
 
 import type { DType, ReduceOp } from '../engine/backend.js';
 import { sizeOf, stridesOf, type Shape } from '../engine/shape.js';
@@ -26,6 +27,17 @@ function offsetFunction(name: string, shape: Shape, dims: number[]): string {
   // hold that axis's size: the batch, when it comes first).
   const terms = dims.map((d, j) => (j === 0 ? `(k / ${subStrides[j]}u) * ${inStrides[d]}u` : `((k / ${subStrides[j]}u) % ${sub[j]}u) * ${inStrides[d]}u`));
   return `fn ${name}(k: u32) -> u32 { return ${terms.length ? terms.join(' + ') : '0u'}; }`;
+}
+
+/**
+ * What offsetFunction's WGSL over each of `dimLists` depends on: the shape and the lists, less the
+ * size of axis 0 unless it comes after another axis in its list (only there is it a modulus; no
+ * stride holds it). So a reduction over or along the batch has one key at every batch size.
+ */
+function layoutKey(shape: Shape, dimLists: readonly (readonly number[])[]): string {
+  const batchInWgsl = dimLists.some((dims) => dims.indexOf(0) > 0);
+  const sizes = shape.map((size, axis) => (axis === 0 && !batchInWgsl ? 'N' : String(size)));
+  return `${sizes.join('x')}|${dimLists.map((dims) => dims.join(',')).join('|')}`;
 }
 
 function identity(op: ReduceOp, t: string): string {
@@ -70,7 +82,8 @@ function reduceInto(gpu: Gpu, op: ReduceOp, x: Binding, shape: Shape, axes: read
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const redCount = sizeOf(axes.map((d) => shape[d]));
   const t = wgslType(dtype);
-  const header = `
+  const key = `${t}|${layoutKey(shape, [kept, [...axes]])}`;
+  const header = () => `
 @group(0) @binding(0) var<storage, read> x: array<${t}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${t}>;
 ${COUNTS}
@@ -79,7 +92,7 @@ ${offsetFunction('base', shape, kept)}
 ${offsetFunction('offset', shape, [...axes])}`;
   const counts = new Uint32Array([outCount, redCount]);
   if (redCount >= 256 && outCount < 4096) {
-    const code = `${header}
+    const pipeline = gpu.program(`reduce_${op}_tree`, key, () => `${header()}
 var<workgroup> partial: array<${t}, ${TREE}>;
 @compute @workgroup_size(${TREE})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -95,17 +108,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
     workgroupBarrier();
   }
   if (lid == 0u) { out[o] = partial[0]; }
-}`;
-    gpu.dispatch(gpu.pipeline(`reduce_${op}_tree`, code), [x, out], grid(outCount, 1).workgroups, counts);
+}`);
+    gpu.dispatch(pipeline, [x, out], grid(outCount, 1).workgroups, counts);
   } else {
-    const code = `${header}
+    const pipeline = gpu.program(`reduce_${op}`, key, () => `${header()}
 ${countedMain('o', 'u.outputs')}
   let b = base(o);
   var acc = ${identity(op, t)};
   for (var r = 0u; r < u.reduced; r++) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
   out[o] = acc;
-}`;
-    gpu.dispatch(gpu.pipeline(`reduce_${op}`, code), [x, out], grid(outCount).workgroups, counts);
+}`);
+    gpu.dispatch(pipeline, [x, out], grid(outCount).workgroups, counts);
   }
 }
 
@@ -128,7 +141,8 @@ function argmaxInto(gpu: Gpu, x: Binding, shape: Shape, axis: number, out: Bindi
   const kept = shape.map((_, i) => i).filter((i) => i !== axis);
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const axisStride = stridesOf(shape)[axis];
-  const code = `
+  // The loop along the axis has a constant bound, so the key holds its length.
+  const pipeline = gpu.program('argmax', `${layoutKey(shape, [kept])}|${axis}|${shape[axis]}`, () => `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<i32>;
 ${COUNTS}
@@ -143,6 +157,6 @@ ${countedMain('o', 'u.outputs')}
     if (v > bestValue) { best = r; bestValue = v; }
   }
   out[o] = i32(best);
-}`;
-  gpu.dispatch(gpu.pipeline('argmax', code), [x, out], grid(outCount).workgroups, new Uint32Array([outCount, shape[axis]]));
+}`);
+  gpu.dispatch(pipeline, [x, out], grid(outCount).workgroups, new Uint32Array([outCount, shape[axis]]));
 }

@@ -25,18 +25,23 @@ export function transpose(gpu: Gpu, x: Binding, shape: Shape, perm: readonly num
 
 function transposeInto(gpu: Gpu, x: Binding, shape: Shape, perm: readonly number[], dtype: DType, out: Binding): void {
   const n = sizeOf(shape);
-  const outShape = perm.map((a) => shape[a]);
-  const outStrides = stridesOf(outShape);
-  const inStrides = stridesOf(shape);
-  // i < n, so the outermost output coordinate is i / its stride, without a modulo.
-  const terms = perm.map((a, d) => (d === 0 ? `(i / ${outStrides[d]}u) * ${inStrides[a]}u` : `((i / ${outStrides[d]}u) % ${outShape[d]}u) * ${inStrides[a]}u`));
-  const t = wgslType(dtype);
   if (n === 0) return;
-  const code = `
+  const t = wgslType(dtype);
+  // The WGSL holds every size but that of axis 0 when it stays first (no stride holds it, and the
+  // outermost coordinate has no modulo): a permutation keeping the batch first has one key.
+  const sizes = shape.map((size, axis) => (axis === 0 && perm[0] === 0 ? 'N' : String(size)));
+  const pipeline = gpu.program('transpose', `${t}|${sizes.join('x')}|${perm.join(',')}`, () => {
+    const outShape = perm.map((a) => shape[a]);
+    const outStrides = stridesOf(outShape);
+    const inStrides = stridesOf(shape);
+    // i < n, so the outermost output coordinate is i / its stride, without a modulo.
+    const terms = perm.map((a, d) => (d === 0 ? `(i / ${outStrides[d]}u) * ${inStrides[a]}u` : `((i / ${outStrides[d]}u) % ${outShape[d]}u) * ${inStrides[a]}u`));
+    return `
 @group(0) @binding(0) var<storage, read> x: array<${t}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${t}>;
 ${countedMain('i', 'arrayLength(&out)')}
   out[i] = x[${terms.join(' + ') || '0u'}];
 }`;
-  gpu.dispatch(gpu.pipeline('transpose', code), [x, sized(out, n)], grid(n).workgroups);
+  });
+  gpu.dispatch(pipeline, [x, sized(out, n)], grid(n).workgroups);
 }

@@ -1,10 +1,10 @@
 // Small helpers shared by the WGSL kernels. Shapes that drive index arithmetic (convs, pools,
 // reductions) are baked into each shader as constants, so it compiles to multiplies and shifts, and a
-// pipeline is compiled once per distinct shape; pools, reductions, softmax, broadcasts and transposes
-// leave out the batch (their counts come from arrayLength or a uniform, `countedMain`), so a new batch
-// size compiles none of them again. Elementwise kernels have no index arithmetic to simplify: their
-// size comes from arrayLength of an output bound to exactly n elements (`sized`, `elementMain`), so
-// one pipeline serves every size.
+// pipeline is compiled once per distinct shape; pools, reductions, softmax, batch norm, broadcasts and
+// transposes leave out the batch (their counts come from arrayLength or a uniform, `countedMain`), so a
+// new batch size compiles none of them again. Elementwise kernels have no index arithmetic to
+// simplify: their size comes from arrayLength of an output bound to exactly n elements (`sized`,
+// `elementMain`), so one pipeline serves every size.
 
 import type { DType } from '../engine/backend.js';
 import { type Binding, GpuWindow } from './webgpu/gpu.js';

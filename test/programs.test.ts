@@ -1,15 +1,15 @@
 // Compiles per program: kernels whose scalars (ε, step sizes, learning rates, fill values, affine
 // scale/shift, clamp bounds, batch-norm eps) come in uniforms and whose elementwise sizes come from
 // arrayLength compile one pipeline, whatever the values and sizes; pooling compiles one per window
-// geometry, whatever the batch and channels, softmax and cross-entropy one per class count, and
-// broadcasts, reductions, argmax and transposes along the batch one per shape of the rest, whatever
-// the batch; and a program key that misses something its WGSL
-// depends on is caught.
+// geometry, whatever the batch and channels, softmax and cross-entropy one per class count,
+// broadcasts, reductions, argmax and transposes along the batch one per shape of the rest, and batch
+// norm (statistics, apply and its gradient's ops) one per spatial size and channel count, whatever the
+// batch; and a program key that misses something its WGSL depends on is caught.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, type DType, Random, type Storage, pool2dShape } from '../engine/index.js';
-import { assertClose, cpu, randomArray, webgpu } from './helpers.js';
+import { type Backend, type DType, Random, type Storage, Tape, type Tensor, batchNormTrain, mul, pool2dShape, sum, tidy } from '../engine/index.js';
+import { assertClose, cpu, on, put, randomArray, webgpu } from './helpers.js';
 
 /** Every op with a scalar operand, at n elements (odd n: one value at a time; n a multiple of 4: vec4s), with scalar s. */
 function scalarOps(b: Backend, n: number, s: number, rng: Random): { what: string; out: Storage; dtype: DType; size: number }[] {
@@ -211,6 +211,53 @@ test('broadcasts, reductions, argmax and transposes along the batch compile no n
   await checkBatchOps(b, 2, 3);
   await checkBatchOps(b, 64, 4);
   assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for a batch-shaped op at a new batch size');
+});
+
+/**
+ * Batch norm in training mode (the batch's statistics, then y) and the gradients dx, dγ, dβ of
+ * sum(y ⊙ w) through the tape, on [batch, 3, height, width], against the CPU reference. On 5×7 the
+ * statistics load one value at a time, one workgroup per channel; on 32×32 they load vec4s, and from
+ * 4096 values per channel on (batch 4) split each channel into chunks that a second dispatch merges.
+ */
+async function checkBatchNorm(b: Backend, batch: number, [height, width]: [number, number], seed: number): Promise<void> {
+  const rng = new Random(seed);
+  const shape = [batch, 3, height, width];
+  const n = batch * 3 * height * width;
+  const x = Float32Array.from(randomArray(rng, n, -2, 3));
+  const w = Float32Array.from(randomArray(rng, n));
+  const gamma = Float32Array.from(randomArray(rng, 3, 0.5, 1.5));
+  const beta = Float32Array.from(randomArray(rng, 3));
+  const run = (backend: Backend): Output[] => {
+    const outs = on(backend, () => tidy(() => {
+      const [xt, wt, gt, bt] = [put(backend, x, shape), put(backend, w, shape), put(backend, gamma, [3]), put(backend, beta, [3])];
+      const tape = new Tape();
+      let forward!: { y: Tensor; mean: Tensor; variance: Tensor };
+      const loss = tape.record(() => {
+        forward = batchNormTrain(xt, gt, bt);
+        return sum(mul(forward.y, wt));
+      });
+      const [dx, dGamma, dBeta] = tape.gradient(loss, [xt, gt, bt]);
+      return { ...forward, dx, dGamma, dBeta };
+    }));
+    // compareWithCpu releases each output's storage (these tensors are not used again).
+    return Object.entries(outs).map(([what, t]) => ({ what, out: t.storage, size: t.size }));
+  };
+  await compareWithCpu(b, run(b), run(cpu), `of batch norm on [${shape}]`);
+}
+
+test('batch norm (training-mode statistics and y, and its gradients) at new batch sizes compiles no new pipeline', async () => {
+  const b = await webgpu();
+  // Dirty the pool first, so an output bound past its elements (or a stale partial result) would show.
+  b.release(b.fill(65536, 7, 'float32'));
+  await checkBatchNorm(b, 5, [5, 7], 1);
+  await checkBatchNorm(b, 5, [32, 32], 2);
+  const compiled = b.gpu.counters.pipelines;
+  // Batch 3 on 32×32 has 3072 values per channel: one chunk each, where batch 5 and 7 have two.
+  await checkBatchNorm(b, 7, [5, 7], 3);
+  await checkBatchNorm(b, 7, [32, 32], 4);
+  await checkBatchNorm(b, 3, [5, 7], 5);
+  await checkBatchNorm(b, 3, [32, 32], 6);
+  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for batch norm at a new batch size');
 });
 
 test('a program key that names two different WGSL sources is an error (with checkProgramKeys, as in tests)', async () => {

@@ -198,11 +198,6 @@ export class Gpu {
     return pipeline;
   }
 
-  /** The compute pipeline for a WGSL source, keyed by the whole source (kernels whose WGSL bakes in shapes). */
-  pipeline(name: string, code: string): GPUComputePipeline {
-    return this.program(name, code, () => code);
-  }
-
   // ---- Memory ----------------------------------------------------------------------------------
 
   /**
