@@ -17,7 +17,8 @@
 // makes more rows per invocation pay (8 rows × 2 × 6 pixels; plans in kernels/conv_plan.ts).
 //
 // Backward-filter is a GEMM with a long reduction (dw[o, c, kh, kw] = Σ_{n, pixel} dy · x): the batch is
-// split into chunks, each workgroup sums one chunk, and a second pass adds the chunks (split-K).
+// split into chunks, each workgroup sums one chunk, and a second pass adds the chunks (split-K). With
+// subgroups, the lanes of a subgroup share the dy values of a step of output columns by subgroupBroadcast.
 //
 // A batch whose tensors are over the binding limit runs in chunks of images (kernels/chunks.ts): each
 // chunk is the same pass at a smaller batch, on windows of x, dy and the output; the weight gradient
@@ -27,7 +28,7 @@ import type { Conv2dShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
-import { type RowTileConfig, backwardFilterPlan, backwardInputPlan, rowTileConfig, rowTilePlan } from './conv_plan.js';
+import { type BackwardFilterConfig, type RowTileConfig, backwardFilterConfig, backwardFilterPlan, backwardInputPlan, rowTileConfig, rowTilePlan } from './conv_plan.js';
 import { flatIndex, grid } from './wgsl.js';
 
 /** A multiply of the row-tile kernel: weight (kh, kw) times the source at window position (v, u). */
@@ -330,7 +331,7 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
 }
 
 /** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy (a big batch in chunks, whose sums add up). */
-export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, twMax?: number): GpuBuffer {
+export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, config = backwardFilterConfig(gpu.subgroupSize)): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
   const total = O * C * KH * KW;
   const out = gpu.acquire(total * 4);
@@ -342,22 +343,25 @@ export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2
   const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }] as const;
   forRowChunks(gpu, B, operands, ({ count, index, windows: [xw, dyw] }) => {
     const { target, done } = chunkTarget(gpu, out, total, index);
-    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count }, twMax);
+    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count }, config);
     done();
   });
   return out;
 }
 
 // Rows are out channels (TM per invocation, along y); columns are in channels (one per invocation, all
-// KH·KW taps of it, along x), so the lanes of a vector read the same dy values and only x is gathered.
+// KH·KW taps of it, along x), so the lanes of a vector need the same dy values and only x is gathered.
 // The pixel loop steps TW output columns at a time: their windows overlap, so a step gathers
 // KH·((TW−1)·S + KW) inputs instead of KH·KW·TW, and each accumulator is written once per step.
-function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: Conv2dShape, twMax?: number): void {
+// With subgroups the lanes do not each load all TM·TW dy values of a step: lane l loads column l's TM
+// values and subgroupBroadcast passes them round (a register extract on lavapipe), so a step of TW =
+// subgroup size columns costs each lane TM loads of dy instead of TM·TW.
+function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: Conv2dShape, config: BackwardFilterConfig): void {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const KK = KH * KW;
   const total = O * C * KK;
-  const plan = backwardFilterPlan(s, twMax);
-  const { tm, wx, wy, tw, groupsX, groupsY, perChunk, chunks: used } = plan;
+  const plan = backwardFilterPlan(s, config, gpu.bindingLimit);
+  const { tm, wx, wy, tw, groupsX, groupsY, perChunk, chunks: used, subgroup: sg } = plan;
   const partial = used === 1 ? out : gpu.acquire(used * total * 4);
 
   const pipeline = gpu.program('conv2d_backward_filter', `${JSON.stringify(s)}|${JSON.stringify(plan)}`, () => {
@@ -376,7 +380,12 @@ function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: 
     const block = (ow0: string, count: number, ind: string) => {
       L.push(`${ind}let v = ${ow0} * ${S} - ${P};`);
       L.push(`${ind}let pix = u32(oh * ${OW} + ${ow0});`);
-      for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) L.push(`${ind}let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
+      if (sg) {
+        for (let i = 0; i < tm; i++) L.push(`${ind}let d${i} = dy[dyPlane${i} + pix + min(sid, ${count - 1}u)];`);
+        for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) L.push(`${ind}let g${i}_${j} = subgroupBroadcast(d${i}, ${j}u);`);
+      } else {
+        for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) L.push(`${ind}let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
+      }
       for (let kh = 0; kh < KH; kh++) {
         for (let col = 0; col < (count - 1) * S + KW; col++) {
           const at = `(h + ${kh}) * ${W} + v + ${col}`;
@@ -412,12 +421,12 @@ function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: 
         L.push(`  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${total}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`);
       }
     }
-    return `
+    return `${sg ? 'enable subgroups;' : ''}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
 @compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
   let col0 = wg.x * ${wx}u + lid.x;
 ${L.join('\n')}

@@ -131,6 +131,16 @@ export function backwardInputPlan(s: Conv2dShape): BackwardInputPlan {
   return { rowPhases, colPhases, rowsUsed, colsUsed, pad, PH: pad + OH + after(rowsUsed, OH), PW: pad + OW + after(colsUsed, OW) };
 }
 
+/** Knobs of the weight-gradient kernel (benchmarks compare them; the defaults suit lavapipe). */
+export interface BackwardFilterConfig {
+  /** Most out channels per invocation. */
+  tmMax: number;
+  /** Most output columns per step of the pixel loop (with subgroups, at most the subgroup size). */
+  twMax: number;
+  /** Subgroup size to share dy across the lanes through subgroupBroadcast (0: every lane loads it). */
+  subgroup: number;
+}
+
 /** How the weight gradient splits O × C × KH·KW outputs and its batch × pixels reduction. */
 export interface BackwardFilterPlan {
   /** Out channels per invocation (along y); one in channel per invocation (along x), all its taps. */
@@ -144,22 +154,36 @@ export interface BackwardFilterPlan {
   /** Split-K: the batch in `chunks` chunks of `perChunk` images, one workgroup layer each. */
   perChunk: number;
   chunks: number;
+  /** Subgroup size sharing dy (0: none). The lanes of a subgroup (consecutive in channels, on the same
+   *  out channels) step `tw` ≤ subgroup output columns at once, lane l loading column l's dy. */
+  subgroup: number;
 }
 
-/** Most ow positions per step of the weight gradient's pixel loop. 1: stepping 2, 4 or 8 columns at
- *  once (fewer gathers of x per multiply) measured no faster on lavapipe at SmallCNN's shapes, side
- *  by side (the accumulators' writes and the extra registers cost what the shared loads save). */
+/** Most ow positions per step of the weight gradient's pixel loop without subgroups. 1: stepping 2, 4
+ *  or 8 columns at once (fewer gathers of x per multiply) measured no faster on lavapipe at SmallCNN's
+ *  shapes, side by side (the accumulators' writes and the extra registers cost what the shared loads save). */
 export const BACKWARD_FILTER_TW = 1;
 
-export function backwardFilterPlan(s: Conv2dShape, twMax = BACKWARD_FILTER_TW): BackwardFilterPlan {
-  const { batch: B, inChannels: C, outChannels: O, outWidth: OW } = s;
-  const tm = Math.min(4, O);
+/** The weight-gradient configuration for a device with subgroups of a fixed size (0: none). With
+ *  subgroups dy costs a broadcast instead of a load, so more out channels per invocation pay. */
+export function backwardFilterConfig(subgroupSize: number): BackwardFilterConfig {
+  return subgroupSize > 0 ? { tmMax: 8, twMax: subgroupSize, subgroup: subgroupSize } : { tmMax: 4, twMax: BACKWARD_FILTER_TW, subgroup: 0 };
+}
+
+/** The plan for shape `s`; the split-K partial sums (chunks × O·C·KH·KW floats) stay within `bindingLimit` bytes. */
+export function backwardFilterPlan(s: Conv2dShape, config = backwardFilterConfig(0), bindingLimit = 2 ** 27): BackwardFilterPlan {
+  const { batch: B, inChannels: C, outChannels: O, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
   const wx = Math.min(8, 2 ** Math.ceil(Math.log2(C)));
+  // A subgroup must lie within one row of lanes (the same out channels): whole subgroups along x.
+  const subgroup = config.subgroup > 0 && wx % config.subgroup === 0 ? config.subgroup : 0;
+  const tm = Math.min(config.tmMax, O);
   const wy = Math.min(LANES / wx, 2 ** Math.ceil(Math.log2(Math.ceil(O / tm))));
   const groupsX = Math.ceil(C / wx);
   const groupsY = Math.ceil(O / (wy * tm));
   // Enough batch chunks to give every core about 64 workgroups, each chunk at least one image.
-  const wanted = Math.max(1, Math.min(B, Math.ceil(64 / (groupsX * groupsY))));
+  const most = Math.floor(bindingLimit / (4 * O * C * KH * KW));
+  const wanted = Math.max(1, Math.min(B, most, Math.ceil(64 / (groupsX * groupsY))));
   const perChunk = Math.ceil(B / wanted);
-  return { tm, wx, wy, tw: Math.max(1, Math.min(twMax, OW)), groupsX, groupsY, perChunk, chunks: Math.ceil(B / perChunk) };
+  const tw = Math.max(1, Math.min(config.twMax, subgroup || config.twMax, OW));
+  return { tm, wx, wy, tw, groupsX, groupsY, perChunk, chunks: Math.ceil(B / perChunk), subgroup };
 }

@@ -53,8 +53,37 @@ test('row-tile configurations and weight-gradient column steps match the CPU ref
       close(await read(conv.conv2d(gpu, gx, gw, gb, s, config), sizes.y), want.y, `forward ${what}`);
       close(await read(conv.conv2dBackwardInput(gpu, gdy, gw, s, config), sizes.x), want.dx, `input gradient ${what}`);
     }
-    if (k === 0) close(await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, 4), sizes.w), want.dw, `weight gradient, 4 columns a step ${JSON.stringify(s)}`);
+    if (k === 0) close(await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, { tmMax: 4, twMax: 4, subgroup: 0 }), sizes.w), want.dw, `weight gradient, 4 columns a step ${JSON.stringify(s)}`);
     for (const b of [gx, gw, gdy, gb]) gpu.release(b);
+  }
+});
+
+// Shapes with 8 or more in channels, where the weight gradient shares dy through subgroups: a step of 8
+// columns plus a remainder of 3 (stride 1, padding 1), and one short step of 6 (stride 2, a 3x2 kernel).
+const FILTER_SHAPES: Conv2dShape[] = [
+  { batch: 3, inChannels: 9, inHeight: 13, inWidth: 11, outChannels: 11, outHeight: 13, outWidth: 11, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 },
+  { batch: 2, inChannels: 16, inHeight: 9, inWidth: 12, outChannels: 5, outHeight: 4, outWidth: 6, kernelHeight: 3, kernelWidth: 2, stride: 2, padding: 0 },
+];
+
+test('the weight gradient with and without subgroups matches the CPU reference', async () => {
+  const be = await webgpu();
+  const gpu = be.gpu;
+  const configs = [{ tmMax: 4, twMax: 1, subgroup: 0 }, { tmMax: 8, twMax: gpu.subgroupSize, subgroup: gpu.subgroupSize }];
+  if (gpu.subgroupSize === 0) console.log('  this adapter has no fixed subgroup size: the subgroup weight gradient is not tested here');
+  for (const [k, s] of FILTER_SHAPES.entries()) {
+    const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;
+    const ny = s.batch * s.outChannels * s.outHeight * s.outWidth;
+    const nw = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
+    const [x, dy] = [random(nx, k + 40), random(ny, k + 50)];
+    const want = new Float32Array(nw);
+    cpuConv.conv2dBackwardFilter(x, dy, s, want);
+    const [gx, gdy] = [x, dy].map((a) => be.upload(a, 'float32') as GpuBuffer);
+    for (const config of gpu.subgroupSize ? configs : configs.slice(0, 1)) {
+      const out = conv.conv2dBackwardFilter(gpu, gx, gdy, s, config);
+      close((await be.read(out, 'float32', nw)) as Float32Array, want, `weight gradient ${JSON.stringify(s)} ${JSON.stringify(config)}`);
+      gpu.release(out);
+    }
+    for (const b of [gx, gdy]) gpu.release(b);
   }
 });
 
