@@ -130,7 +130,8 @@ export interface Backend {
   softmaxCrossEntropyGrad(logits: Storage, labels: Storage, dy: Storage, rows: number, cols: number): Storage;
 
   // Convolution and pooling (NCHW).
-  conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage;
+  /** The convolution plus bias, then ReLU (NaN passing) when `relu`: one pass, and no pre-activation tensor. */
+  conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, relu?: boolean): Storage;
   conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage;
   conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage;
   /** YOPO's fused first-layer step (see ConvAscentOptions): x and eta [batch, C, H, W], p [batch, O, H′, W′]; returns g or the new η, shaped as x. */

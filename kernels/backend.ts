@@ -129,8 +129,8 @@ export class WebGPUBackend implements Backend {
     return sm.softmaxCrossEntropyGrad(this.gpu, buf(logits), buf(labels), buf(dy), rows, cols);
   }
 
-  conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage {
-    return conv.conv2d(this.gpu, buf(x), buf(w), bias ? buf(bias) : null, s);
+  conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, relu = false): Storage {
+    return conv.conv2d(this.gpu, buf(x), buf(w), bias ? buf(bias) : null, s, undefined, relu);
   }
 
   conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage {

@@ -29,6 +29,7 @@ import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
 import { type BackwardFilterConfig, type RowTileConfig, backwardFilterConfig, backwardFilterPlan, backwardInputPlan, rowTileConfig, rowTilePlan } from './conv_plan.js';
+import { UNARY_WGSL } from './elementwise_ops.js';
 import { flatIndex, grid } from './wgsl.js';
 
 /** A multiply of the row-tile kernel: weight (kh, kw) times the source at window position (v, u). */
@@ -62,6 +63,8 @@ interface RowTilePass {
   weightIndex: (r: string, kh: number, kw: number) => string;
   /** Pixel (a, b) is stored at (h0 + step·a, w0 + step·b) of an OH × OW plane. */
   out: { OH: number; OW: number; step: number; h0: number; w0: number };
+  /** ReLU on the stored values (after the bias). */
+  relu: boolean;
 }
 
 type RowTileWeights = Pick<RowTilePass, 'name' | 'rows' | 'channels' | 'KH' | 'KW' | 'weightIndex'>;
@@ -150,7 +153,8 @@ function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bia
       px.forEach(([a, b], j) => {
         const value = bias ? `acc${i}_${j} + bias[r${i}]` : `acc${i}_${j}`;
         const guard = `live && row0 + ${i}u < ${R}u${QH % th ? ` && qh0 + ${a}u < ${QH}u` : ''}${QW % tn ? ` && qw0 + ${b}u < ${QW}u` : ''}`;
-        L.push(`  if (${guard}) { out[(n * ${R}u + row0 + ${i}u) * ${OH * OW}u + dst + ${a * step * OW + b * step}u] = ${value}; }`);
+        const store = `out[(n * ${R}u + row0 + ${i}u) * ${OH * OW}u + dst + ${a * step * OW + b * step}u]`;
+        L.push(`  if (${guard}) { ${p.relu ? `let v = ${value}; ${store} = ${UNARY_WGSL.relu};` : `${store} = ${value};`} }`);
       });
     }
     return `${sg ? 'enable subgroups;' : ''}
@@ -225,9 +229,9 @@ function zeroFill(gpu: Gpu, out: Binding): void {
   fillBinding(gpu, out, out.bytes / 4, 0, 'float32');
 }
 
-/** NCHW convolution forward (with optional bias): y [batch, outChannels, outHeight, outWidth]. `config`
- *  overrides the row-tile knobs (benchmarks and tests compare them). */
-export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config = rowTileConfig(gpu.subgroupSize)): GpuBuffer {
+/** NCHW convolution forward (with optional bias, then ReLU when `relu`): y [batch, outChannels, outHeight,
+ *  outWidth]. `config` overrides the row-tile knobs (benchmarks and tests compare them). */
+export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config = rowTileConfig(gpu.subgroupSize), relu = false): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * O * OH * OW;
   const out = gpu.acquire(total * 4);
@@ -254,6 +258,7 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
     KW,
     weightIndex: (r, kh, kw) => `(${r} * ${C}u + c) * ${KH * KW}u + ${kh * KW + kw}u`,
     out: { OH, OW, step: 1, h0: 0, w0: 0 },
+    relu,
   };
   const weights = rowTileWeights(gpu, w, p, config);
   const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: out, rowBytes: O * OH * OW * 4, access: 'write' }] as const;
@@ -321,6 +326,7 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
           originW: pad + cp.base - cp.taps + 1,
           taps,
           out: { OH: H, OW: W, step: S, h0: rp.q, w0: cp.q },
+          relu: false,
         }, config);
       }
     }

@@ -8,11 +8,13 @@ import {
 import { constant, defaultUniform } from './init.js';
 import { type HostTensor, Module } from './module.js';
 
-/** Stride and zero padding in pixels (defaults 1 and 0); bias: false drops the bias. */
+/** Stride and zero padding in pixels (defaults 1 and 0); bias: false drops the bias; relu: true
+ *  applies a ReLU in the conv's own kernel (the same as a ReLU layer after it, one pass fewer). */
 export interface Conv2dLayerOptions {
   stride?: number;
   padding?: number;
   bias?: boolean;
+  relu?: boolean;
 }
 
 /** A 2-D convolution layer: weight [out, in, k, k] and bias [out] (PyTorch's layout and default init); NCHW in and out. */
@@ -21,23 +23,25 @@ export class Conv2d extends Module {
   readonly bias: Tensor | null;
   readonly stride: number;
   readonly padding: number;
+  readonly relu: boolean;
 
   constructor(readonly inChannels: number, readonly outChannels: number, readonly kernel: number, rng: Random, options: Conv2dLayerOptions = {}) {
     super();
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
+    this.relu = options.relu ?? false;
     const fanIn = inChannels * kernel * kernel;
     this.weight = this.registerParameter('weight', defaultUniform([outChannels, inChannels, kernel, kernel], fanIn, rng));
     this.bias = options.bias === false ? null : this.registerParameter('bias', defaultUniform([outChannels], fanIn, rng));
   }
 
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, relu: this.relu });
   }
 
-  /** This conv, followed by a ReLU when `relu`, as a first layer YOPO's fused inner step can run. */
-  asFirstLayer(relu: boolean): ConvFirstLayer {
-    return { weight: this.weight, bias: this.bias, stride: this.stride, padding: this.padding, relu };
+  /** This conv (with its ReLU if it has one) as a first layer YOPO's fused inner step can run. */
+  asFirstLayer(): ConvFirstLayer {
+    return { weight: this.weight, bias: this.bias, stride: this.stride, padding: this.padding, relu: this.relu };
   }
 }
 

@@ -32,7 +32,8 @@ class FirstLayerOnly extends Classifier {
     return this.conv.parameters();
   }
   override firstLayerConv() {
-    return this.conv.asFirstLayer(this.c.relu);
+    // The layer runs its ReLU apart (the tape path the fused step is checked against).
+    return { ...this.conv.asFirstLayer(), relu: this.c.relu };
   }
 }
 

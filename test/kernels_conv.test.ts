@@ -7,9 +7,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { Random, type Tensor, conv2d, conv2dShape, mul, sum } from '../engine/index.js';
+import { Random, Tensor, conv2d, conv2dShape, mul, sum } from '../engine/index.js';
 import { CONV_CASES, type ConvCase, convCheck, convSeed, describeConv } from './checks/conv_checks.js';
-import { assertOp, cpu, gradCheck, maxAbs, randomArray, webgpu } from './helpers.js';
+import { assertOp, cpu, gradCheck, maxAbs, put, randomArray, webgpu } from './helpers.js';
 
 async function check(c: ConvCase, seed: number): Promise<void> {
   const r = await assertOp(await webgpu(), convCheck(c), { seed, reference: cpu });
@@ -64,6 +64,59 @@ test('conv2d WebGPU matches CPU: random strided configurations', async () => {
     };
     await check(c, 700 + t);
   }
+});
+
+// The ReLU fused into the forward (SmallCNN's convs): on the vec4-weight path with subgroups (12 out
+// channels), on the scalar path at stride 2 with padding, and at SmallCNN's first conv.
+const RELU_CASES: ConvCase[] = [
+  { batch: 2, inChannels: 9, outChannels: 12, height: 13, width: 11, kh: 3, kw: 3, stride: 1, padding: 1, bias: true },
+  { batch: 3, inChannels: 3, outChannels: 5, height: 13, width: 13, kh: 3, kw: 3, stride: 2, padding: 1, bias: false },
+  { batch: 2, inChannels: 1, outChannels: 32, height: 28, width: 28, kh: 3, kw: 3, stride: 1, padding: 0, bias: true },
+];
+
+test('conv2d with its ReLU fused matches the CPU reference, zeroing negatives and passing NaN', async () => {
+  const be = await webgpu();
+  for (const [i, c] of RELU_CASES.entries()) {
+    const s = conv2dShape([c.batch, c.inChannels, c.height, c.width], [c.outChannels, c.inChannels, c.kh, c.kw], c.stride, c.padding);
+    const yShape = [c.batch, c.outChannels, s.outHeight, s.outWidth];
+    const r = await assertOp(be, {
+      name: `conv2d + ReLU ${describeConv(c)}`,
+      inputs: [{ shape: [c.batch, c.inChannels, c.height, c.width] }, { shape: [c.outChannels, c.inChannels, c.kh, c.kw] }, ...(c.bias ? [{ shape: [c.outChannels] }] : [])],
+      run: ([x, w, bias], b) => [Tensor.fromStorage(b, b.conv2d(x.storage, w.storage, bias ? bias.storage : null, s, true), yShape, 'float32')],
+      rtol: 1e-4,
+      atol: 2e-6 * c.inChannels * c.kh * c.kw + 1e-6,
+    }, { seed: 900 + i, reference: cpu });
+    const y = r.expected[0];
+    assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), `${describeConv(c)}: the pre-activations should have both signs`);
+  }
+  // A NaN input reaches output (0, 0, 0, 0) through the window of its first tap: the ReLU must not hide it.
+  const c = RELU_CASES[0];
+  const xs = new Float32Array(c.batch * c.inChannels * c.height * c.width).fill(-1);
+  xs[0] = NaN;
+  const x = put(be, xs, [c.batch, c.inChannels, c.height, c.width]);
+  const w = put(be, new Float32Array(c.outChannels * c.inChannels * 9).fill(1), [c.outChannels, c.inChannels, 3, 3]);
+  const out = conv2d(x, w, null, { padding: 1, relu: true });
+  const y = await out.data();
+  assert.ok(Number.isNaN(y[0]) && y[y.length - 1] === 0, `NaN passes and negatives are zero: ${y[0]}, ${y[y.length - 1]}`);
+  for (const t of [x, w, out]) t.dispose();
+});
+
+test('gradCheck: conv2d with a fused ReLU w.r.t. input, weight and bias (3x3, stride 2, pad 1)', async () => {
+  const rng = new Random(47);
+  const xShape = [2, 3, 5, 5];
+  const wShape = [4, 3, 3, 3];
+  const s = conv2dShape(xShape, wShape, 2, 1);
+  const yShape = [s.batch, s.outChannels, s.outHeight, s.outWidth];
+  await gradCheck(
+    (x, w, b, r) => weighted(conv2d(x, w, b, { stride: 2, padding: 1, relu: true }), r),
+    [
+      { values: randomArray(rng, size(xShape)), shape: xShape },
+      { values: randomArray(rng, size(wShape)), shape: wShape },
+      { values: randomArray(rng, 4), shape: [4] },
+      { values: randomArray(rng, size(yShape)), shape: yShape, differentiable: false },
+    ],
+    'conv2d + ReLU s2 p1',
+  );
 });
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

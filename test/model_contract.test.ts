@@ -87,7 +87,7 @@ test('firstLayerConv() that does not compute firstLayer (a ReLU left out): a cle
   // A SmallCNN whose description of conv1 + ReLU forgets the ReLU: the fused inner step would be wrong.
   class Misdescribed extends SmallCNN {
     override firstLayerConv() {
-      return this.conv1.asFirstLayer(false);
+      return { ...this.conv1.asFirstLayer(), relu: false };
     }
   }
   await rejects(checkClassifier(new Misdescribed(new Random(5))), /Misdescribed is not YOPO-ready: firstLayerConv\(\) does not compute firstLayer\(x\) on a random batch/);

@@ -164,9 +164,10 @@ export class CpuBackend implements Backend {
     return this.make(out);
   }
 
-  conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage {
+  conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, relu = false): Storage {
     const out = this.newFloats(s.batch * s.outChannels * s.outHeight * s.outWidth);
     conv.conv2d(floats(x), floats(w), bias ? floats(bias) : null, s, out);
+    if (relu) out.forEach((v, i) => (out[i] = unaryRow('relu').cpu(v)));
     return this.make(out);
   }
 

@@ -4,13 +4,16 @@ import type { Conv2dShape } from '../backend.js';
 import { shapeString } from '../shape.js';
 import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
+import { passIfPositive } from './binary.js';
 import { sum } from './reduce.js';
 import { backendOf, requireFloat, wrap } from './util.js';
 
-/** Stride and zero padding of a convolution, in pixels, equal on both axes (defaults 1 and 0). */
+/** Stride and zero padding of a convolution, in pixels, equal on both axes (defaults 1 and 0); `relu`:
+ *  a ReLU after the bias, in the same pass (no pre-activation tensor is written or kept). */
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;
+  relu?: boolean;
 }
 
 /** The full shape record of conv2d(x, w), with errors naming both shapes. */
@@ -28,18 +31,24 @@ export function conv2dShape(xShape: readonly number[], wShape: readonly number[]
   return { batch, inChannels, inHeight, inWidth, outChannels, outHeight, outWidth, kernelHeight, kernelWidth, stride, padding };
 }
 
-/** NCHW convolution: x [N, C, H, W], w [O, C, kh, kw], bias [O] or null → [N, O, H′, W′] with H′ = floor((H + 2·padding − kh)/stride) + 1. */
+/** NCHW convolution: x [N, C, H, W], w [O, C, kh, kw], bias [O] or null → [N, O, H′, W′] with H′ = floor((H + 2·padding − kh)/stride) + 1,
+ *  then relu(·) when options.relu. */
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
   requireFloat('conv2d', x, w);
   const s = conv2dShape(x.shape, w.shape, options.stride ?? 1, options.padding ?? 0);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== s.outChannels)) throw new Error(`conv2d: bias of shape ${shapeString(bias.shape)} does not match ${s.outChannels} output channels`);
   const backend = bias ? backendOf('conv2d', x, w, bias) : backendOf('conv2d', x, w);
-  const out = wrap(backend, backend.conv2d(x.storage, w.storage, bias?.storage ?? null, s), [s.batch, s.outChannels, s.outHeight, s.outWidth]);
+  const relu = options.relu ?? false;
+  const out = wrap(backend, backend.conv2d(x.storage, w.storage, bias?.storage ?? null, s, relu), [s.batch, s.outChannels, s.outHeight, s.outWidth]);
   const inputs = bias ? [x, w, bias] : [x, w];
-  recordOp(out, inputs, (dy, needed) => [
-    needed[0] ? wrap(backend, backend.conv2dBackwardInput(dy.storage, w.storage, s), x.shape) : null,
-    needed[1] ? wrap(backend, backend.conv2dBackwardFilter(x.storage, dy.storage, s), w.shape) : null,
-    ...(bias ? [needed[2] ? sum(dy, [0, 2, 3]) : null] : []),
-  ]);
+  recordOp(out, inputs, (dy, needed) => {
+    // Through the ReLU: relu(z) > 0 exactly where z > 0, so the output is the mask.
+    const dz = relu ? passIfPositive(out, dy) : dy;
+    return [
+      needed[0] ? wrap(backend, backend.conv2dBackwardInput(dz.storage, w.storage, s), x.shape) : null,
+      needed[1] ? wrap(backend, backend.conv2dBackwardFilter(x.storage, dz.storage, s), w.shape) : null,
+      ...(bias ? [needed[2] ? sum(dz, [0, 2, 3]) : null] : []),
+    ];
+  });
   return out;
 }

@@ -73,6 +73,6 @@ export class PreActResNet18 extends Classifier {
   }
 
   override firstLayerConv(): ConvFirstLayer {
-    return this.conv1.asFirstLayer(false);
+    return this.conv1.asFirstLayer();
   }
 }

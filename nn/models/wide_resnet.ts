@@ -91,6 +91,6 @@ export class WideResNet extends Classifier {
   }
 
   override firstLayerConv(): ConvFirstLayer {
-    return this.conv1.asFirstLayer(false);
+    return this.conv1.asFirstLayer();
   }
 }
