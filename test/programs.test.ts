@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Backend, type DType, Random, type Storage, Tape, type Tensor, batchNormTrain, mul, pool2dShape, sum, tidy } from '../engine/index.js';
 import { assertClose, cpu, on, put, randomArray, webgpu } from './helpers.js';
+import type { Gpu } from '../kernels/webgpu/gpu.js';
 
 /** Every op with a scalar operand, at n elements (odd n: one value at a time; n a multiple of 4: vec4s), with scalar s. */
 function scalarOps(b: Backend, n: number, s: number, rng: Random): { what: string; out: Storage; dtype: DType; size: number }[] {
@@ -54,17 +55,24 @@ async function checkScalarOps(n: number, s: number, seed: number): Promise<void>
   }
 }
 
+/** Runs fn and asserts that it compiled no new pipeline (the message: "pipelines compiled for `what`"). */
+async function compilesNothing(gpu: Gpu, what: string, fn: () => Promise<void>): Promise<void> {
+  const compiled = gpu.counters.pipelines;
+  await fn();
+  assert.is(gpu.counters.pipelines, compiled, `pipelines compiled for ${what}`);
+}
+
 test('new scalars (ε, lr, fill value, affine, clamp bounds, batch-norm eps) and new sizes compile no new pipeline', async () => {
   const { gpu } = await webgpu();
   // One value at a time, four at a time, and a single element (whose operands all read element 0).
   await checkScalarOps(37, 0.5, 1);
   await checkScalarOps(44, 0.25, 2);
   await checkScalarOps(1, 2, 3);
-  const compiled = gpu.counters.pipelines;
-  await checkScalarOps(53, -0.125, 4);
-  await checkScalarOps(1028, 3, 5);
-  await checkScalarOps(1, 8 / 255, 6);
-  assert.is(gpu.counters.pipelines, compiled, 'pipelines compiled for new scalar values or sizes');
+  await compilesNothing(gpu, 'new scalar values or sizes', async () => {
+    await checkScalarOps(53, -0.125, 4);
+    await checkScalarOps(1028, 3, 5);
+    await checkScalarOps(1, 8 / 255, 6);
+  });
 });
 
 test('empty sums (matmul with k = 0) of new sizes compile no new pipeline and are zeros', async () => {
@@ -79,10 +87,10 @@ test('empty sums (matmul with k = 0) of new sizes compile no new pipeline and ar
   };
   await emptySum(3, 5);
   await emptySum(4, 8);
-  const compiled = b.gpu.counters.pipelines;
-  await emptySum(7, 9);
-  await emptySum(12, 20);
-  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for an empty sum of a new size');
+  await compilesNothing(b.gpu, 'an empty sum of a new size', async () => {
+    await emptySum(7, 9);
+    await emptySum(12, 20);
+  });
 });
 
 /** An op's output: what it is, its storage, dtype and element count. */
@@ -134,11 +142,11 @@ test('pooling at new batch sizes and channel counts compiles no new pipeline', a
   // its elements (arrayLength too large) would show.
   b.release(b.fill(4096, 7, 'float32'));
   await checkPools(b, 2, 3, 1);
-  const compiled = b.gpu.counters.pipelines;
-  await checkPools(b, 5, 3, 2);
-  await checkPools(b, 1, 1, 3);
-  await checkPools(b, 3, 4, 4);
-  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for pooling at a new batch size or channel count');
+  await compilesNothing(b.gpu, 'pooling at a new batch size or channel count', async () => {
+    await checkPools(b, 5, 3, 2);
+    await checkPools(b, 1, 1, 3);
+    await checkPools(b, 3, 4, 4);
+  });
 });
 
 /** Log-softmax and the mean softmax cross-entropy with its gradient on [rows, 10], against the CPU reference. */
@@ -163,11 +171,11 @@ async function checkSoftmax(b: Backend, rows: number, seed: number): Promise<voi
 test('softmax and cross-entropy at new batch sizes compile no new pipeline', async () => {
   const b = await webgpu();
   await checkSoftmax(b, 7, 1);
-  const compiled = b.gpu.counters.pipelines;
-  await checkSoftmax(b, 200, 2);
-  await checkSoftmax(b, 1, 3);
-  await checkSoftmax(b, 37, 4);
-  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for softmax or cross-entropy at a new batch size');
+  await compilesNothing(b.gpu, 'softmax or cross-entropy at a new batch size', async () => {
+    await checkSoftmax(b, 200, 2);
+    await checkSoftmax(b, 1, 3);
+    await checkSoftmax(b, 37, 4);
+  });
 });
 
 /**
@@ -205,12 +213,12 @@ test('broadcasts, reductions, argmax and transposes along the batch compile no n
   // Dirty the pool first, so an output bound past its elements would show.
   b.release(b.fill(65536, 7, 'float32'));
   await checkBatchOps(b, 4, 1);
-  const compiled = b.gpu.counters.pipelines;
-  // (Not batch 1: there a per-example factor is a single value, which the elementwise kernel takes.)
-  await checkBatchOps(b, 9, 2);
-  await checkBatchOps(b, 2, 3);
-  await checkBatchOps(b, 64, 4);
-  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for a batch-shaped op at a new batch size');
+  await compilesNothing(b.gpu, 'a batch-shaped op at a new batch size', async () => {
+    // (Not batch 1: there a per-example factor is a single value, which the elementwise kernel takes.)
+    await checkBatchOps(b, 9, 2);
+    await checkBatchOps(b, 2, 3);
+    await checkBatchOps(b, 64, 4);
+  });
 });
 
 /**
@@ -251,13 +259,13 @@ test('batch norm (training-mode statistics and y, and its gradients) at new batc
   b.release(b.fill(65536, 7, 'float32'));
   await checkBatchNorm(b, 5, [5, 7], 1);
   await checkBatchNorm(b, 5, [32, 32], 2);
-  const compiled = b.gpu.counters.pipelines;
-  // Batch 3 on 32×32 has 3072 values per channel: one chunk each, where batch 5 and 7 have two.
-  await checkBatchNorm(b, 7, [5, 7], 3);
-  await checkBatchNorm(b, 7, [32, 32], 4);
-  await checkBatchNorm(b, 3, [5, 7], 5);
-  await checkBatchNorm(b, 3, [32, 32], 6);
-  assert.is(b.gpu.counters.pipelines, compiled, 'pipelines compiled for batch norm at a new batch size');
+  await compilesNothing(b.gpu, 'batch norm at a new batch size', async () => {
+    // Batch 3 on 32×32 has 3072 values per channel: one chunk each, where batch 5 and 7 have two.
+    await checkBatchNorm(b, 7, [5, 7], 3);
+    await checkBatchNorm(b, 7, [32, 32], 4);
+    await checkBatchNorm(b, 3, [5, 7], 5);
+    await checkBatchNorm(b, 3, [32, 32], 6);
+  });
 });
 
 test('a program key that names two different WGSL sources is an error (with checkProgramKeys, as in tests)', async () => {
