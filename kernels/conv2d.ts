@@ -28,7 +28,7 @@ import type { Conv2dShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
-import { type BackwardFilterConfig, type RowTileConfig, backwardFilterConfig, backwardFilterPlan, backwardInputPlan, rowTileConfig, rowTilePlan } from './conv_plan.js';
+import { type BackwardFilterConfig, type RowTileConfig, backwardFilterConfigFor, backwardFilterPlan, backwardInputPlan, rowTileConfigFor, rowTilePlan } from './conv_plan.js';
 import { UNARY_WGSL } from './elementwise_ops.js';
 import { flatIndex, grid } from './wgsl.js';
 
@@ -231,7 +231,7 @@ function zeroFill(gpu: Gpu, out: Binding): void {
 
 /** NCHW convolution forward (with optional bias, then ReLU when `relu`): y [batch, outChannels, outHeight,
  *  outWidth]. `config` overrides the row-tile knobs (benchmarks and tests compare them). */
-export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config = rowTileConfig(gpu.subgroupSize), relu = false): GpuBuffer {
+export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config = rowTileConfigFor(s, gpu.subgroupSize), relu = false): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * O * OH * OW;
   const out = gpu.acquire(total * 4);
@@ -278,7 +278,7 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
 // zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
 // whole flipped kernel over dy padded by K − 1 − P.
 /** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
-export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape, config = rowTileConfig(gpu.subgroupSize)): GpuBuffer {
+export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape, config = rowTileConfigFor(s, gpu.subgroupSize)): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * C * H * W;
   const out = gpu.acquire(total * 4);
@@ -337,7 +337,7 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
 }
 
 /** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy (a big batch in chunks, whose sums add up). */
-export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, config = backwardFilterConfig(gpu.subgroupSize)): GpuBuffer {
+export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, config = backwardFilterConfigFor(s, gpu.subgroupSize)): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
   const total = O * C * KH * KW;
   const out = gpu.acquire(total * 4);

@@ -35,6 +35,27 @@ export function rowTileConfig(subgroupSize: number): RowTileConfig {
   return subgroupSize > 0 ? { ...ROW_TILE_SUBGROUP, subgroup: subgroupSize } : ROW_TILE_DEFAULT;
 }
 
+/** Multiply-adds × 2 of one conv pass (forward, input gradient and weight gradient all do as many). */
+export function convFlops(s: Conv2dShape): number {
+  return 2 * s.batch * s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth * s.outHeight * s.outWidth;
+}
+
+/**
+ * Below this many FLOPs a conv keeps the plain tiles even on a device with subgroups. The subgroup tiles
+ * hold 72–96 accumulators per invocation, and lavapipe compiles them 3–5× longer: for a 2 × 9 × 13 × 11
+ * → 11 conv on an empty shader cache (scripts/conv-compile.mjs, loaded machine, 4 runs) the forward and
+ * input gradient took 6.5–11.6 s against 1.5–4.0 s, the weight gradient 1.6–4.6 s against 0.3–0.8 s.
+ * At that size a call takes well under a millisecond either way, so the compile never pays back. At
+ * 2^24 SmallCNN's convs at batch 128 (0.05–1.6 GFLOP) take the subgroup tiles, one image (0.4–12.5
+ * MFLOP) the plain ones.
+ */
+export const SUBGROUP_MIN_FLOPS = 2 ** 24;
+
+/** The row-tile configuration for shape `s` on a device with subgroups of `subgroupSize` (0: none). */
+export function rowTileConfigFor(s: Conv2dShape, subgroupSize: number): RowTileConfig {
+  return rowTileConfig(convFlops(s) >= SUBGROUP_MIN_FLOPS ? subgroupSize : 0);
+}
+
 /** How a row-tile pass splits `rows` × (batch × QH × QW pixels) of output across invocations. */
 export interface RowTilePlan {
   /** Rows per invocation, and an invocation's TH × TN block of pixels. */
@@ -168,6 +189,11 @@ export const BACKWARD_FILTER_TW = 1;
  *  subgroups dy costs a broadcast instead of a load, so more out channels per invocation pay. */
 export function backwardFilterConfig(subgroupSize: number): BackwardFilterConfig {
   return subgroupSize > 0 ? { tmMax: 8, twMax: subgroupSize, subgroup: subgroupSize } : { tmMax: 4, twMax: BACKWARD_FILTER_TW, subgroup: 0 };
+}
+
+/** The weight-gradient configuration for shape `s` (small convs: the plain one, see SUBGROUP_MIN_FLOPS). */
+export function backwardFilterConfigFor(s: Conv2dShape, subgroupSize: number): BackwardFilterConfig {
+  return backwardFilterConfig(convFlops(s) >= SUBGROUP_MIN_FLOPS ? subgroupSize : 0);
 }
 
 /** The plan for shape `s`; the split-K partial sums (chunks × O·C·KH·KW floats) stay within `bindingLimit` bytes. */

@@ -9,10 +9,15 @@ import {
   LANES,
   ROW_TILE_DEFAULT,
   type RowTileConfig,
+  SUBGROUP_MIN_FLOPS,
   axisPhases,
+  backwardFilterConfig,
+  backwardFilterConfigFor,
   backwardFilterPlan,
   backwardInputPlan,
+  convFlops,
   rowTileConfig,
+  rowTileConfigFor,
   rowTilePlan,
 } from '../kernels/conv_plan.js';
 
@@ -60,6 +65,28 @@ test('row-tile plan: the measured defaults at SmallCNN shapes', () => {
   // A first layer's input gradient (one row): every lane on pixels, no weight sharing.
   const first = rowTilePlan(1, 128, 28, 28, rowTileConfig(8));
   assert.equal([first.tm, first.wx, first.wy, first.vecRows, first.subgroup], [1, 64, 1, false, 0]);
+});
+
+test('the subgroup tiles are the default only for convs of SUBGROUP_MIN_FLOPS or more', () => {
+  // SmallCNN's convs at batch 128 take the subgroup tiles; one image, or a test's small odd shape, the plain ones.
+  for (const s of [shape(128, 1, 28, 28, 32, 3, 3, 1, 0), shape(128, 32, 26, 26, 32, 3, 3, 1, 0), shape(128, 64, 10, 10, 64, 3, 3, 1, 0)]) {
+    assert.ok(convFlops(s) >= SUBGROUP_MIN_FLOPS, JSON.stringify(s));
+    assert.equal(rowTileConfigFor(s, 8), rowTileConfig(8));
+    assert.equal(backwardFilterConfigFor(s, 8), backwardFilterConfig(8));
+  }
+  for (const s of [shape(1, 32, 26, 26, 32, 3, 3, 1, 0), shape(2, 9, 13, 11, 11, 3, 3, 1, 1)]) {
+    assert.ok(convFlops(s) < SUBGROUP_MIN_FLOPS, JSON.stringify(s));
+    assert.equal(rowTileConfigFor(s, 8), ROW_TILE_DEFAULT);
+    assert.equal(backwardFilterConfigFor(s, 8), backwardFilterConfig(0));
+  }
+  // 2 FLOPs per multiply-add: a 1x1 conv of one pixel is 2.
+  assert.is(convFlops(shape(1, 1, 1, 1, 1, 1, 1, 1, 0)), 2);
+  // At 64x10x10 -> 64 (4,718,592 FLOPs an image) the threshold lies between batch 3 and 4.
+  assert.equal(rowTileConfigFor(shape(4, 64, 10, 10, 64, 3, 3, 1, 0), 8), rowTileConfig(8));
+  assert.equal(rowTileConfigFor(shape(3, 64, 10, 10, 64, 3, 3, 1, 0), 8), ROW_TILE_DEFAULT);
+  // A device without subgroups runs the plain tiles at any size.
+  assert.equal(rowTileConfigFor(shape(128, 64, 10, 10, 64, 3, 3, 1, 0), 0), ROW_TILE_DEFAULT);
+  assert.equal(backwardFilterConfigFor(shape(128, 64, 10, 10, 64, 3, 3, 1, 0), 0), backwardFilterConfig(0));
 });
 
 test('row-tile plan: a dispatch too large for one grid is refused with the tile count', () => {

@@ -66,8 +66,9 @@ test('conv2d WebGPU matches CPU: random strided configurations', async () => {
   }
 });
 
-// The ReLU fused into the forward (SmallCNN's convs): on the vec4-weight path with subgroups (12 out
-// channels), on the scalar path at stride 2 with padding, and at SmallCNN's first conv.
+// The ReLU fused into the forward (SmallCNN's convs): on the vec4-weight path (12 out channels; these
+// small convs run the plain tiles, test/conv_configs.test.ts the subgroup ones), on the scalar path at
+// stride 2 with padding, and at SmallCNN's first conv.
 const RELU_CASES: ConvCase[] = [
   { batch: 2, inChannels: 9, outChannels: 12, height: 13, width: 11, kh: 3, kw: 3, stride: 1, padding: 1, bias: true },
   { batch: 3, inChannels: 3, outChannels: 5, height: 13, width: 13, kh: 3, kw: 3, stride: 2, padding: 1, bias: false },
