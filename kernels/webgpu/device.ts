@@ -29,9 +29,20 @@ export interface RequestDeviceOptions {
 // Dawn's `webgpu` package); this module never imports it, so the browser entry stays free of Node code.
 let gpuProvider: (() => Promise<GPU>) | null = null;
 
-/** Registers where navigator-less hosts (Node) get their GPU from; the first provider registered wins. */
-export function provideGpu(provider: () => Promise<GPU>): void {
-  gpuProvider ??= provider;
+/** How this host waits for a promise of the device (a readback, the queue's end): as is, unless the
+ *  provider says otherwise (Dawn's Node bindings, whose waits would otherwise spin: dawn.ts). */
+let deviceWait: <T>(pending: Promise<T>) => Promise<T> = (pending) => pending;
+
+/** Registers where navigator-less hosts (Node) get their GPU from, and how to wait on it; the first provider registered wins. */
+export function provideGpu(provider: () => Promise<GPU>, wait?: <T>(pending: Promise<T>) => Promise<T>): void {
+  if (gpuProvider) return;
+  gpuProvider = provider;
+  if (wait) deviceWait = wait;
+}
+
+/** Awaits a promise of the device (mapAsync, onSubmittedWorkDone) the way this host's provider asks. */
+export function waitForDevice<T>(pending: Promise<T>): Promise<T> {
+  return deviceWait(pending);
 }
 
 async function getGpu(): Promise<GPU> {

@@ -5,6 +5,8 @@
 // - readback only when asked (read), and errors from the device surfaced as exceptions at the next
 //   sync or read instead of silent garbage or hangs.
 
+import { waitForDevice } from './device.js';
+
 /** A pooled storage buffer; `lastUse` is the batch (encoder generation) that last touched it. */
 export class GpuBuffer {
   private static nextId = 0;
@@ -268,7 +270,7 @@ export class Gpu {
     this.flush();
     this.counters.readbacks++;
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await waitForDevice(staging.mapAsync(GPUMapMode.READ));
     } catch (error) {
       this.checkErrors();
       throw new Error(`WebGPU readback failed: ${(error as Error).message}`);
@@ -329,7 +331,7 @@ export class Gpu {
   /** Submits recorded work and waits until the GPU has finished it. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await waitForDevice(this.device.queue.onSubmittedWorkDone());
     this.checkErrors();
   }
 
