@@ -1,50 +1,82 @@
 // YOPO's inner step on a conv (+bias)(+ReLU) first layer, fused (Backend.convAscent; reference in
 // engine/cpu/conv_ascent.ts). The op-by-op path runs 16–17 dispatches per L∞ step (add, clamp, pad,
 // conv, ReLU mask, weight layout, transposed conv, clip mask, sign, scale, add, clamp, add, clamp, sub);
-// here it is two dispatches, or one for a first layer without ReLU (each over row tiles of pixels):
-//   1. (ReLU only) per output pixel: z = b + Σ w·clip(x + η, 0, 1) over its window, read straight from
-//      x and η (no padded copy), and dz = p where z > 0 else 0.
-//   2. per input pixel: g = Σ_{o, taps that reach it} w·dz (the conv's input-VJP as a gather, so no
-//      atomics), zero where x + η is outside [0, 1]; then either g, or η + σ·sign(g) projected onto
-//      the ε-ball and onto x + η ∈ [0, 1].
+// here it is two dispatches, or one for a first layer without ReLU:
+//   1. (ReLU only) per output pixel: z = b + Σ w·clip(x + η, 0, 1) over its window for every output
+//      channel, read straight from x and η (no padded copy), stored as bits (z > 0), 32 channels a word.
+//   2. per tile of input pixels (all input channels): g = Σ_{o, taps that reach it} w·dz with dz = p
+//      (where the ReLU bit is set), a gather, so no atomics; zero where x + η is outside [0, 1]; then
+//      either g, or η + σ·sign(g) projected onto the ε-ball and onto x + η ∈ [0, 1].
+// Why (lavapipe, where a storage load or store whose index differs across lanes is a gather or scatter,
+// about one scalar access per lane, and one whose index is uniform is one scalar load for all lanes):
+// weights are uniform loads (the o loop is the same for every lane); kernel 1 writes one word per 32
+// channels of a pixel instead of a float per channel, and kernel 2 reads p itself; kernel 2's tile is
+// 2-D and covers all input channels, so each gathered p feeds up to C·KH·KW FMAs; images are flattened
+// into the invocation index, so no lanes idle at the end of each image's tiles.
 // Shapes are baked into the WGSL as constants; σ and ε come in a uniform, so a new ε (or a schedule of
 // σ) compiles nothing new.
 
 import type { Conv2dShape, ConvAscentOptions } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from './webgpu/gpu.js';
-import { WORKGROUP } from './wgsl.js';
+import { WORKGROUP, grid } from './wgsl.js';
 
-/** Most pixels per invocation of either kernel: on lavapipe at SmallCNN batch 128, 14 (two tiles a 28-pixel row) ran the input-gradient pass in about 0.6 of the time of 8, and 28 spilled registers (several times slower). */
-const TN_MAX = 14;
+/** Most pixels per invocation of the ReLU-mask kernel (one row): on lavapipe at SmallCNN batch 128, 14 ran an earlier version of it in about 0.6 of the time of 8, and 28 spilled registers. */
+const MASK_TN_MAX = 14;
 
 /** Most clipped inputs an invocation of the ReLU-mask kernel keeps in registers across output channels. */
 const WINDOW_IN_REGISTERS = 64;
 
-/** Pixels per invocation along a row of `width`: at most TN_MAX, splitting the row evenly (28 → 2 × 14, 17 → 2 × 9), a multiple of `multiple`. */
-function rowTile(width: number, multiple: number): { tn: number; tilesPerRow: number } {
-  const tn = multiple * Math.ceil(Math.ceil(width / Math.ceil(width / TN_MAX)) / multiple);
+/** Most accumulators (C · TR · TN) of a kernel-2 tile: a bigger tile gathers fewer p per FMA, but compile time grows fast (lavapipe, SmallCNN, loaded machine: 28 (4 × 7) about 4 s cold, 56 (4 × 14) 12–17 s for about 10% less time). */
+const ACCUMULATORS = 28;
+
+/** Pixels per invocation along a row of `width`: at most `max`, splitting the row evenly (28 → 2 × 14, 17 → 2 × 9), a multiple of `multiple`. */
+function rowTile(width: number, max: number, multiple: number): { tn: number; tilesPerRow: number } {
+  const tn = multiple * Math.ceil(Math.ceil(width / Math.ceil(width / max)) / multiple);
   return { tn, tilesPerRow: Math.ceil(width / tn) };
 }
 
-/** The header of a kernel over the pixel tiles of one plane: workgroup (x: tile block, y: image, z: channel),
- *  `q` the tile (clamped in range, so loads stay safe) and `live` whether it is a real one. */
-function planeMain(tiles: number): string {
-  return `@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let n = wg.y;
-  let live = wg.x * ${WORKGROUP}u + lid.x < ${tiles}u;
-  let q = min(wg.x * ${WORKGROUP}u + lid.x, ${tiles - 1}u);`;
+/** The offsets (from the tile's first pixel / S) of the dz rows or columns a tile of `t` pixels reads, and which pixel each tap of each offset reaches. */
+function taps(t: number, k: number, S: number, P: number): { offsets: number[]; reads: { pixel: number; tap: number; off: number }[] } {
+  const reads: { pixel: number; tap: number; off: number }[] = [];
+  for (let pixel = 0; pixel < t; pixel++) {
+    for (let tap = 0; tap < k; tap++) {
+      const d = pixel + P - tap;
+      if (((d % S) + S) % S === 0) reads.push({ pixel, tap, off: d / S });
+    }
+  }
+  return { offsets: [...new Set(reads.map((r) => r.off))].sort((a, b) => a - b), reads };
+}
+
+/** A WGSL name for a signed offset. */
+const name = (off: number) => (off < 0 ? `m${-off}` : `${off}`);
+
+/** The kernel-2 tile (TR rows × TN columns, multiples of S, C·TR·TN ≤ ACCUMULATORS) with the fewest dz gathers per image. */
+function gradientTile(s: Conv2dShape): { tr: number; tn: number; tileRows: number; tilesPerRow: number } {
+  const { inChannels: C, inHeight: H, inWidth: W, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  let best = { tr: S, tn: S, tileRows: Math.ceil(H / S), tilesPerRow: Math.ceil(W / S), cost: Infinity };
+  for (let tr = S; tr <= Math.min(H + S - 1, ACCUMULATORS); tr += S) {
+    for (let tn = S; tn <= Math.min(W + S - 1, ACCUMULATORS); tn += S) {
+      if (C * tr * tn > ACCUMULATORS && !(tr === S && tn === S)) continue;
+      const tileRows = Math.ceil(H / tr);
+      const tilesPerRow = Math.ceil(W / tn);
+      const cost = tileRows * tilesPerRow * taps(tr, KH, S, P).offsets.length * taps(tn, KW, S, P).offsets.length;
+      if (cost < best.cost) best = { tr, tn, tileRows, tilesPerRow, cost };
+    }
+  }
+  return best;
 }
 
 // An invocation computes TN consecutive output pixels of one row for every output channel: the
 // clipped window (KH rows × (TN−1)·S + KW columns per input channel) is loaded once for all of them,
 // and the image comes from the workgroup id, so each weight load is one scalar load for all lanes.
-/** dz [batch, O, OH, OW] = p where b + conv(clip(x + η, 0, 1)) > 0, else 0: the cotangent behind f0's ReLU. */
-function reluMaskedCotangent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
+/** mask [batch, ⌈O/32⌉, OH, OW]: bit o % 32 of word o / 32 set where b + conv(clip(x + η, 0, 1)) > 0 at channel o. */
+function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const KK = KH * KW;
-  const out = gpu.acquire(B * O * OH * OW * 4);
-  const { tn, tilesPerRow } = rowTile(OW, 1);
+  const words = Math.ceil(O / 32);
+  const out = gpu.acquire(B * words * OH * OW * 4);
+  const { tn, tilesPerRow } = rowTile(OW, MASK_TN_MAX, 1);
+  const tiles = OH * tilesPerRow;
   const cols = (tn - 1) * S + KW;
   const inRegisters = C * KH * cols <= WINDOW_IN_REGISTERS;
   // Unrolled for one shape (YOPO runs it n times per full pass); the key names what the source depends on.
@@ -70,112 +102,141 @@ function reluMaskedCotangent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffe
       for (let b = 0; b < tn; b++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) S2.push(`${ind}z${b} = fma(w${kh}_${kw}, a${c}_${kh}_${b * S + kw}, z${b});`);
       return S2;
     };
-    if (inRegisters) for (let c = 0; c < C; c++) L.push(...window(`${(c * H * W)}u + n * ${C * H * W}u`, String(c), '  '));
-    L.push(`  for (var o = 0u; o < ${O}u; o++) {`);
-    for (let b = 0; b < tn; b++) L.push(`    var z${b} = ${bias ? 'bias[o]' : '0.0'};`);
+    if (inRegisters) for (let c = 0; c < C; c++) L.push(...window(`${c * H * W}u + n * ${C * H * W}u`, String(c), '  '));
+    L.push(`  for (var word = 0u; word < ${words}u; word++) {`);
+    for (let b = 0; b < tn; b++) L.push(`    var bits${b} = 0u;`);
+    L.push(`    for (var o = word * 32u; o < min(word * 32u + 32u, ${O}u); o++) {`);
+    for (let b = 0; b < tn; b++) L.push(`      var z${b} = ${bias ? 'bias[o]' : '0.0'};`);
     if (inRegisters) {
-      for (let c = 0; c < C; c++) L.push('    {', ...sums(c, (kh, kw) => `o * ${C * KK}u + ${c * KK + kh * KW + kw}u`, '      '), '    }');
+      for (let c = 0; c < C; c++) L.push('      {', ...sums(c, (kh, kw) => `o * ${C * KK}u + ${c * KK + kh * KW + kw}u`, '        '), '      }');
     } else {
-      L.push(`    for (var c = 0u; c < ${C}u; c++) {`, ...window(`(n * ${C}u + c) * ${H * W}u`, 'c', '      '), ...sums('c', (kh, kw) => `(o * ${C}u + c) * ${KK}u + ${kh * KW + kw}u`, '      '), '    }');
+      L.push(`      for (var c = 0u; c < ${C}u; c++) {`, ...window(`(n * ${C}u + c) * ${H * W}u`, 'c', '        '), ...sums('c', (kh, kw) => `(o * ${C}u + c) * ${KK}u + ${kh * KW + kw}u`, '        '), '      }');
     }
-    L.push(`    let k = (n * ${O}u + o) * ${OH * OW}u + oi * ${OW}u + oj0;`);
+    for (let b = 0; b < tn; b++) L.push(`      bits${b} |= select(0u, 1u << (o & 31u), z${b} > 0.0);`);
+    L.push('    }', `    let k = (n * ${words}u + word) * ${OH * OW}u + oi * ${OW}u + oj0;`);
     for (let b = 0; b < tn; b++) {
       const guard = tilesPerRow * tn > OW ? `live && oj0 + ${b}u < ${OW}u` : 'live';
-      L.push(`    if (${guard}) { out[k + ${b}u] = select(0.0, p[k + ${b}u], z${b} > 0.0); }`);
+      L.push(`    if (${guard}) { out[k + ${b}u] = bits${b}; }`);
     }
     L.push('  }');
     return `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> eta: array<f32>;
-@group(0) @binding(2) var<storage, read> p: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-${bias ? '@group(0) @binding(5) var<storage, read> bias: array<f32>;' : ''}
-${planeMain(OH * tilesPerRow)}
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let n = wg.y;
+  let live = wg.x * ${WORKGROUP}u + lid.x < ${tiles}u;
+  let q = min(wg.x * ${WORKGROUP}u + lid.x, ${tiles - 1}u);
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(pipeline, bias ? [x, eta, p, w, out, bias] : [x, eta, p, w, out], [Math.ceil((OH * tilesPerRow) / WORKGROUP), B, 1]);
+  gpu.dispatch(pipeline, bias ? [x, eta, w, out, bias] : [x, eta, w, out], [Math.ceil(tiles / WORKGROUP), B, 1]);
   return out;
 }
 
-
-// An invocation computes TN consecutive input pixels of one row (n, c, h), TN a multiple of the
-// stride S and tiles starting at multiples of it, so which taps reach which pixel is known when the
-// WGSL is generated: pixel v0 + b takes tap kw from dy column v0/S + (b + P − kw)/S when S divides
-// b + P − kw. Neighbouring pixels share their dz loads (3 rows × 16 columns for 14 pixels of a 3x3
-// kernel, against 126 one pixel at a time). Image and channel come from the workgroup id, so each
-// weight load is one scalar load for all lanes.
-/** The input-gradient pass (with the clip mask), then g or the L∞ step and projection; out shaped as x. */
-function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, dz: GpuBuffer, w: GpuBuffer, s: Conv2dShape, o: ConvAscentOptions): GpuBuffer {
+// An invocation computes a tile of TR × TN input pixels of one image, every input channel. TR and TN
+// are multiples of the stride S and tiles start at multiples of it, so which taps reach which pixel is
+// known when the WGSL is generated: pixel column v0 + b takes tap kw from dz column v0/S + (b + P − kw)/S
+// when S divides b + P − kw (rows likewise). Pixels of the tile share their p loads ((TR + KH − 1) ×
+// (TN + KW − 1) at stride 1 for C·TR·TN·KH·KW FMAs per output channel).
+/** The input-gradient pass (with the ReLU and clip masks), then g or the L∞ step and projection; out shaped as x. */
+function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, mask: GpuBuffer | null, w: GpuBuffer, s: Conv2dShape, o: ConvAscentOptions): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const KK = KH * KW;
   const out = gpu.acquire(B * C * H * W * 4);
   const stepping = o.output === 'linfStep';
-  const { tn, tilesPerRow } = rowTile(W, S);
-  const pipeline = gpu.program(`conv_ascent_${o.output}`, JSON.stringify(s), () => {
-    const L: string[] = [`  let h = q / ${tilesPerRow}u;`, `  let v0 = (q % ${tilesPerRow}u) * ${tn}u;`];
-    // The dy row of each kernel row kh (shared by the tile), and whether it exists.
-    for (let kh = 0; kh < KH; kh++) {
-      L.push(`  let rowRaw${kh} = i32(h) + ${P - kh};`);
-      const ok = S === 1 ? `u32(rowRaw${kh}) < ${OH}u` : `rowRaw${kh} >= 0 && u32(rowRaw${kh}) % ${S}u == 0u && u32(rowRaw${kh}) / ${S}u < ${OH}u`;
-      L.push(`  let rowOk${kh} = ${ok};`, `  let row${kh} = select(0u, u32(rowRaw${kh}) / ${S}u, rowOk${kh}) * ${OW}u;`);
+  const words = Math.ceil(O / 32);
+  const { tr, tn, tileRows, tilesPerRow } = gradientTile(s);
+  const tiles = B * tileRows * tilesPerRow;
+  const { workgroups, stride } = grid(tiles);
+  const pipeline = gpu.program(`conv_ascent_${o.output}`, `${JSON.stringify(s)}|${mask !== null}|${tr}x${tn}`, () => {
+    const rows = taps(tr, KH, S, P);
+    const cols = taps(tn, KW, S, P);
+    const L: string[] = [
+      `  let id = wg.x * ${WORKGROUP}u + lid.x + wg.y * ${stride}u;`,
+      `  let live = id < ${tiles}u;`,
+      `  let q = min(id, ${tiles - 1}u);`,
+      `  let n = q / ${tileRows * tilesPerRow}u;`,
+      `  let t = q % ${tileRows * tilesPerRow}u;`,
+      `  let h0 = (t / ${tilesPerRow}u) * ${tr}u;`,
+      `  let v0 = (t % ${tilesPerRow}u) * ${tn}u;`,
+    ];
+    // The dz rows and columns the tile reads, and whether each exists.
+    for (const off of rows.offsets) {
+      L.push(`  let rowRaw${name(off)} = i32(h0 / ${S}u) + ${off};`, `  let rowOk${name(off)} = u32(rowRaw${name(off)}) < ${OH}u;`);
+      L.push(`  let row${name(off)} = select(0u, u32(rowRaw${name(off)}), rowOk${name(off)}) * ${OW}u;`);
     }
-    // The dy column offsets (from v0/S) the tile reads: pixel b, tap kw reads offset (b + P − kw)/S.
-    const name = (off: number) => (off < 0 ? `m${-off}` : `${off}`);
-    const reads: { b: number; kw: number; off: number }[] = [];
-    for (let b = 0; b < tn; b++) {
-      for (let kw = 0; kw < KW; kw++) {
-        const d = b + P - kw;
-        if (((d % S) + S) % S === 0) reads.push({ b, kw, off: d / S });
-      }
-    }
-    const offsets = [...new Set(reads.map((r) => r.off))].sort((a, b) => a - b);
-    for (const off of offsets) {
+    for (const off of cols.offsets) {
       L.push(`  let colRaw${name(off)} = i32(v0 / ${S}u) + ${off};`, `  let colOk${name(off)} = u32(colRaw${name(off)}) < ${OW}u;`);
       L.push(`  let col${name(off)} = select(0u, u32(colRaw${name(off)}), colOk${name(off)});`);
     }
-    for (let b = 0; b < tn; b++) L.push(`  var g${b} = 0.0;`);
-    L.push(`  for (var o = 0u; o < ${O}u; o++) {`, `    let plane = (n * ${O}u + o) * ${OH * OW}u;`, `    let wrow = (o * ${C}u + c) * ${KH * KW}u;`);
-    for (let t = 0; t < KH * KW; t++) L.push(`    let w${t} = w[wrow + ${t}u];`);
-    for (let kh = 0; kh < KH; kh++) {
-      for (const off of offsets) L.push(`    let d${kh}_${name(off)} = select(0.0, dz[plane + row${kh} + col${name(off)}], rowOk${kh} && colOk${name(off)});`);
+    const at = (ro: number, co: number) => `${name(ro)}_${name(co)}`;
+    for (let c = 0; c < C; c++) for (let a = 0; a < tr; a++) for (let b = 0; b < tn; b++) L.push(`  var g${c}_${a}_${b} = 0.0;`);
+    L.push(`  for (var word = 0u; word < ${words}u; word++) {`);
+    // With a ReLU: the mask words of the tile's dz pixels, one gather each per 32 output channels.
+    if (mask) {
+      L.push(`    let wordBase = (n * ${words}u + word) * ${OH * OW}u;`);
+      for (const ro of rows.offsets) for (const co of cols.offsets) L.push(`    let m${at(ro, co)} = mask[wordBase + row${name(ro)} + col${name(co)}];`);
     }
-    for (const { b, kw, off } of reads) for (let kh = 0; kh < KH; kh++) L.push(`    g${b} = fma(w${kh * KW + kw}, d${kh}_${name(off)}, g${b});`);
-    L.push('  }');
-    L.push(`  let rowStart = (n * ${C}u + c) * ${H * W}u + h * ${W}u;`);
-    for (let b = 0; b < tn; b++) {
-      const guard = tilesPerRow * tn > W ? `live && v0 + ${b}u < ${W}u` : 'live';
-      L.push(`  {`, `    let i = rowStart + min(v0 + ${b}u, ${W - 1}u);`, '    let e = eta[i];', '    let xi = x[i];', '    let sum = xi + e;');
-      // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
-      L.push(`    let masked = select(0.0, g${b}, clamp(sum, 0.0, 1.0) == sum);`);
-      if (stepping) L.push('    let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);', `    if (${guard}) { out[i] = clamp(xi + inBall, 0.0, 1.0) - xi; }`);
-      else L.push(`    if (${guard}) { out[i] = masked; }`);
-      L.push('  }');
+    L.push(`    for (var o = word * 32u; o < min(word * 32u + 32u, ${O}u); o++) {`, `      let plane = (n * ${O}u + o) * ${OH * OW}u;`);
+    if (mask) L.push('      let bit = 1u << (o & 31u);');
+    for (let c = 0; c < C; c++) for (let t = 0; t < KK; t++) L.push(`      let w${c}_${t} = w[o * ${C * KK}u + ${c * KK + t}u];`);
+    for (const ro of rows.offsets) {
+      for (const co of cols.offsets) {
+        const ok = `rowOk${name(ro)} && colOk${name(co)}${mask ? ` && (m${at(ro, co)} & bit) != 0u` : ''}`;
+        L.push(`      let d${at(ro, co)} = select(0.0, p[plane + row${name(ro)} + col${name(co)}], ${ok});`);
+        for (const rr of rows.reads.filter((r) => r.off === ro)) {
+          for (const cr of cols.reads.filter((r) => r.off === co)) {
+            for (let c = 0; c < C; c++) L.push(`      g${c}_${rr.pixel}_${cr.pixel} = fma(w${c}_${rr.tap * KW + cr.tap}, d${at(ro, co)}, g${c}_${rr.pixel}_${cr.pixel});`);
+          }
+        }
+      }
+    }
+    L.push('    }', '  }');
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < tr; a++) {
+        for (let b = 0; b < tn; b++) {
+          const guards = ['live'];
+          if (tileRows * tr > H) guards.push(`h0 + ${a}u < ${H}u`);
+          if (tilesPerRow * tn > W) guards.push(`v0 + ${b}u < ${W}u`);
+          L.push('  {', `    let i = n * ${C * H * W}u + ${c * H * W}u + min(h0 + ${a}u, ${H - 1}u) * ${W}u + min(v0 + ${b}u, ${W - 1}u);`);
+          L.push('    let e = eta[i];', '    let xi = x[i];', '    let sum = xi + e;');
+          // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
+          L.push(`    let masked = select(0.0, g${c}_${a}_${b}, clamp(sum, 0.0, 1.0) == sum);`);
+          if (stepping) L.push('    let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);', `    if (${guards.join(' && ')}) { out[i] = clamp(xi + inBall, 0.0, 1.0) - xi; }`);
+          else L.push(`    if (${guards.join(' && ')}) { out[i] = masked; }`);
+          L.push('  }');
+        }
+      }
     }
     return `
 ${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> eta: array<f32>;
-@group(0) @binding(2) var<storage, read> dz: array<f32>;
+@group(0) @binding(2) var<storage, read> p: array<f32>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-${stepping ? '@group(0) @binding(5) var<uniform> u: Step;' : ''}
-${planeMain(H * tilesPerRow)}
-  let c = wg.z;
+${mask ? '@group(0) @binding(5) var<storage, read> mask: array<u32>;' : ''}
+${stepping ? `@group(0) @binding(${mask ? 6 : 5}) var<uniform> u: Step;` : ''}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
 ${L.join('\n')}
 }`;
   });
-  const workgroups: [number, number, number] = [Math.ceil((H * tilesPerRow) / WORKGROUP), B, C];
-  if (stepping) gpu.dispatch(pipeline, [x, eta, dz, w, out], workgroups, new Float32Array([o.sigma, o.eps]));
-  else gpu.dispatch(pipeline, [x, eta, dz, w, out], workgroups);
+  const buffers = mask ? [x, eta, p, w, out, mask] : [x, eta, p, w, out];
+  if (stepping) gpu.dispatch(pipeline, buffers, [...workgroups, 1], new Float32Array([o.sigma, o.eps]));
+  else gpu.dispatch(pipeline, buffers, [...workgroups, 1]);
   return out;
 }
 
 /** YOPO's fused first-layer step (see ConvAscentOptions): two dispatches with a ReLU, one without. */
 export function convAscent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape, o: ConvAscentOptions): GpuBuffer {
   // The op layer (engine/ops/conv_ascent.ts) refuses empty shapes.
-  const dz = o.relu ? reluMaskedCotangent(gpu, x, eta, p, w, bias, s) : p;
-  const out = inputGradientStep(gpu, x, eta, dz, w, s, o);
-  if (dz !== p) gpu.release(dz);
+  const mask = o.relu ? reluMask(gpu, x, eta, w, bias, s) : null;
+  const out = inputGradientStep(gpu, x, eta, p, mask, w, s, o);
+  if (mask) gpu.release(mask);
   return out;
 }

@@ -57,9 +57,12 @@ const CASES: Case[] = [
   { inChannels: 3, outChannels: 5, size: 13, kernel: 5, stride: 1, padding: 1, bias: true, relu: true },
   { inChannels: 1, outChannels: 7, size: 9, kernel: 5, stride: 2, padding: 0, bias: false, relu: true },
   { inChannels: 3, outChannels: 5, size: 10, kernel: 3, stride: 1, padding: 1, bias: false, relu: false },
-  // Rows wider than one tile (14 pixels), with a short last tile.
+  // Images wider and taller than one tile, with short last tiles.
   { inChannels: 1, outChannels: 3, size: 17, kernel: 3, stride: 1, padding: 1, bias: true, relu: true },
   { inChannels: 2, outChannels: 3, size: 31, kernel: 3, stride: 2, padding: 1, bias: false, relu: false },
+  // More than 32 output channels: two words of ReLU bits, the second partly used.
+  { inChannels: 1, outChannels: 37, size: 13, kernel: 3, stride: 1, padding: 1, bias: true, relu: true },
+  { inChannels: 2, outChannels: 33, size: 15, kernel: 3, stride: 2, padding: 0, bias: false, relu: true },
 ];
 const EPS = 0.1;
 const SIGMA = 0.04;
