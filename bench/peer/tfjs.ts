@@ -22,6 +22,7 @@
 
 import type * as Tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { waitForDevice } from '../../kernels/webgpu/device.js';
 import { adapterLabel, ensureNavigatorGpu, requestTfjsDevice } from './tfjs-gpu.js';
 import { createSmallCnnStep } from './tfjs-small-cnn.js';
 import { timeMedian, type PeerTiming, type TimingOptions } from './timing.js';
@@ -180,12 +181,14 @@ class Peer implements TfjsPeer {
     return timeMedian(call, this.timing);
   }
 
-  /** Submits what tfjs has batched (it defers submits) and waits for the GPU: no readback, no extra kernel. */
+  /** Submits what tfjs has batched (it defers submits) and waits for the GPU: no readback, no extra kernel.
+   *  It waits as our own kernels do (waitForDevice: in Node, without spinning on Dawn's polling, which
+   *  would take a core from lavapipe), so both sides of a comparison wait alike. */
   private async sync(): Promise<void> {
     const b = this.backend;
     b.ensureCommandEncoderReady();
     b.endComputePassEncoder();
     b.submitQueue();
-    await b.queue.onSubmittedWorkDone();
+    await waitForDevice(b.queue.onSubmittedWorkDone());
   }
 }
