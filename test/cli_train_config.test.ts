@@ -104,6 +104,8 @@ test('--config errors: one line, exit 2, nothing written', () => {
     [['--config', 'runs/a/config.json', '--preset', 'mnist-pgd-40'], /--config and --preset cannot be combined/],
     [['--preset', 'mnist-pgd-4'], /unknown preset 'mnist-pgd-4'/],
     [[...RUN.slice(1), '--val-split', '24'], /--val-split: validation split of 24 images: must be a whole number from 0 to 23/],
+    [[...RUN.slice(1), '--budget-milestones', '0.5'], /--budget-milestones are fractions of the time budget: give --time-budget too/],
+    [[...RUN.slice(1), '--time-budget', '1', '--budget-milestones', '0.6,0.5'], /--budget-milestones must be ascending fractions between 0 and 1/],
   ];
   for (const [args, error] of cases) {
     const r = yopo('train', ...args, '--out', 'runs/never');

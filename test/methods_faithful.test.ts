@@ -140,6 +140,54 @@ test("MNIST YOPO's first layer follows its own schedule in train() (published: �
   other.dispose();
 });
 
+test('budget milestones: the rate drops ×0.1 at each fraction of the time budget the training time has passed', async () => {
+  setBackend(cpu);
+  const model = new TinyNet(11);
+  const method = yopo({ m: 2, n: 1, eps: 0.3, sigma: 0.05 });
+  const rng = new Random(12);
+  const batches = {
+    batchesPerEpoch: 4,
+    dataset: { shape: [1, 6, 6] },
+    batch: () => ({ images: Float32Array.from({ length: 2 * 36 }, () => rng.next()), labels: new Int32Array([0, 1]), count: 2 }),
+  };
+  const budgetS = 1;
+  const milestones = [0.3, 0.6];
+  // Each step's rate against the training time before it (the previous record's elapsed).
+  const steps: { before: number; first: number; rest: number }[] = [];
+  let elapsed = 0;
+  await train({
+    model, method, batches, epochs: 10_000, hyper: plain, seed: 0, timeBudgetS: budgetS, budgetMilestones: milestones,
+    schedule: () => 0.1, firstLayerSchedule: () => 0.2,
+    onStep: (r) => {
+      steps.push({ before: elapsed, first: method.optimizers().get('first_layer')!.lr * 2, rest: r.lr });
+      elapsed = r.elapsed;
+    },
+  });
+  for (const s of steps) {
+    const factor = 0.1 ** milestones.filter((f) => s.before >= f * budgetS).length;
+    assert.ok(Math.abs(s.rest - 0.1 * factor) < 1e-12 && Math.abs(s.first - 0.2 * factor) < 1e-9, `at ${s.before.toFixed(3)} s: rates ${s.first}, ${s.rest}, want ×${factor}`);
+  }
+  const levels = new Set(steps.map((s) => s.rest.toPrecision(3)));
+  assert.equal([...levels], ['0.100', '0.0100', '0.00100'], `the run passed both milestones (${steps.length} steps)`);
+  method.dispose();
+  model.dispose();
+  const other = new TinyNet(13);
+  const p = pgd({ r: 1, eps: 0.3, alpha: 0.1 });
+  for (const [options, error] of [
+    [{ budgetMilestones: [0.5] }, /need timeBudgetS/],
+    [{ timeBudgetS: 1, budgetMilestones: [0.6, 0.5] }, /ascending fractions between 0 and 1, got 0.6, 0.5/],
+    [{ timeBudgetS: 1, budgetMilestones: [1] }, /ascending fractions/],
+  ] as const) {
+    try {
+      await train({ model: other, method: p, batches, epochs: 1, hyper: plain, seed: 0, ...options });
+      assert.unreachable(`${JSON.stringify(options)} must be refused`);
+    } catch (e) {
+      assert.match((e as Error).message, error);
+    }
+  }
+  other.dispose();
+});
+
 test('Free-m: δ persists across batches, and a smaller last batch uses and updates only its leading rows', async () => {
   setBackend(cpu);
   const model = new TinyNet(10);

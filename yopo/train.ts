@@ -53,6 +53,9 @@ export interface TrainOptions {
   seed: number;
   /** Stop after this many training seconds (then evaluate once more). */
   timeBudgetS?: number;
+  /** Fractions of timeBudgetS (ascending, in (0, 1)) at which both schedules are multiplied by 0.1, as
+   *  milestones do at epochs: a time-budgeted run decays over however many steps its machine gets. */
+  budgetMilestones?: readonly number[];
   /** Held-out data and attack for periodic evaluation. */
   evalData?: EvalData;
   evalAttack?: AttackSpec;
@@ -99,8 +102,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // them with fresh ones (momentum lost) and the run would no longer match an uninterrupted one.
   await checkClassifier(model, { batchSize: batches.batch(0, 0).count }); // the YOPO contract (nn/models/contract.ts)
   if (o.firstLayerSchedule && !method.setFirstLayerLearningRate) throw new Error(`${method.name} has no separate first-layer optimiser, so it cannot take a first-layer schedule`);
+  const budget = o.budgetMilestones ?? [];
+  if (budget.length > 0 && o.timeBudgetS === undefined) throw new Error('train: budgetMilestones are fractions of the time budget, so they need timeBudgetS');
+  if (budget.some((f, i) => !(f > 0 && f < 1) || (i > 0 && f <= budget[i - 1]!))) throw new Error(`train: budgetMilestones must be ascending fractions between 0 and 1, got ${budget.join(', ')}`);
   if (!o.resume) method.init(model, o.hyper);
   const pos: TrainPosition = o.resume ? { ...o.resume } : { epoch: 0, batch: 0, step: 0, elapsed: 0 };
+  // ×0.1 for each budget milestone the run's training time has passed.
+  const budgetFactor = () => 0.1 ** budget.filter((f) => pos.elapsed >= f * o.timeBudgetS!).length;
   let lastEval: EvalRecord | null = null;
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
 
@@ -115,10 +123,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 
   outer: while (pos.epoch < o.epochs) {
-    const lr = schedule(pos.epoch);
-    method.setLearningRate(lr);
-    if (o.firstLayerSchedule) method.setFirstLayerLearningRate!(o.firstLayerSchedule(pos.epoch));
     while (pos.batch < batches.batchesPerEpoch) {
+      const factor = budgetFactor();
+      const lr = schedule(pos.epoch) * factor;
+      method.setLearningRate(lr);
+      if (o.firstLayerSchedule) method.setFirstLayerLearningRate!(o.firstLayerSchedule(pos.epoch) * factor);
       const b = batches.batch(pos.epoch, pos.batch);
       const started = performance.now();
       const rng = new Random(o.seed * 1_000_003 + pos.step);

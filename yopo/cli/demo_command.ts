@@ -24,7 +24,10 @@ const FINAL_BATCH = 25;
 /**
  * Departures from the paper's MNIST settings, because the demo has minutes instead of hours:
  * batch 64 (more updates in the budget) and a higher base rate (the paper's 0.01/5 learns too slowly
- * to show anything in a few hundred steps). ε, σ, m, n and the attack are the paper's.
+ * to show anything in a few hundred steps), decayed ×0.1 at half and at three quarters of the training
+ * time (as the paper's milestones decay at epochs), so the recipe fits however many steps the machine
+ * runs: at a constant 0.05 a 298-step demo (2026-12-01) reached 89.5% PGD-20 at step 250, then
+ * diverged at step 274. ε, σ, m, n and the attack are the paper's.
  */
 export const DEMO_SETTINGS = {
   data: 'mnist',
@@ -32,6 +35,7 @@ export const DEMO_SETTINGS = {
   method: 'yopo-5-10',
   'batch-size': '64',
   lr: '0.05',
+  'budget-milestones': '0.5,0.75',
   eps: '0.3',
   'eval-attack': 'pgd-20',
 } as const;

@@ -35,6 +35,8 @@ export interface RunConfig {
   wrnInit: 'pytorch' | 'trades';
   seed: number;
   timeBudgetMin: number | null;
+  /** Fractions of the time budget where the learning rate is multiplied by 0.1 (--budget-milestones). */
+  budgetMilestones: number[] | null;
   evalEvery: number | null;
   evalAttack: string;
   evalLimit: number;
@@ -98,6 +100,12 @@ function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig[
     return n;
   });
   const milestones = v.milestones === undefined ? defaults.milestones : epochList('milestones', v.milestones);
+  const budgetMilestones = v['budget-milestones'] === undefined ? null : v['budget-milestones'].split(',').map((t, i, all) => {
+    const f = Number(t);
+    if (t.trim() === '' || !(f > 0 && f < 1) || (i > 0 && f <= Number(all[i - 1]))) throw new UsageError(`yopo train: --budget-milestones must be ascending fractions between 0 and 1 separated by commas (got '${v['budget-milestones']}')`);
+    return f;
+  });
+  if (budgetMilestones && v['time-budget'] === undefined) throw new UsageError('yopo train: --budget-milestones are fractions of the time budget: give --time-budget too');
   // Own first-layer milestones only where published (MNIST YOPO) unless given; other milestones given alone apply to both.
   const firstLayerMilestones = v['first-layer-milestones'] !== undefined ? epochList('first-layer-milestones', v['first-layer-milestones'])
     : v.milestones === undefined ? defaults.firstLayerMilestones : null;
@@ -121,6 +129,7 @@ function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig[
     wrnInit: v['wrn-init'] ?? 'pytorch',
     seed: v.seed,
     timeBudgetMin: v['time-budget'] ?? null,
+    budgetMilestones,
     evalEvery: v['eval-every'] ?? null,
     evalAttack: v['eval-attack'] ?? defaultEvalAttack(data),
     evalLimit: v['eval-limit'],
@@ -143,6 +152,7 @@ const str: Check = (x) => (typeof x === 'string' ? null : 'a string');
 const bool: Check = (x) => (typeof x === 'boolean' ? null : 'true or false');
 const oneOf = (choices: readonly string[]): Check => (x) => (typeof x === 'string' && choices.includes(x) ? null : `one of ${choices.join(', ')}`);
 const epochs: Check = (x) => (Array.isArray(x) && x.every((e) => isInt(e, 0)) ? null : 'a list of whole epochs');
+const fractions: Check = (x) => (Array.isArray(x) && x.every((f, i) => typeof f === 'number' && f > 0 && f < 1 && (i === 0 || f > x[i - 1])) ? null : 'a list of ascending fractions between 0 and 1');
 const record: Check = (x) => (typeof x === 'object' && x !== null && !Array.isArray(x) ? null : 'an object');
 const orNull = (check: Check): Check => (x) => (x === null ? null : check(x) && `${check(x)} or null`);
 
@@ -151,19 +161,20 @@ const FIELDS: Record<keyof RunConfig, Check> = {
   epochs: int(1), limit: orNull(int(1)), batchSize: int(1), lr: num(0), momentum: num(0), weightDecay: num(0),
   milestones: epochs, firstLayerMilestones: orNull(epochs), eps: num(0), step: num(0), norm: oneOf(['linf', 'l2']), beta: orNull(num(0)),
   objective: orNull(oneOf(['adv+clean', 'adv'])), firstLayerGradient: orNull(oneOf(['both', 'hamiltonian', 'backprop'])),
-  bnRefresh: bool, wrnInit: oneOf(['pytorch', 'trades']), seed: int(0), timeBudgetMin: orNull(num(0)),
+  bnRefresh: bool, wrnInit: oneOf(['pytorch', 'trades']), seed: int(0), timeBudgetMin: orNull(num(0)), budgetMilestones: orNull(fractions),
   evalEvery: orNull(int(1)), evalAttack: str, evalLimit: int(1), valSplit: orNull(int(0)), keepCheckpoints: bool,
   testLimit: orNull(int(1)), backend: oneOf(BACKENDS), preset: orNull(oneOf(PRESET_NAMES)), overrides: orNull(record),
   config: orNull(str), adapter: str, version: str,
 };
-const OPTIONAL = new Set(['adapter', 'version']);
+// budgetMilestones came later; a config.json without it (any earlier run) had none.
+const OPTIONAL = new Set(['adapter', 'version', 'budgetMilestones']);
 
 /**
  * Fields added after runs were first written, with the values that keep such a run doing what it did
  * (used for --resume only: a run started with --config must name every field).
  */
 const LEGACY: Partial<RunConfig> = {
-  firstLayerMilestones: null, norm: 'linf', bnRefresh: false, wrnInit: 'trades', valSplit: 0, keepCheckpoints: false, testLimit: null,
+  firstLayerMilestones: null, budgetMilestones: null, norm: 'linf', bnRefresh: false, wrnInit: 'trades', valSplit: 0, keepCheckpoints: false, testLimit: null,
   preset: null, overrides: null, config: null,
 };
 

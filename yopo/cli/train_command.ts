@@ -179,6 +179,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       schedule: multiStep(config.lr, config.milestones.map((m) => m / method.epochDivisor)),
       firstLayerSchedule: config.firstLayerMilestones ? multiStep(config.lr, config.firstLayerMilestones) : undefined,
       timeBudgetS: config.timeBudgetMin === null ? undefined : config.timeBudgetMin * 60,
+      budgetMilestones: config.budgetMilestones ?? undefined,
       evalData: validation ?? testSet, evalAttack: attack, evalLimit: config.evalLimit,
       evalEverySteps: config.evalEvery ?? undefined,
       resume,

@@ -33,6 +33,7 @@ export const trainSpec = {
     'wrn-init': { type: 'string', choices: ['pytorch', 'trades'], help: "WRN-34-10's initialisation (default pytorch, as YOPO's code)" },
     seed: { type: 'number', default: 0, integer: true, help: 'random seed' },
     'time-budget': { type: 'number', min: 0, valueName: 'MIN', help: 'stop after this many minutes of training' },
+    'budget-milestones': { type: 'string', valueName: 'F1,F2,...', help: 'fractions of --time-budget where the learning rate is multiplied by 0.1 (as --milestones at epochs), so the schedule fits however many steps this machine runs' },
     'eval-every': { type: 'number', integer: true, min: 1, valueName: 'STEPS', help: 'evaluate every STEPS steps (default: each epoch)' },
     'eval-attack': { type: 'string', valueName: 'ATTACK', help: 'attack for evaluation (as yopo eval --attack; default pgd-40 on MNIST, pgd-20 on CIFAR-10)' },
     'eval-limit': { type: 'number', integer: true, min: 1, default: 1000, help: 'images per evaluation during training (from the validation split, or the test set without one)' },
