@@ -29,6 +29,16 @@ const WINDOW_IN_REGISTERS = 64;
 /** Most accumulators (C · TR · TN) of a kernel-2 tile: a bigger tile gathers fewer p per FMA, but compile time grows fast (lavapipe, SmallCNN, loaded machine: 28 (4 × 7) about 4 s cold, 56 (4 × 14) 12–17 s for about 10% less time). */
 const ACCUMULATORS = 28;
 
+/** Chromium's SwiftShader compiles the 28-accumulator tile for minutes (its browser page made no
+ *  training step in 2 minutes, 2026-12-01; 14 the same), and 7 (one row of 7 for one input channel) in
+ *  seconds, as fast as before the 2-D tiles: it gets 7. */
+const ACCUMULATORS_SWIFTSHADER = 7;
+
+/** The kernel-2 accumulator budget on this device. */
+function accumulatorBudget(gpu: Gpu): number {
+  return /swiftshader/.test(gpu.adapterText) ? ACCUMULATORS_SWIFTSHADER : ACCUMULATORS;
+}
+
 /** Pixels per invocation along a row of `width`: at most `max`, splitting the row evenly (28 → 2 × 14, 17 → 2 × 9), a multiple of `multiple`. */
 function rowTile(width: number, max: number, multiple: number): { tn: number; tilesPerRow: number } {
   const tn = multiple * Math.ceil(Math.ceil(width / Math.ceil(width / max)) / multiple);
@@ -50,13 +60,13 @@ function taps(t: number, k: number, S: number, P: number): { offsets: number[]; 
 /** A WGSL name for a signed offset. */
 const name = (off: number) => (off < 0 ? `m${-off}` : `${off}`);
 
-/** The kernel-2 tile (TR rows × TN columns, multiples of S, C·TR·TN ≤ ACCUMULATORS) with the fewest dz gathers per image. */
-function gradientTile(s: Conv2dShape): { tr: number; tn: number; tileRows: number; tilesPerRow: number } {
+/** The kernel-2 tile (TR rows × TN columns, multiples of S, C·TR·TN ≤ accumulators) with the fewest dz gathers per image. */
+function gradientTile(s: Conv2dShape, accumulators: number): { tr: number; tn: number; tileRows: number; tilesPerRow: number } {
   const { inChannels: C, inHeight: H, inWidth: W, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   let best = { tr: S, tn: S, tileRows: Math.ceil(H / S), tilesPerRow: Math.ceil(W / S), cost: Infinity };
-  for (let tr = S; tr <= Math.min(H + S - 1, ACCUMULATORS); tr += S) {
-    for (let tn = S; tn <= Math.min(W + S - 1, ACCUMULATORS); tn += S) {
-      if (C * tr * tn > ACCUMULATORS && !(tr === S && tn === S)) continue;
+  for (let tr = S; tr <= Math.min(H + S - 1, accumulators); tr += S) {
+    for (let tn = S; tn <= Math.min(W + S - 1, accumulators); tn += S) {
+      if (C * tr * tn > accumulators && !(tr === S && tn === S)) continue;
       const tileRows = Math.ceil(H / tr);
       const tilesPerRow = Math.ceil(W / tn);
       const cost = tileRows * tilesPerRow * taps(tr, KH, S, P).offsets.length * taps(tn, KW, S, P).offsets.length;
@@ -149,7 +159,7 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer,
   const out = gpu.acquire(B * C * H * W * 4);
   const stepping = o.output === 'linfStep';
   const words = Math.ceil(O / 32);
-  const { tr, tn, tileRows, tilesPerRow } = gradientTile(s);
+  const { tr, tn, tileRows, tilesPerRow } = gradientTile(s, accumulatorBudget(gpu));
   const tiles = B * tileRows * tilesPerRow;
   const { workgroups, stride } = grid(tiles);
   const pipeline = gpu.program(`conv_ascent_${o.output}`, `${JSON.stringify(s)}|${mask !== null}|${tr}x${tn}`, () => {

@@ -115,6 +115,10 @@ export class Gpu {
   checkProgramKeys: boolean;
   private readonly sources = new Map<string, string>();
 
+  /** The adapter's vendor, architecture, device and description, lower case (for the few kernels whose
+   *  best tile depends on the compiler behind the adapter, e.g. SwiftShader's). */
+  readonly adapterText: string;
+
   /** The subgroup size when the device has subgroup operations and its subgroups have one fixed size
    *  (lavapipe: 8, the SIMD width); 0 otherwise. Kernels that share values across a subgroup need it. */
   readonly subgroupSize: number;
@@ -132,7 +136,9 @@ export class Gpu {
     const fromEnv = env?.[BINDING_LIMIT_ENV];
     if (fromEnv) this.setBindingLimitForTesting(Number(fromEnv));
     this.checkProgramKeys = env?.[CHECK_PROGRAM_KEYS_ENV] === '1';
-    const { subgroupMinSize: min, subgroupMaxSize: max } = device.adapterInfo ?? {};
+    const info = device.adapterInfo;
+    this.adapterText = info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase() : '';
+    const { subgroupMinSize: min, subgroupMaxSize: max } = info ?? {};
     this.subgroupSize = device.features.has('subgroups') && min !== undefined && min === max ? min : 0;
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostReason = `WebGPU device lost (${info.reason}): ${info.message}`;
