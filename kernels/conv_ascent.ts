@@ -77,8 +77,9 @@ function gradientTile(s: Conv2dShape, accumulators: number): { tr: number; tn: n
 }
 
 // An invocation computes TN consecutive output pixels of one row for every output channel: the
-// clipped window (KH rows × (TN−1)·S + KW columns per input channel) is loaded once for all of them,
-// and the image comes from the workgroup id, so each weight load is one scalar load for all lanes.
+// clipped window (KH rows × (TN−1)·S + KW columns per input channel) is loaded once for all of them.
+// The weights depend only on the loop's o, so each weight load is one scalar load for all lanes; images
+// are flattened into the invocation index (SmallCNN's 52 tiles an image would leave 12 of 64 lanes idle).
 /** mask [batch, ⌈O/32⌉, OH, OW]: bit o % 32 of word o / 32 set where b + conv(clip(x + η, 0, 1)) > 0 at channel o. */
 function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
@@ -87,6 +88,7 @@ function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: Gp
   const out = gpu.acquire(B * words * OH * OW * 4);
   const { tn, tilesPerRow } = rowTile(OW, MASK_TN_MAX, 1);
   const tiles = OH * tilesPerRow;
+  const { workgroups, stride } = grid(B * tiles);
   const cols = (tn - 1) * S + KW;
   const inRegisters = C * KH * cols <= WINDOW_IN_REGISTERS;
   // Unrolled for one shape (YOPO runs it n times per full pass); the key names what the source depends on.
@@ -137,13 +139,15 @@ function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: Gp
 ${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let n = wg.y;
-  let live = wg.x * ${WORKGROUP}u + lid.x < ${tiles}u;
-  let q = min(wg.x * ${WORKGROUP}u + lid.x, ${tiles - 1}u);
+  let id = wg.x * ${WORKGROUP}u + lid.x + wg.y * ${stride}u;
+  let live = id < ${B * tiles}u;
+  let flat = min(id, ${B * tiles - 1}u);
+  let n = flat / ${tiles}u;
+  let q = flat % ${tiles}u;
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(pipeline, bias ? [x, eta, w, out, bias] : [x, eta, w, out], [Math.ceil(tiles / WORKGROUP), B, 1]);
+  gpu.dispatch(pipeline, bias ? [x, eta, w, out, bias] : [x, eta, w, out], [...workgroups, 1]);
   return out;
 }
 
