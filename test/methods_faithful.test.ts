@@ -37,6 +37,15 @@ const plain = { lr: 0.1, momentum: 0, weightDecay: 0 };
 const images = (n: number, seed: number) => rand([n, 1, 6, 6], new Random(seed), 0, 1);
 const labels = (n: number) => tensor(Int32Array.from({ length: n }, (_, i) => i % 4));
 const host = async (ts: Tensor[]) => Promise.all(ts.map(async (t) => Float64Array.from(await t.data())));
+/** A BatchSource of `perEpoch` batches of two random 6×6 images, labels 0 and 1, for train(). */
+const randomBatches = (perEpoch: number, seed: number) => {
+  const rng = new Random(seed);
+  return {
+    batchesPerEpoch: perEpoch,
+    dataset: { shape: [1, 6, 6] },
+    batch: () => ({ images: Float32Array.from({ length: 2 * 36 }, () => rng.next()), labels: new Int32Array([0, 1]), count: 2 }),
+  };
+};
 
 /** The change of every parameter (first layer, then rest) after one step of `mode`. */
 async function yopoUpdate(mode: 'both' | 'hamiltonian' | 'backprop'): Promise<{ first: Float64Array[]; rest: Float64Array[] }> {
@@ -113,12 +122,7 @@ test("MNIST YOPO's first layer follows its own schedule in train() (published: �
   assert.is(trainingDefaults('cifar10', 'yopo-5-3', 'preact-resnet18').firstLayerMilestones, null, 'CIFAR: one schedule');
   const model = new TinyNet(7);
   const method = yopo({ m: 2, n: 1, eps: 0.3, sigma: 0.05 });
-  const rng = new Random(8);
-  const batches = {
-    batchesPerEpoch: 2,
-    dataset: { shape: [1, 6, 6] },
-    batch: () => ({ images: Float32Array.from({ length: 2 * 36 }, () => rng.next()), labels: new Int32Array([0, 1]), count: 2 }),
-  };
+  const batches = randomBatches(2, 8);
   const lrs: [number, number, number][] = [];
   await train({
     model, method, batches, epochs: 3, hyper: plain, seed: 0,
@@ -144,12 +148,7 @@ test('budget milestones: the rate drops ×0.1 at each fraction of the time budge
   setBackend(cpu);
   const model = new TinyNet(11);
   const method = yopo({ m: 2, n: 1, eps: 0.3, sigma: 0.05 });
-  const rng = new Random(12);
-  const batches = {
-    batchesPerEpoch: 4,
-    dataset: { shape: [1, 6, 6] },
-    batch: () => ({ images: Float32Array.from({ length: 2 * 36 }, () => rng.next()), labels: new Int32Array([0, 1]), count: 2 }),
-  };
+  const batches = randomBatches(4, 12);
   const budgetS = 1;
   const milestones = [0.3, 0.6];
   // Each step's rate against the training time before it (the previous record's elapsed).
