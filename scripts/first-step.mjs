@@ -3,29 +3,20 @@
 // compiled. Run it with an empty Mesa shader cache for the "first step on a clean machine" number:
 //   MESA_SHADER_CACHE_DIR=$(mktemp -d) node scripts/first-step.mjs yopo-5-3
 // (npm run -s build first; it imports dist/).
-import { Random } from '../dist/engine/index.js';
 import { useWebGPU } from '../dist/kernels/index.js';
 import { countPipelines } from './count-pipelines.mjs';
-import { parseMethod, threatModel, trainingDefaults } from '../dist/yopo/defaults.js';
-import { BATCH, buildModel, randomBatch } from '../dist/bench/workload.js';
+import { smallCnnStep } from './smallcnn-step.mjs';
 
 const spec = process.argv[2] ?? 'natural';
 const backend = await useWebGPU();
 const gpu = backend.gpu;
-const model = buildModel({ name: 'smallcnn', dataset: 'mnist' });
-const { x, y } = randomBatch(model, BATCH);
-const method = parseMethod(spec, threatModel('mnist'));
-const d = trainingDefaults('mnist', spec, 'smallcnn');
-method.init(model, { lr: d.lr, momentum: 0.9, weightDecay: d.weightDecay });
+const run = smallCnnStep(backend, spec);
 // Wall time, and the process's CPU time (lavapipe compiles and runs shaders on this process's
 // threads), which a busy machine disturbs less than wall time.
 const step = async (seed) => {
   const t = performance.now();
   const c = process.cpuUsage();
-  const out = method.step(model, x, y, new Random(seed));
-  await out.loss.data();
-  for (const o of [out.loss, out.logits, out.adversary]) o?.dispose();
-  await backend.sync();
+  await run(seed);
   const cpu = process.cpuUsage(c);
   return [performance.now() - t, (cpu.user + cpu.system) / 1000];
 };
