@@ -1,6 +1,10 @@
 // Batched matrix product out[p] = op(A[p])·op(B[p]) (see MatmulShape) in several kernel variants
 // (kernels/matmul_plan.ts plans each; this file emits their WGSL). Which variant a shape runs is the
 // tuner's choice on this adapter (kernels/tune.ts), or the built-in default tuned for lavapipe.
+// m, n and k come in a uniform, not in the WGSL: a kernel compiles once per variant, transposes, load
+// modes and k mod 4 (matmulProgramKey), and serves every size that shares them. On lavapipe, which
+// compiles a pipeline at its first dispatch (about 0.5 s for a subgroup matmul), SmallCNN's nine matmul
+// shapes then compile four pipelines instead of nine; a new batch size compiles none.
 
 import type { MatmulShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
@@ -47,9 +51,16 @@ export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, var
 function matmulInto(gpu: Gpu, a: Binding, b: Binding, out: Binding, s: MatmulShape, variant: MatmulVariant | null): void {
   const chosen = variant ?? ((tunerOf(gpu)?.choose(matmulTunable, s) as MatmulVariant | undefined) ?? defaultMatmulVariant(gpu.subgroupSize));
   const plan = matmulPlan(s, chosen, gpu.subgroupSize);
-  // Unrolled for one shape: the plan follows from the shape, the variant (in the name) and the subgroup size.
-  const pipeline = gpu.program(`matmul_${chosen}`, JSON.stringify([s, gpu.subgroupSize]), () => shader(s, plan).code);
-  gpu.dispatch(pipeline, [a, b, out], plan.workgroups);
+  const pipeline = gpu.program(`matmul_${chosen}`, matmulProgramKey(s, plan), () => shader(s, plan).code);
+  gpu.dispatch(pipeline, [a, b, out], plan.workgroups, new Uint32Array([s.m, s.n, s.k, 0]));
+}
+
+/** What a matmul kernel's WGSL depends on besides its variant (the program's name): the transposes, the
+ *  tile and load modes of its plan and the k-steps past the last multiple of 4, not the sizes. */
+export function matmulProgramKey(s: MatmulShape, plan: MatmulPlan): string {
+  const tile = `${plan.tm}x${plan.tn} on ${plan.wx}x${plan.wy}`;
+  const loads = plan.kind === 'register' ? ` ${plan.aMode}/${plan.bMode} subgroup ${plan.subgroup} tail ${s.k % 4}` : ` tileK ${plan.tileK}`;
+  return `${s.transA ? 'Aᵀ' : 'A'}${s.transB ? 'Bᵀ' : 'B'} ${tile}${loads}`;
 }
 
 /** matmul as the tuner sees it: its variants on a device, and a workload that times one of them on scratch operands. */
@@ -75,7 +86,7 @@ export const matmulTunable: TunableOp<MatmulShape> = {
   },
 };
 
-/** The WGSL code of one shape's plan (exported for tests and experiments). */
+/** The WGSL code of one shape's plan (exported for tests and experiments); it reads m, n, k from the uniform `size`. */
 export function shader(s: MatmulShape, plan: MatmulPlan): { code: string; plan: MatmulPlan } {
   return { code: plan.kind === 'tiled' ? tiledShader(s, plan) : registerShader(s, plan), plan };
 }
@@ -88,9 +99,20 @@ function zeros(gpu: Gpu, out: GpuBuffer, size: number): GpuBuffer {
 
 const XYZW = 'xyzw';
 
+/** Every variant's first lines: the sizes from the uniform, and where batch entry wg.z starts in a, b and out. */
+const SIZES = `  let M = size.x;
+  let N = size.y;
+  let K = size.z;
+  let aBase = wg.z * M * K;
+  let bBase = wg.z * K * N;
+  let oBase = wg.z * M * N;`;
+
 /** The WGSL of a register-blocked plan: every invocation's tm×tn outputs from global memory. */
 function registerShader(s: MatmulShape, plan: RegisterPlan): string {
-  const { m, n, k, transA, transB } = s;
+  const { transA, transB } = s;
+  // The sizes as WGSL expressions (from the uniform); only k mod 4 is baked in.
+  const [m, n, k] = ['M', 'N', 'K'];
+  const tail = s.k % 4;
   const { tm, tn, wx, wy, aMode, bMode } = plan;
   const sg = plan.subgroup;
   const aLoad = (index: string) => (aMode === 'scalar' ? `a[${index}]` : `a4[(${index}) / 4u]`);
@@ -100,14 +122,14 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
   // Row and column indices of this invocation's tile, clamped so every load stays in the matrix;
   // stores are guarded by the unclamped indices. A vec4 group along m (or n) starts at a multiple of 4
   // and m % 4 == 0 there, so clamping its start to m − 4 only moves groups lying wholly outside.
-  const row = (i: number | string) => `min(row0 + ${typeof i === 'number' ? `${i}u` : i}, ${m - 1}u)`;
-  const rowGroup = (g: number | string) => `min(row0 + ${typeof g === 'number' ? `${4 * g}u` : `4u * (${g})`}, ${m - 4}u)`;
+  const row = (i: number | string) => `min(row0 + ${typeof i === 'number' ? `${i}u` : i}, ${m} - 1u)`;
+  const rowGroup = (g: number | string) => `min(row0 + ${typeof g === 'number' ? `${4 * g}u` : `4u * (${g})`}, ${m} - 4u)`;
   if (!sg) {
     if (aMode === 'mn4') for (let g = 0; g < tm / 4; g++) L.push(`  let rg${g} = ${rowGroup(g)};`);
     else for (let i = 0; i < tm; i++) L.push(`  let r${i} = ${row(i)};`);
   }
-  for (let j = 0; j < tn; j++) L.push(`  let c${j} = min(col0 + ${j}u, ${n - 1}u);`);
-  if (bMode === 'mn4') for (let g = 0; g < tn / 4; g++) L.push(`  let cg${g} = min(col0 + ${4 * g}u, ${n - 4}u);`);
+  for (let j = 0; j < tn; j++) L.push(`  let c${j} = min(col0 + ${j}u, ${n} - 1u);`);
+  if (bMode === 'mn4') for (let g = 0; g < tn / 4; g++) L.push(`  let cg${g} = min(col0 + ${4 * g}u, ${n} - 4u);`);
   for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc${i}_${j} = 0.0;`);
 
   /** A's values for k-steps t0 + 0..steps-1: aVal[i][u]. */
@@ -118,20 +140,20 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
       // Every invocation loads the A values of its own rows.
       if (aMode === 'k4' && steps === 4) {
         for (let i = 0; i < tm; i++) {
-          out.push(`${ind}let ${pre}av${i} = ${aLoad(`aBase + r${i} * ${k}u + ${t0}`)};`);
+          out.push(`${ind}let ${pre}av${i} = ${aLoad(`aBase + r${i} * ${k} + ${t0}`)};`);
           for (let u = 0; u < 4; u++) aVal[i][u] = `${pre}av${i}.${XYZW[u]}`;
         }
       } else if (aMode === 'mn4') {
         for (let u = 0; u < steps; u++) {
           for (let g = 0; g < tm / 4; g++) {
-            out.push(`${ind}let ${pre}av${u}_${g} = ${aLoad(`aBase + (${tk(u)}) * ${m}u + rg${g}`)};`);
+            out.push(`${ind}let ${pre}av${u}_${g} = ${aLoad(`aBase + (${tk(u)}) * ${m} + rg${g}`)};`);
             for (let r = 0; r < 4; r++) aVal[4 * g + r][u] = `${pre}av${u}_${g}.${XYZW[r]}`;
           }
         }
       } else {
         for (let u = 0; u < steps; u++) {
           for (let i = 0; i < tm; i++) {
-            out.push(`${ind}let ${pre}av${u}_${i} = ${aLoad(transA ? `aBase + (${tk(u)}) * ${m}u + r${i}` : `aBase + r${i} * ${k}u + ${tk(u)}`)};`);
+            out.push(`${ind}let ${pre}av${u}_${i} = ${aLoad(transA ? `aBase + (${tk(u)}) * ${m} + r${i}` : `aBase + r${i} * ${k} + ${tk(u)}`)};`);
             aVal[i][u] = `${pre}av${u}_${i}`;
           }
         }
@@ -146,12 +168,12 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
     for (let q = 0; q < slots; q++) {
       const v = `min(sid + ${q * sg}u, ${units - 1}u)`;
       let index: string;
-      if (aMode === 'k4' && steps === 4) index = `aBase + ${row(v)} * ${k}u + ${t0}`;
-      else if (aMode === 'mn4') index = `aBase + (${tk(`${v} / ${tm / 4}u`)}) * ${m}u + ${rowGroup(`${v} % ${tm / 4}u`)}`;
+      if (aMode === 'k4' && steps === 4) index = `aBase + ${row(v)} * ${k} + ${t0}`;
+      else if (aMode === 'mn4') index = `aBase + (${tk(`${v} / ${tm / 4}u`)}) * ${m} + ${rowGroup(`${v} % ${tm / 4}u`)}`;
       else {
         const i = row(`${v} % ${tm}u`);
         const u = `${v} / ${tm}u`;
-        index = transA ? `aBase + (${tk(u)}) * ${m}u + ${i}` : `aBase + ${i} * ${k}u + ${tk(u)}`;
+        index = transA ? `aBase + (${tk(u)}) * ${m} + ${i}` : `aBase + ${i} * ${k} + ${tk(u)}`;
       }
       out.push(`${ind}let ${pre}as${q} = ${aLoad(index)};`);
     }
@@ -181,20 +203,20 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
     const tk = (u: number) => (u ? `${t0} + ${u}u` : t0);
     if (bMode === 'k4' && steps === 4) {
       for (let j = 0; j < tn; j++) {
-        out.push(`${ind}let ${pre}bv${j} = ${bLoad(`bBase + c${j} * ${k}u + ${t0}`)};`);
+        out.push(`${ind}let ${pre}bv${j} = ${bLoad(`bBase + c${j} * ${k} + ${t0}`)};`);
         for (let u = 0; u < 4; u++) bVal[j][u] = `${pre}bv${j}.${XYZW[u]}`;
       }
     } else if (bMode === 'mn4') {
       for (let u = 0; u < steps; u++) {
         for (let g = 0; g < tn / 4; g++) {
-          out.push(`${ind}let ${pre}bv${u}_${g} = ${bLoad(`bBase + (${tk(u)}) * ${n}u + cg${g}`)};`);
+          out.push(`${ind}let ${pre}bv${u}_${g} = ${bLoad(`bBase + (${tk(u)}) * ${n} + cg${g}`)};`);
           for (let r = 0; r < 4; r++) bVal[4 * g + r][u] = `${pre}bv${u}_${g}.${XYZW[r]}`;
         }
       }
     } else {
       for (let u = 0; u < steps; u++) {
         for (let j = 0; j < tn; j++) {
-          out.push(`${ind}let ${pre}bv${u}_${j} = ${bLoad(transB ? `bBase + c${j} * ${k}u + ${tk(u)}` : `bBase + (${tk(u)}) * ${n}u + c${j}`)};`);
+          out.push(`${ind}let ${pre}bv${u}_${j} = ${bLoad(transB ? `bBase + c${j} * ${k} + ${tk(u)}` : `bBase + (${tk(u)}) * ${n} + c${j}`)};`);
           bVal[j][u] = `${pre}bv${u}_${j}`;
         }
       }
@@ -225,24 +247,24 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
     return out;
   };
 
-  const full = Math.floor(k / 4) * 4;
-  if (full > 0) L.push(`  for (var t = 0u; t < ${full}u; t += 4u) {`, ...block('t', 4, '    '), `  }`);
-  if (k > full) L.push(`  {`, `    let t = ${full}u;`, ...block('t', k - full, '    '), `  }`);
+  // k in steps of 4, then the last k mod 4 steps (a constant of this kernel).
+  L.push(`  let full = ${k} - ${tail}u;`);
+  L.push(`  for (var t = 0u; t < full; t += 4u) {`, ...block('t', 4, '    '), `  }`);
+  if (tail > 0) L.push(`  {`, `    let t = full;`, ...block('t', tail, '    '), `  }`);
 
   for (let i = 0; i < tm; i++) {
     for (let j = 0; j < tn; j++) {
-      L.push(`  if (row0 + ${i}u < ${m}u && col0 + ${j}u < ${n}u) { out[oBase + (row0 + ${i}u) * ${n}u + col0 + ${j}u] = acc${i}_${j}; }`);
+      L.push(`  if (row0 + ${i}u < ${m} && col0 + ${j}u < ${n}) { out[oBase + (row0 + ${i}u) * ${n} + col0 + ${j}u] = acc${i}_${j}; }`);
     }
   }
   const code = `${sg ? 'enable subgroups;\n' : ''}
 @group(0) @binding(0) var<storage, read> ${aMode === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4f>'};
 @group(0) @binding(1) var<storage, read> ${bMode === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4f>'};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> size: vec4u;
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
-  let aBase = wg.z * ${m * k}u;
-  let bBase = wg.z * ${k * n}u;
-  let oBase = wg.z * ${m * n}u;
+${SIZES}
   let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
   let col0 = (wg.x * ${wx}u + lid.x) * ${tn}u;
 ${L.join('\n')}
@@ -257,7 +279,8 @@ ${L.join('\n')}
  * then each invocation accumulates its 4×4 block as four vec4 rows.
  */
 function tiledShader(s: MatmulShape, plan: TiledPlan): string {
-  const { m, n, k, transA, transB } = s;
+  const { transA, transB } = s;
+  const [m, n, k] = ['M', 'N', 'K'];
   const { wx, wy, tileK, rowsPerWorkgroup: TM, colsPerWorkgroup: TN, aTileStride: AS, bTileStride: BS } = plan;
   const invocations = wx * wy;
   const L: string[] = [];
@@ -266,40 +289,39 @@ function tiledShader(s: MatmulShape, plan: TiledPlan): string {
     const e = `li + ${q * invocations}u`;
     const [r, kk] = transA ? [`(${e}) % ${TM}u`, `(${e}) / ${TM}u`] : [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`];
     L.push(`    { let r = ${r}; let kk = ${kk}; let gr = row0 + r; let gk = t + kk;`);
-    const index = transA ? `min(gk, ${k - 1}u) * ${m}u + min(gr, ${m - 1}u)` : `min(gr, ${m - 1}u) * ${k}u + min(gk, ${k - 1}u)`;
-    L.push(`      aTile[kk * ${AS}u + r] = select(0.0, a[aBase + ${index}], gr < ${m}u && gk < ${k}u); }`);
+    const index = transA ? `min(gk, ${k} - 1u) * ${m} + min(gr, ${m} - 1u)` : `min(gr, ${m} - 1u) * ${k} + min(gk, ${k} - 1u)`;
+    L.push(`      aTile[kk * ${AS}u + r] = select(0.0, a[aBase + ${index}], gr < ${m} && gk < ${k}); }`);
   }
   for (let q = 0; q < plan.bLoadsPerInvocation; q++) {
     const e = `li + ${q * invocations}u`;
     const [c, kk] = transB ? [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`] : [`(${e}) % ${TN}u`, `(${e}) / ${TN}u`];
     L.push(`    { let c = ${c}; let kk = ${kk}; let gc = col0 + c; let gk = t + kk;`);
-    const index = transB ? `min(gc, ${n - 1}u) * ${k}u + min(gk, ${k - 1}u)` : `min(gk, ${k - 1}u) * ${n}u + min(gc, ${n - 1}u)`;
-    L.push(`      bTile[kk * ${BS}u + c] = select(0.0, b[bBase + ${index}], gc < ${n}u && gk < ${k}u); }`);
+    const index = transB ? `min(gc, ${n} - 1u) * ${k} + min(gk, ${k} - 1u)` : `min(gk, ${k} - 1u) * ${n} + min(gc, ${n} - 1u)`;
+    L.push(`      bTile[kk * ${BS}u + c] = select(0.0, b[bBase + ${index}], gc < ${n} && gk < ${k}); }`);
   }
   const stores: string[] = [];
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 4; j++) {
-      stores.push(`  if (r0 + ${i}u < ${m}u && c0 + ${j}u < ${n}u) { out[oBase + (r0 + ${i}u) * ${n}u + c0 + ${j}u] = acc${i}.${XYZW[j]}; }`);
+      stores.push(`  if (r0 + ${i}u < ${m} && c0 + ${j}u < ${n}) { out[oBase + (r0 + ${i}u) * ${n} + c0 + ${j}u] = acc${i}.${XYZW[j]}; }`);
     }
   }
   return `
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> size: vec4u;
 var<workgroup> aTile: array<f32, ${AS * tileK}>;
 var<workgroup> bTile: array<f32, ${BS * tileK}>;
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let aBase = wg.z * ${m * k}u;
-  let bBase = wg.z * ${k * n}u;
-  let oBase = wg.z * ${m * n}u;
+${SIZES}
   let row0 = wg.y * ${TM}u;
   let col0 = wg.x * ${TN}u;
   var acc0 = vec4f(0.0);
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
-  for (var t = 0u; t < ${k}u; t += ${tileK}u) {
+  for (var t = 0u; t < ${k}; t += ${tileK}u) {
 ${L.join('\n')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${tileK}u; kk++) {

@@ -4,12 +4,15 @@
 // geometry, whatever the batch and channels, softmax and cross-entropy one per class count,
 // broadcasts, reductions, argmax and transposes along the batch one per shape of the rest, and batch
 // norm (statistics, apply and its gradient's ops) one per spatial size and channel count, whatever the
-// batch; and a program key that misses something its WGSL depends on is caught.
+// batch; matmul one per variant, transposes, load modes and k mod 4, whatever the sizes; and a program
+// key that misses something its WGSL depends on is caught.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, type DType, Random, type Storage, Tape, type Tensor, batchNormTrain, mul, pool2dShape, sum, tidy } from '../engine/index.js';
-import { assertClose, cpu, on, put, randomArray, webgpu } from './helpers.js';
+import { type Backend, type DType, type MatmulShape, Random, type Storage, Tape, type Tensor, batchNormTrain, mul, pool2dShape, sum, tidy } from '../engine/index.js';
+import { assertClose, assertOp, cpu, cpu64, on, put, randomArray, webgpu } from './helpers.js';
+import { matmulCheck } from './checks/matmul_checks.js';
+import { matmulVariants } from '../kernels/matmul_plan.js';
 import type { Gpu } from '../kernels/webgpu/gpu.js';
 
 /** Every op with a scalar operand, at n elements (odd n: one value at a time; n a multiple of 4: vec4s), with scalar s. */
@@ -91,6 +94,28 @@ test('empty sums (matmul with k = 0) of new sizes compile no new pipeline and ar
     await emptySum(7, 9);
     await emptySum(12, 20);
   });
+});
+
+test('matmul at new sizes with the same transposes, load modes and k mod 4 compiles no new pipeline, and matches the CPU', async () => {
+  const b = await webgpu();
+  // Every variant of this device runs each shape (the tuner's pick aside), so each variant's kernel is checked.
+  const variants = matmulVariants(b.gpu.subgroupSize);
+  const check = async (s: MatmulShape, seed: number) => {
+    for (const variant of variants) await assertOp(b, matmulCheck(s, variant), { seed, reference: cpu64 });
+  };
+  const shape = (batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean): MatmulShape => ({ batch, m, n, k, transA, transB });
+  // Scalar loads (odd sizes, k mod 4 = 1), and vec4 loads along k (A·Bᵀ with k a multiple of 4).
+  await check(shape(1, 7, 13, 5, false, false), 1);
+  await check(shape(2, 8, 12, 16, false, true), 2);
+  await compilesNothing(b.gpu, 'matmuls of new sizes', async () => {
+    await check(shape(3, 11, 5, 9, false, false), 3);
+    await check(shape(1, 33, 70, 1, false, false), 4);
+    await check(shape(1, 20, 36, 132, false, true), 5);
+  });
+  // k mod 4 is part of the kernel: a new remainder compiles.
+  const before = b.gpu.counters.pipelines;
+  await check(shape(1, 7, 13, 6, false, false), 6);
+  assert.ok(b.gpu.counters.pipelines > before, 'k mod 4 = 2 after 1 compiles its own kernel');
 });
 
 /** An op's output: what it is, its storage, dtype and element count. */
