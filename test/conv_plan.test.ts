@@ -147,6 +147,11 @@ test('weight-gradient plan: split-K chunks cover the batch once; groups cover O 
   const sg = backwardFilterPlan(shape(128, 32, 12, 12, 64, 3, 3, 1, 0), { tmMax: 8, twMax: 8, subgroup: 8 });
   assert.equal([sg.subgroup, sg.tm, sg.tw, sg.wx], [8, 8, 8, 8]);
   assert.equal([backwardFilterPlan(shape(2, 9, 6, 6, 5, 3, 3, 1, 0), { tmMax: 8, twMax: 8, subgroup: 8 }).tw, backwardFilterPlan(shape(2, 4, 9, 9, 5, 3, 3, 1, 0), { tmMax: 8, twMax: 8, subgroup: 8 }).subgroup], [4, 0]);
+  // Fewer in channels than a subgroup's lanes (SmallCNN's first conv): the plain knobs, not the subgroup tile without its broadcasts.
+  const first = backwardFilterPlan(shape(128, 1, 28, 28, 32, 3, 3, 1, 0), backwardFilterConfig(8));
+  const plain = backwardFilterPlan(shape(128, 1, 28, 28, 32, 3, 3, 1, 0), backwardFilterConfig(0));
+  assert.equal([first.subgroup, first.tm, first.tw], [0, 4, 1]);
+  assert.equal(first, plain);
   // The partial sums of the split stay within the binding limit (SmallCNN's conv3 at a 1 MiB limit: at most 14 chunks of 72 KiB).
   const capped = backwardFilterPlan(shape(128, 32, 12, 12, 64, 3, 3, 1, 0), { tmMax: 8, twMax: 8, subgroup: 8 }, 2 ** 20);
   assert.ok(capped.chunks * 64 * 32 * 9 * 4 <= 2 ** 20 && capped.chunks > 1, JSON.stringify(capped));
