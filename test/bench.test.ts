@@ -12,7 +12,7 @@ import { renderResultsMarkdown } from '../bench/markdown.js';
 import { type BenchReport, formatTable, groupBySection, roundResult, sectionOf } from '../bench/report.js';
 import { benchSpec } from '../yopo/cli/bench_command.js';
 import { parseCommand } from '../yopo/cli/args.js';
-import { findTorchPython, runTorchPeer } from '../bench/peer/torch.js';
+import { TORCH_PROCESSES, fasterOf, findTorchPython, runTorchPeer } from '../bench/peer/torch.js';
 
 setBackend(new CpuBackend());
 
@@ -136,7 +136,6 @@ test('cli: bench options parse', () => {
   assert.equal(parsed?.values, { quick: true, json: true, filter: 'conv/fwd' });
 });
 
-test.run();
 
 test('report: the PyTorch CPU column shows its time and ours / PyTorch where a result has one', () => {
   const withTorch: BenchReport = {
@@ -158,6 +157,17 @@ test('report: the PyTorch CPU column shows its time and ours / PyTorch where a r
   assert.match(md, /\| step\/smallcnn\/free-8 \| 900 \| 3 \|  \|  \| 1\.50 \|/);
 });
 
+test('PyTorch peer: of several processes, each item keeps its faster median, and the description says so', () => {
+  const run = (natural: number, pgd: number, description = 'PyTorch 1.13.1 CPU (2 threads)') => ({ description, results: { natural: { ms: natural, samples: 10 }, 'pgd-10': { ms: pgd, samples: 3 } } });
+  const both = fasterOf([run(169, 862), run(53.9, 1735)]);
+  assert.equal(both.results, { natural: { ms: 53.9, samples: 20 }, 'pgd-10': { ms: 862, samples: 6 } });
+  assert.is(both.description, 'PyTorch 1.13.1 CPU (2 threads), the faster median of 2 processes per item');
+  // One process is reported as it is; an item missing from one run is an error, not a silent gap.
+  assert.equal(fasterOf([run(60, 600)]), run(60, 600));
+  assert.throws(() => fasterOf([run(60, 600), { description: 'x', results: { natural: { ms: 50, samples: 3 } } }]), /'pgd-10' is missing/);
+  assert.ok(TORCH_PROCESSES >= 2);
+});
+
 test('PyTorch peer: the script times SmallCNN steps where python3-torch is installed', () => {
   const found = findTorchPython();
   if ('unavailable' in found) {
@@ -170,3 +180,5 @@ test('PyTorch peer: the script times SmallCNN steps where python3-torch is insta
     assert.ok(run.results[item]!.ms > 0 && run.results[item]!.samples >= 3, `${item}: ${JSON.stringify(run.results[item])}`);
   }
 });
+
+test.run();
