@@ -15,6 +15,7 @@ export function renderResultsMarkdown(report: BenchReport, regenerate = 'npm run
     `- adapter: ${report.adapter}${report.software ? ' (software renderer: these are CPU speeds, not GPU speeds)' : ''}`,
     ...(report.peer ? [`- peer: ${report.peer}`] : []),
     ...(report.torch ? [`- CPU peer: ${report.torch} on the same machine, timed right after ours in the same run ('ours / PyTorch' > 1: we are slower)`] : []),
+    ...(report.tuning ? [`- kernel tuning: ${report.tuning}`] : []),
     `- commit: ${report.commit}`,
     `- command: \`${report.command}\`${report.quick ? ' (quick run: SmallCNN only, fewer methods and shapes, few samples)' : ''}`,
     '',

@@ -31,6 +31,8 @@ export interface BenchReport {
   peer?: string;
   /** The PyTorch CPU peer's description, when it ran. */
   torch?: string;
+  /** The kernel tuner's state when the run started (kernels/tune.ts): which variants cached choices picked. */
+  tuning?: string;
   /** `git rev-parse --short HEAD`, with '-dirty' when the tree had uncommitted changes. */
   commit: string;
   /** The exact command line that produced this report. */

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { adapterName } from '../kernels/webgpu/device.js';
-import { useWebGPU } from '../kernels/index.js';
+import { tunerOf, useWebGPU } from '../kernels/index.js';
 import type { SuiteContext } from './context.js';
 import { BUDGETS, peerTimingOptions } from './measure.js';
 import { type TfjsPeer, createTfjsPeer } from './peer/tfjs.js';
@@ -34,6 +34,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const start = performance.now();
   const clock = () => `${((performance.now() - start) / 1000).toFixed(0).padStart(4)}s`;
   const backend = await useWebGPU();
+  // Which kernel variants cached tuning choices give the run (`yopo tune` before a bench changes them).
+  const tuning = tunerOf(backend.gpu)?.describe();
+  if (tuning) log(`kernel tuning: ${tuning}`);
   const budget = o.quick ? BUDGETS.quick : BUDGETS.full;
   const results: BenchResult[] = [];
   // 'a,b' selects names containing a or b (e.g. everything but the PreAct-ResNet18 steps, which take hours on lavapipe).
@@ -106,6 +109,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     software: backend.adapter?.isSoftware ?? false,
     ...(peerDescription ? { peer: peerDescription } : {}),
     ...(torchDescription ? { torch: torchDescription } : {}),
+    ...(tuning ? { tuning } : {}),
     commit: gitCommit(),
     command: o.command,
     quick: o.quick,

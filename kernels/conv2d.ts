@@ -28,7 +28,19 @@ import type { Conv2dShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
-import { type BackwardFilterConfig, type RowTileConfig, backwardFilterConfigFor, backwardFilterPlan, backwardInputPlan, rowTileConfigFor, rowTilePlan } from './conv_plan.js';
+import {
+  type BackwardFilterConfig,
+  type ConvVariant,
+  type RowTileConfig,
+  backwardFilterConfigOf,
+  backwardFilterPlan,
+  backwardInputPlan,
+  convVariants,
+  defaultConvVariant,
+  rowTileConfigOf,
+  rowTilePlan,
+} from './conv_plan.js';
+import { type TunableOp, tunerOf } from './tune.js';
 import { UNARY_WGSL } from './elementwise_ops.js';
 import { flatIndex, grid } from './wgsl.js';
 
@@ -235,7 +247,8 @@ function zeroFill(gpu: Gpu, out: Binding): void {
 
 /** NCHW convolution forward (with optional bias, then ReLU when `relu`): y [batch, outChannels, outHeight,
  *  outWidth]. `config` overrides the row-tile knobs (benchmarks and tests compare them). */
-export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config = rowTileConfigFor(s, gpu.subgroupSize), relu = false): GpuBuffer {
+export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config?: RowTileConfig, relu = false): GpuBuffer {
+  config ??= rowTileConfigOf(chosenVariant(gpu, relu ? (bias ? forwardBiasReluTunable : forwardReluTunable) : bias ? forwardBiasTunable : forwardTunable, s), gpu.subgroupSize);
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * O * OH * OW;
   const out = gpu.acquire(total * 4);
@@ -282,7 +295,8 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
 // zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
 // whole flipped kernel over dy padded by K − 1 − P.
 /** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
-export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape, config = rowTileConfigFor(s, gpu.subgroupSize)): GpuBuffer {
+export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape, config?: RowTileConfig): GpuBuffer {
+  config ??= rowTileConfigOf(chosenVariant(gpu, backwardInputTunable, s), gpu.subgroupSize);
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * C * H * W;
   const out = gpu.acquire(total * 4);
@@ -341,7 +355,9 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
 }
 
 /** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy (a big batch in chunks, whose sums add up). */
-export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, config = backwardFilterConfigFor(s, gpu.subgroupSize)): GpuBuffer {
+export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, config?: BackwardFilterConfig): GpuBuffer {
+  config ??= backwardFilterConfigOf(chosenVariant(gpu, backwardFilterTunable, s), gpu.subgroupSize);
+  const knobs = config;
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
   const total = O * C * KH * KW;
   const out = gpu.acquire(total * 4);
@@ -353,7 +369,7 @@ export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2
   const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }] as const;
   forRowChunks(gpu, B, operands, ({ count, index, windows: [xw, dyw] }) => {
     const { target, done } = chunkTarget(gpu, out, total, index);
-    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count }, config);
+    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count }, knobs);
     done();
   });
   return out;
@@ -457,3 +473,56 @@ ${flatIndex(total, stride)}
   gpu.dispatch(sum, [partial, out], workgroups);
   gpu.release(partial.owner);
 }
+
+// ---- The tuner's view: which tile variant each conv shape runs (kernels/tune.ts, `yopo tune`). ----
+
+/** The variant the device's tuner picks for shape `s` (the built-in default without a tuner). */
+function chosenVariant(gpu: Gpu, op: TunableOp<Conv2dShape>, s: Conv2dShape): ConvVariant {
+  return (tunerOf(gpu)?.choose(op, s) as ConvVariant | undefined) ?? defaultConvVariant(s, gpu.subgroupSize);
+}
+
+/** A shape as the tuning cache names it: batch×C×H×W → O, kernel, stride, padding. */
+export function convShapeKey(s: Conv2dShape): string {
+  return `${s.batch}x${s.inChannels}x${s.inHeight}x${s.inWidth}→${s.outChannels} k${s.kernelHeight}x${s.kernelWidth} s${s.stride} p${s.padding}`;
+}
+
+type ConvPass = 'forward' | 'backward_input' | 'backward_filter';
+
+/** One conv pass as a TunableOp; the forward's bias and fused ReLU change its kernel, so they name their own op. */
+function convTunable(pass: ConvPass, bias = false, relu = false): TunableOp<Conv2dShape> {
+  return {
+    op: `conv2d_${pass}${bias ? '_bias' : ''}${relu ? '_relu' : ''}`,
+    key: convShapeKey,
+    variants: (gpu) => convVariants(gpu.subgroupSize),
+    defaultVariant: (gpu, s) => defaultConvVariant(s, gpu.subgroupSize),
+    workload(gpu, s) {
+      // Small values, never denormal: a CPU rasteriser's speed must not depend on the data.
+      const operand = (size: number) => {
+        const buf = gpu.acquire(Math.max(1, size) * 4);
+        gpu.write(buf, Float32Array.from({ length: size }, (_, i) => ((i % 7) - 3) / 8));
+        return buf;
+      };
+      const x = operand(s.batch * s.inChannels * s.inHeight * s.inWidth);
+      const w = operand(s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth);
+      const dy = operand(s.batch * s.outChannels * s.outHeight * s.outWidth);
+      const b = bias ? operand(s.outChannels) : null;
+      const sg = gpu.subgroupSize;
+      const run = (variant: ConvVariant): GpuBuffer => {
+        if (pass === 'forward') return conv2d(gpu, x, w, b, s, rowTileConfigOf(variant, sg), relu);
+        if (pass === 'backward_input') return conv2dBackwardInput(gpu, dy, w, s, rowTileConfigOf(variant, sg));
+        return conv2dBackwardFilter(gpu, x, dy, s, backwardFilterConfigOf(variant, sg));
+      };
+      return {
+        run: (variant) => gpu.release(run(variant as ConvVariant)),
+        dispose: () => [x, w, dy, b].forEach((buf) => buf && gpu.release(buf)),
+      };
+    },
+  };
+}
+
+export const forwardTunable = convTunable('forward');
+export const forwardBiasTunable = convTunable('forward', true);
+export const forwardReluTunable = convTunable('forward', false, true);
+export const forwardBiasReluTunable = convTunable('forward', true, true);
+export const backwardInputTunable = convTunable('backward_input');
+export const backwardFilterTunable = convTunable('backward_filter');

@@ -30,9 +30,44 @@ export const ROW_TILE_DEFAULT: RowTileConfig = { tmMax: 4, tnMax: 12, accMax: 32
  *  default forward, 2.1–3.8× for the input gradient; the other tiles tried: bench/conv-notes.md). */
 export const ROW_TILE_SUBGROUP: Omit<RowTileConfig, 'subgroup'> = { tmMax: 8, tnMax: 6, accMax: 96 };
 
+/** Twice the rows: on lavapipe 1.1–1.6× faster again at SmallCNN's shapes, but about 2.5× as long to
+ *  compile (bench/conv-notes.md), so a shape gets it only where `yopo tune` measured it faster. */
+export const ROW_TILE_SUBGROUP_LARGE: Omit<RowTileConfig, 'subgroup'> = { tmMax: 16, tnMax: 6, accMax: 192 };
+
 /** The row-tile configuration for a device with subgroups of a fixed size (0: none). */
 export function rowTileConfig(subgroupSize: number): RowTileConfig {
   return subgroupSize > 0 ? { ...ROW_TILE_SUBGROUP, subgroup: subgroupSize } : ROW_TILE_DEFAULT;
+}
+
+/**
+ * The conv kernels' tile variants, which the tuner (kernels/tune.ts) chooses between per shape:
+ * 'plain' without subgroups, 'subgroup' (the default from SUBGROUP_MIN_FLOPS on) and 'subgroup-large'.
+ * All three sum every output in the same order, so the row-tile passes (forward, input gradient) give
+ * bit-identical results whichever runs; the weight gradient's plain tile steps one column at a time
+ * and rounds differently.
+ */
+export type ConvVariant = 'plain' | 'subgroup' | 'subgroup-large';
+
+/** The variants a device runs: the subgroup ones need subgroups of a fixed size. */
+export function convVariants(subgroupSize: number): ConvVariant[] {
+  return subgroupSize > 0 ? ['plain', 'subgroup', 'subgroup-large'] : ['plain'];
+}
+
+/** The built-in variant of shape `s` (no tuning): subgroup tiles from SUBGROUP_MIN_FLOPS on. */
+export function defaultConvVariant(s: Conv2dShape, subgroupSize: number): ConvVariant {
+  return subgroupSize > 0 && convFlops(s) >= SUBGROUP_MIN_FLOPS ? 'subgroup' : 'plain';
+}
+
+/** The row-tile knobs of a variant. */
+export function rowTileConfigOf(variant: ConvVariant, subgroupSize: number): RowTileConfig {
+  if (variant === 'plain' || subgroupSize === 0) return ROW_TILE_DEFAULT;
+  return { ...(variant === 'subgroup-large' ? ROW_TILE_SUBGROUP_LARGE : ROW_TILE_SUBGROUP), subgroup: subgroupSize };
+}
+
+/** The weight-gradient knobs of a variant. */
+export function backwardFilterConfigOf(variant: ConvVariant, subgroupSize: number): BackwardFilterConfig {
+  if (variant === 'plain' || subgroupSize === 0) return backwardFilterConfig(0);
+  return { ...backwardFilterConfig(subgroupSize), ...(variant === 'subgroup-large' ? { tmMax: 16 } : {}) };
 }
 
 /** Multiply-adds × 2 of one conv pass (forward, input gradient and weight gradient all do as many). */
@@ -51,10 +86,6 @@ export function convFlops(s: Conv2dShape): number {
  */
 export const SUBGROUP_MIN_FLOPS = 2 ** 24;
 
-/** The row-tile configuration for shape `s` on a device with subgroups of `subgroupSize` (0: none). */
-export function rowTileConfigFor(s: Conv2dShape, subgroupSize: number): RowTileConfig {
-  return rowTileConfig(convFlops(s) >= SUBGROUP_MIN_FLOPS ? subgroupSize : 0);
-}
 
 /** How a row-tile pass splits `rows` × (batch × QH × QW pixels) of output across invocations. */
 export interface RowTilePlan {
@@ -86,7 +117,7 @@ export function rowTilePlan(rows: number, batch: number, QH: number, QW: number,
   // rows as keep the accumulators within accMax.
   const tn = Math.ceil(QW / Math.ceil(QW / config.tnMax));
   const thMax = Math.max(1, Math.min(QH, Math.floor(config.accMax / (tm * tn))));
-  const th = Math.ceil(QH / Math.ceil(QH / thMax));
+  const th = tileHeight(QH, thMax);
   const tilesPerRow = Math.ceil(QW / tn);
   const tileRows = Math.ceil(QH / th);
   const tiles = batch * tileRows * tilesPerRow;
@@ -99,6 +130,15 @@ export function rowTilePlan(rows: number, batch: number, QH: number, QW: number,
   // 128, its 1 × 13 × 6 tile ran 8.3 ms against 10.1 for the plain config's (2026-12-01, 15 runs).
   const subgroup = vecRows && config.subgroup > 0 && wx % config.subgroup === 0 ? config.subgroup : 0;
   return { tm, th, tn, wx, wy, tilesPerRow, tileRows, tiles, workgroups, vecRows, subgroup };
+}
+
+/** The tile height for a QH-row grid, at most `thMax` and at least half that (taller tiles share more
+ *  of their input rows): the one that computes the fewest rows, the tallest of those. 10 rows at most 3
+ *  high are 5 tiles of 2, not 4 of 3 that compute 12. */
+export function tileHeight(QH: number, thMax: number): number {
+  let best = thMax;
+  for (let th = thMax - 1; th >= Math.ceil(thMax / 2); th--) if (th * Math.ceil(QH / th) < best * Math.ceil(QH / best)) best = th;
+  return best;
 }
 
 /** Along one axis, the input positions q + S·a (a < pixels) of phase q: kernel taps first + S·j
@@ -194,10 +234,6 @@ export function backwardFilterConfig(subgroupSize: number): BackwardFilterConfig
   return subgroupSize > 0 ? { tmMax: 8, twMax: subgroupSize, subgroup: subgroupSize } : { tmMax: 4, twMax: BACKWARD_FILTER_TW, subgroup: 0 };
 }
 
-/** The weight-gradient configuration for shape `s` (small convs: the plain one, see SUBGROUP_MIN_FLOPS). */
-export function backwardFilterConfigFor(s: Conv2dShape, subgroupSize: number): BackwardFilterConfig {
-  return backwardFilterConfig(convFlops(s) >= SUBGROUP_MIN_FLOPS ? subgroupSize : 0);
-}
 
 /** The plan for shape `s`; the split-K partial sums (chunks × O·C·KH·KW floats) stay within `bindingLimit` bytes. */
 export function backwardFilterPlan(s: Conv2dShape, config = backwardFilterConfig(0), bindingLimit = 2 ** 27): BackwardFilterPlan {

@@ -2,7 +2,8 @@
 // timing each on the device (a few GPU-synced runs) and remembered per adapter.
 //
 // - An op plugs in as a TunableOp: its variants on a device, its built-in default, and a workload that
-//   records one run of a variant on scratch operands (matmul: kernels/matmul.ts; conv may follow).
+//   records one run of a variant on scratch operands (matmul: kernels/matmul.ts; the conv passes:
+//   kernels/conv2d.ts).
 // - Kernels ask `choose` synchronously while recording dispatches. A shape never measured runs the
 //   default and, when tuning at first use, is queued; the backend measures the queue at its next
 //   readback (an await point), so every later step runs the winner.
@@ -23,8 +24,8 @@ export interface TunableOp<S> {
   key(shape: S): string;
   /** The variants this device can run. */
   variants(gpu: Gpu): string[];
-  /** The built-in choice (YOPO_TUNE=off). */
-  defaultVariant(gpu: Gpu): string;
+  /** The built-in choice (YOPO_TUNE=off, and shapes not measured yet). */
+  defaultVariant(gpu: Gpu, shape: S): string;
   /** Scratch operands of one shape: `run` records one dispatch of a variant on them. */
   workload(gpu: Gpu, shape: S): { run(variant: string): void; dispose(): void };
 }
@@ -127,11 +128,11 @@ export class Tuner {
   choose<S>(op: TunableOp<S>, shape: S): string {
     const key = `${op.op} ${op.key(shape)}`;
     this.collecting?.set(key, { op: op as TunableOp<unknown>, shape });
-    if (this.mode === 'off') return op.defaultVariant(this.gpu);
+    if (this.mode === 'off') return op.defaultVariant(this.gpu, shape);
     const known = this.choices.get(key);
     if (known && op.variants(this.gpu).includes(known.variant)) return known.variant;
     if (this.mode === 'on') this.pending.set(key, { op: op as TunableOp<unknown>, shape });
-    return op.defaultVariant(this.gpu);
+    return op.defaultVariant(this.gpu, shape);
   }
 
   /** True when shapes wait to be measured. */
@@ -189,6 +190,17 @@ export class Tuner {
   /** The remembered choice of one shape, if any. */
   choiceFor<S>(op: TunableOp<S>, shape: S): TuneChoice | undefined {
     return this.choices.get(`${op.op} ${op.key(shape)}`);
+  }
+
+  /** A line for reports: the mode, and how many choices (by variant) it holds and from where. */
+  describe(): string {
+    const counts = new Map<string, number>();
+    for (const [key, c] of this.choices) {
+      const name = `${key.split(' ')[0]} ${c.variant}`;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    const held = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([name, n]) => `${n} ${name}`);
+    return `YOPO_TUNE mode ${this.mode}; ${this.choices.size} choice${this.choices.size === 1 ? '' : 's'} from ${this.where()}${held.length ? ` (${held.join(', ')})` : ''}`;
   }
 
   /** Where choices persist ('memory' without a store). */

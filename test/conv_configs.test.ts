@@ -1,9 +1,10 @@
-// The conv kernels under each tile configuration (kernels/conv_plan.ts), against the CPU reference on
-// odd shapes (rows not a multiple of the tile, a stride-2 input gradient, bias, the fused ReLU): the
-// row-tile kernel without subgroups (what a device without them runs, and every device for small convs),
-// with the device's subgroup tiles (which the defaults give only convs of SUBGROUP_MIN_FLOPS or more, so
-// the small shapes of test/kernels_conv.test.ts mostly run the plain ones) and with 16-row tiles; the
-// weight gradient with and without subgroups, and stepping several output columns at once.
+// The conv kernels under each tile variant (kernels/conv_plan.ts), against the CPU reference on odd
+// shapes (rows not a multiple of the tile, a stride-2 input gradient, bias, the fused ReLU): the row-tile
+// kernel without subgroups (what a device without them runs, and every device for small convs), with the
+// device's subgroup tiles (which the defaults give only convs of SUBGROUP_MIN_FLOPS or more, so the small
+// shapes of test/kernels_conv.test.ts mostly run the plain ones) and with the large 16-row ones, which
+// must all give the same bits; the weight gradient with and without subgroups, and stepping several
+// output columns at once; and the tuner choosing between the variants at first use.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +12,8 @@ import type { Conv2dShape } from '../engine/index.js';
 import * as cpuConv from '../engine/cpu/conv2d.js';
 import type { GpuBuffer } from '../kernels/webgpu/gpu.js';
 import * as conv from '../kernels/conv2d.js';
-import { ROW_TILE_DEFAULT, type RowTileConfig, rowTileConfig } from '../kernels/conv_plan.js';
+import { backwardFilterConfigOf, convVariants, defaultConvVariant, rowTileConfigOf } from '../kernels/conv_plan.js';
+import { Tuner, setTuner } from '../kernels/tune.js';
 import { webgpu } from './helpers.js';
 
 const SHAPES: Conv2dShape[] = [
@@ -50,15 +52,26 @@ test('row-tile configurations and weight-gradient column steps match the CPU ref
       gpu.release(out);
       return values;
     };
-    // The subgroup tiles (where the device has subgroups) on both shapes, the 16-row tiles on the
-    // first only: each configuration compiles its own kernels.
+    // Every variant the device runs (the subgroup ones where it has subgroups), each compiling its own
+    // kernels; they sum each output in the same order, so they agree to the bit.
     const sg = gpu.subgroupSize;
-    const sixteenRows: RowTileConfig = { tmMax: 16, tnMax: 4, accMax: 64, subgroup: sg };
-    for (const config of [ROW_TILE_DEFAULT, ...(sg ? [rowTileConfig(sg)] : []), ...(sg && k === 0 ? [sixteenRows] : [])]) {
-      const what = `${JSON.stringify(s)} ${JSON.stringify(config)}`;
-      close(await read(conv.conv2d(gpu, gx, gw, gb, s, config), sizes.y), want.y, `forward ${what}`);
-      if (config !== sixteenRows) close(await read(conv.conv2d(gpu, gx, gw, gb, s, config, true), sizes.y), wantRelu, `forward + ReLU ${what}`);
-      close(await read(conv.conv2dBackwardInput(gpu, gdy, gw, s, config), sizes.x), want.dx, `input gradient ${what}`);
+    const first: Record<string, Float32Array> = {};
+    const same = (got: Float32Array, name: string, what: string) => {
+      first[name] ??= got;
+      for (let i = 0; i < got.length; i++) assert.ok(Object.is(got[i], first[name][i]), `${what}: element ${i}: ${got[i]}, not the first variant's ${first[name][i]}`);
+    };
+    for (const variant of convVariants(sg)) {
+      const config = rowTileConfigOf(variant, sg);
+      const what = `${JSON.stringify(s)} ${variant} ${JSON.stringify(config)}`;
+      const y = await read(conv.conv2d(gpu, gx, gw, gb, s, config), sizes.y);
+      close(y, want.y, `forward ${what}`);
+      same(y, 'y', `forward ${what}`);
+      const relu = await read(conv.conv2d(gpu, gx, gw, gb, s, config, true), sizes.y);
+      close(relu, wantRelu, `forward + ReLU ${what}`);
+      same(relu, 'relu', `forward + ReLU ${what}`);
+      const dx = await read(conv.conv2dBackwardInput(gpu, gdy, gw, s, config), sizes.x);
+      close(dx, want.dx, `input gradient ${what}`);
+      same(dx, 'dx', `input gradient ${what}`);
     }
     if (k === 0) close(await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, { tmMax: 4, twMax: 4, subgroup: 0 }), sizes.w), want.dw, `weight gradient, 4 columns a step ${JSON.stringify(s)}`);
     for (const b of [gx, gw, gdy, gb]) gpu.release(b);
@@ -75,7 +88,7 @@ const FILTER_SHAPES: Conv2dShape[] = [
 test('the weight gradient with and without subgroups matches the CPU reference', async () => {
   const be = await webgpu();
   const gpu = be.gpu;
-  const configs = [{ tmMax: 4, twMax: 1, subgroup: 0 }, { tmMax: 8, twMax: gpu.subgroupSize, subgroup: gpu.subgroupSize }];
+  const configs = convVariants(gpu.subgroupSize).map((v) => backwardFilterConfigOf(v, gpu.subgroupSize));
   if (gpu.subgroupSize === 0) console.log('  this adapter has no fixed subgroup size: the subgroup weight gradient is not tested here');
   for (const [k, s] of FILTER_SHAPES.entries()) {
     const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;
@@ -85,12 +98,50 @@ test('the weight gradient with and without subgroups matches the CPU reference',
     const want = new Float32Array(nw);
     cpuConv.conv2dBackwardFilter(x, dy, s, want);
     const [gx, gdy] = [x, dy].map((a) => be.upload(a, 'float32') as GpuBuffer);
-    for (const config of gpu.subgroupSize ? configs : configs.slice(0, 1)) {
+    for (const config of configs) {
       const out = conv.conv2dBackwardFilter(gpu, gx, gdy, s, config);
       close((await be.read(out, 'float32', nw)) as Float32Array, want, `weight gradient ${JSON.stringify(s)} ${JSON.stringify(config)}`);
       gpu.release(out);
     }
     for (const b of [gx, gdy]) gpu.release(b);
+  }
+});
+
+test('conv tuning at first use: the default runs, the next readback times every variant, later calls run the fastest', async () => {
+  const be = await webgpu();
+  const gpu = be.gpu;
+  // The first shape above (its variants compiled there); a tuner that measures at first use, in memory.
+  const s = SHAPES[0];
+  const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;
+  const nw = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
+  const ny = s.batch * s.outChannels * s.outHeight * s.outWidth;
+  const [x, w] = [random(nx, 0), random(nw, 10)];
+  const want = new Float32Array(ny);
+  cpuConv.conv2d(x, w, null, s, want);
+  const [gx, gw] = [x, w].map((a) => be.upload(a, 'float32') as GpuBuffer);
+  const tuner = new Tuner(gpu, 'test', 'on');
+  const before = setTuner(gpu, tuner);
+  try {
+    assert.is(tuner.choose(conv.forwardTunable, s), defaultConvVariant(s, gpu.subgroupSize), 'an unmeasured shape runs the default');
+    const out = conv.conv2d(gpu, gx, gw, null, s);
+    close((await be.read(out, 'float32', ny)) as Float32Array, want, 'forward before tuning');
+    gpu.release(out);
+    const choice = tuner.choiceFor(conv.forwardTunable, s);
+    assert.ok(choice, 'tuned at the readback');
+    assert.equal(Object.keys(choice.ms), convVariants(gpu.subgroupSize));
+    for (const ms of Object.values(choice.ms)) assert.ok(ms > 0 && Number.isFinite(ms));
+    assert.is(choice.variant, Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)));
+    assert.not.ok(tuner.hasPending);
+    assert.is(tuner.choose(conv.forwardTunable, s), choice.variant);
+    // The backward passes and the forward with a bias are ops of their own, not yet measured.
+    assert.is(tuner.choiceFor(conv.backwardInputTunable, s), undefined);
+    assert.is(tuner.choiceFor(conv.forwardBiasTunable, s), undefined);
+    const again = conv.conv2d(gpu, gx, gw, null, s);
+    close((await be.read(again, 'float32', ny)) as Float32Array, want, `forward with the tuned ${choice.variant}`);
+    gpu.release(again);
+  } finally {
+    setTuner(gpu, before);
+    for (const b of [gx, gw]) gpu.release(b);
   }
 });
 

@@ -11,15 +11,23 @@ import {
   type RowTileConfig,
   SUBGROUP_MIN_FLOPS,
   axisPhases,
+  ROW_TILE_SUBGROUP_LARGE,
   backwardFilterConfig,
-  backwardFilterConfigFor,
+  backwardFilterConfigOf,
   backwardFilterPlan,
   backwardInputPlan,
   convFlops,
+  convVariants,
+  defaultConvVariant,
   rowTileConfig,
-  rowTileConfigFor,
+  rowTileConfigOf,
   rowTilePlan,
+  tileHeight,
 } from '../kernels/conv_plan.js';
+
+// The default variant's knobs, as the kernels get them without a tuner.
+const rowTileConfigFor = (s: Conv2dShape, sg: number) => rowTileConfigOf(defaultConvVariant(s, sg), sg);
+const backwardFilterConfigFor = (s: Conv2dShape, sg: number) => backwardFilterConfigOf(defaultConvVariant(s, sg), sg);
 
 function shape(batch: number, C: number, H: number, W: number, O: number, KH: number, KW: number, S: number, P: number): Conv2dShape {
   const outHeight = Math.floor((H + 2 * P - KH) / S) + 1;
@@ -27,7 +35,7 @@ function shape(batch: number, C: number, H: number, W: number, O: number, KH: nu
   return { batch, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight, outWidth, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P };
 }
 
-const CONFIGS: RowTileConfig[] = [ROW_TILE_DEFAULT, rowTileConfig(8), rowTileConfig(4), { tmMax: 16, tnMax: 4, accMax: 64, subgroup: 8 }];
+const CONFIGS: RowTileConfig[] = [ROW_TILE_DEFAULT, rowTileConfig(8), rowTileConfig(4), { tmMax: 16, tnMax: 4, accMax: 64, subgroup: 8 }, rowTileConfigOf('subgroup-large', 8)];
 
 test('row-tile plan: tiles cover every row and pixel, within the register and workgroup limits', () => {
   for (const config of CONFIGS) {
@@ -65,6 +73,40 @@ test('row-tile plan: the measured defaults at SmallCNN shapes', () => {
   // A first layer's input gradient (one row): every lane on pixels, no weight sharing.
   const first = rowTilePlan(1, 128, 28, 28, rowTileConfig(8));
   assert.equal([first.tm, first.wx, first.wy, first.vecRows, first.subgroup], [1, 64, 1, false, 0]);
+});
+
+test('row-tile plan: the large variant at SmallCNN shapes, and tile heights that compute the fewest rows', () => {
+  // 16 rows × 2 × 6 (the 24-pixel rows of the second conv), 16 × 2 × 5 on a 10 × 10 grid: not 3 rows
+  // high, which would compute 12.
+  const large = rowTileConfigOf('subgroup-large', 8);
+  assert.equal(large, { ...ROW_TILE_SUBGROUP_LARGE, subgroup: 8 });
+  const second = rowTilePlan(32, 128, 24, 24, large);
+  assert.equal([second.tm, second.th, second.tn, second.tileRows, second.tilesPerRow], [16, 2, 6, 12, 4]);
+  const third = rowTilePlan(64, 128, 10, 10, large);
+  assert.equal([third.tm, third.th, third.tn, third.tileRows, third.tilesPerRow], [16, 2, 5, 5, 2]);
+  // tileHeight(QH, most): from most down to half of it, the fewest computed rows, the tallest of those.
+  assert.equal([tileHeight(10, 3), tileHeight(12, 3), tileHeight(8, 3), tileHeight(13, 4), tileHeight(28, 16), tileHeight(26, 2), tileHeight(5, 1)], [2, 3, 2, 2, 14, 2, 1]);
+  for (let QH = 1; QH <= 40; QH++) {
+    for (let most = 1; most <= 20; most++) {
+      const th = tileHeight(QH, most);
+      assert.ok(th <= most && th >= Math.ceil(most / 2), `${QH} ${most}: ${th}`);
+      for (let t = Math.ceil(most / 2); t <= most; t++) assert.ok(th * Math.ceil(QH / th) <= t * Math.ceil(QH / t), `${QH} ${most}: ${th} computes more rows than ${t}`);
+    }
+  }
+});
+
+test('conv variants: subgroup ones only with subgroups; large doubles the rows of both tiles', () => {
+  assert.equal(convVariants(0), ['plain']);
+  assert.equal(convVariants(8), ['plain', 'subgroup', 'subgroup-large']);
+  for (const v of ['plain', 'subgroup', 'subgroup-large'] as const) {
+    assert.equal(rowTileConfigOf(v, 0), ROW_TILE_DEFAULT);
+    assert.equal(backwardFilterConfigOf(v, 0), backwardFilterConfig(0));
+  }
+  assert.equal(rowTileConfigOf('subgroup', 8), rowTileConfig(8));
+  assert.is(rowTileConfigOf('subgroup-large', 8).tmMax, 2 * rowTileConfig(8).tmMax);
+  assert.equal(backwardFilterConfigOf('subgroup', 8), backwardFilterConfig(8));
+  assert.equal(backwardFilterConfigOf('subgroup-large', 8), { ...backwardFilterConfig(8), tmMax: 16 });
+  assert.equal(backwardFilterConfigOf('plain', 8), backwardFilterConfig(0));
 });
 
 test('the subgroup tiles are the default only for convs of SUBGROUP_MIN_FLOPS or more', () => {

@@ -73,6 +73,18 @@ test('tuner: picks the faster variant, persists it, and a new tuner on the same 
   assert.is(new Tuner(gpu, 'other', 'cached', store).choose(op, { n: 5 }), 'slow');
 }));
 
+test('tuner: describe() names the mode, the store and the choices by op and variant (the bench prints it)', withDir(async (dir) => {
+  const runs: Record<string, number> = {};
+  const op = fakeOp(runs);
+  const store = fileTuneStore(dir);
+  const tuner = new Tuner(gpu, 'abc', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 }));
+  assert.is(tuner.describe(), `YOPO_TUNE mode on; 0 choices from ${store.where('abc')}`);
+  await tuner.tune(op, { n: 1 });
+  await tuner.tune(op, { n: 2 });
+  assert.is(new Tuner(gpu, 'abc', 'cached', store, noMeasuring).describe(), `YOPO_TUNE mode cached; 2 choices from ${store.where('abc')} (2 fake fast)`);
+  assert.is(new Tuner(gpu, 'abc', 'off', store, noMeasuring).describe(), `YOPO_TUNE mode off; 0 choices from ${store.where('abc')}`);
+}));
+
 test('tuner: a second shape keeps the first one\'s choice in the file', withDir(async (dir) => {
   const runs: Record<string, number> = {};
   const op = fakeOp(runs);
