@@ -248,7 +248,7 @@ function zeroFill(gpu: Gpu, out: Binding): void {
 /** NCHW convolution forward (with optional bias, then ReLU when `relu`): y [batch, outChannels, outHeight,
  *  outWidth]. `config` overrides the row-tile knobs (benchmarks and tests compare them). */
 export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config?: RowTileConfig, relu = false): GpuBuffer {
-  config ??= rowTileConfigOf(chosenVariant(gpu, relu ? (bias ? forwardBiasReluTunable : forwardReluTunable) : bias ? forwardBiasTunable : forwardTunable, s), gpu.subgroupSize);
+  config ??= rowTileConfigOf(chosenVariant(gpu, forwardTunable, s), gpu.subgroupSize);
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const total = B * O * OH * OW;
   const out = gpu.acquire(total * 4);
@@ -488,10 +488,11 @@ export function convShapeKey(s: Conv2dShape): string {
 
 type ConvPass = 'forward' | 'backward_input' | 'backward_filter';
 
-/** One conv pass as a TunableOp; the forward's bias and fused ReLU change its kernel, so they name their own op. */
-function convTunable(pass: ConvPass, bias = false, relu = false): TunableOp<Conv2dShape> {
+/** One conv pass as a TunableOp. The forward is timed without a bias or ReLU and its choice serves
+ *  all four forms: they only change the kernel's first and last lines, not its loop. */
+function convTunable(pass: ConvPass): TunableOp<Conv2dShape> {
   return {
-    op: `conv2d_${pass}${bias ? '_bias' : ''}${relu ? '_relu' : ''}`,
+    op: `conv2d_${pass}`,
     key: convShapeKey,
     variants: (gpu) => convVariants(gpu.subgroupSize),
     defaultVariant: (gpu, s) => defaultConvVariant(s, gpu.subgroupSize),
@@ -505,24 +506,20 @@ function convTunable(pass: ConvPass, bias = false, relu = false): TunableOp<Conv
       const x = operand(s.batch * s.inChannels * s.inHeight * s.inWidth);
       const w = operand(s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth);
       const dy = operand(s.batch * s.outChannels * s.outHeight * s.outWidth);
-      const b = bias ? operand(s.outChannels) : null;
       const sg = gpu.subgroupSize;
       const run = (variant: ConvVariant): GpuBuffer => {
-        if (pass === 'forward') return conv2d(gpu, x, w, b, s, rowTileConfigOf(variant, sg), relu);
+        if (pass === 'forward') return conv2d(gpu, x, w, null, s, rowTileConfigOf(variant, sg));
         if (pass === 'backward_input') return conv2dBackwardInput(gpu, dy, w, s, rowTileConfigOf(variant, sg));
         return conv2dBackwardFilter(gpu, x, dy, s, backwardFilterConfigOf(variant, sg));
       };
       return {
         run: (variant) => gpu.release(run(variant as ConvVariant)),
-        dispose: () => [x, w, dy, b].forEach((buf) => buf && gpu.release(buf)),
+        dispose: () => [x, w, dy].forEach((buf) => gpu.release(buf)),
       };
     },
   };
 }
 
 export const forwardTunable = convTunable('forward');
-export const forwardBiasTunable = convTunable('forward', true);
-export const forwardReluTunable = convTunable('forward', false, true);
-export const forwardBiasReluTunable = convTunable('forward', true, true);
 export const backwardInputTunable = convTunable('backward_input');
 export const backwardFilterTunable = convTunable('backward_filter');

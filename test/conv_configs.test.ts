@@ -133,9 +133,9 @@ test('conv tuning at first use: the default runs, the next readback times every 
     assert.is(choice.variant, Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)));
     assert.not.ok(tuner.hasPending);
     assert.is(tuner.choose(conv.forwardTunable, s), choice.variant);
-    // The backward passes and the forward with a bias are ops of their own, not yet measured.
+    // The backward passes are ops of their own, not yet measured.
     assert.is(tuner.choiceFor(conv.backwardInputTunable, s), undefined);
-    assert.is(tuner.choiceFor(conv.forwardBiasTunable, s), undefined);
+    assert.is(tuner.choiceFor(conv.backwardFilterTunable, s), undefined);
     const again = conv.conv2d(gpu, gx, gw, null, s);
     close((await be.read(again, 'float32', ny)) as Float32Array, want, `forward with the tuned ${choice.variant}`);
     gpu.release(again);
