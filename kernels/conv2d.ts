@@ -494,7 +494,7 @@ function convTunable(pass: ConvPass): TunableOp<Conv2dShape> {
   return {
     op: `conv2d_${pass}`,
     key: convShapeKey,
-    variants: (gpu) => convVariants(gpu.subgroupSize),
+    variants: (gpu) => convVariants(gpu.subgroupSize, pass === 'backward_filter' ? 'filter' : 'row'),
     defaultVariant: (gpu, s) => defaultConvVariant(s, gpu.subgroupSize),
     workload(gpu, s) {
       // Small values, never denormal: a CPU rasteriser's speed must not depend on the data.

@@ -79,16 +79,19 @@ test('row-tile configurations and weight-gradient column steps match the CPU ref
 });
 
 // Shapes with 8 or more in channels, where the weight gradient shares dy through subgroups: a step of 8
-// columns plus a remainder of 3 (stride 1, padding 1), and one short step of 6 (stride 2, a 3x2 kernel).
+// columns plus a remainder of 3 (stride 1, padding 1), one short step of 6 with 35 out channels, and
+// one short step of 6 (stride 2, a 3x2 kernel).
 const FILTER_SHAPES: Conv2dShape[] = [
   { batch: 3, inChannels: 9, inHeight: 13, inWidth: 11, outChannels: 11, outHeight: 13, outWidth: 11, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 },
+  // 35 out channels: the 8-, 16- and 32-row tiles each leave a part tile.
+  { batch: 2, inChannels: 8, inHeight: 7, inWidth: 6, outChannels: 35, outHeight: 7, outWidth: 6, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 },
   { batch: 2, inChannels: 16, inHeight: 9, inWidth: 12, outChannels: 5, outHeight: 4, outWidth: 6, kernelHeight: 3, kernelWidth: 2, stride: 2, padding: 0 },
 ];
 
 test('the weight gradient with and without subgroups matches the CPU reference', async () => {
   const be = await webgpu();
   const gpu = be.gpu;
-  const configs = convVariants(gpu.subgroupSize).map((v) => backwardFilterConfigOf(v, gpu.subgroupSize));
+  const configs = convVariants(gpu.subgroupSize, 'filter').map((v) => backwardFilterConfigOf(v, gpu.subgroupSize));
   if (gpu.subgroupSize === 0) console.log('  this adapter has no fixed subgroup size: the subgroup weight gradient is not tested here');
   for (const [k, s] of FILTER_SHAPES.entries()) {
     const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;

@@ -95,9 +95,13 @@ test('row-tile plan: the large variant at SmallCNN shapes, and tile heights that
   }
 });
 
-test('conv variants: subgroup ones only with subgroups; large doubles the rows of both tiles', () => {
+test('conv variants: subgroup ones only with subgroups; large doubles the rows of both tiles, xl the weight gradient\'s again', () => {
   assert.equal(convVariants(0), ['plain']);
   assert.equal(convVariants(8), ['plain', 'subgroup', 'subgroup-large']);
+  assert.equal(convVariants(8, 'filter'), ['plain', 'subgroup', 'subgroup-large', 'subgroup-xl']);
+  assert.equal(convVariants(0, 'filter'), ['plain']);
+  assert.equal(backwardFilterConfigOf('subgroup-xl', 8), { ...backwardFilterConfig(8), tmMax: 32 });
+  assert.throws(() => rowTileConfigOf('subgroup-xl', 8), /row tile has no 'subgroup-xl'/);
   for (const v of ['plain', 'subgroup', 'subgroup-large'] as const) {
     assert.equal(rowTileConfigOf(v, 0), ROW_TILE_DEFAULT);
     assert.equal(backwardFilterConfigOf(v, 0), backwardFilterConfig(0));
