@@ -32,9 +32,11 @@ import {
   type BackwardFilterConfig,
   type ConvVariant,
   type RowTileConfig,
+  SUBGROUP_MIN_FLOPS,
   backwardFilterConfigOf,
   backwardFilterPlan,
   backwardInputPlan,
+  convFlops,
   convVariants,
   defaultConvVariant,
   rowTileConfigOf,
@@ -476,14 +478,19 @@ ${flatIndex(total, stride)}
 
 // ---- The tuner's view: which tile variant each conv shape runs (kernels/tune.ts, `yopo tune`). ----
 
-/** The variant the device's tuner picks for shape `s` (the built-in default without a tuner). */
+/** The variant the device's tuner picks for shape `s` (the built-in default without a tuner). Convs under
+ *  SUBGROUP_MIN_FLOPS keep the plain tiles without asking: a choice measured at a bigger batch would
+ *  compile a large tile for a call that takes well under a millisecond. */
 function chosenVariant(gpu: Gpu, op: TunableOp<Conv2dShape>, s: Conv2dShape): ConvVariant {
+  if (convFlops(s) < SUBGROUP_MIN_FLOPS) return 'plain';
   return (tunerOf(gpu)?.choose(op, s) as ConvVariant | undefined) ?? defaultConvVariant(s, gpu.subgroupSize);
 }
 
-/** A shape as the tuning cache names it: batch×C×H×W → O, kernel, stride, padding. */
+/** A shape as the tuning cache names it: C×H×W → O, kernel, stride, padding, without the batch. The tile
+ *  that wins at one batch size is the one to run at the others, so `yopo tune` at the training batch
+ *  also serves the evaluation's and the attacks' batches. */
 export function convShapeKey(s: Conv2dShape): string {
-  return `${s.batch}x${s.inChannels}x${s.inHeight}x${s.inWidth}→${s.outChannels} k${s.kernelHeight}x${s.kernelWidth} s${s.stride} p${s.padding}`;
+  return `${s.inChannels}x${s.inHeight}x${s.inWidth}→${s.outChannels} k${s.kernelHeight}x${s.kernelWidth} s${s.stride} p${s.padding}`;
 }
 
 type ConvPass = 'forward' | 'backward_input' | 'backward_filter';

@@ -12,7 +12,7 @@ import type { Conv2dShape } from '../engine/index.js';
 import * as cpuConv from '../engine/cpu/conv2d.js';
 import type { GpuBuffer } from '../kernels/webgpu/gpu.js';
 import * as conv from '../kernels/conv2d.js';
-import { backwardFilterConfigOf, convVariants, defaultConvVariant, rowTileConfigOf } from '../kernels/conv_plan.js';
+import { SUBGROUP_MIN_FLOPS, backwardFilterConfigOf, convFlops, convVariants, defaultConvVariant, rowTileConfigOf } from '../kernels/conv_plan.js';
 import { Tuner, setTuner } from '../kernels/tune.js';
 import { webgpu } from './helpers.js';
 
@@ -110,11 +110,13 @@ test('the weight gradient with and without subgroups matches the CPU reference',
   }
 });
 
-test('conv tuning at first use: the default runs, the next readback times every variant, later calls run the fastest', async () => {
+test('conv tuning at first use: the default runs, the next readback times every variant, later calls (any batch) run the fastest', async () => {
   const be = await webgpu();
   const gpu = be.gpu;
-  // The first shape above (its variants compiled there); a tuner that measures at first use, in memory.
-  const s = SHAPES[0];
+  // A conv of at least SUBGROUP_MIN_FLOPS (smaller ones keep the plain tiles without asking the tuner),
+  // and a tuner that measures at first use, in memory.
+  const s: Conv2dShape = { batch: 16, inChannels: 16, inHeight: 16, inWidth: 16, outChannels: 16, outHeight: 16, outWidth: 16, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 };
+  assert.ok(convFlops(s) >= SUBGROUP_MIN_FLOPS);
   const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;
   const nw = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
   const ny = s.batch * s.outChannels * s.outHeight * s.outWidth;
@@ -125,6 +127,11 @@ test('conv tuning at first use: the default runs, the next readback times every 
   const tuner = new Tuner(gpu, 'test', 'on');
   const before = setTuner(gpu, tuner);
   try {
+    // A small conv does not ask: nothing waits to be measured after it.
+    const small = SHAPES[0];
+    assert.ok(convFlops(small) < SUBGROUP_MIN_FLOPS);
+    gpu.release(conv.conv2d(gpu, gx, gw, null, small));
+    assert.not.ok(tuner.hasPending, 'a conv under SUBGROUP_MIN_FLOPS is not queued for tuning');
     assert.is(tuner.choose(conv.forwardTunable, s), defaultConvVariant(s, gpu.subgroupSize), 'an unmeasured shape runs the default');
     const out = conv.conv2d(gpu, gx, gw, null, s);
     close((await be.read(out, 'float32', ny)) as Float32Array, want, 'forward before tuning');
@@ -136,6 +143,9 @@ test('conv tuning at first use: the default runs, the next readback times every 
     assert.is(choice.variant, Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)));
     assert.not.ok(tuner.hasPending);
     assert.is(tuner.choose(conv.forwardTunable, s), choice.variant);
+    // The key leaves out the batch: another batch size runs the same choice.
+    assert.is(tuner.choose(conv.forwardTunable, { ...s, batch: 40 }), choice.variant);
+    assert.not.ok(tuner.hasPending);
     // The backward passes are ops of their own, not yet measured.
     assert.is(tuner.choiceFor(conv.backwardInputTunable, s), undefined);
     assert.is(tuner.choiceFor(conv.backwardFilterTunable, s), undefined);
