@@ -42,7 +42,7 @@ import {
   rowTileConfigOf,
   rowTilePlan,
 } from './conv_plan.js';
-import { type TunableOp, tunerOf } from './tune.js';
+import { type TunableOp, scratchOperand, tunerOf } from './tune.js';
 import { UNARY_WGSL } from './elementwise_ops.js';
 import { flatIndex, grid } from './wgsl.js';
 
@@ -504,15 +504,9 @@ function convTunable(pass: ConvPass): TunableOp<Conv2dShape> {
     variants: (gpu) => convVariants(gpu.subgroupSize, pass === 'backward_filter' ? 'filter' : 'row'),
     defaultVariant: (gpu, s) => defaultConvVariant(s, gpu.subgroupSize),
     workload(gpu, s) {
-      // Small values, never denormal: a CPU rasteriser's speed must not depend on the data.
-      const operand = (size: number) => {
-        const buf = gpu.acquire(Math.max(1, size) * 4);
-        gpu.write(buf, Float32Array.from({ length: size }, (_, i) => ((i % 7) - 3) / 8));
-        return buf;
-      };
-      const x = operand(s.batch * s.inChannels * s.inHeight * s.inWidth);
-      const w = operand(s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth);
-      const dy = operand(s.batch * s.outChannels * s.outHeight * s.outWidth);
+      const x = scratchOperand(gpu, s.batch * s.inChannels * s.inHeight * s.inWidth);
+      const w = scratchOperand(gpu, s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth);
+      const dy = scratchOperand(gpu, s.batch * s.outChannels * s.outHeight * s.outWidth);
       const sg = gpu.subgroupSize;
       const run = (variant: ConvVariant): GpuBuffer => {
         if (pass === 'forward') return conv2d(gpu, x, w, null, s, rowTileConfigOf(variant, sg));

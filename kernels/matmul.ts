@@ -11,7 +11,7 @@ import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
 import { type MatmulPlan, type MatmulVariant, type RegisterPlan, type TiledPlan, defaultMatmulVariant, matmulPlan, matmulVariants } from './matmul_plan.js';
-import { type TunableOp, tunerOf } from './tune.js';
+import { type TunableOp, scratchOperand, tunerOf } from './tune.js';
 
 /** Batched matmul ([batch, m, n]) with the variant the tuner chose for this shape on this device (the built-in default without one). */
 export function matmul(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape): GpuBuffer {
@@ -70,14 +70,8 @@ export const matmulTunable: TunableOp<MatmulShape> = {
   variants: (gpu) => matmulVariants(gpu.subgroupSize),
   defaultVariant: (gpu) => defaultMatmulVariant(gpu.subgroupSize),
   workload(gpu, s) {
-    // Small values, never denormal: a CPU rasteriser's speed must not depend on the data.
-    const operand = (size: number) => {
-      const buf = gpu.acquire(size * 4);
-      gpu.write(buf, Float32Array.from({ length: size }, (_, i) => ((i % 7) - 3) / 8));
-      return buf;
-    };
-    const a = operand(s.batch * s.m * s.k);
-    const b = operand(s.batch * s.k * s.n);
+    const a = scratchOperand(gpu, s.batch * s.m * s.k);
+    const b = scratchOperand(gpu, s.batch * s.k * s.n);
     const out = gpu.acquire(s.batch * s.m * s.n * 4);
     return {
       run: (variant) => matmulInto(gpu, a, b, out, s, variant as MatmulVariant),

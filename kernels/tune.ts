@@ -14,7 +14,7 @@
 // - Choices persist through a TuneStore the Node entry registers (kernels/tune_file_store.ts: one JSON
 //   file per adapter); in a browser they stay in memory. No Node module is imported here.
 
-import type { Gpu } from './webgpu/gpu.js';
+import type { Gpu, GpuBuffer } from './webgpu/gpu.js';
 
 /** An op with kernel variants the tuner can choose between. Shape S is the op's own shape record. */
 export interface TunableOp<S> {
@@ -45,6 +45,14 @@ export interface TuneStore {
   write(adapterId: string, text: string): void;
   /** Where an adapter's choices are kept, for messages. */
   where(adapterId: string): string;
+}
+
+/** A scratch operand for a workload: `size` small values, never denormal, since a CPU rasteriser's
+ *  speed must not depend on the data. The caller releases it. */
+export function scratchOperand(gpu: Gpu, size: number): GpuBuffer {
+  const buf = gpu.acquire(Math.max(1, size) * 4);
+  gpu.write(buf, Float32Array.from({ length: size }, (_, i) => ((i % 7) - 3) / 8));
+  return buf;
 }
 
 /** Milliseconds per run of `run` (which records one dispatch). */
