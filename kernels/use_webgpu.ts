@@ -2,11 +2,18 @@
 // the provider the Node entry registered (kernels/webgpu/dawn.ts) in Node.
 
 import { setBackend } from '../engine/context.js';
+import { CompileAhead, compileAheadWanted, compiledIndexFor } from './webgpu/compile_ahead.js';
 import { requestWebGPU, type RequestDeviceOptions } from './webgpu/device.js';
 import { WebGPUBackend } from './backend.js';
 
-/** Acquires a device (Node: Dawn; browser: navigator.gpu) and makes WebGPU the current backend. */
+/** Acquires a device (Node: Dawn; browser: navigator.gpu) and makes WebGPU the current backend. On
+ *  lavapipe it also acquires a second device that compiles new pipelines ahead (webgpu/compile_ahead.ts). */
 export async function useWebGPU(options: RequestDeviceOptions = {}): Promise<WebGPUBackend> {
   const { device, info } = await requestWebGPU(options);
-  return setBackend(new WebGPUBackend(device, info)) as WebGPUBackend;
+  const backend = new WebGPUBackend(device, info);
+  if (compileAheadWanted(info)) {
+    const identity = [info.vendor, info.architecture, info.device, info.description].join('|');
+    backend.gpu.compileAhead = new CompileAhead((await requestWebGPU(options)).device, compiledIndexFor(identity));
+  }
+  return setBackend(backend) as WebGPUBackend;
 }

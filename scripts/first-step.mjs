@@ -26,6 +26,10 @@ const p0 = gpu.counters.pipelines;
 const cold = await step(1);
 const p1 = gpu.counters.pipelines;
 const warm = await step(2);
-console.log(JSON.stringify({ spec, coldMs: Math.round(cold[0]), coldCpuMs: Math.round(cold[1]), warmMs: Math.round(warm[0]), warmCpuMs: Math.round(warm[1]), pipelines: p1 - p0, pipelinesSecondStep: gpu.counters.pipelines - p1 }));
+// On lavapipe a second device compiles ahead (kernels/webgpu/compile_ahead.ts; YOPO_COMPILE_AHEAD=off turns it off).
+const ahead = gpu.compileAhead;
+await ahead?.idle();
+if (ahead?.error) throw ahead.error;
+console.log(JSON.stringify({ spec, coldMs: Math.round(cold[0]), coldCpuMs: Math.round(cold[1]), warmMs: Math.round(warm[0]), warmCpuMs: Math.round(warm[1]), pipelines: p1 - p0, pipelinesSecondStep: gpu.counters.pipelines - p1, compiledAhead: ahead ? ahead.compiled : null }));
 if (process.argv.includes('--names')) console.log(JSON.stringify(Object.fromEntries([...compiled].sort((a, b) => b[1] - a[1]))));
 backend.dispose();

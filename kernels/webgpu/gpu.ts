@@ -5,6 +5,7 @@
 // - readback only when asked (read), and errors from the device surfaced as exceptions at the next
 //   sync or read instead of silent garbage or hangs.
 
+import type { CompileAhead, ProgramSource } from './compile_ahead.js';
 import { waitForDevice } from './device.js';
 
 /** A pooled storage buffer; `lastUse` is the batch (encoder generation) that last touched it. */
@@ -114,6 +115,11 @@ export class Gpu {
   /** Whether `program` checks that each key names one source (tests turn it on; YOPO_CHECK_PROGRAM_KEYS=1). */
   checkProgramKeys: boolean;
   private readonly sources = new Map<string, string>();
+  /** On lavapipe, a second device that compiles new pipelines before this device's queue reaches them
+   *  (compile_ahead.ts; useWebGPU attaches it); null elsewhere. */
+  compileAhead: CompileAhead | null = null;
+  /** Programs first used since the last submit, when compiling ahead: handed to it at the next submit. */
+  private newPrograms: ProgramSource[] = [];
 
   /** The adapter's vendor, architecture, device and description, lower case (for the few kernels whose
    *  best tile depends on the compiler behind the adapter, e.g. SwiftShader's). */
@@ -203,6 +209,7 @@ export class Gpu {
     this.pipelines.set(id, pipeline);
     if (this.checkProgramKeys) this.sources.set(id, code);
     this.counters.pipelines++;
+    if (this.compileAhead) this.newPrograms.push({ name, code });
     return pipeline;
   }
 
@@ -326,6 +333,10 @@ export class Gpu {
     this.closePass();
     this.device.queue.submit([this.encoder.finish()]);
     this.counters.submits++;
+    if (this.newPrograms.length > 0) {
+      this.compileAhead?.compile(this.newPrograms, this.device.queue.onSubmittedWorkDone());
+      this.newPrograms = [];
+    }
     this.encoder = null;
     this.pending = 0;
     this.generation++;
@@ -344,11 +355,24 @@ export class Gpu {
   destroy(): void {
     this.flush();
     this.trimPool();
+    this.compileAhead?.dispose();
+    this.compileAhead = null;
     this.device.destroy();
   }
 
   private countPending(): void {
-    if (++this.pending >= MAX_PENDING_DISPATCHES) this.flush();
+    if (++this.pending >= MAX_PENDING_DISPATCHES && !this.holdingForCompileAhead()) this.flush();
+  }
+
+  /**
+   * Whether to hold recorded work back from the queue: on lavapipe, creating a pipeline waits while
+   * the queue runs (they share a lock), and new pipelines compile at their first dispatch. So while
+   * a step is making new pipelines, it records them all, and the queue and the second device then
+   * compile them side by side (compile_ahead.ts); a submit in the middle would hand them to the queue
+   * one by one as the recording creates them.
+   */
+  private holdingForCompileAhead(): boolean {
+    return this.newPrograms.length > 0;
   }
 
   private openEncoder(): GPUCommandEncoder {
