@@ -290,6 +290,19 @@ test('--help on every command: exit 0, usage on stdout', () => {
   assert.ok(bare.stdout.includes('usage: yopo COMMAND'));
 });
 
+test('doctor: the adapter, and whether a second device compiles ahead and why', () => {
+  const json = yopo('doctor', '--json');
+  succeeds(json, 'yopo doctor --json');
+  const info = JSON.parse(json.stdout) as { description: string; compileAhead: { on: boolean; why: string } };
+  // The tests run on lavapipe with Mesa's cache on unless the environment says otherwise.
+  const lavapipe = /llvmpipe|lavapipe/i.test(info.description);
+  const expected = process.env.YOPO_COMPILE_AHEAD === 'off' || /^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '') ? false : lavapipe || process.env.YOPO_COMPILE_AHEAD === 'on';
+  assert.is(info.compileAhead.on, expected, JSON.stringify(info.compileAhead));
+  const text = yopo('doctor');
+  succeeds(text, 'yopo doctor');
+  assert.match(text.stdout, new RegExp(`compiling ahead on a second device: ${expected ? 'on' : 'off'} \\(${info.compileAhead.why.replace(/[()]/g, '\\$&')}`));
+});
+
 test('train yopo-2-2 on the default backend (WebGPU): metrics, checkpoint, config and curve', () => {
   const r = yopo(...YOPO_RUN, '--out', 'runs/yopo');
   succeeds(r, 'yopo train yopo-2-2');

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compiledIndexPath, fileCompiledIndex } from '../kernels/compiled_index_file.js';
-import { COMPILE_AHEAD_ENV, CompileAhead, bindingsOf, compileAheadWanted } from '../kernels/webgpu/compile_ahead.js';
+import { COMPILE_AHEAD_ENV, CompileAhead, bindingsOf, compileAheadState, compileAheadWanted } from '../kernels/webgpu/compile_ahead.js';
 import { type AdapterDescription, requestWebGPU } from '../kernels/webgpu/device.js';
 import { SmallCNN } from '../nn/index.js';
 import { parseMethod, threatModel } from '../yopo/defaults.js';
@@ -41,7 +41,12 @@ test('compiling ahead is wanted on lavapipe with Mesa cache on, and YOPO_COMPILE
     assert.not.ok(compileAheadWanted(adapter('SwiftShader Device (Subzero)')));
     assert.not.ok(compileAheadWanted(null));
   });
-  await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: 'true' }, () => assert.not.ok(compileAheadWanted(lavapipe), "Mesa's cache off"));
+  await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: 'true' }, () =>
+    assert.equal(compileAheadState(lavapipe), { on: false, why: "Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE)" }),
+  );
+  await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: undefined }, () =>
+    assert.equal(compileAheadState(adapter('NVIDIA H200')), { on: false, why: 'this driver compiles a pipeline when it is created' }),
+  );
   await withEnv({ [COMPILE_AHEAD_ENV]: 'off' }, () => assert.not.ok(compileAheadWanted(lavapipe)));
   await withEnv({ [COMPILE_AHEAD_ENV]: 'on' }, () => assert.ok(compileAheadWanted(adapter('NVIDIA H200'))));
   await withEnv({ [COMPILE_AHEAD_ENV]: 'yes' }, () => assert.throws(() => compileAheadWanted(lavapipe), /YOPO_COMPILE_AHEAD='yes': expected 'on' or 'off'/));

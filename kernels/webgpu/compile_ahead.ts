@@ -27,18 +27,24 @@ const SCRATCH_BYTES = 1 << 16;
 /** Uniform words for the scratch dispatch: small nonzero sizes, so that a loop bound read from a uniform (a matmul's k − k mod 4) neither wraps round nor runs long. */
 const SCRATCH_UNIFORM_WORD = 8;
 
-/** Whether a device on this adapter should get a second device that compiles ahead (see the header). */
-export function compileAheadWanted(adapter: AdapterDescription | null): boolean {
+/** Whether a device on this adapter gets a second device that compiles ahead (see the header), and why. */
+export function compileAheadState(adapter: AdapterDescription | null): { on: boolean; why: string } {
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; versions?: { node?: string } } }).process;
   const env = proc?.env ?? {};
   const setting = env[COMPILE_AHEAD_ENV];
-  if (setting === 'off') return false;
-  if (setting === 'on') return true;
+  if (setting === 'off') return { on: false, why: `${COMPILE_AHEAD_ENV}=off` };
+  if (setting === 'on') return { on: true, why: `${COMPILE_AHEAD_ENV}=on` };
   if (setting !== undefined && setting !== '') throw new Error(`${COMPILE_AHEAD_ENV}='${setting}': expected 'on' or 'off'`);
-  if (!proc?.versions?.node || !adapter) return false;
-  const text = `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`.toLowerCase();
-  const cacheOff = /^(1|true|yes)$/i.test(env.MESA_SHADER_CACHE_DISABLE ?? '');
-  return /llvmpipe|lavapipe/.test(text) && !cacheOff;
+  if (!proc?.versions?.node) return { on: false, why: 'not in Node' };
+  const text = adapter ? `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`.toLowerCase() : '';
+  if (!/llvmpipe|lavapipe/.test(text)) return { on: false, why: 'this driver compiles a pipeline when it is created' };
+  if (/^(1|true|yes)$/i.test(env.MESA_SHADER_CACHE_DISABLE ?? '')) return { on: false, why: "Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE)" };
+  return { on: true, why: 'lavapipe compiles at first dispatch on one thread' };
+}
+
+/** Whether a device on this adapter should get a second device that compiles ahead. */
+export function compileAheadWanted(adapter: AdapterDescription | null): boolean {
+  return compileAheadState(adapter).on;
 }
 
 /** The bindings a kernel declares, and whether each is a uniform: from its WGSL (`@binding(n) var<storage|uniform…>`). */

@@ -1,5 +1,7 @@
 // yopo doctor: which WebGPU adapter yopo will use and its limits, or why there is none.
 
+import { mesaCacheDir } from '../../kernels/compiled_index_file.js';
+import { compileAheadState } from '../../kernels/webgpu/compile_ahead.js';
 import { requestWebGPU } from '../../kernels/webgpu/device.js';
 import '../../kernels/webgpu/dawn.js';
 import { type CommandSpec, parseCommand } from './args.js';
@@ -18,13 +20,16 @@ export async function doctorCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(doctorSpec, argv);
   if (!parsed) return;
   const { device, info } = await requestWebGPU();
+  const ahead = compileAheadState(info);
   if (parsed.values.json) {
-    console.log(JSON.stringify({ version: packageVersion(), node: process.version, ...info }));
+    console.log(JSON.stringify({ version: packageVersion(), node: process.version, ...info, compileAhead: ahead }));
   } else {
     console.log(`yopo ${packageVersion()} on Node ${process.version}`);
     console.log(`adapter: ${info.description || info.device} (vendor ${info.vendor || '?'}, architecture ${info.architecture || '?'})${info.isSoftware ? ' [software renderer: expect CPU speeds]' : ''}`);
     for (const [k, value] of Object.entries(info.limits)) console.log(`  ${k.padEnd(36)} ${value}`);
     console.log(`features: ${info.features.join(', ')}`);
+    const where = ahead.on ? `; Mesa's shader cache: ${mesaCacheDir()}` : '';
+    console.log(`compiling ahead on a second device: ${ahead.on ? 'on' : 'off'} (${ahead.why}${where})`);
   }
   device.destroy();
 }
