@@ -77,6 +77,8 @@ export const BINDING_LIMIT_ENV = 'YOPO_MAX_BINDING_BYTES';
 export const CHECK_PROGRAM_KEYS_ENV = 'YOPO_CHECK_PROGRAM_KEYS';
 
 const MAX_PENDING_DISPATCHES = 256;
+/** While new pipelines are held back for compiling ahead, a submit still goes in at this many dispatches. */
+const MAX_HELD_DISPATCHES = 4096;
 const BIND_GROUP_CACHE_LIMIT = 8192;
 
 /** Running totals of the work a Gpu has done: compute dispatches, queue submits, pipelines compiled, buffer uploads and readbacks. */
@@ -361,7 +363,8 @@ export class Gpu {
   }
 
   private countPending(): void {
-    if (++this.pending >= MAX_PENDING_DISPATCHES && !this.holdingForCompileAhead()) this.flush();
+    ++this.pending;
+    if (this.pending >= MAX_HELD_DISPATCHES || (this.pending >= MAX_PENDING_DISPATCHES && !this.holdingForCompileAhead())) this.flush();
   }
 
   /**
