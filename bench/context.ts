@@ -2,7 +2,7 @@
 // TF.js peer (started on first use), and a place to put results (which also prints progress).
 
 import type { WebGPUBackend } from '../kernels/index.js';
-import type { Budget } from './measure.js';
+import type { Budget, Timing } from './measure.js';
 import type { TfjsPeer } from './peer/tfjs.js';
 import type { TorchItem, TorchRun } from './peer/torch.js';
 import type { BenchResult } from './report.js';
@@ -21,6 +21,8 @@ export interface SuiteContext {
    * python imports torch (the reason is printed once) or --no-torch was given.
    */
   torch(items: readonly TorchItem[]): TorchRun | null;
+  /** Times a GPU-synced call with this run's budget (measure.ts), the second device compiling ahead settled after the warm-up. */
+  measure(name: string, call: () => Promise<void>): Promise<Timing>;
   /** A progress line on stderr. */
   log(line: string): void;
   /** Adds a result (and prints it as progress). Returns it, so suites can fill in ratios later. */

@@ -29,8 +29,13 @@ export interface Timing {
   samples: number;
 }
 
-/** Times `call`, which must end by awaiting the GPU (backend.sync()), so each sample is the whole GPU work. */
-export async function measure(name: string, call: () => Promise<void>, budget: Budget): Promise<Timing> {
+/**
+ * Times `call`, which must end by awaiting the GPU (backend.sync()), so each sample is the whole GPU
+ * work. `settle`, if given, runs after the warm-up: on lavapipe it waits for the second device that
+ * compiles ahead (kernels/webgpu/compile_ahead.ts), which may still be busy with the warm-up's new
+ * pipelines and would take a core from the samples.
+ */
+export async function measure(name: string, call: () => Promise<void>, budget: Budget, settle?: () => Promise<unknown>): Promise<Timing> {
   // The warm-up runs here rather than in tinybench: its duration decides the minimum sample count.
   let warmupMs = 0;
   for (let i = 0; i < budget.warmup; i++) {
@@ -38,6 +43,7 @@ export async function measure(name: string, call: () => Promise<void>, budget: B
     await call();
     warmupMs = performance.now() - start;
   }
+  await settle?.();
   const affordable = budget.warmup > 0 && warmupMs > 0 ? Math.floor(budget.slowMs / warmupMs) : budget.minSamples;
   const bench = new Bench({
     name,

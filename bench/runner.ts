@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { adapterName } from '../kernels/webgpu/device.js';
 import { tunerOf, useWebGPU } from '../kernels/index.js';
 import type { SuiteContext } from './context.js';
-import { BUDGETS, peerTimingOptions } from './measure.js';
+import { BUDGETS, measure, peerTimingOptions } from './measure.js';
 import { type TfjsPeer, createTfjsPeer } from './peer/tfjs.js';
 import { TORCH_PROCESSES, type TorchRun, fasterOf, findTorchPython, runTorchPeer } from './peer/torch.js';
 import { type BenchReport, type BenchResult, formatMs, formatRatio, roundResult } from './report.js';
@@ -78,6 +78,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         },
       )),
     torch,
+    measure: (name, call) => measure(name, call, budget, async () => backend.gpu.compileAhead?.idle()),
     log: (line) => log(`[${clock()}] ${line}`),
     record: (raw) => {
       const r = roundResult(raw);

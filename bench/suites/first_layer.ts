@@ -14,7 +14,6 @@ import { uniformNoise } from '../../yopo/perturbation.js';
 import type { SuiteContext } from '../context.js';
 import { firstLayerStepFlops, fullPassFlops, gflopsPerSecond } from '../flops.js';
 import { traceLayers } from '../layers.js';
-import { measure } from '../measure.js';
 import { formatMs, formatRatio } from '../report.js';
 import { BATCH, benchModels, buildModel, randomBatch } from '../workload.js';
 
@@ -38,23 +37,23 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
       let full: { ms: number } | null = null;
       if (ctx.wants(fullName)) {
         ctx.log(`${fullName}: forward + backward w.r.t. all ${model.parameters().length} parameters and the input`);
-        const t = await measure(fullName, async () => {
+        const t = await ctx.measure(fullName, async () => {
           tidy(() => {
             const tape = new Tape();
             const loss = tape.record(() => softmaxCrossEntropy(model.forward(x), y));
             tape.gradient(loss, [...model.parameters(), x]);
           });
           await backend.sync();
-        }, ctx.budget);
+        });
         full = ctx.record({ name: fullName, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(fullFlops, t.ms), note: `${(fullFlops / 1e9).toFixed(2)} GFLOP` });
       }
       if (ctx.wants(firstName)) {
         ctx.log(`${firstName}: f0 forward + VJP w.r.t. η against a cached p`);
-        const t = await measure(firstName, async () => {
+        const t = await ctx.measure(firstName, async () => {
           const g: Tensor = tidy(() => hamiltonianGradientWrtEta(model, x, eta, p));
           g.dispose();
           await backend.sync();
-        }, ctx.budget);
+        });
         const r = ctx.record({
           name: firstName,
           ms: t.ms,
@@ -81,10 +80,10 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
       for (const [name, run] of rows) {
         if (!ctx.wants(name) || !conv) continue;
         ctx.log(`${name}: ${name.startsWith('first_layer') ? 'the fused gradient alone' : `one L∞ inner step, ${name.includes('fused') ? 'fused' : 'op by op'}`}`);
-        const t = await measure(name, async () => {
+        const t = await ctx.measure(name, async () => {
           tidy(run).dispose();
           await backend.sync();
-        }, ctx.budget);
+        });
         ctx.record({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(firstFlops, t.ms), ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `${(firstFlops / 1e9).toFixed(3)} GFLOP` });
       }
     } finally {

@@ -7,7 +7,6 @@ import type { Conv2dShape, Storage } from '../../engine/index.js';
 import type { SuiteContext } from '../context.js';
 import { convFlops, gflopsPerSecond, matmulFlops } from '../flops.js';
 import { convTag, distinctConvShapes, traceLayers } from '../layers.js';
-import { measure } from '../measure.js';
 import type { ConvKind, ConvShape, PeerTiming } from '../peer/tfjs.js';
 import type { BenchResult } from '../report.js';
 import { BATCH, benchModels, buildModel } from '../workload.js';
@@ -57,10 +56,10 @@ async function matmul(ctx: SuiteContext, name: string, n: number): Promise<void>
   const b = backend.fill(n * n, 0.25, 'float32');
   try {
     ctx.log(`${name}: ${n}x${n} @ ${n}x${n}`);
-    const t = await measure(name, async () => {
+    const t = await ctx.measure(name, async () => {
       backend.release(backend.matmul(a, b, { batch: 1, m: n, n, k: n, transA: false, transB: false }));
       await backend.sync();
-    }, ctx.budget);
+    });
     backend.gpu.checkErrors();
     const peer = await ctx.peer();
     ctx.record(withPeer({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(matmulFlops(n, n, n), t.ms) }, peer ? await peer.matmul(n) : null));
@@ -88,10 +87,10 @@ async function conv(ctx: SuiteContext, name: string, s: Conv2dShape, kind: ConvK
   };
   try {
     ctx.log(`${name}: batch ${s.batch}, ${kind}`);
-    const t = await measure(name, async () => {
+    const t = await ctx.measure(name, async () => {
       backend.release(run[kind]());
       await backend.sync();
-    }, ctx.budget);
+    });
     backend.gpu.checkErrors();
     const peer = await ctx.peer();
     ctx.record(withPeer({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(convFlops(s), t.ms) }, peer ? await peer.conv2d(peerShape(s), kind) : null));

@@ -11,7 +11,7 @@ import type { Hyper, Method } from '../../yopo/method.js';
 import type { SuiteContext } from '../context.js';
 import type { TorchItem } from '../peer/torch.js';
 import { type BenchResult, formatMs, formatRatio } from '../report.js';
-import { measure, peerTimingOptions } from '../measure.js';
+import { peerTimingOptions } from '../measure.js';
 import { BATCH, type BenchModel, benchModels, buildModel, randomBatch } from '../workload.js';
 
 export const STEP_METHODS = ['natural', 'pgd-10', 'pgd-40', 'free-8', 'yopo-3-5', 'yopo-5-3', 'yopo-5-10', 'trades-10', 'trades-yopo-3-4'] as const;
@@ -84,14 +84,14 @@ const TORCH_STEP = /^(natural|pgd-\d+|yopo-\d+-\d+)$/;
 async function timeSteps(ctx: SuiteContext, name: string, model: Classifier, method: Method, hyper: Hyper, x: Tensor, y: Tensor, onCall: () => void) {
   method.init(model, hyper);
   let seed = 1;
-  const t = await measure(name, async () => {
+  const t = await ctx.measure(name, async () => {
     const out = method.step(model, x, y, new Random(seed++));
     out.loss.dispose();
     out.logits.dispose();
     out.adversary?.dispose();
     onCall();
     await ctx.backend.sync();
-  }, ctx.budget);
+  });
   ctx.backend.gpu.checkErrors();
   return t;
 }
