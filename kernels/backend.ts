@@ -29,6 +29,8 @@ export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly floatPrecision = 'float32' as const;
   readonly gpu: Gpu;
+  /** What names the adapter in on-disk caches (tuning choices, compiled programs): vendor|architecture|device|description. */
+  readonly adapterIdentity: string;
   /** The host values of int32 buffers uploaded from the host (labels), so cross-entropy checks them
    *  before its kernel runs, as the CPU backend does; forgotten when the buffer is released or overwritten.
    *  Labels computed on the GPU have none: the kernel turns an out-of-range one into NaN. */
@@ -41,8 +43,8 @@ export class WebGPUBackend implements Backend {
     this.gpu = new Gpu(device);
     // Kernels with variants (matmul) ask this device's tuner which to run (kernels/tune.ts).
     const info = adapter ?? device.adapterInfo;
-    const identity = info ? [info.vendor, info.architecture, info.device, info.description].join('|') : 'unknown adapter';
-    attachTuner(this.gpu, identity, adapter?.isSoftware ?? /llvmpipe|lavapipe|swiftshader|software/i.test(identity));
+    this.adapterIdentity = info ? [info.vendor, info.architecture, info.device, info.description].join('|') : 'unknown adapter';
+    attachTuner(this.gpu, this.adapterIdentity, adapter?.isSoftware ?? /llvmpipe|lavapipe|swiftshader|software/i.test(this.adapterIdentity));
   }
 
   upload(data: TypedArray, dtype: DType): Storage {

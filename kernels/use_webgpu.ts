@@ -2,7 +2,7 @@
 // the provider the Node entry registered (kernels/webgpu/dawn.ts) in Node.
 
 import { setBackend } from '../engine/context.js';
-import { CompileAhead, compileAheadWanted, compiledIndexFor } from './webgpu/compile_ahead.js';
+import { CompileAhead, compileAheadState, compiledIndexFor } from './webgpu/compile_ahead.js';
 import { requestWebGPU, type RequestDeviceOptions } from './webgpu/device.js';
 import { WebGPUBackend } from './backend.js';
 
@@ -11,9 +11,6 @@ import { WebGPUBackend } from './backend.js';
 export async function useWebGPU(options: RequestDeviceOptions = {}): Promise<WebGPUBackend> {
   const { device, info } = await requestWebGPU(options);
   const backend = new WebGPUBackend(device, info);
-  if (compileAheadWanted(info)) {
-    const identity = [info.vendor, info.architecture, info.device, info.description].join('|');
-    backend.gpu.compileAhead = new CompileAhead((await requestWebGPU(options)).device, compiledIndexFor(identity));
-  }
+  if (compileAheadState(info).on) backend.gpu.compileAhead = new CompileAhead((await requestWebGPU(options)).device, compiledIndexFor(backend.adapterIdentity));
   return setBackend(backend) as WebGPUBackend;
 }

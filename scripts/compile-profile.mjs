@@ -35,6 +35,7 @@ if (phase === 'collect') {
   // Child 2: each recorded program compiled and dispatched once, alone, on an empty cache.
   const { useWebGPU } = await import('../dist/kernels/index.js');
   const { waitForDevice } = await import('../dist/kernels/webgpu/device.js');
+  const { bindingsOf } = await import('../dist/kernels/webgpu/compile_ahead.js');
   const backend = await useWebGPU();
   const device = backend.gpu.device;
   const programs = JSON.parse(readFileSync(file, 'utf8'));
@@ -50,10 +51,7 @@ if (phase === 'collect') {
     const t = performance.now();
     const module = device.createShaderModule({ code: p.code });
     const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-    const entries = [...p.code.matchAll(/@binding\((\d+)\)\s*var<(storage|uniform)/g)].map((m) => ({
-      binding: Number(m[1]),
-      resource: { buffer: m[2] === 'uniform' ? uniform : storage[Number(m[1])] },
-    }));
+    const entries = bindingsOf(p.code).map(({ binding, uniform: isUniform }) => ({ binding, resource: { buffer: isUniform ? uniform : storage[binding] } }));
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();

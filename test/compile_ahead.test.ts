@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compiledIndexPath, fileCompiledIndex } from '../kernels/compiled_index_file.js';
-import { COMPILE_AHEAD_ENV, CompileAhead, bindingsOf, compileAheadState, compileAheadWanted } from '../kernels/webgpu/compile_ahead.js';
+import { COMPILE_AHEAD_ENV, CompileAhead, bindingsOf, compileAheadState } from '../kernels/webgpu/compile_ahead.js';
 import { type AdapterDescription, requestWebGPU } from '../kernels/webgpu/device.js';
 import { SmallCNN } from '../nn/index.js';
 import { parseMethod, threatModel } from '../yopo/defaults.js';
@@ -36,10 +36,10 @@ const adapter = (description: string): AdapterDescription => ({ vendor: 'mesa', 
 test('compiling ahead is wanted on lavapipe with Mesa cache on, and YOPO_COMPILE_AHEAD overrides', async () => {
   const lavapipe = adapter('llvmpipe (LLVM 19.1.7, 256 bits)');
   await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: undefined }, () => {
-    assert.ok(compileAheadWanted(lavapipe));
-    assert.not.ok(compileAheadWanted(adapter('NVIDIA H200')), 'a driver that compiles at creation');
-    assert.not.ok(compileAheadWanted(adapter('SwiftShader Device (Subzero)')));
-    assert.not.ok(compileAheadWanted(null));
+    assert.ok(compileAheadState(lavapipe).on);
+    assert.not.ok(compileAheadState(adapter('NVIDIA H200')).on, 'a driver that compiles at creation');
+    assert.not.ok(compileAheadState(adapter('SwiftShader Device (Subzero)')).on);
+    assert.not.ok(compileAheadState(null).on);
   });
   await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: 'true' }, () =>
     assert.equal(compileAheadState(lavapipe), { on: false, why: "Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE)" }),
@@ -47,9 +47,9 @@ test('compiling ahead is wanted on lavapipe with Mesa cache on, and YOPO_COMPILE
   await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: undefined }, () =>
     assert.equal(compileAheadState(adapter('NVIDIA H200')), { on: false, why: 'this driver compiles a pipeline when it is created' }),
   );
-  await withEnv({ [COMPILE_AHEAD_ENV]: 'off' }, () => assert.not.ok(compileAheadWanted(lavapipe)));
-  await withEnv({ [COMPILE_AHEAD_ENV]: 'on' }, () => assert.ok(compileAheadWanted(adapter('NVIDIA H200'))));
-  await withEnv({ [COMPILE_AHEAD_ENV]: 'yes' }, () => assert.throws(() => compileAheadWanted(lavapipe), /YOPO_COMPILE_AHEAD='yes': expected 'on' or 'off'/));
+  await withEnv({ [COMPILE_AHEAD_ENV]: 'off' }, () => assert.not.ok(compileAheadState(lavapipe).on));
+  await withEnv({ [COMPILE_AHEAD_ENV]: 'on' }, () => assert.ok(compileAheadState(adapter('NVIDIA H200')).on));
+  await withEnv({ [COMPILE_AHEAD_ENV]: 'yes' }, () => assert.throws(() => compileAheadState(lavapipe).on, /YOPO_COMPILE_AHEAD='yes': expected 'on' or 'off'/));
 });
 
 test('bindingsOf reads storage and uniform bindings from WGSL', () => {

@@ -42,11 +42,6 @@ export function compileAheadState(adapter: AdapterDescription | null): { on: boo
   return { on: true, why: 'lavapipe compiles at first dispatch on one thread' };
 }
 
-/** Whether a device on this adapter should get a second device that compiles ahead. */
-export function compileAheadWanted(adapter: AdapterDescription | null): boolean {
-  return compileAheadState(adapter).on;
-}
-
 /** The bindings a kernel declares, and whether each is a uniform: from its WGSL (`@binding(n) var<storage|uniform…>`). */
 export function bindingsOf(code: string): { binding: number; uniform: boolean }[] {
   return [...code.matchAll(/@binding\((\d+)\)\s*var<(storage|uniform)/g)].map((m) => ({ binding: Number(m[1]), uniform: m[2] === 'uniform' }));
