@@ -1,13 +1,14 @@
 // YOPO's fused inner step (engine/ops/conv_ascent.ts, kernels/conv_ascent.ts): the WGSL kernels against
 // the CPU reference, the fused step against the op-by-op path it replaces (the reference) over several
 // inner steps on odd shapes, strides, paddings and kernels, with clip masks active, the dispatches per
-// inner step, and a whole YOPO-5-3 step on SmallCNN fused and op by op.
+// inner step, and a whole YOPO-5-3 step on SmallCNN fused and op by op; for a first layer without ReLU,
+// the adversary loop that computes Wᵀp once per full pass and steps the identity layer against it.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, CpuBackend, Random, Tensor, convHamiltonianGradient, keep, rand, randn, relu, setBackend, tensor, tidy } from '../engine/index.js';
+import { type Backend, CpuBackend, Random, Tape, Tensor, conv2d, conv2dInputGradient, convHamiltonianGradient, keep, rand, randn, relu, setBackend, tensor, tidy } from '../engine/index.js';
 import { Classifier, Conv2d, SmallCNN } from '../nn/index.js';
-import { hamiltonianGradientWrtEta, innerStep, yopo } from '../yopo/index.js';
+import { firstLayerAdversary, hamiltonianGradientWrtEta, innerStep, linearFirstLayer, linearFirstLayerCotangent, yopo } from '../yopo/index.js';
 import { assertClose, assertOp, cpu, maxAbs, webgpu } from './helpers.js';
 
 /** A first layer alone: conv (with or without bias), then ReLU or not. rest is never called here. */
@@ -178,6 +179,99 @@ test('dispatches per inner step: two with a ReLU, one for a bare conv (L∞), ag
     for (const t of [x, eta, p]) t.dispose();
     model.dispose();
   }
+});
+
+const LINEAR = CASES.flatMap((c, k) => (c.relu ? [] : [k]));
+
+test('conv2dInputGradient is the tape\'s VJP of conv2d w.r.t. its input, and checks dy\'s shape', async () => {
+  for (const backend of [await webgpu(), new CpuBackend()]) {
+    setBackend(backend);
+    for (const k of LINEAR) {
+      const c = CASES[k];
+      const model = new FirstLayerOnly(c, 60 + k);
+      const conv = model.firstLayerConv();
+      const { x, p } = inputs(c, 61 + k);
+      const [direct, taped] = tidy(() => {
+        const tape = new Tape();
+        const z = tape.record(() => conv2d(x, conv.weight, conv.bias, { stride: c.stride, padding: c.padding }));
+        return [conv2dInputGradient(p, conv.weight, x.shape, { stride: c.stride, padding: c.padding }), tape.gradient(z, [x], p)[0]];
+      });
+      const want = await taped.data();
+      assert.ok(maxAbs(want) > 0, `${describe(c)}: the VJP is not all zeros`);
+      assertClose(await direct.data(), want, `${backend.name} ${describe(c)}: Wᵀp`, 1e-6, 1e-7 * maxAbs(want));
+      assert.throws(() => conv2dInputGradient(x, conv.weight, x.shape, { stride: c.stride, padding: c.padding }), /conv2dInputGradient: dy \[3, \d+, \d+, \d+\] must have the conv's output shape \[3, \d+, /);
+      for (const t of [direct, taped, x, p]) t.dispose();
+      model.dispose();
+    }
+  }
+});
+
+test('a first layer without ReLU is linear: its inner steps run against Wᵀp, and ReLU layers and the generic path do not', async () => {
+  setBackend(new CpuBackend());
+  for (const [k, c] of CASES.entries()) {
+    const model = new FirstLayerOnly(c, 70 + k);
+    assert.is(linearFirstLayer(model, {}) !== null, !c.relu, `${describe(c)}: linear`);
+    assert.is(linearFirstLayer(model, { innerStep: 'generic' }), null, `${describe(c)}: the generic path recomputes every step`);
+    if (c.relu) assert.throws(() => linearFirstLayerCotangent(model.firstLayerConv(), ...(() => { const { x, p } = inputs(c, 1); return [x, p] as const; })()), /has a ReLU/);
+    model.dispose();
+  }
+});
+
+/** m full passes (each p drawn afresh) and n inner steps through firstLayerAdversary, on `path`; the final η (host copy). */
+async function adversaryRun(backend: Backend, c: Case, k: number, norm: 'linf' | 'l2', path: 'auto' | 'generic'): Promise<Float32Array> {
+  setBackend(backend);
+  const model = new FirstLayerOnly(c, 80 + k);
+  const { x, eta, p, pShape } = inputs(c, 81 + k);
+  p.dispose();
+  const linf = norm === 'linf';
+  const o = { m: 2, n: 3, eps: linf ? EPS : 1.5, sigma: linf ? SIGMA : 0.5, norm, innerStep: path } as const;
+  const rng = new Random(82 + k);
+  const out = firstLayerAdversary(model, x, eta, o, () => keep(randn(pShape, rng)));
+  const values = (await out.data()) as Float32Array;
+  for (const t of [x, out]) t.dispose();
+  model.dispose();
+  return values;
+}
+
+for (const norm of ['linf', 'l2'] as const) {
+  test(`${norm}: with a linear first layer, YOPO's loop (Wᵀp once a pass, identity-layer steps) equals the op-by-op loop, on WebGPU and the CPU`, async () => {
+    for (const backend of [await webgpu(), new CpuBackend()]) {
+      for (const k of LINEAR) {
+        if (backend.name === 'webgpu' && k !== LINEAR[0]) continue;
+        const c = CASES[k];
+        const [linear, generic] = [await adversaryRun(backend, c, k, norm, 'auto'), await adversaryRun(backend, c, k, norm, 'generic')];
+        assert.ok(maxAbs(generic) > 0, `${describe(c)}: η moved`);
+        assertClose(linear, generic, `${backend.name} ${norm} ${describe(c)}: η after 2 × 3 inner steps`, 1e-5, 1e-6);
+      }
+    }
+  });
+}
+
+test('with a linear first layer, each L∞ inner step is one dispatch after Wᵀp, and the loop leaves no buffer behind', async () => {
+  const gpu = await webgpu();
+  setBackend(gpu);
+  const k = LINEAR[0];
+  const c = CASES[k];
+  const model = new FirstLayerOnly(c, 90);
+  const { x, eta, p, pShape } = inputs(c, 91);
+  const counted = (fn: () => void) => {
+    const before = gpu.gpu.counters.dispatches;
+    fn();
+    return gpu.gpu.counters.dispatches - before;
+  };
+  const cotangent = counted(() => tidy(() => linearFirstLayerCotangent(model.firstLayerConv(), x, p)));
+  const n = 4;
+  let out: Tensor | null = null;
+  const loop = counted(() => (out = firstLayerAdversary(model, x, eta, { m: 1, n, eps: EPS, sigma: SIGMA }, () => keep(tensor(new Float32Array(pShape.reduce((a, b) => a * b, 1)).fill(0.5), pShape)))));
+  assert.is(loop, cotangent + n, `${describe(c)}: dispatches of one pass's Wᵀp (${cotangent}) and ${n} inner steps`);
+  await gpu.sync();
+  // Two passes more: Wᵀp and the identity layer's weight are freed, and only the returned η stays.
+  const before = gpu.memory().liveBuffers;
+  const again = firstLayerAdversary(model, x, out!, { m: 2, n: 3, eps: EPS, sigma: SIGMA }, () => keep(randn(pShape, new Random(92))));
+  await gpu.sync();
+  assert.is(gpu.memory().liveBuffers, before, 'live buffers after two more passes (η handed in, η returned)');
+  for (const t of [x, p, again]) t.dispose();
+  model.dispose();
 });
 
 /** SmallCNN with a random fc3 (the spec zero-initialises it, which makes p, and every step, 0). */

@@ -7,10 +7,14 @@
 // The inner step runs fused (engine/ops/conv_ascent.ts: two kernels, one without a ReLU) when the
 // model's first layer is a conv (+bias)(+ReLU) (Classifier.firstLayerConv), op by op otherwise.
 // Under L2 only the gradient is fused: the per-example norms of the step and the projection stay ops.
+// A conv without ReLU is linear, so its Wᵀp is computed once per full pass and the inner steps are the
+// identity layer's against it (yopo/first_layer.ts): on lavapipe, PreAct-ResNet18's inner step at batch
+// 128 took 2.03 ms this way against 58.5 ms as the fused conv step, with Wᵀp 49.3 ms once a pass
+// (`yopo bench`'s inner_step_linear and inner_step_fused rows, 2026-12-02).
 
-import { type Tensor, convHamiltonianGradient, convSignAscentStep, keep, tidy } from '../engine/index.js';
+import { type ConvFirstLayer, type Tensor, convHamiltonianGradient, convSignAscentStep, keep, tidy } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
-import { hamiltonianGradientWrtEta } from './first_layer.js';
+import { hamiltonianGradientWrtEta, identityFirstLayer, linearFirstLayerCotangent } from './first_layer.js';
 import { type Norm, ascentStep, project } from './perturbation.js';
 
 /** Options of firstLayerAdversary: m full passes, n inner steps of size σ after each, radius eps (input units) in the given norm. */
@@ -29,13 +33,31 @@ export interface FirstLayerAdversaryOptions {
 /** Which path the inner step takes: fused where the first layer allows ('auto'), or always op by op ('generic'). */
 export type InnerStepPath = 'auto' | 'generic';
 
+type InnerStepOptions = Pick<FirstLayerAdversaryOptions, 'eps' | 'sigma' | 'norm' | 'innerStep'>;
+
 /** One inner step η ← Π(η + σ·d(∇η Σ p·f0(clip(x + η, 0, 1)))), d = sign (L∞) or g/‖g‖₂ (L2). */
-export function innerStep(model: Classifier, x: Tensor, eta: Tensor, p: Tensor, o: Pick<FirstLayerAdversaryOptions, 'eps' | 'sigma' | 'norm' | 'innerStep'>): Tensor {
+export function innerStep(model: Classifier, x: Tensor, eta: Tensor, p: Tensor, o: InnerStepOptions): Tensor {
+  return innerStepOn(o.innerStep === 'generic' ? null : model.firstLayerConv(), model, x, eta, p, o);
+}
+
+/** The inner step, fused on `conv` (the model's first layer as a conv) or op by op without it. */
+function innerStepOn(conv: ConvFirstLayer | null, model: Classifier, x: Tensor, eta: Tensor, p: Tensor, o: InnerStepOptions): Tensor {
+  if (conv) return convInnerStep(conv, x, eta, p, o);
   const norm = o.norm ?? 'linf';
+  return project(ascentStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma, norm), x, o.eps, norm);
+}
+
+/** The inner step on a conv first layer `conv` (the model's, or the identity layer against Wᵀp), fused. */
+export function convInnerStep(conv: ConvFirstLayer, x: Tensor, eta: Tensor, p: Tensor, o: InnerStepOptions): Tensor {
+  const norm = o.norm ?? 'linf';
+  if (norm === 'linf') return convSignAscentStep(x, eta, p, conv, o.sigma, o.eps);
+  return project(ascentStep(eta, convHamiltonianGradient(x, eta, p, conv), o.sigma, norm), x, o.eps, norm);
+}
+
+/** The model's first layer when it is a linear conv (no ReLU) and the fused path is on: its inner steps can run against Wᵀp. */
+export function linearFirstLayer(model: Classifier, o: Pick<FirstLayerAdversaryOptions, 'innerStep'>): ConvFirstLayer | null {
   const conv = o.innerStep === 'generic' ? null : model.firstLayerConv();
-  if (conv && norm === 'linf') return convSignAscentStep(x, eta, p, conv, o.sigma, o.eps);
-  const g = conv ? convHamiltonianGradient(x, eta, p, conv) : hamiltonianGradientWrtEta(model, x, eta, p);
-  return project(ascentStep(eta, g, o.sigma, norm), x, o.eps, norm);
+  return conv && !conv.relu ? conv : null;
 }
 
 /**
@@ -47,15 +69,34 @@ export function firstLayerAdversary(
   fullPass: (eta: Tensor, j: number) => Tensor,
   afterInnerSteps?: (eta: Tensor, p: Tensor, j: number) => void,
 ): Tensor {
-  for (let j = 0; j < o.m; j++) {
-    const p = fullPass(eta, j);
-    for (let s = 0; s < o.n; s++) {
-      const next = tidy(() => innerStep(model, x, eta, p, o));
-      eta.dispose();
-      eta = keep(next);
+  // A linear f0 (a conv without ReLU): Wᵀp once a pass, at its first inner step, then the identity
+  // layer's steps against it (yopo/first_layer.ts). Each inner step asks for the layer (firstLayerConv),
+  // as the fused step does: yopo/counters.ts counts that as its first-layer propagation.
+  let identity: ConvFirstLayer | null = null;
+  try {
+    for (let j = 0; j < o.m; j++) {
+      const p = fullPass(eta, j);
+      let cotangent: Tensor | null = null;
+      for (let s = 0; s < o.n; s++) {
+        const conv = o.innerStep === 'generic' ? null : model.firstLayerConv();
+        const linear = conv && !conv.relu ? conv : null;
+        if (linear) {
+          cotangent ??= keep(tidy(() => linearFirstLayerCotangent(linear, x, p)));
+          identity ??= identityFirstLayer(x.shape[1]);
+          keep(identity.weight);
+        }
+        // A linear f0 steps as the identity layer against Wᵀp; any other as itself against p.
+        const [layer, layerCotangent] = linear && identity && cotangent ? [identity, cotangent] : [conv, p];
+        const next = tidy(() => innerStepOn(layer, model, x, eta, layerCotangent, o));
+        eta.dispose();
+        eta = keep(next);
+      }
+      cotangent?.dispose();
+      afterInnerSteps?.(eta, p, j);
+      p.dispose();
     }
-    afterInnerSteps?.(eta, p, j);
-    p.dispose();
+  } finally {
+    identity?.weight.dispose();
   }
   return eta;
 }

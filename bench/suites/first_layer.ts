@@ -4,12 +4,15 @@
 // per-call costs (dispatch, small kernels) eat the saving YOPO counts on.
 // The fused rows run the same work as one or two kernels (engine/ops/conv_ascent.ts):
 // first_layer_fused is the gradient alone (as first_layer); inner_step and inner_step_fused are the
-// whole L∞ inner step, η ← Π(η + σ·sign(g)), op by op and fused.
+// whole L∞ inner step, η ← Π(η + σ·sign(g)), op by op and fused. inner_step_linear (a first layer
+// without ReLU: the ResNets') is the step YOPO's loop runs there: the identity layer's, against Wᵀp
+// computed once per full pass (yopo/first_layer.ts); its note gives Wᵀp's own time.
 
 import { Random, Tape, type Tensor, convHamiltonianGradient, keep, randn, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import { threatModel } from '../../yopo/defaults.js';
 import { hamiltonianGradientWrtEta } from '../../yopo/first_layer.js';
-import { innerStep } from '../../yopo/first_layer_adversary.js';
+import { identityFirstLayer, linearFirstLayerCotangent } from '../../yopo/first_layer.js';
+import { convInnerStep, innerStep, linearFirstLayer } from '../../yopo/first_layer_adversary.js';
 import { uniformNoise } from '../../yopo/perturbation.js';
 import type { SuiteContext } from '../context.js';
 import { firstLayerStepFlops, fullPassFlops, gflopsPerSecond } from '../flops.js';
@@ -21,7 +24,7 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
   for (const bm of benchModels(ctx.quick)) {
     const firstName = `first_layer/${bm.name}`;
     const fullName = `full/${bm.name}`;
-    const fusedNames = ['first_layer_fused', 'inner_step', 'inner_step_fused'].map((row) => `${row}/${bm.name}`);
+    const fusedNames = ['first_layer_fused', 'inner_step', 'inner_step_fused', 'inner_step_linear'].map((row) => `${row}/${bm.name}`);
     if (![firstName, fullName, ...fusedNames].some((name) => ctx.wants(name))) continue;
     const { backend } = ctx;
     const model = buildModel(bm);
@@ -85,6 +88,27 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           await backend.sync();
         });
         ctx.record({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(firstFlops, t.ms), ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `${(firstFlops / 1e9).toFixed(3)} GFLOP` });
+      }
+      const linear = linearFirstLayer(model, {});
+      if (linear && ctx.wants(fusedNames[3])) {
+        ctx.log(`${fusedNames[3]}: one L∞ inner step of the identity layer against Wᵀp, and Wᵀp (once per full pass)`);
+        const cotangent = await ctx.measure(`${fusedNames[3]} Wᵀp`, async () => {
+          tidy(() => linearFirstLayerCotangent(linear, x, p)).dispose();
+          await backend.sync();
+        });
+        const wtp = keep(tidy(() => linearFirstLayerCotangent(linear, x, p)));
+        const identity = identityFirstLayer(x.shape[1]);
+        keep(identity.weight);
+        try {
+          const t = await ctx.measure(fusedNames[3], async () => {
+            tidy(() => convInnerStep(identity, x, eta, wtp, { eps, sigma: step })).dispose();
+            await backend.sync();
+          });
+          ctx.record({ name: fusedNames[3], ms: t.ms, samples: t.samples, ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `Wᵀp once per full pass: ${formatMs(cotangent.ms)} ms` });
+        } finally {
+          wtp.dispose();
+          identity.weight.dispose();
+        }
       }
     } finally {
       for (const t of [x, y, eta, p]) t.dispose();

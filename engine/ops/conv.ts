@@ -2,7 +2,7 @@
 
 import type { Conv2dShape } from '../backend.js';
 import { shapeString } from '../shape.js';
-import { recordOp } from '../tape.js';
+import { isRecording, recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { passIfPositive } from './binary.js';
 import { sum } from './reduce.js';
@@ -51,4 +51,16 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options
     ];
   });
   return out;
+}
+
+/** Wᵀdy: the VJP of conv2d(x, w, ·, options) w.r.t. x, for x of shape `xShape` (it does not depend on x's
+ *  values). Not differentiable itself; YOPO computes a linear first layer's Wᵀp with it. */
+export function conv2dInputGradient(dy: Tensor, w: Tensor, xShape: readonly number[], options: Pick<Conv2dOptions, 'stride' | 'padding'> = {}): Tensor {
+  requireFloat('conv2dInputGradient', dy, w);
+  if (isRecording()) throw new Error('conv2dInputGradient: not differentiable; call it outside Tape.record');
+  const s = conv2dShape(xShape, w.shape, options.stride ?? 1, options.padding ?? 0);
+  const yShape = [s.batch, s.outChannels, s.outHeight, s.outWidth];
+  if (shapeString(dy.shape) !== shapeString(yShape)) throw new Error(`conv2dInputGradient: dy ${shapeString(dy.shape)} must have the conv's output shape ${shapeString(yShape)} (x ${shapeString(xShape)}, w ${shapeString(w.shape)})`);
+  const backend = backendOf('conv2dInputGradient', dy, w);
+  return wrap(backend, backend.conv2dBackwardInput(dy.storage, w.storage, s), [...xShape]);
 }
