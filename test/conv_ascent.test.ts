@@ -64,6 +64,8 @@ const CASES: Case[] = [
   // More than 32 output channels: two words of ReLU bits, the second partly used.
   { inChannels: 1, outChannels: 37, size: 13, kernel: 3, stride: 1, padding: 1, bias: true, relu: true },
   { inChannels: 2, outChannels: 33, size: 15, kernel: 3, stride: 2, padding: 0, bias: false, relu: true },
+  // A bias without ReLU: affine, so still linear in η (its Wᵀp ignores the bias).
+  { inChannels: 2, outChannels: 5, size: 9, kernel: 3, stride: 1, padding: 1, bias: true, relu: false },
 ];
 const EPS = 0.1;
 const SIGMA = 0.04;
