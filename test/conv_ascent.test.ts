@@ -188,7 +188,8 @@ const LINEAR = CASES.flatMap((c, k) => (c.relu ? [] : [k]));
 test('conv2dInputGradient is the tape\'s VJP of conv2d w.r.t. its input, and checks dy\'s shape', async () => {
   for (const backend of [await webgpu(), new CpuBackend()]) {
     setBackend(backend);
-    for (const k of LINEAR) {
+    // Every linear case on the CPU; on WebGPU (a new shape compiles its conv kernels) the first.
+    for (const k of backend.name === 'webgpu' ? LINEAR.slice(0, 1) : LINEAR) {
       const c = CASES[k];
       const model = new FirstLayerOnly(c, 60 + k);
       const conv = model.firstLayerConv();
