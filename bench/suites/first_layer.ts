@@ -10,8 +10,7 @@
 
 import { Random, Tape, type Tensor, convHamiltonianGradient, keep, randn, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import { threatModel } from '../../yopo/defaults.js';
-import { hamiltonianGradientWrtEta } from '../../yopo/first_layer.js';
-import { identityFirstLayer, linearFirstLayerCotangent } from '../../yopo/first_layer.js';
+import { hamiltonianGradientWrtEta, identityFirstLayer, linearFirstLayerCotangent } from '../../yopo/first_layer.js';
 import { convInnerStep, innerStep, linearFirstLayer } from '../../yopo/first_layer_adversary.js';
 import { uniformNoise } from '../../yopo/perturbation.js';
 import type { SuiteContext } from '../context.js';
