@@ -11,7 +11,7 @@ import { Gpu, GpuBuffer } from './webgpu/gpu.js';
 import * as bn from './batchnorm.js';
 import * as bin from './binary.js';
 import * as conv from './conv2d.js';
-import { convAscent } from './conv_ascent.js';
+import { convAscent, convAscentFrom, convMaskedInputGradient, convReluBits } from './conv_ascent.js';
 import * as fill from './fill.js';
 import * as mm from './matmul.js';
 import * as pool from './pool.js';
@@ -145,6 +145,18 @@ export class WebGPUBackend implements Backend {
 
   convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage {
     return convAscent(this.gpu, buf(x), buf(eta), buf(p), buf(w), bias ? buf(bias) : null, s, o);
+  }
+
+  convReluBits(x: Storage, eta: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage {
+    return convReluBits(this.gpu, buf(x), buf(eta), buf(w), bias ? buf(bias) : null, s);
+  }
+
+  convMaskedInputGradient(p: Storage, bits: Storage, w: Storage, s: Conv2dShape): Storage {
+    return convMaskedInputGradient(this.gpu, buf(p), buf(bits), buf(w), s);
+  }
+
+  convAscentFrom(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, bits0: Storage, gradient0: Storage, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): Storage {
+    return convAscentFrom(this.gpu, buf(x), buf(eta), buf(p), buf(w), bias ? buf(bias) : null, buf(bits0), buf(gradient0), s, o);
   }
 
   maxPool2d(x: Storage, s: Pool2dShape): Storage {

@@ -167,11 +167,13 @@ ${L.join('\n')}
 // when S divides b + P − kw (rows likewise). Pixels of the tile share their p loads ((TR + KH − 1) ×
 // (TN + KW − 1) at stride 1 for C·TR·TN·KH·KW FMAs per output channel).
 /** The input-gradient pass (with the ReLU and clip masks), then g or the L∞ step and projection; out shaped as x. */
-function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, mask: GpuBuffer | null, w: GpuBuffer, s: Conv2dShape, o: ConvAscentOptions): GpuBuffer {
+/** (output 'raw': Wᵀ(p ⊙ m) alone, without x, η and the clip mask.) */
+function inputGradientStep(gpu: Gpu, x: GpuBuffer | null, eta: GpuBuffer | null, p: GpuBuffer, mask: GpuBuffer | null, w: GpuBuffer, s: Conv2dShape, o: { output: ConvAscentOptions['output'] | 'raw'; sigma: number; eps: number }): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const KK = KH * KW;
   const out = gpu.acquire(B * C * H * W * 4);
   const stepping = o.output === 'linfStep';
+  const raw = o.output === 'raw';
   const words = Math.ceil(O / 32);
   const { tr, tn, tileRows, tilesPerRow } = gradientTile(s, accumulatorBudget(gpu));
   const tiles = B * tileRows * tilesPerRow;
@@ -227,6 +229,10 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer,
           if (tileRows * tr > H) guards.push(`h0 + ${a}u < ${H}u`);
           if (tilesPerRow * tn > W) guards.push(`v0 + ${b}u < ${W}u`);
           L.push('  {', `    let i = n * ${C * H * W}u + ${c * H * W}u + min(h0 + ${a}u, ${H - 1}u) * ${W}u + min(v0 + ${b}u, ${W - 1}u);`);
+          if (raw) {
+            L.push(`    if (${guards.join(' && ')}) { out[i] = g${c}_${a}_${b}; }`, '  }');
+            continue;
+          }
           L.push('    let e = eta[i];', '    let xi = x[i];', '    let sum = xi + e;');
           // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
           L.push(`    let masked = select(0.0, g${c}_${a}_${b}, clamp(sum, 0.0, 1.0) == sum);`);
@@ -236,24 +242,26 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer,
         }
       }
     }
+    const decl = bindingNames(raw, mask !== null).map((b, k) => `@group(0) @binding(${k}) var<storage, ${b === 'out' ? 'read_write' : 'read'}> ${b}: array<${b === 'mask' ? 'u32' : 'f32'}>;`);
     return `
 ${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> eta: array<f32>;
-@group(0) @binding(2) var<storage, read> p: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-${mask ? '@group(0) @binding(5) var<storage, read> mask: array<u32>;' : ''}
-${stepping ? `@group(0) @binding(${mask ? 6 : 5}) var<uniform> u: Step;` : ''}
+${decl.join('\n')}
+${stepping ? `@group(0) @binding(${decl.length}) var<uniform> u: Step;` : ''}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
 ${L.join('\n')}
 }`;
   });
-  const buffers = mask ? [x, eta, p, w, out, mask] : [x, eta, p, w, out];
+  const named: Record<string, GpuBuffer | null> = { x, eta, p, w, out, mask };
+  const buffers = bindingNames(raw, mask !== null).map((b) => named[b]!);
   if (stepping) gpu.dispatch(pipeline, buffers, [...workgroups, 1], new Float32Array([o.sigma, o.eps]));
   else gpu.dispatch(pipeline, buffers, [...workgroups, 1]);
   return out;
+}
+
+/** The gradient pass's storage bindings in order (a uniform, when stepping, comes after them). */
+function bindingNames(raw: boolean, mask: boolean): string[] {
+  return [...(raw ? [] : ['x', 'eta']), 'p', 'w', 'out', ...(mask ? ['mask'] : [])];
 }
 
 /** YOPO's fused first-layer step (see ConvAscentOptions): two dispatches with a ReLU, one without. */
@@ -262,5 +270,97 @@ export function convAscent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer,
   const mask = o.relu ? reluMask(gpu, x, eta, w, bias, s) : null;
   const out = inputGradientStep(gpu, x, eta, p, mask, w, s, o);
   if (mask) gpu.release(mask);
+  return out;
+}
+
+// ---- From a base: YOPO's steps within one full pass (Backend.convAscentFrom) ----
+// p is frozen for a full pass's n inner steps, and from step to step only a few ReLU bits move (about
+// 0.05–0.4% of SmallCNN's, bench/first-layer-notes.md). So the pass computes once the bits m₀ at its η
+// and g₀ = Wᵀ(p ⊙ m₀) (the gradient pass above, output 'raw'), and each step computes its own bits and
+// corrects g₀ only where they differ: per input pixel, for each window position that reads it, the two
+// mask words, and p and w only at the flipped bits. That reads a small share of what the dense pass
+// reads (the per-lane reads that bound it on lavapipe).
+
+/** The ReLU bits at η (Backend.convReluBits): the mask kernel's words. */
+export function convReluBits(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
+  return reluMask(gpu, x, eta, w, bias, s);
+}
+
+/** Wᵀ(p ⊙ m) for ReLU bits m (Backend.convMaskedInputGradient): the dense gradient pass without x, η or the clip. */
+export function convMaskedInputGradient(gpu: Gpu, p: GpuBuffer, bits: GpuBuffer, w: GpuBuffer, s: Conv2dShape): GpuBuffer {
+  return inputGradientStep(gpu, null, null, p, bits, w, s, { output: 'raw', sigma: 0, eps: 0 });
+}
+
+/** Backend.convAscentFrom: the bits at η, then g₀ corrected at the bits that differ from bits0, the clip mask, and g or the L∞ step. */
+export function convAscentFrom(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, bits0: GpuBuffer, gradient0: GpuBuffer, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): GpuBuffer {
+  const bits = reluMask(gpu, x, eta, w, bias, s);
+  const out = correctedStep(gpu, x, eta, p, w, bits0, bits, gradient0, s, o);
+  gpu.release(bits);
+  return out;
+}
+
+// One input pixel an invocation (a tile would share the mask words between its pixels: not done yet).
+// The loop over flipped bits diverges between lanes; with few flips most lanes skip it.
+function correctedStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bits0: GpuBuffer, bits: GpuBuffer, gradient0: GpuBuffer, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): GpuBuffer {
+  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const total = B * C * H * W;
+  const out = gpu.acquire(total * 4);
+  const stepping = o.output === 'linfStep';
+  const words = Math.ceil(O / 32);
+  const { workgroups, stride } = grid(total);
+  const pipeline = gpu.program(`conv_ascent_from_${o.output}`, JSON.stringify(s), () => {
+    const L: string[] = [];
+    // Bits past the last channel of the last word are never set by the mask kernel; masked off anyway.
+    const valid = O % 32 === 0 ? '0xffffffffu' : `select(0xffffffffu, ${(2 ** (O % 32) - 1) >>> 0}u, word == ${words - 1}u)`;
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) {
+        L.push('  {');
+        L.push(`    let ty = row + ${P - kh};`, `    let tx = col + ${P - kw};`);
+        const divisible = S === 1 ? '' : ` && ty % ${S} == 0 && tx % ${S} == 0`;
+        L.push(`    if (ty >= 0 && tx >= 0${divisible} && ty / ${S} < ${OH} && tx / ${S} < ${OW}) {`);
+        L.push(`      let pos = u32(ty / ${S}) * ${OW}u + u32(tx / ${S});`);
+        L.push(`      for (var word = 0u; word < ${words}u; word++) {`);
+        L.push(`        let k = (n * ${words}u + word) * ${OH * OW}u + pos;`, '        let now = bits[k];', '        live |= now;', `        var f = (bits0[k] ^ now) & ${valid};`);
+        L.push('        while (f != 0u) {', '          let b = countTrailingZeros(f);', '          f &= f - 1u;', '          let oc = word * 32u + b;');
+        L.push(`          let term = w[(oc * ${C}u + c) * ${KH * KW}u + ${kh * KW + kw}u] * p[(n * ${O}u + oc) * ${OH * OW}u + pos];`);
+        L.push('          g += select(-term, term, ((now >> b) & 1u) != 0u);', '        }', '      }', '    }', '  }');
+      }
+    }
+    return `
+${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> eta: array<f32>;
+@group(0) @binding(2) var<storage, read> p: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> bits0: array<u32>;
+@group(0) @binding(6) var<storage, read> bits: array<u32>;
+@group(0) @binding(7) var<storage, read> g0: array<f32>;
+${stepping ? '@group(0) @binding(8) var<uniform> u: Step;' : ''}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let id = wg.x * ${WORKGROUP}u + lid.x + wg.y * ${stride}u;
+  if (id >= ${total}u) { return; }
+  let n = id / ${C * H * W}u;
+  let c = (id / ${H * W}u) % ${C}u;
+  let row = i32((id % ${H * W}u) / ${W}u);
+  let col = i32(id % ${W}u);
+  var g = g0[id];
+  var live = 0u;
+${L.join('\n')}
+  // No ReLU bit at η reaches this pixel: the gradient is exactly 0, as the direct sum gives, not the
+  // rounding left over from removing g₀'s terms.
+  if (live == 0u) { g = 0.0; }
+  let e = eta[id];
+  let xi = x[id];
+  let sum = xi + e;
+  // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
+  let masked = select(0.0, g, clamp(sum, 0.0, 1.0) == sum);
+  ${stepping ? 'let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);\n  out[id] = clamp(xi + inBall, 0.0, 1.0) - xi;' : 'out[id] = masked;'}
+}`;
+  });
+  const buffers = [x, eta, p, w, out, bits0, bits, gradient0];
+  if (stepping) gpu.dispatch(pipeline, buffers, [...workgroups, 1], new Float32Array([o.sigma, o.eps]));
+  else gpu.dispatch(pipeline, buffers, [...workgroups, 1]);
   return out;
 }

@@ -6,7 +6,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, CpuBackend, Random, Tape, Tensor, conv2d, conv2dInputGradient, convHamiltonianGradient, keep, rand, randn, relu, setBackend, tensor, tidy } from '../engine/index.js';
+import { type Backend, CpuBackend, Random, Tape, Tensor, conv2d, conv2dInputGradient, convAscentBase, convHamiltonianGradient, convHamiltonianGradientFrom, keep, rand, randn, relu, setBackend, tensor, tidy } from '../engine/index.js';
+import type { Conv2dShape } from '../engine/index.js';
 import { Classifier, Conv2d, SmallCNN } from '../nn/index.js';
 import { firstLayerAdversary, hamiltonianGradientWrtEta, innerStep, linearFirstLayer, linearFirstLayerCotangent, yopo } from '../yopo/index.js';
 import { assertClose, assertOp, cpu, maxAbs, webgpu } from './helpers.js';
@@ -183,6 +184,73 @@ test('dispatches per inner step: two with a ReLU, one for a bare conv (L∞), ag
   }
 });
 
+test('from a base: the ReLU bits, Wᵀ(p ⊙ m) and the corrected step match the CPU reference on odd shapes', async () => {
+  const gpu = await webgpu();
+  const ref = new CpuBackend();
+  // Pixels that no ReLU bit at η reaches, inside the clip (where g must be exactly 0, not g₀'s leftover).
+  let unreached = 0;
+  for (const [k, c] of CASES.entries()) {
+    if (!c.relu) continue;
+    const model = new FirstLayerOnly(c, 100 + k);
+    const conv = model.firstLayerConv();
+    const { x, eta, p, pShape } = inputs(c, 101 + k);
+    const [hx, heta, hp, hw] = await Promise.all([x, eta, p, conv.weight].map((t) => t.data()));
+    // With a bias, shifted down so that most ReLU bits are off: pixels no bit reaches must get exactly 0.
+    const hb = conv.bias ? Float32Array.from(await conv.bias.data(), (v) => v - 0.4) : null;
+    const out = pShape[2];
+    const s: Conv2dShape = { batch: BATCH, inChannels: c.inChannels, inHeight: c.size, inWidth: c.size, outChannels: c.outChannels, outHeight: out, outWidth: out, kernelHeight: c.kernel, kernelWidth: c.kernel, stride: c.stride, padding: c.padding };
+    const words = Math.ceil(c.outChannels / 32);
+    const rng = new Random(102 + k);
+    // An arbitrary base: random bits (about half of them differ from the step's own) and a random g₀.
+    const bits0 = Int32Array.from({ length: BATCH * words * out * out }, () => (rng.next() * 2 ** 32) | 0);
+    const g0 = Float32Array.from({ length: hx.length }, () => rng.uniform(-1, 1));
+    const results: Record<string, Float32Array | Int32Array>[] = [];
+    for (const be of [gpu, ref]) {
+      const up = (a: Float32Array | Int32Array) => be.upload(a, a instanceof Int32Array ? 'int32' : 'float32');
+      const [X, E, Pp, Wt, B0, G0] = [hx as Float32Array, heta as Float32Array, hp as Float32Array, hw as Float32Array, bits0, g0].map(up);
+      const Bias = hb ? up(hb as Float32Array) : null;
+      const bits = be.convReluBits(X, E, Wt, Bias, s);
+      const masked = be.convMaskedInputGradient(Pp, B0, Wt, s);
+      const from = (output: 'gradient' | 'linfStep') => be.convAscentFrom(X, E, Pp, Wt, Bias, B0, G0, s, { output, sigma: SIGMA, eps: EPS });
+      results.push({
+        bits: (await be.read(bits, 'int32', bits0.length)) as Int32Array,
+        masked: (await be.read(masked, 'float32', hx.length)) as Float32Array,
+        gradient: (await be.read(from('gradient'), 'float32', hx.length)) as Float32Array,
+        step: (await be.read(from('linfStep'), 'float32', hx.length)) as Float32Array,
+      });
+    }
+    const [ours, want] = results;
+    const what = describe(c);
+    assert.equal(Array.from(ours.bits), Array.from(want.bits), `${what}: ReLU bits`);
+    assert.ok(Array.from(want.bits).some((v) => v !== 0), `${what}: some bits set`);
+    unreached += Array.from(want.gradient).filter((v, i) => v === 0 && g0[i] !== 0 && heta[i] + hx[i] >= 0 && heta[i] + hx[i] <= 1).length;
+    assertClose(ours.masked, want.masked, `${what}: Wᵀ(p ⊙ m)`, 1e-4, 1e-6 * maxAbs(want.masked));
+    assertClose(ours.gradient, want.gradient, `${what}: corrected g`, 1e-4, 1e-6 * maxAbs(want.gradient));
+    assertClose(ours.step, want.step, `${what}: L∞ step from the base`, 1e-5, 1e-6);
+    for (const t of [x, eta, p]) t.dispose();
+    model.dispose();
+  }
+  assert.ok(unreached > 0, 'some pixel that no ReLU bit reaches (the shifted biases should leave some)');
+});
+
+test('from the base at the same η and p, the step equals the fused step (CPU reference)', async () => {
+  setBackend(new CpuBackend());
+  for (const [k, c] of CASES.entries()) {
+    if (!c.relu) continue;
+    const model = new FirstLayerOnly(c, 110 + k);
+    const conv = model.firstLayerConv();
+    const { x, eta, p } = inputs(c, 111 + k);
+    const [direct, fromBase] = tidy(() => {
+      const base = convAscentBase(x, eta, p, conv);
+      return [convHamiltonianGradient(x, eta, p, conv), convHamiltonianGradientFrom(x, eta, p, conv, base)];
+    });
+    const want = await direct.data();
+    assertClose(await fromBase.data(), want, `${describe(c)}: g from the base`, 1e-6, 1e-7 * maxAbs(want));
+    for (const t of [direct, fromBase, x, eta, p]) t.dispose();
+    model.dispose();
+  }
+});
+
 const LINEAR = CASES.flatMap((c, k) => (c.relu ? [] : [k]));
 
 test('conv2dInputGradient is the tape\'s VJP of conv2d w.r.t. its input, and checks dy\'s shape', async () => {
@@ -237,10 +305,11 @@ async function adversaryRun(backend: Backend, c: Case, k: number, norm: 'linf' |
 }
 
 for (const norm of ['linf', 'l2'] as const) {
-  test(`${norm}: with a linear first layer, YOPO's loop (Wᵀp once a pass, identity-layer steps) equals the op-by-op loop, on WebGPU and the CPU`, async () => {
+  test(`${norm}: YOPO's loop on a conv first layer (linear: Wᵀp once a pass; ReLU: the pass's base, corrected each step) equals the op-by-op loop, on WebGPU and the CPU`, async () => {
     for (const backend of [await webgpu(), new CpuBackend()]) {
-      for (const k of LINEAR) {
-        if (backend.name === 'webgpu' && k !== LINEAR[0]) continue;
+      for (const k of CASES.keys()) {
+        // Every case on the CPU; on WebGPU the first linear and the first ReLU case.
+        if (backend.name === 'webgpu' && k !== LINEAR[0] && k !== 0) continue;
         const c = CASES[k];
         const [linear, generic] = [await adversaryRun(backend, c, k, norm, 'auto'), await adversaryRun(backend, c, k, norm, 'generic')];
         assert.ok(maxAbs(generic) > 0, `${describe(c)}: η moved`);

@@ -10,12 +10,20 @@
 // A conv without ReLU is linear, so its Wᵀp is computed once per full pass and the inner steps are the
 // identity layer's against it (yopo/first_layer.ts): on lavapipe, PreAct-ResNet18's inner step at batch
 // 128 took 2.03 ms this way against 58.5 ms as the fused conv step, with Wᵀp 49.3 ms once a pass
-// (`yopo bench`'s inner_step_linear and inner_step_fused rows, 2026-12-02).
+// (`yopo bench`'s inner_step_linear and inner_step_fused rows, 2026-12-02). A conv with ReLU (SmallCNN):
+// p is frozen and few ReLU bits move within a pass, so the pass computes its bits and Wᵀ(p ⊙ m₀) once
+// (convAscentBase) and each step corrects them only where its own bits differ (convSignAscentStepFrom).
 
-import { type ConvFirstLayer, type Tensor, convHamiltonianGradient, convSignAscentStep, keep, tidy } from '../engine/index.js';
+import { type ConvAscentBase, type ConvFirstLayer, type Tensor, convAscentBase, convHamiltonianGradient, convHamiltonianGradientFrom, convSignAscentStep, convSignAscentStepFrom, keep, tidy } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
 import { hamiltonianGradientWrtEta, identityFirstLayer, linearFirstLayerCotangent } from './first_layer.js';
 import { type Norm, ascentStep, project } from './perturbation.js';
+
+/** Fewest inner steps a pass for which a ReLU layer's steps start from the pass's base: the base costs about
+ *  one fused step (its mask and a dense gradient pass), and each step from it about half of one. On lavapipe,
+ *  with the demo's trained SmallCNN on MNIST, YOPO-5-10 steps took 0.72–0.90× as long and YOPO-5-3 steps
+ *  1.06× (bench/first-layer-notes.md). */
+const BASE_MIN_STEPS = 3;
 
 /** Options of firstLayerAdversary: m full passes, n inner steps of size σ after each, radius eps (input units) in the given norm. */
 export interface FirstLayerAdversaryOptions {
@@ -54,6 +62,13 @@ export function convInnerStep(conv: ConvFirstLayer, x: Tensor, eta: Tensor, p: T
   return project(ascentStep(eta, convHamiltonianGradient(x, eta, p, conv), o.sigma, norm), x, o.eps, norm);
 }
 
+/** The inner step on a ReLU conv first layer from the pass's base (its ReLU bits and Wᵀ(p ⊙ m₀)), fused. */
+export function convInnerStepFrom(conv: ConvFirstLayer, base: ConvAscentBase, x: Tensor, eta: Tensor, p: Tensor, o: InnerStepOptions): Tensor {
+  const norm = o.norm ?? 'linf';
+  if (norm === 'linf') return convSignAscentStepFrom(x, eta, p, conv, base, o.sigma, o.eps);
+  return project(ascentStep(eta, convHamiltonianGradientFrom(x, eta, p, conv, base), o.sigma, norm), x, o.eps, norm);
+}
+
 /** The model's first layer when it is a linear conv (no ReLU) and the fused path is on: its inner steps can run against Wᵀp. */
 export function linearFirstLayer(model: Classifier, o: Pick<FirstLayerAdversaryOptions, 'innerStep'>): ConvFirstLayer | null {
   const conv = o.innerStep === 'generic' ? null : model.firstLayerConv();
@@ -77,6 +92,7 @@ export function firstLayerAdversary(
     for (let j = 0; j < o.m; j++) {
       const p = fullPass(eta, j);
       let cotangent: Tensor | null = null;
+      let base: ConvAscentBase | null = null;
       for (let s = 0; s < o.n; s++) {
         const conv = o.innerStep === 'generic' ? null : model.firstLayerConv();
         const linear = conv && !conv.relu ? conv : null;
@@ -84,14 +100,20 @@ export function firstLayerAdversary(
           cotangent ??= keep(tidy(() => linearFirstLayerCotangent(linear, x, p)));
           identity ??= identityFirstLayer(x.shape[1]);
           keep(identity.weight);
+        } else if (conv && !base && o.n >= BASE_MIN_STEPS) {
+          // A ReLU conv: the pass's ReLU bits and Wᵀ(p ⊙ m₀) once; each step corrects them where its bits differ.
+          const made = tidy(() => convAscentBase(x, eta, p, conv));
+          base = { bits: keep(made.bits), gradient: keep(made.gradient) };
         }
-        // A linear f0 steps as the identity layer against Wᵀp; any other as itself against p.
+        // A linear f0 steps as the identity layer against Wᵀp; a ReLU conv from the pass's base; any other op by op.
         const [layer, layerCotangent] = linear && identity && cotangent ? [identity, cotangent] : [conv, p];
-        const next = tidy(() => innerStepOn(layer, model, x, eta, layerCotangent, o));
+        const from = conv && base ? { conv, base } : null;
+        const next = tidy(() => (from ? convInnerStepFrom(from.conv, from.base, x, eta, p, o) : innerStepOn(layer, model, x, eta, layerCotangent, o)));
         eta.dispose();
         eta = keep(next);
       }
       cotangent?.dispose();
+      if (base) for (const t of [base.bits, base.gradient]) t.dispose();
       afterInnerSteps?.(eta, p, j);
       p.dispose();
     }

@@ -6,7 +6,7 @@ import type { Backend, BinaryOp, Conv2dShape, ConvAscentOptions, DType, MatmulSh
 import { type Shape, sizeOf } from '../shape.js';
 import * as bn from './batchnorm.js';
 import * as conv from './conv2d.js';
-import { convAscent } from './conv_ascent.js';
+import { convAscent, convAscentFrom, convMaskedInputGradient, convReluBits } from './conv_ascent.js';
 import { binaryRow, unaryRow } from '../elementwise_ops.js';
 import { broadcastBinary, map } from './elementwise.js';
 import * as mm from './matmul.js';
@@ -186,6 +186,24 @@ export class CpuBackend implements Backend {
   convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage {
     const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
     convAscent(floats(x), floats(eta), floats(p), floats(w), bias ? floats(bias) : null, s, o, out);
+    return this.make(out);
+  }
+
+  convReluBits(x: Storage, eta: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage {
+    const out = new Int32Array(s.batch * Math.ceil(s.outChannels / 32) * s.outHeight * s.outWidth);
+    convReluBits(floats(x), floats(eta), floats(w), bias ? floats(bias) : null, s, out);
+    return this.make(out);
+  }
+
+  convMaskedInputGradient(p: Storage, bits: Storage, w: Storage, s: Conv2dShape): Storage {
+    const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
+    convMaskedInputGradient(floats(p), ints(bits), floats(w), s, out);
+    return this.make(out);
+  }
+
+  convAscentFrom(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, bits0: Storage, gradient0: Storage, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): Storage {
+    const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
+    convAscentFrom(floats(x), floats(eta), floats(p), floats(w), bias ? floats(bias) : null, ints(bits0), floats(gradient0), s, o, out);
     return this.make(out);
   }
 
