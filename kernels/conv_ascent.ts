@@ -233,12 +233,7 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer | null, eta: GpuBuffer | null,
             L.push(`    if (${guards.join(' && ')}) { out[i] = g${c}_${a}_${b}; }`, '  }');
             continue;
           }
-          L.push('    let e = eta[i];', '    let xi = x[i];', '    let sum = xi + e;');
-          // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
-          L.push(`    let masked = select(0.0, g${c}_${a}_${b}, clamp(sum, 0.0, 1.0) == sum);`);
-          if (stepping) L.push('    let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);', `    if (${guards.join(' && ')}) { out[i] = clamp(xi + inBall, 0.0, 1.0) - xi; }`);
-          else L.push(`    if (${guards.join(' && ')}) { out[i] = masked; }`);
-          L.push('  }');
+          L.push(...clipAndStore(`g${c}_${a}_${b}`, 'i', stepping, guards.join(' && '), '    '), '  }');
         }
       }
     }
@@ -257,6 +252,16 @@ ${L.join('\n')}
   if (stepping) gpu.dispatch(pipeline, buffers, [...workgroups, 1], new Float32Array([o.sigma, o.eps]));
   else gpu.dispatch(pipeline, buffers, [...workgroups, 1]);
   return out;
+}
+
+/** WGSL that ends both gradient kernels: the clip's VJP on gradient `g` at element `i` (it passes where
+ *  clip(x + η) = x + η, 0 ≤ x + η ≤ 1 inclusive), then g or the L∞ step and projection stored to out[i]
+ *  where `guard` holds. Reads x, η and, when stepping, the uniform u. */
+function clipAndStore(g: string, i: string, stepping: boolean, guard: string, ind: string): string[] {
+  const L = [`let e = eta[${i}];`, `let xi = x[${i}];`, 'let sum = xi + e;', `let masked = select(0.0, ${g}, clamp(sum, 0.0, 1.0) == sum);`];
+  if (stepping) L.push('let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);', `if (${guard}) { out[${i}] = clamp(xi + inBall, 0.0, 1.0) - xi; }`);
+  else L.push(`if (${guard}) { out[${i}] = masked; }`);
+  return L.map((line) => ind + line);
 }
 
 /** The gradient pass's storage bindings in order (a uniform, when stepping, comes after them). */
@@ -351,12 +356,7 @@ ${L.join('\n')}
   // No ReLU bit at η reaches this pixel: the gradient is exactly 0, as the direct sum gives, not the
   // rounding left over from removing g₀'s terms.
   if (live == 0u) { g = 0.0; }
-  let e = eta[id];
-  let xi = x[id];
-  let sum = xi + e;
-  // The clip's VJP passes where clip(x + η) = x + η (0 ≤ x + η ≤ 1, inclusive).
-  let masked = select(0.0, g, clamp(sum, 0.0, 1.0) == sum);
-  ${stepping ? 'let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);\n  out[id] = clamp(xi + inBall, 0.0, 1.0) - xi;' : 'out[id] = masked;'}
+${clipAndStore('g', 'id', stepping, 'true', '  ').join('\n')}
 }`;
   });
   const buffers = [x, eta, p, w, out, bits0, bits, gradient0];

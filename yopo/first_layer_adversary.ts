@@ -71,7 +71,11 @@ export function convInnerStepFrom(conv: ConvFirstLayer, base: ConvAscentBase, x:
 
 /** The model's first layer when it is a linear conv (no ReLU) and the fused path is on: its inner steps can run against Wᵀp. */
 export function linearFirstLayer(model: Classifier, o: Pick<FirstLayerAdversaryOptions, 'innerStep'>): ConvFirstLayer | null {
-  const conv = o.innerStep === 'generic' ? null : model.firstLayerConv();
+  return linearConv(o.innerStep === 'generic' ? null : model.firstLayerConv());
+}
+
+/** `conv` when it has no ReLU (linear in its input), else null. */
+function linearConv(conv: ConvFirstLayer | null): ConvFirstLayer | null {
   return conv && !conv.relu ? conv : null;
 }
 
@@ -95,7 +99,7 @@ export function firstLayerAdversary(
       let base: ConvAscentBase | null = null;
       for (let s = 0; s < o.n; s++) {
         const conv = o.innerStep === 'generic' ? null : model.firstLayerConv();
-        const linear = conv && !conv.relu ? conv : null;
+        const linear = linearConv(conv);
         if (linear) {
           cotangent ??= keep(tidy(() => linearFirstLayerCotangent(linear, x, p)));
           identity ??= identityFirstLayer(x.shape[1]);
