@@ -60,6 +60,9 @@ function taps(t: number, k: number, S: number, P: number): { offsets: number[]; 
 /** A WGSL name for a signed offset. */
 const name = (off: number) => (off < 0 ? `m${-off}` : `${off}`);
 
+/** A WGSL name for the dz pixel at row offset `ro` and column offset `co`. */
+const at = (ro: number, co: number) => `${name(ro)}_${name(co)}`;
+
 type GradientTile = { tr: number; tn: number; tileRows: number; tilesPerRow: number };
 
 /** Tiles already searched for, by input and kernel shape and budget: YOPO asks for one every inner step,
@@ -161,6 +164,40 @@ ${L.join('\n')}
   return out;
 }
 
+/** WGSL that starts a kernel over gradient tiles: the invocation's image n, its tile's first pixel
+ *  (h0, v0), and for each dz row and column offset the tile reads, its index and whether it exists. */
+function tileHeader(s: Conv2dShape, tile: GradientTile, tiles: number, stride: number, rowOffsets: number[], colOffsets: number[]): string[] {
+  const { outHeight: OH, outWidth: OW, stride: S } = s;
+  const { tr, tn, tileRows, tilesPerRow } = tile;
+  const L: string[] = [
+    `  let id = wg.x * ${WORKGROUP}u + lid.x + wg.y * ${stride}u;`,
+    `  let live = id < ${tiles}u;`,
+    `  let q = min(id, ${tiles - 1}u);`,
+    `  let n = q / ${tileRows * tilesPerRow}u;`,
+    `  let t = q % ${tileRows * tilesPerRow}u;`,
+    `  let h0 = (t / ${tilesPerRow}u) * ${tr}u;`,
+    `  let v0 = (t % ${tilesPerRow}u) * ${tn}u;`,
+  ];
+  for (const off of rowOffsets) {
+    L.push(`  let rowRaw${name(off)} = i32(h0 / ${S}u) + ${off};`, `  let rowOk${name(off)} = u32(rowRaw${name(off)}) < ${OH}u;`);
+    L.push(`  let row${name(off)} = select(0u, u32(rowRaw${name(off)}), rowOk${name(off)}) * ${OW}u;`);
+  }
+  for (const off of colOffsets) {
+    L.push(`  let colRaw${name(off)} = i32(v0 / ${S}u) + ${off};`, `  let colOk${name(off)} = u32(colRaw${name(off)}) < ${OW}u;`);
+    L.push(`  let col${name(off)} = select(0u, u32(colRaw${name(off)}), colOk${name(off)});`);
+  }
+  return L;
+}
+
+/** For pixel (a, b) of a tile at (h0, v0), channel c: its index in x (clamped into the image) and the guard of its store. */
+function tilePixel(s: Conv2dShape, tile: GradientTile, c: number, a: number, b: number): { index: string; guard: string } {
+  const { inChannels: C, inHeight: H, inWidth: W } = s;
+  const guards = ['live'];
+  if (tile.tileRows * tile.tr > H) guards.push(`h0 + ${a}u < ${H}u`);
+  if (tile.tilesPerRow * tile.tn > W) guards.push(`v0 + ${b}u < ${W}u`);
+  return { index: `n * ${C * H * W}u + ${c * H * W}u + min(h0 + ${a}u, ${H - 1}u) * ${W}u + min(v0 + ${b}u, ${W - 1}u)`, guard: guards.join(' && ') };
+}
+
 // An invocation computes a tile of TR × TN input pixels of one image, every input channel. TR and TN
 // are multiples of the stride S and tiles start at multiples of it, so which taps reach which pixel is
 // known when the WGSL is generated: pixel column v0 + b takes tap kw from dz column v0/S + (b + P − kw)/S
@@ -181,25 +218,7 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer | null, eta: GpuBuffer | null,
   const pipeline = gpu.program(`conv_ascent_${o.output}`, `${JSON.stringify(s)}|${mask !== null}|${tr}x${tn}`, () => {
     const rows = taps(tr, KH, S, P);
     const cols = taps(tn, KW, S, P);
-    const L: string[] = [
-      `  let id = wg.x * ${WORKGROUP}u + lid.x + wg.y * ${stride}u;`,
-      `  let live = id < ${tiles}u;`,
-      `  let q = min(id, ${tiles - 1}u);`,
-      `  let n = q / ${tileRows * tilesPerRow}u;`,
-      `  let t = q % ${tileRows * tilesPerRow}u;`,
-      `  let h0 = (t / ${tilesPerRow}u) * ${tr}u;`,
-      `  let v0 = (t % ${tilesPerRow}u) * ${tn}u;`,
-    ];
-    // The dz rows and columns the tile reads, and whether each exists.
-    for (const off of rows.offsets) {
-      L.push(`  let rowRaw${name(off)} = i32(h0 / ${S}u) + ${off};`, `  let rowOk${name(off)} = u32(rowRaw${name(off)}) < ${OH}u;`);
-      L.push(`  let row${name(off)} = select(0u, u32(rowRaw${name(off)}), rowOk${name(off)}) * ${OW}u;`);
-    }
-    for (const off of cols.offsets) {
-      L.push(`  let colRaw${name(off)} = i32(v0 / ${S}u) + ${off};`, `  let colOk${name(off)} = u32(colRaw${name(off)}) < ${OW}u;`);
-      L.push(`  let col${name(off)} = select(0u, u32(colRaw${name(off)}), colOk${name(off)});`);
-    }
-    const at = (ro: number, co: number) => `${name(ro)}_${name(co)}`;
+    const L = tileHeader(s, { tr, tn, tileRows, tilesPerRow }, tiles, stride, rows.offsets, cols.offsets);
     for (let c = 0; c < C; c++) for (let a = 0; a < tr; a++) for (let b = 0; b < tn; b++) L.push(`  var g${c}_${a}_${b} = 0.0;`);
     L.push(`  for (var word = 0u; word < ${words}u; word++) {`);
     // With a ReLU: the mask words of the tile's dz pixels, one gather each per 32 output channels.
@@ -225,15 +244,13 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer | null, eta: GpuBuffer | null,
     for (let c = 0; c < C; c++) {
       for (let a = 0; a < tr; a++) {
         for (let b = 0; b < tn; b++) {
-          const guards = ['live'];
-          if (tileRows * tr > H) guards.push(`h0 + ${a}u < ${H}u`);
-          if (tilesPerRow * tn > W) guards.push(`v0 + ${b}u < ${W}u`);
-          L.push('  {', `    let i = n * ${C * H * W}u + ${c * H * W}u + min(h0 + ${a}u, ${H - 1}u) * ${W}u + min(v0 + ${b}u, ${W - 1}u);`);
+          const { index, guard } = tilePixel(s, { tr, tn, tileRows, tilesPerRow }, c, a, b);
+          L.push('  {', `    let i = ${index};`);
           if (raw) {
-            L.push(`    if (${guards.join(' && ')}) { out[i] = g${c}_${a}_${b}; }`, '  }');
+            L.push(`    if (${guard}) { out[i] = g${c}_${a}_${b}; }`, '  }');
             continue;
           }
-          L.push(...clipAndStore(`g${c}_${a}_${b}`, 'i', stepping, guards.join(' && '), '    '), '  }');
+          L.push(...clipAndStore(`g${c}_${a}_${b}`, 'i', stepping, guard, '    '), '  }');
         }
       }
     }
@@ -282,9 +299,9 @@ export function convAscent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer,
 // p is frozen for a full pass's n inner steps, and from step to step only a few ReLU bits move (about
 // 0.05–0.4% of SmallCNN's, bench/first-layer-notes.md). So the pass computes once the bits m₀ at its η
 // and g₀ = Wᵀ(p ⊙ m₀) (the gradient pass above, output 'raw'), and each step computes its own bits and
-// corrects g₀ only where they differ: per input pixel, for each window position that reads it, the two
-// mask words, and p and w only at the flipped bits. That reads a small share of what the dense pass
-// reads (the per-lane reads that bound it on lavapipe).
+// corrects g₀ only where they differ: per tile of input pixels, the two mask words of each window
+// position that reaches it, and p and w only at the flipped bits. That reads a small share of what the
+// dense pass reads (the per-lane reads that bound it on lavapipe).
 
 /** The ReLU bits at η (Backend.convReluBits): the mask kernel's words. */
 export function convReluBits(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
@@ -304,31 +321,82 @@ export function convAscentFrom(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuf
   return out;
 }
 
-// One input pixel an invocation (a tile would share the mask words between its pixels: not done yet).
-// The loop over flipped bits diverges between lanes; with few flips most lanes skip it.
+// One tile an invocation, the gradient pass's (TR × TN input pixels of one image, every input channel).
+// It reads the two mask words of each dz pixel that reaches the tile once for all its pixels (SmallCNN's
+// 4 × 7 tile: 54 pairs for 28 pixels, where one pixel an invocation read 9 pairs for each pixel).
+// Unrolled, those reads give each pixel's `live` (whether any bit at η reaches it) and whether any bit
+// flipped; then loops walk the dz pixels again and, at each flipped bit, read p once and add ±w·p to the
+// tile's pixels it reaches, in a private array. The loops diverge between lanes; with few flips they are
+// short. Unrolled too, LLVM took 21 s over SmallCNN's kernel (this one 5.5 s, one pixel an invocation
+// 0.4 s, empty Mesa cache). YOPO's steps on the demo's trained SmallCNN, MNIST, batch 128 (2026-12-02):
+// a pass of 10 steps from its base took 47–70 ms against 69–81 ms one pixel an invocation.
 function correctedStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bits0: GpuBuffer, bits: GpuBuffer, gradient0: GpuBuffer, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): GpuBuffer {
   const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
-  const total = B * C * H * W;
-  const out = gpu.acquire(total * 4);
+  const KK = KH * KW;
+  const out = gpu.acquire(B * C * H * W * 4);
   const stepping = o.output === 'linfStep';
   const words = Math.ceil(O / 32);
-  const { workgroups, stride } = grid(total);
-  const pipeline = gpu.program(`conv_ascent_from_${o.output}`, JSON.stringify(s), () => {
-    const L: string[] = [];
+  const tile = gradientTile(s, accumulatorBudget(gpu));
+  const { tr, tn, tileRows, tilesPerRow } = tile;
+  const tiles = B * tileRows * tilesPerRow;
+  const { workgroups, stride } = grid(tiles);
+  const pipeline = gpu.program(`conv_ascent_from_${o.output}`, `${JSON.stringify(s)}|${tr}x${tn}`, () => {
+    const rows = taps(tr, KH, S, P);
+    const cols = taps(tn, KW, S, P);
+    const L = tileHeader(s, tile, tiles, stride, rows.offsets, cols.offsets);
+    for (let a = 0; a < tr; a++) for (let b = 0; b < tn; b++) L.push(`  var live${a}_${b} = 0u;`);
+    L.push(`  var corr: array<f32, ${C * tr * tn}>;`);
     // Bits past the last channel of the last word are never set by the mask kernel; masked off anyway.
     const valid = O % 32 === 0 ? '0xffffffffu' : `select(0xffffffffu, ${(2 ** (O % 32) - 1) >>> 0}u, word == ${words - 1}u)`;
-    for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        L.push('  {');
-        L.push(`    let ty = row + ${P - kh};`, `    let tx = col + ${P - kw};`);
-        const divisible = S === 1 ? '' : ` && ty % ${S} == 0 && tx % ${S} == 0`;
-        L.push(`    if (ty >= 0 && tx >= 0${divisible} && ty / ${S} < ${OH} && tx / ${S} < ${OW}) {`);
-        L.push(`      let pos = u32(ty / ${S}) * ${OW}u + u32(tx / ${S});`);
-        L.push(`      for (var word = 0u; word < ${words}u; word++) {`);
-        L.push(`        let k = (n * ${words}u + word) * ${OH * OW}u + pos;`, '        let now = bits[k];', '        live |= now;', `        var f = (bits0[k] ^ now) & ${valid};`);
-        L.push('        while (f != 0u) {', '          let b = countTrailingZeros(f);', '          f &= f - 1u;', '          let oc = word * 32u + b;');
-        L.push(`          let term = w[(oc * ${C}u + c) * ${KH * KW}u + ${kh * KW + kw}u] * p[(n * ${O}u + oc) * ${OH * OW}u + pos];`);
-        L.push('          g += select(-term, term, ((now >> b) & 1u) != 0u);', '        }', '      }', '    }', '  }');
+    L.push(`  for (var word = 0u; word < ${words}u; word++) {`, `    let wordBase = (n * ${words}u + word) * ${OH * OW}u;`, '    var flipped = 0u;');
+    for (const ro of rows.offsets) {
+      for (const co of cols.offsets) {
+        L.push('    {', `      let ok = rowOk${name(ro)} && colOk${name(co)};`, `      let k = wordBase + row${name(ro)} + col${name(co)};`);
+        L.push('      let now = select(0u, bits[k], ok);', `      flipped |= select(0u, bits0[k] ^ now, ok);`);
+        for (const rr of rows.reads.filter((r) => r.off === ro)) for (const cr of cols.reads.filter((r) => r.off === co)) L.push(`      live${rr.pixel}_${cr.pixel} |= now;`);
+        L.push('    }');
+      }
+    }
+    // The flipped bits: dz rows and columns from the tile's first offsets on, every tap that reaches the tile.
+    const [r0, c0] = [rows.offsets[0], cols.offsets[0]];
+    const [nr, nc] = [rows.offsets[rows.offsets.length - 1] - r0 + 1, cols.offsets[cols.offsets.length - 1] - c0 + 1];
+    L.push(
+      `    if ((flipped & ${valid}) != 0u) {`,
+      `      for (var r = 0; r < ${nr}; r++) {`,
+      `        let oy = i32(h0 / ${S}u) + ${r0} + r;`,
+      `        if (oy < 0 || oy >= ${OH}) { continue; }`,
+      `        for (var q2 = 0; q2 < ${nc}; q2++) {`,
+      `          let ox = i32(v0 / ${S}u) + ${c0} + q2;`,
+      `          if (ox < 0 || ox >= ${OW}) { continue; }`,
+      `          let pos = u32(oy) * ${OW}u + u32(ox);`,
+      '          let now = bits[wordBase + pos];',
+      `          var f = (bits0[wordBase + pos] ^ now) & ${valid};`,
+      '          while (f != 0u) {',
+      '            let bit = countTrailingZeros(f);',
+      '            f &= f - 1u;',
+      '            let oc = word * 32u + bit;',
+      `            let d = p[(n * ${O}u + oc) * ${OH * OW}u + pos];`,
+      '            let dz = select(-d, d, ((now >> bit) & 1u) != 0u);',
+      // Input row oy·S − P + kh, column ox·S − P + kw, relative to the tile's first pixel.
+      `            for (var kh = 0; kh < ${KH}; kh++) {`,
+      `              let a = oy * ${S} - ${P} + kh - i32(h0);`,
+      `              if (a < 0 || a >= ${tr}) { continue; }`,
+      `              for (var kw = 0; kw < ${KW}; kw++) {`,
+      `                let b = ox * ${S} - ${P} + kw - i32(v0);`,
+      `                if (b < 0 || b >= ${tn}) { continue; }`,
+      `                for (var c = 0; c < ${C}; c++) {`,
+      `                  let ci = (c * ${tr} + a) * ${tn} + b;`,
+      `                  corr[ci] = fma(w[(oc * ${C}u + u32(c)) * ${KK}u + u32(kh * ${KW} + kw)], dz, corr[ci]);`,
+      '                }', '              }', '            }', '          }', '        }', '      }', '    }');
+    L.push('  }');
+    for (let c = 0; c < C; c++) {
+      for (let a = 0; a < tr; a++) {
+        for (let b = 0; b < tn; b++) {
+          const { index, guard } = tilePixel(s, tile, c, a, b);
+          // No ReLU bit at η reaches this pixel: the gradient is exactly 0, as the direct sum gives, not the
+          // rounding left over from removing g₀'s terms.
+          L.push('  {', `    let i = ${index};`, `    let g = select(g0[i] + corr[${(c * tr + a) * tn + b}], 0.0, live${a}_${b} == 0u);`, ...clipAndStore('g', 'i', stepping, guard, '    '), '  }');
+        }
       }
     }
     return `
@@ -344,19 +412,7 @@ ${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
 ${stepping ? '@group(0) @binding(8) var<uniform> u: Step;' : ''}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let id = wg.x * ${WORKGROUP}u + lid.x + wg.y * ${stride}u;
-  if (id >= ${total}u) { return; }
-  let n = id / ${C * H * W}u;
-  let c = (id / ${H * W}u) % ${C}u;
-  let row = i32((id % ${H * W}u) / ${W}u);
-  let col = i32(id % ${W}u);
-  var g = g0[id];
-  var live = 0u;
 ${L.join('\n')}
-  // No ReLU bit at η reaches this pixel: the gradient is exactly 0, as the direct sum gives, not the
-  // rounding left over from removing g₀'s terms.
-  if (live == 0u) { g = 0.0; }
-${clipAndStore('g', 'id', stepping, 'true', '  ').join('\n')}
 }`;
   });
   const buffers = [x, eta, p, w, out, bits0, bits, gradient0];
