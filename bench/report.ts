@@ -68,7 +68,7 @@ export const SECTIONS: readonly Section[] = [
 
 /** The section a result belongs to, from its name. */
 export function sectionOf(name: string): SectionId {
-  if (/^(first_layer|first_layer_fused|inner_step|inner_step_fused|inner_step_linear|full)\//.test(name)) return 'first-layer';
+  if (/^(first_layer|first_layer_fused|inner_step|inner_step_fused|inner_step_linear|inner_step_from_base|full)\//.test(name)) return 'first-layer';
   if (name.startsWith('step/') && !name.endsWith('-vs-tfjs')) return 'steps';
   return 'peer';
 }

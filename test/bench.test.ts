@@ -12,6 +12,7 @@ import { renderResultsMarkdown } from '../bench/markdown.js';
 import { type BenchReport, formatTable, groupBySection, roundResult, sectionOf } from '../bench/report.js';
 import { benchSpec } from '../yopo/cli/bench_command.js';
 import { parseCommand } from '../yopo/cli/args.js';
+import { trainedFirstLayer } from '../bench/suites/first_layer_from_base.js';
 import { TORCH_PROCESSES, fasterOf, findTorchPython, runTorchPeer } from '../bench/peer/torch.js';
 
 setBackend(new CpuBackend());
@@ -100,10 +101,27 @@ test('report: results group into the three sections by name', () => {
   assert.is(sectionOf('first_layer/preact-resnet18'), 'first-layer');
   assert.is(sectionOf('inner_step_fused/smallcnn'), 'first-layer');
   assert.is(sectionOf('first_layer_fused/smallcnn'), 'first-layer');
+  assert.is(sectionOf('inner_step_from_base/smallcnn'), 'first-layer');
+  assert.is(sectionOf('inner_step_linear/preact-resnet18'), 'first-layer');
   assert.is(sectionOf('step/smallcnn/yopo-5-3'), 'steps');
   assert.is(sectionOf('step/smallcnn/natural-vs-tfjs'), 'peer');
   assert.is(sectionOf('conv/bwd-filter/1x28x28-32-k3s1p0'), 'peer');
   assert.equal(groupBySection(report.results).map((g) => [g.section.id, g.results.length]), [['first-layer', 2], ['steps', 1], ['peer', 3]]);
+});
+
+test('the trained first layer in bench/fixtures fits SmallCNN\'s and is not its fresh initialisation', async () => {
+  const model = new SmallCNN(new Random(1));
+  const own = model.firstLayerConv()!;
+  const trained = trainedFirstLayer(model);
+  for (const [mine, theirs] of [[own.weight, trained.weight], [own.bias!, trained.bias!]]) {
+    assert.equal(theirs.shape, mine.shape);
+    const [a, b] = [await mine.data(), await theirs.data()];
+    assert.ok(b.every(Number.isFinite), 'finite');
+    assert.ok(b.some((v, i) => v !== a[i]), 'differs from the initialisation');
+  }
+  assert.equal([trained.stride, trained.padding, trained.relu], [own.stride, own.padding, true]);
+  for (const t of [trained.weight, trained.bias!]) t.dispose();
+  model.dispose();
 });
 
 test('report: the JSON object has the documented top-level keys and per-result fields', () => {

@@ -6,7 +6,9 @@
 // first_layer_fused is the gradient alone (as first_layer); inner_step and inner_step_fused are the
 // whole L∞ inner step, η ← Π(η + σ·sign(g)), op by op and fused. inner_step_linear (a first layer
 // without ReLU: the ResNets') is the step YOPO's loop runs there: the identity layer's, against Wᵀp
-// computed once per full pass (yopo/first_layer.ts); its note gives Wᵀp's own time.
+// computed once per full pass (yopo/first_layer.ts); its note gives Wᵀp's own time. inner_step_from_base
+// (a first layer with ReLU: SmallCNN's) is the step YOPO's loop runs there, from a pass's base, on a
+// trained first layer and real images (first_layer_from_base.ts).
 
 import { Random, Tape, type Tensor, convHamiltonianGradient, keep, randn, softmaxCrossEntropy, tidy } from '../../engine/index.js';
 import { threatModel } from '../../yopo/defaults.js';
@@ -16,6 +18,7 @@ import { uniformNoise } from '../../yopo/perturbation.js';
 import type { SuiteContext } from '../context.js';
 import { firstLayerStepFlops, fullPassFlops, gflopsPerSecond } from '../flops.js';
 import { traceLayers } from '../layers.js';
+import { fromBaseRow } from './first_layer_from_base.js';
 import { formatMs, formatRatio } from '../report.js';
 import { BATCH, benchModels, buildModel, randomBatch } from '../workload.js';
 
@@ -24,7 +27,7 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
     const firstName = `first_layer/${bm.name}`;
     const fullName = `full/${bm.name}`;
     const fusedNames = ['first_layer_fused', 'inner_step', 'inner_step_fused', 'inner_step_linear'].map((row) => `${row}/${bm.name}`);
-    if (![firstName, fullName, ...fusedNames].some((name) => ctx.wants(name))) continue;
+    if (![firstName, fullName, ...fusedNames, `inner_step_from_base/${bm.name}`].some((name) => ctx.wants(name))) continue;
     const { backend } = ctx;
     const model = buildModel(bm);
     model.train();
@@ -109,6 +112,7 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           identity.weight.dispose();
         }
       }
+      await fromBaseRow(ctx, bm, model, full?.ms ?? null, flopRatio);
     } finally {
       for (const t of [x, y, eta, p]) t.dispose();
       model.dispose();
