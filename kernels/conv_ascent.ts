@@ -20,8 +20,13 @@ import type { Conv2dShape, ConvAscentOptions } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { WORKGROUP, grid } from './wgsl.js';
 
-/** Most pixels per invocation of the ReLU-mask kernel (one row): on lavapipe at SmallCNN batch 128, 14 ran an earlier version of it in about 0.6 of the time of 8, and 28 spilled registers. */
+/** Most pixels per row of an invocation of the ReLU-mask kernel: on lavapipe at SmallCNN batch 128, 14 ran an earlier version of it in about 0.6 of the time of 8, and 28 spilled registers. */
 const MASK_TN_MAX = 14;
+
+/** Output rows per invocation of the ReLU-mask kernel, which share each weight load and the window rows
+ *  between them: on lavapipe (SmallCNN's first layer, batch 128, 2026-12-02) the kernel took 2.0–2.2 ms
+ *  with 2 rows against 2.7–3.3 ms with 1 and 1.3–2.1 ms with 3, and LLVM 1.5 s over it against 0.9 and 2.1 s. */
+const MASK_TR = 2;
 
 /** Most clipped inputs an invocation of the ReLU-mask kernel keeps in registers across output channels. */
 const WINDOW_IN_REGISTERS = 64;
@@ -89,8 +94,8 @@ function gradientTile(s: Conv2dShape, accumulators: number): GradientTile {
   return best;
 }
 
-// An invocation computes TN consecutive output pixels of one row for every output channel: the
-// clipped window (KH rows × (TN−1)·S + KW columns per input channel) is loaded once for all of them.
+// An invocation computes TN consecutive output pixels of TR rows for every output channel: the clipped
+// window ((TR−1)·S + KH rows × (TN−1)·S + KW columns per input channel) is loaded once for all of them.
 // The weights depend only on the loop's o, so each weight load is one scalar load for all lanes; images
 // are flattened into the invocation index (SmallCNN's 52 tiles an image would leave 12 of 64 lanes idle).
 /** mask [batch, ⌈O/32⌉, OH, OW]: bit o % 32 of word o / 32 set where b + conv(clip(x + η, 0, 1)) > 0 at channel o. */
@@ -100,23 +105,26 @@ function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: Gp
   const words = Math.ceil(O / 32);
   const out = gpu.acquire(B * words * OH * OW * 4);
   const { tn, tilesPerRow } = rowTile(OW, MASK_TN_MAX, 1);
-  const tiles = OH * tilesPerRow;
+  const tr = Math.min(MASK_TR, OH);
+  const tileRows = Math.ceil(OH / tr);
+  const tiles = tileRows * tilesPerRow;
   const { workgroups, stride } = grid(B * tiles);
   const cols = (tn - 1) * S + KW;
-  const inRegisters = C * KH * cols <= WINDOW_IN_REGISTERS;
+  const winRows = (tr - 1) * S + KH;
+  const inRegisters = C * winRows * cols <= WINDOW_IN_REGISTERS;
   // Unrolled for one shape (YOPO runs it n times per full pass); the key names what the source depends on.
-  const pipeline = gpu.program('conv_ascent_relu_mask', `${JSON.stringify(s)}|${bias !== null}`, () => {
-    const L: string[] = [`  let oi = q / ${tilesPerRow}u;`, `  let oj0 = (q % ${tilesPerRow}u) * ${tn}u;`];
+  const pipeline = gpu.program('conv_ascent_relu_mask', `${JSON.stringify(s)}|${bias !== null}|${tr}x${tn}`, () => {
+    const L: string[] = [`  let oi = (q / ${tilesPerRow}u) * ${tr}u;`, `  let oj0 = (q % ${tilesPerRow}u) * ${tn}u;`];
     // Window rows and columns inside the image (only padding can put them outside).
-    for (let kh = 0; kh < KH; kh++) L.push(`  let h${kh} = i32(oi * ${S}u) + ${kh - P};`, `  let rowOk${kh} = u32(h${kh}) < ${H}u;`);
+    for (let r = 0; r < winRows; r++) L.push(`  let h${r} = i32(oi * ${S}u) + ${r - P};`, `  let rowOk${r} = u32(h${r}) < ${H}u;`);
     for (let u = 0; u < cols; u++) L.push(`  let v${u} = i32(oj0 * ${S}u) + ${u - P};`, `  let colOk${u} = u32(v${u}) < ${W}u;`);
     const window = (plane: string, c: string, ind: string) => {
       const W2: string[] = [];
-      for (let kh = 0; kh < KH; kh++) {
+      for (let r = 0; r < winRows; r++) {
         for (let u = 0; u < cols; u++) {
-          const ok = `rowOk${kh} && colOk${u}`;
-          W2.push(`${ind}let k${c}_${kh}_${u} = ${plane} + u32(select(0, h${kh} * ${W} + v${u}, ${ok}));`);
-          W2.push(`${ind}let a${c}_${kh}_${u} = select(0.0, clamp(x[k${c}_${kh}_${u}] + eta[k${c}_${kh}_${u}], 0.0, 1.0), ${ok});`);
+          const ok = `rowOk${r} && colOk${u}`;
+          W2.push(`${ind}let k${c}_${r}_${u} = ${plane} + u32(select(0, h${r} * ${W} + v${u}, ${ok}));`);
+          W2.push(`${ind}let a${c}_${r}_${u} = select(0.0, clamp(x[k${c}_${r}_${u}] + eta[k${c}_${r}_${u}], 0.0, 1.0), ${ok});`);
         }
       }
       return W2;
@@ -124,24 +132,28 @@ function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: Gp
     const sums = (c: number | string, wIndex: (kh: number, kw: number) => string, ind: string) => {
       const S2: string[] = [];
       for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) S2.push(`${ind}let w${kh}_${kw} = w[${wIndex(kh, kw)}];`);
-      for (let b = 0; b < tn; b++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) S2.push(`${ind}z${b} = fma(w${kh}_${kw}, a${c}_${kh}_${b * S + kw}, z${b});`);
+      for (let rr = 0; rr < tr; rr++) for (let b = 0; b < tn; b++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) S2.push(`${ind}z${rr}_${b} = fma(w${kh}_${kw}, a${c}_${rr * S + kh}_${b * S + kw}, z${rr}_${b});`);
       return S2;
     };
     if (inRegisters) for (let c = 0; c < C; c++) L.push(...window(`${c * H * W}u + n * ${C * H * W}u`, String(c), '  '));
     L.push(`  for (var word = 0u; word < ${words}u; word++) {`);
-    for (let b = 0; b < tn; b++) L.push(`    var bits${b} = 0u;`);
+    for (let rr = 0; rr < tr; rr++) for (let b = 0; b < tn; b++) L.push(`    var bits${rr}_${b} = 0u;`);
     L.push(`    for (var o = word * 32u; o < min(word * 32u + 32u, ${O}u); o++) {`);
-    for (let b = 0; b < tn; b++) L.push(`      var z${b} = ${bias ? 'bias[o]' : '0.0'};`);
+    for (let rr = 0; rr < tr; rr++) for (let b = 0; b < tn; b++) L.push(`      var z${rr}_${b} = ${bias ? 'bias[o]' : '0.0'};`);
     if (inRegisters) {
       for (let c = 0; c < C; c++) L.push('      {', ...sums(c, (kh, kw) => `o * ${C * KK}u + ${c * KK + kh * KW + kw}u`, '        '), '      }');
     } else {
       L.push(`      for (var c = 0u; c < ${C}u; c++) {`, ...window(`(n * ${C}u + c) * ${H * W}u`, 'c', '        '), ...sums('c', (kh, kw) => `(o * ${C}u + c) * ${KK}u + ${kh * KW + kw}u`, '        '), '      }');
     }
-    for (let b = 0; b < tn; b++) L.push(`      bits${b} |= select(0u, 1u << (o & 31u), z${b} > 0.0);`);
+    for (let rr = 0; rr < tr; rr++) for (let b = 0; b < tn; b++) L.push(`      bits${rr}_${b} |= select(0u, 1u << (o & 31u), z${rr}_${b} > 0.0);`);
     L.push('    }', `    let k = (n * ${words}u + word) * ${OH * OW}u + oi * ${OW}u + oj0;`);
-    for (let b = 0; b < tn; b++) {
-      const guard = tilesPerRow * tn > OW ? `live && oj0 + ${b}u < ${OW}u` : 'live';
-      L.push(`    if (${guard}) { out[k + ${b}u] = bits${b}; }`);
+    for (let rr = 0; rr < tr; rr++) {
+      for (let b = 0; b < tn; b++) {
+        const guards = ['live'];
+        if (tilesPerRow * tn > OW) guards.push(`oj0 + ${b}u < ${OW}u`);
+        if (tileRows * tr > OH) guards.push(`oi + ${rr}u < ${OH}u`);
+        L.push(`    if (${guards.join(' && ')}) { out[k + ${rr * OW + b}u] = bits${rr}_${b}; }`);
+      }
     }
     L.push('  }');
     return `
