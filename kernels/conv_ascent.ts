@@ -24,8 +24,8 @@ import { WORKGROUP, grid } from './wgsl.js';
 const MASK_TN_MAX = 14;
 
 /** Output rows per invocation of the ReLU-mask kernel, which share each weight load and the window rows
- *  between them: on lavapipe (SmallCNN's first layer, batch 128, 2026-12-02) the kernel took 2.0–2.2 ms
- *  with 2 rows against 2.7–3.3 ms with 1 and 1.3–2.1 ms with 3, and LLVM 1.5 s over it against 0.9 and 2.1 s. */
+ *  between them: on lavapipe (SmallCNN's first layer, batch 128, 2026-12-02) the kernel took 2.0–2.5 ms
+ *  with 2 rows against 2.7–3.3 ms with 1 and 1.3–2.7 ms with 3, and LLVM 1.5 s over it against 0.9 and 2.1 s. */
 const MASK_TR = 2;
 
 /** Most clipped inputs an invocation of the ReLU-mask kernel keeps in registers across output channels. */
