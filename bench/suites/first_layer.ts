@@ -19,7 +19,7 @@ import type { SuiteContext } from '../context.js';
 import { firstLayerStepFlops, fullPassFlops, gflopsPerSecond } from '../flops.js';
 import { traceLayers } from '../layers.js';
 import { fromBaseRow } from './first_layer_from_base.js';
-import { formatMs, formatRatio } from '../report.js';
+import { type BenchResult, formatMs, formatRatio } from '../report.js';
 import { BATCH, benchModels, buildModel, randomBatch } from '../workload.js';
 
 export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
@@ -38,6 +38,20 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
     // η in the ε-ball and a cotangent p of f0's output shape; random p costs the same as a real one.
     const eta = keep(uniformNoise(x.shape, threatModel(bm.dataset).eps, new Random(3)));
     const p = keep(tidy(() => randn(model.firstLayer(x).shape, new Random(4))));
+    // PyTorch's inner step on this CPU (autograd through the same 1->32 conv + ReLU), timed once and set
+    // beside each of our SmallCNN rows that do its work: the op-by-op step, the fused one, and the steps
+    // from a base as YOPO runs them.
+    let torchMs: number | null | undefined;
+    const besidePyTorch = (r: BenchResult) => {
+      if (bm.name !== 'smallcnn') return;
+      if (torchMs === undefined) {
+        const run = ctx.torch(['first_layer']);
+        torchMs = run ? Number(run.results.first_layer!.ms.toPrecision(4)) : null;
+      }
+      if (torchMs === null) return;
+      r.torch_ms = torchMs;
+      ctx.log(`  ${r.name}: PyTorch CPU ${formatMs(torchMs)} ms, ours / PyTorch ${formatRatio(r.ms / torchMs)}`);
+    };
     try {
       let full: { ms: number } | null = null;
       if (ctx.wants(fullName)) {
@@ -68,12 +82,7 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           flop_ratio: flopRatio,
           note: `${(firstFlops / 1e9).toFixed(3)} GFLOP`,
         });
-        // PyTorch's inner step on this CPU (autograd through the same 1->32 conv + ReLU).
-        const run = bm.name === 'smallcnn' ? ctx.torch(['first_layer']) : null;
-        if (run) {
-          r.torch_ms = Number(run.results.first_layer!.ms.toPrecision(4));
-          ctx.log(`  ${firstName}: PyTorch CPU ${formatMs(r.torch_ms)} ms, ours / PyTorch ${formatRatio(r.ms / r.torch_ms)}`);
-        }
+        besidePyTorch(r);
       }
       const conv = model.firstLayerConv();
       const { eps, step } = threatModel(bm.dataset);
@@ -89,7 +98,8 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           tidy(run).dispose();
           await backend.sync();
         });
-        ctx.record({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(firstFlops, t.ms), ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `${(firstFlops / 1e9).toFixed(3)} GFLOP` });
+        const r = ctx.record({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(firstFlops, t.ms), ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `${(firstFlops / 1e9).toFixed(3)} GFLOP` });
+        if (name === fusedNames[2]) besidePyTorch(r);
       }
       const linear = linearFirstLayer(model, {});
       if (linear && ctx.wants(fusedNames[3])) {
@@ -112,7 +122,8 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           identity.weight.dispose();
         }
       }
-      await fromBaseRow(ctx, bm, model, full?.ms ?? null, flopRatio);
+      const fromBase = await fromBaseRow(ctx, bm, model, full?.ms ?? null, flopRatio);
+      if (fromBase) besidePyTorch(fromBase);
     } finally {
       for (const t of [x, y, eta, p]) t.dispose();
       model.dispose();

@@ -17,7 +17,7 @@ import { loadMnist } from '../../yopo/data/mnist.js';
 import { convInnerStepFrom } from '../../yopo/first_layer_adversary.js';
 import { randomStart } from '../../yopo/perturbation.js';
 import type { SuiteContext } from '../context.js';
-import { formatMs } from '../report.js';
+import { type BenchResult, formatMs } from '../report.js';
 import { BATCH, type BenchModel } from '../workload.js';
 
 /** Inner steps a pass: YOPO-5-10's n, the paper's MNIST setting and the demo's. */
@@ -59,9 +59,9 @@ async function flippedShare(a: Tensor, b: Tensor, channels: number): Promise<num
 }
 
 /** The inner_step_from_base row for a model whose first layer is a conv with ReLU (SmallCNN, MNIST). */
-export async function fromBaseRow(ctx: SuiteContext, bm: BenchModel, model: Classifier, fullMs: number | null, flopRatio: number): Promise<void> {
+export async function fromBaseRow(ctx: SuiteContext, bm: BenchModel, model: Classifier, fullMs: number | null, flopRatio: number): Promise<BenchResult | null> {
   const name = `inner_step_from_base/${bm.name}`;
-  if (!ctx.wants(name) || bm.name !== 'smallcnn') return;
+  if (!ctx.wants(name) || bm.name !== 'smallcnn') return null;
   const conv = trainedFirstLayer(model);
   const { eps, step } = threatModel(bm.dataset);
   const data = loadMnist({ split: 'test' });
@@ -100,7 +100,7 @@ export async function fromBaseRow(ctx: SuiteContext, bm: BenchModel, model: Clas
     const share = await flippedShare(bits!, end.bits, conv.weight.shape[0]);
     for (const u of [eta, bits!, end.bits, end.gradient]) u.dispose();
     const perStep = t.ms / PASS_STEPS;
-    ctx.record({
+    return ctx.record({
       name,
       ms: perStep,
       samples: t.samples,
