@@ -184,6 +184,9 @@ test('dispatches per inner step: two with a ReLU, one for a bare conv (L∞), ag
   }
 });
 
+/** The cases whose corrected g alone (not only the step) the WebGPU check compiles: one word of bits, and two. */
+const GRADIENT_ON_GPU = [0, 8];
+
 test('from a base: the ReLU bits, Wᵀ(p ⊙ m) and the corrected step match the CPU reference on odd shapes', async () => {
   const gpu = await webgpu();
   const ref = new CpuBackend();
@@ -215,7 +218,10 @@ test('from a base: the ReLU bits, Wᵀ(p ⊙ m) and the corrected step match the
       results.push({
         bits: (await be.read(bits, 'int32', bits0.length)) as Int32Array,
         masked: (await be.read(masked, 'float32', hx.length)) as Float32Array,
-        gradient: (await be.read(from('gradient'), 'float32', hx.length)) as Float32Array,
+        // WebGPU compiles g alone (the L2 path) for two cases: its tile code is the step's, and each
+        // shape's correction kernel takes LLVM 1.5–14 s on an empty cache (the step's end is shared with
+        // the fused kernel, tested above for both outputs).
+        ...(be === ref || GRADIENT_ON_GPU.includes(k) ? { gradient: (await be.read(from('gradient'), 'float32', hx.length)) as Float32Array } : {}),
         step: (await be.read(from('linfStep'), 'float32', hx.length)) as Float32Array,
       });
     }
@@ -225,7 +231,7 @@ test('from a base: the ReLU bits, Wᵀ(p ⊙ m) and the corrected step match the
     assert.ok(Array.from(want.bits).some((v) => v !== 0), `${what}: some bits set`);
     unreached += Array.from(want.gradient).filter((v, i) => v === 0 && g0[i] !== 0 && heta[i] + hx[i] >= 0 && heta[i] + hx[i] <= 1).length;
     assertClose(ours.masked, want.masked, `${what}: Wᵀ(p ⊙ m)`, 1e-4, 1e-6 * maxAbs(want.masked));
-    assertClose(ours.gradient, want.gradient, `${what}: corrected g`, 1e-4, 1e-6 * maxAbs(want.gradient));
+    if (ours.gradient) assertClose(ours.gradient, want.gradient, `${what}: corrected g`, 1e-4, 1e-6 * maxAbs(want.gradient));
     assertClose(ours.step, want.step, `${what}: L∞ step from the base`, 1e-5, 1e-6);
     for (const t of [x, eta, p]) t.dispose();
     model.dispose();
