@@ -266,7 +266,7 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer | null, eta: GpuBuffer | null,
         }
       }
     }
-    const decl = bindingNames(raw, mask !== null).map((b, k) => `@group(0) @binding(${k}) var<storage, ${b === 'out' ? 'read_write' : 'read'}> ${b}: array<${b === 'mask' ? 'u32' : 'f32'}>;`);
+    const decl = storageDeclarations(bindingNames(raw, mask !== null));
     return `
 ${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
 ${decl.join('\n')}
@@ -292,6 +292,15 @@ function clipAndStore(g: string, i: string, stepping: boolean, guard: string, in
   else L.push(`if (${guard}) { out[${i}] = masked; }`);
   return L.map((line) => ind + line);
 }
+
+/** WGSL declarations of storage bindings 0, 1, … in the order given: `out` writable, the bit words u32, the rest f32. */
+function storageDeclarations(names: readonly string[]): string[] {
+  const type = (b: string) => (['mask', 'bits', 'bits0'].includes(b) ? 'u32' : 'f32');
+  return names.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b === 'out' ? 'read_write' : 'read'}> ${b}: array<${type(b)}>;`);
+}
+
+/** The correction step's storage bindings in order (a uniform, when stepping, comes after them). */
+const CORRECTION_BINDINGS = ['x', 'eta', 'p', 'w', 'out', 'bits0', 'bits', 'g0'] as const;
 
 /** The gradient pass's storage bindings in order (a uniform, when stepping, comes after them). */
 function bindingNames(raw: boolean, mask: boolean): string[] {
@@ -413,21 +422,15 @@ function correctedStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: 
     }
     return `
 ${stepping ? 'struct Step { sigma: f32, eps: f32 }' : ''}
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> eta: array<f32>;
-@group(0) @binding(2) var<storage, read> p: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read> bits0: array<u32>;
-@group(0) @binding(6) var<storage, read> bits: array<u32>;
-@group(0) @binding(7) var<storage, read> g0: array<f32>;
-${stepping ? '@group(0) @binding(8) var<uniform> u: Step;' : ''}
+${storageDeclarations(CORRECTION_BINDINGS).join('\n')}
+${stepping ? `@group(0) @binding(${CORRECTION_BINDINGS.length}) var<uniform> u: Step;` : ''}
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
 ${L.join('\n')}
 }`;
   });
-  const buffers = [x, eta, p, w, out, bits0, bits, gradient0];
+  const named = { x, eta, p, w, out, bits0, bits, g0: gradient0 };
+  const buffers = CORRECTION_BINDINGS.map((b) => named[b]);
   if (stepping) gpu.dispatch(pipeline, buffers, [...workgroups, 1], new Float32Array([o.sigma, o.eps]));
   else gpu.dispatch(pipeline, buffers, [...workgroups, 1]);
   return out;
