@@ -32,7 +32,7 @@ if (values.from) {
 } else {
   process.env.XDG_RUNTIME_DIR ??= '/tmp/yopo-runtime';
   mkdirSync(process.env.XDG_RUNTIME_DIR, { recursive: true });
-  json = run(process.execPath, ['dist/yopo/cli.js', 'bench', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  json = run(process.execPath, ['dist/cli/main.js', 'bench', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 let report;
 try {

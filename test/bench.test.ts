@@ -10,8 +10,8 @@ import { convFlops, firstLayerStepFlops, forwardFlops, fullPassFlops, layerMacs,
 import { type LayerShape, convTag, distinctConvShapes, traceLayers } from '../bench/layers.js';
 import { renderResultsMarkdown } from '../bench/markdown.js';
 import { type BenchReport, formatTable, groupBySection, roundResult, sectionOf } from '../bench/report.js';
-import { benchSpec } from '../yopo/cli/bench_command.js';
-import { parseCommand } from '../yopo/cli/args.js';
+import { benchSpec } from '../cli/bench_command.js';
+import { parseCommand } from '../cli/args.js';
 import { trainedFirstLayer } from '../bench/suites/first_layer_from_base.js';
 import { TORCH_PROCESSES, fasterOf, findTorchPython, runTorchPeer } from '../bench/peer/torch.js';
 

@@ -1,4 +1,4 @@
-// The yopo command as a user runs it: `node dist/yopo/cli.js ...` as a subprocess, on a tiny
+// The yopo command as a user runs it: `node dist/cli/main.js ...` as a subprocess, on a tiny
 // MNIST-format dataset written into a temp folder (64 training and 40 test images; the test split
 // gzip-compressed). Checks the run folder (metrics.jsonl, model.safetensors, config.json, curve.svg),
 // that --resume ends exactly where an uninterrupted run ends, `eval --json`, `compare`, --help on every
@@ -16,10 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random } from '../engine/random.js';
-import { trainSpec } from '../yopo/cli/train_command.js';
+import { trainSpec } from '../cli/train_command.js';
 import { writeMnist } from '../yopo/data/index.js';
 
-const CLI = fileURLToPath(new URL('../yopo/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const RUNTIME_DIR = process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime';
 

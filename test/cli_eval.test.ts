@@ -15,7 +15,7 @@ import { Random, randn, useCpu } from '../engine/index.js';
 import { SmallCNN, decodeSafetensors, saveModel } from '../nn/index.js';
 import { writeMnist } from '../yopo/data/index.js';
 
-const CLI = fileURLToPath(new URL('../yopo/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'yopo-cli-eval-'));
 const at = (...parts: string[]) => join(root, ...parts);
 

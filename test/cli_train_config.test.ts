@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { Random } from '../engine/random.js';
 import { writeMnist } from '../yopo/data/index.js';
 
-const CLI = fileURLToPath(new URL('../yopo/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'yopo-cli-config-'));
 const at = (...parts: string[]) => join(root, ...parts);
 

@@ -13,7 +13,7 @@ import { Tape, type Tensor, cast, clamp, mul, relu, softmaxCrossEntropy, step, s
 import { DeviceLimitError } from '../kernels/webgpu/gpu.js';
 import { Linear, NonFiniteError, decodeModel, encodeSafetensors, saveModel } from '../nn/index.js';
 import { Random } from '../engine/random.js';
-import { explainDeviceLimit } from '../yopo/cli/device_limit.js';
+import { explainDeviceLimit } from '../cli/device_limit.js';
 import { cpu, on, put, webgpu } from './helpers.js';
 
 const NAN = Number.NaN;

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseCommand } from '../yopo/cli/args.js';
-import { presetArguments, readRunConfig, resolveNewConfig } from '../yopo/cli/run_config.js';
-import { trainSpec } from '../yopo/cli/train_options.js';
+import { parseCommand } from '../cli/args.js';
+import { presetArguments, readRunConfig, resolveNewConfig } from '../cli/run_config.js';
+import { trainSpec } from '../cli/train_options.js';
 import { type Dataset, holdOut, defaultValidationSize } from '../yopo/data/index.js';
 import { PRESETS, PRESET_NAMES, findPreset, presetTable } from '../yopo/presets.js';
 

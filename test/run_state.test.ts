@@ -22,11 +22,11 @@ import { decodeSafetensors, encodeSafetensors } from '../nn/safetensors.js';
 import { CpuBackend } from '../engine/cpu/backend.js';
 import { setBackend } from '../engine/index.js';
 import { type Classifier, Linear } from '../nn/index.js';
-import { ModelSelection } from '../yopo/cli/model_selection.js';
-import { RunFolder } from '../yopo/cli/run_folder.js';
+import { ModelSelection } from '../cli/model_selection.js';
+import { RunFolder } from '../cli/run_folder.js';
 import { writeMnist } from '../yopo/data/index.js';
 
-const CLI = fileURLToPath(new URL('../yopo/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'yopo-run-state-'));
 const at = (...parts: string[]) => join(root, ...parts);
 

@@ -9,9 +9,9 @@
 
 import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAtomicTempFile } from '../../nn/atomic_write.js';
-import { type HostTensor, type Module, type SGD, loadModel, loadOptimizers, loadTrainingState, saveModel, saveTrainingState } from '../../nn/index.js';
-import type { TrainPosition } from '../train.js';
+import { isAtomicTempFile } from '../nn/atomic_write.js';
+import { type HostTensor, type Module, type SGD, loadModel, loadOptimizers, loadTrainingState, saveModel, saveTrainingState } from '../nn/index.js';
+import type { TrainPosition } from '../yopo/train.js';
 import { readSafetensorsHeader } from './safetensors_header.js';
 import { UsageError } from './args.js';
 

@@ -3,13 +3,13 @@
 // n and 95% interval; sanity flags come as warnings with their evidence; a model card with the fields of
 // a RobustBench claim is written beside the checkpoint.
 
-import { loadModel } from '../../nn/index.js';
-import { defaultEvalAttack, threatModel } from '../defaults.js';
-import { type AttackSpec, type EvalResult, QUICK_ATTACK_NOTE, evaluate, isQuickAttack, parseAttack } from '../evaluate.js';
-import { percentWithInterval } from '../interval.js';
-import type { Norm } from '../perturbation.js';
-import { Progress, formatDuration } from '../report/index.js';
-import { type SanityFlag, blackBoxBeatsWhiteBox, modelSanityFlags, notFallingWithEps } from '../sanity.js';
+import { loadModel } from '../nn/index.js';
+import { defaultEvalAttack, threatModel } from '../yopo/defaults.js';
+import { type AttackSpec, type EvalResult, QUICK_ATTACK_NOTE, evaluate, isQuickAttack, parseAttack } from '../yopo/evaluate.js';
+import { percentWithInterval } from '../yopo/interval.js';
+import type { Norm } from '../yopo/perturbation.js';
+import { Progress, formatDuration } from '../yopo/report/index.js';
+import { type SanityFlag, blackBoxBeatsWhiteBox, modelSanityFlags, notFallingWithEps } from '../yopo/sanity.js';
 import { type CommandSpec, UsageError, parseCommand, parseFraction } from './args.js';
 import { explainDeviceLimit } from './device_limit.js';
 import { type EvalOutputs, writeEvalOutputs } from './eval_outputs.js';

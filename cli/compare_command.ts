@@ -2,8 +2,8 @@
 
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '../../nn/atomic_write.js';
-import { MetricsLog, comparisonTable, renderComparison, timeToReachTable } from '../report/index.js';
+import { writeFileAtomic } from '../nn/atomic_write.js';
+import { MetricsLog, comparisonTable, renderComparison, timeToReachTable } from '../yopo/report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
 
 /** Options of `yopo compare`. */

@@ -3,9 +3,9 @@
 // config.json back, checking every field with a one-line error naming what is wrong.
 
 import { readFileSync } from 'node:fs';
-import { DATASET_NAMES } from '../data/index.js';
-import { defaultEvalAttack, threatModel, trainingDefaults } from '../defaults.js';
-import { PRESET_NAMES, type Preset, findPreset } from '../presets.js';
+import { DATASET_NAMES } from '../yopo/data/index.js';
+import { defaultEvalAttack, threatModel, trainingDefaults } from '../yopo/defaults.js';
+import { PRESET_NAMES, type Preset, findPreset } from '../yopo/presets.js';
 import { type ParsedCommand, UsageError, parseCommand, parseFraction } from './args.js';
 import { BACKENDS } from './session.js';
 import { trainSpec } from './train_options.js';

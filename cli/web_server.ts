@@ -6,10 +6,10 @@ import { createReadStream, statSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultMnistDir } from '../data/mnist.js';
+import { defaultMnistDir } from '../yopo/data/mnist.js';
 
-/** The package root: this file is dist/yopo/cli/web_server.js. */
-export const PACKAGE_ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+/** The package root: this file is dist/cli/web_server.js. */
+export const PACKAGE_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -3,10 +3,10 @@
 // (kernels/tune.ts), and prints the choices and times. Training then runs the chosen variants
 // without measuring at first use.
 
-import { Random, Tape, randn, softmaxCrossEntropy, tensor, tidy } from '../../engine/index.js';
-import { adapterName } from '../../kernels/webgpu/device.js';
-import { WebGPUBackend, tunerOf } from '../../kernels/index.js';
-import { MODEL_NAMES, createModel } from '../../nn/index.js';
+import { Random, Tape, randn, softmaxCrossEntropy, tensor, tidy } from '../engine/index.js';
+import { adapterName } from '../kernels/webgpu/device.js';
+import { WebGPUBackend, tunerOf } from '../kernels/index.js';
+import { MODEL_NAMES, createModel } from '../nn/index.js';
 import { type CommandSpec, parseCommand } from './args.js';
 import { openBackend } from './session.js';
 

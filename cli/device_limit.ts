@@ -1,6 +1,6 @@
 // A batch too large for the WebGPU device, as one line that says which batch would fit.
 
-import { DeviceLimitError } from '../../kernels/webgpu/gpu.js';
+import { DeviceLimitError } from '../kernels/webgpu/gpu.js';
 
 /**
  * The error with the largest batch that fits the tensor that was refused: activations grow in

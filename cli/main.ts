@@ -2,17 +2,17 @@
 // The yopo command: train, presets, eval, compare, doctor, serve (and bench). Errors print one line and exit 1
 // (2 for a bad command line); they never leave half-written files behind.
 
-import { UsageError } from './cli/args.js';
-import { benchCommand } from './cli/bench_command.js';
-import { compareCommand } from './cli/compare_command.js';
-import { demoCommand } from './cli/demo_command.js';
-import { doctorCommand } from './cli/doctor_command.js';
-import { evalCommand } from './cli/eval_command.js';
-import { explainFsErrors } from './cli/fs_errors.js';
-import { serveCommand } from './cli/serve_command.js';
-import { presetsCommand } from './cli/presets_command.js';
-import { trainCommand } from './cli/train_command.js';
-import { tuneCommand } from './cli/tune_command.js';
+import { UsageError } from './args.js';
+import { benchCommand } from './bench_command.js';
+import { compareCommand } from './compare_command.js';
+import { demoCommand } from './demo_command.js';
+import { doctorCommand } from './doctor_command.js';
+import { evalCommand } from './eval_command.js';
+import { explainFsErrors } from './fs_errors.js';
+import { serveCommand } from './serve_command.js';
+import { presetsCommand } from './presets_command.js';
+import { trainCommand } from './train_command.js';
+import { tuneCommand } from './tune_command.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: 'YOPO-5-10 on MNIST for a few minutes, then PGD-20 (what npm start runs)' },

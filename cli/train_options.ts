@@ -1,7 +1,7 @@
 // The options of `yopo train`, declared once: --help is generated from them and their parsed values are
 // typed from them.
 
-import { METHOD_FORMS } from '../defaults.js';
+import { METHOD_FORMS } from '../yopo/defaults.js';
 import type { CommandSpec } from './args.js';
 import { BACKENDS } from './session.js';
 

@@ -5,11 +5,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { encodeSafetensors, writeFileAtomic } from '../../nn/index.js';
-import type { AttackSpec, EvalData, EvalResult } from '../evaluate.js';
-import { wilsonInterval } from '../interval.js';
-import { renderCurves } from '../report/index.js';
-import type { SanityFlag } from '../sanity.js';
+import { encodeSafetensors, writeFileAtomic } from '../nn/index.js';
+import type { AttackSpec, EvalData, EvalResult } from '../yopo/evaluate.js';
+import { wilsonInterval } from '../yopo/interval.js';
+import { renderCurves } from '../yopo/report/index.js';
+import type { SanityFlag } from '../yopo/sanity.js';
 import { packageVersion } from './session.js';
 
 /** Everything `yopo eval` ran and measured, and the paths of the optional outputs to write (per-sample JSON lines, adversarial images, model card, curve). */

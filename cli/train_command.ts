@@ -14,15 +14,15 @@
 
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { faultPoint } from '../../nn/fault_point.js';
-import { type Classifier, type HostTensor, NonFiniteError, multiStep, writeFileAtomic } from '../../nn/index.js';
-import { BatchLoader, type Dataset, defaultValidationSize } from '../data/index.js';
-import { parseMethod, threatModel } from '../defaults.js';
-import { type AttackSpec, QUICK_ATTACK_NOTE, attackName, isQuickAttack, parseAttack } from '../evaluate.js';
-import { percentWithInterval } from '../interval.js';
-import type { Method } from '../method.js';
-import { type MetricRecord, MetricsLog, Progress, formatDuration, renderRunCurve } from '../report/index.js';
-import { type TrainPosition, TrainingDiverged, train } from '../train.js';
+import { faultPoint } from '../nn/fault_point.js';
+import { type Classifier, type HostTensor, NonFiniteError, multiStep, writeFileAtomic } from '../nn/index.js';
+import { BatchLoader, type Dataset, defaultValidationSize } from '../yopo/data/index.js';
+import { parseMethod, threatModel } from '../yopo/defaults.js';
+import { type AttackSpec, QUICK_ATTACK_NOTE, attackName, isQuickAttack, parseAttack } from '../yopo/evaluate.js';
+import { percentWithInterval } from '../yopo/interval.js';
+import type { Method } from '../yopo/method.js';
+import { type MetricRecord, MetricsLog, Progress, formatDuration, renderRunCurve } from '../yopo/report/index.js';
+import { type TrainPosition, TrainingDiverged, train } from '../yopo/train.js';
 import { UsageError, parseCommand } from './args.js';
 import { explainDeviceLimit } from './device_limit.js';
 import { BEST_FILE, ModelSelection, finalRecord, finalTestEvaluation, splitForValidation } from './model_selection.js';

@@ -28,10 +28,10 @@ export async function benchCommand(argv: string[], invokedAs = invocation(argv))
   const parsed = parseCommand(benchSpec, argv);
   if (!parsed) return;
   const { quick, json, filter } = parsed.values;
-  let runner: typeof import('../../bench/runner.js');
-  let report: typeof import('../../bench/report.js');
+  let runner: typeof import('../bench/runner.js');
+  let report: typeof import('../bench/report.js');
   try {
-    [runner, report] = await Promise.all([import('../../bench/runner.js'), import('../../bench/report.js')]);
+    [runner, report] = await Promise.all([import('../bench/runner.js'), import('../bench/report.js')]);
   } catch (error) {
     throw new Error(`the benchmark needs yopo's dev dependencies (tinybench, @tensorflow/tfjs); run 'npm install' in a checkout: ${(error as Error).message}`);
   }

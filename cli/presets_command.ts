@@ -1,6 +1,6 @@
 // yopo presets: the paper's experiments that `yopo train --preset NAME` reruns, as a table (or JSON).
 
-import { PRESETS, presetTable } from '../presets.js';
+import { PRESETS, presetTable } from '../yopo/presets.js';
 import { type CommandSpec, parseCommand } from './args.js';
 
 /** Options of `yopo presets`. */

@@ -2,11 +2,11 @@
 // the package version.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { Random, setBackend, useCpu, type Backend } from '../../engine/index.js';
-import { adapterName } from '../../kernels/webgpu/device.js';
-import { useWebGPU } from '../../kernels/index.js';
-import { type Classifier, MODEL_NAMES, type ModelName, type WideResNetInit, createModel } from '../../nn/index.js';
-import { DATASET_NAMES, type Dataset, type DatasetName, loadDataset, subset } from '../data/index.js';
+import { Random, setBackend, useCpu, type Backend } from '../engine/index.js';
+import { adapterName } from '../kernels/webgpu/device.js';
+import { useWebGPU } from '../kernels/index.js';
+import { type Classifier, MODEL_NAMES, type ModelName, type WideResNetInit, createModel } from '../nn/index.js';
+import { DATASET_NAMES, type Dataset, type DatasetName, loadDataset, subset } from '../yopo/data/index.js';
 import { UsageError } from './args.js';
 
 /** The --backend choices. */
@@ -26,7 +26,7 @@ export async function openBackend(name: string): Promise<{ backend: Backend; des
 
 /** The version in yopo's package.json, or 'unknown' when it cannot be found. */
 export function packageVersion(): string {
-  const path = new URL('../../../package.json', import.meta.url);
+  const path = new URL('../../package.json', import.meta.url);
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version : 'unknown';
 }
 

@@ -1,9 +1,9 @@
 // yopo doctor: which WebGPU adapter yopo will use and its limits, or why there is none.
 
-import { mesaCacheDir } from '../../kernels/compiled_index_file.js';
-import { compileAheadState } from '../../kernels/webgpu/compile_ahead.js';
-import { requestWebGPU } from '../../kernels/webgpu/device.js';
-import '../../kernels/webgpu/dawn.js';
+import { mesaCacheDir } from '../kernels/compiled_index_file.js';
+import { compileAheadState } from '../kernels/webgpu/compile_ahead.js';
+import { requestWebGPU } from '../kernels/webgpu/device.js';
+import '../kernels/webgpu/dawn.js';
 import { type CommandSpec, parseCommand } from './args.js';
 import { packageVersion } from './session.js';
 

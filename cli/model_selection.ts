@@ -9,10 +9,10 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Classifier, loadModel, saveModel } from '../../nn/index.js';
-import { type Dataset, holdOut } from '../data/index.js';
-import { type AttackSpec, type EvalData, type EvalResult, evaluate } from '../evaluate.js';
-import type { MetricRecord } from '../report/index.js';
+import { type Classifier, loadModel, saveModel } from '../nn/index.js';
+import { type Dataset, holdOut } from '../yopo/data/index.js';
+import { type AttackSpec, type EvalData, type EvalResult, evaluate } from '../yopo/evaluate.js';
+import type { MetricRecord } from '../yopo/report/index.js';
 import { UsageError } from './args.js';
 import { RUN_FILES } from './run_folder.js';
 
