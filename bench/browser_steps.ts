@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { Random, tensor } from '../engine/index.js';
 import { useWebGPU } from '../kernels/index.js';
 import { SmallCNN } from '../nn/index.js';
-import { startWebServer } from '../cli/web_server.js';
+import { startWebServer } from '../web/server.js';
 import { BatchLoader, loadMnist, parseMethod, subset, trainingDefaults } from '../yopo/index.js';
 import { launchChromium } from '../test/browser/chromium.js';
 

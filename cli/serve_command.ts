@@ -1,7 +1,7 @@
 // yopo serve: the web page (train YOPO on MNIST in the browser, draw and attack digits) on 127.0.0.1.
 
 import { type CommandSpec, parseCommand } from './args.js';
-import { startWebServer } from './web_server.js';
+import { startWebServer } from '../web/server.js';
 
 /** Options of `yopo serve`. */
 export const serveSpec = {

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CpuBackend, Random, setBackend } from '../engine/index.js';
 import { SmallCNN, loadModel } from '../nn/index.js';
-import { type WebServer, startWebServer } from '../cli/web_server.js';
+import { type WebServer, startWebServer } from '../web/server.js';
 import { evaluate, loadMnist, parseAttack, subset } from '../yopo/index.js';
 import type { CheckReport } from './checks/check.js';
 import { CHECK_MODULES, loadChecks } from './checks/modules.js';

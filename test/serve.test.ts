@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { startWebServer } from '../cli/web_server.js';
+import { startWebServer } from '../web/server.js';
 import { defaultMnistDir } from '../yopo/data/index.js';
 
 test('serves the page, dist modules and MNIST; refuses paths outside them', async () => {

