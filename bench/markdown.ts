@@ -1,4 +1,4 @@
-// bench/RESULTS.md, rendered from one --json report (scripts/bench-results.mjs writes it). Numbers are
+// docs/benchmarks-latest.md, rendered from one --json report (scripts/bench-results.mjs writes it). Numbers are
 // never typed in by hand: regenerate the file instead.
 
 import { type BenchReport, COLUMNS, cells, groupBySection } from './report.js';

@@ -1,5 +1,5 @@
 // What a benchmark run produces (the --json object), how results group into sections, and the
-// human-readable table. The JSON is the source of truth: bench/RESULTS.md is generated from it.
+// human-readable table. The JSON is the source of truth: docs/benchmarks-latest.md is generated from it.
 
 export interface BenchResult {
   /** e.g. 'first_layer/smallcnn', 'step/smallcnn/yopo-5-3', 'conv/fwd/32x26x26-32-k3s1p0'. */

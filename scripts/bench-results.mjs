@@ -1,8 +1,8 @@
-// Regenerates bench/RESULTS.md from one benchmark run's JSON, so the numbers there are never typed by
+// Regenerates docs/benchmarks-latest.md from one benchmark run's JSON, so the numbers there are never typed by
 // hand. Builds first, then runs the full benchmark (long on a software adapter: PreAct-ResNet18
 // steps take minutes each) with its progress on stderr.
 //
-//   npm run bench:results                                  full run, writes bench/RESULTS.md
+//   npm run bench:results                                  full run, writes docs/benchmarks-latest.md
 //   npm run bench:results -- --from report.json            render a saved `--json` report instead
 //   npm run bench:results -- --from r.json --out /tmp/R.md  ...to another file
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { from: { type: 'string' }, out: { type: 'string' } } });
-const out = resolve(values.out ?? resolve(root, 'bench/RESULTS.md'));
+const out = resolve(values.out ?? resolve(root, 'docs/benchmarks-latest.md'));
 
 function run(command, args, options = {}) {
   const r = spawnSync(command, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...options });

@@ -137,7 +137,7 @@ test('report: numbers are kept to four significant digits', () => {
   assert.equal(roundResult({ name: 'a', ms: 6302.123456, samples: 3, ratio: 0.0412345678, peer_ms: 27.568629 }), { name: 'a', ms: 6302, samples: 3, ratio: 0.04123, peer_ms: 27.57 });
 });
 
-test('report: the table and RESULTS.md show every result, the command and an empty GPU section', () => {
+test('report: the table and docs/benchmarks-latest.md show every result, the command and an empty GPU section', () => {
   const table = formatTable(report);
   for (const r of report.results) assert.ok(table.includes(r.name), r.name);
   assert.ok(table.includes('5000') && table.includes('abc1234-dirty'));

@@ -110,7 +110,7 @@ test('--save-adversarial writes images and labels; L2 with Square; --json carrie
   assert.is(result.norm, 'l2');
   assert.is(result.eps, 2, 'RobustBench L2 radius for MNIST');
   assert.equal(result.stages.map((s: { attack: string }) => s.attack), ['fgm', 'square-10']);
-  // Each stage's wall time, and the evaluation's and sanity checks' (what bench/autoattack.md records).
+  // Each stage's wall time, and the evaluation's and sanity checks' (what docs/notes/evaluation-cost.md records).
   for (const s of result.stages) assert.ok(s.seconds >= 0 && s.seconds < 600, `stage ${s.attack} seconds ${s.seconds}`);
   assert.ok(result.seconds.evaluation >= result.stages[0].seconds + result.stages[1].seconds, `evaluation ${result.seconds.evaluation} s covers its stages`);
   assert.ok(result.seconds.sanity > 0, 'sanity checks ran and were timed');

@@ -8,7 +8,7 @@
 // new pipelines, this one gets them too and compiles them with one-workgroup dispatches on scratch
 // buffers, and Mesa's disk cache (on by default) keeps the result. When the main queue reaches that pipeline,
 // lavapipe loads it from the cache instead of compiling it. The main queue works oldest first and
-// this one newest first, so they meet in the middle having split the work (bench/compile-notes.md
+// this one newest first, so they meet in the middle having split the work (docs/notes/compile.md
 // has the measurements). Nothing the main device computes changes: the cache holds the same code the
 // main device would have compiled.
 //
