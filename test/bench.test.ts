@@ -18,7 +18,7 @@ import { TORCH_PROCESSES, fasterOf, findTorchPython, runTorchPeer } from '../ben
 setBackend(new CpuBackend());
 
 // Hand-computed multiply-adds per image: out_channels · out_h · out_w · in_channels · 3 · 3 for convs,
-// in · out for linears (YOPO-SPEC "The models, exactly").
+// in · out for linears (docs/algorithm.md, "The models").
 const SMALLCNN_MACS: [string, number][] = [
   ['conv1', 32 * 26 * 26 * 1 * 9], // 194,688
   ['feature_extractor.conv2', 32 * 24 * 24 * 32 * 9], // 5,308,416

@@ -352,7 +352,7 @@ test('with a linear first layer, each L∞ inner step is one dispatch after Wᵀ
   model.dispose();
 });
 
-/** SmallCNN with a random fc3 (the spec zero-initialises it, which makes p, and every step, 0). */
+/** SmallCNN with a random fc3 (SmallCNN zero-initialises it, which makes p, and every step, 0). */
 function smallCnn(seed: number): SmallCNN {
   const net = new SmallCNN(new Random(seed), { dropout: 0 });
   const fc3 = net.stateDict().get('classifier.fc3.weight')!;

@@ -1,4 +1,4 @@
-// The methods' defaults against the published code (YOPO-SPEC "Published settings") and three behaviours
+// The methods' defaults against the published code (docs/algorithm.md, "Published settings") and three behaviours
 // that had no test: YOPO's 'both' first-layer gradient, Free-m's δ across batches, TRADES's KL direction.
 // CPU backend and a tiny network: these are logic checks, not kernel checks.
 

@@ -27,7 +27,7 @@ test('SmallCNN has 312,202 parameters with the YOPO repository names', () => {
   net.dispose();
 });
 
-test('SmallCNN init follows the spec: Kaiming-normal convs, zero conv biases, zero fc3', async () => {
+test('SmallCNN init as published: Kaiming-normal convs, zero conv biases, zero fc3', async () => {
   setBackend(cpu);
   const net = new SmallCNN(new Random(2));
   const w = await net.stateDict().get('feature_extractor.conv2.weight')!.data();

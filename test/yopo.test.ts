@@ -1,4 +1,4 @@
-// The YOPO algorithm's exact math and bookkeeping (YOPO-SPEC), on WebGPU.
+// The YOPO algorithm's exact math and bookkeeping (docs/algorithm.md, "YOPO-m-n"), on WebGPU.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +11,7 @@ import { assertClose, maxAbs, webgpu } from './helpers.js';
 
 const hyper = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
 
-/** SmallCNN with a random fc3 (the spec zero-initialises it, which makes every input gradient 0). */
+/** SmallCNN with a random fc3 (SmallCNN zero-initialises it, which makes every input gradient 0). */
 function smallCnn(seed: number, options: { dropout?: number } = {}): SmallCNN {
   const net = new SmallCNN(new Random(seed), options);
   const fc3 = net.stateDict().get('classifier.fc3.weight')!;

@@ -1,4 +1,4 @@
-// The paper's published settings (YOPO-SPEC "Published settings"), used as the CLI's defaults, and
+// The paper's published settings (docs/algorithm.md, "Published settings"), used as the CLI's defaults, and
 // the parser that turns 'yopo-5-3' or 'pgd-40' into a Method.
 
 import type { InnerStepPath } from './first_layer_adversary.js';
@@ -63,7 +63,7 @@ export interface TrainingDefaults {
 }
 
 /**
- * Defaults by dataset, method and model, from the spec's table (lr is the base rate; YOPO divides it by
+ * Defaults by dataset, method and model, from docs/algorithm.md's "Published settings" (lr is the base rate; YOPO divides it by
  * m). Epochs are the table's; the official loops run one more (num_epochs + 1) at the final rate.
  */
 export function trainingDefaults(dataset: DatasetName, method: string, model: string): TrainingDefaults {

@@ -1,4 +1,4 @@
-// Clean and robust accuracy of a model (eval mode throughout, as YOPO-SPEC "Evaluation" requires).
+// Clean and robust accuracy of a model (eval mode throughout; docs/algorithm.md, "Evaluation").
 // The attack is a sequence of stages (attacks/registry.ts); each runs only on the examples that every
 // earlier stage failed on, so an example counts as robust only if every stage (and restart) fails on
 // it: the per-example worst case. The adversarial inputs are re-classified at the end and checked to

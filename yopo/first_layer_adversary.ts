@@ -1,4 +1,4 @@
-// YOPO's adversary loop, shared by YOPO-m-n and TRADES-YOPO-m-n (YOPO-SPEC): m full passes, each giving
+// YOPO's adversary loop, shared by YOPO-m-n and TRADES-YOPO-m-n (docs/algorithm.md, "YOPO-m-n"): m full passes, each giving
 // p = ∂loss/∂z1 at the current η, and after each, n sign steps of η that run only the first layer:
 //   for j in 1..m:
 //     p = fullPass(η)                               (the method's loss: cross-entropy or TRADES's KL)

@@ -1,4 +1,4 @@
-// The threat models of YOPO-SPEC and RobustBench: perturbations η with ‖η‖∞ ≤ ε (L∞) or ‖η‖₂ ≤ ε
+// The threat models of docs/algorithm.md ("Notation and threat models"), as RobustBench's: perturbations η with ‖η‖∞ ≤ ε (L∞) or ‖η‖₂ ≤ ε
 // (L2, per example), and x + η in [0, 1]. Every attack and training method takes its steps and
 // projections from here.
 

@@ -25,7 +25,7 @@ export abstract class Classifier extends Module {
   /** Number of classes: the logits are [batch, classes]. */
   abstract readonly classes: number;
 
-  /** f0: the first layer (with what the spec counts as part of it, e.g. SmallCNN's ReLU). x: [batch, ...inputShape]. */
+  /** f0: the first layer (with what docs/algorithm.md counts as part of it, e.g. SmallCNN's ReLU). x: [batch, ...inputShape]. */
   abstract firstLayer(x: Tensor): Tensor;
 
   /** g: everything after the first layer, from firstLayer's output to the logits [batch, classes]. */

@@ -35,7 +35,7 @@ export class PreActBlock extends Module {
   }
 }
 
-/** The CIFAR-10 PreAct-ResNet18 of the YOPO paper (YOPO-SPEC); first layer: the bare 3x3 conv1 (linear). Input [N, 3, 32, 32], logits [N, 10]. */
+/** The CIFAR-10 PreAct-ResNet18 of the YOPO paper (docs/algorithm.md, "The models"); first layer: the bare 3x3 conv1 (linear). Input [N, 3, 32, 32], logits [N, 10]. */
 export class PreActResNet18 extends Classifier {
   readonly inputShape = [3, 32, 32] as const;
   readonly classes: number;

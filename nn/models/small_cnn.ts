@@ -1,4 +1,4 @@
-// The MNIST SmallCNN of the TRADES and YOPO papers (YOPO-SPEC "The models, exactly"):
+// The MNIST SmallCNN of the TRADES and YOPO papers (docs/algorithm.md, "The models"):
 // conv1 1→32 3x3 + ReLU (the first layer), conv2 32→32 3x3, ReLU, maxpool 2, conv3 32→64 3x3, ReLU,
 // conv4 64→64 3x3, ReLU, maxpool 2, flatten 1024, fc1 →200, ReLU, dropout 0.5, fc2 →200, ReLU, fc3 →10.
 // 312,202 parameters. Names follow the YOPO repository's network.py (feature_extractor, classifier).

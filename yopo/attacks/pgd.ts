@@ -1,4 +1,4 @@
-// PGD-k and FGSM/FGM (YOPO-SPEC "Evaluation" and PGD-r) in the L∞ or L2 threat model: steps of the
+// PGD-k and FGSM/FGM (docs/algorithm.md, "Attacks") in the L∞ or L2 threat model: steps of the
 // threat model's ascent direction (sign of the gradient, or the gradient normalised per example) on
 // the cross-entropy or the Carlini-Wagner margin, each projected onto the ε-ball and [0, 1]. The caller
 // puts the model in eval mode; each attack returns the adversarial input clip(x + η, 0, 1).

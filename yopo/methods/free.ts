@@ -1,4 +1,4 @@
-// Free adversarial training, Free-m (Shafahi et al. 2019; YOPO-SPEC "Free-m"): δ starts at zero once and
+// Free adversarial training, Free-m (Shafahi et al. 2019; docs/algorithm.md, "Free-m"): δ starts at zero once and
 // persists across batches. Each batch is replayed m times; each replay is one forward/backward at
 // clip(x + δ, 0, 1) whose weight gradient is applied at once and whose input gradient updates
 // δ ← Π(δ + ε·sign(∇δ L)). Run epochs/m epochs to match the passes of other methods.

@@ -1,4 +1,4 @@
-// PGD-r adversarial training (Madry et al.; YOPO-SPEC "PGD-r"): the adversary is built in eval mode
+// PGD-r adversarial training (Madry et al.; docs/algorithm.md, "PGD-r"): the adversary is built in eval mode
 // with r sign-gradient steps from a random start, then one SGD step in train mode on
 // CE(net(x_adv)) + CE(net(x)) (objective 'adv+clean', the published code) or CE(net(x_adv)) ('adv').
 

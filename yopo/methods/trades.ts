@@ -1,4 +1,4 @@
-// TRADES (Zhang et al. 2019; YOPO-SPEC "TRADES"): the adversary maximises the summed KL between the
+// TRADES (Zhang et al. 2019; docs/algorithm.md, "TRADES"): the adversary maximises the summed KL between the
 // clean and adversarial softmaxes, from x' = x + 0.001·N(0, 1), K sign steps in eval mode:
 //   x' ← Π(x' + α·sign(∇x' KL(f(x) ‖ f(x'))))
 // then, in train mode, L = CE(f(x), y) + β·KL_sum(f(x) ‖ f(x'))/B with gradients through both branches.

@@ -1,4 +1,4 @@
-// TRADES-YOPO-m-n (YOPO-SPEC "TRADES and TRADES-YOPO-m-n"): the TRADES adversary found by YOPO's loop,
+// TRADES-YOPO-m-n (docs/algorithm.md, "TRADES-YOPO-m-n"): the TRADES adversary found by YOPO's loop,
 // in eval mode: clean soft labels fixed once per batch; m full passes of the summed KL give
 // p = ∂KL/∂z1 (no parameter gradients); after each, n first-layer sign steps (σ) against p; η starts
 // at 0.001·N(0, 1). Then one ordinary TRADES update (β = 1 in the published code).

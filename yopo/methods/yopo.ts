@@ -1,4 +1,4 @@
-// YOPO-m-n (Zhang et al., NeurIPS 2019; YOPO-SPEC "YOPO-m-n, per batch"):
+// YOPO-m-n (Zhang et al., NeurIPS 2019; docs/algorithm.md, "YOPO-m-n"):
 //
 //   η ← U(−ε, ε)
 //   for j in 1..m:                       full forward/backward: ∇θ L summed, p = ∂L/∂z1 kept
