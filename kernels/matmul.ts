@@ -10,8 +10,9 @@ import type { MatmulShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
-import { type MatmulPlan, type MatmulVariant, type RegisterPlan, type TiledPlan, defaultMatmulVariant, matmulPlan, matmulVariants } from './matmul_plan.js';
+import { type LoadMode, type MatmulPlan, type MatmulVariant, type RegisterPlan, type TiledPlan, defaultMatmulVariant, matmulPlan, matmulVariants } from './matmul_plan.js';
 import { type TunableOp, scratchOperand, tunerOf } from './tune.js';
+import { VEC4_COMPONENTS, fmaChain } from './wgsl_emitters.js';
 
 /** Batched matmul ([batch, m, n]) with the variant the tuner chose for this shape on this device (the built-in default without one). */
 export function matmul(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape): GpuBuffer {
@@ -91,8 +92,6 @@ function zeros(gpu: Gpu, out: GpuBuffer, size: number): GpuBuffer {
   return out;
 }
 
-const XYZW = 'xyzw';
-
 /** Every variant's first lines: the sizes from the uniform, and where batch entry wg.z starts in a, b and out. */
 const SIZES = `  let M = size.x;
   let N = size.y;
@@ -101,169 +100,194 @@ const SIZES = `  let M = size.x;
   let bBase = wg.z * K * N;
   let oBase = wg.z * M * N;`;
 
+/** A register kernel as its WGSL sees it: the plan's tile under names, with the shape's transposes and k mod 4. */
+interface RegisterTile {
+  transA: boolean;
+  transB: boolean;
+  /** Output rows (along m) and columns (along n) of one invocation: the plan's tm × tn. */
+  rows: number;
+  cols: number;
+  aMode: LoadMode;
+  bMode: LoadMode;
+  /** Lanes that share A's values by subgroupBroadcast (0: every invocation loads its own rows). */
+  subgroup: number;
+  /** The k-steps past the last multiple of 4: the only size baked into the kernel. */
+  tail: number;
+}
+
 /** The WGSL of a register-blocked plan: every invocation's tm×tn outputs from global memory. */
 function registerShader(s: MatmulShape, plan: RegisterPlan): string {
-  const { transA, transB } = s;
-  // The sizes as WGSL expressions (from the uniform); only k mod 4 is baked in.
-  const [m, n, k] = ['M', 'N', 'K'];
-  const tail = s.k % 4;
-  const { tm, tn, wx, wy, aMode, bMode } = plan;
-  const sg = plan.subgroup;
-  const aLoad = (index: string) => (aMode === 'scalar' ? `a[${index}]` : `a4[(${index}) / 4u]`);
-  const bLoad = (index: string) => (bMode === 'scalar' ? `b[${index}]` : `b4[(${index}) / 4u]`);
-
-  const L: string[] = [];
-  // Row and column indices of this invocation's tile, clamped so every load stays in the matrix;
-  // stores are guarded by the unclamped indices. A vec4 group along m (or n) starts at a multiple of 4
-  // and m % 4 == 0 there, so clamping its start to m − 4 only moves groups lying wholly outside.
-  const row = (i: number | string) => `min(row0 + ${typeof i === 'number' ? `${i}u` : i}, ${m} - 1u)`;
-  const rowGroup = (g: number | string) => `min(row0 + ${typeof g === 'number' ? `${4 * g}u` : `4u * (${g})`}, ${m} - 4u)`;
-  if (!sg) {
-    if (aMode === 'mn4') for (let g = 0; g < tm / 4; g++) L.push(`  let rg${g} = ${rowGroup(g)};`);
-    else for (let i = 0; i < tm; i++) L.push(`  let r${i} = ${row(i)};`);
-  }
-  for (let j = 0; j < tn; j++) L.push(`  let c${j} = min(col0 + ${j}u, ${n} - 1u);`);
-  if (bMode === 'mn4') for (let g = 0; g < tn / 4; g++) L.push(`  let cg${g} = min(col0 + ${4 * g}u, ${n} - 4u);`);
-  for (let i = 0; i < tm; i++) for (let j = 0; j < tn; j++) L.push(`  var acc${i}_${j} = 0.0;`);
-
-  /** A's values for k-steps t0 + 0..steps-1: aVal[i][u]. */
-  const aBlock = (t0: string, steps: number, out: string[], ind: string, pre: string): string[][] => {
-    const aVal: string[][] = Array.from({ length: tm }, () => []);
-    const tk = (u: number | string) => (u === 0 ? t0 : `${t0} + ${typeof u === 'number' ? `${u}u` : u}`);
-    if (!sg) {
-      // Every invocation loads the A values of its own rows.
-      if (aMode === 'k4' && steps === 4) {
-        for (let i = 0; i < tm; i++) {
-          out.push(`${ind}let ${pre}av${i} = ${aLoad(`aBase + r${i} * ${k} + ${t0}`)};`);
-          for (let u = 0; u < 4; u++) aVal[i][u] = `${pre}av${i}.${XYZW[u]}`;
-        }
-      } else if (aMode === 'mn4') {
-        for (let u = 0; u < steps; u++) {
-          for (let g = 0; g < tm / 4; g++) {
-            out.push(`${ind}let ${pre}av${u}_${g} = ${aLoad(`aBase + (${tk(u)}) * ${m} + rg${g}`)};`);
-            for (let r = 0; r < 4; r++) aVal[4 * g + r][u] = `${pre}av${u}_${g}.${XYZW[r]}`;
-          }
-        }
-      } else {
-        for (let u = 0; u < steps; u++) {
-          for (let i = 0; i < tm; i++) {
-            out.push(`${ind}let ${pre}av${u}_${i} = ${aLoad(transA ? `aBase + (${tk(u)}) * ${m} + r${i}` : `aBase + r${i} * ${k} + ${tk(u)}`)};`);
-            aVal[i][u] = `${pre}av${u}_${i}`;
-          }
-        }
-      }
-      return aVal;
-    }
-    // Subgroup mode: the subgroup's invocations share rows, so the block's A values are split into
-    // units (vec4s or floats), unit v is loaded by lane v % sg into slot v / sg, and every value is
-    // then read from its lane with subgroupBroadcast (a register extract on lavapipe).
-    const units = aMode === 'k4' && steps === 4 ? tm : aMode === 'mn4' ? (steps * tm) / 4 : steps * tm;
-    const slots = Math.ceil(units / sg);
-    for (let q = 0; q < slots; q++) {
-      const v = `min(sid + ${q * sg}u, ${units - 1}u)`;
-      let index: string;
-      if (aMode === 'k4' && steps === 4) index = `aBase + ${row(v)} * ${k} + ${t0}`;
-      else if (aMode === 'mn4') index = `aBase + (${tk(`${v} / ${tm / 4}u`)}) * ${m} + ${rowGroup(`${v} % ${tm / 4}u`)}`;
-      else {
-        const i = row(`${v} % ${tm}u`);
-        const u = `${v} / ${tm}u`;
-        index = transA ? `aBase + (${tk(u)}) * ${m} + ${i}` : `aBase + ${i} * ${k} + ${tk(u)}`;
-      }
-      out.push(`${ind}let ${pre}as${q} = ${aLoad(index)};`);
-    }
-    const shared = new Map<number, string>();
-    const unit = (v: number): string => {
-      let name = shared.get(v);
-      if (!name) {
-        name = `${pre}au${v}`;
-        shared.set(v, name);
-        out.push(`${ind}let ${name} = subgroupBroadcast(${pre}as${Math.floor(v / sg)}, ${v % sg}u);`);
-      }
-      return name;
-    };
-    for (let i = 0; i < tm; i++) {
-      for (let u = 0; u < steps; u++) {
-        if (aMode === 'k4' && steps === 4) aVal[i][u] = `${unit(i)}.${XYZW[u]}`;
-        else if (aMode === 'mn4') aVal[i][u] = `${unit(u * (tm / 4) + (i >> 2))}.${XYZW[i % 4]}`;
-        else aVal[i][u] = unit(u * tm + i);
-      }
-    }
-    return aVal;
-  };
-
-  /** B's values for k-steps t0 + 0..steps-1: bVal[j][u]; every invocation loads its own columns. */
-  const bBlock = (t0: string, steps: number, out: string[], ind: string, pre: string): string[][] => {
-    const bVal: string[][] = Array.from({ length: tn }, () => []);
-    const tk = (u: number) => (u ? `${t0} + ${u}u` : t0);
-    if (bMode === 'k4' && steps === 4) {
-      for (let j = 0; j < tn; j++) {
-        out.push(`${ind}let ${pre}bv${j} = ${bLoad(`bBase + c${j} * ${k} + ${t0}`)};`);
-        for (let u = 0; u < 4; u++) bVal[j][u] = `${pre}bv${j}.${XYZW[u]}`;
-      }
-    } else if (bMode === 'mn4') {
-      for (let u = 0; u < steps; u++) {
-        for (let g = 0; g < tn / 4; g++) {
-          out.push(`${ind}let ${pre}bv${u}_${g} = ${bLoad(`bBase + (${tk(u)}) * ${n} + cg${g}`)};`);
-          for (let r = 0; r < 4; r++) bVal[4 * g + r][u] = `${pre}bv${u}_${g}.${XYZW[r]}`;
-        }
-      }
-    } else {
-      for (let u = 0; u < steps; u++) {
-        for (let j = 0; j < tn; j++) {
-          out.push(`${ind}let ${pre}bv${u}_${j} = ${bLoad(transB ? `bBase + c${j} * ${k} + ${tk(u)}` : `bBase + (${tk(u)}) * ${n} + c${j}`)};`);
-          bVal[j][u] = `${pre}bv${u}_${j}`;
-        }
-      }
-    }
-    return bVal;
-  };
-
-  /** One block of k-steps: loads, then each accumulator gets the block's partial dot product in one
-   *  update (on lavapipe every write to a loop-carried variable costs a masked blend). */
-  const block = (t0: string, steps: number, ind: string): string[] => {
-    const out: string[] = [];
-    const aVal: string[][] = Array.from({ length: tm }, () => []);
-    const bVal: string[][] = Array.from({ length: tn }, () => []);
-    for (let u0 = 0; u0 < steps; u0 += 4) {
-      const sub = Math.min(4, steps - u0);
-      const t = u0 ? `${t0} + ${u0}u` : t0;
-      const pre = steps > 4 ? `q${u0 / 4}` : '';
-      aBlock(t, sub, out, ind, pre).forEach((row, i) => aVal[i].push(...row));
-      bBlock(t, sub, out, ind, pre).forEach((col, j) => bVal[j].push(...col));
-    }
-    for (let i = 0; i < tm; i++) {
-      for (let j = 0; j < tn; j++) {
-        let sum = `${aVal[i][steps - 1]} * ${bVal[j][steps - 1]}`;
-        for (let u = steps - 2; u >= 0; u--) sum = `fma(${aVal[i][u]}, ${bVal[j][u]}, ${sum})`;
-        out.push(`${ind}acc${i}_${j} += ${sum};`);
-      }
-    }
-    return out;
-  };
-
-  // k in steps of 4, then the last k mod 4 steps (a constant of this kernel).
-  L.push(`  let full = ${k} - ${tail}u;`);
-  L.push(`  for (var t = 0u; t < full; t += 4u) {`, ...block('t', 4, '    '), `  }`);
-  if (tail > 0) L.push(`  {`, `    let t = full;`, ...block('t', tail, '    '), `  }`);
-
-  for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++) {
-      L.push(`  if (row0 + ${i}u < ${m} && col0 + ${j}u < ${n}) { out[oBase + (row0 + ${i}u) * ${n} + col0 + ${j}u] = acc${i}_${j}; }`);
-    }
-  }
-  const code = `${sg ? 'enable subgroups;\n' : ''}
-@group(0) @binding(0) var<storage, read> ${aMode === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4f>'};
-@group(0) @binding(1) var<storage, read> ${bMode === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4f>'};
+  const tile: RegisterTile = { transA: s.transA, transB: s.transB, rows: plan.tm, cols: plan.tn, aMode: plan.aMode, bMode: plan.bMode, subgroup: plan.subgroup, tail: s.k % 4 };
+  const sg = tile.subgroup > 0;
+  const body = [
+    ...clampedIndices(tile),
+    ...forEachOutput(tile, (i, j) => `  var acc${i}_${j} = 0.0;`),
+    // k in steps of 4, then the last k mod 4 steps (a constant of this kernel).
+    `  let full = K - ${tile.tail}u;`,
+    `  for (var t = 0u; t < full; t += 4u) {`,
+    ...kStepBlock(tile, 't', 4, '    '),
+    `  }`,
+    ...(tile.tail > 0 ? [`  {`, `    let t = full;`, ...kStepBlock(tile, 't', tile.tail, '    '), `  }`] : []),
+    ...forEachOutput(tile, (i, j) => `  if (row0 + ${i}u < M && col0 + ${j}u < N) { out[oBase + (row0 + ${i}u) * N + col0 + ${j}u] = acc${i}_${j}; }`),
+  ];
+  return `${sg ? 'enable subgroups;\n' : ''}
+@group(0) @binding(0) var<storage, read> ${tile.aMode === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4f>'};
+@group(0) @binding(1) var<storage, read> ${tile.bMode === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4f>'};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> size: vec4u;
-@compute @workgroup_size(${wx}, ${wy})
+@compute @workgroup_size(${plan.wx}, ${plan.wy})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
 ${SIZES}
-  let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
-  let col0 = (wg.x * ${wx}u + lid.x) * ${tn}u;
-${L.join('\n')}
+  let row0 = (wg.y * ${plan.wy}u + lid.y) * ${tile.rows}u;
+  let col0 = (wg.x * ${plan.wx}u + lid.x) * ${tile.cols}u;
+${body.join('\n')}
 }`;
-  return code;
+}
+
+/** One line per output (i, j) of the tile, rows outermost. */
+function forEachOutput(tile: RegisterTile, line: (i: number, j: number) => string): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < tile.rows; i++) for (let j = 0; j < tile.cols; j++) lines.push(line(i, j));
+  return lines;
+}
+
+// Row and column indices of this invocation's tile, clamped so every load stays in the matrix; stores
+// are guarded by the unclamped indices. A vec4 group along m (or n) starts at a multiple of 4 and
+// m % 4 == 0 there, so clamping its start to m − 4 only moves groups lying wholly outside.
+
+/** WGSL for the clamped index of row row0 + i (i a number or a u32 expression). */
+const clampedRow = (i: number | string) => `min(row0 + ${typeof i === 'number' ? `${i}u` : i}, M - 1u)`;
+
+/** WGSL for the clamped first row of vec4 row group g (g a number or a u32 expression). */
+const clampedRowGroup = (g: number | string) => `min(row0 + ${typeof g === 'number' ? `${4 * g}u` : `4u * (${g})`}, M - 4u)`;
+
+/** The `let`s of the tile's clamped rows r{i} (or row groups rg{g}) and columns c{j} (and column groups cg{g}). */
+function clampedIndices(tile: RegisterTile): string[] {
+  const lines: string[] = [];
+  // With a subgroup, rows are computed where A is loaded (sharedA).
+  if (!tile.subgroup) {
+    if (tile.aMode === 'mn4') for (let g = 0; g < tile.rows / 4; g++) lines.push(`  let rg${g} = ${clampedRowGroup(g)};`);
+    else for (let i = 0; i < tile.rows; i++) lines.push(`  let r${i} = ${clampedRow(i)};`);
+  }
+  for (let j = 0; j < tile.cols; j++) lines.push(`  let c${j} = min(col0 + ${j}u, N - 1u);`);
+  if (tile.bMode === 'mn4') for (let g = 0; g < tile.cols / 4; g++) lines.push(`  let cg${g} = min(col0 + ${4 * g}u, N - 4u);`);
+  return lines;
+}
+
+/** WGSL for k-step `step` (a number or a u32 expression) after `t0`. */
+const kAt = (t0: string, step: number | string) => (step === 0 ? t0 : `${t0} + ${typeof step === 'number' ? `${step}u` : step}`);
+
+/** WGSL that reads A (or B) at a float index: a float, or the vec4 that holds it. */
+const loadA = (tile: RegisterTile, index: string) => (tile.aMode === 'scalar' ? `a[${index}]` : `a4[(${index}) / 4u]`);
+const loadB = (tile: RegisterTile, index: string) => (tile.bMode === 'scalar' ? `b[${index}]` : `b4[(${index}) / 4u]`);
+
+/** Whether a block of `steps` k-steps reads A (or B) as one vec4 along k per row (column). */
+const aAlongK = (tile: RegisterTile, steps: number) => tile.aMode === 'k4' && steps === 4;
+const bAlongK = (tile: RegisterTile, steps: number) => tile.bMode === 'k4' && steps === 4;
+
+/** One block of k-steps t0 + 0..steps-1 (at most 4): the loads, then each accumulator gets the block's
+ *  partial dot product in one update (on lavapipe every write to a loop-carried variable costs a masked blend). */
+function kStepBlock(tile: RegisterTile, t0: string, steps: number, indent: string): string[] {
+  const lines: string[] = [];
+  const a = tile.subgroup ? sharedA(tile, t0, steps, lines) : ownA(tile, t0, steps, lines);
+  const b = ownB(tile, t0, steps, lines);
+  const pairs = (i: number, j: number) => a[i].map((value, u) => [value, b[j][u]] as const);
+  const updates = forEachOutput(tile, (i, j) => `acc${i}_${j} += ${fmaChain(pairs(i, j))};`);
+  return [...lines, ...updates].map((line) => indent + line);
+}
+
+/** A's values of the block, value[row][step]: every invocation loads its own rows (no subgroup). */
+function ownA(tile: RegisterTile, t0: string, steps: number, lines: string[]): string[][] {
+  const value: string[][] = Array.from({ length: tile.rows }, () => []);
+  if (aAlongK(tile, steps)) {
+    for (let i = 0; i < tile.rows; i++) {
+      lines.push(`let av${i} = ${loadA(tile, `aBase + r${i} * K + ${t0}`)};`);
+      for (let u = 0; u < 4; u++) value[i][u] = `av${i}.${VEC4_COMPONENTS[u]}`;
+    }
+  } else if (tile.aMode === 'mn4') {
+    for (let u = 0; u < steps; u++) {
+      for (let g = 0; g < tile.rows / 4; g++) {
+        lines.push(`let av${u}_${g} = ${loadA(tile, `aBase + (${kAt(t0, u)}) * M + rg${g}`)};`);
+        for (let r = 0; r < 4; r++) value[4 * g + r][u] = `av${u}_${g}.${VEC4_COMPONENTS[r]}`;
+      }
+    }
+  } else {
+    for (let u = 0; u < steps; u++) {
+      for (let i = 0; i < tile.rows; i++) {
+        lines.push(`let av${u}_${i} = ${loadA(tile, tile.transA ? `aBase + (${kAt(t0, u)}) * M + r${i}` : `aBase + r${i} * K + ${kAt(t0, u)}`)};`);
+        value[i][u] = `av${u}_${i}`;
+      }
+    }
+  }
+  return value;
+}
+
+// Subgroup mode: the subgroup's invocations share rows, so the block's A values are split into units
+// (vec4s or floats), unit v is loaded by lane v % sg into slot v / sg, and every value is then read from
+// its lane with subgroupBroadcast (a register extract on lavapipe).
+/** A's values of the block, value[row][step], shared across the subgroup. */
+function sharedA(tile: RegisterTile, t0: string, steps: number, lines: string[]): string[][] {
+  const { rows, subgroup: sg } = tile;
+  const groups = rows / 4;
+  const units = aAlongK(tile, steps) ? rows : tile.aMode === 'mn4' ? steps * groups : steps * rows;
+  for (let slot = 0; slot < Math.ceil(units / sg); slot++) {
+    const v = `min(sid + ${slot * sg}u, ${units - 1}u)`;
+    let index: string;
+    if (aAlongK(tile, steps)) index = `aBase + ${clampedRow(v)} * K + ${t0}`;
+    else if (tile.aMode === 'mn4') index = `aBase + (${kAt(t0, `${v} / ${groups}u`)}) * M + ${clampedRowGroup(`${v} % ${groups}u`)}`;
+    else {
+      const row = clampedRow(`${v} % ${rows}u`);
+      const step = `${v} / ${rows}u`;
+      index = tile.transA ? `aBase + (${kAt(t0, step)}) * M + ${row}` : `aBase + ${row} * K + ${kAt(t0, step)}`;
+    }
+    lines.push(`let as${slot} = ${loadA(tile, index)};`);
+  }
+  // Each unit's broadcast, declared where it is first used.
+  const broadcast = new Map<number, string>();
+  const unit = (v: number): string => {
+    let name = broadcast.get(v);
+    if (!name) {
+      name = `au${v}`;
+      broadcast.set(v, name);
+      lines.push(`let ${name} = subgroupBroadcast(as${Math.floor(v / sg)}, ${v % sg}u);`);
+    }
+    return name;
+  };
+  const value: string[][] = Array.from({ length: rows }, () => []);
+  for (let i = 0; i < rows; i++) {
+    for (let u = 0; u < steps; u++) {
+      if (aAlongK(tile, steps)) value[i][u] = `${unit(i)}.${VEC4_COMPONENTS[u]}`;
+      else if (tile.aMode === 'mn4') value[i][u] = `${unit(u * groups + (i >> 2))}.${VEC4_COMPONENTS[i % 4]}`;
+      else value[i][u] = unit(u * rows + i);
+    }
+  }
+  return value;
+}
+
+/** B's values of the block, value[column][step]; every invocation loads its own columns. */
+function ownB(tile: RegisterTile, t0: string, steps: number, lines: string[]): string[][] {
+  const value: string[][] = Array.from({ length: tile.cols }, () => []);
+  if (bAlongK(tile, steps)) {
+    for (let j = 0; j < tile.cols; j++) {
+      lines.push(`let bv${j} = ${loadB(tile, `bBase + c${j} * K + ${t0}`)};`);
+      for (let u = 0; u < 4; u++) value[j][u] = `bv${j}.${VEC4_COMPONENTS[u]}`;
+    }
+  } else if (tile.bMode === 'mn4') {
+    for (let u = 0; u < steps; u++) {
+      for (let g = 0; g < tile.cols / 4; g++) {
+        lines.push(`let bv${u}_${g} = ${loadB(tile, `bBase + (${kAt(t0, u)}) * N + cg${g}`)};`);
+        for (let r = 0; r < 4; r++) value[4 * g + r][u] = `bv${u}_${g}.${VEC4_COMPONENTS[r]}`;
+      }
+    }
+  } else {
+    for (let u = 0; u < steps; u++) {
+      for (let j = 0; j < tile.cols; j++) {
+        lines.push(`let bv${u}_${j} = ${loadB(tile, tile.transB ? `bBase + c${j} * K + ${kAt(t0, u)}` : `bBase + (${kAt(t0, u)}) * N + c${j}`)};`);
+        value[j][u] = `bv${u}_${j}`;
+      }
+    }
+  }
+  return value;
 }
 
 /**
@@ -296,7 +320,7 @@ function tiledShader(s: MatmulShape, plan: TiledPlan): string {
   const stores: string[] = [];
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 4; j++) {
-      stores.push(`  if (r0 + ${i}u < ${m} && c0 + ${j}u < ${n}) { out[oBase + (r0 + ${i}u) * ${n} + c0 + ${j}u] = acc${i}.${XYZW[j]}; }`);
+      stores.push(`  if (r0 + ${i}u < ${m} && c0 + ${j}u < ${n}) { out[oBase + (r0 + ${i}u) * ${n} + c0 + ${j}u] = acc${i}.${VEC4_COMPONENTS[j]}; }`);
     }
   }
   return `
