@@ -6,14 +6,28 @@
 // kernels (kernels/elementwise_ops.ts) because engine/ holds no kernels; there it is a
 // Record<UnaryOp, string>, so a row added here does not compile until it has one.
 //
-// A VJP gets the tensor ops as `t` (this file imports nothing, so the CPU backend can read the table
-// without loading autodiff), the op's input(s), its output and the incoming gradient dy; it returns
-// the gradient of each input (null: none flows), before any sum over broadcast axes.
+// A VJP gets the tensor ops it may use as `t` (ElementwiseVjpOps; this file imports no op, so the CPU
+// backend can read the table without loading autodiff), the op's input(s), its output and the incoming
+// gradient dy; it returns the gradient of each input (null: none flows), before any sum over broadcast
+// axes.
 
-import type * as TensorOps from './ops/index.js';
 import type { Tensor } from './tensor.js';
 
-type Ops = typeof TensorOps;
+/** The tensor ops a VJP of this table may use (ops/untaped.ts gives them; VJPs run untaped). */
+export interface ElementwiseVjpOps {
+  neg(x: Tensor): Tensor;
+  sign(x: Tensor): Tensor;
+  square(x: Tensor): Tensor;
+  scale(x: Tensor, factor: number): Tensor;
+  mul(a: Tensor, b: Tensor): Tensor;
+  div(a: Tensor, b: Tensor): Tensor;
+  passIfPositive(a: Tensor, b: Tensor): Tensor;
+  lt(a: Tensor, b: Tensor): Tensor;
+  le(a: Tensor, b: Tensor): Tensor;
+  gt(a: Tensor, b: Tensor): Tensor;
+  ge(a: Tensor, b: Tensor): Tensor;
+}
+type Ops = ElementwiseVjpOps;
 
 interface UnaryRow {
   cpu: (x: number) => number;

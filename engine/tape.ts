@@ -1,7 +1,8 @@
 // Reverse-mode autodiff with an explicit tape, in the spirit of micrograd: every op run while a tape
 // is recording appends (inputs, output, vjp); gradient() walks the entries backwards. The gradient can
 // be taken with respect to ANY tensor seen by the tape: parameters, inputs, or an intermediate such as
-// the first layer's output (YOPO's p). VJPs are written with ops, so they run on every backend.
+// the first layer's output (YOPO's p). VJPs are written with ops, so they run on every backend; they
+// run with recording paused (noGrad), so a gradient is not itself recorded (no second derivatives).
 //
 //   const tape = new Tape();
 //   const loss = tape.record(() => crossEntropy(model.forward(x), y));
@@ -9,6 +10,8 @@
 //
 // Use it inside tidy(): the tape keeps intermediate tensors alive until the scope ends.
 
+import { onesLike, zerosLike } from './ops/creation.js';
+import { binaryUntaped } from './ops/untaped.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -47,18 +50,6 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-/** Ops a zero gradient needs; injected by ops/index.ts so the tape stays independent of op files. */
-export interface GradientHelpers {
-  zerosLike(t: Tensor): Tensor;
-  add(a: Tensor, b: Tensor): Tensor;
-  onesLike(t: Tensor): Tensor;
-}
-let helpers: GradientHelpers | null = null;
-/** Wires in the ops the tape needs (zerosLike, onesLike, add); called once by engine/ops/index.ts. */
-export function setGradientHelpers(h: GradientHelpers): void {
-  helpers = h;
-}
-
 /** Records ops run inside record() and computes vector-Jacobian products of any recorded output with respect to any tensor it saw. */
 export class Tape {
   readonly entries: Entry[] = [];
@@ -80,8 +71,6 @@ export class Tape {
    * A tensor in `wrt` that `target` does not depend on gets zeros.
    */
   gradient(target: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tensor[] {
-    const h = helpers;
-    if (!h) throw new Error('Tape.gradient: ops are not loaded (import the engine through engine/index.js)');
     if (!seed && target.size !== 1) {
       throw new Error(`Tape.gradient: target has shape [${target.shape.join(', ')}]; pass a seed (cotangent) for a non-scalar target`);
     }
@@ -92,10 +81,10 @@ export class Tape {
     if (!wrt.some((t) => t.id === target.id) && !this.entries.some((e) => e.output.id === target.id)) {
       throw new Error(`Tape.gradient: the target (shape [${target.shape.join(', ')}]) was not computed while this tape was recording; compute it inside tape.record(...)`);
     }
-    return noGrad(() => this.backward(target, wrt, seed ?? h.onesLike(target), h));
+    return noGrad(() => this.backward(target, wrt, seed ?? onesLike(target)));
   }
 
-  private backward(target: Tensor, wrt: readonly Tensor[], seed: Tensor, h: GradientHelpers): Tensor[] {
+  private backward(target: Tensor, wrt: readonly Tensor[], seed: Tensor): Tensor[] {
     const wanted = new Set(wrt.map((t) => t.id));
     // Forward pass over the tape: which tensors depend on something in wrt? Only their VJPs matter.
     const dependsOnWrt = new Set(wanted);
@@ -114,13 +103,13 @@ export class Tape {
         const g = inputGrads[j];
         if (!g || !dependsOnWrt.has(input.id)) continue;
         const previous = grads.get(input.id);
-        grads.set(input.id, previous ? h.add(previous, g) : g);
+        grads.set(input.id, previous ? binaryUntaped('add', previous, g) : g);
       }
       // The output's gradient has been passed on: free it unless the caller asked for it.
       grads.drop(e.output.id);
       for (const g of inputGrads) if (g) grads.disposeIfUnused(g);
     }
-    return wrt.map((t) => grads.get(t.id) ?? h.zerosLike(t));
+    return wrt.map((t) => grads.get(t.id) ?? zerosLike(t));
   }
 }
 

@@ -1,41 +1,25 @@
 // Binary elementwise ops with NumPy broadcasting. Each op's derivative is its row of the op table
-// (../elementwise_ops.ts); a gradient flowing to a broadcast input is summed over the broadcast axes
-// (sumTo). The ops are function declarations, not consts: `./index.js` (the VJPs' `ops`) imports this
-// file back and uses `add` while it loads, whichever op file is imported first.
+// (../elementwise_ops.ts), run untaped (./untaped.ts); a gradient flowing to a broadcast input is
+// summed over the broadcast axes (sumTo).
 
 import { type BinaryOp, binaryRow } from '../elementwise_ops.js';
-import { broadcastAxes, broadcastShapes, sameShape, shapeString, type Shape } from '../shape.js';
+import { type Shape, broadcastShapes, sameShape, shapeString } from '../shape.js';
 import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
-import * as ops from './index.js';
-import { sum } from './reduce.js';
-import { reshape } from './shape_ops.js';
+import { VJP_OPS, binaryUntaped, sumTo } from './untaped.js';
 import { backendOf, wrap } from './util.js';
 
 /** The binary op `op` of the table on a and b (broadcast), with the row's VJP recorded. */
 export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  if (a.dtype !== b.dtype) throw new Error(`${op}: dtypes differ (${a.dtype} ${shapeString(a.shape)} vs ${b.dtype} ${shapeString(b.shape)})`);
-  const backend = backendOf(op, a, b);
-  const shape = broadcastShapes(a.shape, b.shape, op);
-  const row = binaryRow(op);
-  // The backend gets the INPUT dtype (it decides how to read a and b); comparisons output float32.
-  const dtype = row.comparison ? 'float32' : a.dtype;
-  const out = wrap(backend, backend.binary(op, a.storage, a.shape, b.storage, b.shape, shape, a.dtype), shape, dtype);
-  const { vjp } = row;
+  const out = binaryUntaped(op, a, b);
+  const { vjp } = binaryRow(op);
   recordOp(out, [a, b], vjp
     ? (dy) => {
-        const [da, db] = vjp(ops, { a, b, out, dy });
+        const [da, db] = vjp(VJP_OPS, { a, b, out, dy });
         return [da && sumTo(da, a.shape), db && sumTo(db, b.shape)];
       }
     : () => [null, null]);
   return out;
-}
-
-/** Sums a broadcast gradient back to `shape`. */
-export function sumTo(g: Tensor, shape: Shape): Tensor {
-  if (sameShape(g.shape, shape)) return g;
-  const axes = broadcastAxes(shape, g.shape);
-  return reshape(sum(g, axes), shape);
 }
 
 /** a + b elementwise, with NumPy broadcasting. */

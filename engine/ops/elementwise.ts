@@ -1,20 +1,18 @@
-// Unary elementwise ops. Each op's derivative is its row of the op table (../elementwise_ops.ts);
-// affine and clamp carry numbers of their own, so their rules are here.
+// Unary elementwise ops. Each op's derivative is its row of the op table (../elementwise_ops.ts), run
+// untaped (./untaped.ts); affine and clamp carry numbers of their own, so their rules are here.
 
 import { type UnaryOp, unaryRow } from '../elementwise_ops.js';
 import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { eq, mul } from './binary.js';
-import * as ops from './index.js';
+import { VJP_OPS, affineUntaped, unaryUntaped } from './untaped.js';
 import { backendOf, requireFloat, wrap } from './util.js';
 
 /** The unary op `op` of the table on x, with the row's VJP recorded (none for a row without one). */
 export function unary(op: UnaryOp, x: Tensor): Tensor {
-  requireFloat(op, x);
-  const backend = backendOf(op, x);
-  const out = wrap(backend, backend.unary(op, x.storage, x.size), x.shape);
+  const out = unaryUntaped(op, x);
   const { vjp } = unaryRow(op);
-  recordOp(out, [x], vjp ? (dy) => [vjp(ops, { x, out, dy })] : () => [null]);
+  recordOp(out, [x], vjp ? (dy) => [vjp(VJP_OPS, { x, out, dy })] : () => [null]);
   return out;
 }
 
@@ -70,9 +68,7 @@ export function reciprocal(x: Tensor): Tensor {
 
 /** scale·x + shift, with plain numbers (no scalar tensor upload). */
 export function affine(x: Tensor, scaleBy: number, shift: number): Tensor {
-  requireFloat('affine', x);
-  const backend = backendOf('affine', x);
-  const out = wrap(backend, backend.affine(x.storage, x.size, scaleBy, shift), x.shape);
+  const out = affineUntaped(x, scaleBy, shift);
   recordOp(out, [x], (dy) => [scale(dy, scaleBy)]);
   return out;
 }

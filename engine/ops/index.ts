@@ -1,10 +1,4 @@
-// Every op, in one import. Loading this also gives the tape the few ops it needs for gradients.
-
-import { setGradientHelpers } from '../tape.js';
-import { add } from './binary.js';
-import { onesLike, zerosLike } from './creation.js';
-
-setGradientHelpers({ add, zerosLike, onesLike });
+// Every op, in one import.
 
 export * from './binary.js';
 export * from './cast.js';
@@ -18,3 +12,4 @@ export * from './pool.js';
 export * from './reduce.js';
 export * from './shape_ops.js';
 export * from './softmax.js';
+export { sumTo } from './untaped.js';

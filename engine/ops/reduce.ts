@@ -1,25 +1,14 @@
 // Reductions over chosen axes. The gradient of a sum is broadcast back; of a max/min it goes to the
 // positions equal to the extreme (split evenly between ties).
 
-import type { ReduceOp } from '../backend.js';
 import { normalizeAxes, sizeOf } from '../shape.js';
 import { recordOp } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { div, eq, mul } from './binary.js';
 import { scale } from './elementwise.js';
 import { reshape } from './shape_ops.js';
+import { keptShape, reduceUntaped as reduce } from './untaped.js';
 import { backendOf, wrap } from './util.js';
-
-/** The output shape with reduced axes kept as size 1, to broadcast a gradient back. */
-function keptShape(shape: readonly number[], axes: number[]): number[] {
-  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
-}
-
-function reduce(op: ReduceOp, x: Tensor, axes: number[], keepDims: boolean): Tensor {
-  const backend = backendOf(op, x);
-  const outShape = keepDims ? keptShape(x.shape, axes) : x.shape.filter((_, i) => !axes.includes(i));
-  return wrap(backend, backend.reduce(op, x.storage, x.shape, axes, x.dtype), outShape, x.dtype);
-}
 
 /** Sum over `axes` (all when omitted); keepDims keeps them as size 1. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
