@@ -10,7 +10,7 @@ import { useWebGPU } from '../kernels/index.js';
 import { SmallCNN } from '../nn/index.js';
 import { startWebServer } from '../web/server.js';
 import { BatchLoader, loadMnist, parseMethod, subset, trainingDefaults } from '../yopo/index.js';
-import { launchChromium } from '../test/browser/chromium.js';
+import { launchChromium } from './chromium.js';
 
 const { values } = parseArgs({ options: { batch: { type: 'string', default: '32' }, steps: { type: 'string', default: '4' }, warmup: { type: 'string', default: '2' } } });
 const BATCH = Number(values.batch);

@@ -1,5 +1,5 @@
 // yopo in a real browser (Debian's Chromium, headless, WebGPU on SwiftShader): the kernel checks of
-// test/checks/ run in the page (Node runs the same list in kernel_checks.test.ts), and the web page
+// kernels/checks/ run in the page (Node runs the same list in kernel_checks.test.ts), and the web page
 // trains YOPO, predicts a drawn digit, attacks it (PGD and APGD) and hands over a checkpoint that
 // Node loads and evaluates to the same accuracy.
 // A screenshot of the page goes to dist/test-output/browser-page.png.
@@ -13,9 +13,9 @@ import { CpuBackend, Random, setBackend } from '../engine/index.js';
 import { SmallCNN, loadModel } from '../nn/index.js';
 import { type WebServer, startWebServer } from '../web/server.js';
 import { evaluate, loadMnist, parseAttack, subset } from '../yopo/index.js';
-import type { CheckReport } from './checks/check.js';
-import { CHECK_MODULES, loadChecks } from './checks/modules.js';
-import { chromiumMissing, launchChromium } from './browser/chromium.js';
+import type { CheckReport } from '../kernels/checks/check.js';
+import { CHECK_MODULES, loadChecks } from '../kernels/checks/modules.js';
+import { chromiumMissing, launchChromium } from '../bench/chromium.js';
 import { webgpu } from './helpers.js';
 
 const OUTPUT = join('dist', 'test-output');
@@ -46,7 +46,7 @@ if (missing) {
     await page.goto(`${server.url}web/checks.html`);
     await page.waitForFunction(() => 'yopoChecks' in window);
     const started = performance.now();
-    const inBrowser = await page.evaluate((urls) => (window as unknown as { yopoChecks: { run(u: string[]): Promise<CheckReport[]> } }).yopoChecks.run(urls), CHECK_MODULES.map((m) => `/dist/test/checks/${m}`));
+    const inBrowser = await page.evaluate((urls) => (window as unknown as { yopoChecks: { run(u: string[]): Promise<CheckReport[]> } }).yopoChecks.run(urls), CHECK_MODULES.map((m) => `/dist/kernels/checks/${m}`));
     const names = (await loadChecks()).flatMap((m) => m.checks.map((c) => c.name));
     console.log(`${names.length} kernel checks in Chromium: ${((performance.now() - started) / 1000).toFixed(1)} s`);
     assert.ok(names.length > 50, `only ${names.length} checks found in ${CHECK_MODULES.join(', ')}`);

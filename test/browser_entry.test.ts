@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as browser from '../browser.js';
 import { Random, useCpu } from '../engine/index.js';
+import { CHECK_MODULES } from '../kernels/checks/modules.js';
 import { SmallCNN, saveModel } from '../nn/index.js';
 import { CIFAR_RECORD_BYTES, defaultMnistDir, loadMnist } from '../yopo/data/index.js';
 
@@ -54,6 +55,13 @@ function walk(entry: string): { modules: string[]; bad: string[] } {
 test('the import graph of dist/browser.js has no Node built-in and no webgpu package', () => {
   const { modules, bad } = walk(join(distRoot, 'browser.js'));
   assert.ok(modules.length > 40, `only ${modules.length} modules reached: is the walker following imports?`);
+  assert.equal(bad, [], bad.join('\n'));
+});
+
+// web/checks.js itself loads the check modules by URL (a computed import), so the walk starts at them.
+test('the page\'s modules and the kernel check modules its checks page loads reach no Node built-in either', () => {
+  const pages = ['web/main.js', 'web/worker.js', ...CHECK_MODULES.map((m) => `kernels/checks/${m}`)];
+  const bad = pages.flatMap((page) => walk(join(distRoot, page)).bad);
   assert.equal(bad, [], bad.join('\n'));
 });
 

@@ -1,10 +1,10 @@
-// The kernel checks of test/checks/ (GPU against the CPU reference, every kernel family) on Node's
+// The kernel checks of kernels/checks/ (GPU against the CPU reference, every kernel family) on Node's
 // WebGPU: the very list test/browser.test.ts runs in Chromium. One test per family.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runChecks } from './checks/check.js';
-import { loadChecks } from './checks/modules.js';
+import { runChecks } from '../kernels/checks/check.js';
+import { loadChecks } from '../kernels/checks/modules.js';
 import { cpu, webgpu } from './helpers.js';
 
 for (const { module, checks } of await loadChecks()) {

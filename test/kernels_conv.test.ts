@@ -1,5 +1,5 @@
 // Convolution kernels: WebGPU forward, backward-input and backward-filter against the CPU reference
-// (the cases and the check of test/checks/conv_checks.ts, a few of which run in Chromium too)
+// (the cases and the check of kernels/checks/conv_checks.ts, a few of which run in Chromium too)
 // on awkward configurations (odd sizes, strides 2 to 4, channel counts not multiples of the register
 // tile, 1x1, 3x3, 5x5 and non-square kernels, with and without bias), and finite-difference checks of
 // the conv2d VJP.
@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { Random, Tensor, conv2d, conv2dShape, mul, sum } from '../engine/index.js';
-import { CONV_CASES, type ConvCase, convCheck, convSeed, describeConv } from './checks/conv_checks.js';
+import { CONV_CASES, type ConvCase, convCheck, convSeed, describeConv } from '../kernels/checks/conv_checks.js';
 import { assertOp, cpu, gradCheck, maxAbs, put, randomArray, webgpu } from './helpers.js';
 
 async function check(c: ConvCase, seed: number): Promise<void> {

@@ -2,7 +2,7 @@
 // batched shapes in all four transpose combinations (the register-blocked kernel has separate load
 // paths per case and edge handling for sizes that are not multiples of its tile), plus
 // finite-difference checks of the op's VJP and the VJP run on WebGPU against the CPU. The checks are
-// defined in test/checks/matmul_checks.ts, where a few of them also run in Chromium.
+// defined in kernels/checks/matmul_checks.ts, where a few of them also run in Chromium.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +11,7 @@ import { type MatmulShape, Random } from '../engine/index.js';
 import { matmulTunable } from '../kernels/matmul.js';
 import { matmulVariants } from '../kernels/matmul_plan.js';
 import { Tuner, setTuner } from '../kernels/tune.js';
-import { GRAD_CASES, TRANSPOSES, gradName, gradSeed, matmulCheck, matmulLoss, matmulName, matmulSeed, matmulVjpCheck, operandShapes } from './checks/matmul_checks.js';
+import { GRAD_CASES, TRANSPOSES, gradName, gradSeed, matmulCheck, matmulLoss, matmulName, matmulSeed, matmulVjpCheck, operandShapes } from '../kernels/checks/matmul_checks.js';
 import { assertOp, cpu64, gradCheck, randomArray, webgpu } from './helpers.js';
 
 /** [batch, m, n, k], whether to run all four transpose combinations or only the plain one, and whether

@@ -1,6 +1,6 @@
 // Pooling and batch-norm kernels: WebGPU against the CPU reference on odd sizes, max-pool ties,
 // numerically stable batch statistics, and finite-difference checks of the ops' gradients. The op
-// checks are defined in test/checks/pool_bn_checks.ts, where a few of them also run in Chromium.
+// checks are defined in kernels/checks/pool_bn_checks.ts, where a few of them also run in Chromium.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -30,7 +30,7 @@ import {
   poolCaseCheck,
   poolCheck,
   statsCheck,
-} from './checks/pool_bn_checks.js';
+} from '../kernels/checks/pool_bn_checks.js';
 import { assertClose, assertOp, cpu, cpu64, gradCheck, put, randomArray, webgpu } from './helpers.js';
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

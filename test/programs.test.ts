@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Backend, type DType, type MatmulShape, Random, type Storage, Tape, type Tensor, batchNormTrain, mul, pool2dShape, sum, tidy } from '../engine/index.js';
 import { assertClose, assertOp, cpu, cpu64, on, put, randomArray, webgpu } from './helpers.js';
-import { matmulCheck } from './checks/matmul_checks.js';
+import { matmulCheck } from '../kernels/checks/matmul_checks.js';
 import { matmulVariants } from '../kernels/matmul_plan.js';
 import type { Gpu } from '../kernels/webgpu/gpu.js';
 

@@ -2,7 +2,7 @@
 // back to the caller (the browser tests, through page.evaluate) and are listed on the page.
 
 import { CpuBackend, useWebGPU } from '../browser.js';
-import { type Check, type CheckReport, runChecks } from '../test/checks/check.js';
+import { type Check, type CheckReport, runChecks } from '../kernels/checks/check.js';
 
 async function run(moduleUrls: string[]): Promise<CheckReport[]> {
   const env = { gpu: await useWebGPU(), cpu: new CpuBackend() };

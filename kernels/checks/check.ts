@@ -1,9 +1,10 @@
 // A check: one GPU-versus-CPU-reference comparison that runs unchanged in Node (Dawn) and in a browser
-// page (navigator.gpu). Check modules import only from the browser entry (no Node built-ins), export
-// `checks`, and throw on failure; the runners (test/browser.test.ts for both hosts, web/checks.ts in
-// the page) collect one report per check.
+// page (navigator.gpu). Check modules import only browser-safe modules (engine/, its reference harness,
+// the WebGPU backend; no Node built-ins), export `checks`, and throw on failure; the runners
+// (test/kernel_checks.test.ts in Node, web/checks.ts in the page) collect one report per check.
 
-import { type Backend, CpuBackend, type OpCheck, checkOp, formatReport } from '../../browser.js';
+import { type Backend, CpuBackend } from '../../engine/index.js';
+import { type OpCheck, checkOp, formatReport } from '../../engine/reference/index.js';
 
 export interface CheckEnv {
   gpu: Backend;

@@ -2,7 +2,8 @@
 // checks for the reference harness: the cases test/kernels_conv.test.ts runs on Node's WebGPU, and the
 // few of them (`checks`) that also run in Chromium.
 
-import { type OpCheck, Tensor, conv2dShape } from '../../browser.js';
+import { Tensor, conv2dShape } from '../../engine/index.js';
+import type { OpCheck } from '../../engine/reference/index.js';
 import { type Check, opCheck } from './check.js';
 
 export interface ConvCase {

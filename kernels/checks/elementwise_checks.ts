@@ -2,9 +2,8 @@
 // odd size (one element per invocation) and a multiple of 4 (the vec4 kernels), binary ops also with
 // broadcasting, plus affine and clamp. Checks that run in Node and in Chromium alike.
 
-import {
-  BINARY_OPS, type BinaryOp, type OpCheck, type OpInput, Random, UNARY_OPS, type UnaryOp, affine, binary, clamp, unary,
-} from '../../browser.js';
+import { BINARY_OPS, type BinaryOp, Random, UNARY_OPS, type UnaryOp, affine, binary, clamp, unary } from '../../engine/index.js';
+import { type OpCheck, type OpInput } from '../../engine/reference/index.js';
 import { type Check, opCheck } from './check.js';
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

@@ -2,10 +2,12 @@
 // definitions test/kernels_matmul.test.ts runs on Node's WebGPU (with more shapes and both kernel
 // variants), and the ones (`checks`) that also run in Chromium.
 
-import { type MatmulShape, type OpCheck, Tape, Tensor, WebGPUBackend, matmul, mul, sum } from '../../browser.js';
-import type { GpuBuffer } from '../../kernels/webgpu/gpu.js';
-import { matmulWith } from '../../kernels/matmul.js';
-import type { MatmulVariant } from '../../kernels/matmul_plan.js';
+import { type MatmulShape, Tape, Tensor, matmul, mul, sum } from '../../engine/index.js';
+import type { OpCheck } from '../../engine/reference/index.js';
+import { WebGPUBackend } from '../backend.js';
+import type { GpuBuffer } from '../webgpu/gpu.js';
+import { matmulWith } from '../matmul.js';
+import type { MatmulVariant } from '../matmul_plan.js';
 import { type Check, opCheck } from './check.js';
 
 export const TRANSPOSES: [boolean, boolean][] = [

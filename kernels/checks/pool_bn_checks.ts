@@ -2,7 +2,8 @@
 // the definitions test/kernels_pool_bn.test.ts runs on Node's WebGPU (with more cases, ties and
 // finite differences), and the ones (`checks`) that also run in Chromium.
 
-import { type OpCheck, Random, Tape, Tensor, batchNormTrain, mul, pool2dShape, sum } from '../../browser.js';
+import { Random, Tape, Tensor, batchNormTrain, mul, pool2dShape, sum } from '../../engine/index.js';
+import type { OpCheck } from '../../engine/reference/index.js';
 import { type Check, opCheck } from './check.js';
 
 export type PoolKind = 'max' | 'avg';

@@ -2,7 +2,8 @@
 // several axes and all axes (odd shapes), the long workgroup-tree path, and argmax. Checks that run in
 // Node and in Chromium alike.
 
-import { type OpCheck, argmax, max, mean, min, sum } from '../../browser.js';
+import { argmax, max, mean, min, sum } from '../../engine/index.js';
+import type { OpCheck } from '../../engine/reference/index.js';
 import { type Check, opCheck } from './check.js';
 
 /** Tolerance for a sum of `count` terms of magnitude ≤ m (float32 accumulation on the GPU). */

@@ -2,7 +2,8 @@
 // cross-entropy forward and its gradient with respect to the logits (through the tape). Checks that
 // run in Node and in Chromium alike.
 
-import { type OpCheck, Tape, logSoftmax, softmaxCrossEntropy } from '../../browser.js';
+import { Tape, logSoftmax, softmaxCrossEntropy } from '../../engine/index.js';
+import type { OpCheck } from '../../engine/reference/index.js';
 import { type Check, opCheck } from './check.js';
 
 export function logSoftmaxCheck(shape: number[]): OpCheck {
