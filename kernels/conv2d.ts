@@ -40,52 +40,63 @@ import {
   convVariants,
   defaultConvVariant,
   rowTileConfigOf,
+  type RowTilePlan,
   rowTilePlan,
 } from './conv_plan.js';
 import { type TunableOp, scratchOperand, tunerOf } from './tune.js';
 import { UNARY_WGSL } from './elementwise_ops.js';
 import { flatIndex, grid } from './wgsl.js';
+import { VEC4_COMPONENTS, fmaChain } from './wgsl_emitters.js';
 
-/** A multiply of the row-tile kernel: weight (kh, kw) times the source at window position (v, u). */
+/** A multiply of the row-tile kernel: weight (kh, kw) times the source at window position (row, col). */
 interface Tap {
   kh: number;
   kw: number;
-  v: number;
-  u: number;
+  row: number;
+  col: number;
 }
 
-/** One row-tile pass: a stride-S correlation of a source stored already padded (no read needs a bounds
- *  check), computing a QH × QW grid of pixels and storing it, possibly strided, into an output plane. */
+/** One row-tile pass: a stride-`stride` correlation of a source stored already padded (no read needs a
+ *  bounds check), computing a grid of pixels and storing it, possibly strided, into an output plane. */
 interface RowTilePass {
   name: string;
   rows: number;
   channels: number;
   /** The stored source plane. */
-  SH: number;
-  SW: number;
-  /** Computed pixel (a, b), a < QH and b < QW, has its window at source (originH + S·a, originW + S·b). */
-  QH: number;
-  QW: number;
+  sourceHeight: number;
+  sourceWidth: number;
+  /** Computed pixel (a, b), a < gridHeight and b < gridWidth, has its window at source
+   *  (originRow + stride·a, originCol + stride·b). */
+  gridHeight: number;
+  gridWidth: number;
   stride: number;
-  originH: number;
-  originW: number;
+  originRow: number;
+  originCol: number;
   taps: Tap[];
   /** The weight tensor's kernel size, and WGSL for the index of weight (kh, kw) of row `r` (a u32
    *  expression) and the loop channel c. */
-  KH: number;
-  KW: number;
+  kernelHeight: number;
+  kernelWidth: number;
   weightIndex: (r: string, kh: number, kw: number) => string;
-  /** Pixel (a, b) is stored at (h0 + step·a, w0 + step·b) of an OH × OW plane. */
-  out: { OH: number; OW: number; step: number; h0: number; w0: number };
+  /** Pixel (a, b) is stored at (row0 + step·a, col0 + step·b) of a height × width plane. */
+  out: { height: number; width: number; step: number; row0: number; col0: number };
   /** ReLU on the stored values (after the bias). */
   relu: boolean;
 }
 
-type RowTileWeights = Pick<RowTilePass, 'name' | 'rows' | 'channels' | 'KH' | 'KW' | 'weightIndex'>;
+type RowTileWeights = Pick<RowTilePass, 'name' | 'rows' | 'channels' | 'kernelHeight' | 'kernelWidth' | 'weightIndex'>;
 
 /** The weights as the row-tile kernel reads them. The caller releases the result if it is not `w`. */
 function rowTileWeights(gpu: Gpu, w: Binding, p: RowTileWeights, config: RowTileConfig): Binding {
   return rowTilePlan(p.rows, 1, 1, 1, config).vecRows ? rowsInnermost(gpu, w, p) : w;
+}
+
+/** Runs one row-tile pass over `s.batch` images. */
+function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bias: Binding | null, s: Conv2dShape, p: RowTilePass, config: RowTileConfig): void {
+  const plan = rowTilePlan(p.rows, s.batch, p.gridHeight, p.gridWidth, config);
+  // Unrolled for one shape: the key names everything the source depends on.
+  const pipeline = gpu.program(p.name, `${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}|${JSON.stringify(plan)}`, () => rowTileShader(p, plan, bias !== null));
+  gpu.dispatch(pipeline, bias ? [src, weights, out, bias] : [src, weights, out], plan.workgroups);
 }
 
 // An invocation computes TM rows × a TH × TN block of output pixels. Neighbouring pixels share most
@@ -94,105 +105,142 @@ function rowTileWeights(gpu: Gpu, w: Binding, p: RowTileWeights, config: RowTile
 // With subgroups, the lanes of one subgroup (all on the same rows) split the channel's TM·taps weights
 // between them, one vec4 each, and pass them around with subgroupBroadcast (a register extract on
 // lavapipe) instead of each lane loading all of them.
-function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bias: Binding | null, s: Conv2dShape, p: RowTilePass, config: RowTileConfig): void {
-  const { rows: R, channels: CR, SH, SW, QH, QW, stride: S, taps } = p;
-  const { OH, OW, step } = p.out;
-  const plan = rowTilePlan(R, s.batch, QH, QW, config);
-  const { tm, th, tn, wx, wy, tiles, tileRows, tilesPerRow, vecRows, subgroup: sg } = plan;
-  // Unrolled for one shape: the key names everything the source depends on.
-  const pipeline = gpu.program(p.name, `${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}|${JSON.stringify(plan)}`, () => {
-    const L: string[] = [];
-    for (let i = 0; i < tm; i++) L.push(`  let r${i} = min(row0 + ${i}u, ${R - 1}u);`);
-    L.push(`  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`);
-    L.push(`  let n = tile / ${tileRows * tilesPerRow}u;`);
-    L.push(`  let qh0 = (tile % ${tileRows * tilesPerRow}u) / ${tilesPerRow}u * ${th}u;`);
-    L.push(`  let qw0 = (tile % ${tilesPerRow}u) * ${tn}u;`);
-    const px: [number, number][] = [];
-    for (let a = 0; a < th; a++) for (let b = 0; b < tn; b++) px.push([a, b]);
-    // The source positions the tile reads, relative to its window corner, in load order.
-    const at = (a: number, b: number, t: Tap) => `${a * S + t.v}_${b * S + t.u}`;
-    const reads = new Map<string, number>();
-    for (const [a, b] of px) for (const t of taps) reads.set(at(a, b, t), (a * S + t.v) * SW + b * S + t.u);
-    const sorted = [...reads].sort((x, y) => x[1] - y[1]);
-    L.push(`  let corner = (qh0 * ${S}u + ${p.originH}u) * ${SW}u + qw0 * ${S}u + ${p.originW}u;`);
-    for (const [name, offset] of sorted) L.push(`  let at${name} = corner + ${offset}u;`);
-    // The bias starts each sum. Added at the store instead, lavapipe compiled SmallCNN's forwards about
-    // 2× slower with the bias read behind each store's branch (3.3–3.6 against 1.6–1.8 s at 32x26x26→32),
-    // and ran them 1.3–1.6× slower with it read once before the stores.
-    if (bias) for (let i = 0; i < tm; i++) L.push(`  let bias${i} = bias[r${i}];`);
-    for (let i = 0; i < tm; i++) for (let j = 0; j < px.length; j++) L.push(`  var acc${i}_${j} = ${bias ? `bias${i}` : '0.0'};`);
-    const groups = tm / 4;
-    if (vecRows) for (let g = 0; g < groups; g++) L.push(`  let rg${g} = min(row0 + ${4 * g}u, ${R - 4}u) / 4u;`);
-    const KK = p.KH * p.KW;
-    const tapIndex = taps.map((t) => t.kh * p.KW + t.kw);
-    const identityTaps = tapIndex.every((t, k) => t === k);
-    L.push(`  for (var c = 0u; c < ${CR}u; c++) {`, `    let plane = (n * ${CR}u + c) * ${SH * SW}u;`);
-    for (const [name] of sorted) L.push(`    let x${name} = src[plane + at${name}];`);
-    if (sg) {
-      // Unit v = (tap k, row group g), k = v / groups, g = v % groups: loaded by lane v % sg into slot v / sg.
-      const units = taps.length * groups;
-      for (let q = 0; q < Math.ceil(units / sg); q++) {
-        L.push(`    let v${q} = min(sid + ${q * sg}u, ${units - 1}u);`);
-        const tap = identityTaps ? `v${q} / ${groups}u` : `tapIndex[v${q} / ${groups}u]`;
-        L.push(`    let as${q} = w4[(c * ${KK}u + ${tap}) * ${R / 4}u + min(row0 + 4u * (v${q} % ${groups}u), ${R - 4}u) / 4u];`);
-      }
-      taps.forEach((_, k) => {
-        for (let g = 0; g < groups; g++) {
-          const v = k * groups + g;
-          L.push(`    let a_${k}_${g} = subgroupBroadcast(as${Math.floor(v / sg)}, ${v % sg}u);`);
-          for (let r = 0; r < 4; r++) L.push(`    let a${4 * g + r}_${k} = a_${k}_${g}.${'xyzw'[r]};`);
-        }
-      });
-    } else {
-      taps.forEach((t, k) => {
-        if (vecRows) {
-          for (let g = 0; g < groups; g++) {
-            L.push(`    let a_${k}_${g} = w4[(c * ${KK}u + ${tapIndex[k]}u) * ${R / 4}u + rg${g}];`);
-            for (let r = 0; r < 4; r++) L.push(`    let a${4 * g + r}_${k} = a_${k}_${g}.${'xyzw'[r]};`);
-          }
-        } else {
-          for (let i = 0; i < tm; i++) L.push(`    let a${i}_${k} = w[${p.weightIndex(`r${i}`, t.kh, t.kw)}];`);
-        }
-      });
-    }
-    for (let i = 0; i < tm; i++) {
-      px.forEach(([a, b], j) => {
-        const terms = taps.map((t, k) => `a${i}_${k}, x${at(a, b, t)}`);
-        let sum = terms[terms.length - 1].replace(', ', ' * ');
-        for (let k = terms.length - 2; k >= 0; k--) sum = `fma(${terms[k]}, ${sum})`;
-        L.push(`    acc${i}_${j} += ${sum};`);
-      });
-    }
-    L.push('  }');
-    L.push(`  let live = wg.x * ${wx}u + lid.x < ${tiles}u;`);
-    // Where the tile's first pixel goes in its output plane.
-    L.push(`  let dst = (qh0 * ${step}u + ${p.out.h0}u) * ${OW}u + qw0 * ${step}u + ${p.out.w0}u;`);
-    for (let i = 0; i < tm; i++) {
-      px.forEach(([a, b], j) => {
-        const value = `acc${i}_${j}`;
-        const guard = `live && row0 + ${i}u < ${R}u${QH % th ? ` && qh0 + ${a}u < ${QH}u` : ''}${QW % tn ? ` && qw0 + ${b}u < ${QW}u` : ''}`;
-        const store = `out[(n * ${R}u + row0 + ${i}u) * ${OH * OW}u + dst + ${a * step * OW + b * step}u]`;
-        L.push(`  if (${guard}) { ${p.relu ? `let v = ${value}; ${store} = ${UNARY_WGSL.relu};` : `${store} = ${value};`} }`);
-      });
-    }
-    return `${sg ? 'enable subgroups;' : ''}
+//
+// WGSL names: r{i} the clamped row i of the invocation; at{h}_{w} the index (from the window corner) and
+// x{h}_{w} the value of the source at window offset (h, w); a{i}_{k} the weight of row i at tap k;
+// acc{i}_{j} the sum of row i at the tile's pixel j.
+/** The WGSL of a row-tile pass under a plan (with a bias binding when `bias`). */
+function rowTileShader(p: RowTilePass, plan: RowTilePlan, bias: boolean): string {
+  const { tm, wx, wy, vecRows, subgroup } = plan;
+  const pixels = tilePixels(plan);
+  const reads = sourceReads(p, pixels);
+  const tapIndex = p.taps.map((t) => t.kh * p.kernelWidth + t.kw);
+  const identityTaps = tapIndex.every((t, k) => t === k);
+  const lines = [
+    ...rowTileOrigin(p, plan),
+    `  let corner = (qh0 * ${p.stride}u + ${p.originRow}u) * ${p.sourceWidth}u + qw0 * ${p.stride}u + ${p.originCol}u;`,
+    ...reads.map(([name, offset]) => `  let at${name} = corner + ${offset}u;`),
+    // The bias starts each sum (compile and run time measured against adding it at the store: docs/notes/kernels.md).
+    ...(bias ? range(tm).map((i) => `  let bias${i} = bias[r${i}];`) : []),
+    ...range(tm).flatMap((i) => pixels.map((_, j) => `  var acc${i}_${j} = ${bias ? `bias${i}` : '0.0'};`)),
+    ...(vecRows ? range(tm / 4).map((g) => `  let rg${g} = min(row0 + ${4 * g}u, ${p.rows - 4}u) / 4u;`) : []),
+    `  for (var c = 0u; c < ${p.channels}u; c++) {`,
+    `    let plane = (n * ${p.channels}u + c) * ${p.sourceHeight * p.sourceWidth}u;`,
+    ...reads.map(([name]) => `    let x${name} = src[plane + at${name}];`),
+    ...(subgroup ? sharedWeights(p, plan, identityTaps) : ownWeights(p, plan, tapIndex)),
+    ...range(tm).flatMap((i) => pixels.map(([a, b], j) => `    acc${i}_${j} += ${fmaChain(p.taps.map((t, k) => [`a${i}_${k}`, `x${windowOffset(p, a, b, t)}`]))};`)),
+    '  }',
+    ...rowTileStores(p, plan, pixels),
+  ];
+  return `${subgroup ? 'enable subgroups;' : ''}
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> ${vecRows ? 'w4: array<vec4f>' : 'w: array<f32>'};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
-${sg && !identityTaps ? `const tapIndex = array<u32, ${taps.length}>(${tapIndex.map((t) => `${t}u`).join(', ')});` : ''}
+${subgroup && !identityTaps ? `const tapIndex = array<u32, ${p.taps.length}>(${tapIndex.map((t) => `${t}u`).join(', ')});` : ''}
 @compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${subgroup ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
-${L.join('\n')}
+${lines.join('\n')}
 }`;
+}
+
+/** 0, 1, …, count − 1. */
+const range = (count: number) => Array.from({ length: count }, (_, i) => i);
+
+/** The tile's pixels (a, b), a < TH, b < TN, row by row: pixel j is the j-th. */
+function tilePixels(plan: RowTilePlan): [number, number][] {
+  const pixels: [number, number][] = [];
+  for (let a = 0; a < plan.th; a++) for (let b = 0; b < plan.tn; b++) pixels.push([a, b]);
+  return pixels;
+}
+
+/** The WGSL name of the source position that tap t reads for pixel (a, b): its offset from the window corner. */
+const windowOffset = (p: RowTilePass, a: number, b: number, t: Tap) => `${a * p.stride + t.row}_${b * p.stride + t.col}`;
+
+/** The source positions the tile reads, as [name, offset from the corner], in load order (by offset). */
+function sourceReads(p: RowTilePass, pixels: [number, number][]): [string, number][] {
+  const reads = new Map<string, number>();
+  for (const [a, b] of pixels) for (const t of p.taps) reads.set(windowOffset(p, a, b, t), (a * p.stride + t.row) * p.sourceWidth + b * p.stride + t.col);
+  return [...reads].sort((x, y) => x[1] - y[1]);
+}
+
+/** The invocation's clamped rows r{i}, and its tile: image n and first pixel (qh0, qw0). */
+function rowTileOrigin(p: RowTilePass, plan: RowTilePlan): string[] {
+  const { tm, th, tn, wx, tiles, tileRows, tilesPerRow } = plan;
+  return [
+    ...range(tm).map((i) => `  let r${i} = min(row0 + ${i}u, ${p.rows - 1}u);`),
+    `  let tile = min(wg.x * ${wx}u + lid.x, ${tiles - 1}u);`,
+    `  let n = tile / ${tileRows * tilesPerRow}u;`,
+    `  let qh0 = (tile % ${tileRows * tilesPerRow}u) / ${tilesPerRow}u * ${th}u;`,
+    `  let qw0 = (tile % ${tilesPerRow}u) * ${tn}u;`,
+  ];
+}
+
+/** The channel's weights a{i}_{k}, every lane loading its own: as vec4s of 4 rows (weights rows-innermost) or one float each. */
+function ownWeights(p: RowTilePass, plan: RowTilePlan, tapIndex: number[]): string[] {
+  const kernelTaps = p.kernelHeight * p.kernelWidth;
+  const lines: string[] = [];
+  p.taps.forEach((t, k) => {
+    if (plan.vecRows) {
+      for (let g = 0; g < plan.tm / 4; g++) {
+        lines.push(`    let a_${k}_${g} = w4[(c * ${kernelTaps}u + ${tapIndex[k]}u) * ${p.rows / 4}u + rg${g}];`);
+        for (let r = 0; r < 4; r++) lines.push(`    let a${4 * g + r}_${k} = a_${k}_${g}.${VEC4_COMPONENTS[r]};`);
+      }
+    } else {
+      for (let i = 0; i < plan.tm; i++) lines.push(`    let a${i}_${k} = w[${p.weightIndex(`r${i}`, t.kh, t.kw)}];`);
+    }
   });
-  gpu.dispatch(pipeline, bias ? [src, weights, out, bias] : [src, weights, out], plan.workgroups);
+  return lines;
+}
+
+/** The channel's weights a{i}_{k}, shared across the subgroup. Unit v = (tap k, row group g),
+ *  k = v / groups, g = v % groups: loaded by lane v % sg into slot v / sg, then broadcast. */
+function sharedWeights(p: RowTilePass, plan: RowTilePlan, identityTaps: boolean): string[] {
+  const { subgroup: sg } = plan;
+  const kernelTaps = p.kernelHeight * p.kernelWidth;
+  const groups = plan.tm / 4;
+  const units = p.taps.length * groups;
+  const lines: string[] = [];
+  for (let q = 0; q < Math.ceil(units / sg); q++) {
+    lines.push(`    let v${q} = min(sid + ${q * sg}u, ${units - 1}u);`);
+    const tap = identityTaps ? `v${q} / ${groups}u` : `tapIndex[v${q} / ${groups}u]`;
+    lines.push(`    let as${q} = w4[(c * ${kernelTaps}u + ${tap}) * ${p.rows / 4}u + min(row0 + 4u * (v${q} % ${groups}u), ${p.rows - 4}u) / 4u];`);
+  }
+  p.taps.forEach((_, k) => {
+    for (let g = 0; g < groups; g++) {
+      const v = k * groups + g;
+      lines.push(`    let a_${k}_${g} = subgroupBroadcast(as${Math.floor(v / sg)}, ${v % sg}u);`);
+      for (let r = 0; r < 4; r++) lines.push(`    let a${4 * g + r}_${k} = a_${k}_${g}.${VEC4_COMPONENTS[r]};`);
+    }
+  });
+  return lines;
+}
+
+/** The guarded stores of the tile's sums (through ReLU when the pass has it). */
+function rowTileStores(p: RowTilePass, plan: RowTilePlan, pixels: [number, number][]): string[] {
+  const { tm, th, tn, wx, tiles } = plan;
+  const { height, width, step } = p.out;
+  const lines = [
+    `  let live = wg.x * ${wx}u + lid.x < ${tiles}u;`,
+    // Where the tile's first pixel goes in its output plane.
+    `  let dst = (qh0 * ${step}u + ${p.out.row0}u) * ${width}u + qw0 * ${step}u + ${p.out.col0}u;`,
+  ];
+  for (let i = 0; i < tm; i++) {
+    pixels.forEach(([a, b], j) => {
+      const value = `acc${i}_${j}`;
+      const rowsPast = p.gridHeight % th ? ` && qh0 + ${a}u < ${p.gridHeight}u` : '';
+      const colsPast = p.gridWidth % tn ? ` && qw0 + ${b}u < ${p.gridWidth}u` : '';
+      const store = `out[(n * ${p.rows}u + row0 + ${i}u) * ${height * width}u + dst + ${a * step * width + b * step}u]`;
+      lines.push(`  if (live && row0 + ${i}u < ${p.rows}u${rowsPast}${colsPast}) { ${p.relu ? `let v = ${value}; ${store} = ${UNARY_WGSL.relu};` : `${store} = ${value};`} }`);
+    });
+  }
+  return lines;
 }
 
 /** The weights rearranged to [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
 function rowsInnermost(gpu: Gpu, w: Binding, p: RowTileWeights): GpuBuffer {
-  const { KH, KW } = p;
+  const { kernelHeight: KH, kernelWidth: KW } = p;
   const total = p.channels * p.rows;
   const out = gpu.acquire(total * KH * KW * 4);
   const { workgroups, stride } = grid(total);
@@ -260,30 +308,30 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
     return out;
   }
   const taps: Tap[] = [];
-  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push({ kh, kw, v: kh, u: kw });
+  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push({ kh, kw, row: kh, col: kw });
   const p: RowTilePass = {
     name: 'conv2d_forward',
     rows: O,
     channels: C,
-    SH: H + 2 * P,
-    SW: W + 2 * P,
-    QH: OH,
-    QW: OW,
+    sourceHeight: H + 2 * P,
+    sourceWidth: W + 2 * P,
+    gridHeight: OH,
+    gridWidth: OW,
     stride: S,
-    originH: 0,
-    originW: 0,
+    originRow: 0,
+    originCol: 0,
     taps,
-    KH,
-    KW,
+    kernelHeight: KH,
+    kernelWidth: KW,
     weightIndex: (r, kh, kw) => `(${r} * ${C}u + c) * ${KH * KW}u + ${kh * KW + kw}u`,
-    out: { OH, OW, step: 1, h0: 0, w0: 0 },
+    out: { height: OH, width: OW, step: 1, row0: 0, col0: 0 },
     relu,
   };
   const weights = rowTileWeights(gpu, w, p, config);
   const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: out, rowBytes: O * OH * OW * 4, access: 'write' }] as const;
-  const paddedBytes = P > 0 ? C * p.SH * p.SW * 4 : 0;
+  const paddedBytes = P > 0 ? C * p.sourceHeight * p.sourceWidth * 4 : 0;
   forRowChunks(gpu, B, operands, ({ count, windows: [xw, ow] }) => {
-    const src = P > 0 ? padded(gpu, xw, count * C, H, W, P, p.SH, p.SW) : xw;
+    const src = P > 0 ? padded(gpu, xw, count * C, H, W, P, p.sourceHeight, p.sourceWidth) : xw;
     rowTilePass(gpu, src, weights, ow, bias, { ...s, batch: count }, p, config);
     if (src !== xw) gpu.release(src.owner);
   }, paddedBytes);
@@ -312,8 +360,8 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
     name: 'conv2d_backward_input',
     rows: C,
     channels: O,
-    KH,
-    KW,
+    kernelHeight: KH,
+    kernelWidth: KW,
     // The flipped kernel, rows r = in channels, loop channel c = out channel: w[c, r, KH − 1 − kh, KW − 1 − kw].
     weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
   };
@@ -332,20 +380,20 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
         const taps: Tap[] = [];
         for (let v = 0; v < rp.taps; v++) {
           for (let u = 0; u < cp.taps; u++) {
-            taps.push({ kh: KH - 1 - (rp.first + S * (rp.taps - 1 - v)), kw: KW - 1 - (cp.first + S * (cp.taps - 1 - u)), v, u });
+            taps.push({ kh: KH - 1 - (rp.first + S * (rp.taps - 1 - v)), kw: KW - 1 - (cp.first + S * (cp.taps - 1 - u)), row: v, col: u });
           }
         }
         rowTilePass(gpu, src, weights, ow, null, { ...s, batch: count }, {
           ...layout,
-          SH: PH,
-          SW: PW,
-          QH: rp.pixels,
-          QW: cp.pixels,
+          sourceHeight: PH,
+          sourceWidth: PW,
+          gridHeight: rp.pixels,
+          gridWidth: cp.pixels,
           stride: 1,
-          originH: pad + rp.base - rp.taps + 1,
-          originW: pad + cp.base - cp.taps + 1,
+          originRow: pad + rp.base - rp.taps + 1,
+          originCol: pad + cp.base - cp.taps + 1,
           taps,
-          out: { OH: H, OW: W, step: S, h0: rp.q, w0: cp.q },
+          out: { height: H, width: W, step: S, row0: rp.q, col0: cp.q },
           relu: false,
         }, config);
       }
