@@ -8,8 +8,8 @@
 // split into G chunks, one workgroup each, computing the chunk's two-pass statistics; a second
 // dispatch then merges them per channel with Chan et al.'s pairwise formula:
 // mean = Σ wₖ·meanₖ, variance = Σ wₖ·(varₖ + (meanₖ − mean)²), with wₖ = nₖ / M the chunk's share.
-// (On lavapipe every extra workgroup with barriers costs tens of µs, so splitting 16 channels of
-// 131k values each made the kernel slower.) No step subtracts E[x]² from E[x²], so a large common
+// (On lavapipe every extra workgroup with barriers has a real cost, so splitting a few channels of
+// many values each made the kernel slower.) No step subtracts E[x]² from E[x²], so a large common
 // offset (values around 1000 ± 1) does not cancel away the variance. A batch over the binding limit
 // is done in chunks of images, whose statistics merge by the same formula and kernel.
 //
@@ -30,7 +30,7 @@ const MIN_GROUPS = 8;
 /** Values per chunk at least: enough work per workgroup to amortise its two trees. */
 const MIN_CHUNK = 4096;
 
-/** Values per load: a vec4 when a channel's spatial block is a whole number of vec4s (~2.5× faster on lavapipe). */
+/** Values per load: a vec4 when a channel's spatial block is a whole number of vec4s (faster on lavapipe). */
 function loadWidth(spatial: number): 1 | 4 {
   return spatial % 4 === 0 ? 4 : 1;
 }
@@ -173,7 +173,7 @@ function chunkStats(gpu: Gpu, x: Binding, batch: number, channels: number, spati
 
 /**
  * y = (x − mean[c])·(gamma[c] / sqrt(variance[c] + eps)) + beta[c], one dispatch; each invocation
- * handles a vec4 of one channel when the spatial size allows (2-3× faster on lavapipe), else one value.
+ * handles a vec4 of one channel when the spatial size allows (faster on lavapipe), else one value.
  */
 export function batchNormApply(
   gpu: Gpu, x: Binding, mean: Binding, variance: Binding, gamma: Binding, beta: Binding,

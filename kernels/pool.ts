@@ -5,7 +5,7 @@
 //   contain it (at most ceil(K/S)² of them), recomputing each window's argmax for max pooling.
 // - Non-overlapping windows (stride ≥ kernel, the common 2×2/2 case): the input splits into S×S
 //   cells, one window each, and one invocation per cell reads its window once and writes the whole
-//   cell (3× faster than the per-element form on lavapipe, where each window was re-read K² times).
+//   cell (faster than the per-element form on lavapipe, where each window was re-read K² times).
 // The window geometry (H, W, OH, OW, K, S) is baked into the shader as constants; the number of
 // planes (batch × channels) is not: each kernel's count comes from arrayLength of a binding sized to
 // exactly the op's elements, so one pipeline serves every batch size (an attack's shrinking set of

@@ -4,8 +4,7 @@
 //
 // YOPO_TEST_JOBS sets how many files run at once. The default is half the cores (at most 4): lavapipe
 // runs each dispatch on every core, so on the 2-core CI machine files run one at a time (two side by
-// side were no faster there: on a cold shader cache each file took about twice as long, e.g. the conv
-// kernel tests 504 s against 219 s alone).
+// side were no faster there: on a cold shader cache each file took about twice as long as alone).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

@@ -2,7 +2,7 @@
 // judged by PGD-20 on 512 held-out test images. YOPO trains for one epoch (80 steps of 64). Natural
 // training gets the same compute budget, fixed as a step count so the test does not depend on the
 // machine's load: one YOPO-5-10 step (5 full propagations and 50 first-layer ones) costs about 15
-// natural steps here (954 against 64 ms, measured side by side), so natural training runs 15 epochs
+// natural steps here (measured side by side), so natural training runs 15 epochs
 // (1,200 steps). Given only YOPO's 80 steps, natural training stays under-trained, and its small
 // gradients make PGD-20 with step 0.01 weak against it (27.6% robust): that is not robustness, so it
 // would not be a fair baseline. YOPO must come out clearly more robust: adversarial training works

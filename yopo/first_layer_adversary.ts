@@ -8,11 +8,11 @@
 // model's first layer is a conv (+bias)(+ReLU) (Classifier.firstLayerConv), op by op otherwise.
 // Under L2 only the gradient is fused: the per-example norms of the step and the projection stay ops.
 // A conv without ReLU is linear, so its Wᵀp is computed once per full pass and the inner steps are the
-// identity layer's against it (yopo/first_layer.ts): on lavapipe, PreAct-ResNet18's inner step at batch
-// 128 took 2.03 ms this way against 58.5 ms as the fused conv step, with Wᵀp 49.3 ms once a pass
-// (`yopo bench`'s inner_step_linear and inner_step_fused rows, 2026-12-02). A conv with ReLU (SmallCNN):
-// p is frozen and few ReLU bits move within a pass, so the pass computes its bits and Wᵀ(p ⊙ m₀) once
-// (convAscentBase) and each step corrects them only where its own bits differ (convSignAscentStepFrom).
+// identity layer's against it (yopo/first_layer.ts), which is elementwise and far cheaper than the
+// fused conv step (`yopo bench`'s inner_step_linear and inner_step_fused rows; docs/notes/first-layer.md).
+// A conv with ReLU (SmallCNN): p is frozen and few ReLU bits move within a pass, so the pass computes its
+// bits and Wᵀ(p ⊙ m₀) once (convAscentBase) and each step corrects them only where its own bits differ
+// (convSignAscentStepFrom).
 
 import { type ConvAscentBase, type ConvFirstLayer, type Tensor, convAscentBase, convHamiltonianGradient, convHamiltonianGradientFrom, convSignAscentStep, convSignAscentStepFrom, keep, tidy } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
@@ -20,9 +20,8 @@ import { hamiltonianGradientWrtEta, identityFirstLayer, linearFirstLayerCotangen
 import { type Norm, ascentStep, project } from './perturbation.js';
 
 /** Fewest inner steps a pass for which a ReLU layer's steps start from the pass's base: the base costs about
- *  one fused step (its mask and a dense gradient pass), and each step from it about half of one. On lavapipe,
- *  with the demo's trained SmallCNN on MNIST, YOPO-5-10 steps took 0.72–0.90× as long and YOPO-5-3 steps
- *  1.06× (bench/first-layer-notes.md). */
+ *  one fused step (its mask and a dense gradient pass), and each step from it about half of one, so with
+ *  fewer steps the base does not pay back (measured: docs/notes/first-layer.md). */
 const BASE_MIN_STEPS = 3;
 
 /** Options of firstLayerAdversary: m full passes, n inner steps of size σ after each, radius eps (input units) in the given norm. */

@@ -43,8 +43,8 @@ export function findTorchPython(): { python: string } | { unavailable: string } 
 
 /**
  * PyTorch processes that time each item. On the shared 2-core reference machine PyTorch's medians
- * swung up to 3× between runs minutes apart (its SmallCNN natural step 54 to 171 ms, 2026-12-01, while
- * ours moved a few percent), so the bench times the items twice and keeps each item's faster median:
+ * swung up to 3× between runs minutes apart while ours moved a few percent (docs/results.md,
+ * "Benchmarks"), so the bench times the items twice and keeps each item's faster median:
  * the ratio then errs on PyTorch's side.
  */
 export const TORCH_PROCESSES = 2;

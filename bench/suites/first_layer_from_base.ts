@@ -3,8 +3,8 @@
 // correct it where their own bits differ. A step's cost depends on how many bits move, which a random
 // first layer on random pixels overstates, so this row runs the demo's trained first layer
 // (bench/fixtures/smallcnn-mnist-first-layer.json) on the first 128 MNIST test images. p is random, as in
-// the other rows: with the trained model's own p the same pass moved 0.28% of the bits by its last step,
-// with a random p 0.26% (2026-12-02). One timed call is one pass, the base and YOPO-5-10's ten steps from
+// the other rows: a random p moves about as many bits as the trained model's own p
+// (docs/notes/first-layer.md). One timed call is one pass, the base and YOPO-5-10's ten steps from
 // a random start; the row's time is that pass shared out over its steps, beside the full pass.
 
 import { existsSync, readFileSync } from 'node:fs';

@@ -20,7 +20,7 @@ export const QUICK_STEP_METHODS = ['natural', 'yopo-5-3'] as const;
 
 export async function stepsSuite(ctx: SuiteContext): Promise<void> {
   for (const bm of benchModels(ctx.quick)) await methodSteps(ctx, bm);
-  // Not in --quick: the TF.js SmallCNN step takes ~20 s on lavapipe and the peer always warms up twice.
+  // Not in --quick: the TF.js SmallCNN step is slow on lavapipe and the peer always warms up twice.
   if (!ctx.quick) await stepVsTfjs(ctx);
 }
 

@@ -50,8 +50,8 @@ export function bindingsOf(code: string): { binding: number; uniform: boolean }[
 /**
  * The programs an earlier process already compiled into Mesa's cache (the Node entry keeps them in a
  * file: kernels/compiled_index_file.ts). With a warm cache, compiling them here would only repeat
- * the main thread's work of creating each pipeline (about 25 ms each on lavapipe, 0.5 s of a first
- * SmallCNN step), so they are left to the main queue, which loads them from the cache.
+ * the main thread's work of creating each pipeline (docs/notes/compile.md), so they are left to the
+ * main queue, which loads them from the cache.
  */
 export interface CompiledIndex {
   has(code: string): boolean;

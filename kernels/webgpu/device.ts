@@ -89,7 +89,7 @@ export async function requestWebGPU(options: RequestDeviceOptions = {}): Promise
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({
-      // Subgroup operations let the matmul kernel share loads across a SIMD vector (3x faster on lavapipe).
+      // Subgroup operations let the matmul kernel share loads across a SIMD vector (much faster on lavapipe).
       requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [],
       requiredLimits: {
         maxBufferSize: limits.maxBufferSize,
