@@ -37,11 +37,11 @@ function sh(command: string, args: string[]): string {
 
 let pack: PackResult;
 
-test('npm pack: the tarball ships dist/ code, types and the README, and nothing else', () => {
+test('npm pack: the tarball ships dist/ code, types, the README, LICENSE and docs/, and nothing else', () => {
   // --ignore-scripts: the tarball is packed from the dist/ that `npm test` just built.
   [pack] = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', project], { cwd: ROOT, encoding: 'utf8', env })) as PackResult[];
   const paths = pack.files.map((f) => f.path);
-  for (const needed of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/engine/reference/index.js', 'dist/engine/reference/index.d.ts']) {
+  for (const needed of ['package.json', 'README.md', 'LICENSE', 'docs/algorithm.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/engine/reference/index.js', 'dist/engine/reference/index.d.ts']) {
     assert.ok(paths.includes(needed), `the tarball has ${needed}`);
   }
   const unwanted = paths.filter((p) => /^dist\/(test|bench)\/|\.map$|^scripts\/|^examples\/|\.ts$/.test(p) && !p.endsWith('.d.ts'));
