@@ -6,7 +6,7 @@
 //
 // Kept fast: two to four steps on 8-image batches. One training run uses the default WebGPU backend
 // (lavapipe here); the others use --backend cpu, whose time does not depend on Mesa's shader cache
-// (each new process compiles every WebGPU kernel; with a cold cache that alone takes 10-30 s here).
+// (each new process compiles every WebGPU kernel, which with a cold cache is most of its time).
 
 import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -146,8 +146,8 @@ async function compareTrajectories(backend: Backend, c: Case, seed: number, norm
   return out;
 }
 
-// Every case on the CPU; on WebGPU (where each new shape compiles the op-by-op path's kernels, ~1 s
-// each) the ReLU case at stride 1 and the bare conv at stride 2 under L∞, the ReLU case under L2.
+// Every case on the CPU; on WebGPU (where each new shape compiles the op-by-op path's kernels, slow
+// on lavapipe) the ReLU case at stride 1 and the bare conv at stride 2 under L∞, the ReLU case under L2.
 const ON_WEBGPU = { linf: [0, 1], l2: [0] };
 for (const norm of ['linf', 'l2'] as const) {
   test(`${norm}: four fused inner steps equal four op-by-op steps (g and η), on WebGPU and the CPU`, async () => {
@@ -219,8 +219,8 @@ test('from a base: the ReLU bits, Wᵀ(p ⊙ m) and the corrected step match the
         bits: (await be.read(bits, 'int32', bits0.length)) as Int32Array,
         masked: (await be.read(masked, 'float32', hx.length)) as Float32Array,
         // WebGPU compiles g alone (the L2 path) for two cases: its tile code is the step's, and each
-        // shape's correction kernel takes LLVM 1.5–14 s on an empty cache (the step's end is shared with
-        // the fused kernel, tested above for both outputs).
+        // shape's correction kernel takes LLVM seconds on an empty cache (docs/notes/first-layer.md;
+        // the step's end is shared with the fused kernel, tested above for both outputs).
         ...(be === ref || GRADIENT_ON_GPU.includes(k) ? { gradient: (await be.read(from('gradient'), 'float32', hx.length)) as Float32Array } : {}),
         step: (await be.read(from('linfStep'), 'float32', hx.length)) as Float32Array,
       });
