@@ -1,6 +1,7 @@
 // Node's WebGPU: Dawn's bindings from the `webgpu` package, registered with the device layer when this
 // module is imported (the Node entries import it; the browser entry never does).
 
+import { withDawnNoticesKept } from './dawn_notices.js';
 import { provideGpu } from './device.js';
 
 let dawn: GPU | null = null;
@@ -15,7 +16,16 @@ async function loadDawn(): Promise<GPU> {
   }
   // Dawn's bindings define GPUBufferUsage and friends on their module; kernels use them as globals.
   Object.assign(globalThis, mod.globals);
-  dawn = mod.create([]);
+  const gpu = mod.create([]);
+  // Dawn looks for adapters at the first request and prints its limit notices then (dawn_notices.ts).
+  const request = gpu.requestAdapter.bind(gpu);
+  let first = true;
+  gpu.requestAdapter = (options?: GPURequestAdapterOptions) => {
+    if (!first) return request(options);
+    first = false;
+    return withDawnNoticesKept(() => request(options));
+  };
+  dawn = gpu;
   return dawn;
 }
 
