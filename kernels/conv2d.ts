@@ -120,7 +120,7 @@ function rowTileShader(p: RowTilePass, plan: RowTilePlan, bias: boolean): string
     ...rowTileOrigin(p, plan),
     `  let corner = (qh0 * ${p.stride}u + ${p.originRow}u) * ${p.sourceWidth}u + qw0 * ${p.stride}u + ${p.originCol}u;`,
     ...reads.map(([name, offset]) => `  let at${name} = corner + ${offset}u;`),
-    // The bias starts each sum (compile and run time measured against adding it at the store: docs/notes/kernels.md).
+    // The bias starts each sum: added at the store, lavapipe compiled and ran the forwards slower (docs/notes/kernels.md).
     ...(bias ? range(tm).map((i) => `  let bias${i} = bias[r${i}];`) : []),
     ...range(tm).flatMap((i) => pixels.map((_, j) => `  var acc${i}_${j} = ${bias ? `bias${i}` : '0.0'};`)),
     ...(vecRows ? range(tm / 4).map((g) => `  let rg${g} = min(row0 + ${4 * g}u, ${p.rows - 4}u) / 4u;`) : []),
@@ -264,7 +264,8 @@ ${lines.join('\n')}
 
 /** planes × PH × PW: each H × W plane of x placed at (pad, pad), in zeros. A zero-padded copy, made in
  *  one cheap pass, keeps bounds checks out of the row-tile kernel's inner loop. An invocation writes
- *  one padded row (unrolled): on lavapipe five times faster than an invocation per element. */
+ *  one padded row (unrolled): on lavapipe several times faster than an invocation per element
+ *  (docs/notes/kernels.md). */
 function padded(gpu: Gpu, x: Binding, planes: number, H: number, W: number, pad: number, PH: number, PW: number): GpuBuffer {
   const rows = planes * PH;
   const out = gpu.acquire(rows * PW * 4);
@@ -371,8 +372,8 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
     // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
     if (rowsUsed.length < rowPhases.length || colsUsed.length < colPhases.length) zeroFill(gpu, ow);
     const src = PH > OH || PW > OW ? padded(gpu, dyw, count * O, OH, OW, pad, PH, PW) : dyw;
-    // One dispatch per phase: a dispatch costs ~0.1 ms on lavapipe, against 60–500 ms per phase pass at
-    // PreAct-ResNet18's shapes, so one launch over all phases would gain nothing measurable.
+    // One dispatch per phase: on lavapipe a dispatch costs a tiny share of a phase pass at
+    // PreAct-ResNet18's shapes (docs/notes/kernels.md), so one launch over all phases would gain nothing.
     for (const rp of rowsUsed) {
       for (const cp of colsUsed) {
         // Window position v reads dy position (a + base − taps + 1) + v, through kernel tap j = taps − 1 − v:

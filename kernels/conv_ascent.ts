@@ -20,23 +20,22 @@ import type { Conv2dShape, ConvAscentOptions } from '../engine/backend.js';
 import type { Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { WORKGROUP, grid } from './wgsl.js';
 
-/** Most pixels per row of an invocation of the ReLU-mask kernel: on lavapipe at SmallCNN batch 128, 14 ran an earlier version of it in about 0.6 of the time of 8, and 28 spilled registers. */
+/** Most pixels per row of an invocation of the ReLU-mask kernel: on lavapipe 14 ran faster than 8, and 28 spilled registers (docs/notes/kernels.md). */
 const MASK_TN_MAX = 14;
 
 /** Output rows per invocation of the ReLU-mask kernel, which share each weight load and the window rows
- *  between them: on lavapipe (SmallCNN's first layer, batch 128, 2026-12-02) the kernel took 2.0–2.5 ms
- *  with 2 rows against 2.7–3.3 ms with 1 and 1.3–2.7 ms with 3, and LLVM 1.5 s over it against 0.9 and 2.1 s. */
+ *  between them: on lavapipe 2 ran faster than 1, and 3 gained nothing clear for a longer compile
+ *  (docs/notes/kernels.md). */
 const MASK_TR = 2;
 
 /** Most clipped inputs an invocation of the ReLU-mask kernel keeps in registers across output channels. */
 const WINDOW_IN_REGISTERS = 64;
 
-/** Most accumulators (C · TR · TN) of a kernel-2 tile: a bigger tile gathers fewer p per FMA, but compile time grows fast (lavapipe, SmallCNN, loaded machine: 28 (4 × 7) about 4 s cold, 56 (4 × 14) 12–17 s for about 10% less time). */
+/** Most accumulators (C · TR · TN) of a kernel-2 tile: a bigger tile gathers fewer p per FMA, but compile time grows fast: twice this compiled three to four times as long on lavapipe for a small gain (docs/notes/kernels.md). */
 const ACCUMULATORS = 28;
 
-/** Chromium's SwiftShader compiles the 28-accumulator tile for minutes (its browser page made no
- *  training step in 2 minutes, 2026-12-01; 14 the same), and 7 (one row of 7 for one input channel) in
- *  seconds, as fast as before the 2-D tiles: it gets 7. */
+/** Chromium's SwiftShader compiles the 28-accumulator tile (and 14) for minutes, and 7 (one row of 7
+ *  for one input channel) in seconds, as fast as before the 2-D tiles (docs/notes/kernels.md): it gets 7. */
 const ACCUMULATORS_SWIFTSHADER = 7;
 
 /** The kernel-2 accumulator budget on this device. */
@@ -400,8 +399,8 @@ export function convAscent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer,
 }
 
 // ---- From a base: YOPO's steps within one full pass (Backend.convAscentFrom) ----
-// p is frozen for a full pass's n inner steps, and from step to step only a few ReLU bits move (about
-// 0.05–0.4% of SmallCNN's, bench/first-layer-notes.md). So the pass computes once the bits m₀ at its η
+// p is frozen for a full pass's n inner steps, and from step to step only a few ReLU bits move (under 1%
+// of SmallCNN's, docs/notes/kernels.md). So the pass computes once the bits m₀ at its η
 // and g₀ = Wᵀ(p ⊙ m₀) (the gradient pass above, output 'raw'), and each step computes its own bits and
 // corrects g₀ only where they differ: per tile of input pixels, the two mask words of each window
 // position that reaches it, and p and w only at the flipped bits. That reads a small share of what the

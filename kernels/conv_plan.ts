@@ -22,16 +22,16 @@ export interface RowTileConfig {
   subgroup: number;
 }
 
-/** Measured on lavapipe (bench/RESULTS.md): 4 rows × up to 12 pixels (12 best among 6, 8, 12, 16). */
+/** 4 rows × up to 12 pixels: the fastest of the tiles measured on lavapipe (docs/notes/kernels.md). */
 export const ROW_TILE_DEFAULT: RowTileConfig = { tmMax: 4, tnMax: 12, accMax: 32, subgroup: 0 };
 
 /** With subgroups, weights cost a broadcast instead of a load, so more rows per invocation pay: 8 rows ×
- *  2 × 6 pixels measured best or near best on lavapipe at SmallCNN's shapes (side by side: 1.6–2.5× the
- *  default forward, 2.1–3.8× for the input gradient; the other tiles tried: bench/conv-notes.md). */
+ *  2 × 6 pixels measured best or near best on lavapipe at SmallCNN's shapes, well ahead of the default
+ *  tile (docs/notes/kernels.md; the other tiles tried: docs/notes/conv.md). */
 export const ROW_TILE_SUBGROUP: Omit<RowTileConfig, 'subgroup'> = { tmMax: 8, tnMax: 6, accMax: 96 };
 
-/** Twice the rows: on lavapipe 1.1–1.6× faster again at SmallCNN's shapes, but about 2.5× as long to
- *  compile (bench/conv-notes.md), so a shape gets it only where `yopo tune` measured it faster. */
+/** Twice the rows: on lavapipe faster again at SmallCNN's shapes, but much longer to compile
+ *  (docs/notes/kernels.md), so a shape gets it only where `yopo tune` measured it faster. */
 export const ROW_TILE_SUBGROUP_LARGE: Omit<RowTileConfig, 'subgroup'> = { tmMax: 16, tnMax: 6, accMax: 192 };
 
 /** The row-tile configuration for a device with subgroups of a fixed size (0: none). */
@@ -68,9 +68,9 @@ export function rowTileConfigOf(variant: ConvVariant, subgroupSize: number): Row
   return { ...(variant === 'subgroup-large' ? ROW_TILE_SUBGROUP_LARGE : ROW_TILE_SUBGROUP), subgroup: subgroupSize };
 }
 
-/** Out channels per invocation of the weight gradient's subgroup variants: 32 ran SmallCNN's second conv
- *  0.81× the time of 16 (44.8 against 55.4 ms side by side, batch 128) and its fourth 0.86×, but took
- *  7–8 s to compile against 2.4–2.6 s. */
+/** Out channels per invocation of the weight gradient's subgroup variants: 32 ran SmallCNN's convs faster
+ *  than 16 but took about three times as long to compile (docs/notes/kernels.md), so it is a variant of its
+ *  own for the tuner. */
 const FILTER_ROWS: Record<ConvVariant, number> = { plain: 4, subgroup: 8, 'subgroup-large': 16, 'subgroup-xl': 32 };
 
 /** The weight-gradient knobs of a variant. */
@@ -86,10 +86,9 @@ export function convFlops(s: Conv2dShape): number {
 
 /**
  * Below this many FLOPs a conv keeps the plain tiles even on a device with subgroups. The subgroup tiles
- * hold 72–96 accumulators per invocation, and lavapipe compiles them 3–5× longer: for a 2 × 9 × 13 × 11
- * → 11 conv on an empty shader cache (scripts/conv-compile.mjs, loaded machine, 4 runs) the forward and
- * input gradient took 6.5–11.6 s against 1.5–4.0 s, the weight gradient 1.6–4.6 s against 0.3–0.8 s.
- * At that size a call takes well under a millisecond either way, so the compile never pays back. At
+ * hold 72–96 accumulators per invocation, and lavapipe compiles them several times longer (seconds more
+ * for a small conv: docs/notes/kernels.md), while at that size a call takes well under a millisecond
+ * either way, so the compile never pays back. At
  * 2^24 SmallCNN's convs at batch 128 (0.05–1.6 GFLOP) take the subgroup tiles, one image (0.4–12.5
  * MFLOP) the plain ones.
  */
@@ -136,7 +135,7 @@ export function rowTilePlan(rows: number, batch: number, QH: number, QW: number,
   // Lanes of one subgroup must share their rows: whole subgroups along x.
   // Where it cannot share (one row: SmallCNN's first-conv input gradient), the tile keeps the subgroup
   // config's sizes, unlike the weight gradient's plan: side by side on lavapipe at 1x28x28→32, batch
-  // 128, its 1 × 13 × 6 tile ran 8.3 ms against 10.1 for the plain config's (2026-12-01, 15 runs).
+  // 128, its 1 × 13 × 6 tile ran faster than the plain config's (docs/notes/kernels.md).
   const subgroup = vecRows && config.subgroup > 0 && wx % config.subgroup === 0 ? config.subgroup : 0;
   return { tm, th, tn, wx, wy, tilesPerRow, tileRows, tiles, workgroups, vecRows, subgroup };
 }
@@ -252,8 +251,8 @@ export function backwardFilterPlan(s: Conv2dShape, config = backwardFilterConfig
   const subgroup = config.subgroup > 0 && wx % config.subgroup === 0 ? config.subgroup : 0;
   // Where it cannot (fewer in channels than lanes in a subgroup: SmallCNN's first conv), the plain knobs
   // apply, not the subgroup tile without its broadcasts: at 1x28x28→32, batch 128, that tile (8 out
-  // channels × 8 columns a step, every lane loading all 64 dy values) took 5.8 ms against 4.0–4.2 for
-  // the plain one side by side on lavapipe, and 3–5 s against well under 1 s to compile.
+  // channels × 8 columns a step, every lane loading all 64 dy values) ran slower than the plain one side
+  // by side on lavapipe and took seconds more to compile (docs/notes/kernels.md).
   const knobs = config.subgroup > 0 && !subgroup ? backwardFilterConfig(0) : config;
   const tm = Math.min(knobs.tmMax, O);
   const wy = Math.min(LANES / wx, 2 ** Math.ceil(Math.log2(Math.ceil(O / tm))));

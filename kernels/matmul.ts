@@ -3,8 +3,8 @@
 // tuner's choice on this adapter (kernels/tune.ts), or the built-in default tuned for lavapipe.
 // m, n and k come in a uniform, not in the WGSL: a kernel compiles once per variant, transposes, load
 // modes and k mod 4 (matmulProgramKey), and serves every size that shares them. On lavapipe, which
-// compiles a pipeline at its first dispatch (about 0.5 s for a subgroup matmul), SmallCNN's nine matmul
-// shapes then compile four pipelines instead of nine; a new batch size compiles none.
+// compiles a pipeline at its first dispatch, SmallCNN's nine matmul shapes then compile four pipelines
+// instead of nine; a new batch size compiles none (the compile time: docs/notes/kernels.md).
 
 import type { MatmulShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
