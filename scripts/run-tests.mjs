@@ -1,6 +1,7 @@
 // Runs every compiled uvu test file (dist/test/*.test.js), each in its own Node process (its own
 // WebGPU device), and ends with the plain "N passed, N failed" line that CI reads. Each file's output
-// comes whole when it ends, with its time. Optional argument: a substring to filter file names.
+// comes whole when it ends, with its time. Optional arguments: `--group NAME`, the files of one group of
+// scripts/test-groups.mjs (`npm run test:fast` is `--group fast`), and a substring to filter file names.
 //
 // YOPO_TEST_JOBS sets how many files run at once. The default is half the cores (at most 4): lavapipe
 // runs each dispatch on every core, so on the 2-core CI machine files run one at a time (two side by
@@ -8,8 +9,16 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { TEST_GROUPS } from './test-groups.mjs';
 
-const filter = process.argv[2] ?? '';
+const args = process.argv.slice(2);
+const groupAt = args.indexOf('--group');
+const group = groupAt >= 0 ? args.splice(groupAt, 2)[1] : null;
+if (group !== null && !Object.hasOwn(TEST_GROUPS, group ?? '')) {
+  console.error(`run-tests: --group must be one of ${Object.keys(TEST_GROUPS).join(', ')} (got '${group ?? ''}')`);
+  process.exit(2);
+}
+const filter = args[0] ?? '';
 const runtimeDir = process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime';
 mkdirSync(runtimeDir, { recursive: true });
 const jobs = Number(process.env.YOPO_TEST_JOBS) || Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
@@ -22,9 +31,10 @@ const rank = (file) => {
 };
 const files = readdirSync('dist/test')
   .filter((f) => f.endsWith('.test.js') && f.includes(filter))
+  .filter((f) => group === null || TEST_GROUPS[group].includes(f.replace(/\.test\.js$/, '')))
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 if (files.length === 0) {
-  console.error(`no compiled test files${filter ? ` matching '${filter}'` : ''} in dist/test (run \`npm run build\` first)`);
+  console.error(`no compiled test files${group ? ` of group ${group}` : ''}${filter ? ` matching '${filter}'` : ''} in dist/test (run \`npm run build\` first)`);
   process.exit(1);
 }
 
