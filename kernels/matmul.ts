@@ -297,54 +297,33 @@ function ownB(tile: RegisterTile, t0: string, steps: number, lines: string[]): s
  * then each invocation accumulates its 4×4 block as four vec4 rows.
  */
 function tiledShader(s: MatmulShape, plan: TiledPlan): string {
-  const { transA, transB } = s;
-  const [m, n, k] = ['M', 'N', 'K'];
-  const { wx, wy, tileK, rowsPerWorkgroup: TM, colsPerWorkgroup: TN, aTileStride: AS, bTileStride: BS } = plan;
-  const invocations = wx * wy;
-  const L: string[] = [];
-  // Element e of A's tile: untransposed A is k-contiguous, so e runs along k first; transposed, along m.
-  for (let q = 0; q < plan.aLoadsPerInvocation; q++) {
-    const e = `li + ${q * invocations}u`;
-    const [r, kk] = transA ? [`(${e}) % ${TM}u`, `(${e}) / ${TM}u`] : [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`];
-    L.push(`    { let r = ${r}; let kk = ${kk}; let gr = row0 + r; let gk = t + kk;`);
-    const index = transA ? `min(gk, ${k} - 1u) * ${m} + min(gr, ${m} - 1u)` : `min(gr, ${m} - 1u) * ${k} + min(gk, ${k} - 1u)`;
-    L.push(`      aTile[kk * ${AS}u + r] = select(0.0, a[aBase + ${index}], gr < ${m} && gk < ${k}); }`);
-  }
-  for (let q = 0; q < plan.bLoadsPerInvocation; q++) {
-    const e = `li + ${q * invocations}u`;
-    const [c, kk] = transB ? [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`] : [`(${e}) % ${TN}u`, `(${e}) / ${TN}u`];
-    L.push(`    { let c = ${c}; let kk = ${kk}; let gc = col0 + c; let gk = t + kk;`);
-    const index = transB ? `min(gc, ${n} - 1u) * ${k} + min(gk, ${k} - 1u)` : `min(gk, ${k} - 1u) * ${n} + min(gc, ${n} - 1u)`;
-    L.push(`      bTile[kk * ${BS}u + c] = select(0.0, b[bBase + ${index}], gc < ${n} && gk < ${k}); }`);
-  }
+  const { wx, wy, tileK, rowsPerWorkgroup, colsPerWorkgroup, aTileStride, bTileStride } = plan;
   const stores: string[] = [];
   for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) {
-      stores.push(`  if (r0 + ${i}u < ${m} && c0 + ${j}u < ${n}) { out[oBase + (r0 + ${i}u) * ${n} + c0 + ${j}u] = acc${i}.${VEC4_COMPONENTS[j]}; }`);
-    }
+    for (let j = 0; j < 4; j++) stores.push(`  if (r0 + ${i}u < M && c0 + ${j}u < N) { out[oBase + (r0 + ${i}u) * N + c0 + ${j}u] = acc${i}.${VEC4_COMPONENTS[j]}; }`);
   }
   return `
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> size: vec4u;
-var<workgroup> aTile: array<f32, ${AS * tileK}>;
-var<workgroup> bTile: array<f32, ${BS * tileK}>;
+var<workgroup> aTile: array<f32, ${aTileStride * tileK}>;
+var<workgroup> bTile: array<f32, ${bTileStride * tileK}>;
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
 ${SIZES}
-  let row0 = wg.y * ${TM}u;
-  let col0 = wg.x * ${TN}u;
+  let row0 = wg.y * ${rowsPerWorkgroup}u;
+  let col0 = wg.x * ${colsPerWorkgroup}u;
   var acc0 = vec4f(0.0);
   var acc1 = vec4f(0.0);
   var acc2 = vec4f(0.0);
   var acc3 = vec4f(0.0);
-  for (var t = 0u; t < ${k}; t += ${tileK}u) {
-${L.join('\n')}
+  for (var t = 0u; t < K; t += ${tileK}u) {
+${[...aTileLoads(s, plan), ...bTileLoads(s, plan)].join('\n')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${tileK}u; kk++) {
-      let ao = kk * ${AS}u + lid.y * 4u;
-      let bo = kk * ${BS}u + lid.x * 4u;
+      let ao = kk * ${aTileStride}u + lid.y * 4u;
+      let bo = kk * ${bTileStride}u + lid.x * 4u;
       let bv = vec4f(bTile[bo], bTile[bo + 1u], bTile[bo + 2u], bTile[bo + 3u]);
       acc0 = fma(vec4f(aTile[ao]), bv, acc0);
       acc1 = fma(vec4f(aTile[ao + 1u]), bv, acc1);
@@ -357,4 +336,33 @@ ${L.join('\n')}
   let c0 = col0 + lid.x * 4u;
 ${stores.join('\n')}
 }`;
+}
+
+/** This invocation's share of A's tile for k-step t: element e = li + q·invocations of the tile, at tile
+ *  row r and k offset kk. Untransposed A is k-contiguous, so e runs along k first; transposed, along m. */
+function aTileLoads(s: MatmulShape, plan: TiledPlan): string[] {
+  const { tileK, rowsPerWorkgroup: rows } = plan;
+  const lines: string[] = [];
+  for (let q = 0; q < plan.aLoadsPerInvocation; q++) {
+    const e = `li + ${q * plan.wx * plan.wy}u`;
+    const [r, kk] = s.transA ? [`(${e}) % ${rows}u`, `(${e}) / ${rows}u`] : [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`];
+    const index = s.transA ? 'min(gk, K - 1u) * M + min(gr, M - 1u)' : 'min(gr, M - 1u) * K + min(gk, K - 1u)';
+    lines.push(`    { let r = ${r}; let kk = ${kk}; let gr = row0 + r; let gk = t + kk;`);
+    lines.push(`      aTile[kk * ${plan.aTileStride}u + r] = select(0.0, a[aBase + ${index}], gr < M && gk < K); }`);
+  }
+  return lines;
+}
+
+/** This invocation's share of B's tile for k-step t (tile column c, k offset kk): transposed B is k-contiguous. */
+function bTileLoads(s: MatmulShape, plan: TiledPlan): string[] {
+  const { tileK, colsPerWorkgroup: cols } = plan;
+  const lines: string[] = [];
+  for (let q = 0; q < plan.bLoadsPerInvocation; q++) {
+    const e = `li + ${q * plan.wx * plan.wy}u`;
+    const [c, kk] = s.transB ? [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`] : [`(${e}) % ${cols}u`, `(${e}) / ${cols}u`];
+    const index = s.transB ? 'min(gc, N - 1u) * K + min(gk, K - 1u)' : 'min(gk, K - 1u) * N + min(gc, N - 1u)';
+    lines.push(`    { let c = ${c}; let kk = ${kk}; let gc = col0 + c; let gk = t + kk;`);
+    lines.push(`      bTile[kk * ${plan.bTileStride}u + c] = select(0.0, b[bBase + ${index}], gc < N && gk < K); }`);
+  }
+  return lines;
 }
