@@ -30,6 +30,7 @@ import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
 import {
   type BackwardFilterConfig,
+  type BackwardFilterPlan,
   type ConvVariant,
   type RowTileConfig,
   SUBGROUP_MIN_FLOPS,
@@ -434,84 +435,14 @@ export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2
 // values and subgroupBroadcast passes them round (a register extract on lavapipe), so a step of TW =
 // subgroup size columns costs each lane TM loads of dy instead of TM·TW.
 function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: Conv2dShape, config: BackwardFilterConfig): void {
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
-  const KK = KH * KW;
-  const total = O * C * KK;
+  const total = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
   const plan = backwardFilterPlan(s, config, gpu.bindingLimit);
-  const { tm, wx, wy, tw, groupsX, groupsY, perChunk, chunks: used, subgroup: sg } = plan;
-  const partial = used === 1 ? out : gpu.acquire(used * total * 4);
-
-  const pipeline = gpu.program('conv2d_backward_filter', `${JSON.stringify(s)}|${JSON.stringify(plan)}`, () => {
-    const L: string[] = [];
-    for (let i = 0; i < tm; i++) L.push(`  let o${i} = min(row0 + ${i}u, ${O - 1}u);`);
-    L.push(`  let c = min(col0, ${C - 1}u);`);
-    for (let i = 0; i < tm; i++) for (let t = 0; t < KK; t++) L.push(`  var acc${i}_${t} = 0.0;`);
-    L.push(`  let nEnd = min((wg.z + 1u) * ${perChunk}u, ${B}u);`);
-    L.push(`  for (var n = wg.z * ${perChunk}u; n < nEnd; n++) {`);
-    L.push(`    let xPlane = (n * ${C}u + c) * ${H * W}u;`);
-    for (let i = 0; i < tm; i++) L.push(`    let dyPlane${i} = (n * ${O}u + o${i}) * ${OH * OW}u;`);
-    L.push(`    for (var oh = 0; oh < ${OH}; oh++) {`);
-    L.push(`      let h = oh * ${S} - ${P};`);
-    for (let kh = 0; kh < KH; kh++) L.push(`      let rowOk${kh} = u32(h + ${kh}) < ${H}u;`);
-    // `count` output columns from ow0: dy values g{i}_{j}, inputs x{kh}_{col} at column v + col.
-    const block = (ow0: string, count: number, ind: string) => {
-      L.push(`${ind}let v = ${ow0} * ${S} - ${P};`);
-      L.push(`${ind}let pix = u32(oh * ${OW} + ${ow0});`);
-      if (sg) {
-        for (let i = 0; i < tm; i++) L.push(`${ind}let d${i} = dy[dyPlane${i} + pix + min(sid, ${count - 1}u)];`);
-        for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) L.push(`${ind}let g${i}_${j} = subgroupBroadcast(d${i}, ${j}u);`);
-      } else {
-        for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) L.push(`${ind}let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
-      }
-      for (let kh = 0; kh < KH; kh++) {
-        for (let col = 0; col < (count - 1) * S + KW; col++) {
-          const at = `(h + ${kh}) * ${W} + v + ${col}`;
-          const name = `x${kh}_${col}`;
-          if (P === 0) L.push(`${ind}let ${name} = x[xPlane + u32(${at})];`);
-          else L.push(`${ind}let ok${kh}_${col} = rowOk${kh} && u32(v + ${col}) < ${W}u;`, `${ind}let ${name} = select(0.0, x[xPlane + u32(select(0, ${at}, ok${kh}_${col}))], ok${kh}_${col});`);
-        }
-      }
-      for (let i = 0; i < tm; i++) {
-        for (let kh = 0; kh < KH; kh++) {
-          for (let kw = 0; kw < KW; kw++) {
-            let sum = `g${i}_${count - 1} * x${kh}_${(count - 1) * S + kw}`;
-            for (let j = count - 2; j >= 0; j--) sum = `fma(g${i}_${j}, x${kh}_${j * S + kw}, ${sum})`;
-            L.push(`${ind}acc${i}_${kh * KW + kw} += ${sum};`);
-          }
-        }
-      }
-    };
-    const full = Math.floor(OW / tw) * tw;
-    if (full > 0) {
-      L.push(`      for (var ow0 = 0; ow0 < ${full}; ow0 += ${tw}) {`);
-      block('ow0', tw, '        ');
-      L.push('      }');
-    }
-    if (OW > full) {
-      L.push('      {');
-      block(`${full}`, OW - full, '        ');
-      L.push('      }');
-    }
-    L.push('    }', '  }');
-    for (let i = 0; i < tm; i++) {
-      for (let t = 0; t < KK; t++) {
-        L.push(`  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${total}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`);
-      }
-    }
-    return `${sg ? 'enable subgroups;' : ''}
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> part: array<f32>;
-@compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
-  let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
-  let col0 = wg.x * ${wx}u + lid.x;
-${L.join('\n')}
-}`;
-  });
-  gpu.dispatch(pipeline, [x, dy, partial], [groupsX, groupsY, used]);
+  const partial = plan.chunks === 1 ? out : gpu.acquire(plan.chunks * total * 4);
+  const pipeline = gpu.program('conv2d_backward_filter', `${JSON.stringify(s)}|${JSON.stringify(plan)}`, () => backwardFilterShader(s, plan));
+  gpu.dispatch(pipeline, [x, dy, partial], [plan.groupsX, plan.groupsY, plan.chunks]);
   if (partial === out) return;
   // Second pass: add the chunks' partial sums in a fixed order (deterministic).
+  const used = plan.chunks;
   const { workgroups, stride } = grid(total);
   const sum = gpu.program('conv2d_backward_filter_sum', `${total}|${used}|${stride}`, () => `
 @group(0) @binding(0) var<storage, read> part: array<f32>;
@@ -523,6 +454,74 @@ ${flatIndex(total, stride)}
 }`);
   gpu.dispatch(sum, [partial, out], workgroups);
   gpu.release(partial.owner);
+}
+
+// WGSL names: o{i} the clamped out channel of row i, c the in channel; acc{i}_{t} the sum of row i at tap
+// t = kh·KW + kw; in a step of output columns, g{i}_{j} dy of row i at the step's column j, and x{kh}_{col}
+// the input at kernel row kh, column col from the step's first window.
+/** The weight gradient's WGSL: workgroup layer z sums images [z·perChunk, (z + 1)·perChunk) into part[z]. */
+function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan): string {
+  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const { tm, wx, wy, tw, perChunk, subgroup } = plan;
+  const KK = KH * KW;
+  const full = Math.floor(OW / tw) * tw;
+  const lines = [
+    ...range(tm).map((i) => `  let o${i} = min(row0 + ${i}u, ${O - 1}u);`),
+    `  let c = min(col0, ${C - 1}u);`,
+    ...range(tm).flatMap((i) => range(KK).map((t) => `  var acc${i}_${t} = 0.0;`)),
+    `  let nEnd = min((wg.z + 1u) * ${perChunk}u, ${B}u);`,
+    `  for (var n = wg.z * ${perChunk}u; n < nEnd; n++) {`,
+    `    let xPlane = (n * ${C}u + c) * ${H * W}u;`,
+    ...range(tm).map((i) => `    let dyPlane${i} = (n * ${O}u + o${i}) * ${OH * OW}u;`),
+    `    for (var oh = 0; oh < ${OH}; oh++) {`,
+    `      let h = oh * ${S} - ${P};`,
+    ...range(KH).map((kh) => `      let rowOk${kh} = u32(h + ${kh}) < ${H}u;`),
+    // Steps of tw output columns, then the columns left over.
+    ...(full > 0 ? [`      for (var ow0 = 0; ow0 < ${full}; ow0 += ${tw}) {`, ...columnStep(s, plan, 'ow0', tw, '        '), '      }'] : []),
+    ...(OW > full ? ['      {', ...columnStep(s, plan, `${full}`, OW - full, '        '), '      }'] : []),
+    '    }',
+    '  }',
+    ...range(tm).flatMap((i) => range(KK).map((t) => `  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${O * C * KK}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`)),
+  ];
+  return `${subgroup ? 'enable subgroups;' : ''}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> part: array<f32>;
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${subgroup ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
+  let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
+  let col0 = wg.x * ${wx}u + lid.x;
+${lines.join('\n')}
+}`;
+}
+
+/** One step of `count` output columns from `ow0` (a WGSL expression) of output row oh: the dy values g{i}_{j}
+ *  (with a subgroup, lane j loads column j and broadcasts it), the inputs x{kh}_{col} their windows cover
+ *  (0 outside the image when padded), and each accumulator's update. */
+function columnStep(s: Conv2dShape, plan: BackwardFilterPlan, ow0: string, count: number, indent: string): string[] {
+  const { inWidth: W, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const { tm, subgroup } = plan;
+  const lines = [`let v = ${ow0} * ${S} - ${P};`, `let pix = u32(oh * ${OW} + ${ow0});`];
+  if (subgroup) {
+    for (let i = 0; i < tm; i++) lines.push(`let d${i} = dy[dyPlane${i} + pix + min(sid, ${count - 1}u)];`);
+    for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = subgroupBroadcast(d${i}, ${j}u);`);
+  } else {
+    for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
+  }
+  for (let kh = 0; kh < KH; kh++) {
+    for (let col = 0; col < (count - 1) * S + KW; col++) {
+      const at = `(h + ${kh}) * ${W} + v + ${col}`;
+      const ok = `ok${kh}_${col}`;
+      if (P === 0) lines.push(`let x${kh}_${col} = x[xPlane + u32(${at})];`);
+      else lines.push(`let ${ok} = rowOk${kh} && u32(v + ${col}) < ${W}u;`, `let x${kh}_${col} = select(0.0, x[xPlane + u32(select(0, ${at}, ${ok}))], ${ok});`);
+    }
+  }
+  for (let i = 0; i < tm; i++) {
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) lines.push(`acc${i}_${kh * KW + kw} += ${fmaChain(range(count).map((j) => [`g${i}_${j}`, `x${kh}_${j * S + kw}`]))};`);
+    }
+  }
+  return lines.map((line) => indent + line);
 }
 
 // ---- The tuner's view: which tile variant each conv shape runs (kernels/tune.ts, `yopo tune`). ----
