@@ -115,6 +115,9 @@ interface RegisterTile {
   tail: number;
 }
 
+// WGSL names: r{i} / c{j} the clamped row i / column j of the invocation's tile, rg{g} / cg{g} the first of
+// vec4 group g; in a block of k-steps, av… / bv… the loaded values of A / B, as{slot} a lane's share of A
+// and au{unit} a unit broadcast from its lane (subgroup mode); acc{i}_{j} the sum of output (i, j).
 /** The WGSL of a register-blocked plan: every invocation's tm×tn outputs from global memory. */
 function registerShader(s: MatmulShape, plan: RegisterPlan): string {
   const tile: RegisterTile = { transA: s.transA, transB: s.transB, rows: plan.tm, cols: plan.tn, aMode: plan.aMode, bMode: plan.bMode, subgroup: plan.subgroup, tail: s.k % 4 };
