@@ -2,10 +2,10 @@
 // conv1 3→64 (the first layer, no BN/ReLU after it), four stages of two PreActBlocks (64, 128, 256,
 // 512 channels; strides 1, 2, 2, 2), global 4x4 average pool, linear 512→10. 11,171,146 parameters.
 
-import { type ConvFirstLayer, type Random, type Tensor, add, relu } from '../../engine/index.js';
+import { type Random, type Tensor, add, relu } from '../../engine/index.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, Sequential } from '../layers.js';
 import { Module } from '../module.js';
-import { Classifier } from './classifier.js';
+import { CifarResNet } from './cifar_resnet.js';
 
 /** o = relu(bn1(x)); shortcut = 1x1 conv of o when the shape changes, else x;
  *  out = conv2(relu(bn2(conv1(o)))) + shortcut. */
@@ -36,16 +36,11 @@ export class PreActBlock extends Module {
 }
 
 /** The CIFAR-10 PreAct-ResNet18 of the YOPO paper (docs/algorithm.md, "The models"); first layer: the bare 3x3 conv1 (linear). Input [N, 3, 32, 32], logits [N, 10]. */
-export class PreActResNet18 extends Classifier {
-  readonly inputShape = [3, 32, 32] as const;
-  readonly classes: number;
-  readonly conv1: Conv2d;
+export class PreActResNet18 extends CifarResNet {
   readonly body: Sequential;
 
   constructor(rng: Random, options: { classes?: number } = {}) {
-    super();
-    this.classes = options.classes ?? 10;
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, 64, 3, rng, { padding: 1, bias: false }));
+    super(rng, 64, options.classes ?? 10);
     const stages: [string, Module][] = [];
     let inPlanes = 64;
     [64, 128, 256, 512].forEach((planes, i) => {
@@ -58,21 +53,5 @@ export class PreActResNet18 extends Classifier {
     for (const [name, stage] of stages) this.registerModule(name, stage);
     const linear = this.registerModule('linear', new Linear(512, this.classes, rng));
     this.body = new Sequential([...stages.map(([, s]) => s), new AvgPool2d(4), new Flatten(), linear]);
-  }
-
-  firstLayer(x: Tensor): Tensor {
-    return this.conv1.forward(x);
-  }
-
-  rest(z: Tensor): Tensor {
-    return this.body.forward(z);
-  }
-
-  firstLayerParameters(): Tensor[] {
-    return this.conv1.parameters();
-  }
-
-  override firstLayerConv(): ConvFirstLayer {
-    return this.conv1.asFirstLayer();
   }
 }

@@ -4,11 +4,11 @@
 // Init: PyTorch's defaults by default, as the copy in YOPO's published code leaves them; option
 // init 'trades' is the TRADES code's: conv weights N(0, 2/(k·k·out)), BN weight 1 bias 0, linear bias 0.
 
-import { type ConvFirstLayer, type Random, type Tensor, add, keep, noGrad, relu, tidy, zerosLike } from '../../engine/index.js';
+import { type Random, type Tensor, add, keep, noGrad, relu, tidy, zerosLike } from '../../engine/index.js';
 import { kaimingNormal } from '../init.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential } from '../layers.js';
 import { Module } from '../module.js';
-import { Classifier } from './classifier.js';
+import { CifarResNet } from './cifar_resnet.js';
 
 /** When the width changes: x = relu(bn1(x)) first, and the 1x1 shortcut is taken from that. */
 export class WideBasicBlock extends Module {
@@ -41,21 +41,16 @@ export type WideResNetInit = 'pytorch' | 'trades';
 export const WIDE_RESNET_INITS: readonly WideResNetInit[] = ['pytorch', 'trades'];
 
 /** WideResNet-depth-widen for CIFAR-10 (WRN-34-10 in the papers); first layer: the bare 3x3 conv1. Input [N, 3, 32, 32], logits [N, 10]. */
-export class WideResNet extends Classifier {
-  readonly inputShape = [3, 32, 32] as const;
-  readonly classes: number;
-  readonly conv1: Conv2d;
-  private readonly body: Sequential;
+export class WideResNet extends CifarResNet {
+  protected readonly body: Sequential;
 
   constructor(rng: Random, options: { depth?: number; widen?: number; classes?: number; init?: WideResNetInit } = {}) {
-    super();
     const depth = options.depth ?? 34;
     const widen = options.widen ?? 10;
-    this.classes = options.classes ?? 10;
     if ((depth - 4) % 6 !== 0) throw new Error(`WideResNet: depth must be 6n+4, got ${depth}`);
-    const n = (depth - 4) / 6;
     const widths = [16, 16 * widen, 32 * widen, 64 * widen];
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, widths[0], 3, rng, { padding: 1, bias: false }));
+    super(rng, widths[0], options.classes ?? 10);
+    const n = (depth - 4) / 6;
     const groups: Module[] = [];
     for (let g = 0; g < 3; g++) {
       const blocks: Module[] = [];
@@ -76,21 +71,5 @@ export class WideResNet extends Classifier {
         else if (name === 'fc.bias') p.assign(keep(tidy(() => zerosLike(p))));
       }
     });
-  }
-
-  firstLayer(x: Tensor): Tensor {
-    return this.conv1.forward(x);
-  }
-
-  rest(z: Tensor): Tensor {
-    return this.body.forward(z);
-  }
-
-  firstLayerParameters(): Tensor[] {
-    return this.conv1.parameters();
-  }
-
-  override firstLayerConv(): ConvFirstLayer {
-    return this.conv1.asFirstLayer();
   }
 }
