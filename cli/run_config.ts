@@ -37,7 +37,11 @@ export interface RunConfig {
   timeBudgetMin: number | null;
   /** Fractions of the time budget where the learning rate is multiplied by 0.1 (--budget-milestones). */
   budgetMilestones: number[] | null;
+  /** Steps of linear learning-rate warm-up (--warmup-steps). */
+  warmupSteps?: number | null;
   evalEvery: number | null;
+  /** Evaluate each time training time passes a multiple of this many minutes (--eval-every-minutes). */
+  evalEveryMinutes?: number | null;
   evalAttack: string;
   evalLimit: number;
   /** Training images held out for evaluation during training; null until the data is loaded (then the default). */
@@ -130,7 +134,9 @@ function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig[
     seed: v.seed,
     timeBudgetMin: v['time-budget'] ?? null,
     budgetMilestones,
+    warmupSteps: v['warmup-steps'] ?? null,
     evalEvery: v['eval-every'] ?? null,
+    evalEveryMinutes: v['eval-every-minutes'] ?? null,
     evalAttack: v['eval-attack'] ?? defaultEvalAttack(data),
     evalLimit: v['eval-limit'],
     valSplit: v['val-split'] ?? null,
@@ -162,12 +168,12 @@ const FIELDS: Record<keyof RunConfig, Check> = {
   milestones: epochs, firstLayerMilestones: orNull(epochs), eps: num(0), step: num(0), norm: oneOf(['linf', 'l2']), beta: orNull(num(0)),
   objective: orNull(oneOf(['adv+clean', 'adv'])), firstLayerGradient: orNull(oneOf(['both', 'hamiltonian', 'backprop'])),
   bnRefresh: bool, wrnInit: oneOf(['pytorch', 'trades']), seed: int(0), timeBudgetMin: orNull(num(0)), budgetMilestones: orNull(fractions),
-  evalEvery: orNull(int(1)), evalAttack: str, evalLimit: int(1), valSplit: orNull(int(0)), keepCheckpoints: bool,
+  warmupSteps: orNull(int(1)), evalEvery: orNull(int(1)), evalEveryMinutes: orNull(num(0)), evalAttack: str, evalLimit: int(1), valSplit: orNull(int(0)), keepCheckpoints: bool,
   testLimit: orNull(int(1)), backend: oneOf(BACKENDS), preset: orNull(oneOf(PRESET_NAMES)), overrides: orNull(record),
   config: orNull(str), adapter: str, version: str,
 };
-// budgetMilestones came later; a config.json without it (any earlier run) had none.
-const OPTIONAL = new Set(['adapter', 'version', 'budgetMilestones']);
+// budgetMilestones, warmupSteps and evalEveryMinutes came later; a config.json without them (any earlier run) had none.
+const OPTIONAL = new Set(['adapter', 'version', 'budgetMilestones', 'warmupSteps', 'evalEveryMinutes']);
 
 /**
  * Fields added after runs were first written, with the values that keep such a run doing what it did

@@ -14,6 +14,7 @@
 
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { faultPoint } from '../nn/fault_point.js';
 import { type Classifier, type HostTensor, NonFiniteError, multiStep, writeFileAtomic } from '../nn/index.js';
 import { BatchLoader, type Dataset, defaultValidationSize } from '../yopo/data/index.js';
@@ -141,6 +142,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
 
   let progress: Progress | null = null;
   let progressEpoch = -1;
+  let previousElapsed = 0; // training seconds before the step in onStep (time marks of --eval-every-minutes)
   const checkpointMetadata = (p: TrainPosition) => ({ ...positionMetadata(p), 'yopo.method': config.method, 'yopo.model': config.model });
   const started = Date.now();
   try {
@@ -153,6 +155,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       if (checkpoint.extra.size) method.restoreState?.(checkpoint.extra);
       const at = checkpoint.position;
       resume = at;
+      previousElapsed = at.elapsed;
       checkpointed = true;
       lastCommit = { step: at.step, at: Date.now() };
       if (at.epoch >= epochs) throw new UsageError(`yopo train: ${out} has finished its ${config.epochs} epochs; pass a larger --epochs with --resume to train longer`);
@@ -180,6 +183,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
       firstLayerSchedule: config.firstLayerMilestones ? multiStep(config.lr, config.firstLayerMilestones) : undefined,
       timeBudgetS: config.timeBudgetMin === null ? undefined : config.timeBudgetMin * 60,
       budgetMilestones: config.budgetMilestones ?? undefined,
+      warmupSteps: config.warmupSteps ?? undefined,
+      evalEverySeconds: config.evalEveryMinutes ? config.evalEveryMinutes * 60 : undefined,
       evalData: validation ?? testSet, evalAttack: attack, evalLimit: config.evalLimit,
       evalEverySteps: config.evalEvery ?? undefined,
       resume,
@@ -200,7 +205,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
         // The first checkpoint right after the first step, then one at least every CHECKPOINT_INTERVAL_S
         // (at an epoch's last batch the epoch-end checkpoint follows at once).
         // Not where an evaluation is due: its checkpoint follows it (one taken before it would skip it on resume).
-        const evalDue = config.evalEvery !== null && r.step % config.evalEvery === 0;
+        const markPassed = config.evalEveryMinutes ? Math.floor(r.elapsed / (60 * config.evalEveryMinutes)) > Math.floor(previousElapsed / (60 * config.evalEveryMinutes)) : false;
+        previousElapsed = r.elapsed;
+        const evalDue = (config.evalEvery !== null && r.step % config.evalEvery === 0) || markPassed;
         const due = !checkpointed || Date.now() - lastCommit.at > CHECKPOINT_INTERVAL_S * 1000;
         if (due && !evalDue && r.batch < batches.batchesPerEpoch) await commit(r);
         // Let a Ctrl-C be handled before the next step: the CPU backend never yields to the event
@@ -209,7 +216,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
       },
       onEvaluate: async (r) => {
         const selected = await selection.afterEvaluation(model, r.step, r.robust_accuracy, checkpointMetadata(r));
-        const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, norm: r.norm, eps: r.eps, n: r.n, ...selected };
+        // The load average says how busy the machine was while it trained (times depend on it).
+        const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, norm: r.norm, eps: r.eps, n: r.n, ...selected, load_average: Number(loadavg()[0].toFixed(2)) };
         metrics.append(record);
         faultPoint('metrics.jsonl: evaluation appended');
         records.push(record);

@@ -19,3 +19,8 @@ export function cosine(base: number, epochs: number, minLr = 0): Schedule {
 export function constantRate(base: number): Schedule {
   return () => base;
 }
+
+/** Linear warm-up: the factor on the rate at step `step` (0-based) is (step + 1) / steps, then 1 from step `steps − 1` on. */
+export function warmupFactor(step: number, steps: number): number {
+  return steps > 0 ? Math.min(1, (step + 1) / steps) : 1;
+}

@@ -3,7 +3,7 @@
 // can be saved and resumed exactly (all randomness of step s derives from (seed, s)).
 
 import { Random, type Tensor, argmax, cast, eq, sum, tensor, tidy } from '../engine/index.js';
-import type { Classifier, Schedule } from '../nn/index.js';
+import { type Classifier, type Schedule, warmupFactor } from '../nn/index.js';
 import { Dropout } from '../nn/layers.js';
 import { checkClassifier } from '../nn/models/contract.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate } from './evaluate.js';
@@ -56,12 +56,16 @@ export interface TrainOptions {
   /** Fractions of timeBudgetS (ascending, in (0, 1)) at which both schedules are multiplied by 0.1, as
    *  milestones do at epochs: a time-budgeted run decays over however many steps its machine gets. */
   budgetMilestones?: readonly number[];
+  /** Linear warm-up: both schedules are scaled by (step + 1) / warmupSteps over the first warmupSteps steps. */
+  warmupSteps?: number;
   /** Held-out data and attack for periodic evaluation. */
   evalData?: EvalData;
   evalAttack?: AttackSpec;
   evalLimit?: number;
   /** Evaluate every this many steps (default: at the end of each epoch). */
   evalEverySteps?: number;
+  /** Also evaluate each time the training time passes a multiple of this many seconds (the same marks for runs that are compared). */
+  evalEverySeconds?: number;
   /**
    * Continue from a saved position. The caller must already have called method.init and loaded the
    * model and optimiser state (train() then does not call init again).
@@ -109,6 +113,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const pos: TrainPosition = o.resume ? { ...o.resume } : { epoch: 0, batch: 0, step: 0, elapsed: 0 };
   // ×0.1 for each budget milestone the run's training time has passed.
   const budgetFactor = () => 0.1 ** budget.filter((f) => pos.elapsed >= f * o.timeBudgetS!).length;
+  // The number of time marks (multiples of evalEverySeconds) the training time has passed.
+  const marksPassed = () => (o.evalEverySeconds ? Math.floor(pos.elapsed / o.evalEverySeconds) : 0);
   let lastEval: EvalRecord | null = null;
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
 
@@ -124,7 +130,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   outer: while (pos.epoch < o.epochs) {
     while (pos.batch < batches.batchesPerEpoch) {
-      const factor = budgetFactor();
+      const factor = budgetFactor() * warmupFactor(pos.step, o.warmupSteps ?? 0);
+      const marksBefore = marksPassed();
       const lr = schedule(pos.epoch) * factor;
       method.setLearningRate(lr);
       if (o.firstLayerSchedule) method.setFirstLayerLearningRate!(o.firstLayerSchedule(pos.epoch) * factor);
@@ -151,8 +158,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       pos.batch++;
       await o.onStep?.({ ...pos, loss, train_accuracy: correct / b.count, lr, images_per_s: b.count / seconds });
       // The run's last step is evaluated once, by the final evaluation below (not twice).
-      const lastStep = pos.batch >= batches.batchesPerEpoch && pos.epoch + 1 >= o.epochs;
-      const evalDue = o.evalEverySteps !== undefined && pos.step % o.evalEverySteps === 0 && !lastStep;
+      const epochEnd = pos.batch >= batches.batchesPerEpoch;
+      const lastStep = epochEnd && pos.epoch + 1 >= o.epochs;
+      const markPassed = marksPassed() > marksBefore;
+      const evalDue = ((o.evalEverySteps !== undefined && pos.step % o.evalEverySteps === 0) || markPassed) && !lastStep;
       const overBudget = o.timeBudgetS !== undefined && pos.elapsed >= o.timeBudgetS;
       const stopRequested = o.shouldStop?.() ?? false;
       if (evalDue && !overBudget && !stopRequested) {
@@ -166,7 +175,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     pos.epoch++;
     pos.batch = 0;
-    if (o.evalEverySteps === undefined && pos.epoch < o.epochs) await runEvaluation();
+    if (o.evalEverySteps === undefined && o.evalEverySeconds === undefined && pos.epoch < o.epochs) await runEvaluation();
     // After the last epoch the final evaluation comes first, then the checkpoint: a run whose
     // checkpoint says it is finished has all its records (a crash in between redoes the last part).
     if (pos.epoch < o.epochs) await o.onCheckpoint?.({ ...pos });
