@@ -10,13 +10,14 @@ import { parseCommand } from '../cli/args.js';
 import { presetArguments, readRunConfig, resolveNewConfig } from '../cli/run_config.js';
 import { trainSpec } from '../cli/train_options.js';
 import { type Dataset, holdOut, defaultValidationSize } from '../yopo/data/index.js';
-import { PRESETS, PRESET_NAMES, findPreset, presetTable } from '../yopo/presets.js';
+import { warmupFactor } from '../nn/schedule.js';
+import { FIGURE_WARMUP_STEPS, PRESETS, PRESET_NAMES, findPreset, presetTable } from '../yopo/presets.js';
 
 const resolve = (...argv: string[]) => resolveNewConfig(parseCommand(trainSpec, argv)!, argv);
 const dir = mkdtempSync(join(tmpdir(), 'yopo-presets-'));
 
 test("every configuration of the paper's tables is a preset", () => {
-  const expected = ['mnist-yopo-5-10', 'mnist-pgd-40', 'cifar10-preact-resnet18-yopo-5-3', 'cifar10-preact-resnet18-yopo-3-5',
+  const expected = ['mnist-yopo-5-10', 'mnist-yopo-5-10-figure', 'mnist-yopo-5-10-warmup', 'mnist-pgd-40', 'cifar10-preact-resnet18-yopo-5-3', 'cifar10-preact-resnet18-yopo-3-5',
     'cifar10-preact-resnet18-pgd-10', 'cifar10-wrn-34-10-yopo-5-3', 'cifar10-wrn-34-10-yopo-3-5', 'cifar10-wrn-34-10-pgd-10',
     'cifar10-wrn-34-10-free-8', 'cifar10-preact-resnet18-trades-10', 'cifar10-preact-resnet18-trades-yopo-3-4', 'cifar10-preact-resnet18-trades-yopo-2-5'];
   assert.equal([...PRESET_NAMES].sort(), [...expected].sort());
@@ -25,8 +26,8 @@ test("every configuration of the paper's tables is a preset", () => {
   assert.match(table, /num_epochs \+ 1/, 'the table says which epoch count presets run');
 });
 
-test('each preset parses as train options, and the defaults for its data/model/method are the same settings', () => {
-  for (const p of PRESETS) {
+test('each published preset parses as train options, and the defaults for its data/model/method are the same settings', () => {
+  for (const p of PRESETS.filter((p) => p.variantOf === undefined)) {
     const viaPreset = resolve('--preset', p.name, '--out', 'x');
     const { data, model, method } = p.options;
     const viaDefaults = resolve('--data', String(data), '--model', String(model), '--method', String(method), '--out', 'x');
@@ -43,6 +44,42 @@ test('the TRADES-10 preset is the published baseline: β 1, lr 0.1, wd 2e-4, bat
   assert.equal([c.method, c.beta, c.lr, c.weightDecay, c.batchSize, c.epochs, c.milestones, c.eps, c.step], ['trades-10', 1, 0.1, 2e-4, 200, 100, [74], 0.031, 0.007]);
   const m = resolve('--preset', 'mnist-yopo-5-10', '--out', 'x');
   assert.equal([m.milestones, m.firstLayerMilestones, m.evalAttack], [[30, 35, 39], [15, 19], 'pgd-40']);
+});
+
+test('the figure-era MNIST setting: lr 0.1 (0.1/5 per summed gradient), 20 epochs, ×0.1 at 15 and 19 for both optimisers, the rest as the final code', () => {
+  const final = resolve('--preset', 'mnist-yopo-5-10', '--out', 'x');
+  const figure = resolve('--preset', 'mnist-yopo-5-10-figure', '--out', 'x');
+  assert.equal([figure.lr, figure.epochs, figure.milestones, figure.firstLayerMilestones, figure.warmupSteps], [0.1, 20, [15, 19], [15, 19], null]);
+  const same = ['method', 'model', 'data', 'batchSize', 'eps', 'step', 'weightDecay', 'momentum', 'evalAttack', 'seed', 'bnRefresh'] as const;
+  for (const key of same) assert.equal(figure[key], final[key], key);
+  assert.is(figure.batchSize, 256);
+  // The warm-up setting is the figure-era one plus its warm-up, and nothing else.
+  const warmup = resolve('--preset', 'mnist-yopo-5-10-warmup', '--out', 'x');
+  assert.equal({ ...warmup, preset: null, warmupSteps: null }, { ...figure, preset: null });
+  assert.is(warmup.warmupSteps, FIGURE_WARMUP_STEPS);
+  for (const p of PRESETS.filter((p) => p.variantOf)) assert.ok(findPreset(p.variantOf!), `${p.name} departs from a preset that exists`);
+});
+
+test('the warm-up schedule: (step + 1)/N of the rate for N steps, then the rate; 20-40% of it where the figure-era run collapsed (steps 40-80)', () => {
+  const rate = (step: number) => 0.1 * warmupFactor(step, FIGURE_WARMUP_STEPS);
+  assert.is(rate(0), 0.1 / FIGURE_WARMUP_STEPS);
+  assert.ok(Math.abs(rate(39) - 0.02) < 1e-12 && Math.abs(rate(79) - 0.04) < 1e-12, 'steps 40 and 80 (1-based) at 20% and 40%');
+  assert.is(rate(FIGURE_WARMUP_STEPS - 1), 0.1);
+  assert.is(rate(5000), 0.1);
+  for (let s = 1; s < FIGURE_WARMUP_STEPS; s++) assert.ok(rate(s) > rate(s - 1), 'rising at every step');
+  assert.is(warmupFactor(7, 0), 1, 'no warm-up');
+});
+
+test('yopo presets says which setting each preset follows, and the learning-rate wording is per summed gradient divided by m', () => {
+  const table = presetTable();
+  for (const p of PRESETS) {
+    assert.ok(p.follows.length > 0, `${p.name} says what it follows`);
+    assert.ok(table.includes(`  ${p.name}: ${p.follows}`), `${p.name}'s line`);
+  }
+  assert.match(findPreset('mnist-yopo-5-10-figure')!.follows, /cd758b3/);
+  assert.match(table, /0\.01\/5 per summed gradient/);
+  assert.not.match(table, /is per summed gradient \(divided by m\)/);
+  assert.match(table, /warm-up 200 steps/);
 });
 
 test('options beside a preset override it, and config.json records the preset and the overrides', () => {

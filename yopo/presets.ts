@@ -146,9 +146,10 @@ export function presetTable(): string {
   const rows = PRESETS.map((p) => {
     const o = p.options;
     const first = o['first-layer-milestones'] ? `; first layer ${o['first-layer-milestones']}` : '';
+    const warmup = o['warmup-steps'] ? `; warm-up ${o['warmup-steps']} steps` : '';
     const wd = o['weight-decay'] === 5e-4 ? '' : `, wd ${o['weight-decay']}`;
     const beta = o.beta === undefined ? '' : `, β ${o.beta}`;
-    return [p.name, String(o.model), String(o.method) + beta, `${o.eps} / ${o.step}`, `${o.lr}${wd}; ${o.milestones}${first}`, String(o.epochs), String(o['batch-size']), p.evaluation, p.reported];
+    return [p.name, String(o.model), String(o.method) + beta, `${o.eps} / ${o.step}`, `${o.lr}${wd}; ${o.milestones}${first}${warmup}`, String(o.epochs), String(o['batch-size']), p.evaluation, p.reported];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
