@@ -23,6 +23,12 @@ export interface TrainPosition {
   step: number;
   /** Training seconds so far (evaluation time excluded: the x-axis of the paper's Figure 3). */
   elapsed: number;
+  /**
+   * Stopped (Ctrl-C) where an evaluation was due (an --eval-every point, an epoch's end, the run's end):
+   * stopping stays quick, and the resumed run runs that evaluation first, so its record equals an
+   * uninterrupted run's.
+   */
+  evaluationDue?: boolean;
 }
 
 /** The metrics record of one training step: position, loss, train accuracy (fraction), learning rate, throughput in images per second. */
@@ -77,6 +83,12 @@ export interface TrainOptions {
   onEvaluate?: (r: EvalRecord) => void | Promise<void>;
   /** Called at every point worth saving (after evaluations, at epoch ends, when stopping). */
   onCheckpoint?: (p: TrainPosition) => void | Promise<void>;
+  /**
+   * After the run's last evaluation and before its last checkpoint (not when stopped by a request):
+   * whatever a finished run must also have recorded (e.g. its final test-set evaluation), so that a
+   * checkpoint saying the run is finished comes after it, and a crash in between redoes it.
+   */
+  onFinish?: (p: TrainPosition) => void | Promise<void>;
 }
 
 /** Where training stopped and why, and the last evaluation record. */
@@ -117,6 +129,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const marksPassed = () => (o.evalEverySeconds ? Math.floor(pos.elapsed / o.evalEverySeconds) : 0);
   let lastEval: EvalRecord | null = null;
   let stoppedBy: TrainResult['stoppedBy'] = 'epochs';
+  let evaluationDue = false;
 
   const runEvaluation = async () => {
     if (!o.evalData || !o.evalAttack) return;
@@ -127,6 +140,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     lastEval = { ...at, ...r };
     await o.onEvaluate?.(lastEval);
   };
+
+  // Stopped where an evaluation was due: run it now, then checkpoint, as the uninterrupted run did.
+  // (At the run's end the final evaluation below is that evaluation.)
+  if (o.resume?.evaluationDue && pos.epoch < o.epochs) {
+    delete pos.evaluationDue;
+    await runEvaluation();
+    await o.onCheckpoint?.({ ...pos });
+  }
+  delete pos.evaluationDue;
 
   outer: while (pos.epoch < o.epochs) {
     while (pos.batch < batches.batchesPerEpoch) {
@@ -170,6 +192,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       if (overBudget || stopRequested) {
         stoppedBy = overBudget ? 'time-budget' : 'stop-request';
+        // A stop request skips the evaluation due here (stopping must be quick); the checkpoint says it is due.
+        evaluationDue = !overBudget && (evalDue || lastStep || (o.evalEverySteps === undefined && o.evalEverySeconds === undefined && epochEnd));
         break outer;
       }
     }
@@ -185,7 +209,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     pos.epoch++;
     pos.batch = 0;
   }
-  if (stoppedBy !== 'stop-request') await runEvaluation();
-  await o.onCheckpoint?.({ ...pos });
+  if (stoppedBy !== 'stop-request') {
+    await runEvaluation();
+    await o.onFinish?.({ ...pos });
+  }
+  await o.onCheckpoint?.(evaluationDue ? { ...pos, evaluationDue } : { ...pos });
   return { position: { ...pos }, stoppedBy, lastEval };
 }

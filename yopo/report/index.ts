@@ -1,5 +1,5 @@
 // Reporting for training runs: the metrics log, SVG charts and progress output.
-export { MetricsLog } from './metrics.js';
+export { MetricsLog, keptOnResume } from './metrics.js';
 export type { MetricRecord, MetricsReadResult } from './metrics.js';
 export {
   renderCurves,

@@ -89,12 +89,15 @@ export class MetricsLog {
    * any partial last line, so the resumed run appends after a clean history. The file is
    * rewritten atomically (temp file, fsync, rename), so a crash here loses nothing.
    * Returns how many records were dropped. A missing file is left missing.
+   * `evaluationDue`: the checkpoint's evaluation is still to run, so the records at `step` other than
+   * the step's own (evaluations written before a kill by a resume that ran them) are dropped too:
+   * the resume writes them again.
    */
-  static truncateAfterStep(path: string, step: number): number {
+  static truncateAfterStep(path: string, step: number, evaluationDue = false): number {
     if (!existsSync(path)) return 0;
     const { records, lines } = parseLines(path, readFileSync(path, 'utf8'));
     // Keep the original text of kept lines (byte-for-byte, key order and all).
-    const kept = lines.filter((_, i) => records[i].step <= step);
+    const kept = lines.filter((_, i) => keptOnResume(records[i], step, evaluationDue));
     const dropped = records.length - kept.length;
 
     const tmp = `${path}.${process.pid}.tmp`;
@@ -108,6 +111,11 @@ export class MetricsLog {
     renameSync(tmp, path);
     return dropped;
   }
+}
+
+/** Whether a record stays in the log of a run resumed from a checkpoint at `step` (see truncateAfterStep). */
+export function keptOnResume(r: MetricRecord, step: number, evaluationDue = false): boolean {
+  return r.step < step || (r.step === step && (!evaluationDue || 'loss' in r));
 }
 
 /** Parses every complete line. `lines[i]` is the source text of `records[i]`. */
