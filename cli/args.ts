@@ -13,7 +13,7 @@ interface OptionBase {
 /** One option of a command: help text, optional short flag, and its type (string with optional choices, number with optional integer/min, or boolean) with an optional default. */
 export type OptionSpec =
   | (OptionBase & { type: 'string'; default?: string; choices?: readonly string[]; valueName?: string })
-  | (OptionBase & { type: 'number'; default?: number; integer?: boolean; min?: number; valueName?: string })
+  | (OptionBase & { type: 'number'; default?: number; integer?: boolean; min?: number; above?: number; below?: number; valueName?: string })
   | (OptionBase & { type: 'boolean' });
 
 /** A subcommand's name, one-line summary, usage line, options and positional arguments, from which parsing and --help are derived. */
@@ -102,6 +102,8 @@ export function parseCommand<C extends CommandSpec>(c: C, argv: string[]): Parse
       if (text.trim() === '' || !Number.isFinite(v)) throw new UsageError(`yopo ${c.name}: --${name} must be a number (got '${text}')`);
       if (o.integer && !Number.isInteger(v)) throw new UsageError(`yopo ${c.name}: --${name} must be a whole number (got '${text}')`);
       if (o.min !== undefined && v < o.min) throw new UsageError(`yopo ${c.name}: --${name} must be at least ${o.min} (got '${text}')`);
+      if (o.above !== undefined && !(v > o.above)) throw new UsageError(`yopo ${c.name}: --${name} must be greater than ${o.above} (got '${text}')`);
+      if (o.below !== undefined && !(v < o.below)) throw new UsageError(`yopo ${c.name}: --${name} must be less than ${o.below} (got '${text}')`);
       values[name] = v;
     }
   }
@@ -122,4 +124,20 @@ export function parseFraction(text: string, option: string, command: string, pos
   const what = positive ? 'a positive number' : 'a non-negative number';
   if (!Number.isFinite(v) || v < 0 || (positive && v === 0)) throw new UsageError(`yopo ${command}: --${option} must be ${what} or a fraction like 8/255 (got '${text}')`);
   return v;
+}
+
+/** Values per image of each dataset (channels × height × width), for the largest meaningful L2 radius. */
+const IMAGE_VALUES: Record<string, number> = { mnist: 784, 'fashion-mnist': 784, cifar10: 3072 };
+
+/**
+ * Checks a radius or step (ε, α, σ) against the images' range [0, 1]: under L∞ no pixel can move more
+ * than 1; under L2 no image more than √(values per image) (every pixel from 0 to 1). Returns `value`.
+ */
+export function checkRadius(value: number, option: string, command: string, norm: 'linf' | 'l2', data: string): number {
+  const largest = norm === 'linf' ? 1 : Math.sqrt(IMAGE_VALUES[data] ?? Infinity);
+  if (value > largest) {
+    const why = norm === 'linf' ? 'no pixel of an image in [0, 1] can move further under L∞' : `no ${data} image in [0, 1] is further than that from another under L2`;
+    throw new UsageError(`yopo ${command}: --${option} ${Number(value.toPrecision(4))} is larger than ${Number(largest.toPrecision(4))} (${why})`);
+  }
+  return value;
 }

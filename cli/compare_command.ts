@@ -1,10 +1,11 @@
 // yopo compare: one chart and one table for several runs (e.g. PGD-40 against YOPO-5-10).
 
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../nn/atomic_write.js';
 import { MetricsLog, comparisonTable, renderComparison, timeToReachTable } from '../yopo/report/index.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
+import { MARKS, checkMayWrite } from './file_ownership.js';
 
 /** Options of `yopo compare`. */
 export const compareSpec = {
@@ -30,22 +31,12 @@ export async function compareCommand(argv: string[]): Promise<void> {
     return { name: basename(dir.replace(/\/+$/, '')), records: MetricsLog.read(file) };
   });
   const out = String(parsed.values.out);
-  if (existsSync(out) && !parsed.values.force && !writtenByCompare(out)) {
-    throw new UsageError(`yopo compare: ${out} already exists and was not written by yopo compare; add --force to replace it, or choose another --out`);
-  }
-  mkdirSync(dirname(out), { recursive: true });
+  // Only over a chart of its own, unless --force (file_ownership.ts); its mark goes inside the <svg> element.
+  checkMayWrite('compare', { path: out, kind: 'comparison-chart', option: 'out' }, parsed.values.force);
   const svg = renderComparison(runs, String(parsed.values.title));
-  await writeFileAtomic(out, new TextEncoder().encode(svg.replace(/<svg[^>]*>/, (tag) => `${tag}${SIGNATURE}`)));
+  await writeFileAtomic(out, new TextEncoder().encode(svg.replace(/<svg[^>]*>/, (tag) => `${tag}${MARKS.comparisonChart}`)));
   console.log(comparisonTable(runs));
   const reach = timeToReachTable(runs);
   if (reach) console.log(`time to reach (training time, evaluations during training):\n${reach}`);
   console.log(`chart: ${out}`);
-}
-
-/** Marks the charts this command writes, so that it replaces only those without --force. */
-const SIGNATURE = '<!-- written by yopo compare -->';
-
-function writtenByCompare(path: string): boolean {
-  if (statSync(path).isDirectory()) throw new UsageError(`yopo compare: --out ${path} is a folder, expected a file name`);
-  return readFileSync(path, 'utf8').slice(0, 4096).includes(SIGNATURE);
 }

@@ -4,9 +4,12 @@
 // part) on the first held-out images, with n and a 95% interval. It is `yopo train` then `yopo eval`
 // with settings chosen to show robustness appearing within a short budget on a software adapter.
 
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CommandSpec, parseCommand } from './args.js';
 import { evalCommand } from './eval_command.js';
+import { evalOutputTargets } from './eval_outputs.js';
+import { checkMayWriteAll } from './file_ownership.js';
 import { trainCommand } from './train_command.js';
 
 /**
@@ -65,6 +68,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const v = parsed.values;
   const stamp = new Date().toISOString().replace(/[:T]/g, '-').replace(/\..*$/, '');
   const out = v.out ?? join('runs', `demo-${stamp}`);
+  // The headline's model card goes beside the checkpoint: refuse a user's card there now, not after training.
+  if (existsSync(out)) checkMayWriteAll('demo', evalOutputTargets({ checkpoint: join(out, 'model.safetensors'), sweep: false }), null);
   console.log(`yopo demo: ${DEMO_SETTINGS.method} on ${DEMO_SETTINGS.model} / MNIST, ε=${DEMO_SETTINGS.eps}, ${v.minutes} minutes of training with a ${DEMO_SETTINGS['eval-attack']} curve (a quick attack) on ${v['eval-limit']} held-out test images, then ${v['final-attack']} on up to ${v['final-limit']} of them (${v['final-minutes']} minutes)`);
   const args = Object.entries(DEMO_SETTINGS).flatMap(([k, value]) => [`--${k}`, value]);
   args.push('--time-budget', String(v.minutes), '--eval-limit', String(v['eval-limit']), '--eval-every', String(v['eval-every']));

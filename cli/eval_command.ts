@@ -3,16 +3,17 @@
 // n and 95% interval; sanity flags come as warnings with their evidence; a model card with the fields of
 // a RobustBench claim is written beside the checkpoint.
 
-import { loadModel } from '../nn/index.js';
+import { isPretrainedName, loadModel, pretrainedFile } from '../nn/index.js';
 import { defaultEvalAttack, threatModel } from '../yopo/defaults.js';
 import { type AttackSpec, type EvalResult, QUICK_ATTACK_NOTE, evaluate, isQuickAttack, parseAttack } from '../yopo/evaluate.js';
 import { percentWithInterval } from '../yopo/interval.js';
 import type { Norm } from '../yopo/perturbation.js';
 import { Progress, formatDuration } from '../yopo/report/index.js';
 import { type SanityFlag, blackBoxBeatsWhiteBox, modelSanityFlags, notFallingWithEps } from '../yopo/sanity.js';
-import { type CommandSpec, UsageError, parseCommand, parseFraction } from './args.js';
+import { type CommandSpec, UsageError, checkRadius, parseCommand, parseFraction } from './args.js';
 import { explainDeviceLimit } from './device_limit.js';
-import { type EvalOutputs, writeEvalOutputs } from './eval_outputs.js';
+import { type EvalOutputs, evalOutputTargets, writeEvalOutputs } from './eval_outputs.js';
+import { checkMayWriteAll, sameFile } from './file_ownership.js';
 import { BACKENDS, buildModel, loadSplit, openBackend } from './session.js';
 
 /** Options of `yopo eval`. */
@@ -21,7 +22,7 @@ export const evalSpec = {
   summary: 'measure clean and robust accuracy of a checkpoint',
   usage: 'eval --checkpoint FILE --data mnist|fashion-mnist|cifar10 --model NAME --attack ATTACK [options]',
   options: {
-    checkpoint: { type: 'string', valueName: 'FILE', help: 'model.safetensors written by yopo train (required)' },
+    checkpoint: { type: 'string', valueName: 'FILE', help: 'model.safetensors written by yopo train, or a shipped model by name: smallcnn-mnist-natural, smallcnn-mnist-yopo (required)' },
     data: { type: 'string', default: 'mnist', choices: ['mnist', 'fashion-mnist', 'cifar10'], help: 'dataset (its test split is used)' },
     'data-dir': { type: 'string', valueName: 'DIR', help: 'folder with the dataset files' },
     model: { type: 'string', default: 'smallcnn', choices: ['smallcnn', 'preact-resnet18', 'wrn-34-10'], help: 'network of the checkpoint' },
@@ -41,12 +42,13 @@ export const evalSpec = {
     card: { type: 'string', valueName: 'FILE', help: 'model card path (FILE.md and FILE.json; default model-card.* beside the checkpoint)' },
     curve: { type: 'string', valueName: 'FILE.svg', help: 'robustness curve of an ε sweep (default robustness-curve.svg beside the card)' },
     'no-sanity': { type: 'boolean', help: 'skip the sanity checks (large-ε attack, FGSM comparison, zero gradients, determinism)' },
+    force: { type: 'boolean', help: 'replace output files even if yopo did not write them (never the checkpoint itself)' },
   },
 } as const satisfies CommandSpec;
 
-function parseEpsList(text: string | undefined, fallback: number): number[] {
+function parseEpsList(text: string | undefined, fallback: number, norm: Norm, data: string): number[] {
   if (text === undefined) return [fallback];
-  const values = text.split(',').map((part) => parseFraction(part, 'eps', 'eval'));
+  const values = text.split(',').map((part) => checkRadius(parseFraction(part, 'eps', 'eval'), 'eps', 'eval', norm, data));
   if (new Set(values).size !== values.length) throw new UsageError(`yopo eval: --eps lists a value twice (got '${text}')`);
   return values;
 }
@@ -64,16 +66,24 @@ export async function evalCommand(argv: string[]): Promise<void> {
   if (!parsed) return;
   const v = parsed.values;
   if (!v.checkpoint) throw new UsageError('yopo eval: --checkpoint FILE is required');
+  // A shipped model by name (nn/pretrained.ts): its file in the package, its card in the working folder.
+  if (isPretrainedName(v.checkpoint)) {
+    v.card ??= `model-card-${v.checkpoint}`;
+    v.checkpoint = pretrainedFile(v.checkpoint);
+  }
   const data = v.data;
   const norm: Norm = v.norm;
   const threat = threatModel(data as 'mnist', { norm });
-  const epsList = parseEpsList(v.eps, threat.eps);
-  const step = v.step === undefined ? threat.step : parseFraction(String(v.step), 'step', 'eval');
+  const epsList = parseEpsList(v.eps, threat.eps, norm, data);
+  const step = v.step === undefined ? threat.step : checkRadius(parseFraction(String(v.step), 'step', 'eval'), 'step', 'eval', norm, data);
   const attackText = String(v.attack ?? defaultEvalAttack(data));
   const perSample = requireExtension(v['per-sample'], 'per-sample', '.jsonl');
   const saveAdversarial = requireExtension(v['save-adversarial'], 'save-adversarial', '.safetensors');
   const curve = requireExtension(v.curve, 'curve', '.svg');
   if (saveAdversarial && epsList.length > 1) throw new UsageError('yopo eval: --save-adversarial needs a single --eps, not a sweep');
+  // The checkpoint is read, never written: not even --force puts images in its place.
+  if (saveAdversarial && sameFile(saveAdversarial, v.checkpoint)) throw new UsageError(`yopo eval: --save-adversarial ${saveAdversarial} is the checkpoint being evaluated; choose another file`);
+  const outputTargets = evalOutputTargets({ checkpoint: v.checkpoint, perSample, saveAdversarial, card: v.card, curve, sweep: epsList.length > 1 });
   let attacks: AttackSpec[];
   try {
     // With the default step, L2 PGD scales its step with each ε of a sweep (α = 2.5ε/k).
@@ -86,6 +96,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const model = buildModel('eval', v.model, test, 0);
   try {
     await loadModel(String(v.checkpoint), model);
+    // Before the evaluation (minutes): every output may be written (file_ownership.ts).
+    checkMayWriteAll('eval', outputTargets, v.force);
     const results: EvalResult[] = [];
     const flags: SanityFlag[] = [];
     const budget = v['time-budget'];
@@ -114,7 +126,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     const sanitySeconds = (performance.now() - sanityStarted) / 1000;
     const outputs: EvalOutputs = {
       checkpoint: v.checkpoint, data, model: v.model, adapter: description, seed: v.seed, restarts: v.restarts,
-      attacks, results, flags, images: test, perSample, saveAdversarial, card: v.card, curve,
+      attacks, results, flags, images: test, perSample, saveAdversarial, card: v.card, curve, force: v.force,
     };
     const written = await writeEvalOutputs(outputs);
     if (v.json) {

@@ -1,15 +1,17 @@
 // The files yopo eval writes: per-example JSON lines, the adversarial images (safetensors, loadable by
 // PyTorch's safetensors), a model card with the fields of a RobustBench claim, and for an ε sweep the
-// robustness curve. All written atomically.
+// robustness curve. All written atomically, each with yopo's mark, and never over a file yopo did not
+// write unless --force (file_ownership.ts).
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { encodeSafetensors, writeFileAtomic } from '../nn/index.js';
 import type { AttackSpec, EvalData, EvalResult } from '../yopo/evaluate.js';
 import { wilsonInterval } from '../yopo/interval.js';
 import { renderCurves } from '../yopo/report/index.js';
 import type { SanityFlag } from '../yopo/sanity.js';
+import { MARKS, type WriteTarget, checkMayWrite } from './file_ownership.js';
 import { packageVersion } from './session.js';
 
 /** Everything `yopo eval` ran and measured, and the paths of the optional outputs to write (per-sample JSON lines, adversarial images, model card, curve). */
@@ -28,24 +30,41 @@ export interface EvalOutputs {
   saveAdversarial?: string;
   card?: string;
   curve?: string;
+  /** Replace files yopo did not write (--force). */
+  force?: boolean;
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
 
-/** Atomic write into a folder that may not exist yet. */
-async function write(path: string, bytes: Uint8Array): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
-  await writeFileAtomic(path, bytes);
+/** The files yopo eval will write, with their kinds: every target of the writing rule (file_ownership.ts). */
+export function evalOutputTargets(o: { checkpoint: string; perSample?: string; saveAdversarial?: string; card?: string; curve?: string; sweep: boolean }): WriteTarget[] {
+  const targets: WriteTarget[] = [];
+  if (o.perSample) targets.push({ path: o.perSample, kind: 'per-sample', option: 'per-sample' });
+  if (o.saveAdversarial) targets.push({ path: o.saveAdversarial, kind: 'adversarial-images', option: 'save-adversarial' });
+  const base = cardBase(o);
+  targets.push({ path: `${base}.json`, kind: 'model-card-json', option: o.card ? 'card' : undefined }, { path: `${base}.md`, kind: 'model-card', option: o.card ? 'card' : undefined });
+  if (o.sweep) targets.push({ path: o.curve ?? join(dirname(base), 'robustness-curve.svg'), kind: 'robustness-curve', option: o.curve ? 'curve' : undefined });
+  return targets;
+}
+
+/** The model card's path without .md/.json: --card, or model-card beside the checkpoint. */
+function cardBase(o: { checkpoint: string; card?: string }): string {
+  return o.card ? o.card.replace(/\.(md|json)$/, '') : join(dirname(o.checkpoint), 'model-card');
 }
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 const interval = ([lo, hi]: [number, number]) => `${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%`;
 
-/** Writes every requested file; returns their paths. */
+/** Writes every requested file (each checked against the writing rule right before); returns their paths. */
 export async function writeEvalOutputs(o: EvalOutputs): Promise<string[]> {
+  const write = async (target: WriteTarget, bytes: Uint8Array) => {
+    checkMayWrite('eval', target, o.force ?? false);
+    await writeFileAtomic(target.path, bytes);
+  };
+  const targets = new Map(evalOutputTargets({ ...o, sweep: o.results.length > 1 }).map((t) => [t.kind, t]));
   const written: string[] = [];
   if (o.perSample) {
     const lines = o.results.flatMap((r) => r.examples!.map((e) => JSON.stringify({ eps: r.eps, norm: r.norm, ...e })));
-    await write(o.perSample, text(`${lines.join('\n')}\n`));
+    await write(targets.get('per-sample')!, text(`${lines.join('\n')}\n`));
     written.push(o.perSample);
   }
   if (o.saveAdversarial) {
@@ -53,20 +72,22 @@ export async function writeEvalOutputs(o: EvalOutputs): Promise<string[]> {
     const [c, h, w] = o.images.shape;
     const bytes = encodeSafetensors(
       { adversarial: { shape: [r.n, c, h, w], data: r.adversarial! }, labels: { shape: [r.n], data: o.images.labels.slice(0, r.n) } },
-      { attack: r.attack, eps: String(r.eps), norm: r.norm, checkpoint: o.checkpoint, 'yopo.version': packageVersion() },
+      { attack: r.attack, eps: String(r.eps), norm: r.norm, checkpoint: o.checkpoint, 'yopo.version': packageVersion(), 'yopo.file': MARKS.adversarialImages },
     );
-    await write(o.saveAdversarial, bytes);
+    await write(targets.get('adversarial-images')!, bytes);
     written.push(o.saveAdversarial);
   }
-  const base = o.card ? o.card.replace(/\.(md|json)$/, '') : join(dirname(o.checkpoint), 'model-card');
   const card = modelCard(o);
-  await write(`${base}.json`, text(`${JSON.stringify(card, null, 2)}\n`));
-  await write(`${base}.md`, text(cardMarkdown(card)));
-  written.push(`${base}.md`, `${base}.json`);
-  if (o.results.length > 1) {
-    const path = o.curve ?? join(dirname(base), 'robustness-curve.svg');
-    await write(path, text(robustnessCurve(o.results)));
-    written.push(path);
+  const json = targets.get('model-card-json')!;
+  const md = targets.get('model-card')!;
+  await write(json, text(`${JSON.stringify(card, null, 2)}\n`));
+  await write(md, text(cardMarkdown(card)));
+  written.push(md.path, json.path);
+  const curve = targets.get('robustness-curve');
+  if (curve) {
+    const svg = robustnessCurve(o.results).replace(/<svg[^>]*>/, (tag) => `${tag}${MARKS.robustnessCurve}`);
+    await write(curve, text(svg));
+    written.push(curve.path);
   }
   return written;
 }
@@ -93,6 +114,7 @@ function modelCard(o: EvalOutputs) {
   const training = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : null;
   const first = o.results[0];
   return {
+    written_by: MARKS.modelCardJson,
     model: o.model,
     dataset: o.data,
     threat_model: first.norm === 'linf' ? 'Linf' : 'L2',
@@ -120,6 +142,7 @@ function modelCard(o: EvalOutputs) {
 
 function cardMarkdown(c: Card): string {
   const lines = [
+    MARKS.modelCard,
     `# Model card: ${c.model} on ${c.dataset}`,
     '',
     `- threat model: ${c.threat_model}`,

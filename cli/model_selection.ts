@@ -14,12 +14,12 @@ import { type Dataset, holdOut } from '../yopo/data/index.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate } from '../yopo/evaluate.js';
 import type { MetricRecord } from '../yopo/report/index.js';
 import { UsageError } from './args.js';
-import { RUN_FILES } from './run_folder.js';
+import { checkMayWrite } from './file_ownership.js';
+import { CHECKPOINTS_DIR, RUN_FILES } from './run_folder.js';
 
 /** File name, in the run folder, of the checkpoint with the best validation robust accuracy. */
 export const BEST_FILE = RUN_FILES.best;
-/** Folder, in the run folder, of the per-evaluation checkpoints kept by --keep-checkpoints. */
-export const CHECKPOINTS_DIR = 'checkpoints';
+export { CHECKPOINTS_DIR } from './run_folder.js';
 
 /** The training set without the validation split, and the split (null for size 0: evaluate on the test set). */
 export function splitForValidation(ds: Dataset, size: number, seed: number): { train: Dataset; validation: EvalData | null } {
@@ -64,7 +64,10 @@ export class ModelSelection {
     if (this.keepAll) {
       mkdirSync(join(this.out, CHECKPOINTS_DIR), { recursive: true });
       record.checkpoint = join(CHECKPOINTS_DIR, `step-${step}.safetensors`);
-      await saveModel(join(this.out, record.checkpoint), model, metadata);
+      const path = join(this.out, record.checkpoint);
+      // Its own checkpoint of this step (a resumed run redoing it) may be replaced; a user's file never.
+      checkMayWrite('train', { path, kind: 'checkpoint' }, null);
+      await saveModel(path, model, metadata);
     }
     // Selecting on the test set would report a test accuracy that was optimised: only on validation.
     if (this.validation && robustAccuracy > this.bestRobust) {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { DATASET_NAMES } from '../yopo/data/index.js';
 import { defaultEvalAttack, threatModel, trainingDefaults } from '../yopo/defaults.js';
 import { PRESET_NAMES, type Preset, findPreset } from '../yopo/presets.js';
-import { type ParsedCommand, UsageError, parseCommand, parseFraction } from './args.js';
+import { type ParsedCommand, UsageError, checkRadius, parseCommand, parseFraction } from './args.js';
 import { BACKENDS } from './session.js';
 import { trainSpec } from './train_options.js';
 
@@ -93,7 +93,8 @@ export function presetArguments(preset: Preset): string[] {
   return Object.entries(preset.options).flatMap(([name, value]) => [`--${name}`, String(value)]);
 }
 
-function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig['overrides']): RunConfig {
+/** The settings that options `v` (with a preset's name and overrides) describe, filling in the paper's defaults. */
+export function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig['overrides']): RunConfig {
   const { data, method, model } = v;
   const defaults = trainingDefaults(data, method, model);
   const norm = v.norm as 'linf' | 'l2';
@@ -123,8 +124,8 @@ function configFrom(v: TrainValues, preset: string | null, overrides: RunConfig[
     weightDecay: v['weight-decay'] ?? defaults.weightDecay,
     milestones,
     firstLayerMilestones,
-    eps: v.eps === undefined ? threat.eps : parseFraction(v.eps, 'eps', 'train'),
-    step: v.step === undefined ? threat.step : parseFraction(v.step, 'step', 'train'),
+    eps: v.eps === undefined ? threat.eps : checkRadius(parseFraction(v.eps, 'eps', 'train'), 'eps', 'train', norm, data),
+    step: v.step === undefined ? threat.step : checkRadius(parseFraction(v.step, 'step', 'train'), 'step', 'train', norm, data),
     norm,
     beta: v.beta ?? defaults.beta,
     objective: v.objective ?? null,
@@ -154,6 +155,8 @@ type Check = (x: unknown) => string | null;
 const isInt = (x: unknown, min: number) => typeof x === 'number' && Number.isInteger(x) && x >= min;
 const int = (min: number): Check => (x) => (isInt(x, min) ? null : `a whole number ≥ ${min}`);
 const num = (min: number): Check => (x) => (typeof x === 'number' && Number.isFinite(x) && x >= min ? null : `a number ≥ ${min}`);
+const positive: Check = (x) => (typeof x === 'number' && Number.isFinite(x) && x > 0 ? null : 'a number > 0');
+const fraction: Check = (x) => (typeof x === 'number' && x >= 0 && x < 1 ? null : 'a number in [0, 1)');
 const str: Check = (x) => (typeof x === 'string' ? null : 'a string');
 const bool: Check = (x) => (typeof x === 'boolean' ? null : 'true or false');
 const oneOf = (choices: readonly string[]): Check => (x) => (typeof x === 'string' && choices.includes(x) ? null : `one of ${choices.join(', ')}`);
@@ -164,7 +167,7 @@ const orNull = (check: Check): Check => (x) => (x === null ? null : check(x) && 
 
 const FIELDS: Record<keyof RunConfig, Check> = {
   data: oneOf(DATASET_NAMES), dataDir: orNull(str), model: oneOf(['smallcnn', 'preact-resnet18', 'wrn-34-10']), method: str,
-  epochs: int(1), limit: orNull(int(1)), batchSize: int(1), lr: num(0), momentum: num(0), weightDecay: num(0),
+  epochs: int(1), limit: orNull(int(1)), batchSize: int(1), lr: positive, momentum: fraction, weightDecay: num(0),
   milestones: epochs, firstLayerMilestones: orNull(epochs), eps: num(0), step: num(0), norm: oneOf(['linf', 'l2']), beta: orNull(num(0)),
   objective: orNull(oneOf(['adv+clean', 'adv'])), firstLayerGradient: orNull(oneOf(['both', 'hamiltonian', 'backprop'])),
   bnRefresh: bool, wrnInit: oneOf(['pytorch', 'trades']), seed: int(0), timeBudgetMin: orNull(num(0)), budgetMilestones: orNull(fractions),

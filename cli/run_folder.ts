@@ -14,6 +14,8 @@ import { type HostTensor, type Module, type SGD, loadModel, loadOptimizers, load
 import type { TrainPosition } from '../yopo/train.js';
 import { readSafetensorsHeader } from './safetensors_header.js';
 import { UsageError } from './args.js';
+import { hasMark } from './file_ownership.js';
+import { isStaleLockTemp } from './run_lock.js';
 
 /** The files yopo writes in a run folder, by key. */
 export const RUN_FILES = {
@@ -26,19 +28,24 @@ export const RUN_FILES = {
   best: 'best.safetensors', // with a validation split: the checkpoint with the best robust accuracy there (model_selection.ts)
 } as const;
 
+/** Folder, in the run folder, of the per-evaluation checkpoints kept by --keep-checkpoints (model_selection.ts). */
+export const CHECKPOINTS_DIR = 'checkpoints';
+
 /** A key of RUN_FILES. */
 export type RunFileKey = keyof typeof RUN_FILES;
 
 const POSITION_KEYS = ['epoch', 'batch', 'step', 'elapsed'] as const;
 
-/** A training position as safetensors metadata (yopo.epoch, yopo.batch, yopo.step, yopo.elapsed, as strings). */
+/** A training position as safetensors metadata (yopo.epoch, yopo.batch, yopo.step, yopo.elapsed, as strings; yopo.evaluation_due when set). */
 export function positionMetadata(p: TrainPosition): Record<string, string> {
-  return Object.fromEntries(POSITION_KEYS.map((k) => [`yopo.${k}`, String(p[k])]));
+  const meta = Object.fromEntries(POSITION_KEYS.map((k) => [`yopo.${k}`, String(p[k])]));
+  return p.evaluationDue ? { ...meta, 'yopo.evaluation_due': 'true' } : meta;
 }
 
 function positionFrom(meta: Record<string, string>, file: string): TrainPosition {
   const p = Object.fromEntries(POSITION_KEYS.map((k) => [k, Number(meta[`yopo.${k}`])])) as unknown as TrainPosition;
   if (POSITION_KEYS.some((k) => !Number.isFinite(p[k]))) throw new Error(`checkpoint ${file} has no training position (not written by yopo train?)`);
+  if (meta['yopo.evaluation_due'] === 'true') p.evaluationDue = true;
   return p;
 }
 
@@ -82,6 +89,12 @@ export class RunFolder {
   checkFreshStart(): void {
     const { dir, command } = this;
     if (this.hasCheckpoint()) throw new UsageError(`yopo ${command}: ${dir} already holds a run; add --resume to continue it, or choose another --out`);
+    // --keep-checkpoints writes checkpoints/step-N.safetensors: none of those names may be a user's file.
+    const kept = join(dir, CHECKPOINTS_DIR);
+    if (existsSync(kept) && statSync(kept).isDirectory()) {
+      const foreign = readdirSync(kept).filter((name) => /^step-\d+\.safetensors$/.test(name) && !hasMark(join(kept, name), 'checkpoint'));
+      if (foreign.length) throw new UsageError(`yopo ${command}: ${kept} holds ${foreign.join(', ')} that no yopo run wrote there; choose another --out (nothing was changed)`);
+    }
     const present = (Object.keys(RUN_FILES) as RunFileKey[]).filter((k) => this.has(k));
     if (present.length === 0) return;
     if (!this.has('config') || !isYopoConfig(this.files.config)) {
@@ -100,8 +113,17 @@ export class RunFolder {
   removeStaleTemps(): string[] {
     const ours = Object.values(RUN_FILES) as string[];
     // writeFileAtomic's `.name.tmp-<pid>-<hex>`, and MetricsLog.truncateAfterStep's `metrics.jsonl.<pid>.tmp`.
-    const stale = readdirSync(this.dir).filter((name) => (isAtomicTempFile(name) && ours.some((f) => name.startsWith(`.${f}.tmp-`))) || /^metrics\.jsonl\.\d+\.tmp$/.test(name));
+    // And the temp file of a lock whose creator was killed (run_lock.ts).
+    const stale = readdirSync(this.dir).filter((name) => (isAtomicTempFile(name) && ours.some((f) => name.startsWith(`.${f}.tmp-`))) || /^metrics\.jsonl\.\d+\.tmp$/.test(name) || isStaleLockTemp(name));
     for (const name of stale) rmSync(join(this.dir, name), { force: true });
+    // The kept checkpoints' temp files (checkpoints/.step-N.safetensors.tmp-…) too.
+    const kept = join(this.dir, CHECKPOINTS_DIR);
+    if (existsSync(kept) && statSync(kept).isDirectory()) {
+      for (const name of readdirSync(kept).filter((n) => isAtomicTempFile(n) && /^\.step-\d+\.safetensors\.tmp-/.test(n))) {
+        rmSync(join(kept, name), { force: true });
+        stale.push(join(CHECKPOINTS_DIR, name));
+      }
+    }
     return stale;
   }
 

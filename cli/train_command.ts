@@ -22,21 +22,20 @@ import { parseMethod, threatModel } from '../yopo/defaults.js';
 import { type AttackSpec, QUICK_ATTACK_NOTE, attackName, isQuickAttack, parseAttack } from '../yopo/evaluate.js';
 import { percentWithInterval } from '../yopo/interval.js';
 import type { Method } from '../yopo/method.js';
-import { type MetricRecord, MetricsLog, Progress, formatDuration, renderRunCurve } from '../yopo/report/index.js';
+import { type MetricRecord, MetricsLog, Progress, formatDuration, keptOnResume, renderRunCurve } from '../yopo/report/index.js';
 import { type TrainPosition, TrainingDiverged, train } from '../yopo/train.js';
 import { UsageError, parseCommand } from './args.js';
 import { explainDeviceLimit } from './device_limit.js';
 import { BEST_FILE, ModelSelection, finalRecord, finalTestEvaluation, splitForValidation } from './model_selection.js';
 import { type RunConfig, readRunConfig, resolveNewConfig } from './run_config.js';
 import { RunFolder, positionMetadata } from './run_folder.js';
-import { acquireRunLock } from './run_lock.js';
+import { SETTINGS_KEY, recordedSettings, resumedSettings } from './resume_settings.js';
+import { type RunLock, acquireRunLock, checkNotHeld } from './run_lock.js';
+import { explainFsErrors } from './fs_errors.js';
 import { buildModel, loadSplit, openBackend, packageVersion } from './session.js';
 import { trainSpec } from './train_options.js';
 
 export { trainSpec } from './train_options.js';
-
-/** The options --resume accepts (to extend the run, lower its rate, or where it runs); the rest are the run's saved settings. */
-const RESUME_OPTIONS = ['out', 'resume', 'epochs', 'time-budget', 'lr', 'backend', 'data-dir'];
 
 /** Wall-clock seconds between checkpoints besides those at evaluations and epoch ends. */
 const CHECKPOINT_INTERVAL_S = 600;
@@ -51,23 +50,14 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const folder = new RunFolder(out);
   const files = folder.files;
 
+  // A folder another train is writing: name that process before anything else (run_lock.ts).
+  checkNotHeld(out);
   // The settings: new, or those of the run being resumed (epochs and the budget may be extended).
   let config: RunConfig;
   let savedConfig: RunConfig | null = null;
+  let recordedEpochs = 0;
   if (v.resume) {
-    if (!folder.has('config')) throw new UsageError(`yopo train: --resume: ${out} holds no run (no config.json)`);
-    // The run's own settings apply; an option that would change them is refused rather than ignored.
-    const fixed = [...parsed.given].filter((name) => !RESUME_OPTIONS.includes(name));
-    if (fixed.length) throw new UsageError(`yopo train: --resume continues with the settings in ${files.config}; ${fixed.map((n) => `--${n}`).join(', ')} cannot be changed (only ${RESUME_OPTIONS.filter((n) => n !== 'out' && n !== 'resume').map((n) => `--${n}`).join(', ')} can)`);
-    config = readRunConfig(files.config, { legacy: true });
-    if (v.epochs !== undefined) config.epochs = v.epochs;
-    if (v['time-budget'] !== undefined) config.timeBudgetMin = v['time-budget'];
-    if (v.lr !== undefined) config.lr = v.lr;
-    // An extended run records its new length and rate, once it commits its first checkpoint (a
-    // resume that fails changes nothing); the backend and data folder are this session's only.
-    if (parsed.given.has('epochs') || parsed.given.has('time-budget') || parsed.given.has('lr')) savedConfig = { ...config };
-    if (parsed.given.has('backend')) config.backend = v.backend;
-    if (v['data-dir'] !== undefined) config.dataDir = v['data-dir'];
+    ({ config, savedConfig, recordedEpochs } = await resumedSettings(parsed, folder));
   } else {
     folder.checkFreshStart();
     config = resolveNewConfig(parsed, argv);
@@ -120,7 +110,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const commit = async (p: TrainPosition) => {
     if (savedConfig) await writeFileAtomic(folder.willWrite('config'), new TextEncoder().encode(`${JSON.stringify(savedConfig, null, 2)}\n`));
     savedConfig = null;
-    await folder.commit(p, model, method.optimizers(), await persistentStateData(method), { 'yopo.method': config.method, 'yopo.model': config.model });
+    await folder.commit(p, model, method.optimizers(), await persistentStateData(method), { 'yopo.method': config.method, 'yopo.model': config.model, [SETTINGS_KEY]: recordedSettings(config) });
     checkpointed = true;
     lastCommit = { step: p.step, at: Date.now() };
   };
@@ -131,7 +121,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
   let stopSignal: NodeJS.Signals | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopSignal) {
-      lock.release();
+      try {
+        lock.release();
+      } catch {
+        // quitting at once was asked for: a lock left behind is taken over as stale by the next run
+      }
       process.exit(signal === 'SIGTERM' ? 143 : 130);
     }
     stopSignal = signal;
@@ -145,6 +139,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
   let previousElapsed = 0; // training seconds before the step in onStep (time marks of --eval-every-minutes)
   const checkpointMetadata = (p: TrainPosition) => ({ ...positionMetadata(p), 'yopo.method': config.method, 'yopo.model': config.model });
   const started = Date.now();
+  let failure: unknown;
+  let cleanupErrors: string[] = [];
   try {
     const removed = folder.removeStaleTemps();
     if (removed.length) console.log(`removed ${removed.length} temp file(s) left in ${out} by an interrupted write`);
@@ -158,10 +154,15 @@ export async function trainCommand(argv: string[]): Promise<void> {
       previousElapsed = at.elapsed;
       checkpointed = true;
       lastCommit = { step: at.step, at: Date.now() };
-      if (at.epoch >= epochs) throw new UsageError(`yopo train: ${out} has finished its ${config.epochs} epochs; pass a larger --epochs with --resume to train longer`);
-      if (folder.has('metrics')) records = MetricsLog.read(files.metrics).filter((r) => r.step <= at.step);
+      // Finished, unless stopped before its final evaluation (then the resume runs it).
+      if (at.epoch >= epochs && !at.evaluationDue) {
+        const asked = parsed.given.has('epochs') ? ` (--epochs ${config.epochs} is not more)` : '';
+        throw new UsageError(`yopo train: ${out} has finished its ${recordedEpochs} epochs${asked}; pass a larger --epochs with --resume to train longer`);
+      }
+      // An evaluation still due at the checkpoint's step is run again, so its record is written once.
+      if (folder.has('metrics')) records = MetricsLog.read(files.metrics).filter((r) => keptOnResume(r, at.step, at.evaluationDue));
       else console.log(`${files.metrics} is missing: its records before step ${at.step} are lost; a new one starts here`);
-      MetricsLog.truncateAfterStep(files.metrics, at.step);
+      MetricsLog.truncateAfterStep(files.metrics, at.step, at.evaluationDue);
       console.log(`resuming ${out} at epoch ${at.epoch + 1}, batch ${at.batch + 1} (step ${at.step}, ${formatDuration(at.elapsed)} trained)`);
     } else if (v.resume) {
       // Stopped before its first checkpoint: the same run again from its first step.
@@ -212,7 +213,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
         if (due && !evalDue && r.batch < batches.batchesPerEpoch) await commit(r);
         // Let a Ctrl-C be handled before the next step: the CPU backend never yields to the event
         // loop during a step, so without this the signal would wait for the next checkpoint's I/O.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Two turns, so that one of them polls for I/O, where Node reads signals.
+        await new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
       },
       onEvaluate: async (r) => {
         const selected = await selection.afterEvaluation(model, r.step, r.robust_accuracy, checkpointMetadata(r));
@@ -226,6 +228,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
         progress ? progress.log(line) : console.log(line);
       },
       onCheckpoint: commit,
+      // The last and the best checkpoint on the test set, before the checkpoint that says the run is finished.
+      onFinish: async (p) => {
+        if (!validation) return;
+        (progress as Progress | null)?.finish();
+        for (const f of await finalTestEvaluation(model, p.step, newModel, out, testSet, attack, config.seed + 2, selection.hasBest)) {
+          metrics.append(finalRecord(f, p));
+          faultPoint('metrics.jsonl: final test evaluation appended');
+          console.log(`test set, ${f.final} checkpoint (step ${f.checkpointStep}): clean ${percentWithInterval(f.clean_accuracy, f.n)}, robust ${percentWithInterval(f.robust_accuracy, f.n)} (${f.attack}, ${f.norm} ε=${round(f.eps)}, n=${f.n} test images)`);
+        }
+      },
     });
     (progress as Progress | null)?.finish();
     const last = result.lastEval;
@@ -233,12 +245,6 @@ export async function trainCommand(argv: string[]): Promise<void> {
     if (last) {
       console.log(`clean accuracy ${percentWithInterval(last.clean_accuracy, last.n)}, robust accuracy ${percentWithInterval(last.robust_accuracy, last.n)} (${attackName(attack)}, ${norm} ε=${round(config.eps)}, n=${last.n} ${validation ? 'validation' : 'held-out test'} images)`);
       if (isQuickAttack(attack)) console.log(QUICK_ATTACK_NOTE);
-    }
-    if (validation && result.stoppedBy !== 'stop-request') {
-      for (const f of await finalTestEvaluation(model, result.position.step, newModel, out, testSet, attack, config.seed + 2, selection.hasBest)) {
-        metrics.append(finalRecord(f, result.position));
-        console.log(`test set, ${f.final} checkpoint (step ${f.checkpointStep}): clean ${percentWithInterval(f.clean_accuracy, f.n)}, robust ${percentWithInterval(f.robust_accuracy, f.n)} (${f.attack}, ${f.norm} ε=${round(f.eps)}, n=${f.n} test images)`);
-      }
     }
     // (No curve before the first evaluation, e.g. when stopped early.)
     console.log(`${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}${selection.hasBest ? `\nbest checkpoint: ${join(out, BEST_FILE)}` : ''}\nmetrics: ${files.metrics}`);
@@ -250,27 +256,44 @@ export async function trainCommand(argv: string[]): Promise<void> {
     (progress as Progress | null)?.finish();
     // Only what this run created, and only before its first checkpoint; errors on the way are
     // reported after the one that caused the cleanup, never instead of it.
-    const cleanupErrors = checkpointed ? [] : folder.removeCreated();
-    let reported = explainDeviceLimit(error, config.batchSize);
+    cleanupErrors = checkpointed ? [] : folder.removeCreated();
+    failure = explainDeviceLimit(error, config.batchSize);
     if (error instanceof TrainingDiverged || error instanceof NonFiniteError) {
       const first = error instanceof NonFiniteError ? `training diverged: ${error.message}` : error.message;
       const advice = `resume from it with a lower rate: yopo train --out ${out} --resume --lr ${Number((config.lr / 10).toPrecision(3))}`;
-      reported = new Error(`${first}. ${checkpointed ? `The last good checkpoint (finite weights and loss) is ${files.model}, at step ${lastCommit.step}; ${advice}.` : `No checkpoint had been written; what this run wrote in ${out} was removed.`}`);
+      failure = new Error(`${first}. ${checkpointed ? `The last good checkpoint (finite weights and loss) is ${files.model}, at step ${lastCommit.step}; ${advice}.` : `No checkpoint had been written; what this run wrote in ${out} was removed.`}`);
     }
-    if (cleanupErrors.length) Object.assign(reported as object, { secondLine: `(cleaning up: ${cleanupErrors.join('; ')})` });
-    throw reported;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    try {
-      method.dispose();
-      model.dispose();
-      await backend.sync();
-    } finally {
-      lock.release();
-      if (!checkpointed) folder.removeIfEmptyAndOurs();
-    }
   }
+  // The first error wins: a failure of the run is reported first, its clean-up's errors on a second line.
+  cleanupErrors.push(...(await releaseRun(method, model, backend, lock)));
+  if (!checkpointed) folder.removeIfEmptyAndOurs();
+  if (failure !== undefined) {
+    if (cleanupErrors.length) Object.assign(failure as object, { secondLine: `(cleaning up: ${cleanupErrors.join('; ')})` });
+    throw failure;
+  }
+  if (cleanupErrors.length) throw new Error(`cleaning up: ${cleanupErrors.join('; ')}`);
+}
+
+/** Frees the model and the method, lets the device finish, and removes the run lock; returns the errors met (one line each), never throws. */
+async function releaseRun(method: Method, model: Classifier, backend: { sync(): Promise<void> }, lock: RunLock): Promise<string[]> {
+  const errors: string[] = [];
+  const attempt = async (what: string, release: () => unknown) => {
+    try {
+      await release();
+    } catch (e) {
+      errors.push(explainFsErrors(`${what}: ${(e as Error).message}`, (e as { path?: string }).path));
+    }
+  };
+  await attempt('freeing the model', () => {
+    method.dispose();
+    model.dispose();
+  });
+  await attempt("waiting for the device's work", () => backend.sync());
+  await attempt(`removing the run lock ${lock.path}`, () => lock.release());
+  return errors;
 }
 
 /** Method state besides optimisers (Free-m's δ), as host tensors for the optimizer file. */

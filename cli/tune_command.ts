@@ -8,6 +8,7 @@ import { adapterName } from '../kernels/webgpu/device.js';
 import { WebGPUBackend, tunerOf } from '../kernels/index.js';
 import { MODEL_NAMES, createModel } from '../nn/index.js';
 import { type CommandSpec, parseCommand } from './args.js';
+import { checkMayWrite } from './file_ownership.js';
 import { openBackend } from './session.js';
 
 /** Options of `yopo tune`. */
@@ -19,6 +20,7 @@ export const tuneSpec = {
     model: { type: 'string', default: 'smallcnn', choices: MODEL_NAMES, help: 'the model whose training step to tune' },
     'batch-size': { type: 'number', integer: true, min: 1, default: 256, help: 'batch size of the training step' },
     json: { type: 'boolean', help: 'print one JSON object: { adapter, cache, mode, choices: [{ op, shape, variant, ms }] }' },
+    force: { type: 'boolean', help: 'replace the cache file even if it is not a tuning cache yopo wrote' },
   },
 } as const satisfies CommandSpec;
 
@@ -29,6 +31,8 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   const { model: name, 'batch-size': batch, json } = parsed.values;
   const { backend, description } = await openBackend('webgpu');
   const tuner = tunerOf((backend as WebGPUBackend).gpu)!;
+  // The cache is rewritten after each shape: never over a file that is not one (file_ownership.ts).
+  if (tuner.where() !== 'memory only') checkMayWrite('tune', { path: tuner.where(), kind: 'tuning-cache', createsFolder: true }, parsed.values.force);
   const model = createModel(name, new Random(0));
   const rng = new Random(1);
   const x = randn([batch, ...model.inputShape], rng);

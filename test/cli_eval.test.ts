@@ -4,46 +4,20 @@
 // error for every bad value of the new options, touching no file.
 
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, randn, useCpu } from '../engine/index.js';
 import { SmallCNN, decodeSafetensors, saveModel } from '../nn/index.js';
-import { writeMnist } from '../yopo/data/index.js';
+import { CliSandbox, type CliResult, tinyMnist } from './cli_helpers.js';
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const root = mkdtempSync(join(tmpdir(), 'yopo-cli-eval-'));
-const at = (...parts: string[]) => join(root, ...parts);
+const box = new CliSandbox('yopo-cli-eval-', { train: 0, test: 4, seed: 9 });
+const root = box.root;
+const at = (...parts: string[]) => box.at(...parts);
+const testSet = tinyMnist(4, new Random(9)); // the images of data/ (the same seed)
+const yopo = (...args: string[]) => box.run(args);
 
-/** 10 classes, each a bright bar at its own row plus noise. */
-function tinyMnist(count: number, rng: Random): { images: Uint8Array; labels: Uint8Array } {
-  const images = new Uint8Array(count * 784);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 10;
-    for (let p = 0; p < 784; p++) {
-      const row = Math.floor(p / 28);
-      images[i * 784 + p] = Math.min(255, rng.int(60) + (row >= 2 + 2 * labels[i] && row < 4 + 2 * labels[i] ? 180 : 0));
-    }
-  }
-  return { images, labels };
-}
-
-const rng = new Random(9);
-const testSet = tinyMnist(4, rng);
-writeMnist(at('data'), 'test', testSet.images, testSet.labels);
-
-function yopo(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: root, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime' }, encoding: 'utf8', timeout: 240_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, errorLines: r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^Warning: maxDynamic/.test(l)) };
-}
-
-function succeeds(r: ReturnType<typeof yopo>, what: string): void {
+function succeeds(r: CliResult, what: string): void {
   if (r.status !== 0) assert.unreachable(`${what}: exit ${r.status}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 }
 
@@ -62,6 +36,7 @@ test('setup: a SmallCNN checkpoint (random weights, a random last layer) and a c
 });
 
 test('an ε sweep: table, curve, per-sample lines, model card with the checkpoint hash and training config', () => {
+  mkdirSync(at('out'));
   const r = yopo('eval', ...CKPT, ...DATA, '--attack', 'fgsm+pgd-1', '--eps', '0.1,3/10', '--no-sanity', '--per-sample', 'out/samples.jsonl', '--card', 'out/card', '--curve', 'out/curve.svg');
   succeeds(r, 'yopo eval sweep');
   assert.match(r.stdout, /robust accuracy \d+\.\d% \[95% CI \d+\.\d, \d+\.\d\] under fgsm\+pgd-1, linf ε=0\.1, n=4/);
@@ -121,6 +96,55 @@ test('--save-adversarial writes images and labels; L2 with Square; --json carrie
   assert.ok(existsSync(at('run/model-card.md')) && existsSync(at('run/model-card.json')), 'the card goes beside the checkpoint by default');
 });
 
+test('the writing rule: eval never replaces a file yopo did not write unless --force, never the checkpoint, and needs the folders it writes into', () => {
+  const QUICK = [...CKPT, ...DATA, '--attack', 'fgsm', '--limit', '1', '--no-sanity'];
+  const refused = (r: CliResult, message: RegExp, what: string) => {
+    assert.is(r.status, 2, `${what}: exit 2 (stderr: ${r.stderr})`);
+    assert.is(r.errorLines.length, 1, `${what}: one line: ${r.stderr}`);
+    assert.match(r.errorLines[0], message, what);
+  };
+  // A card beside the checkpoint that the user wrote: kept, unless --force; then it is yopo's and may be redrawn.
+  rmSync(at('run/model-card.json'), { force: true });
+  writeFileSync(at('run/model-card.md'), 'my own notes');
+  refused(yopo('eval', ...QUICK), /run\/model-card\.md already exists and is not a model card that yopo wrote; add --force to replace it/, 'a user\'s model-card.md');
+  assert.is(readFileSync(at('run/model-card.md'), 'utf8'), 'my own notes');
+  assert.not.ok(existsSync(at('run/model-card.json')), 'nothing written before the refusal');
+  writeFileSync(at('run/model-card.json'), '{"mine": true}');
+  refused(yopo('eval', ...QUICK), /run\/model-card\.json already exists and is not a model card that yopo wrote/, 'a user\'s model-card.json');
+  succeeds(yopo('eval', ...QUICK, '--force'), 'eval --force');
+  assert.match(readFileSync(at('run/model-card.md'), 'utf8'), /^<!-- written by yopo: model card -->\n# Model card/);
+  succeeds(yopo('eval', ...QUICK), 'eval again over its own card');
+
+  // The checkpoint itself is never replaced by adversarial images, not even with --force.
+  const model = readFileSync(at('run/model.safetensors'));
+  for (const force of [[], ['--force']]) {
+    refused(yopo('eval', ...QUICK, '--save-adversarial', 'run/model.safetensors', ...force), /--save-adversarial run\/model\.safetensors is the checkpoint being evaluated; choose another file/, `--save-adversarial onto the checkpoint ${force.join('')}`);
+    refused(yopo('eval', ...QUICK, '--save-adversarial', './run/../run/model.safetensors', ...force), /is the checkpoint being evaluated/, 'the checkpoint by another path');
+  }
+  assert.ok(readFileSync(at('run/model.safetensors')).equals(model), 'the checkpoint is untouched');
+
+  // Files of other kinds, or not yopo's: adversarial images, per-sample lines, the curve of a sweep.
+  mkdirSync(at('mine'), { recursive: true });
+  writeFileSync(at('mine/adv.safetensors'), 'mine');
+  writeFileSync(at('mine/samples.jsonl'), '{"mine": 1}\n');
+  writeFileSync(at('mine/curve.svg'), '<svg>mine</svg>');
+  refused(yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors'), /mine\/adv\.safetensors already exists and is not adversarial images that yopo wrote; add --force to replace it, or choose another --save-adversarial/, 'adversarial images');
+  refused(yopo('eval', ...QUICK, '--per-sample', 'mine/samples.jsonl'), /mine\/samples\.jsonl already exists and is not per-sample records that yopo wrote/, 'per-sample');
+  refused(yopo('eval', ...QUICK, '--eps', '0.1,0.2', '--curve', 'mine/curve.svg'), /mine\/curve\.svg already exists and is not a robustness curve that yopo wrote/, 'curve');
+  assert.is(readFileSync(at('mine/adv.safetensors'), 'utf8'), 'mine');
+  assert.is(readFileSync(at('mine/samples.jsonl'), 'utf8'), '{"mine": 1}\n');
+  assert.is(readFileSync(at('mine/curve.svg'), 'utf8'), '<svg>mine</svg>');
+  // Its own files it rewrites: adversarial images over adversarial images, per-sample over per-sample.
+  succeeds(yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors', '--per-sample', 'mine/samples.jsonl', '--force'), 'with --force');
+  succeeds(yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors', '--per-sample', 'mine/samples.jsonl'), 'over its own files');
+  assert.is(decodeSafetensors(readFileSync(at('mine/adv.safetensors'))).metadata['yopo.file'], 'adversarial-images');
+
+  // A folder that does not exist is not created quietly: one line, nothing made.
+  refused(yopo('eval', ...QUICK, '--card', 'nofolder/card'), /--card nofolder\/card\.json: the folder nofolder does not exist \(create it first\)/, '--card in a missing folder');
+  refused(yopo('eval', ...QUICK, '--per-sample', 'nofolder/s.jsonl'), /--per-sample nofolder\/s\.jsonl: the folder nofolder does not exist/, '--per-sample in a missing folder');
+  assert.not.ok(existsSync(at('nofolder')));
+});
+
 test('bad values of the new options: one line on stderr, exit 2, no file written', () => {
   rmSync(at('out'), { recursive: true, force: true });
   const before = readdirSync(root).sort();
@@ -147,5 +171,5 @@ test('bad values of the new options: one line on stderr, exit 2, no file written
   assert.equal(readdirSync(root).sort(), before, 'no file or folder added');
 });
 
-test.after(() => rmSync(root, { recursive: true, force: true }));
+test.after(() => box.remove());
 test.run();

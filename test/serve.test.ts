@@ -1,8 +1,9 @@
 // yopo serve's server: the page, the compiled modules and the MNIST files on 127.0.0.1; nothing else;
 // a port in use is a one-line error.
 
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startWebServer } from '../web/server.js';
@@ -25,6 +26,41 @@ test('serves the page, dist modules and MNIST; refuses paths outside them', asyn
       assert.is((await fetch(`${server.url}${path}`)).status, 404, path);
     }
     assert.is((await fetch(server.url, { method: 'POST' })).status, 405);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a file that cannot be read answers 500 (or cuts that response short) and the server keeps serving', async () => {
+  // Reads fail as they do with too many open files, or a file removed between its stat and its open;
+  // then one that fails after its first bytes (a file rebuilt while served).
+  let failure: 'open' | 'midway' | null = 'open';
+  const server = await startWebServer(0, {
+    openFile: (path) => {
+      if (failure === 'open') return createReadStream(join(path, 'no-such-file'));
+      if (failure === 'midway') {
+        const stream = new Readable({ read() {} });
+        setImmediate(() => {
+          stream.emit('open');
+          stream.push('<html>');
+          setImmediate(() => stream.destroy(new Error('EIO: i/o error, read')));
+        });
+        return stream;
+      }
+      return createReadStream(path);
+    },
+  });
+  try {
+    const failed = await fetch(server.url);
+    assert.is(failed.status, 500);
+    assert.match(await failed.text(), /^cannot read \/: /);
+    failure = 'midway';
+    const short = await fetch(server.url).then((r) => r.text()).then(() => 'complete', () => 'cut short');
+    assert.is(short, 'cut short', 'a body cut short does not look complete');
+    failure = null;
+    const page = await fetch(server.url);
+    assert.is(page.status, 200, 'still serving');
+    assert.match(await page.text(), /dist\/web\/main\.js/);
   } finally {
     await server.close();
   }
