@@ -11,6 +11,7 @@ import { evalCommand } from './eval_command.js';
 import { explainFsErrors } from './fs_errors.js';
 import { serveCommand } from './serve_command.js';
 import { presetsCommand } from './presets_command.js';
+import { reproduceCommand } from './reproduce_command.js';
 import { trainCommand } from './train_command.js';
 import { tuneCommand } from './tune_command.js';
 
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   train: { run: trainCommand, summary: 'adversarially train a model (YOPO, PGD, Free, TRADES, natural) and measure it' },
   presets: { run: presetsCommand, summary: "the paper's published configurations (yopo train --preset NAME)" },
   eval: { run: evalCommand, summary: 'clean and robust accuracy of a checkpoint' },
+  reproduce: { run: reproduceCommand, summary: "rerun one of the paper's claims (yopo reproduce --list): methods in turn, both attacks, a report" },
   compare: { run: compareCommand, summary: 'one chart and table for several runs' },
   doctor: { run: doctorCommand, summary: 'the WebGPU adapter and its limits' },
   tune: { run: tuneCommand, summary: "time each kernel variant for a model's shapes on this adapter and cache the fastest" },

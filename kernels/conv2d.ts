@@ -349,7 +349,7 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
 /** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
 export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape, config?: RowTileConfig): GpuBuffer {
   config ??= rowTileConfigOf(chosenVariant(gpu, backwardInputTunable, s), gpu.subgroupSize);
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S } = s;
   const total = B * C * H * W;
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;

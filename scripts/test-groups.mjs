@@ -8,7 +8,7 @@ export const TEST_GROUPS = {
     'methods_faithful', 'model_contract', 'nn', 'presets', 'report', 'safetensors', 'sanity', 'serve', 'test_groups', 'tune',
   ],
   /** The CPU backend or no device, but whole training runs, attacks, CLI processes or `npm pack`: tens of seconds to minutes a file. */
-  cpuRuns: ['attacks', 'bench', 'cli_eval', 'cli_train_config', 'examples', 'package', 'run_state'],
+  cpuRuns: ['attacks', 'bench', 'cli_eval', 'cli_train_config', 'examples', 'package', 'reproduce', 'run_state'],
   /** The WebGPU adapter (lavapipe here): minutes a file on a cold shader cache. */
   webgpu: [
     'attack_fab', 'big_tensors', 'cli', 'compile_ahead', 'conv_ascent', 'conv_configs', 'device_wait', 'engine_autodiff', 'engine_memory',

@@ -17,6 +17,8 @@ export interface Series {
   points: Point[];
   dashed?: boolean;
   color?: string;
+  /** Points only, no line (e.g. values read off a published figure). */
+  markersOnly?: boolean;
 }
 
 /** A line chart to render as SVG: title, series, axis labels, optional y range, x from zero, size in pixels. */
@@ -125,6 +127,7 @@ export function renderCurves(spec: ChartSpec): string {
   const series = spec.series.map((s, i) => ({
     label: s.label,
     dashed: Boolean(s.dashed),
+    markersOnly: Boolean(s.markersOnly),
     color: s.color ?? PALETTE[i % PALETTE.length],
     points: (s.points ?? []).filter((p) => p != null && isFiniteNumber(p.x) && isFiniteNumber(p.y)),
   }));
@@ -221,14 +224,14 @@ export function renderCurves(spec: ChartSpec): string {
   out.push('<g clip-path="url(#plot-area)" fill="none" stroke-width="2" stroke-linejoin="round" stroke-linecap="round">');
   for (const s of series) {
     const dash = s.dashed ? ' stroke-dasharray="7 5"' : '';
-    if (s.points.length >= 2) {
+    if (s.points.length >= 2 && !s.markersOnly) {
       const d = s.points.map((p, i) => `${i ? 'L' : 'M'}${px(sx(p.x))} ${px(sy(p.y))}`).join(' ');
       out.push(`<path d="${d}" stroke="${escapeXml(s.color)}"${dash}/>`);
     }
     // A single point has no line to show it; sparse curves (per-epoch evaluations) read
     // better with their measured points marked.
-    if (s.points.length === 1 || (s.points.length >= 2 && s.points.length <= 30)) {
-      const r = s.points.length === 1 ? 4 : 2.5;
+    if (s.points.length === 1 || s.markersOnly || (s.points.length >= 2 && s.points.length <= 30)) {
+      const r = s.points.length === 1 || s.markersOnly ? 4 : 2.5;
       for (const p of s.points) {
         out.push(
           `<circle cx="${px(sx(p.x))}" cy="${px(sy(p.y))}" r="${r}" fill="${escapeXml(s.color)}" stroke="none"/>`,
@@ -251,8 +254,10 @@ export function renderCurves(spec: ChartSpec): string {
       const cy = y0 + 5 + rowH * i + rowH / 2;
       const dash = s.dashed ? ' stroke-dasharray="7 5"' : '';
       out.push(
-        `<line x1="${px(lx + 8)}" y1="${px(cy)}" x2="${px(lx + 36)}" y2="${px(cy)}" ` +
-          `stroke="${escapeXml(s.color)}" stroke-width="2"${dash}/>`,
+        s.markersOnly
+          ? `<circle cx="${px(lx + 22)}" cy="${px(cy)}" r="4" fill="${escapeXml(s.color)}" stroke="none"/>`
+          : `<line x1="${px(lx + 8)}" y1="${px(cy)}" x2="${px(lx + 36)}" y2="${px(cy)}" ` +
+              `stroke="${escapeXml(s.color)}" stroke-width="2"${dash}/>`,
       );
       out.push(`<text x="${px(lx + 44)}" y="${px(cy + 4)}">${escapeXml(legendLabels[i])}</text>`);
     });
