@@ -101,7 +101,7 @@ test('readRunConfig: a written config reads back; unknown, missing and ill-typed
   assert.equal(readRunConfig(write('good.json', { ...config, adapter: 'CPU', version: '1' })), { ...config, adapter: 'CPU', version: '1' });
   const cases: [unknown, RegExp][] = [
     [{ ...config, learningRate: 0.1 }, /: unknown field 'learningRate'$/],
-    [{ ...config, lr: 'fast' }, /: field 'lr' must be a number ≥ 0 \(got "fast"\)$/],
+    [{ ...config, lr: 'fast' }, /: field 'lr' must be a number > 0 \(got "fast"\)$/],
     [{ ...config, epochs: 0 }, /: field 'epochs' must be a whole number ≥ 1 \(got 0\)$/],
     [{ ...config, milestones: [1, 'x'] }, /: field 'milestones' must be a list of whole epochs/],
     [{ ...config, data: 'svhn' }, /: field 'data' must be one of mnist, fashion-mnist, cifar10 \(got "svhn"\)$/],
