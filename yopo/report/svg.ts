@@ -121,37 +121,75 @@ function px(v: number): string {
 
 /** Renders a line chart as a standalone SVG document. */
 export function renderCurves(spec: ChartSpec): string {
-  const height = spec.height ?? 480;
+  const series = drawableSeries(spec.series);
+  const all = series.flatMap((s) => s.points);
+  const xTicks = xAxisTicks(all, spec.xIncludeZero ?? false);
+  const yTicks = yAxisTicks(all, spec.yRange);
+  const legendLabels = series.map((s) => legendText(s.label, s.points.length));
+  const layout = chartLayout(spec, legendLabels, xTicks, yTicks);
+  const out = [
+    ...documentStart(spec.title, layout),
+    ...gridAndTicks(layout, xTicks, yTicks),
+    ...axes(spec.xLabel, spec.yLabel, layout),
+    ...curves(series, layout),
+    ...legend(series, legendLabels, layout),
+    '</svg>',
+  ];
+  return out.join('\n') + '\n';
+}
 
-  // NaN, null or undefined coordinates are skipped, not drawn as zeros.
-  const series = spec.series.map((s, i) => ({
+/** A series as drawn: its colour and flags settled, only its finite points. */
+interface DrawnSeries {
+  label: string;
+  dashed: boolean;
+  markersOnly: boolean;
+  color: string;
+  points: Point[];
+}
+
+/** Where everything goes: the picture's size, the plot box, the legend's width, data → pixels. */
+interface ChartLayout {
+  width: number;
+  height: number;
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+  legendW: number;
+  sx: (x: number) => number;
+  sy: (y: number) => number;
+}
+
+/** Colours from the palette in order; NaN, null or undefined coordinates are skipped, not drawn as zeros. */
+function drawableSeries(series: readonly Series[]): DrawnSeries[] {
+  return series.map((s, i) => ({
     label: s.label,
     dashed: Boolean(s.dashed),
     markersOnly: Boolean(s.markersOnly),
     color: s.color ?? PALETTE[i % PALETTE.length],
     points: (s.points ?? []).filter((p) => p != null && isFiniteNumber(p.x) && isFiniteNumber(p.y)),
   }));
-  const all = series.flatMap((s) => s.points);
+}
 
-  // Domains.
-  let [xMin, xMax] = extent(all.map((p) => p.x));
-  if (spec.xIncludeZero) [xMin, xMax] = [Math.min(0, xMin), Math.max(0, xMax)];
-  const xTicks = niceTicks(xMin, xMax);
+function xAxisTicks(points: readonly Point[], includeZero: boolean): Ticks {
+  let [xMin, xMax] = extent(points.map((p) => p.x));
+  if (includeZero) [xMin, xMax] = [Math.min(0, xMin), Math.max(0, xMax)];
+  return niceTicks(xMin, xMax);
+}
 
-  let yTicks: Ticks;
-  if (spec.yRange) {
-    const [lo, hi] = spec.yRange;
-    const t = niceTicks(lo, hi);
-    // Keep the requested range exactly; only ticks inside it are drawn.
-    yTicks = { ...t, min: lo, max: hi, values: t.values.filter((v) => v >= lo - 1e-9 && v <= hi + 1e-9) };
-  } else {
-    yTicks = niceTicks(...extent(all.map((p) => p.y)));
-  }
+/** Fitted to the data, or the requested range exactly (only ticks inside it are drawn). */
+function yAxisTicks(points: readonly Point[], range: [number, number] | undefined): Ticks {
+  if (!range) return niceTicks(...extent(points.map((p) => p.y)));
+  const [lo, hi] = range;
+  const t = niceTicks(lo, hi);
+  return { ...t, min: lo, max: hi, values: t.values.filter((v) => v >= lo - 1e-9 && v <= hi + 1e-9) };
+}
 
-  // Layout: title on top, tick labels and axis labels left and below, legend on the right.
-  const legendLabels = series.map((s) => legendText(s.label, s.points.length));
+/** Title on top, tick labels and axis labels left and below, legend on the right. */
+function chartLayout(spec: ChartSpec, legendLabels: readonly string[], xTicks: Ticks, yTicks: Ticks): ChartLayout {
+  const height = spec.height ?? 480;
   const legendChars = Math.max(0, ...legendLabels.map((l) => l.length));
-  const legendW = series.length ? 28 + 8 + legendChars * CHAR_W + 16 : 0;
+  const legendW = legendLabels.length ? 28 + 8 + legendChars * CHAR_W + 16 : 0;
   const yTickChars = Math.max(...yTicks.values.map((v) => formatTick(v, yTicks.decimals).length));
   const left = 36 + yTickChars * CHAR_W + 8;
   const right = 20 + legendW;
@@ -159,69 +197,66 @@ export function renderCurves(spec: ChartSpec): string {
   const width = spec.width ?? Math.max(800, Math.ceil(left + MIN_PLOT_W + right));
   const top = 44;
   const bottom = 56;
-  const x0 = left;
-  const x1 = Math.max(left + 50, width - right);
-  const y0 = top;
-  const y1 = Math.max(top + 50, height - bottom);
+  const [x0, x1] = [left, Math.max(left + 50, width - right)];
+  const [y0, y1] = [top, Math.max(top + 50, height - bottom)];
+  return {
+    width, height, x0, x1, y0, y1, legendW,
+    sx: (x) => x0 + ((x - xTicks.min) / (xTicks.max - xTicks.min)) * (x1 - x0),
+    sy: (y) => y1 - ((y - yTicks.min) / (yTicks.max - yTicks.min)) * (y1 - y0),
+  };
+}
 
-  const sx = (x: number) => x0 + ((x - xTicks.min) / (xTicks.max - xTicks.min)) * (x1 - x0);
-  const sy = (y: number) => y1 - ((y - yTicks.min) / (yTicks.max - yTicks.min)) * (y1 - y0);
-
-  const out: string[] = [];
-  out.push('<?xml version="1.0" encoding="UTF-8" standalone="no"?>');
-  out.push(
+/** The XML header, the <svg> element with its title, background and plot clip, and the visible title. */
+function documentStart(title: string, { width, height, x0, x1, y0, y1 }: ChartLayout): string[] {
+  // Centred over the plot, or over the whole picture when it is too long for that.
+  const titleFits = title.length * 9.5 < x1 - x0;
+  return [
+    '<?xml version="1.0" encoding="UTF-8" standalone="no"?>',
     `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${width}" height="${height}" ` +
       `viewBox="0 0 ${width} ${height}" font-family="${FONT}" font-size="12">`,
-  );
-  out.push(`<title>${escapeXml(spec.title)}</title>`);
-  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(
+    `<title>${escapeXml(title)}</title>`,
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
     `<defs><clipPath id="plot-area"><rect x="${px(x0)}" y="${px(y0)}" ` +
       `width="${px(x1 - x0)}" height="${px(y1 - y0)}"/></clipPath></defs>`,
-  );
-
-  // Title, centred over the plot, or over the whole picture when it is too long for that.
-  const titleFits = spec.title.length * 9.5 < x1 - x0;
-  out.push(
     `<text x="${px(titleFits ? (x0 + x1) / 2 : width / 2)}" y="26" text-anchor="middle" font-size="16" ` +
-      `font-weight="bold">${escapeXml(spec.title)}</text>`,
-  );
+      `font-weight="bold">${escapeXml(title)}</text>`,
+  ];
+}
 
-  // Grid lines and tick labels.
-  out.push('<g stroke="#e3e3e3" stroke-width="1">');
-  for (const v of xTicks.values) out.push(`<line x1="${px(sx(v))}" y1="${px(y0)}" x2="${px(sx(v))}" y2="${px(y1)}"/>`);
-  for (const v of yTicks.values) out.push(`<line x1="${px(x0)}" y1="${px(sy(v))}" x2="${px(x1)}" y2="${px(sy(v))}"/>`);
-  out.push('</g>');
-  out.push('<g stroke="#333333" stroke-width="1">');
-  for (const v of xTicks.values) out.push(`<line x1="${px(sx(v))}" y1="${px(y1)}" x2="${px(sx(v))}" y2="${px(y1 + 5)}"/>`);
-  for (const v of yTicks.values) out.push(`<line x1="${px(x0 - 5)}" y1="${px(sy(v))}" x2="${px(x0)}" y2="${px(sy(v))}"/>`);
-  out.push('</g>');
-  out.push('<g fill="#333333">');
-  for (const v of xTicks.values) {
-    out.push(`<text x="${px(sx(v))}" y="${px(y1 + 19)}" text-anchor="middle">${formatTick(v, xTicks.decimals)}</text>`);
-  }
-  for (const v of yTicks.values) {
-    out.push(`<text x="${px(x0 - 8)}" y="${px(sy(v) + 4)}" text-anchor="end">${formatTick(v, yTicks.decimals)}</text>`);
-  }
-  out.push('</g>');
+/** Grid lines, tick marks and tick labels. */
+function gridAndTicks({ x0, x1, y0, y1, sx, sy }: ChartLayout, xTicks: Ticks, yTicks: Ticks): string[] {
+  return [
+    '<g stroke="#e3e3e3" stroke-width="1">',
+    ...xTicks.values.map((v) => `<line x1="${px(sx(v))}" y1="${px(y0)}" x2="${px(sx(v))}" y2="${px(y1)}"/>`),
+    ...yTicks.values.map((v) => `<line x1="${px(x0)}" y1="${px(sy(v))}" x2="${px(x1)}" y2="${px(sy(v))}"/>`),
+    '</g>',
+    '<g stroke="#333333" stroke-width="1">',
+    ...xTicks.values.map((v) => `<line x1="${px(sx(v))}" y1="${px(y1)}" x2="${px(sx(v))}" y2="${px(y1 + 5)}"/>`),
+    ...yTicks.values.map((v) => `<line x1="${px(x0 - 5)}" y1="${px(sy(v))}" x2="${px(x0)}" y2="${px(sy(v))}"/>`),
+    '</g>',
+    '<g fill="#333333">',
+    ...xTicks.values.map((v) => `<text x="${px(sx(v))}" y="${px(y1 + 19)}" text-anchor="middle">${formatTick(v, xTicks.decimals)}</text>`),
+    ...yTicks.values.map((v) => `<text x="${px(x0 - 8)}" y="${px(sy(v) + 4)}" text-anchor="end">${formatTick(v, yTicks.decimals)}</text>`),
+    '</g>',
+  ];
+}
 
-  // Axes (drawn over the grid) and axis labels.
-  out.push(
+/** The axes (drawn over the grid) and their labels. */
+function axes(xLabel: string, yLabel: string, { height, x0, x1, y0, y1 }: ChartLayout): string[] {
+  const yMid = (y0 + y1) / 2;
+  return [
     `<path d="M${px(x0)} ${px(y0)} L${px(x0)} ${px(y1)} L${px(x1)} ${px(y1)}" ` +
       `fill="none" stroke="#333333" stroke-width="1.2"/>`,
-  );
-  out.push(
     `<text x="${px((x0 + x1) / 2)}" y="${px(height - 14)}" text-anchor="middle" font-size="13">` +
-      `${escapeXml(spec.xLabel)}</text>`,
-  );
-  const yMid = (y0 + y1) / 2;
-  out.push(
+      `${escapeXml(xLabel)}</text>`,
     `<text x="18" y="${px(yMid)}" transform="rotate(-90 18 ${px(yMid)})" text-anchor="middle" ` +
-      `font-size="13">${escapeXml(spec.yLabel)}</text>`,
-  );
+      `font-size="13">${escapeXml(yLabel)}</text>`,
+  ];
+}
 
-  // Curves, clipped to the plot so points outside a fixed yRange don't spill over the axes.
-  out.push('<g clip-path="url(#plot-area)" fill="none" stroke-width="2" stroke-linejoin="round" stroke-linecap="round">');
+/** Each series' line and markers, clipped to the plot so points outside a fixed yRange don't spill over the axes. */
+function curves(series: readonly DrawnSeries[], { sx, sy }: ChartLayout): string[] {
+  const out = ['<g clip-path="url(#plot-area)" fill="none" stroke-width="2" stroke-linejoin="round" stroke-linecap="round">'];
   for (const s of series) {
     const dash = s.dashed ? ' stroke-dasharray="7 5"' : '';
     if (s.points.length >= 2 && !s.markersOnly) {
@@ -233,38 +268,33 @@ export function renderCurves(spec: ChartSpec): string {
     if (s.points.length === 1 || s.markersOnly || (s.points.length >= 2 && s.points.length <= 30)) {
       const r = s.points.length === 1 || s.markersOnly ? 4 : 2.5;
       for (const p of s.points) {
-        out.push(
-          `<circle cx="${px(sx(p.x))}" cy="${px(sy(p.y))}" r="${r}" fill="${escapeXml(s.color)}" stroke="none"/>`,
-        );
+        out.push(`<circle cx="${px(sx(p.x))}" cy="${px(sy(p.y))}" r="${r}" fill="${escapeXml(s.color)}" stroke="none"/>`);
       }
     }
   }
   out.push('</g>');
+  return out;
+}
 
-  // Legend: a line sample in each series' color and dash, then its label.
-  if (series.length) {
-    const lx = x1 + 16;
-    const rowH = 20;
-    const boxH = series.length * rowH + 10;
+/** A boxed legend right of the plot: a sample of each series (its line and dash, or a marker) and its label. */
+function legend(series: readonly DrawnSeries[], labels: readonly string[], { x1, y0, legendW }: ChartLayout): string[] {
+  if (!series.length) return [];
+  const lx = x1 + 16;
+  const rowH = 20;
+  const boxH = series.length * rowH + 10;
+  const out = [`<rect x="${px(lx)}" y="${px(y0)}" width="${px(legendW - 4)}" height="${px(boxH)}" fill="#ffffff" stroke="#cccccc"/>`];
+  series.forEach((s, i) => {
+    const cy = y0 + 5 + rowH * i + rowH / 2;
+    const dash = s.dashed ? ' stroke-dasharray="7 5"' : '';
     out.push(
-      `<rect x="${px(lx)}" y="${px(y0)}" width="${px(legendW - 4)}" height="${px(boxH)}" ` +
-        `fill="#ffffff" stroke="#cccccc"/>`,
+      s.markersOnly
+        ? `<circle cx="${px(lx + 22)}" cy="${px(cy)}" r="4" fill="${escapeXml(s.color)}" stroke="none"/>`
+        : `<line x1="${px(lx + 8)}" y1="${px(cy)}" x2="${px(lx + 36)}" y2="${px(cy)}" ` +
+            `stroke="${escapeXml(s.color)}" stroke-width="2"${dash}/>`,
     );
-    series.forEach((s, i) => {
-      const cy = y0 + 5 + rowH * i + rowH / 2;
-      const dash = s.dashed ? ' stroke-dasharray="7 5"' : '';
-      out.push(
-        s.markersOnly
-          ? `<circle cx="${px(lx + 22)}" cy="${px(cy)}" r="4" fill="${escapeXml(s.color)}" stroke="none"/>`
-          : `<line x1="${px(lx + 8)}" y1="${px(cy)}" x2="${px(lx + 36)}" y2="${px(cy)}" ` +
-              `stroke="${escapeXml(s.color)}" stroke-width="2"${dash}/>`,
-      );
-      out.push(`<text x="${px(lx + 44)}" y="${px(cy + 4)}">${escapeXml(legendLabels[i])}</text>`);
-    });
-  }
-
-  out.push('</svg>');
-  return out.join('\n') + '\n';
+    out.push(`<text x="${px(lx + 44)}" y="${px(cy + 4)}">${escapeXml(labels[i])}</text>`);
+  });
+  return out;
 }
 
 function legendText(label: string, points: number): string {
