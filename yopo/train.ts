@@ -3,7 +3,9 @@
 // can be saved and resumed exactly (all randomness of step s derives from (seed, s)).
 
 import { Random, type Tensor, argmax, cast, eq, sum, tensor, tidy } from '../engine/index.js';
-import { type Classifier, type Schedule, warmupFactor } from '../nn/index.js';
+import type { Classifier, Schedule } from '../nn/index.js';
+// From its own file: nn/index.js also loads the checkpoint files' Node modules, which browser.ts must not reach.
+import { warmupFactor } from '../nn/schedule.js';
 import { Dropout } from '../nn/layers.js';
 import { checkClassifier } from '../nn/models/contract.js';
 import { type AttackSpec, type EvalData, type EvalResult, evaluate } from './evaluate.js';
