@@ -9,6 +9,8 @@
 //   comparison-chart     <!-- written by yopo compare --> (as yopo compare has always marked its charts)
 //   per-sample           a first line that is one of yopo eval's per-example records
 //   tuning-cache         a JSON object { "version": N, "choices": {...} } (yopo tune's cache)
+//   reproduction-report  <!-- written by yopo reproduce --> in the first 4 KB (report.md, figure.svg)
+//   reproduction-json    the field "written_by": "yopo reproduce" (results.json)
 // A file of another kind, yopo's or not, is never replaced by this check (a chart never goes over a
 // checkpoint, adversarial images never over a model). Run folders have their own mark (config.json,
 // run_folder.ts). The folder a file goes into must exist: yopo refuses rather than creating it quietly.
@@ -18,7 +20,9 @@ import { dirname, resolve } from 'node:path';
 import { UsageError } from './args.js';
 
 /** The kinds of file yopo's commands write outside run folders' fixed names. */
-export type OwnedKind = 'checkpoint' | 'adversarial-images' | 'model-card' | 'model-card-json' | 'robustness-curve' | 'comparison-chart' | 'per-sample' | 'tuning-cache';
+export type OwnedKind =
+  | 'checkpoint' | 'adversarial-images' | 'model-card' | 'model-card-json' | 'robustness-curve' | 'comparison-chart' | 'per-sample' | 'tuning-cache'
+  | 'reproduction-report' | 'reproduction-json';
 
 /** The mark each kind carries, as written into the file (see the top of this file). */
 export const MARKS = {
@@ -27,6 +31,8 @@ export const MARKS = {
   robustnessCurve: '<!-- written by yopo: robustness curve -->',
   comparisonChart: '<!-- written by yopo compare -->',
   adversarialImages: 'adversarial-images',
+  reproduction: '<!-- written by yopo reproduce -->',
+  reproductionJson: 'yopo reproduce',
 } as const;
 
 const DESCRIPTIONS: Record<OwnedKind, string> = {
@@ -38,6 +44,8 @@ const DESCRIPTIONS: Record<OwnedKind, string> = {
   'comparison-chart': 'a comparison chart',
   'per-sample': 'per-sample records',
   'tuning-cache': 'a kernel tuning cache',
+  'reproduction-report': 'a reproduction report',
+  'reproduction-json': 'reproduction results',
 };
 
 /** One file a command is about to write: its path, its kind, and the option that named it (for the message). */
@@ -116,6 +124,12 @@ export function hasMark(path: string, kind: OwnedKind): boolean {
       } catch {
         return false;
       }
+    }
+    case 'reproduction-report':
+      return head(path, 4096).toString('utf8').includes(MARKS.reproduction);
+    case 'reproduction-json': {
+      const j = json(path) as { written_by?: unknown } | undefined;
+      return typeof j === 'object' && j !== null && j.written_by === MARKS.reproductionJson;
     }
     case 'tuning-cache': {
       const j = json(path) as { version?: unknown; choices?: unknown } | undefined;

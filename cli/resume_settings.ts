@@ -24,7 +24,9 @@ export const SETTINGS_KEY = 'yopo.config';
 
 /** The settings a checkpoint records (SETTINGS_KEY): every field of config.json a resume may not change. */
 export function recordedSettings(config: RunConfig): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(config).filter(([k]) => !NOT_RECORDED.has(k))));
+  // Sorted by key: the same settings give the same text, however config.json was read.
+  const entries = Object.entries(config).filter(([k, v]) => !NOT_RECORDED.has(k) && v !== undefined);
+  return JSON.stringify(Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 }
 
 /** The settings of a resumed run. `recordedEpochs`: its length before this session's --epochs. `savedConfig`: what to write back once it checkpoints (if the run is extended). */

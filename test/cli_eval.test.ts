@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, randn, useCpu } from '../engine/index.js';
-import { SmallCNN, decodeSafetensors, saveModel } from '../nn/index.js';
+import { SmallCNN, decodeSafetensors, encodeSafetensors, saveModel } from '../nn/index.js';
+import { MARKS, type OwnedKind, hasMark } from '../cli/file_ownership.js';
 import { CliSandbox, type CliResult, tinyMnist } from './cli_helpers.js';
 
 const box = new CliSandbox('yopo-cli-eval-', { train: 0, test: 4, seed: 9 });
@@ -143,6 +144,31 @@ test('the writing rule: eval never replaces a file yopo did not write unless --f
   refused(yopo('eval', ...QUICK, '--card', 'nofolder/card'), /--card nofolder\/card\.json: the folder nofolder does not exist \(create it first\)/, '--card in a missing folder');
   refused(yopo('eval', ...QUICK, '--per-sample', 'nofolder/s.jsonl'), /--per-sample nofolder\/s\.jsonl: the folder nofolder does not exist/, '--per-sample in a missing folder');
   assert.not.ok(existsSync(at('nofolder')));
+});
+
+test('file marks: each kind of file is recognised by its own mark, and no other kind\'s', () => {
+  mkdirSync(at('marks'), { recursive: true });
+  const files: Record<OwnedKind, string | Uint8Array> = {
+    checkpoint: encodeSafetensors({ w: { shape: [1], data: new Float32Array(1) } }, { 'yopo.step': '3' }),
+    'adversarial-images': encodeSafetensors({ w: { shape: [1], data: new Float32Array(1) } }, { 'yopo.file': MARKS.adversarialImages }),
+    'model-card': `${MARKS.modelCard}\n# Model card\n`,
+    'model-card-json': JSON.stringify({ written_by: MARKS.modelCardJson }),
+    'robustness-curve': `<svg xmlns="http://www.w3.org/2000/svg">${MARKS.robustnessCurve}</svg>`,
+    'comparison-chart': `<svg xmlns="http://www.w3.org/2000/svg">${MARKS.comparisonChart}</svg>`,
+    'per-sample': '{"eps":0.3,"norm":"linf","index":0,"label":7}\n',
+    'tuning-cache': JSON.stringify({ version: 1, choices: {} }),
+    'reproduction-report': `${MARKS.reproduction}\n# Report\n`,
+    'reproduction-json': JSON.stringify({ written_by: MARKS.reproductionJson }),
+  };
+  const kinds = Object.keys(files) as OwnedKind[];
+  for (const kind of kinds) writeFileSync(at('marks', kind), files[kind]);
+  writeFileSync(at('marks', 'plain'), 'a user\'s file');
+  for (const kind of kinds) {
+    // The two SVG kinds and reproduce's report share no mark; the JSON kinds differ by their written_by.
+    const recognised = kinds.filter((k) => hasMark(at('marks', k), kind));
+    assert.equal(recognised, [kind], `only a ${kind} file has the mark of ${kind}`);
+    assert.not.ok(hasMark(at('marks', 'plain'), kind), `a plain file is no ${kind}`);
+  }
 });
 
 test('bad values of the new options: one line on stderr, exit 2, no file written', () => {
