@@ -35,7 +35,7 @@ export const reproduceSpec = {
     list: { type: 'boolean', help: 'list the experiments, their methods and settings' },
     setting: { type: 'string', valueName: 'NAME', help: "mnist-time's YOPO setting: figure (default: the paper's figure), final (the published code's), warmup (the figure's rate after a warm-up)" },
     out: { type: 'string', valueName: 'DIR', help: 'folder of the experiment: one run folder per method, report.md, figure.svg, results.json (required)' },
-    minutes: { type: 'number', min: 0, valueName: 'M', help: 'minutes of training per method (default 30 unless --epochs)' },
+    minutes: { type: 'number', above: 0, valueName: 'M', help: 'minutes of training per method (default 30 unless --epochs)' },
     epochs: { type: 'number', integer: true, min: 1, help: "epochs per method instead of a time budget (the preset's schedule otherwise)" },
     'eval-every-minutes': { type: 'number', min: 0.001, valueName: 'MIN', help: 'evaluate each method when its training time passes each multiple of MIN minutes (default: --minutes / 5; required with --epochs)' },
     'eval-limit': { type: 'number', integer: true, min: 1, default: 200, help: 'validation images per evaluation (the same for every mark and method)' },
@@ -152,13 +152,15 @@ function cliEnvironment(backendName: string, dataDir: string | undefined): Repro
   const trainData = new Map<string, { trainSet: Dataset; validation: EvalData | null }>();
   const testData = new Map<string, Dataset>();
   const dataFolder = (c: RunConfig) => dataDir ?? c.dataDir ?? undefined;
-  const trainSplit = (dir: string, c: RunConfig) => {
-    let d = trainData.get(dir);
+  // Runs with the same data, limit, split and seed (every method of an experiment) share one copy.
+  const trainSplit = (c: RunConfig) => {
+    const key = JSON.stringify([c.data, dataFolder(c), c.limit, c.valSplit, c.seed]);
+    let d = trainData.get(key);
     if (!d) {
       const loaded = loadSplit('reproduce', c.data, dataFolder(c), 'train', c.limit ?? undefined);
       const { train, validation } = splitForValidation(loaded, c.valSplit ?? 0, c.seed);
       d = { trainSet: train, validation };
-      trainData.set(dir, d);
+      trainData.set(key, d);
     }
     return d;
   };
@@ -191,7 +193,7 @@ function cliEnvironment(backendName: string, dataDir: string | undefined): Repro
     async evaluateCheckpoint(dir, checkpoint, split, attackName, limit) {
       const c = readRunConfig(join(dir, RUN_FILES.config), { legacy: true });
       await openBackend(backendName);
-      const d = trainSplit(dir, c);
+      const d = trainSplit(c);
       const images = split === 'validation' ? d.validation : testSplit(c, limit);
       if (!images) throw new Error(`${dir} has no validation split to evaluate on`);
       const norm = c.norm ?? 'linf';

@@ -102,7 +102,7 @@ test("the report's numbers are the run folders' metrics", () => {
     assert.is(m.last.paper!.n, 4);
   }
   assert.match(report, /pgd-2 \(the paper's\) and fgsm/);
-  assert.match(report, /first at pgd-40 robust 50% at 13 s \(ours: /, "the paper's points beside ours");
+  assert.match(report, /Its points \(pgd-40 robust accuracy first reached at\), with the first mark where ours \(pgd-2\) reached the same: 50% at 13 s \(ours: /, "the paper's points beside ours");
   assert.is(results.timeToReach.length, 4, 'each method against the other, under both attacks');
 });
 

@@ -64,7 +64,8 @@ export function renderReport(r: ExperimentResults): string {
       lines.push(`| ${m.name} | ${kind} | ${f.step ?? '-'} | ${pct(f.clean)} | ${pct(f.paper)} | ${pct(f.strong)} |`);
     }
   }
-  lines.push('', "## Time to reach the other method's best robust accuracy (validation marks)", '');
+  lines.push('', "## Time to reach the other method's best robust accuracy (validation marks)", '',
+    `Read at the marks, so each time is only as fine as the marks: every ${s.evalEveryMinutes} minutes of training (each run's last mark is where its budget ended).`, '');
   if (!r.timeToReach.length) lines.push('No method has evaluations yet.');
   for (const t of r.timeToReach) {
     const attack = t.attack === 'paper' ? paper : strong;
@@ -81,7 +82,7 @@ export function renderReport(r: ExperimentResults): string {
       const ours = m.marks.find((k) => k.paper.accuracy >= p.robust);
       return `${100 * p.robust}% at ${p.seconds} s (ours: ${ours ? formatDuration(ours.elapsed_s) : 'not reached'})`;
     });
-    lines.push(`- ${m.name} (${m.preset}): paper: ${m.paperReported}${points.length ? `; first at ${r.paperAttack} robust ${points.join(', ')}, ours under ${paper}` : ''}.`);
+    lines.push(`- ${m.name} (${m.preset}): the paper: ${m.paperReported}.${points.length ? ` Its points (${r.paperAttack} robust accuracy first reached at), with the first mark where ours (${paper}) reached the same: ${points.join(', ')}.` : ''}`);
   }
   lines.push('', `## Every mark (validation, n = ${s.evalLimit})`, '', `| method | step | training time | load average | clean | ${paper} robust | ${strong} robust |`, '|---|---|---|---|---|---|---|');
   for (const m of r.methods) for (const k of m.marks) lines.push(`| ${m.name} | ${k.step} | ${formatDuration(k.elapsed_s)} | ${k.load_average ?? '-'} | ${pct(k.clean)} | ${pct(k.paper)} | ${pct(k.strong)} |`);

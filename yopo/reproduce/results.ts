@@ -153,8 +153,8 @@ export function gatherResults(experiment: Experiment, settings: ReproduceSetting
       const paper = fromTrain ? { clean: fromTrain.test_clean_accuracy as number, robust: fromTrain.test_robust_accuracy as number, n: fromTrain.n as number }
         : paperAdded ? { clean: paperAdded.clean_accuracy, robust: paperAdded.robust_accuracy, n: paperAdded.n } : null;
       const clean = paper ? measured(paper.clean, paper.n) : strong ? measured(strong.clean_accuracy, strong.n) : null;
-      const step = fromTrain ? (fromTrain.checkpoint_step as number) : (strong?.step ?? null);
-      return { step: kind === 'best' && !fromTrain ? null : step, clean, paper: paper ? measured(paper.robust, paper.n) : null, strong: strong ? measured(strong.robust_accuracy, strong.n) : null };
+      const step = fromTrain ? (fromTrain.checkpoint_step as number) : typeof strong?.checkpoint_step === 'number' ? strong.checkpoint_step : null;
+      return { step, clean, paper: paper ? measured(paper.robust, paper.n) : null, strong: strong ? measured(strong.robust_accuracy, strong.n) : null };
     };
     const { steps, trainingS } = stepsAndTime(records);
     const preset = findPreset(method.preset);

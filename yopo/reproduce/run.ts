@@ -198,17 +198,25 @@ export async function runExperiment(experiment: Experiment, s: ReproduceSettings
       env.log(`${label} mark ${k + 1}/${marks.length} at ${formatDuration(mark.elapsed_s)} (step ${mark.step}): ${s.paperAttack} ${pct(mark.robust_accuracy as number, mark.n as number)}, ${s.strongAttack} ${pct(r.robust_accuracy, r.n)} robust, clean ${pct(r.clean_accuracy, r.n)} (n=${r.n} validation, load ${r.load_average}); ${eta.text(runs, i, position.elapsed)}`);
     }
     // The last and best checkpoints on the test images: the strong attack always, the paper's unless `yopo train` recorded it.
+    // The best checkpoint is the last evaluation yopo train marked best; when that is the last step, it
+    // holds the last weights and its evaluation is the last one's (same images, same seed), not run twice.
+    const bestStep = [...records].reverse().find((r) => r.best === true && r.final === undefined)?.step ?? null;
     for (const kind of ['last', 'best'] as const) {
       const file = kind === 'last' ? 'model.safetensors' : 'best.safetensors';
       if (!existsSync(join(dir, file))) continue;
+      const step = kind === 'last' ? position.step : bestStep;
       const trainFinal = records.find((r) => r.final === kind);
       const attacks = trainFinal ? [s.strongAttack] : [s.paperAttack, s.strongAttack];
       for (const attack of attacks) {
         if (added.some((a) => a.kind === kind && a.attack === attack)) continue;
-        const r = await timedEvaluation(env, dir, file, 'test', attack, s.testLimit);
-        log.append({ kind, epoch: position.epoch, step: position.step, elapsed_s: position.elapsed, split: 'test', checkpoint: file, ...r });
-        eta.evaluated(i, r.seconds);
-        env.log(`${label} ${kind} checkpoint on ${r.n} test images: clean ${pct(r.clean_accuracy, r.n)}, ${attack} robust ${pct(r.robust_accuracy, r.n)}; ${eta.text(runs, i, position.elapsed)}`);
+        const same = kind === 'best' && step === position.step ? added.find((a) => a.kind === 'last' && a.attack === attack) : undefined;
+        const r = same ? { attack, clean_accuracy: same.clean_accuracy, robust_accuracy: same.robust_accuracy, n: same.n, norm: same.norm, eps: same.eps, load_average: same.load_average, seconds: 0 }
+          : await timedEvaluation(env, dir, file, 'test', attack, s.testLimit);
+        const e: AddedEvaluation = { kind, epoch: position.epoch, step: position.step, elapsed_s: position.elapsed, checkpoint_step: step, split: 'test', checkpoint: file, ...r };
+        log.append(e);
+        added.push(e);
+        if (!same) eta.evaluated(i, r.seconds);
+        env.log(`${label} ${kind} checkpoint (step ${step ?? '?'}) on ${r.n} test images: clean ${pct(r.clean_accuracy, r.n)}, ${attack} robust ${pct(r.robust_accuracy, r.n)}${same ? ' (the last checkpoint\'s weights: its evaluation)' : ''}; ${eta.text(runs, i, position.elapsed)}`);
       }
     }
   }
