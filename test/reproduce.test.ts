@@ -85,6 +85,8 @@ test("the report's numbers are the run folders' metrics", () => {
     const steps = records.filter((r) => 'loss' in r);
     assert.is(m.steps, 2, `${m.name}: two steps`);
     assert.is(m.trainingS, steps[steps.length - 1].elapsed_s);
+    assert.is(m.firstStepS, steps[0].elapsed_s);
+    assert.ok(Math.abs(m.secondsPerStep! - (steps[1].elapsed_s - steps[0].elapsed_s)) < 1e-9, 'time per step after the first');
     assert.equal(m.marks.map((k) => k.step), evaluations.map((r) => r.step), `${m.name}: one mark per evaluation`);
     assert.is(m.marks.length, 2);
     for (const [i, k] of m.marks.entries()) {

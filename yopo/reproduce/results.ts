@@ -55,6 +55,9 @@ export interface MethodResult {
   adapter: string | null;
   steps: number;
   trainingS: number;
+  /** Training seconds of the first step, which include compiling the kernels on a fresh process (WebGPU). */
+  firstStepS: number | null;
+  /** Mean seconds per step after the first (null under two steps). */
   secondsPerStep: number | null;
   marks: MarkResult[];
   last: FinalResult;
@@ -113,15 +116,17 @@ export function detectCollapse(marks: readonly { elapsed_s: number; clean: Measu
   return null;
 }
 
-function stepsAndTime(records: MetricRecord[]): { steps: number; trainingS: number } {
+function stepsAndTime(records: MetricRecord[]): { steps: number; trainingS: number; firstStepS: number | null } {
   let steps = 0;
   let trainingS = 0;
+  let firstStepS: number | null = null;
   for (const r of records) {
     if (typeof r.loss !== 'number' && r.loss !== null) continue; // step records carry a loss (null if it was not finite)
     steps = Math.max(steps, r.step);
     trainingS = Math.max(trainingS, r.elapsed_s);
+    if (r.step === 1) firstStepS = r.elapsed_s;
   }
-  return { steps, trainingS };
+  return { steps, trainingS, firstStepS };
 }
 
 function readAdapter(dir: string): string | null {
@@ -156,11 +161,11 @@ export function gatherResults(experiment: Experiment, settings: ReproduceSetting
       const step = fromTrain ? (fromTrain.checkpoint_step as number) : typeof strong?.checkpoint_step === 'number' ? strong.checkpoint_step : null;
       return { step, clean, paper: paper ? measured(paper.robust, paper.n) : null, strong: strong ? measured(strong.robust_accuracy, strong.n) : null };
     };
-    const { steps, trainingS } = stepsAndTime(records);
+    const { steps, trainingS, firstStepS } = stepsAndTime(records);
     const preset = findPreset(method.preset);
     return {
       name: method.name, preset: method.preset, follows: preset?.follows ?? '', dir, adapter: readAdapter(dir),
-      steps, trainingS, secondsPerStep: steps > 0 ? trainingS / steps : null,
+      steps, trainingS, firstStepS, secondsPerStep: steps >= 2 && firstStepS !== null ? (trainingS - firstStepS) / (steps - 1) : null,
       marks, last: final('last'), best: final('best'), collapse: detectCollapse(marks), diverged: existsSync(dir) ? (readDivergence(dir)?.message ?? null) : null,
       paperReported: preset?.reported ?? '', paperPoints: method.paperPoints ?? [],
     };
