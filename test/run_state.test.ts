@@ -422,6 +422,35 @@ test('best.safetensors is a run file: a failed run removes the one it wrote; a f
   assert.throws(() => new RunFolder(dir).checkFreshStart(), /holds best\.safetensors that no yopo run wrote there/);
 });
 
+test('yopo demo refuses a model card it did not write before it trains', () => {
+  mkdirSync(at('runs/demo-mine'));
+  writeFileSync(at('runs/demo-mine/model-card.md'), 'my card');
+  const r = yopo(['demo', '--out', 'runs/demo-mine', '--backend', 'cpu', '--minutes', '0.01']);
+  assert.is(r.status, 2, r.stderr);
+  assert.equal(r.errorLines, ['yopo demo: runs/demo-mine/model-card.md already exists and is not a model card that yopo wrote; move it away first (nothing was changed)']);
+  assert.is(r.stdout, '', 'before its banner, before training');
+  assert.equal(readdirSync(at('runs/demo-mine')), ['model-card.md']);
+});
+
+test('yopo tune never writes its cache over a file that is not a tuning cache, unless --force', async () => {
+  // The cache file's name depends on the adapter: ask a device of this process where it would be.
+  const cacheDir = at('tune-cache');
+  mkdirSync(cacheDir);
+  process.env.YOPO_TUNE_CACHE = cacheDir;
+  const { useWebGPU, tunerOf } = await import('../kernels/index.js');
+  const backend = await useWebGPU();
+  const where = tunerOf(backend.gpu)!.where();
+  setBackend(new CpuBackend());
+  assert.ok(where.startsWith(cacheDir), where);
+  writeFileSync(where, 'my notes, not a cache');
+  const r = yopo(['tune', '--batch-size', '1'], { YOPO_TUNE_CACHE: cacheDir });
+  assert.is(r.status, 2, r.stderr);
+  // (Before it, the device's tuner says it ignores that file: it reads the cache when the device opens.)
+  assert.is(r.errorLines[r.errorLines.length - 1], `yopo tune: ${where} already exists and is not a kernel tuning cache that yopo wrote; add --force to replace it (nothing was changed)`);
+  assert.ok(r.errorLines.slice(0, -1).every((l) => l.startsWith('yopo: ignoring the kernel tuning cache')), r.stderr);
+  assert.is(readFileSync(where, 'utf8'), 'my notes, not a cache');
+});
+
 test.after(() => box.remove());
 
 test.run();
