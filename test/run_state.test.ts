@@ -244,7 +244,7 @@ test('--keep-checkpoints never writes over a user\'s checkpoints/step-N.safetens
   writeFileSync(at('runs/kept/checkpoints/step-1.safetensors'), 'my own file');
   const r = yopo([...EVAL_RUN, '--out', 'runs/kept']);
   assert.is(r.status, 2, r.stderr);
-  assert.equal(r.errorLines, [`yopo train: ${at('runs/kept/checkpoints').replace(root + '/', '')} holds step-1.safetensors that no yopo run wrote there; choose another --out (nothing was changed)`]);
+  assert.equal(r.errorLines, ['yopo train: runs/kept/checkpoints holds step-1.safetensors that no yopo run wrote there; choose another --out (nothing was changed)']);
   assert.is(readFileSync(at('runs/kept/checkpoints/step-1.safetensors'), 'utf8'), 'my own file');
   assert.equal(readdirSync(at('runs/kept')), ['checkpoints'], 'nothing else written');
   // And where it writes one (a file that appeared since the start, or a resume's step): refused, the file kept.
