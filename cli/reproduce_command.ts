@@ -18,6 +18,7 @@ import {
 import { formatDuration } from '../yopo/report/index.js';
 import type { TrainPosition } from '../yopo/train.js';
 import { type CommandSpec, UsageError, parseCommand } from './args.js';
+import { MARKS, type WriteTarget, checkMayWrite, checkMayWriteAll } from './file_ownership.js';
 import { splitForValidation } from './model_selection.js';
 import { type RunConfig, readRunConfig } from './run_config.js';
 import { RUN_FILES } from './run_folder.js';
@@ -80,6 +81,13 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
     paperAttack: v.attack ?? experiment.paperAttack, strongAttack: v['strong-attack'], baseline: v.baseline ?? null,
   };
   const out = v.out;
+  // The report's files are checked before hours of training, not after.
+  const outputs: WriteTarget[] = [
+    { path: join(out, 'results.json'), kind: 'reproduction-json' },
+    { path: join(out, 'report.md'), kind: 'reproduction-report' },
+    { path: join(out, 'figure.svg'), kind: 'reproduction-report' },
+  ];
+  if (existsSync(out)) checkMayWriteAll('reproduce', outputs, null);
   const problem = outProblem(out, settings);
   if (problem) throw new UsageError(`yopo reproduce: ${problem}`);
   const runs = runFolders(experiment, settings, out);
@@ -88,6 +96,7 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
     const p = baselineProblem(settings.baseline, baselineMethod, settings);
     if (p) throw new UsageError(`yopo reproduce: ${p}`);
   }
+
 
   console.log(`yopo reproduce ${experiment.name} (${experiment.source}): ${experiment.claim}`);
   if (experiment.needs) console.log(`note: ${experiment.name} ${experiment.needs}`);
@@ -100,10 +109,14 @@ export async function reproduceCommand(argv: string[]): Promise<void> {
     return;
   }
   const results = gatherResults(experiment, settings, out, machineDescription(runs.map((r) => r.dir)));
-  const write = (file: string, text: string) => writeFileAtomic(join(out, file), new TextEncoder().encode(text));
-  await write('results.json', `${JSON.stringify(results, null, 2)}\n`);
-  await write('report.md', renderReport(results));
-  await write('figure.svg', renderFigure(results));
+  const write = async (file: string, text: string) => {
+    checkMayWrite('reproduce', outputs.find((t) => t.path === join(out, file))!, null);
+    await writeFileAtomic(join(out, file), new TextEncoder().encode(text));
+  };
+  // Each file carries yopo reproduce's mark (file_ownership.ts), so that a rerun may replace it and nothing else.
+  await write('results.json', `${JSON.stringify({ written_by: MARKS.reproductionJson, ...results }, null, 2)}\n`);
+  await write('report.md', `${MARKS.reproduction}\n${renderReport(results)}`);
+  await write('figure.svg', renderFigure(results).replace(/(<svg[^>]*>)/, `$1\n${MARKS.reproduction}`));
   for (const m of results.methods) console.log(`${m.name}: ${m.steps} steps in ${formatDuration(m.trainingS)} of training`);
   for (const t of results.timeToReach) {
     const attack = t.attack === 'paper' ? settings.paperAttack : settings.strongAttack;

@@ -111,7 +111,8 @@ test("the report's numbers are the run folders' metrics", () => {
 test("the figure: robust accuracy of both methods under both attacks, and the paper's points", () => {
   const results = JSON.parse(read(join(out, 'results.json'))) as ExperimentResults;
   const svg = read(join(out, 'figure.svg'));
-  assert.is(svg, renderFigure(results), 'drawn from the same numbers as results.json');
+  assert.is(svg.replace('\n<!-- written by yopo reproduce -->', ''), renderFigure(results), 'drawn from the same numbers as results.json');
+  assert.ok(read(join(out, 'report.md')).startsWith('<!-- written by yopo reproduce -->\n'), "the report carries reproduce's mark");
   for (const label of ['yopo-5-10-figure, pgd-2', 'yopo-5-10-figure, fgsm', 'pgd-40, pgd-2', 'pgd-40, fgsm', 'paper (yopo-5-10-figure), pgd-2', 'paper (pgd-40), pgd-2']) {
     assert.ok(svg.includes(`>${label}<`), `legend: ${label}`);
   }
@@ -153,6 +154,15 @@ test('reproduce refuses folders it did not write and other settings in its own, 
     assert.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
   }
   assert.is(read(join(foreign, 'notes.txt')), 'mine');
+  // In its own folder, a report.md it did not write is refused before any training.
+  const own = join(root, 'own');
+  mkdirSync(own);
+  writeFileSync(join(own, 'reproduce.json'), JSON.stringify({ settings: { experiment: 'mnist-time' } }));
+  writeFileSync(join(own, 'report.md'), 'my notes');
+  const r = yopo(command(own));
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /report\.md already exists and is not a reproduction report that yopo wrote/);
+  assert.is(read(join(own, 'report.md')), 'my notes');
   const list = yopo(['reproduce', '--list']);
   assert.is(list.status, 0);
   for (const name of ['mnist-time', 'cifar10-time', 'cifar10-wrn', 'cifar10-trades']) assert.match(list.stdout, new RegExp(`^${name} `, 'm'));
