@@ -10,10 +10,6 @@ function pct(m: Measured | null): string {
   return m ? `${(100 * m.accuracy).toFixed(1)}% [${(100 * m.interval[0]).toFixed(1)}, ${(100 * m.interval[1]).toFixed(1)}]` : '-';
 }
 
-function time(s: number | null): string {
-  return s === null ? '-' : formatDuration(s);
-}
-
 /** The collapse of a method's run in one plain sentence, or null. */
 export function collapseSentence(m: MethodResult): string | null {
   const c = m.collapse;
