@@ -24,12 +24,16 @@ export * from './nn/schedule.js';
 export { SGD, type SgdConfig } from './nn/sgd.js';
 export * from './nn/safetensors_codec.js';
 export * from './nn/model_bytes.js';
+// the shipped pretrained models, fetched by URL
+export * from './nn/pretrained.js';
+export * from './nn/pretrained_fetch.js';
 
 // yopo: methods, attacks, evaluation, the training loop
 export * from './yopo/attacks/index.js';
 export * from './yopo/counters.js';
 export * from './yopo/defaults.js';
 export * from './yopo/evaluate.js';
+export * from './yopo/interval.js';
 export * from './yopo/first_layer.js';
 export * from './yopo/losses.js';
 export type { Hyper, Method, StepOutput } from './yopo/method.js';

@@ -9,4 +9,6 @@ export * from './init.js';
 export * from './checkpoint.js';
 export * from './safetensors.js';
 export * from './model_bytes.js';
+export * from './pretrained.js';
+export * from './pretrained_files.js';
 export { writeFileAtomic, writeFileAtomicSync } from './atomic_write.js';
