@@ -90,7 +90,7 @@ if (missing) {
     assert.is(await page.locator('#probs li').count(), 10);
     // Each attack the page offers: the adversary stays in the ε-ball around the input and in [0, 1],
     // and its prediction is shown beside it.
-    const eps = Number(await page.inputValue('#eps'));
+    const eps = Number(await page.inputValue('#attackEps'));
     for (const [kind, caption] of [['pgd-40', 'PGD-40'], ['apgd-ce', 'APGD-CE']]) {
       await page.selectOption('#attackKind', kind);
       await page.click('#attack');
@@ -117,7 +117,7 @@ if (missing) {
     await page.click('#download');
     const file = join(OUTPUT, 'browser-model.safetensors');
     await (await download).saveAs(file);
-    const inPage = await page.evaluate(() => (window as unknown as { yopoPage: { ask(r: unknown): Promise<{ clean_accuracy: number }> } }).yopoPage.ask({ type: 'evaluate', images: 64, eps: 0.3, steps: 0, batchSize: 8 }));
+    const inPage = await page.evaluate(() => (window as unknown as { yopoPage: { ask(r: unknown): Promise<{ clean_accuracy: number }> } }).yopoPage.ask({ type: 'attackBatch', images: 64, eps: 0.3, attack: 'none', batchSize: 8 }));
     await webgpu();
     const model = new SmallCNN(new Random(99));
     await loadModel(file, model);

@@ -1,8 +1,10 @@
-// The page: settings and start/pause, live curves (the SVG code of curve.svg), the drawing pad with
-// its prediction and attack (PGD or APGD), and checkpoint download/upload. All GPU work happens in the worker.
+// The page: a model picker (the two shipped pretrained models, the one being trained, an uploaded one),
+// the drawing pad with the chosen model's prediction and attack (PGD or APGD) beside both pretrained
+// models' answers, the attack on a batch of test images, settings and start/pause with live curves (the
+// SVG code of curve.svg), and checkpoint download/upload. All GPU work happens in the worker.
 
-import { type MetricRecord, PALETTE, renderCurves, renderRunCurve } from '../browser.js';
-import type { AttackReply, EvalEvent, InitReply, PageAttack, Prediction, Request, StepEvent, WorkerEvent } from './protocol.js';
+import { type MetricRecord, PALETTE, percentWithInterval, renderCurves, renderRunCurve } from '../browser.js';
+import type { AttackReply, BatchAttackReply, EvalEvent, InitReply, ModelSlot, PageAttack, Prediction, Request, StepEvent, WorkerEvent } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -47,7 +49,7 @@ worker.onmessage = (event: MessageEvent) => {
       running = data.running;
       methodName = data.method;
       $('pause').textContent = running ? 'Pause' : 'Resume';
-      ($('pause') as HTMLButtonElement).disabled = data.method === 'loaded';
+      ($('pause') as HTMLButtonElement).disabled = false;
       showStatus();
       break;
     case 'error':
@@ -60,6 +62,29 @@ worker.onmessage = (event: MessageEvent) => {
 // ---- training controls, status and curves -----------------------------------------------------
 
 const eps = () => Number(($('eps') as HTMLInputElement).value);
+/** The attacks' radius (the drawing pad and the batch). */
+const attackEps = () => Number(($('attackEps') as HTMLInputElement).value);
+
+// ---- the model picker ------------------------------------------------------------------------
+
+const picker = $<HTMLSelectElement>('model');
+const chosen = () => picker.value as ModelSlot;
+const SLOT_NAMES: Record<ModelSlot, string> = { natural: 'natural', yopo: 'YOPO-5-10', trained: 'the one being trained', uploaded: 'uploaded' };
+/** The shipped models that loaded (the side-by-side line needs both). */
+let pretrainedReady: ModelSlot[] = [];
+
+function choose(slot: ModelSlot): void {
+  picker.value = slot;
+  onModelChange();
+}
+function onModelChange(): void {
+  lastAttack = null;
+  for (const id of ['adv', 'heat']) $<HTMLCanvasElement>(id).getContext('2d')!.clearRect(0, 0, 280, 280);
+  // The batch result stays: it names its model.
+  for (const id of ['advProbs', 'advLabel', 'both']) $(id).textContent = '';
+  void showPrediction();
+}
+picker.onchange = onModelChange;
 
 $('start').onclick = () => {
   const batch = Number(($('batch') as HTMLInputElement).value);
@@ -72,13 +97,15 @@ $('start').onclick = () => {
   steps.length = 0;
   evals.length = 0;
   $('status').className = '';
+  // The pad follows the model being trained.
+  if (chosen() !== 'trained') choose('trained');
   void ask({ type: 'start', method: ($('method') as HTMLSelectElement).value, eps: e, batch, lr, evalEverySeconds: numberParam('evalEvery') ?? 20, evalImages: numberParam('evalImages') ?? 200 });
 };
 $('pause').onclick = () => void ask({ type: running ? 'pause' : 'resume' });
 
 function showStatus(): void {
   const last = steps.at(-1);
-  const state = running ? 'training' : methodName === 'loaded' ? 'loaded checkpoint' : last ? 'paused' : 'ready';
+  const state = running ? 'training' : last ? 'paused' : 'ready';
   if (!last) return void ($('status').textContent = `${state}`);
   const ev = evals.at(-1);
   const acc = ev ? ` · clean ${(100 * ev.clean_accuracy).toFixed(1)}% · ${ev.attack} ${(100 * ev.robust_accuracy).toFixed(1)}% (${ev.n} test images)` : '';
@@ -202,7 +229,7 @@ let lastAttack: AttackReply | null = null;
 
 async function showPrediction(): Promise<void> {
   if (!input) return;
-  const p = await ask<Prediction>({ type: 'predict', pixels: input });
+  const p = await ask<Prediction>({ type: 'predict', model: chosen(), pixels: input });
   lastPrediction = p;
   showProbabilities($('probs'), p);
   $('cleanLabel').textContent = `→ ${p.label}${inputLabel >= 0 ? ` (true ${inputLabel})` : ''}`;
@@ -222,10 +249,14 @@ $('attack').onclick = async () => {
   if (!input) return void ($('advLabel').textContent = '(draw or pick a digit first)');
   const kind = ($('attackKind') as HTMLSelectElement).value as PageAttack;
   const pixels = input;
+  const slot = chosen();
+  const e = attackEps();
+  if (!(e >= 0 && e <= 1)) return void ($('advLabel').textContent = '(ε must be between 0 and 1)');
   $('advName').textContent = `${ATTACK_NAMES[kind]}, running…`;
+  $('both').textContent = '';
   let r: AttackReply;
   try {
-    r = await ask<AttackReply>({ type: 'attack', pixels, label: inputLabel, eps: eps(), attack: kind });
+    r = await ask<AttackReply>({ type: 'attack', model: slot, pixels, label: inputLabel, eps: e, attack: kind });
   } catch (error) {
     $('advName').textContent = ATTACK_NAMES[kind];
     return void ($('advLabel').textContent = `failed: ${(error as Error).message}`);
@@ -233,17 +264,49 @@ $('attack').onclick = async () => {
   lastAttack = r;
   paint($('adv'), r.adversary);
   const delta = r.adversary.map((v, i) => v - pixels[i]);
-  paint($('heat'), delta, Math.max(eps(), 1e-6));
+  paint($('heat'), delta, Math.max(e, 1e-6));
   showProbabilities($('advProbs'), r.adversarial);
   $('advName').textContent = ATTACK_NAMES[kind];
   // APGD keeps the input where it finds no misclassified point; PGD shows its last iterate either way.
   $('advLabel').textContent = `→ ${r.adversarial.label}${r.fooled ? '' : kind === 'apgd-ce' ? ' (not fooled: no misclassified point within ε, the input is shown)' : ' (not fooled)'}`;
+  await showBoth(slot, r, pixels, kind, e);
+};
+
+/** The same attack on both shipped models, side by side: the natural one fooled, the robust one holding (or not). */
+async function showBoth(slot: ModelSlot, r: AttackReply, pixels: Float32Array, kind: PageAttack, e: number): Promise<void> {
+  if (pretrainedReady.length < 2) return;
+  const parts: string[] = [];
+  for (const other of pretrainedReady) {
+    const reply = other === slot ? r : await ask<AttackReply>({ type: 'attack', model: other, pixels, label: inputLabel, eps: e, attack: kind });
+    parts.push(`${SLOT_NAMES[other]}: ${reply.clean.label} → ${reply.adversarial.label} (${reply.fooled ? 'fooled' : 'held'})`);
+  }
+  $('both').textContent = `${ATTACK_NAMES[kind]} at ε=${e} on both pretrained models: ${parts.join(' · ')}`;
+}
+
+// ---- the attack on a batch of test images ----------------------------------------------------
+
+let lastBatch: BatchAttackReply | null = null;
+$('attackBatch').onclick = async () => {
+  const images = Number(($('batchImages') as HTMLInputElement).value);
+  const e = attackEps();
+  if (!(Number.isInteger(images) && images >= 1)) return void ($('batchResult').textContent = 'the number of test images must be a whole number from 1');
+  if (!(e >= 0 && e <= 1)) return void ($('batchResult').textContent = 'ε must be between 0 and 1');
+  const kind = ($('attackKind') as HTMLSelectElement).value as PageAttack;
+  const slot = chosen();
+  $('batchResult').textContent = `${ATTACK_NAMES[kind]} on ${images} test images, running…`;
+  try {
+    const r = await ask<BatchAttackReply>({ type: 'attackBatch', model: slot, images, eps: e, attack: kind });
+    lastBatch = r;
+    $('batchResult').textContent = `${SLOT_NAMES[slot]}: robust accuracy ${percentWithInterval(r.robust_accuracy, r.n)} under ${ATTACK_NAMES[kind]} (L∞ ε=${e}) on the first ${r.n} test images, clean ${percentWithInterval(r.clean_accuracy, r.n)} (${r.seconds.toFixed(1)} s)`;
+  } catch (error) {
+    $('batchResult').textContent = `failed: ${(error as Error).message}`;
+  }
 };
 
 // ---- checkpoints -----------------------------------------------------------------------------
 
 $('download').onclick = async () => {
-  const bytes = await ask<Uint8Array>({ type: 'export' });
+  const bytes = await ask<Uint8Array>({ type: 'export', model: chosen() });
   const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
   const a = Object.assign(document.createElement('a'), { href: url, download: 'model.safetensors' });
   a.click();
@@ -257,9 +320,10 @@ async function loadFile(file: File): Promise<void> {
     const metadata = await ask<Record<string, string>>({ type: 'import', bytes, name: file.name }, [bytes.buffer]);
     $('fileStatus').textContent = `loaded ${file.name}${Object.keys(metadata).length ? ` (${Object.entries(metadata).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`;
     $('fileStatus').className = '';
-    steps.length = 0;
-    evals.length = 0;
-    void showPrediction();
+    const option = picker.querySelector<HTMLOptionElement>('option[value=uploaded]')!;
+    option.disabled = false;
+    option.textContent = `uploaded: ${file.name}`;
+    choose('uploaded');
   } catch (error) {
     $('fileStatus').textContent = (error as Error).message;
     $('fileStatus').className = 'error';
@@ -291,6 +355,14 @@ async function start(): Promise<InitReply> {
   const info = await ask<InitReply>({ type: 'init', trainLimit: numberParam('train'), testLimit: numberParam('test') });
   $('adapter').textContent = `WebGPU adapter: ${info.adapter}${info.isSoftware ? ' (a software renderer: expect it to be slow)' : ''} · MNIST: ${info.trainCount} training and ${info.testCount} test images`;
   $('app').hidden = false;
+  pretrainedReady = info.pretrained.filter((p) => p.error === null).map((p) => p.slot);
+  for (const p of info.pretrained) if (p.error !== null) picker.querySelector<HTMLOptionElement>(`option[value=${p.slot}]`)!.disabled = true;
+  const failed = info.pretrained.filter((p) => p.error !== null);
+  $('modelInfo').textContent = failed.length
+    ? failed.map((p) => `${p.name} did not load: ${p.error}`).join('; ')
+    : `SmallCNN on MNIST, shipped with yopo (${info.pretrained.map((p) => p.name).join(', ')}): draw a digit or pick a test image, then attack it.`;
+  $('modelInfo').className = failed.length ? 'error' : '';
+  if (!pretrainedReady.includes(chosen())) picker.value = 'trained';
   clearPad();
   showStatus();
   return info;
@@ -304,4 +376,4 @@ const ready = start().catch((error: Error) => {
 });
 
 // For the browser tests (and the curious, from the console).
-Object.assign(window, { yopoPage: { ready, steps, evals, ask, get prediction() { return lastPrediction; }, get attack() { return lastAttack; }, get input() { return input; }, get running() { return running; } } });
+Object.assign(window, { yopoPage: { ready, steps, evals, ask, get prediction() { return lastPrediction; }, get attack() { return lastAttack; }, get batch() { return lastBatch; }, get input() { return input; }, get running() { return running; } } });
