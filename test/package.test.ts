@@ -37,11 +37,12 @@ function sh(command: string, args: string[]): string {
 
 let pack: PackResult;
 
-test('npm pack: the tarball ships dist/ code, types, the README, LICENSE and docs/, and nothing else', () => {
+test('npm pack: the tarball ships dist/ code, types, the README, LICENSE, docs/ and the pretrained models, and nothing else', () => {
   // --ignore-scripts: the tarball is packed from the dist/ that `npm test` just built.
   [pack] = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', project], { cwd: ROOT, encoding: 'utf8', env })) as PackResult[];
   const paths = pack.files.map((f) => f.path);
-  for (const needed of ['package.json', 'README.md', 'LICENSE', 'docs/algorithm.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/engine/reference/index.js', 'dist/engine/reference/index.d.ts']) {
+  for (const needed of ['package.json', 'README.md', 'LICENSE', 'docs/algorithm.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/engine/reference/index.js', 'dist/engine/reference/index.d.ts',
+    'pretrained/README.md', 'pretrained/smallcnn-mnist-natural/model.safetensors', 'pretrained/smallcnn-mnist-yopo/model.safetensors', 'pretrained/smallcnn-mnist-yopo/card-autoattack.md']) {
     assert.ok(paths.includes(needed), `the tarball has ${needed}`);
   }
   const unwanted = paths.filter((p) => /^dist\/(test|bench)\/|\.map$|^scripts\/|^examples\/|\.ts$/.test(p) && !p.endsWith('.d.ts'));
@@ -98,6 +99,24 @@ console.log('backend', gpu.name, 'steps', result.position.step);
   const out = sh('node', ['train.mjs']);
   assert.match(out, /step 1 \d/);
   assert.match(out, /backend webgpu steps 2/);
+});
+
+test("the installed package's pretrained models load by name in Node and in the CLI", () => {
+  writeFileSync(
+    join(project, 'pretrained.mjs'),
+    `import { loadPretrained, useWebGPU } from 'yopo';
+await useWebGPU();
+for (const name of ['smallcnn-mnist-natural', 'smallcnn-mnist-yopo']) {
+  const { model, info } = await loadPretrained(name);
+  console.log(name, info.method, model.classes);
+}
+`,
+  );
+  const out = sh('node', ['pretrained.mjs']);
+  assert.match(out, /smallcnn-mnist-natural natural 10/);
+  assert.match(out, /smallcnn-mnist-yopo yopo-5-10 10/);
+  const cli = sh('npx', ['--no-install', 'yopo', 'eval', '--checkpoint', 'smallcnn-mnist-yopo', '--attack', 'none', '--limit', '10', '--no-sanity', '--json']);
+  assert.is((JSON.parse(cli) as { n: number }).n, 10);
 });
 
 test('TypeScript: a consumer file type-checks against the shipped .d.ts files', () => {
