@@ -20,8 +20,20 @@ export interface PretrainedInfo {
 
 /** The shipped models by name; each lives in pretrained/<name>/model.safetensors. */
 export const PRETRAINED = {
-  'smallcnn-mnist-natural': { model: 'smallcnn', data: 'mnist', method: 'natural', eps: 0.3, sha256: '0fa22eefc112cd2d4051bf8ddca3779e9f0483128a7c4f6cead12a21e1b7d281' },
-  'smallcnn-mnist-yopo': { model: 'smallcnn', data: 'mnist', method: 'yopo-5-10', eps: 0.3, sha256: '440730866462f0dde0920bc0fefc485a3c9e7bc0e1660907b86098a49d34228f' },
+  'smallcnn-mnist-natural': {
+    model: 'smallcnn',
+    data: 'mnist',
+    method: 'natural',
+    eps: 0.3,
+    sha256: '0fa22eefc112cd2d4051bf8ddca3779e9f0483128a7c4f6cead12a21e1b7d281',
+  },
+  'smallcnn-mnist-yopo': {
+    model: 'smallcnn',
+    data: 'mnist',
+    method: 'yopo-5-10',
+    eps: 0.3,
+    sha256: '440730866462f0dde0920bc0fefc485a3c9e7bc0e1660907b86098a49d34228f',
+  },
 } as const satisfies Record<string, PretrainedInfo>;
 
 /** A name of PRETRAINED. */
@@ -51,7 +63,8 @@ export function pretrainedRelativePath(name: PretrainedName): string {
 
 /** Checks a name, with the known names in the error. */
 export function checkPretrainedName(name: string): PretrainedName {
-  if (!isPretrainedName(name)) throw new Error(`unknown pretrained model '${name}'; the shipped ones are ${PRETRAINED_NAMES.join(', ')}`);
+  if (!isPretrainedName(name))
+    throw new Error(`unknown pretrained model '${name}'; the shipped ones are ${PRETRAINED_NAMES.join(', ')}`);
   return name;
 }
 
@@ -65,11 +78,16 @@ async function sha256Hex(bytes: Uint8Array): Promise<string | null> {
 }
 
 /** A shipped model from its file's bytes, after checking their SHA-256 against the one recorded here. */
-export async function pretrainedFromBytes(name: string, bytes: Uint8Array, source: string = name): Promise<PretrainedModel> {
+export async function pretrainedFromBytes(
+  name: string,
+  bytes: Uint8Array,
+  source: string = name,
+): Promise<PretrainedModel> {
   const known = checkPretrainedName(name);
   const info: PretrainedInfo = PRETRAINED[known];
   const hash = await sha256Hex(bytes);
-  if (hash !== null && hash !== info.sha256) throw new Error(`${source} is not the shipped ${known} model: its SHA-256 is ${hash}, expected ${info.sha256}`);
+  if (hash !== null && hash !== info.sha256)
+    throw new Error(`${source} is not the shipped ${known} model: its SHA-256 is ${hash}, expected ${info.sha256}`);
   // The seed only fills the weights the checkpoint then replaces.
   const model = new SmallCNN(new Random(0));
   try {

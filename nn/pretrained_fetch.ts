@@ -1,7 +1,12 @@
 // The shipped models in a browser: fetched by URL (pretrained.ts has the names). By default from the
 // package's pretrained/ folder beside dist/, as yopo's own page server serves it (/pretrained/).
 
-import { type PretrainedModel, checkPretrainedName, pretrainedFromBytes, pretrainedRelativePath } from './pretrained.js';
+import {
+  type PretrainedModel,
+  checkPretrainedName,
+  pretrainedFromBytes,
+  pretrainedRelativePath,
+} from './pretrained.js';
 
 /** Where the pretrained/ folder is by default: the package root as served (this file is dist/nn/pretrained_fetch.js). */
 const DEFAULT_BASE = new URL('../../pretrained/', import.meta.url).href;
@@ -15,6 +20,7 @@ export function pretrainedUrl(name: string, base: string = DEFAULT_BASE): string
 export async function loadPretrained(name: string, options: { base?: string } = {}): Promise<PretrainedModel> {
   const url = pretrainedUrl(name, options.base);
   const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not fetch the pretrained model ${name} from ${url}: HTTP ${response.status}`);
+  if (!response.ok)
+    throw new Error(`could not fetch the pretrained model ${name} from ${url}: HTTP ${response.status}`);
   return pretrainedFromBytes(name, new Uint8Array(await response.arrayBuffer()), url);
 }

@@ -3,7 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type PretrainedModel, checkPretrainedName, pretrainedFromBytes, pretrainedRelativePath } from './pretrained.js';
+import {
+  type PretrainedModel,
+  checkPretrainedName,
+  pretrainedFromBytes,
+  pretrainedRelativePath,
+} from './pretrained.js';
 
 /** The package's pretrained/ folder (this file is dist/nn/pretrained_files.js). */
 export const PRETRAINED_DIR = resolve(fileURLToPath(import.meta.url), '../../../pretrained');

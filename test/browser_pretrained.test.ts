@@ -53,24 +53,42 @@ if (missing) {
     for (const slot of ['natural', 'yopo']) {
       await page.selectOption('#model', slot);
       await page.click('#attackBatch');
-      await page.waitForFunction((s) => (window as unknown as PageState).yopoPage.batch?.model === s, slot, { timeout: 300_000, polling: 500 });
+      await page.waitForFunction((s) => (window as unknown as PageState).yopoPage.batch?.model === s, slot, {
+        timeout: 300_000,
+        polling: 500,
+      });
       results[slot] = (await page.evaluate(() => (window as unknown as PageState).yopoPage.batch))!;
-      assert.match((await page.textContent('#batchResult')) ?? '', new RegExp(`robust accuracy \\d+\\.\\d% \\[95% CI [\\d.]+, [\\d.]+\\] under PGD-40 \\(L∞ ε=0.3\\) on the first ${IMAGES} test images`));
+      assert.match(
+        (await page.textContent('#batchResult')) ?? '',
+        new RegExp(
+          `robust accuracy \\d+\\.\\d% \\[95% CI [\\d.]+, [\\d.]+\\] under PGD-40 \\(L∞ ε=0.3\\) on the first ${IMAGES} test images`,
+        ),
+      );
     }
     const { natural, yopo } = results;
-    console.log(`PGD-40 at ε=0.3 on ${IMAGES} test images: natural ${natural.robust_accuracy} robust (clean ${natural.clean_accuracy}, ${natural.seconds.toFixed(0)} s), YOPO ${yopo.robust_accuracy} (clean ${yopo.clean_accuracy}, ${yopo.seconds.toFixed(0)} s)`);
+    console.log(
+      `PGD-40 at ε=0.3 on ${IMAGES} test images: natural ${natural.robust_accuracy} robust (clean ${natural.clean_accuracy}, ${natural.seconds.toFixed(0)} s), YOPO ${yopo.robust_accuracy} (clean ${yopo.clean_accuracy}, ${yopo.seconds.toFixed(0)} s)`,
+    );
     assert.is(natural.n, IMAGES);
     assert.is(yopo.n, IMAGES);
     assert.ok(natural.clean_accuracy >= 0.9 && yopo.clean_accuracy >= 0.7, 'both models are trained');
-    assert.ok(natural.robust_accuracy < yopo.robust_accuracy, `fooled: natural on ${(1 - natural.robust_accuracy) * IMAGES}, YOPO on ${(1 - yopo.robust_accuracy) * IMAGES} of ${IMAGES}`);
+    assert.ok(
+      natural.robust_accuracy < yopo.robust_accuracy,
+      `fooled: natural on ${(1 - natural.robust_accuracy) * IMAGES}, YOPO on ${(1 - yopo.robust_accuracy) * IMAGES} of ${IMAGES}`,
+    );
 
     // One test image, one attack: both pretrained models' answers side by side.
     await page.selectOption('#model', 'yopo');
     await page.click('#pick');
     await page.waitForFunction(() => /→ \d \(true \d\)/.test(document.getElementById('cleanLabel')!.textContent ?? ''));
     await page.click('#attack');
-    await page.waitForFunction(() => (document.getElementById('both')!.textContent ?? '') !== '', null, { timeout: 120_000 });
-    assert.match((await page.textContent('#both')) ?? '', /^PGD-40 at ε=0.3 on both pretrained models: natural: \d → \d \((fooled|held)\) · YOPO-5-10: \d → \d \((fooled|held)\)$/);
+    await page.waitForFunction(() => (document.getElementById('both')!.textContent ?? '') !== '', null, {
+      timeout: 120_000,
+    });
+    assert.match(
+      (await page.textContent('#both')) ?? '',
+      /^PGD-40 at ε=0.3 on both pretrained models: natural: \d → \d \((fooled|held)\) · YOPO-5-10: \d → \d \((fooled|held)\)$/,
+    );
 
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, 'browser-pretrained.png'), fullPage: true });

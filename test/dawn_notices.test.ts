@@ -13,12 +13,16 @@ import * as assert from 'uvu/assert';
 import { dawnNotices, explainDawnNotice, sortDawnOutput } from '../kernels/webgpu/dawn_notices.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const NOTICE = 'Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.';
+const NOTICE =
+  'Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.';
 const ANY_NOTICE = /artificially reduced from/;
 
 /** stdout and stderr of `yopo ARGS 2>&1 | cat`. */
 const yopo = (...args: string[]) => {
-  const r = spawnSync('sh', ['-c', '"$0" "$@" 2>&1 | cat', process.execPath, CLI, ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime' } });
+  const r = spawnSync('sh', ['-c', '"$0" "$@" 2>&1 | cat', process.execPath, CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime' },
+  });
   assert.is(r.status, 0, `yopo ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
   return r.stdout;
 };
@@ -42,9 +46,22 @@ test('yopo doctor shows each notice once, with what it means', () => {
 });
 
 test('a short WebGPU command prints no Dawn notice', () => {
-  const checkpoint = fileURLToPath(new URL('../../pretrained/smallcnn-mnist-natural/model.safetensors', import.meta.url));
+  const checkpoint = fileURLToPath(
+    new URL('../../pretrained/smallcnn-mnist-natural/model.safetensors', import.meta.url),
+  );
   const card = join(mkdtempSync(join(tmpdir(), 'yopo-dawn-notices-')), 'card');
-  const out = yopo('eval', '--checkpoint', checkpoint, '--attack', 'none', '--limit', '20', '--no-sanity', '--card', card);
+  const out = yopo(
+    'eval',
+    '--checkpoint',
+    checkpoint,
+    '--attack',
+    'none',
+    '--limit',
+    '20',
+    '--no-sanity',
+    '--card',
+    card,
+  );
   assert.not.match(out, ANY_NOTICE);
   assert.match(out, /clean accuracy .* \(n=20 test images/);
   rmSync(dirname(card), { recursive: true, force: true });

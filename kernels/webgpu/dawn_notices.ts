@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** The notices Dawn prints when it lowers an adapter's limit to its own maximum. */
-const LIMIT_NOTICE = /^Warning: (maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout) artificially reduced from (\d+) to (\d+) to fit dynamic offset allocation limit\.$/;
+const LIMIT_NOTICE =
+  /^Warning: (maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout) artificially reduced from (\d+) to (\d+) to fit dynamic offset allocation limit\.$/;
 
 const notices: string[] = [];
 
