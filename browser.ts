@@ -1,7 +1,7 @@
 // yopo for browsers (`import ... from 'yopo/browser'`): everything that does not need a file system.
 // The GPU comes from navigator.gpu; checkpoints and datasets are bytes (fetch, file inputs, downloads).
 // No module reachable from here imports a Node built-in or Dawn's `webgpu` package
-// (test/browser_entry.test.ts walks the import graph to keep it so).
+// (test/web/browser_entry.test.ts walks the import graph to keep it so).
 
 // engine: tensors, ops, autodiff, scoped memory, the CPU reference backend
 export * from './engine/index.js';

@@ -1,6 +1,6 @@
 // How a matmul kernel variant splits one shape's output over invocations and workgroups: pure numbers
 // from (shape, variant, subgroup size), no WGSL and no GPU. kernels/matmul.ts emits the WGSL of a plan;
-// test/matmul_plan.test.ts checks the plans on the CPU.
+// test/kernels/matmul_plan.test.ts checks the plans on the CPU.
 //
 // Two kernel families:
 // - 'register': every invocation computes a tm×tn block of outputs straight from global memory (vec4

@@ -1,6 +1,6 @@
 // Writes docs/cli.md from the built CLI itself: `yopo --help` lists the commands (cli/main.ts's
 // COMMANDS) and `yopo COMMAND --help` prints the text cli/args.ts's helpText derives from that
-// command's option spec, so the page says exactly what the CLI accepts. test/cli_docs.test.ts fails
+// command's option spec, so the page says exactly what the CLI accepts. test/cli/cli_docs.test.ts fails
 // when docs/cli.md differs from what this writes.
 //
 //   npm run docs:cli                          (builds, then writes docs/cli.md)

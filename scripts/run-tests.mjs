@@ -1,4 +1,4 @@
-// Runs every compiled uvu test file (dist/test/*.test.js), each in its own Node process (its own
+// Runs every compiled uvu test file (dist/test/**/*.test.js), each in its own Node process (its own
 // WebGPU device), and ends with the plain "N passed, N failed" line that CI reads. Each file's output
 // comes whole when it ends, with its time. Optional arguments: `--group NAME`, the files of one group of
 // scripts/test-groups.mjs (`npm run test:fast` is `--group fast`), and a substring to filter file names.
@@ -8,6 +8,7 @@
 // side were no faster there: on a cold shader cache each file took about twice as long as alone).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { TEST_GROUPS } from './test-groups.mjs';
 
@@ -26,11 +27,16 @@ const jobs = Number(process.env.YOPO_TEST_JOBS) || Math.max(1, Math.min(4, Math.
 // The slowest files first (measured on a cold shader cache), so that no long file starts last.
 const SLOW_FIRST = ['train_yopo_mnist', 'browser', 'kernels_conv', 'yopo', 'kernels_matmul', 'cli', 'train_mnist', 'models_gpu', 'engine_ops'];
 const rank = (file) => {
-  const i = SLOW_FIRST.indexOf(file.replace(/\.test\.js$/, ''));
+  const i = SLOW_FIRST.indexOf(file.replace(/\.test\.js$/, '').split('/').pop());
   return i < 0 ? SLOW_FIRST.length : i;
 };
-const files = readdirSync('dist/test')
-  .filter((f) => f.endsWith('.test.js') && f.includes(filter))
+/** Every compiled test file under dist/test, by its path there ('kernels/conv_plan.test.js'). */
+const compiled = readdirSync('dist/test', { recursive: true })
+  .map((f) => String(f))
+  .filter((f) => f.endsWith('.test.js'))
+  .map((f) => relative('dist/test', join('dist/test', f)));
+const files = compiled
+  .filter((f) => f.includes(filter))
   .filter((f) => group === null || TEST_GROUPS[group].includes(f.replace(/\.test\.js$/, '')))
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 if (files.length === 0) {

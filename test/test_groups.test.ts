@@ -35,7 +35,10 @@ test('the check names unclassified, twice-classified and unknown files', () => {
 });
 
 test('every test file is in exactly one group, and every group names test files', () => {
-  const files = readdirSync(join(repoRoot, 'test')).filter((f) => f.endsWith('.test.ts')).map((f) => f.replace(/\.test\.ts$/, ''));
+  const files = readdirSync(join(repoRoot, 'test'), { recursive: true })
+    .map((f) => String(f))
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => f.replace(/\.test\.ts$/, ''));
   assert.ok(files.length > 40, `only ${files.length} test files found in test/`);
   assert.ok(TEST_GROUPS.fast.length > 10, 'the fast group is (nearly) empty');
   const problems = classificationProblems(files, TEST_GROUPS);

@@ -1,7 +1,7 @@
 // A check: one GPU-versus-CPU-reference comparison that runs unchanged in Node (Dawn) and in a browser
 // page (navigator.gpu). Check modules import only browser-safe modules (engine/, its reference harness,
 // the WebGPU backend; no Node built-ins), export `checks`, and throw on failure; the runners
-// (test/kernel_checks.test.ts in Node, web/checks.ts in the page) collect one report per check.
+// (test/kernels/kernel_checks.test.ts in Node, web/checks.ts in the page) collect one report per check.
 
 import { type Backend, CpuBackend } from '../../engine/index.js';
 import { type OpCheck, checkOp, formatReport } from '../../engine/reference/index.js';

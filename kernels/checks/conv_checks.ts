@@ -1,5 +1,5 @@
 // Convolution kernels (forward, backward-input, backward-filter) against the CPU reference, as op
-// checks for the reference harness: the cases test/kernels_conv.test.ts runs on Node's WebGPU, and the
+// checks for the reference harness: the cases test/kernels/kernels_conv.test.ts runs on Node's WebGPU, and the
 // few of them (`checks`) that also run in Chromium.
 
 import { Tensor, conv2dShape } from '../../engine/index.js';

@@ -1,5 +1,5 @@
 // The matmul kernel and its VJP against the CPU reference, as op checks for the reference harness: the
-// definitions test/kernels_matmul.test.ts runs on Node's WebGPU (with more shapes and both kernel
+// definitions test/kernels/kernels_matmul.test.ts runs on Node's WebGPU (with more shapes and both kernel
 // variants), and the ones (`checks`) that also run in Chromium.
 
 import { type MatmulShape, Tape, Tensor, matmul, mul, sum } from '../../engine/index.js';

@@ -1,5 +1,5 @@
-// The check modules of kernels/checks/, one per kernel family: test/kernel_checks.test.ts runs them on
-// Node's WebGPU, test/browser.test.ts in Chromium (loaded by URL from /dist/kernels/checks/).
+// The check modules of kernels/checks/, one per kernel family: test/kernels/kernel_checks.test.ts runs them on
+// Node's WebGPU, test/web/browser.test.ts in Chromium (loaded by URL from /dist/kernels/checks/).
 
 import type { Check } from './check.js';
 

@@ -1,5 +1,5 @@
 // Pooling and batch-norm kernels against the CPU reference, as op checks for the reference harness:
-// the definitions test/kernels_pool_bn.test.ts runs on Node's WebGPU (with more cases, ties and
+// the definitions test/kernels/kernels_pool_bn.test.ts runs on Node's WebGPU (with more cases, ties and
 // finite differences), and the ones (`checks`) that also run in Chromium.
 
 import { Random, Tape, Tensor, batchNormTrain, mul, pool2dShape, sum } from '../../engine/index.js';
@@ -35,7 +35,7 @@ export const POOL_CASES: { shape: number[]; kernel: number; stride: number; what
   { shape: [2, 7, 4, 4], kernel: 4, stride: 4, what: 'global 4x4' },
 ];
 
-/** Pooling of random inputs: the seed and tolerances test/kernels_pool_bn.test.ts uses (float32 reference). */
+/** Pooling of random inputs: the seed and tolerances test/kernels/kernels_pool_bn.test.ts uses (float32 reference). */
 export const POOL_SEED = 11;
 export const poolCaseCheck = (kind: PoolKind, c: (typeof POOL_CASES)[number]) => poolCheck(kind, c.shape, c.kernel, c.stride, [1e-6, 1e-5], [1e-6, 1e-6]);
 

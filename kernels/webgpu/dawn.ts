@@ -33,7 +33,7 @@ async function loadDawn(): Promise<GPU> {
 // of Node's event loop (setImmediate), so while we wait for the GPU this thread spins at a full core.
 // On a software adapter that core is one the driver's own threads need to run the kernels, and steps
 // took far longer spinning than with the sleep below (docs/results.md, "Measurements behind code
-// comments"; test/device_wait.test.ts checks the main thread's CPU time). So while a wait is pending,
+// comments"; test/kernels/device_wait.test.ts checks the main thread's CPU time). So while a wait is pending,
 // every turn of the loop also sleeps WAIT_SLEEP_MS (Atomics.wait, which Node allows on its main
 // thread): the end of the GPU's work is noticed at most that much later, and the core is free.
 const WAIT_SLEEP_MS = 0.5;
