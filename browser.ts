@@ -9,7 +9,14 @@ export * from './engine/index.js';
 export * from './engine/reference/compare.js';
 export * from './engine/reference/gradient.js';
 export * from './engine/reference/harness.js';
-export { adapterName, describeAdapter, requestWebGPU, type AdapterDescription, type RequestDeviceOptions, type WebGPUHandle } from './kernels/webgpu/device.js';
+export {
+  adapterName,
+  describeAdapter,
+  requestWebGPU,
+  type AdapterDescription,
+  type RequestDeviceOptions,
+  type WebGPUHandle,
+} from './kernels/webgpu/device.js';
 
 // kernels: the WebGPU backend
 export { WebGPUBackend } from './kernels/backend.js';

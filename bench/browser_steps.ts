@@ -12,7 +12,13 @@ import { startWebServer } from '../web/server.js';
 import { BatchLoader, loadMnist, parseMethod, subset, trainingDefaults } from '../yopo/index.js';
 import { launchChromium } from './chromium.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '32' }, steps: { type: 'string', default: '4' }, warmup: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: {
+    batch: { type: 'string', default: '32' },
+    steps: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '2' },
+  },
+});
 const BATCH = Number(values.batch);
 const TIMED = Number(values.steps);
 const WARMUP = Number(values.warmup);
@@ -54,11 +60,21 @@ async function inChromium(): Promise<{ seconds: number[]; adapter: string; versi
     await page.fill('#eps', String(EPS));
     await page.fill('#batch', String(BATCH));
     await page.click('#start');
-    await page.waitForFunction((n) => (window as unknown as { yopoPage: { steps: unknown[] } }).yopoPage.steps.length >= n, WARMUP + TIMED, { timeout: 0, polling: 1000 });
+    await page.waitForFunction(
+      (n) => (window as unknown as { yopoPage: { steps: unknown[] } }).yopoPage.steps.length >= n,
+      WARMUP + TIMED,
+      { timeout: 0, polling: 1000 },
+    );
     await page.click('#pause');
-    const elapsed = await page.evaluate(() => (window as unknown as { yopoPage: { steps: { elapsed: number }[] } }).yopoPage.steps.map((s) => s.elapsed));
+    const elapsed = await page.evaluate(() =>
+      (window as unknown as { yopoPage: { steps: { elapsed: number }[] } }).yopoPage.steps.map((s) => s.elapsed),
+    );
     const seconds = elapsed.map((e, i) => e - (i > 0 ? elapsed[i - 1] : 0)).slice(WARMUP, WARMUP + TIMED);
-    return { seconds, adapter: (await page.textContent('#adapter')) ?? '', version: browser.browser()?.version() ?? '?' };
+    return {
+      seconds,
+      adapter: (await page.textContent('#adapter')) ?? '',
+      version: browser.browser()?.version() ?? '?',
+    };
   } finally {
     await browser.close();
     await server.close();
@@ -66,7 +82,8 @@ async function inChromium(): Promise<{ seconds: number[]; adapter: string; versi
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (xs: number[]) => `${(1 / median(xs)).toFixed(3)} steps/s (median of ${xs.length} steps: ${xs.map((s) => s.toFixed(2)).join(', ')} s)`;
+const fmt = (xs: number[]) =>
+  `${(1 / median(xs)).toFixed(3)} steps/s (median of ${xs.length} steps: ${xs.map((s) => s.toFixed(2)).join(', ')} s)`;
 console.log(`${METHOD} SmallCNN step, MNIST batch ${BATCH}, ${WARMUP} warm-up steps then ${TIMED} timed`);
 const started = new Date().toISOString();
 const chromium = await inChromium();

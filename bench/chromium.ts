@@ -26,7 +26,9 @@ export const CHROMIUM_FLAGS = [
 
 /** Why the browser tests cannot run here, or null when Chromium is installed. */
 export function chromiumMissing(): string | null {
-  return existsSync(CHROMIUM) ? null : `no Chromium at ${CHROMIUM} (run 'npm run setup' as root, or 'apt-get install chromium'; YOPO_CHROMIUM names another binary)`;
+  return existsSync(CHROMIUM)
+    ? null
+    : `no Chromium at ${CHROMIUM} (run 'npm run setup' as root, or 'apt-get install chromium'; YOPO_CHROMIUM names another binary)`;
 }
 
 /** A fresh Chromium with a new, empty profile (--user-data-dir) and downloads accepted. */

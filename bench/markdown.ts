@@ -14,7 +14,11 @@ export function renderResultsMarkdown(report: BenchReport, regenerate = 'npm run
     `- date: ${report.date}`,
     `- adapter: ${report.adapter}${report.software ? ' (software renderer: these are CPU speeds, not GPU speeds)' : ''}`,
     ...(report.peer ? [`- peer: ${report.peer}`] : []),
-    ...(report.torch ? [`- CPU peer: ${report.torch} on the same machine, timed right after ours in the same run ('ours / PyTorch' > 1: we are slower)`] : []),
+    ...(report.torch
+      ? [
+          `- CPU peer: ${report.torch} on the same machine, timed right after ours in the same run ('ours / PyTorch' > 1: we are slower)`,
+        ]
+      : []),
     ...(report.tuning ? [`- kernel tuning: ${report.tuning}`] : []),
     `- commit: ${report.commit}`,
     `- command: \`${report.command}\`${report.quick ? ' (quick run: SmallCNN only, fewer methods and shapes, few samples)' : ''}`,
@@ -28,11 +32,24 @@ export function renderResultsMarkdown(report: BenchReport, regenerate = 'npm run
     const header = COLUMNS.filter((_, i) => keep[i]);
     const align = header.map((h) => (h === 'name' || h === 'note' ? ':--' : '--:'));
     const line = (row: readonly string[]) => `| ${row.map(escapeCell).join(' | ')} |`;
-    out.push('', `## ${section.title}`, '', `ratio = ${section.ratio}.`, '', line(header), line(align), ...rows.map((row) => line(row.filter((_, i) => keep[i]))));
+    out.push(
+      '',
+      `## ${section.title}`,
+      '',
+      `ratio = ${section.ratio}.`,
+      '',
+      line(header),
+      line(align),
+      ...rows.map((row) => line(row.filter((_, i) => keep[i]))),
+    );
   }
   out.push('', '## GPU results', '');
   if (report.software) {
-    out.push('None measured yet: no hardware GPU was available to this work.', '', `The tables above come from ${report.adapter}, a software renderer: they compare implementations on the same adapter, not GPU speeds.`);
+    out.push(
+      'None measured yet: no hardware GPU was available to this work.',
+      '',
+      `The tables above come from ${report.adapter}, a software renderer: they compare implementations on the same adapter, not GPU speeds.`,
+    );
   } else {
     out.push(`The tables above were measured on ${report.adapter}, a hardware adapter.`);
   }

@@ -35,7 +35,12 @@ export interface Timing {
  * compiles ahead (kernels/webgpu/compile_ahead.ts), which may still be busy with the warm-up's new
  * pipelines and would take a core from the samples.
  */
-export async function measure(name: string, call: () => Promise<void>, budget: Budget, settle?: () => Promise<unknown>): Promise<Timing> {
+export async function measure(
+  name: string,
+  call: () => Promise<void>,
+  budget: Budget,
+  settle?: () => Promise<unknown>,
+): Promise<Timing> {
   // The warm-up runs here rather than in tinybench: its duration decides the minimum sample count.
   let warmupMs = 0;
   for (let i = 0; i < budget.warmup; i++) {
@@ -55,11 +60,17 @@ export async function measure(name: string, call: () => Promise<void>, budget: B
   bench.add(name, call, { async: true });
   const [task] = await bench.run();
   const result = task?.result;
-  if (!result || !('latency' in result)) throw new Error(`${name}: tinybench gave no timing (state ${result?.state ?? 'unknown'})`);
+  if (!result || !('latency' in result))
+    throw new Error(`${name}: tinybench gave no timing (state ${result?.state ?? 'unknown'})`);
   return { ms: result.latency.p50, samples: result.latency.samplesCount };
 }
 
 /** The same budget for the TF.js peer's own timer (it always warms up at least twice). */
 export function peerTimingOptions(budget: Budget): TimingOptions {
-  return { warmup: Math.max(2, budget.warmup), targetMs: budget.timeMs, minSamples: budget.minSamples, maxSamples: 200 };
+  return {
+    warmup: Math.max(2, budget.warmup),
+    targetMs: budget.timeMs,
+    minSamples: budget.minSamples,
+    maxSamples: 200,
+  };
 }

@@ -61,20 +61,36 @@ export interface Section {
 }
 
 export const SECTIONS: readonly Section[] = [
-  { id: 'first-layer', title: 'First layer vs full propagation (batch 128)', ratio: 'first-layer ms / full ms (flop ratio: the same for FLOPs)' },
+  {
+    id: 'first-layer',
+    title: 'First layer vs full propagation (batch 128)',
+    ratio: 'first-layer ms / full ms (flop ratio: the same for FLOPs)',
+  },
   { id: 'steps', title: 'Training step per method (batch 128)', ratio: 'step ms / natural step ms' },
-  { id: 'peer', title: 'Ours vs TensorFlow.js WebGPU on the same device (batch 128)', ratio: 'TF.js ms / our ms (> 1: we are faster)' },
+  {
+    id: 'peer',
+    title: 'Ours vs TensorFlow.js WebGPU on the same device (batch 128)',
+    ratio: 'TF.js ms / our ms (> 1: we are faster)',
+  },
 ];
 
 /** The section a result belongs to, from its name. */
 export function sectionOf(name: string): SectionId {
-  if (/^(first_layer|first_layer_fused|inner_step|inner_step_fused|inner_step_linear|inner_step_from_base|full)\//.test(name)) return 'first-layer';
+  if (
+    /^(first_layer|first_layer_fused|inner_step|inner_step_fused|inner_step_linear|inner_step_from_base|full)\//.test(
+      name,
+    )
+  )
+    return 'first-layer';
   if (name.startsWith('step/') && !name.endsWith('-vs-tfjs')) return 'steps';
   return 'peer';
 }
 
 export function groupBySection(results: readonly BenchResult[]): { section: Section; results: BenchResult[] }[] {
-  return SECTIONS.map((section) => ({ section, results: results.filter((r) => sectionOf(r.name) === section.id) })).filter((g) => g.results.length > 0);
+  return SECTIONS.map((section) => ({
+    section,
+    results: results.filter((r) => sectionOf(r.name) === section.id),
+  })).filter((g) => g.results.length > 0);
 }
 
 /** Milliseconds with about three significant digits. */
@@ -89,17 +105,42 @@ export function formatRatio(r: number): string {
   return r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2);
 }
 
-export const COLUMNS = ['name', 'ms', 'samples', 'GFLOP/s', 'TF.js ms', 'PyTorch CPU ms', 'ours / PyTorch', 'ratio', 'flop ratio', 'note'] as const;
+export const COLUMNS = [
+  'name',
+  'ms',
+  'samples',
+  'GFLOP/s',
+  'TF.js ms',
+  'PyTorch CPU ms',
+  'ours / PyTorch',
+  'ratio',
+  'flop ratio',
+  'note',
+] as const;
 
 /** One row of cells per result, '' where a value does not apply. */
 export function cells(r: BenchResult): string[] {
   const opt = (v: number | undefined, f: (x: number) => string) => (v === undefined ? '' : f(v));
-  return [r.name, formatMs(r.ms), String(r.samples), opt(r.gflops, (g) => g.toFixed(2)), opt(r.peer_ms, formatMs), opt(r.torch_ms, formatMs), opt(r.torch_ms, (t) => formatRatio(r.ms / t)), opt(r.ratio, formatRatio), opt(r.flop_ratio, formatRatio), r.note ?? ''];
+  return [
+    r.name,
+    formatMs(r.ms),
+    String(r.samples),
+    opt(r.gflops, (g) => g.toFixed(2)),
+    opt(r.peer_ms, formatMs),
+    opt(r.torch_ms, formatMs),
+    opt(r.torch_ms, (t) => formatRatio(r.ms / t)),
+    opt(r.ratio, formatRatio),
+    opt(r.flop_ratio, formatRatio),
+    r.note ?? '',
+  ];
 }
 
 /** The human-readable output: a header and one aligned table per section (empty columns dropped). */
 export function formatTable(report: BenchReport): string {
-  const lines = [`yopo bench  ${report.date}  commit ${report.commit}${report.quick ? '  (quick)' : ''}`, `adapter: ${report.adapter}${report.software ? ' [software renderer]' : ''}`];
+  const lines = [
+    `yopo bench  ${report.date}  commit ${report.commit}${report.quick ? '  (quick)' : ''}`,
+    `adapter: ${report.adapter}${report.software ? ' [software renderer]' : ''}`,
+  ];
   if (report.peer) lines.push(`peer: ${report.peer}`);
   if (report.torch) lines.push(`CPU peer: ${report.torch}`);
   for (const { section, results } of groupBySection(report.results)) {
@@ -108,7 +149,11 @@ export function formatTable(report: BenchReport): string {
     const header = COLUMNS.filter((_, i) => keep[i]);
     const body = rows.map((row) => row.filter((_, i) => keep[i]));
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-    const fmt = (row: readonly string[]) => row.map((c, i) => (i === 0 || header[i] === 'note' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    const fmt = (row: readonly string[]) =>
+      row
+        .map((c, i) => (i === 0 || header[i] === 'note' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+        .join('  ')
+        .trimEnd();
     lines.push('', `${section.title}`, `  ratio = ${section.ratio}`, fmt(header), ...body.map(fmt));
   }
   return lines.join('\n');

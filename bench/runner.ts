@@ -40,7 +40,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const budget = o.quick ? BUDGETS.quick : BUDGETS.full;
   const results: BenchResult[] = [];
   // 'a,b' selects names containing a or b (e.g. everything but the PreAct-ResNet18 steps, which take hours on lavapipe).
-  const filters = (o.filter ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  const filters = (o.filter ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
   // Widened on purpose: only the closure below assigns it, which TS control flow cannot see.
   let peer = null as Promise<TfjsPeer | null> | null;
   let torchPython = null as { python: string } | { unavailable: string } | null;
@@ -49,14 +52,22 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     if (o.torch === false || items.length === 0) return null;
     torchPython ??= findTorchPython();
     if ('unavailable' in torchPython) {
-      if (!torchDescription) log(`[${clock()}] PyTorch CPU peer not available: ${torchPython.unavailable}; its columns stay empty`);
+      if (!torchDescription)
+        log(`[${clock()}] PyTorch CPU peer not available: ${torchPython.unavailable}; its columns stay empty`);
       torchDescription = '';
       return null;
     }
-    log(`[${clock()}] PyTorch CPU peer: ${items.join(', ')} (${TORCH_PROCESSES} processes, each item's faster median kept)`);
+    log(
+      `[${clock()}] PyTorch CPU peer: ${items.join(', ')} (${TORCH_PROCESSES} processes, each item's faster median kept)`,
+    );
     const python = torchPython.python;
-    const runs = Array.from({ length: TORCH_PROCESSES }, () => runTorchPeer(python, items as never, BATCH, budget.timeMs));
-    if (runs.length > 1) log(`[${clock()}]   PyTorch medians per process: ${items.map((item) => `${item} ${runs.map((r) => formatMs(r.results[item]!.ms)).join(' / ')} ms`).join(', ')}`);
+    const runs = Array.from({ length: TORCH_PROCESSES }, () =>
+      runTorchPeer(python, items as never, BATCH, budget.timeMs),
+    );
+    if (runs.length > 1)
+      log(
+        `[${clock()}]   PyTorch medians per process: ${items.map((item) => `${item} ${runs.map((r) => formatMs(r.results[item]!.ms)).join(' / ')} ms`).join(', ')}`,
+      );
     const run = fasterOf(runs);
     torchDescription = run.description;
     return run;
@@ -90,7 +101,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       return r;
     },
   };
-  log(`[${clock()}] yopo bench${o.quick ? ' --quick' : ''} on ${backend.adapter ? adapterName(backend.adapter) : 'an unknown adapter'}`);
+  log(
+    `[${clock()}] yopo bench${o.quick ? ' --quick' : ''} on ${backend.adapter ? adapterName(backend.adapter) : 'an unknown adapter'}`,
+  );
   let peerDescription: string | undefined;
   try {
     await firstLayerSuite(ctx);
@@ -102,7 +115,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     p?.dispose();
     backend.dispose();
   }
-  if (results.length === 0) throw new Error(`no benchmark name contains '${o.filter}' (names look like first_layer/smallcnn, step/smallcnn/yopo-5-3, matmul/1024, conv/fwd/...)`);
+  if (results.length === 0)
+    throw new Error(
+      `no benchmark name contains '${o.filter}' (names look like first_layer/smallcnn, step/smallcnn/yopo-5-3, matmul/1024, conv/fwd/...)`,
+    );
   log(`[${clock()}] done: ${results.length} results`);
   return {
     date,
@@ -122,7 +138,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
 export function gitCommit(): string {
   const cwd = fileURLToPath(new URL('../..', import.meta.url));
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const hash = git('rev-parse', '--short', 'HEAD');
     return git('status', '--porcelain', '--untracked-files=no') ? `${hash}-dirty` : hash;
   } catch {

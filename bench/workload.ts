@@ -29,6 +29,10 @@ export function buildModel(m: BenchModel, seed = 1): Classifier {
 export function randomBatch(model: Classifier, batch: number, seed = 2): { x: Tensor; y: Tensor } {
   const rng = new Random(seed);
   const x = rand([batch, ...model.inputShape], rng, 0, 1);
-  const y = tensor(Int32Array.from({ length: batch }, () => rng.int(model.classes)), [batch], 'int32');
+  const y = tensor(
+    Int32Array.from({ length: batch }, () => rng.int(model.classes)),
+    [batch],
+    'int32',
+  );
   return { x, y };
 }

@@ -13,7 +13,15 @@ interface OptionBase {
 /** One option of a command: help text, optional short flag, and its type (string with optional choices, number with optional integer/min, or boolean) with an optional default. */
 export type OptionSpec =
   | (OptionBase & { type: 'string'; default?: string; choices?: readonly string[]; valueName?: string })
-  | (OptionBase & { type: 'number'; default?: number; integer?: boolean; min?: number; above?: number; below?: number; valueName?: string })
+  | (OptionBase & {
+      type: 'number';
+      default?: number;
+      integer?: boolean;
+      min?: number;
+      above?: number;
+      below?: number;
+      valueName?: string;
+    })
   | (OptionBase & { type: 'boolean' });
 
 /** A subcommand's name, one-line summary, usage line, options and positional arguments, from which parsing and --help are derived. */
@@ -29,9 +37,11 @@ export interface CommandSpec {
 export type ParsedValues = Record<string, string | number | boolean | undefined>;
 
 /** The value an option parses to: its choices' union for strings with choices; undefined unless it has a default. */
-type OptionValue<O> = O extends { type: 'boolean' } ? boolean
-  : O extends { type: 'number' } ? number | (O extends { default: number } ? never : undefined)
-  : (O extends { choices: readonly (infer C)[] } ? C : string) | (O extends { default: string } ? never : undefined);
+type OptionValue<O> = O extends { type: 'boolean' }
+  ? boolean
+  : O extends { type: 'number' }
+    ? number | (O extends { default: number } ? never : undefined)
+    : (O extends { choices: readonly (infer C)[] } ? C : string) | (O extends { default: string } ? never : undefined);
 
 /** Every option's value, typed from the command's spec (declare specs `as const satisfies CommandSpec`). */
 export type OptionValues<C extends CommandSpec> = { -readonly [K in keyof C['options']]: OptionValue<C['options'][K]> };
@@ -49,7 +59,8 @@ export function helpText(c: CommandSpec): string {
   const lines = [`yopo ${c.name}: ${c.summary}`, '', `usage: yopo ${c.usage}`, '', 'options:'];
   const entries = Object.entries(c.options);
   for (const [name, o] of entries) {
-    const value = o.type === 'boolean' ? '' : ` ${('valueName' in o && o.valueName) || (o.type === 'number' ? 'N' : 'VALUE')}`;
+    const value =
+      o.type === 'boolean' ? '' : ` ${('valueName' in o && o.valueName) || (o.type === 'number' ? 'N' : 'VALUE')}`;
     const flag = `  ${o.short ? `-${o.short}, ` : ''}--${name}${value}`;
     const extra: string[] = [];
     if (o.type === 'string' && o.choices) extra.push(`one of ${o.choices.join(', ')}`);
@@ -65,14 +76,20 @@ export function helpText(c: CommandSpec): string {
  * `given` names the options that were on the command line (not filled in from defaults).
  */
 export function parseCommand<C extends CommandSpec>(c: C, argv: string[]): ParsedCommand<C> | null {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const [name, o] of Object.entries(c.options)) options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const [name, o] of Object.entries(c.options))
+    options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) };
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
     // parseArgs's messages can span lines ("argument is ambiguous.\nDid you forget..."): keep one line.
-    const msg = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
+    const msg = (error as Error).message
+      .replace(/\. To specify a positional argument.*$/s, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .replace(/\.$/, '');
     throw new UsageError(`yopo ${c.name}: ${msg.charAt(0).toLowerCase()}${msg.slice(1)}; see 'yopo ${c.name} --help'`);
   }
   if (parsed.values.help) {
@@ -95,15 +112,21 @@ export function parseCommand<C extends CommandSpec>(c: C, argv: string[]): Parse
     }
     const text = String(raw);
     if (o.type === 'string') {
-      if (o.choices && !o.choices.includes(text)) throw new UsageError(`yopo ${c.name}: --${name} must be one of ${o.choices.join(', ')} (got '${text}')`);
+      if (o.choices && !o.choices.includes(text))
+        throw new UsageError(`yopo ${c.name}: --${name} must be one of ${o.choices.join(', ')} (got '${text}')`);
       values[name] = text;
     } else {
       const v = Number(text);
-      if (text.trim() === '' || !Number.isFinite(v)) throw new UsageError(`yopo ${c.name}: --${name} must be a number (got '${text}')`);
-      if (o.integer && !Number.isInteger(v)) throw new UsageError(`yopo ${c.name}: --${name} must be a whole number (got '${text}')`);
-      if (o.min !== undefined && v < o.min) throw new UsageError(`yopo ${c.name}: --${name} must be at least ${o.min} (got '${text}')`);
-      if (o.above !== undefined && !(v > o.above)) throw new UsageError(`yopo ${c.name}: --${name} must be greater than ${o.above} (got '${text}')`);
-      if (o.below !== undefined && !(v < o.below)) throw new UsageError(`yopo ${c.name}: --${name} must be less than ${o.below} (got '${text}')`);
+      if (text.trim() === '' || !Number.isFinite(v))
+        throw new UsageError(`yopo ${c.name}: --${name} must be a number (got '${text}')`);
+      if (o.integer && !Number.isInteger(v))
+        throw new UsageError(`yopo ${c.name}: --${name} must be a whole number (got '${text}')`);
+      if (o.min !== undefined && v < o.min)
+        throw new UsageError(`yopo ${c.name}: --${name} must be at least ${o.min} (got '${text}')`);
+      if (o.above !== undefined && !(v > o.above))
+        throw new UsageError(`yopo ${c.name}: --${name} must be greater than ${o.above} (got '${text}')`);
+      if (o.below !== undefined && !(v < o.below))
+        throw new UsageError(`yopo ${c.name}: --${name} must be less than ${o.below} (got '${text}')`);
       values[name] = v;
     }
   }
@@ -122,7 +145,8 @@ export function parseFraction(text: string, option: string, command: string, pos
   const m = new RegExp(`^\\s*(${DECIMAL})\\s*(?:/\\s*(${DECIMAL}))?\\s*$`).exec(text);
   const v = m ? Number(m[1]) / (m[2] ? Number(m[2]) : 1) : NaN;
   const what = positive ? 'a positive number' : 'a non-negative number';
-  if (!Number.isFinite(v) || v < 0 || (positive && v === 0)) throw new UsageError(`yopo ${command}: --${option} must be ${what} or a fraction like 8/255 (got '${text}')`);
+  if (!Number.isFinite(v) || v < 0 || (positive && v === 0))
+    throw new UsageError(`yopo ${command}: --${option} must be ${what} or a fraction like 8/255 (got '${text}')`);
   return v;
 }
 
@@ -136,8 +160,13 @@ const IMAGE_VALUES: Record<string, number> = { mnist: 784, 'fashion-mnist': 784,
 export function checkRadius(value: number, option: string, command: string, norm: 'linf' | 'l2', data: string): number {
   const largest = norm === 'linf' ? 1 : Math.sqrt(IMAGE_VALUES[data] ?? Infinity);
   if (value > largest) {
-    const why = norm === 'linf' ? 'no pixel of an image in [0, 1] can move further under L∞' : `no ${data} image in [0, 1] is further than that from another under L2`;
-    throw new UsageError(`yopo ${command}: --${option} ${Number(value.toPrecision(4))} is larger than ${Number(largest.toPrecision(4))} (${why})`);
+    const why =
+      norm === 'linf'
+        ? 'no pixel of an image in [0, 1] can move further under L∞'
+        : `no ${data} image in [0, 1] is further than that from another under L2`;
+    throw new UsageError(
+      `yopo ${command}: --${option} ${Number(value.toPrecision(4))} is larger than ${Number(largest.toPrecision(4))} (${why})`,
+    );
   }
   return value;
 }

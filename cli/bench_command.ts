@@ -11,9 +11,19 @@ export const benchSpec = {
   summary: 'time the first layer vs full passes, training steps per method, and kernels beside TF.js',
   usage: 'bench [--quick] [--json] [--filter SUBSTRING[,SUBSTRING...]]',
   options: {
-    quick: { type: 'boolean', help: 'SmallCNN only, fewer methods and shapes, few samples (minutes, even on a software adapter)' },
-    json: { type: 'boolean', help: 'print one JSON object on stdout: { date, adapter, commit, command, results } (progress stays on stderr)' },
-    filter: { type: 'string', valueName: 'SUBSTRING', help: 'only benchmarks whose name contains SUBSTRING, or one of several comma-separated (e.g. step/smallcnn, conv/fwd, matmul)' },
+    quick: {
+      type: 'boolean',
+      help: 'SmallCNN only, fewer methods and shapes, few samples (minutes, even on a software adapter)',
+    },
+    json: {
+      type: 'boolean',
+      help: 'print one JSON object on stdout: { date, adapter, commit, command, results } (progress stays on stderr)',
+    },
+    filter: {
+      type: 'string',
+      valueName: 'SUBSTRING',
+      help: 'only benchmarks whose name contains SUBSTRING, or one of several comma-separated (e.g. step/smallcnn, conv/fwd, matmul)',
+    },
   },
 } as const satisfies CommandSpec;
 
@@ -33,7 +43,9 @@ export async function benchCommand(argv: string[], invokedAs = invocation(argv))
   try {
     [runner, report] = await Promise.all([import('../bench/runner.js'), import('../bench/report.js')]);
   } catch (error) {
-    throw new Error(`the benchmark needs yopo's dev dependencies (tinybench, @tensorflow/tfjs); run 'npm install' in a checkout: ${(error as Error).message}`);
+    throw new Error(
+      `the benchmark needs yopo's dev dependencies (tinybench, @tensorflow/tfjs); run 'npm install' in a checkout: ${(error as Error).message}`,
+    );
   }
   const command = [invokedAs, ...argv.map(shellQuote)].join(' ');
   const result = await runner.runBench({ quick, ...(filter ? { filter } : {}), command });

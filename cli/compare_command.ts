@@ -24,17 +24,22 @@ export const compareSpec = {
 export async function compareCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(compareSpec, argv);
   if (!parsed) return;
-  if (parsed.positionals.length === 0) throw new UsageError("yopo compare: give at least one run folder (written by 'yopo train --out DIR')");
+  if (parsed.positionals.length === 0)
+    throw new UsageError("yopo compare: give at least one run folder (written by 'yopo train --out DIR')");
   const runs = parsed.positionals.map((dir) => {
     const file = join(dir, 'metrics.jsonl');
-    if (!existsSync(file)) throw new UsageError(`yopo compare: ${dir} has no metrics.jsonl (not a yopo train run folder?)`);
+    if (!existsSync(file))
+      throw new UsageError(`yopo compare: ${dir} has no metrics.jsonl (not a yopo train run folder?)`);
     return { name: basename(dir.replace(/\/+$/, '')), records: MetricsLog.read(file) };
   });
   const out = String(parsed.values.out);
   // Only over a chart of its own, unless --force (file_ownership.ts); its mark goes inside the <svg> element.
   checkMayWrite('compare', { path: out, kind: 'comparison-chart', option: 'out' }, parsed.values.force);
   const svg = renderComparison(runs, String(parsed.values.title));
-  await writeFileAtomic(out, new TextEncoder().encode(svg.replace(/<svg[^>]*>/, (tag) => `${tag}${MARKS.comparisonChart}`)));
+  await writeFileAtomic(
+    out,
+    new TextEncoder().encode(svg.replace(/<svg[^>]*>/, (tag) => `${tag}${MARKS.comparisonChart}`)),
+  );
   console.log(comparisonTable(runs));
   const reach = timeToReachTable(runs);
   if (reach) console.log(`time to reach (training time, evaluations during training):\n${reach}`);

@@ -51,11 +51,40 @@ export const demoSpec = {
   options: {
     minutes: { type: 'number', default: 7, min: 0, help: 'training time budget in minutes (evaluation time is extra)' },
     out: { type: 'string', valueName: 'DIR', help: 'run folder (default runs/demo-<date>)' },
-    'eval-limit': { type: 'number', default: 200, integer: true, min: 1, help: 'held-out test images per PGD-20 evaluation' },
-    'eval-every': { type: 'number', default: 25, integer: true, min: 1, valueName: 'STEPS', help: 'evaluate every STEPS steps (points of the curve)' },
-    'final-attack': { type: 'string', default: 'apgd-ce+apgd-t', valueName: 'ATTACK', help: 'the headline evaluation after training (as yopo eval --attack)' },
-    'final-limit': { type: 'number', default: FINAL_LIMIT, integer: true, min: 1, help: 'at most this many held-out test images for the headline evaluation' },
-    'final-minutes': { type: 'number', default: FINAL_MINUTES, min: 0, help: `time budget of the headline evaluation (whole batches of ${FINAL_BATCH} images)` },
+    'eval-limit': {
+      type: 'number',
+      default: 200,
+      integer: true,
+      min: 1,
+      help: 'held-out test images per PGD-20 evaluation',
+    },
+    'eval-every': {
+      type: 'number',
+      default: 25,
+      integer: true,
+      min: 1,
+      valueName: 'STEPS',
+      help: 'evaluate every STEPS steps (points of the curve)',
+    },
+    'final-attack': {
+      type: 'string',
+      default: 'apgd-ce+apgd-t',
+      valueName: 'ATTACK',
+      help: 'the headline evaluation after training (as yopo eval --attack)',
+    },
+    'final-limit': {
+      type: 'number',
+      default: FINAL_LIMIT,
+      integer: true,
+      min: 1,
+      help: 'at most this many held-out test images for the headline evaluation',
+    },
+    'final-minutes': {
+      type: 'number',
+      default: FINAL_MINUTES,
+      min: 0,
+      help: `time budget of the headline evaluation (whole batches of ${FINAL_BATCH} images)`,
+    },
     seed: { type: 'number', default: 0, integer: true, help: 'random seed' },
     backend: { type: 'string', default: 'webgpu', choices: ['webgpu', 'cpu'], help: 'compute backend' },
   },
@@ -69,15 +98,47 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:T]/g, '-').replace(/\..*$/, '');
   const out = v.out ?? join('runs', `demo-${stamp}`);
   // The headline's model card goes beside the checkpoint: refuse a user's card there now, not after training.
-  if (existsSync(out)) checkMayWriteAll('demo', evalOutputTargets({ checkpoint: join(out, 'model.safetensors'), sweep: false }), null);
-  console.log(`yopo demo: ${DEMO_SETTINGS.method} on ${DEMO_SETTINGS.model} / MNIST, ε=${DEMO_SETTINGS.eps}, ${v.minutes} minutes of training with a ${DEMO_SETTINGS['eval-attack']} curve (a quick attack) on ${v['eval-limit']} held-out test images, then ${v['final-attack']} on up to ${v['final-limit']} of them (${v['final-minutes']} minutes)`);
+  if (existsSync(out))
+    checkMayWriteAll('demo', evalOutputTargets({ checkpoint: join(out, 'model.safetensors'), sweep: false }), null);
+  console.log(
+    `yopo demo: ${DEMO_SETTINGS.method} on ${DEMO_SETTINGS.model} / MNIST, ε=${DEMO_SETTINGS.eps}, ${v.minutes} minutes of training with a ${DEMO_SETTINGS['eval-attack']} curve (a quick attack) on ${v['eval-limit']} held-out test images, then ${v['final-attack']} on up to ${v['final-limit']} of them (${v['final-minutes']} minutes)`,
+  );
   const args = Object.entries(DEMO_SETTINGS).flatMap(([k, value]) => [`--${k}`, value]);
-  args.push('--time-budget', String(v.minutes), '--eval-limit', String(v['eval-limit']), '--eval-every', String(v['eval-every']));
+  args.push(
+    '--time-budget',
+    String(v.minutes),
+    '--eval-limit',
+    String(v['eval-limit']),
+    '--eval-every',
+    String(v['eval-every']),
+  );
   args.push('--seed', String(v.seed), '--backend', v.backend, '--out', out);
   // The demo's few minutes evaluate on test images as before (no validation split, no final re-evaluation).
   args.push('--val-split', '0');
   await trainCommand(args);
-  console.log(`\nheadline: ${v['final-attack']} on up to ${v['final-limit']} held-out test images, ${v['final-minutes']} minutes (the quick attack above overstates robustness)`);
-  await evalCommand(['--checkpoint', join(out, 'model.safetensors'), '--data', 'mnist', '--model', 'smallcnn', '--eps', DEMO_SETTINGS.eps,
-    '--attack', String(v['final-attack']), '--limit', String(v['final-limit']), '--time-budget', String(v['final-minutes']), '--batch-size', String(FINAL_BATCH), '--seed', String(v.seed), '--backend', String(v.backend)]);
+  console.log(
+    `\nheadline: ${v['final-attack']} on up to ${v['final-limit']} held-out test images, ${v['final-minutes']} minutes (the quick attack above overstates robustness)`,
+  );
+  await evalCommand([
+    '--checkpoint',
+    join(out, 'model.safetensors'),
+    '--data',
+    'mnist',
+    '--model',
+    'smallcnn',
+    '--eps',
+    DEMO_SETTINGS.eps,
+    '--attack',
+    String(v['final-attack']),
+    '--limit',
+    String(v['final-limit']),
+    '--time-budget',
+    String(v['final-minutes']),
+    '--batch-size',
+    String(FINAL_BATCH),
+    '--seed',
+    String(v.seed),
+    '--backend',
+    String(v.backend),
+  ]);
 }

@@ -10,6 +10,9 @@ import { DeviceLimitError } from '../kernels/webgpu/gpu.js';
 export function explainDeviceLimit(error: unknown, batchSize: number, option = '--batch-size'): unknown {
   if (!(error instanceof DeviceLimitError)) return error;
   const fits = Math.floor((batchSize * error.limit) / error.bytes);
-  const advice = fits >= 1 ? `use ${option} ${fits} or less (batch ${batchSize} does not fit)` : `even one image does not fit (batch ${batchSize})`;
+  const advice =
+    fits >= 1
+      ? `use ${option} ${fits} or less (batch ${batchSize} does not fit)`
+      : `even one image does not fit (batch ${batchSize})`;
   return new Error(`${error.message}; ${advice}`);
 }

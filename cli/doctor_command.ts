@@ -23,10 +23,20 @@ export async function doctorCommand(argv: string[]): Promise<void> {
   const { device, info } = await requestWebGPU();
   const ahead = compileAheadState(info);
   if (parsed.values.json) {
-    console.log(JSON.stringify({ version: packageVersion(), node: process.version, ...info, compileAhead: ahead, dawnNotices: dawnNotices() }));
+    console.log(
+      JSON.stringify({
+        version: packageVersion(),
+        node: process.version,
+        ...info,
+        compileAhead: ahead,
+        dawnNotices: dawnNotices(),
+      }),
+    );
   } else {
     console.log(`yopo ${packageVersion()} on Node ${process.version}`);
-    console.log(`adapter: ${info.description || info.device} (vendor ${info.vendor || '?'}, architecture ${info.architecture || '?'})${info.isSoftware ? ' [software renderer: expect CPU speeds]' : ''}`);
+    console.log(
+      `adapter: ${info.description || info.device} (vendor ${info.vendor || '?'}, architecture ${info.architecture || '?'})${info.isSoftware ? ' [software renderer: expect CPU speeds]' : ''}`,
+    );
     for (const [k, value] of Object.entries(info.limits)) console.log(`  ${k.padEnd(36)} ${value}`);
     console.log(`features: ${info.features.join(', ')}`);
     const where = ahead.on ? `; Mesa's shader cache: ${mesaCacheDir()}` : '';

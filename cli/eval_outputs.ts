@@ -37,13 +37,29 @@ export interface EvalOutputs {
 const text = (s: string) => new TextEncoder().encode(s);
 
 /** The files yopo eval will write, with their kinds: every target of the writing rule (file_ownership.ts). */
-export function evalOutputTargets(o: { checkpoint: string; perSample?: string; saveAdversarial?: string; card?: string; curve?: string; sweep: boolean }): WriteTarget[] {
+export function evalOutputTargets(o: {
+  checkpoint: string;
+  perSample?: string;
+  saveAdversarial?: string;
+  card?: string;
+  curve?: string;
+  sweep: boolean;
+}): WriteTarget[] {
   const targets: WriteTarget[] = [];
   if (o.perSample) targets.push({ path: o.perSample, kind: 'per-sample', option: 'per-sample' });
-  if (o.saveAdversarial) targets.push({ path: o.saveAdversarial, kind: 'adversarial-images', option: 'save-adversarial' });
+  if (o.saveAdversarial)
+    targets.push({ path: o.saveAdversarial, kind: 'adversarial-images', option: 'save-adversarial' });
   const base = cardBase(o);
-  targets.push({ path: `${base}.json`, kind: 'model-card-json', option: o.card ? 'card' : undefined }, { path: `${base}.md`, kind: 'model-card', option: o.card ? 'card' : undefined });
-  if (o.sweep) targets.push({ path: o.curve ?? join(dirname(base), 'robustness-curve.svg'), kind: 'robustness-curve', option: o.curve ? 'curve' : undefined });
+  targets.push(
+    { path: `${base}.json`, kind: 'model-card-json', option: o.card ? 'card' : undefined },
+    { path: `${base}.md`, kind: 'model-card', option: o.card ? 'card' : undefined },
+  );
+  if (o.sweep)
+    targets.push({
+      path: o.curve ?? join(dirname(base), 'robustness-curve.svg'),
+      kind: 'robustness-curve',
+      option: o.curve ? 'curve' : undefined,
+    });
   return targets;
 }
 
@@ -71,8 +87,18 @@ export async function writeEvalOutputs(o: EvalOutputs): Promise<string[]> {
     const r = o.results[0];
     const [c, h, w] = o.images.shape;
     const bytes = encodeSafetensors(
-      { adversarial: { shape: [r.n, c, h, w], data: r.adversarial! }, labels: { shape: [r.n], data: o.images.labels.slice(0, r.n) } },
-      { attack: r.attack, eps: String(r.eps), norm: r.norm, checkpoint: o.checkpoint, 'yopo.version': packageVersion(), 'yopo.file': MARKS.adversarialImages },
+      {
+        adversarial: { shape: [r.n, c, h, w], data: r.adversarial! },
+        labels: { shape: [r.n], data: o.images.labels.slice(0, r.n) },
+      },
+      {
+        attack: r.attack,
+        eps: String(r.eps),
+        norm: r.norm,
+        checkpoint: o.checkpoint,
+        'yopo.version': packageVersion(),
+        'yopo.file': MARKS.adversarialImages,
+      },
     );
     await write(targets.get('adversarial-images')!, bytes);
     written.push(o.saveAdversarial);
@@ -94,7 +120,10 @@ export async function writeEvalOutputs(o: EvalOutputs): Promise<string[]> {
 
 /** The robust accuracy against ε, from the clean accuracy at ε = 0. */
 function robustnessCurve(results: EvalResult[]): string {
-  const points = [{ x: 0, y: 100 * results[0].clean_accuracy }, ...results.map((r) => ({ x: r.eps, y: 100 * r.robust_accuracy }))].sort((a, b) => a.x - b.x);
+  const points = [
+    { x: 0, y: 100 * results[0].clean_accuracy },
+    ...results.map((r) => ({ x: r.eps, y: 100 * r.robust_accuracy })),
+  ].sort((a, b) => a.x - b.x);
   const r = results[0];
   return renderCurves({
     title: `Robust accuracy under ${r.attack} (${r.norm}, n=${r.n})`,
@@ -111,7 +140,9 @@ type Card = ReturnType<typeof modelCard>;
 function modelCard(o: EvalOutputs) {
   const sha256 = createHash('sha256').update(readFileSync(o.checkpoint)).digest('hex');
   const configPath = join(dirname(o.checkpoint), 'config.json');
-  const training = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : null;
+  const training = existsSync(configPath)
+    ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>)
+    : null;
   const first = o.results[0];
   return {
     written_by: MARKS.modelCardJson,
@@ -151,14 +182,19 @@ function cardMarkdown(c: Card): string {
     '',
     '| ε | attack | n | clean accuracy (95% CI) | robust accuracy (95% CI) |',
     '|---|---|---|---|---|',
-    ...c.evaluations.map((e) => `| ${Number(e.eps.toPrecision(4))} | ${e.attack_version} | ${e.n} | ${pct(e.clean_accuracy)} (${interval(e.clean_interval_95)}) | ${pct(e.robust_accuracy)} (${interval(e.robust_interval_95)}) |`),
+    ...c.evaluations.map(
+      (e) =>
+        `| ${Number(e.eps.toPrecision(4))} | ${e.attack_version} | ${e.n} | ${pct(e.clean_accuracy)} (${interval(e.clean_interval_95)}) | ${pct(e.robust_accuracy)} (${interval(e.robust_interval_95)}) |`,
+    ),
     '',
     c.sanity_flags.length ? '## Sanity flags\n' : '## Sanity flags\n\nnone raised',
     ...c.sanity_flags.map((f) => `- **${f.check}**: ${f.evidence}`),
     '',
     '## Training configuration',
     '',
-    c.training_config ? `\`\`\`json\n${JSON.stringify(c.training_config, null, 2)}\n\`\`\`` : 'no config.json beside the checkpoint',
+    c.training_config
+      ? `\`\`\`json\n${JSON.stringify(c.training_config, null, 2)}\n\`\`\``
+      : 'no config.json beside the checkpoint',
     '',
   ];
   return lines.join('\n');

@@ -21,8 +21,16 @@ import { UsageError } from './args.js';
 
 /** The kinds of file yopo's commands write outside run folders' fixed names. */
 export type OwnedKind =
-  | 'checkpoint' | 'adversarial-images' | 'model-card' | 'model-card-json' | 'robustness-curve' | 'comparison-chart' | 'per-sample' | 'tuning-cache'
-  | 'reproduction-report' | 'reproduction-json';
+  | 'checkpoint'
+  | 'adversarial-images'
+  | 'model-card'
+  | 'model-card-json'
+  | 'robustness-curve'
+  | 'comparison-chart'
+  | 'per-sample'
+  | 'tuning-cache'
+  | 'reproduction-report'
+  | 'reproduction-json';
 
 /** The mark each kind carries, as written into the file (see the top of this file). */
 export const MARKS = {
@@ -117,10 +125,18 @@ export function hasMark(path: string, kind: OwnedKind): boolean {
     case 'comparison-chart':
       return head(path, 4096).toString('utf8').includes(MARKS.comparisonChart);
     case 'per-sample': {
-      const first = head(path, 64 * 1024).toString('utf8').split('\n')[0];
+      const first = head(path, 64 * 1024)
+        .toString('utf8')
+        .split('\n')[0];
       try {
         const r = JSON.parse(first) as Record<string, unknown>;
-        return typeof r === 'object' && r !== null && typeof r.index === 'number' && typeof r.eps === 'number' && typeof r.norm === 'string';
+        return (
+          typeof r === 'object' &&
+          r !== null &&
+          typeof r.index === 'number' &&
+          typeof r.eps === 'number' &&
+          typeof r.norm === 'string'
+        );
       } catch {
         return false;
       }
@@ -133,7 +149,13 @@ export function hasMark(path: string, kind: OwnedKind): boolean {
     }
     case 'tuning-cache': {
       const j = json(path) as { version?: unknown; choices?: unknown } | undefined;
-      return typeof j === 'object' && j !== null && typeof j.version === 'number' && typeof j.choices === 'object' && j.choices !== null;
+      return (
+        typeof j === 'object' &&
+        j !== null &&
+        typeof j.version === 'number' &&
+        typeof j.choices === 'object' &&
+        j.choices !== null
+      );
     }
   }
 }
@@ -151,13 +173,20 @@ export function checkMayWrite(command: string, target: WriteTarget, force: boole
   const named = option ? `--${option} ${path}` : path;
   const parent = dirname(path);
   if (!existsSync(parent) && target.createsFolder) return;
-  if (!existsSync(parent)) throw new UsageError(`yopo ${command}: ${named}: the folder ${parent} does not exist (create it first)`);
-  if (!statSync(parent).isDirectory()) throw new UsageError(`yopo ${command}: ${named}: ${parent} is a file, not a folder`);
+  if (!existsSync(parent))
+    throw new UsageError(`yopo ${command}: ${named}: the folder ${parent} does not exist (create it first)`);
+  if (!statSync(parent).isDirectory())
+    throw new UsageError(`yopo ${command}: ${named}: ${parent} is a file, not a folder`);
   if (!existsSync(path)) return;
   if (statSync(path).isDirectory()) throw new UsageError(`yopo ${command}: ${named} is a folder, expected a file name`);
   if (force || hasMark(path, kind)) return;
-  const instead = force === null ? 'move it away first' : `add --force to replace it${option ? `, or choose another --${option}` : ''}`;
-  throw new UsageError(`yopo ${command}: ${path} already exists and is not ${DESCRIPTIONS[kind]} that yopo wrote; ${instead} (nothing was changed)`);
+  const instead =
+    force === null
+      ? 'move it away first'
+      : `add --force to replace it${option ? `, or choose another --${option}` : ''}`;
+  throw new UsageError(
+    `yopo ${command}: ${path} already exists and is not ${DESCRIPTIONS[kind]} that yopo wrote; ${instead} (nothing was changed)`,
+  );
 }
 
 /** checkMayWrite for several targets, in order (the first problem is the one reported). */

@@ -14,7 +14,10 @@ const MEANINGS: Record<string, string> = {
   ELOOP: 'has too many symbolic links',
 };
 
-const ERRNO_TEXT = new RegExp(`\\b(${Object.keys(MEANINGS).join('|')}): [^,']*(?:, [a-z]+)?(?: '([^']*)')?(?: -> '[^']*')?`, 'g');
+const ERRNO_TEXT = new RegExp(
+  `\\b(${Object.keys(MEANINGS).join('|')}): [^,']*(?:, [a-z]+)?(?: '([^']*)')?(?: -> '[^']*')?`,
+  'g',
+);
 
 /** A path fit for one line: very long ones keep their start and end and say how long they are. */
 export function shortPath(path: string): string {

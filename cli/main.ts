@@ -17,25 +17,46 @@ import { tuneCommand } from './tune_command.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: 'YOPO-5-10 on MNIST for a few minutes, then PGD-20 (what npm start runs)' },
-  train: { run: trainCommand, summary: 'adversarially train a model (YOPO, PGD, Free, TRADES, natural) and measure it' },
+  train: {
+    run: trainCommand,
+    summary: 'adversarially train a model (YOPO, PGD, Free, TRADES, natural) and measure it',
+  },
   presets: { run: presetsCommand, summary: "the paper's published configurations (yopo train --preset NAME)" },
   eval: { run: evalCommand, summary: 'clean and robust accuracy of a checkpoint' },
-  reproduce: { run: reproduceCommand, summary: "rerun one of the paper's claims (yopo reproduce --list): methods in turn, both attacks, a report" },
+  reproduce: {
+    run: reproduceCommand,
+    summary: "rerun one of the paper's claims (yopo reproduce --list): methods in turn, both attacks, a report",
+  },
   compare: { run: compareCommand, summary: 'one chart and table for several runs' },
   doctor: { run: doctorCommand, summary: 'the WebGPU adapter and its limits' },
-  tune: { run: tuneCommand, summary: "time each kernel variant for a model's shapes on this adapter and cache the fastest" },
+  tune: {
+    run: tuneCommand,
+    summary: "time each kernel variant for a model's shapes on this adapter and cache the fastest",
+  },
   serve: { run: serveCommand, summary: 'the web page: train YOPO and attack digits in the browser (npm run web)' },
-  bench: { run: (argv) => benchCommand(argv), summary: 'first layer vs full passes, steps per method, kernels beside TF.js' },
+  bench: {
+    run: (argv) => benchCommand(argv),
+    summary: 'first layer vs full passes, steps per method, kernels beside TF.js',
+  },
 };
 
 function usage(): string {
-  return ['yopo: fast adversarial training on WebGPU', '', 'usage: yopo COMMAND [options]   (yopo COMMAND --help for its options)', '', 'commands:',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)].join('\n');
+  return [
+    'yopo: fast adversarial training on WebGPU',
+    '',
+    'usage: yopo COMMAND [options]   (yopo COMMAND --help for its options)',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
+  ].join('\n');
 }
 
 /** A multi-line message (e.g. a checkpoint that does not match the model, one line per problem) as one line. */
 function oneLine(message: string): string {
-  const [first = '', ...rest] = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const [first = '', ...rest] = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return rest.length ? `${first.replace(/:$/, '')}: ${rest.map((l) => l.replace(/^-\s*/, '')).join('; ')}` : first;
 }
 
@@ -54,9 +75,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     await command.run(rest);
     return typeof process.exitCode === 'number' ? process.exitCode : 0; // e.g. 130 after Ctrl-C stopped a run
-
   } catch (error) {
-    const message = oneLine(explainFsErrors((error as Error).message ?? String(error), (error as { path?: string }).path));
+    const message = oneLine(
+      explainFsErrors((error as Error).message ?? String(error), (error as { path?: string }).path),
+    );
     console.error(error instanceof UsageError ? message : `yopo ${name}: ${message}`);
     // A later problem (e.g. while cleaning up after the failure) comes second, never instead of the cause.
     const second = (error as { secondLine?: string }).secondLine;

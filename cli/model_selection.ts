@@ -22,7 +22,11 @@ export const BEST_FILE = RUN_FILES.best;
 export { CHECKPOINTS_DIR } from './run_folder.js';
 
 /** The training set without the validation split, and the split (null for size 0: evaluate on the test set). */
-export function splitForValidation(ds: Dataset, size: number, seed: number): { train: Dataset; validation: EvalData | null } {
+export function splitForValidation(
+  ds: Dataset,
+  size: number,
+  seed: number,
+): { train: Dataset; validation: EvalData | null } {
   if (size === 0) return { train: ds, validation: null };
   try {
     return holdOut(ds, size, seed);
@@ -48,10 +52,15 @@ export class ModelSelection {
    * cleanup treats a best.safetensors it created like its other files).
    */
   constructor(
-    readonly out: string, readonly validation: boolean, readonly keepAll: boolean, earlier: readonly MetricRecord[] = [],
+    readonly out: string,
+    readonly validation: boolean,
+    readonly keepAll: boolean,
+    earlier: readonly MetricRecord[] = [],
     private readonly claimBest: () => string = () => join(out, BEST_FILE),
   ) {
-    for (const r of earlier) if (r.best === true && typeof r.robust_accuracy === 'number') this.bestRobust = Math.max(this.bestRobust, r.robust_accuracy);
+    for (const r of earlier)
+      if (r.best === true && typeof r.robust_accuracy === 'number')
+        this.bestRobust = Math.max(this.bestRobust, r.robust_accuracy);
   }
 
   get hasBest(): boolean {
@@ -59,7 +68,12 @@ export class ModelSelection {
   }
 
   /** After an evaluation at `step`: saves what it selects and says so, for the metrics record. */
-  async afterEvaluation(model: Classifier, step: number, robustAccuracy: number, metadata: Record<string, string>): Promise<SelectionRecord> {
+  async afterEvaluation(
+    model: Classifier,
+    step: number,
+    robustAccuracy: number,
+    metadata: Record<string, string>,
+  ): Promise<SelectionRecord> {
     const record: SelectionRecord = { split: this.validation ? 'validation' : 'test' };
     if (this.keepAll) {
       mkdirSync(join(this.out, CHECKPOINTS_DIR), { recursive: true });
@@ -88,9 +102,18 @@ export interface FinalResult extends EvalResult {
 
 /** The last model (as it is) and the best checkpoint (loaded into `fresh`) on the test set. */
 export async function finalTestEvaluation(
-  last: Classifier, lastStep: number, fresh: () => Classifier, out: string, test: EvalData, attack: AttackSpec, seed: number, withBest: boolean,
+  last: Classifier,
+  lastStep: number,
+  fresh: () => Classifier,
+  out: string,
+  test: EvalData,
+  attack: AttackSpec,
+  seed: number,
+  withBest: boolean,
 ): Promise<FinalResult[]> {
-  const results: FinalResult[] = [{ final: 'last', checkpointStep: lastStep, ...(await evaluate(last, test, attack, { seed })) }];
+  const results: FinalResult[] = [
+    { final: 'last', checkpointStep: lastStep, ...(await evaluate(last, test, attack, { seed })) },
+  ];
   if (withBest) {
     const model = fresh();
     try {
@@ -109,7 +132,17 @@ export async function finalTestEvaluation(
 /** A final result as a metrics record (test_* keys, so the training curves do not mix it with the validation points). */
 export function finalRecord(r: FinalResult, position: { epoch: number; step: number; elapsed: number }): MetricRecord {
   return {
-    epoch: position.epoch, step: position.step, elapsed_s: position.elapsed, final: r.final, split: 'test', checkpoint_step: r.checkpointStep,
-    test_clean_accuracy: r.clean_accuracy, test_robust_accuracy: r.robust_accuracy, attack: r.attack, norm: r.norm, eps: r.eps, n: r.n,
+    epoch: position.epoch,
+    step: position.step,
+    elapsed_s: position.elapsed,
+    final: r.final,
+    split: 'test',
+    checkpoint_step: r.checkpointStep,
+    test_clean_accuracy: r.clean_accuracy,
+    test_robust_accuracy: r.robust_accuracy,
+    attack: r.attack,
+    norm: r.norm,
+    eps: r.eps,
+    n: r.n,
   };
 }

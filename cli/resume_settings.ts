@@ -37,15 +37,22 @@ export interface ResumedSettings {
 }
 
 /** Reads and checks the settings of the run in `folder` for --resume (see the top of this file). */
-export async function resumedSettings(parsed: ParsedCommand<typeof trainSpec>, folder: RunFolder): Promise<ResumedSettings> {
+export async function resumedSettings(
+  parsed: ParsedCommand<typeof trainSpec>,
+  folder: RunFolder,
+): Promise<ResumedSettings> {
   const { values: v, given } = parsed;
   if (!folder.has('config')) throw new UsageError(`yopo train: --resume: ${folder.dir} holds no run (no config.json)`);
   const config = readRunConfig(folder.files.config, { legacy: true });
   // The run's own settings apply; an option that would change them is refused rather than ignored.
   const changed = changedOptions(parsed, config);
   if (changed.length) {
-    const allowed = RESUME_OPTIONS.filter((n) => n !== 'out' && n !== 'resume').map((n) => `--${n}`).join(', ');
-    throw new UsageError(`yopo train: --resume continues with the settings in ${folder.files.config}; ${changed.map((n) => `--${n}`).join(', ')} cannot be changed (only ${allowed} can)`);
+    const allowed = RESUME_OPTIONS.filter((n) => n !== 'out' && n !== 'resume')
+      .map((n) => `--${n}`)
+      .join(', ');
+    throw new UsageError(
+      `yopo train: --resume continues with the settings in ${folder.files.config}; ${changed.map((n) => `--${n}`).join(', ')} cannot be changed (only ${allowed} can)`,
+    );
   }
   await checkAgainstTrainingState(folder, config);
   const recordedEpochs = config.epochs;
@@ -102,7 +109,9 @@ async function checkAgainstTrainingState(folder: RunFolder, config: RunConfig): 
   }
   let state: Record<string, unknown>;
   try {
-    state = meta[SETTINGS_KEY] ? (JSON.parse(meta[SETTINGS_KEY]) as Record<string, unknown>) : { method: meta['yopo.method'], model: meta['yopo.model'] };
+    state = meta[SETTINGS_KEY]
+      ? (JSON.parse(meta[SETTINGS_KEY]) as Record<string, unknown>)
+      : { method: meta['yopo.method'], model: meta['yopo.model'] };
   } catch {
     return;
   }
@@ -110,6 +119,8 @@ async function checkAgainstTrainingState(folder: RunFolder, config: RunConfig): 
   for (const [key, value] of Object.entries(state)) {
     if (value === undefined || NOT_RECORDED.has(key)) continue;
     if (JSON.stringify(current[key]) === JSON.stringify(value)) continue;
-    throw new UsageError(`yopo train: --resume: ${folder.files.config} says ${key} ${JSON.stringify(current[key])}, but the run's training state ${file} was trained with ${key} ${JSON.stringify(value)}; restore ${key} in config.json (or start a new run with another --out)`);
+    throw new UsageError(
+      `yopo train: --resume: ${folder.files.config} says ${key} ${JSON.stringify(current[key])}, but the run's training state ${file} was trained with ${key} ${JSON.stringify(value)}; restore ${key} in config.json (or start a new run with another --out)`,
+    );
   }
 }

@@ -68,9 +68,15 @@ export const SESSION_OPTIONS = ['out', 'backend', 'data-dir'];
 export function resolveNewConfig(parsed: TrainCommandLine, argv: string[]): RunConfig {
   const v = parsed.values;
   if (v.config !== undefined) {
-    if (v.preset !== undefined) throw new UsageError('yopo train: --config and --preset cannot be combined (the config already holds every setting)');
+    if (v.preset !== undefined)
+      throw new UsageError(
+        'yopo train: --config and --preset cannot be combined (the config already holds every setting)',
+      );
     const others = [...parsed.given].filter((name) => name !== 'config' && !SESSION_OPTIONS.includes(name));
-    if (others.length) throw new UsageError(`yopo train: --config starts a run with exactly the settings of ${v.config}; ${others.map((n) => `--${n}`).join(', ')} cannot be given beside it (only ${SESSION_OPTIONS.map((n) => `--${n}`).join(', ')})`);
+    if (others.length)
+      throw new UsageError(
+        `yopo train: --config starts a run with exactly the settings of ${v.config}; ${others.map((n) => `--${n}`).join(', ')} cannot be given beside it (only ${SESSION_OPTIONS.map((n) => `--${n}`).join(', ')})`,
+      );
     const config = readRunConfig(v.config);
     config.config = v.config;
     if (v['data-dir'] !== undefined) config.dataDir = v['data-dir'];
@@ -79,7 +85,10 @@ export function resolveNewConfig(parsed: TrainCommandLine, argv: string[]): RunC
   }
   if (v.preset === undefined) return configFrom(v, null, null);
   const preset = findPreset(v.preset);
-  if (!preset) throw new UsageError(`yopo train: unknown preset '${v.preset}'; expected one of ${PRESET_NAMES.join(', ')} (see 'yopo presets')`);
+  if (!preset)
+    throw new UsageError(
+      `yopo train: unknown preset '${v.preset}'; expected one of ${PRESET_NAMES.join(', ')} (see 'yopo presets')`,
+    );
   // The preset's options first, then the command line's: the same parser, and the later value wins.
   const merged = parseCommand(trainSpec, [...presetArguments(preset), ...argv]);
   if (!merged) throw new UsageError('yopo train: --help cannot be combined with --preset');
@@ -99,23 +108,39 @@ export function configFrom(v: TrainValues, preset: string | null, overrides: Run
   const defaults = trainingDefaults(data, method, model);
   const norm = v.norm as 'linf' | 'l2';
   const threat = threatModel(data, { norm, method });
-  const epochList = (option: 'milestones' | 'first-layer-milestones', text: string) => text.split(',').map((s) => {
-    const n = Number(s);
-    if (s.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`yopo train: --${option} must be whole epochs separated by commas (got '${text}')`);
-    return n;
-  });
+  const epochList = (option: 'milestones' | 'first-layer-milestones', text: string) =>
+    text.split(',').map((s) => {
+      const n = Number(s);
+      if (s.trim() === '' || !Number.isInteger(n) || n < 0)
+        throw new UsageError(`yopo train: --${option} must be whole epochs separated by commas (got '${text}')`);
+      return n;
+    });
   const milestones = v.milestones === undefined ? defaults.milestones : epochList('milestones', v.milestones);
-  const budgetMilestones = v['budget-milestones'] === undefined ? null : v['budget-milestones'].split(',').map((t, i, all) => {
-    const f = Number(t);
-    if (t.trim() === '' || !(f > 0 && f < 1) || (i > 0 && f <= Number(all[i - 1]))) throw new UsageError(`yopo train: --budget-milestones must be ascending fractions between 0 and 1 separated by commas (got '${v['budget-milestones']}')`);
-    return f;
-  });
-  if (budgetMilestones && v['time-budget'] === undefined) throw new UsageError('yopo train: --budget-milestones are fractions of the time budget: give --time-budget too');
+  const budgetMilestones =
+    v['budget-milestones'] === undefined
+      ? null
+      : v['budget-milestones'].split(',').map((t, i, all) => {
+          const f = Number(t);
+          if (t.trim() === '' || !(f > 0 && f < 1) || (i > 0 && f <= Number(all[i - 1])))
+            throw new UsageError(
+              `yopo train: --budget-milestones must be ascending fractions between 0 and 1 separated by commas (got '${v['budget-milestones']}')`,
+            );
+          return f;
+        });
+  if (budgetMilestones && v['time-budget'] === undefined)
+    throw new UsageError('yopo train: --budget-milestones are fractions of the time budget: give --time-budget too');
   // Own first-layer milestones only where published (MNIST YOPO) unless given; other milestones given alone apply to both.
-  const firstLayerMilestones = v['first-layer-milestones'] !== undefined ? epochList('first-layer-milestones', v['first-layer-milestones'])
-    : v.milestones === undefined ? defaults.firstLayerMilestones : null;
+  const firstLayerMilestones =
+    v['first-layer-milestones'] !== undefined
+      ? epochList('first-layer-milestones', v['first-layer-milestones'])
+      : v.milestones === undefined
+        ? defaults.firstLayerMilestones
+        : null;
   return {
-    data, dataDir: v['data-dir'] ?? null, model, method,
+    data,
+    dataDir: v['data-dir'] ?? null,
+    model,
+    method,
     epochs: v.epochs ?? defaults.epochs,
     limit: v.limit ?? null,
     batchSize: v['batch-size'] ?? defaults.batchSize,
@@ -124,8 +149,12 @@ export function configFrom(v: TrainValues, preset: string | null, overrides: Run
     weightDecay: v['weight-decay'] ?? defaults.weightDecay,
     milestones,
     firstLayerMilestones,
-    eps: v.eps === undefined ? threat.eps : checkRadius(parseFraction(v.eps, 'eps', 'train'), 'eps', 'train', norm, data),
-    step: v.step === undefined ? threat.step : checkRadius(parseFraction(v.step, 'step', 'train'), 'step', 'train', norm, data),
+    eps:
+      v.eps === undefined ? threat.eps : checkRadius(parseFraction(v.eps, 'eps', 'train'), 'eps', 'train', norm, data),
+    step:
+      v.step === undefined
+        ? threat.step
+        : checkRadius(parseFraction(v.step, 'step', 'train'), 'step', 'train', norm, data),
     norm,
     beta: v.beta ?? defaults.beta,
     objective: v.objective ?? null,
@@ -144,7 +173,9 @@ export function configFrom(v: TrainValues, preset: string | null, overrides: Run
     keepCheckpoints: v['keep-checkpoints'],
     testLimit: v['test-limit'] ?? null,
     backend: v.backend,
-    preset, overrides, config: null,
+    preset,
+    overrides,
+    config: null,
   };
 }
 
@@ -153,27 +184,71 @@ export function configFrom(v: TrainValues, preset: string | null, overrides: Run
 /** Returns what a field should be when `x` is not that, else null. */
 type Check = (x: unknown) => string | null;
 const isInt = (x: unknown, min: number) => typeof x === 'number' && Number.isInteger(x) && x >= min;
-const int = (min: number): Check => (x) => (isInt(x, min) ? null : `a whole number ≥ ${min}`);
-const num = (min: number): Check => (x) => (typeof x === 'number' && Number.isFinite(x) && x >= min ? null : `a number ≥ ${min}`);
+const int =
+  (min: number): Check =>
+  (x) =>
+    isInt(x, min) ? null : `a whole number ≥ ${min}`;
+const num =
+  (min: number): Check =>
+  (x) =>
+    typeof x === 'number' && Number.isFinite(x) && x >= min ? null : `a number ≥ ${min}`;
 const positive: Check = (x) => (typeof x === 'number' && Number.isFinite(x) && x > 0 ? null : 'a number > 0');
 const fraction: Check = (x) => (typeof x === 'number' && x >= 0 && x < 1 ? null : 'a number in [0, 1)');
 const str: Check = (x) => (typeof x === 'string' ? null : 'a string');
 const bool: Check = (x) => (typeof x === 'boolean' ? null : 'true or false');
-const oneOf = (choices: readonly string[]): Check => (x) => (typeof x === 'string' && choices.includes(x) ? null : `one of ${choices.join(', ')}`);
+const oneOf =
+  (choices: readonly string[]): Check =>
+  (x) =>
+    typeof x === 'string' && choices.includes(x) ? null : `one of ${choices.join(', ')}`;
 const epochs: Check = (x) => (Array.isArray(x) && x.every((e) => isInt(e, 0)) ? null : 'a list of whole epochs');
-const fractions: Check = (x) => (Array.isArray(x) && x.every((f, i) => typeof f === 'number' && f > 0 && f < 1 && (i === 0 || f > x[i - 1])) ? null : 'a list of ascending fractions between 0 and 1');
+const fractions: Check = (x) =>
+  Array.isArray(x) && x.every((f, i) => typeof f === 'number' && f > 0 && f < 1 && (i === 0 || f > x[i - 1]))
+    ? null
+    : 'a list of ascending fractions between 0 and 1';
 const record: Check = (x) => (typeof x === 'object' && x !== null && !Array.isArray(x) ? null : 'an object');
-const orNull = (check: Check): Check => (x) => (x === null ? null : check(x) && `${check(x)} or null`);
+const orNull =
+  (check: Check): Check =>
+  (x) =>
+    x === null ? null : check(x) && `${check(x)} or null`;
 
 const FIELDS: Record<keyof RunConfig, Check> = {
-  data: oneOf(DATASET_NAMES), dataDir: orNull(str), model: oneOf(['smallcnn', 'preact-resnet18', 'wrn-34-10']), method: str,
-  epochs: int(1), limit: orNull(int(1)), batchSize: int(1), lr: positive, momentum: fraction, weightDecay: num(0),
-  milestones: epochs, firstLayerMilestones: orNull(epochs), eps: num(0), step: num(0), norm: oneOf(['linf', 'l2']), beta: orNull(num(0)),
-  objective: orNull(oneOf(['adv+clean', 'adv'])), firstLayerGradient: orNull(oneOf(['both', 'hamiltonian', 'backprop'])),
-  bnRefresh: bool, wrnInit: oneOf(['pytorch', 'trades']), seed: int(0), timeBudgetMin: orNull(num(0)), budgetMilestones: orNull(fractions),
-  warmupSteps: orNull(int(1)), evalEvery: orNull(int(1)), evalEveryMinutes: orNull(num(0)), evalAttack: str, evalLimit: int(1), valSplit: orNull(int(0)), keepCheckpoints: bool,
-  testLimit: orNull(int(1)), backend: oneOf(BACKENDS), preset: orNull(oneOf(PRESET_NAMES)), overrides: orNull(record),
-  config: orNull(str), adapter: str, version: str,
+  data: oneOf(DATASET_NAMES),
+  dataDir: orNull(str),
+  model: oneOf(['smallcnn', 'preact-resnet18', 'wrn-34-10']),
+  method: str,
+  epochs: int(1),
+  limit: orNull(int(1)),
+  batchSize: int(1),
+  lr: positive,
+  momentum: fraction,
+  weightDecay: num(0),
+  milestones: epochs,
+  firstLayerMilestones: orNull(epochs),
+  eps: num(0),
+  step: num(0),
+  norm: oneOf(['linf', 'l2']),
+  beta: orNull(num(0)),
+  objective: orNull(oneOf(['adv+clean', 'adv'])),
+  firstLayerGradient: orNull(oneOf(['both', 'hamiltonian', 'backprop'])),
+  bnRefresh: bool,
+  wrnInit: oneOf(['pytorch', 'trades']),
+  seed: int(0),
+  timeBudgetMin: orNull(num(0)),
+  budgetMilestones: orNull(fractions),
+  warmupSteps: orNull(int(1)),
+  evalEvery: orNull(int(1)),
+  evalEveryMinutes: orNull(num(0)),
+  evalAttack: str,
+  evalLimit: int(1),
+  valSplit: orNull(int(0)),
+  keepCheckpoints: bool,
+  testLimit: orNull(int(1)),
+  backend: oneOf(BACKENDS),
+  preset: orNull(oneOf(PRESET_NAMES)),
+  overrides: orNull(record),
+  config: orNull(str),
+  adapter: str,
+  version: str,
 };
 // budgetMilestones, warmupSteps and evalEveryMinutes came later; a config.json without them (any earlier run) had none.
 const OPTIONAL = new Set(['adapter', 'version', 'budgetMilestones', 'warmupSteps', 'evalEveryMinutes']);
@@ -183,8 +258,17 @@ const OPTIONAL = new Set(['adapter', 'version', 'budgetMilestones', 'warmupSteps
  * (used for --resume only: a run started with --config must name every field).
  */
 const LEGACY: Partial<RunConfig> = {
-  firstLayerMilestones: null, budgetMilestones: null, norm: 'linf', bnRefresh: false, wrnInit: 'trades', valSplit: 0, keepCheckpoints: false, testLimit: null,
-  preset: null, overrides: null, config: null,
+  firstLayerMilestones: null,
+  budgetMilestones: null,
+  norm: 'linf',
+  bnRefresh: false,
+  wrnInit: 'trades',
+  valSplit: 0,
+  keepCheckpoints: false,
+  testLimit: null,
+  preset: null,
+  overrides: null,
+  config: null,
 };
 
 /** Reads and checks a config.json; `legacy` fills the fields older runs lack with what they did then. */
@@ -198,14 +282,20 @@ export function readRunConfig(file: string, options: { legacy?: boolean } = {}):
   if (record(json)) throw new UsageError(`yopo train: ${file} is not a run's config.json (not a JSON object)`);
   const config: Record<string, unknown> = { ...(options.legacy ? LEGACY : {}), ...(json as Record<string, unknown>) };
   const unknown = Object.keys(config).filter((k) => !(k in FIELDS));
-  if (unknown.length) throw new UsageError(`yopo train: ${file}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`);
+  if (unknown.length)
+    throw new UsageError(
+      `yopo train: ${file}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`,
+    );
   for (const [key, check] of Object.entries(FIELDS)) {
     if (!(key in config)) {
       if (OPTIONAL.has(key)) continue;
       throw new UsageError(`yopo train: ${file}: missing field '${key}'`);
     }
     const problem = check(config[key]);
-    if (problem) throw new UsageError(`yopo train: ${file}: field '${key}' must be ${problem} (got ${JSON.stringify(config[key])})`);
+    if (problem)
+      throw new UsageError(
+        `yopo train: ${file}: field '${key}' must be ${problem} (got ${JSON.stringify(config[key])})`,
+      );
   }
   return config as unknown as RunConfig;
 }

@@ -10,7 +10,16 @@
 import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAtomicTempFile } from '../nn/atomic_write.js';
-import { type HostTensor, type Module, type SGD, loadModel, loadOptimizers, loadTrainingState, saveModel, saveTrainingState } from '../nn/index.js';
+import {
+  type HostTensor,
+  type Module,
+  type SGD,
+  loadModel,
+  loadOptimizers,
+  loadTrainingState,
+  saveModel,
+  saveTrainingState,
+} from '../nn/index.js';
 import type { TrainPosition } from '../yopo/train.js';
 import { readSafetensorsHeader } from './safetensors_header.js';
 import { UsageError } from './args.js';
@@ -44,7 +53,8 @@ export function positionMetadata(p: TrainPosition): Record<string, string> {
 
 function positionFrom(meta: Record<string, string>, file: string): TrainPosition {
   const p = Object.fromEntries(POSITION_KEYS.map((k) => [k, Number(meta[`yopo.${k}`])])) as unknown as TrainPosition;
-  if (POSITION_KEYS.some((k) => !Number.isFinite(p[k]))) throw new Error(`checkpoint ${file} has no training position (not written by yopo train?)`);
+  if (POSITION_KEYS.some((k) => !Number.isFinite(p[k])))
+    throw new Error(`checkpoint ${file} has no training position (not written by yopo train?)`);
   if (meta['yopo.evaluation_due'] === 'true') p.evaluationDue = true;
   return p;
 }
@@ -67,8 +77,12 @@ export class RunFolder {
     readonly dir: string,
     readonly command = 'train',
   ) {
-    this.files = Object.fromEntries(Object.entries(RUN_FILES).map(([k, name]) => [k, join(dir, name)])) as Record<RunFileKey, string>;
-    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`yopo ${command}: --out ${dir} is a file, not a folder`);
+    this.files = Object.fromEntries(Object.entries(RUN_FILES).map(([k, name]) => [k, join(dir, name)])) as Record<
+      RunFileKey,
+      string
+    >;
+    if (existsSync(dir) && !statSync(dir).isDirectory())
+      throw new UsageError(`yopo ${command}: --out ${dir} is a file, not a folder`);
     this.existedAtStart = new Set(Object.values(this.files).filter((f) => existsSync(f)));
   }
 
@@ -88,17 +102,27 @@ export class RunFolder {
    */
   checkFreshStart(): void {
     const { dir, command } = this;
-    if (this.hasCheckpoint()) throw new UsageError(`yopo ${command}: ${dir} already holds a run; add --resume to continue it, or choose another --out`);
+    if (this.hasCheckpoint())
+      throw new UsageError(
+        `yopo ${command}: ${dir} already holds a run; add --resume to continue it, or choose another --out`,
+      );
     // --keep-checkpoints writes checkpoints/step-N.safetensors: none of those names may be a user's file.
     const kept = join(dir, CHECKPOINTS_DIR);
     if (existsSync(kept) && statSync(kept).isDirectory()) {
-      const foreign = readdirSync(kept).filter((name) => /^step-\d+\.safetensors$/.test(name) && !hasMark(join(kept, name), 'checkpoint'));
-      if (foreign.length) throw new UsageError(`yopo ${command}: ${kept} holds ${foreign.join(', ')} that no yopo run wrote there; choose another --out (nothing was changed)`);
+      const foreign = readdirSync(kept).filter(
+        (name) => /^step-\d+\.safetensors$/.test(name) && !hasMark(join(kept, name), 'checkpoint'),
+      );
+      if (foreign.length)
+        throw new UsageError(
+          `yopo ${command}: ${kept} holds ${foreign.join(', ')} that no yopo run wrote there; choose another --out (nothing was changed)`,
+        );
     }
     const present = (Object.keys(RUN_FILES) as RunFileKey[]).filter((k) => this.has(k));
     if (present.length === 0) return;
     if (!this.has('config') || !isYopoConfig(this.files.config)) {
-      throw new UsageError(`yopo ${command}: ${dir} holds ${present.map((k) => RUN_FILES[k]).join(', ')} that no yopo run wrote there; choose another --out (nothing was changed)`);
+      throw new UsageError(
+        `yopo ${command}: ${dir} holds ${present.map((k) => RUN_FILES[k]).join(', ')} that no yopo run wrote there; choose another --out (nothing was changed)`,
+      );
     }
     // A run that never reached its first checkpoint: start it again from scratch (its own files are replaced).
   }
@@ -114,12 +138,19 @@ export class RunFolder {
     const ours = Object.values(RUN_FILES) as string[];
     // writeFileAtomic's `.name.tmp-<pid>-<hex>`, and MetricsLog.truncateAfterStep's `metrics.jsonl.<pid>.tmp`.
     // And the temp file of a lock whose creator was killed (run_lock.ts).
-    const stale = readdirSync(this.dir).filter((name) => (isAtomicTempFile(name) && ours.some((f) => name.startsWith(`.${f}.tmp-`))) || /^metrics\.jsonl\.\d+\.tmp$/.test(name) || isStaleLockTemp(name));
+    const stale = readdirSync(this.dir).filter(
+      (name) =>
+        (isAtomicTempFile(name) && ours.some((f) => name.startsWith(`.${f}.tmp-`))) ||
+        /^metrics\.jsonl\.\d+\.tmp$/.test(name) ||
+        isStaleLockTemp(name),
+    );
     for (const name of stale) rmSync(join(this.dir, name), { force: true });
     // The kept checkpoints' temp files (checkpoints/.step-N.safetensors.tmp-…) too.
     const kept = join(this.dir, CHECKPOINTS_DIR);
     if (existsSync(kept) && statSync(kept).isDirectory()) {
-      for (const name of readdirSync(kept).filter((n) => isAtomicTempFile(n) && /^\.step-\d+\.safetensors\.tmp-/.test(n))) {
+      for (const name of readdirSync(kept).filter(
+        (n) => isAtomicTempFile(n) && /^\.step-\d+\.safetensors\.tmp-/.test(n),
+      )) {
         rmSync(join(kept, name), { force: true });
         stale.push(join(CHECKPOINTS_DIR, name));
       }
@@ -135,7 +166,13 @@ export class RunFolder {
   }
 
   /** Commits a checkpoint: the training state (the commit point), then the exported weights. */
-  async commit(p: TrainPosition, model: Module, optimizers: Map<string, SGD>, extra: Map<string, HostTensor>, metadata: Record<string, string>): Promise<void> {
+  async commit(
+    p: TrainPosition,
+    model: Module,
+    optimizers: Map<string, SGD>,
+    extra: Map<string, HostTensor>,
+    metadata: Record<string, string>,
+  ): Promise<void> {
     const meta = { ...positionMetadata(p), ...metadata };
     await saveTrainingState(this.willWrite('state'), model, optimizers, extra, meta);
     await saveModel(this.willWrite('model'), model, meta);
@@ -148,7 +185,7 @@ export class RunFolder {
     if (this.has('state')) {
       const file = await loadTrainingState(this.files.state, model, optimizers);
       // Killed between committing the state and exporting its weights: export them now.
-      const exported = this.has('model') ? (await readSafetensorsHeader(this.files.model).catch(() => null)) : null;
+      const exported = this.has('model') ? await readSafetensorsHeader(this.files.model).catch(() => null) : null;
       if (exported?.['yopo.step'] !== file.metadata['yopo.step']) {
         const meta = Object.fromEntries(Object.entries(file.metadata).filter(([k]) => k.startsWith('yopo.')));
         await saveModel(this.willWrite('model'), model, meta);
@@ -159,7 +196,10 @@ export class RunFolder {
     const position = positionFrom(await loadModel(this.files.model, model), this.files.model);
     const opt = await loadOptimizers(this.files.optimizer, optimizers);
     const optPos = positionFrom(opt.metadata, this.files.optimizer);
-    if (optPos.step !== position.step) throw new Error(`checkpoint files disagree: ${this.files.model} is at step ${position.step}, ${this.files.optimizer} at step ${optPos.step}`);
+    if (optPos.step !== position.step)
+      throw new Error(
+        `checkpoint files disagree: ${this.files.model} is at step ${position.step}, ${this.files.optimizer} at step ${optPos.step}`,
+      );
     return { position, extra: stateTensors(opt.tensors) };
   }
 
@@ -222,18 +262,27 @@ export function configProblem(saved: unknown, template: Record<string, unknown>)
       return `"${key}" is null, expected ${kind(want)}`;
     }
     if (want === null) {
-      if (typeof got === 'number' ? !Number.isFinite(got) : typeof got !== 'string') return `"${key}" is ${JSON.stringify(got)}, expected a number, a string or null`;
+      if (typeof got === 'number' ? !Number.isFinite(got) : typeof got !== 'string')
+        return `"${key}" is ${JSON.stringify(got)}, expected a number, a string or null`;
       continue;
     }
     if (Array.isArray(want)) {
-      if (!Array.isArray(got) || got.some((x) => typeof x !== 'number' || !Number.isFinite(x))) return `"${key}" is ${JSON.stringify(got)}, expected a list of numbers`;
+      if (!Array.isArray(got) || got.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
+        return `"${key}" is ${JSON.stringify(got)}, expected a list of numbers`;
       continue;
     }
-    if (typeof want === 'number' ? typeof got !== 'number' || !Number.isFinite(got) : typeof got !== typeof want) return `"${key}" is ${JSON.stringify(got)}, expected ${kind(want)}`;
+    if (typeof want === 'number' ? typeof got !== 'number' || !Number.isFinite(got) : typeof got !== typeof want)
+      return `"${key}" is ${JSON.stringify(got)}, expected ${kind(want)}`;
   }
   return null;
 }
 
 function kind(v: unknown): string {
-  return typeof v === 'number' ? 'a finite number' : typeof v === 'string' ? 'a string' : typeof v === 'boolean' ? 'true or false' : 'a value';
+  return typeof v === 'number'
+    ? 'a finite number'
+    : typeof v === 'string'
+      ? 'a string'
+      : typeof v === 'boolean'
+        ? 'true or false'
+        : 'a value';
 }

@@ -65,9 +65,18 @@ function refuseIfHeld(dir: string, command: string): boolean {
     return false; // no lock
   }
   const owner = readOwner(path);
-  if (owner && owner.host !== hostname()) throw new UsageError(`yopo ${command}: ${dir} is in use by process ${owner.pid} on host ${owner.host} (since ${owner.started}); if that run is over, delete ${path}`);
-  if (owner && isAlive(owner.pid)) throw new UsageError(`yopo ${command}: ${dir} is in use by another yopo process (pid ${owner.pid}, since ${owner.started}); wait for it or stop it`);
-  if (!owner && age < FRESH_LOCK_MS) throw new UsageError(`yopo ${command}: ${dir} is being taken by another process (its ${LOCK_FILE} is not readable yet); try again in a few seconds`);
+  if (owner && owner.host !== hostname())
+    throw new UsageError(
+      `yopo ${command}: ${dir} is in use by process ${owner.pid} on host ${owner.host} (since ${owner.started}); if that run is over, delete ${path}`,
+    );
+  if (owner && isAlive(owner.pid))
+    throw new UsageError(
+      `yopo ${command}: ${dir} is in use by another yopo process (pid ${owner.pid}, since ${owner.started}); wait for it or stop it`,
+    );
+  if (!owner && age < FRESH_LOCK_MS)
+    throw new UsageError(
+      `yopo ${command}: ${dir} is being taken by another process (its ${LOCK_FILE} is not readable yet); try again in a few seconds`,
+    );
   return true;
 }
 

@@ -8,7 +8,9 @@ export const serveSpec = {
   name: 'serve',
   summary: 'serve the web page: YOPO training, drawing and attacks in the browser (WebGPU)',
   usage: 'serve [--port N]',
-  options: { port: { type: 'number', default: 8080, integer: true, min: 0, help: 'port on 127.0.0.1 (0: any free port)' } },
+  options: {
+    port: { type: 'number', default: 8080, integer: true, min: 0, help: 'port on 127.0.0.1 (0: any free port)' },
+  },
 } as const satisfies CommandSpec;
 
 /** `yopo serve`: serves the web page on 127.0.0.1:--port until Ctrl-C. */

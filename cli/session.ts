@@ -31,22 +31,39 @@ export function packageVersion(): string {
 }
 
 /** Loads a split, optionally the first `limit` examples, with errors that name the option. */
-export function loadSplit(command: string, data: string, dir: string | undefined, split: 'train' | 'test', limit?: number): Dataset {
-  if (!DATASET_NAMES.includes(data as DatasetName)) throw new UsageError(`yopo ${command}: --data must be one of ${DATASET_NAMES.join(', ')} (got '${data}')`);
+export function loadSplit(
+  command: string,
+  data: string,
+  dir: string | undefined,
+  split: 'train' | 'test',
+  limit?: number,
+): Dataset {
+  if (!DATASET_NAMES.includes(data as DatasetName))
+    throw new UsageError(`yopo ${command}: --data must be one of ${DATASET_NAMES.join(', ')} (got '${data}')`);
   if (dir !== undefined && !existsSync(dir)) throw new UsageError(`yopo ${command}: --data-dir ${dir} does not exist`);
-  if (dir !== undefined && !statSync(dir).isDirectory()) throw new UsageError(`yopo ${command}: --data-dir ${dir} is a file, expected a folder`);
+  if (dir !== undefined && !statSync(dir).isDirectory())
+    throw new UsageError(`yopo ${command}: --data-dir ${dir} is a file, expected a folder`);
   const ds = loadDataset(data as DatasetName, split, dir);
   return limit !== undefined ? subset(ds, limit) : ds;
 }
 
 /** The model for a dataset, checking that its input shape fits the images. */
-export function buildModel(command: string, name: string, data: Dataset, seed: number, options: { wrnInit?: WideResNetInit } = {}): Classifier {
-  if (!MODEL_NAMES.includes(name as ModelName)) throw new UsageError(`yopo ${command}: --model must be one of ${MODEL_NAMES.join(', ')} (got '${name}')`);
+export function buildModel(
+  command: string,
+  name: string,
+  data: Dataset,
+  seed: number,
+  options: { wrnInit?: WideResNetInit } = {},
+): Classifier {
+  if (!MODEL_NAMES.includes(name as ModelName))
+    throw new UsageError(`yopo ${command}: --model must be one of ${MODEL_NAMES.join(', ')} (got '${name}')`);
   const model = createModel(name as ModelName, new Random(seed), options);
   const [c, h, w] = model.inputShape;
   if (data.shape[0] !== c || data.shape[1] !== h || data.shape[2] !== w) {
     model.dispose();
-    throw new UsageError(`yopo ${command}: --model ${name} expects ${c}x${h}x${w} images but ${data.name} has ${data.shape.join('x')} (use smallcnn for MNIST, a ResNet for CIFAR-10)`);
+    throw new UsageError(
+      `yopo ${command}: --model ${name} expects ${c}x${h}x${w} images but ${data.name} has ${data.shape.join('x')} (use smallcnn for MNIST, a ResNet for CIFAR-10)`,
+    );
   }
   return model;
 }

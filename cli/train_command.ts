@@ -37,7 +37,8 @@ export { trainSpec } from './train_options.js';
 export async function trainCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(trainSpec, argv);
   if (!parsed) return;
-  if (!parsed.values.out) throw new UsageError("yopo train: --out DIR is required (the run folder for metrics, checkpoints and the curve)");
+  if (!parsed.values.out)
+    throw new UsageError('yopo train: --out DIR is required (the run folder for metrics, checkpoints and the curve)');
   const folder = new RunFolder(parsed.values.out);
   // A folder another train is writing: name that process before anything else (run_lock.ts).
   checkNotHeld(folder.dir);
@@ -48,7 +49,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
 }
 
 /** The settings: those of the run being resumed (epochs, budget and rate may change), or a new run's. */
-async function readSettings(parsed: ParsedCommand<typeof trainSpec>, argv: string[], folder: RunFolder): Promise<SessionSettings> {
+async function readSettings(
+  parsed: ParsedCommand<typeof trainSpec>,
+  argv: string[],
+  folder: RunFolder,
+): Promise<SessionSettings> {
   const epochsGiven = parsed.given.has('epochs');
   if (parsed.values.resume) return { ...(await resumedSettings(parsed, folder)), resume: true, epochsGiven };
   folder.checkFreshStart();
@@ -62,7 +67,16 @@ async function prepareRun(config: RunConfig): Promise<RunSetup> {
   let method: Method;
   let attack: AttackSpec;
   try {
-    method = parseMethod(config.method, { eps: config.eps, step: config.step, norm }, { beta: config.beta ?? undefined, objective: config.objective ?? undefined, firstLayerGradient: config.firstLayerGradient ?? undefined, batchNormRefresh: config.bnRefresh });
+    method = parseMethod(
+      config.method,
+      { eps: config.eps, step: config.step, norm },
+      {
+        beta: config.beta ?? undefined,
+        objective: config.objective ?? undefined,
+        firstLayerGradient: config.firstLayerGradient ?? undefined,
+        batchNormRefresh: config.bnRefresh,
+      },
+    );
   } catch (e) {
     throw new UsageError(`yopo train: --method: ${(e as Error).message}`);
   }
@@ -74,14 +88,38 @@ async function prepareRun(config: RunConfig): Promise<RunSetup> {
   const loaded = loadSplit('train', config.data, config.dataDir ?? undefined, 'train', config.limit ?? undefined);
   config.valSplit ??= defaultValidationSize(loaded);
   const { train: trainSet, validation } = splitForValidation(loaded, config.valSplit, config.seed);
-  const testSet = loadSplit('train', config.data, config.dataDir ?? undefined, 'test', validation ? config.testLimit ?? undefined : config.evalLimit);
+  const testSet = loadSplit(
+    'train',
+    config.data,
+    config.dataDir ?? undefined,
+    'test',
+    validation ? (config.testLimit ?? undefined) : config.evalLimit,
+  );
   const { backend, description } = await openBackend(config.backend);
   const newModel = () => buildModel('train', config.model, trainSet, config.seed, { wrnInit: config.wrnInit });
   const model = newModel();
-  const batches = new BatchLoader(trainSet, { batchSize: config.batchSize, shuffle: true, seed: config.seed, augment: config.data === 'cifar10' });
+  const batches = new BatchLoader(trainSet, {
+    batchSize: config.batchSize,
+    shuffle: true,
+    seed: config.seed,
+    augment: config.data === 'cifar10',
+  });
   const epochs = Math.max(1, Math.round(config.epochs / method.epochDivisor));
   const hyper = { lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay };
-  return { method, attack, trainSet, validation, testSet, batches, epochs, hyper, model, newModel, backend, description };
+  return {
+    method,
+    attack,
+    trainSet,
+    validation,
+    testSet,
+    batches,
+    epochs,
+    hyper,
+    model,
+    newModel,
+    backend,
+    description,
+  };
 }
 
 /** Creates the folder if needed and takes its lock: from here on this process is its one writer (run_lock.ts). */

@@ -17,8 +17,22 @@ import type { BatchLoader, Dataset } from '../yopo/data/index.js';
 import { type AttackSpec, type EvalData, QUICK_ATTACK_NOTE, attackName, isQuickAttack } from '../yopo/evaluate.js';
 import { percentWithInterval } from '../yopo/interval.js';
 import type { Hyper, Method } from '../yopo/method.js';
-import { type MetricRecord, MetricsLog, Progress, formatDuration, keptOnResume, renderRunCurve } from '../yopo/report/index.js';
-import { type EvalRecord, type StepRecord, type TrainPosition, type TrainResult, TrainingDiverged, train } from '../yopo/train.js';
+import {
+  type MetricRecord,
+  MetricsLog,
+  Progress,
+  formatDuration,
+  keptOnResume,
+  renderRunCurve,
+} from '../yopo/report/index.js';
+import {
+  type EvalRecord,
+  type StepRecord,
+  type TrainPosition,
+  type TrainResult,
+  TrainingDiverged,
+  train,
+} from '../yopo/train.js';
 import { UsageError } from './args.js';
 import { explainDeviceLimit } from './device_limit.js';
 import { explainFsErrors } from './fs_errors.js';
@@ -111,7 +125,8 @@ export class TrainingSession {
     cleanupErrors.push(...(await this.release()));
     if (!this.checkpointed) this.folder.removeIfEmptyAndOurs();
     if (failure !== undefined) {
-      if (cleanupErrors.length) Object.assign(failure as object, { secondLine: `(cleaning up: ${cleanupErrors.join('; ')})` });
+      if (cleanupErrors.length)
+        Object.assign(failure as object, { secondLine: `(cleaning up: ${cleanupErrors.join('; ')})` });
       throw failure;
     }
     if (cleanupErrors.length) throw new Error(`cleaning up: ${cleanupErrors.join('; ')}`);
@@ -147,14 +162,21 @@ export class TrainingSession {
     } else {
       config.adapter = this.s.description;
       config.version = packageVersion();
-      await writeFileAtomic(folder.willWrite('config'), new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`));
+      await writeFileAtomic(
+        folder.willWrite('config'),
+        new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`),
+      );
       MetricsLog.truncateAfterStep(files.metrics, 0); // a restarted run's own earlier records
     }
     folder.willWrite('metrics');
     this.metrics = new MetricsLog(files.metrics);
-    this.selection = new ModelSelection(out, this.s.validation !== null, config.keepCheckpoints, this.records, () => folder.willWrite('best'));
+    this.selection = new ModelSelection(out, this.s.validation !== null, config.keepCheckpoints, this.records, () =>
+      folder.willWrite('best'),
+    );
     const { trainSet, batches, epochs, description } = this.s;
-    console.log(`yopo ${packageVersion()}: ${config.method} on ${config.model}, ${trainSet.name} (${trainSet.count} images), ε=${round(config.eps)}, ${epochs} epochs of ${batches.batchesPerEpoch} batches, on ${description}`);
+    console.log(
+      `yopo ${packageVersion()}: ${config.method} on ${config.model}, ${trainSet.name} (${trainSet.count} images), ε=${round(config.eps)}, ${epochs} epochs of ${batches.batchesPerEpoch} batches, on ${description}`,
+    );
     return resume;
   }
 
@@ -173,13 +195,18 @@ export class TrainingSession {
     // Finished, unless stopped before its final evaluation (then the resume runs it).
     if (at.epoch >= s.epochs && !at.evaluationDue) {
       const asked = this.settings.epochsGiven ? ` (--epochs ${this.config.epochs} is not more)` : '';
-      throw new UsageError(`yopo train: ${out} has finished its ${this.settings.recordedEpochs} epochs${asked}; pass a larger --epochs with --resume to train longer`);
+      throw new UsageError(
+        `yopo train: ${out} has finished its ${this.settings.recordedEpochs} epochs${asked}; pass a larger --epochs with --resume to train longer`,
+      );
     }
     // An evaluation still due at the checkpoint's step is run again, so its record is written once.
-    if (folder.has('metrics')) this.records = MetricsLog.read(files.metrics).filter((r) => keptOnResume(r, at.step, at.evaluationDue));
+    if (folder.has('metrics'))
+      this.records = MetricsLog.read(files.metrics).filter((r) => keptOnResume(r, at.step, at.evaluationDue));
     else console.log(`${files.metrics} is missing: its records before step ${at.step} are lost; a new one starts here`);
     MetricsLog.truncateAfterStep(files.metrics, at.step, at.evaluationDue);
-    console.log(`resuming ${out} at epoch ${at.epoch + 1}, batch ${at.batch + 1} (step ${at.step}, ${formatDuration(at.elapsed)} trained)`);
+    console.log(
+      `resuming ${out} at epoch ${at.epoch + 1}, batch ${at.batch + 1} (step ${at.step}, ${formatDuration(at.elapsed)} trained)`,
+    );
     return at;
   }
 
@@ -187,14 +214,24 @@ export class TrainingSession {
   private trainOptions(resume: TrainPosition | undefined): Parameters<typeof train>[0] {
     const { config, s } = this;
     return {
-      model: s.model, method: s.method, batches: s.batches, epochs: s.epochs, hyper: s.hyper, seed: config.seed,
-      schedule: multiStep(config.lr, config.milestones.map((m) => m / s.method.epochDivisor)),
+      model: s.model,
+      method: s.method,
+      batches: s.batches,
+      epochs: s.epochs,
+      hyper: s.hyper,
+      seed: config.seed,
+      schedule: multiStep(
+        config.lr,
+        config.milestones.map((m) => m / s.method.epochDivisor),
+      ),
       firstLayerSchedule: config.firstLayerMilestones ? multiStep(config.lr, config.firstLayerMilestones) : undefined,
       timeBudgetS: config.timeBudgetMin === null ? undefined : config.timeBudgetMin * 60,
       budgetMilestones: config.budgetMilestones ?? undefined,
       warmupSteps: config.warmupSteps ?? undefined,
       evalEverySeconds: config.evalEveryMinutes ? config.evalEveryMinutes * 60 : undefined,
-      evalData: s.validation ?? s.testSet, evalAttack: s.attack, evalLimit: config.evalLimit,
+      evalData: s.validation ?? s.testSet,
+      evalAttack: s.attack,
+      evalLimit: config.evalLimit,
       evalEverySteps: config.evalEvery ?? undefined,
       resume,
       shouldStop: () => this.stopSignal !== null,
@@ -210,13 +247,29 @@ export class TrainingSession {
     const { config, s } = this;
     if (r.epoch !== this.progressEpoch) {
       this.progress?.finish();
-      this.progress = new Progress({ total: s.batches.batchesPerEpoch, label: `epoch ${r.epoch + 1}/${s.epochs}`, unit: 'batch' });
+      this.progress = new Progress({
+        total: s.batches.batchesPerEpoch,
+        label: `epoch ${r.epoch + 1}/${s.epochs}`,
+        unit: 'batch',
+      });
       this.progressEpoch = r.epoch;
     }
     // With a time budget the run ends when it is spent, usually long before the epoch does.
     const budgetLeftS = config.timeBudgetMin === null ? Infinity : config.timeBudgetMin * 60 - r.elapsed;
-    this.progress!.update(r.batch, { 'img/s': Math.round(r.images_per_s), loss: r.loss.toFixed(4), acc: `${(100 * r.train_accuracy).toFixed(1)}%` }, budgetLeftS);
-    const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, loss: r.loss, train_accuracy: r.train_accuracy, lr: r.lr, images_per_s: r.images_per_s };
+    this.progress!.update(
+      r.batch,
+      { 'img/s': Math.round(r.images_per_s), loss: r.loss.toFixed(4), acc: `${(100 * r.train_accuracy).toFixed(1)}%` },
+      budgetLeftS,
+    );
+    const record = {
+      epoch: r.epoch,
+      step: r.step,
+      elapsed_s: r.elapsed,
+      loss: r.loss,
+      train_accuracy: r.train_accuracy,
+      lr: r.lr,
+      images_per_s: r.images_per_s,
+    };
     this.metrics.append(record);
     faultPoint('metrics.jsonl: step appended');
     this.records.push(record);
@@ -224,7 +277,9 @@ export class TrainingSession {
     // (at an epoch's last batch the epoch-end checkpoint follows at once).
     // Not where an evaluation is due: its checkpoint follows it (one taken before it would skip it on resume).
     const minutes = config.evalEveryMinutes;
-    const markPassed = minutes ? Math.floor(r.elapsed / (60 * minutes)) > Math.floor(this.previousElapsed / (60 * minutes)) : false;
+    const markPassed = minutes
+      ? Math.floor(r.elapsed / (60 * minutes)) > Math.floor(this.previousElapsed / (60 * minutes))
+      : false;
     this.previousElapsed = r.elapsed;
     const evalDue = (config.evalEvery !== null && r.step % config.evalEvery === 0) || markPassed;
     const due = !this.checkpointed || Date.now() - this.lastCommit.at > CHECKPOINT_INTERVAL_S * 1000;
@@ -237,13 +292,32 @@ export class TrainingSession {
   /** After each evaluation: model selection, its metrics record, the curve, a line of output. */
   private async onEvaluate(r: EvalRecord): Promise<void> {
     const { config } = this;
-    const selected = await this.selection.afterEvaluation(this.s.model, r.step, r.robust_accuracy, { ...positionMetadata(r), 'yopo.method': config.method, 'yopo.model': config.model });
+    const selected = await this.selection.afterEvaluation(this.s.model, r.step, r.robust_accuracy, {
+      ...positionMetadata(r),
+      'yopo.method': config.method,
+      'yopo.model': config.model,
+    });
     // The load average says how busy the machine was while it trained (times depend on it).
-    const record = { epoch: r.epoch, step: r.step, elapsed_s: r.elapsed, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, attack: r.attack, norm: r.norm, eps: r.eps, n: r.n, ...selected, load_average: Number(loadavg()[0].toFixed(2)) };
+    const record = {
+      epoch: r.epoch,
+      step: r.step,
+      elapsed_s: r.elapsed,
+      clean_accuracy: r.clean_accuracy,
+      robust_accuracy: r.robust_accuracy,
+      attack: r.attack,
+      norm: r.norm,
+      eps: r.eps,
+      n: r.n,
+      ...selected,
+      load_average: Number(loadavg()[0].toFixed(2)),
+    };
     this.metrics.append(record);
     faultPoint('metrics.jsonl: evaluation appended');
     this.records.push(record);
-    await writeFileAtomic(this.folder.willWrite('curve'), new TextEncoder().encode(renderRunCurve(this.records, `${config.method} on ${config.model} (${config.data})`)));
+    await writeFileAtomic(
+      this.folder.willWrite('curve'),
+      new TextEncoder().encode(renderRunCurve(this.records, `${config.method} on ${config.model} (${config.data})`)),
+    );
     const line = `evaluation at step ${r.step}: clean ${(100 * r.clean_accuracy).toFixed(2)}%, robust (${r.attack}, ${r.norm} ε=${round(r.eps)}) ${percentWithInterval(r.robust_accuracy, r.n)} on ${r.n} ${selected.split} images${selected.best ? ' (best so far)' : ''}`;
     this.progress ? this.progress.log(line) : console.log(line);
   }
@@ -253,19 +327,38 @@ export class TrainingSession {
     const { s, config } = this;
     if (!s.validation) return;
     this.progress?.finish();
-    for (const f of await finalTestEvaluation(s.model, p.step, s.newModel, this.folder.dir, s.testSet, s.attack, config.seed + 2, this.selection.hasBest)) {
+    for (const f of await finalTestEvaluation(
+      s.model,
+      p.step,
+      s.newModel,
+      this.folder.dir,
+      s.testSet,
+      s.attack,
+      config.seed + 2,
+      this.selection.hasBest,
+    )) {
       this.metrics.append(finalRecord(f, p));
       faultPoint('metrics.jsonl: final test evaluation appended');
-      console.log(`test set, ${f.final} checkpoint (step ${f.checkpointStep}): clean ${percentWithInterval(f.clean_accuracy, f.n)}, robust ${percentWithInterval(f.robust_accuracy, f.n)} (${f.attack}, ${f.norm} ε=${round(f.eps)}, n=${f.n} test images)`);
+      console.log(
+        `test set, ${f.final} checkpoint (step ${f.checkpointStep}): clean ${percentWithInterval(f.clean_accuracy, f.n)}, robust ${percentWithInterval(f.robust_accuracy, f.n)} (${f.attack}, ${f.norm} ε=${round(f.eps)}, n=${f.n} test images)`,
+      );
     }
   }
 
   /** Commits a checkpoint (and an extended run's config.json first), recording the run's settings in it. */
   private async commit(p: TrainPosition): Promise<void> {
     const { config, folder, s } = this;
-    if (this.savedConfig) await writeFileAtomic(folder.willWrite('config'), new TextEncoder().encode(`${JSON.stringify(this.savedConfig, null, 2)}\n`));
+    if (this.savedConfig)
+      await writeFileAtomic(
+        folder.willWrite('config'),
+        new TextEncoder().encode(`${JSON.stringify(this.savedConfig, null, 2)}\n`),
+      );
     this.savedConfig = null;
-    await folder.commit(p, s.model, s.method.optimizers(), await persistentStateData(s.method), { 'yopo.method': config.method, 'yopo.model': config.model, [SETTINGS_KEY]: recordedSettings(config) });
+    await folder.commit(p, s.model, s.method.optimizers(), await persistentStateData(s.method), {
+      'yopo.method': config.method,
+      'yopo.model': config.model,
+      [SETTINGS_KEY]: recordedSettings(config),
+    });
     this.checkpointed = true;
     this.lastCommit = { step: p.step, at: Date.now() };
   }
@@ -276,14 +369,25 @@ export class TrainingSession {
     const { dir: out, files } = folder;
     this.progress?.finish();
     const last = result.lastEval;
-    const why = result.stoppedBy === 'time-budget' ? 'time budget reached' : result.stoppedBy === 'stop-request' ? 'stopped' : 'done';
-    console.log(`${why} after ${result.position.step} steps, ${formatDuration(result.position.elapsed)} of training (${formatDuration((Date.now() - this.started) / 1000)} wall time this session)`);
+    const why =
+      result.stoppedBy === 'time-budget'
+        ? 'time budget reached'
+        : result.stoppedBy === 'stop-request'
+          ? 'stopped'
+          : 'done';
+    console.log(
+      `${why} after ${result.position.step} steps, ${formatDuration(result.position.elapsed)} of training (${formatDuration((Date.now() - this.started) / 1000)} wall time this session)`,
+    );
     if (last) {
-      console.log(`clean accuracy ${percentWithInterval(last.clean_accuracy, last.n)}, robust accuracy ${percentWithInterval(last.robust_accuracy, last.n)} (${attackName(s.attack)}, ${config.norm ?? 'linf'} ε=${round(config.eps)}, n=${last.n} ${s.validation ? 'validation' : 'held-out test'} images)`);
+      console.log(
+        `clean accuracy ${percentWithInterval(last.clean_accuracy, last.n)}, robust accuracy ${percentWithInterval(last.robust_accuracy, last.n)} (${attackName(s.attack)}, ${config.norm ?? 'linf'} ε=${round(config.eps)}, n=${last.n} ${s.validation ? 'validation' : 'held-out test'} images)`,
+      );
       if (isQuickAttack(s.attack)) console.log(QUICK_ATTACK_NOTE);
     }
     // (No curve before the first evaluation, e.g. when stopped early.)
-    console.log(`${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}${this.selection.hasBest ? `\nbest checkpoint: ${join(out, BEST_FILE)}` : ''}\nmetrics: ${files.metrics}`);
+    console.log(
+      `${existsSync(files.curve) ? `curve: ${files.curve}\n` : ''}checkpoint: ${files.model}${this.selection.hasBest ? `\nbest checkpoint: ${join(out, BEST_FILE)}` : ''}\nmetrics: ${files.metrics}`,
+    );
     if (result.stoppedBy === 'stop-request') {
       console.log(`resume with: yopo train --out ${out} --resume`);
       process.exitCode = this.stopSignal === 'SIGTERM' ? 143 : 130;
@@ -297,7 +401,9 @@ export class TrainingSession {
     if (error instanceof TrainingDiverged || error instanceof NonFiniteError) {
       const first = error instanceof NonFiniteError ? `training diverged: ${error.message}` : error.message;
       const advice = `resume from it with a lower rate: yopo train --out ${out} --resume --lr ${Number((config.lr / 10).toPrecision(3))}`;
-      return new Error(`${first}. ${this.checkpointed ? `The last good checkpoint (finite weights and loss) is ${this.folder.files.model}, at step ${this.lastCommit.step}; ${advice}.` : `No checkpoint had been written; what this run wrote in ${out} was removed.`}`);
+      return new Error(
+        `${first}. ${this.checkpointed ? `The last good checkpoint (finite weights and loss) is ${this.folder.files.model}, at step ${this.lastCommit.step}; ${advice}.` : `No checkpoint had been written; what this run wrote in ${out} was removed.`}`,
+      );
     }
     return explainDeviceLimit(error, config.batchSize);
   }
@@ -325,7 +431,8 @@ export class TrainingSession {
 /** Method state besides optimisers (Free-m's δ), as host tensors for the training state file. */
 async function persistentStateData(method: Method): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
-  for (const [name, t] of method.persistentState?.() ?? []) out.set(`state.${name}`, { shape: [...t.shape], data: Float32Array.from(await t.data()) });
+  for (const [name, t] of method.persistentState?.() ?? [])
+    out.set(`state.${name}`, { shape: [...t.shape], data: Float32Array.from(await t.data()) });
   return out;
 }
 

@@ -19,7 +19,10 @@ export const tuneSpec = {
   options: {
     model: { type: 'string', default: 'smallcnn', choices: MODEL_NAMES, help: 'the model whose training step to tune' },
     'batch-size': { type: 'number', integer: true, min: 1, default: 256, help: 'batch size of the training step' },
-    json: { type: 'boolean', help: 'print one JSON object: { adapter, cache, mode, choices: [{ op, shape, variant, ms }] }' },
+    json: {
+      type: 'boolean',
+      help: 'print one JSON object: { adapter, cache, mode, choices: [{ op, shape, variant, ms }] }',
+    },
     force: { type: 'boolean', help: 'replace the cache file even if it is not a tuning cache yopo wrote' },
   },
 } as const satisfies CommandSpec;
@@ -32,11 +35,16 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   const { backend, description } = await openBackend('webgpu');
   const tuner = tunerOf((backend as WebGPUBackend).gpu)!;
   // The cache is rewritten after each shape: never over a file that is not one (file_ownership.ts).
-  if (tuner.where() !== 'memory only') checkMayWrite('tune', { path: tuner.where(), kind: 'tuning-cache', createsFolder: true }, parsed.values.force);
+  if (tuner.where() !== 'memory only')
+    checkMayWrite('tune', { path: tuner.where(), kind: 'tuning-cache', createsFolder: true }, parsed.values.force);
   const model = createModel(name, new Random(0));
   const rng = new Random(1);
   const x = randn([batch, ...model.inputShape], rng);
-  const y = tensor(Int32Array.from({ length: batch }, (_, i) => i % model.classes), [batch], 'int32');
+  const y = tensor(
+    Int32Array.from({ length: batch }, (_, i) => i % model.classes),
+    [batch],
+    'int32',
+  );
   model.train();
   // Record the step's kernel shapes (whatever YOPO_TUNE says), then measure each.
   const shapes = tuner.collect(() =>
@@ -48,7 +56,9 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   );
   await (backend as WebGPUBackend).gpu.sync();
   if (!json) {
-    console.log(`tuning ${shapes.length} kernel shape${shapes.length === 1 ? '' : 's'} of ${name} at batch ${batch} on ${description}`);
+    console.log(
+      `tuning ${shapes.length} kernel shape${shapes.length === 1 ? '' : 's'} of ${name} at batch ${batch} on ${description}`,
+    );
   }
   const choices: { op: string; shape: string; variant: string; ms: Record<string, number> }[] = [];
   for (const s of shapes) {
@@ -56,7 +66,9 @@ export async function tuneCommand(argv: string[]): Promise<void> {
     const [op, ...rest] = s.key.split(' ');
     choices.push({ op, shape: rest.join(' '), ...choice });
     if (!json) {
-      const times = Object.entries(choice.ms).map(([v, ms]) => `${v} ${ms.toFixed(3)} ms`).join('  ');
+      const times = Object.entries(choice.ms)
+        .map(([v, ms]) => `${v} ${ms.toFixed(3)} ms`)
+        .join('  ');
       console.log(`${s.key.padEnd(28)} ${times}  → ${choice.variant}`);
     }
   }
@@ -65,9 +77,17 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   model.dispose();
   const adapter = (backend as WebGPUBackend).adapter;
   if (json) {
-    console.log(JSON.stringify({ adapter: adapter ? adapterName(adapter) : description, cache: tuner.where(), mode: tuner.mode, choices }));
+    console.log(
+      JSON.stringify({
+        adapter: adapter ? adapterName(adapter) : description,
+        cache: tuner.where(),
+        mode: tuner.mode,
+        choices,
+      }),
+    );
     return;
   }
   console.log(`saved to ${tuner.where()}`);
-  if (tuner.mode === 'off') console.log('note: YOPO_TUNE=off, so training uses the built-in variants until it is unset');
+  if (tuner.mode === 'off')
+    console.log('note: YOPO_TUNE=off, so training uses the built-in variants until it is unset');
 }

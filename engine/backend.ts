@@ -37,7 +37,8 @@ export interface MatmulShape {
 export function checkLabels(labels: ArrayLike<number>, classes: number): void {
   for (let r = 0; r < labels.length; r++) {
     const label = labels[r];
-    if (!(Number.isInteger(label) && label >= 0 && label < classes)) throw new Error(`softmaxCrossEntropy: label ${label} at row ${r} is outside [0, ${classes})`);
+    if (!(Number.isInteger(label) && label >= 0 && label < classes))
+      throw new Error(`softmaxCrossEntropy: label ${label} at row ${r} is outside [0, ${classes})`);
   }
 }
 
@@ -135,7 +136,15 @@ export interface Backend {
   conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage;
   conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage;
   /** YOPO's fused first-layer step (see ConvAscentOptions): x and eta [batch, C, H, W], p [batch, O, H′, W′]; returns g or the new η, shaped as x. */
-  convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage;
+  convAscent(
+    x: Storage,
+    eta: Storage,
+    p: Storage,
+    w: Storage,
+    bias: Storage | null,
+    s: Conv2dShape,
+    o: ConvAscentOptions,
+  ): Storage;
   /** The ReLU bits of conv(clip(x + η, 0, 1)) + b: int32 words [batch, ⌈O/32⌉, H′, W′], bit o % 32 of word o / 32 set where channel o is > 0. */
   convReluBits(x: Storage, eta: Storage, w: Storage, bias: Storage | null, s: Conv2dShape): Storage;
   /** Wᵀ(p ⊙ m), m the ReLU bits `bits` (as convReluBits): the conv's input VJP of p where the bit is set; shaped as x, no clip. */
@@ -144,7 +153,17 @@ export interface Backend {
    *  bits0 (+ where now set, − where now clear), exactly 0 where no bit at η reaches the pixel, and zero
    *  where x + η is outside [0, 1]; then g or the L∞ step.
    *  With gradient0 = convMaskedInputGradient(p, bits0) it equals convAscent (YOPO: one base a full pass). */
-  convAscentFrom(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, bits0: Storage, gradient0: Storage, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): Storage;
+  convAscentFrom(
+    x: Storage,
+    eta: Storage,
+    p: Storage,
+    w: Storage,
+    bias: Storage | null,
+    bits0: Storage,
+    gradient0: Storage,
+    s: Conv2dShape,
+    o: Omit<ConvAscentOptions, 'relu'>,
+  ): Storage;
   maxPool2d(x: Storage, s: Pool2dShape): Storage;
   maxPool2dBackward(dy: Storage, x: Storage, s: Pool2dShape): Storage;
   avgPool2d(x: Storage, s: Pool2dShape): Storage;
@@ -154,7 +173,17 @@ export interface Backend {
   /** Per-channel batch mean and biased variance: returns [mean, variance], each [C]. */
   batchNormStats(x: Storage, batch: number, channels: number, spatial: number): [Storage, Storage];
   /** (x − mean)/sqrt(var + eps)·gamma + beta. */
-  batchNormApply(x: Storage, mean: Storage, variance: Storage, gamma: Storage, beta: Storage, batch: number, channels: number, spatial: number, eps: number): Storage;
+  batchNormApply(
+    x: Storage,
+    mean: Storage,
+    variance: Storage,
+    gamma: Storage,
+    beta: Storage,
+    batch: number,
+    channels: number,
+    spatial: number,
+    eps: number,
+  ): Storage;
 
   // Optimiser: updates param and momentum buffer in place.
   sgdUpdate(param: Storage, grad: Storage, momentum: Storage, size: number, o: SgdOptions): void;

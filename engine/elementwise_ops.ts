@@ -66,9 +66,15 @@ export const BINARY = {
   mul: { cpu: (a, b) => a * b, vjp: (t, { a, b, dy }) => [t.mul(dy, b), t.mul(dy, a)] },
   div: { cpu: (a, b) => a / b, vjp: (t, { a, b, dy }) => [t.div(dy, b), t.neg(t.div(t.mul(dy, a), t.square(b)))] },
   /** Ties send the gradient to a. */
-  maximum: { cpu: (a, b) => (a >= b ? a : b), vjp: (t, { a, b, dy }) => [t.mul(dy, t.ge(a, b)), t.mul(dy, t.lt(a, b))] },
+  maximum: {
+    cpu: (a, b) => (a >= b ? a : b),
+    vjp: (t, { a, b, dy }) => [t.mul(dy, t.ge(a, b)), t.mul(dy, t.lt(a, b))],
+  },
   /** Ties send the gradient to a. */
-  minimum: { cpu: (a, b) => (a <= b ? a : b), vjp: (t, { a, b, dy }) => [t.mul(dy, t.le(a, b)), t.mul(dy, t.gt(a, b))] },
+  minimum: {
+    cpu: (a, b) => (a <= b ? a : b),
+    vjp: (t, { a, b, dy }) => [t.mul(dy, t.le(a, b)), t.mul(dy, t.gt(a, b))],
+  },
   eq: { cpu: (a, b) => (a === b ? 1 : 0), comparison: true, vjp: null },
   ne: { cpu: (a, b) => (a !== b ? 1 : 0), comparison: true, vjp: null },
   lt: { cpu: (a, b) => (a < b ? 1 : 0), comparison: true, vjp: null },

@@ -24,7 +24,10 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-    if (result instanceof Promise) throw new Error('tidy: the function returned a Promise; tidy only works with synchronous functions (await outside it)');
+    if (result instanceof Promise)
+      throw new Error(
+        'tidy: the function returned a Promise; tidy only works with synchronous functions (await outside it)',
+      );
   } catch (error) {
     scopes.pop();
     for (const t of scope) t.dispose();

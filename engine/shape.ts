@@ -34,7 +34,8 @@ export function sameShape(a: Shape, b: Shape): boolean {
 /** Throws a clear error naming `what` unless every dimension is a non-negative integer. */
 export function checkShape(shape: Shape, what: string): void {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape ${shapeString(shape)} (dimensions must be non-negative integers)`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new Error(`${what}: invalid shape ${shapeString(shape)} (dimensions must be non-negative integers)`);
   }
 }
 
@@ -46,7 +47,9 @@ export function broadcastShapes(a: Shape, b: Shape, op: string): number[] {
     const da = a[a.length - rank + i] ?? 1;
     const db = b[b.length - rank + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(`${op}: shapes ${shapeString(a)} and ${shapeString(b)} cannot be broadcast together (axis ${i}: ${da} vs ${db})`);
+      throw new Error(
+        `${op}: shapes ${shapeString(a)} and ${shapeString(b)} cannot be broadcast together (axis ${i}: ${da} vs ${db})`,
+      );
     }
     out[i] = da === 1 ? db : da;
   }
@@ -84,7 +87,8 @@ export function normalizeAxes(axes: number | readonly number[] | undefined, rank
   const list = typeof axes === 'number' ? [axes] : [...axes];
   const out = new Set<number>();
   for (const a of list) {
-    if (!Number.isInteger(a) || a < -rank || a >= rank) throw new Error(`${op}: axis ${a} is out of range for a tensor of rank ${rank}`);
+    if (!Number.isInteger(a) || a < -rank || a >= rank)
+      throw new Error(`${op}: axis ${a} is out of range for a tensor of rank ${rank}`);
     out.add(a < 0 ? a + rank : a);
   }
   return [...out].sort((x, y) => x - y);

@@ -56,7 +56,8 @@ export class Tape {
 
   /** Records every op that fn runs. Tapes do not nest: record one computation at a time. */
   record<T>(fn: () => T): T {
-    if (recording) throw new Error('Tape.record: another tape is already recording; finish it first (tapes do not nest)');
+    if (recording)
+      throw new Error('Tape.record: another tape is already recording; finish it first (tapes do not nest)');
     recording = this;
     try {
       return fn();
@@ -72,14 +73,20 @@ export class Tape {
    */
   gradient(target: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tensor[] {
     if (!seed && target.size !== 1) {
-      throw new Error(`Tape.gradient: target has shape [${target.shape.join(', ')}]; pass a seed (cotangent) for a non-scalar target`);
+      throw new Error(
+        `Tape.gradient: target has shape [${target.shape.join(', ')}]; pass a seed (cotangent) for a non-scalar target`,
+      );
     }
     if (seed && (seed.size !== target.size || seed.dtype !== target.dtype)) {
-      throw new Error(`Tape.gradient: seed of shape [${seed.shape.join(', ')}] does not match target of shape [${target.shape.join(', ')}]`);
+      throw new Error(
+        `Tape.gradient: seed of shape [${seed.shape.join(', ')}] does not match target of shape [${target.shape.join(', ')}]`,
+      );
     }
     // A target this tape never saw would get all-zero gradients: a silent wrong answer.
     if (!wrt.some((t) => t.id === target.id) && !this.entries.some((e) => e.output.id === target.id)) {
-      throw new Error(`Tape.gradient: the target (shape [${target.shape.join(', ')}]) was not computed while this tape was recording; compute it inside tape.record(...)`);
+      throw new Error(
+        `Tape.gradient: the target (shape [${target.shape.join(', ')}]) was not computed while this tape was recording; compute it inside tape.record(...)`,
+      );
     }
     return noGrad(() => this.backward(target, wrt, seed ?? onesLike(target)));
   }
@@ -97,7 +104,10 @@ export class Tape {
       const e = this.entries[i];
       const dy = grads.get(e.output.id);
       if (!dy || !dependsOnWrt.has(e.output.id)) continue;
-      const inputGrads = e.vjp(dy, e.inputs.map((t) => dependsOnWrt.has(t.id)));
+      const inputGrads = e.vjp(
+        dy,
+        e.inputs.map((t) => dependsOnWrt.has(t.id)),
+      );
       for (let j = 0; j < e.inputs.length; j++) {
         const input = e.inputs[j];
         const g = inputGrads[j];

@@ -41,7 +41,10 @@ export class Tensor {
   /** A tensor of another shape over the same storage. */
   view(shape: Shape): Tensor {
     const ref = this.liveRef('reshape');
-    if (sizeOf(shape) !== this.size) throw new Error(`reshape: cannot view ${shapeString(this.shape)} (${this.size} elements) as ${shapeString(shape)} (${sizeOf(shape)} elements)`);
+    if (sizeOf(shape) !== this.size)
+      throw new Error(
+        `reshape: cannot view ${shapeString(this.shape)} (${this.size} elements) as ${shapeString(shape)} (${sizeOf(shape)} elements)`,
+      );
     ref.refs++;
     return new Tensor([...shape], this.dtype, ref);
   }
@@ -70,7 +73,8 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
-    if (this.size !== 1) throw new Error(`item: tensor of shape ${shapeString(this.shape)} has ${this.size} elements, expected 1`);
+    if (this.size !== 1)
+      throw new Error(`item: tensor of shape ${shapeString(this.shape)} has ${this.size} elements, expected 1`);
     return (await this.data())[0];
   }
 
@@ -93,10 +97,13 @@ export class Tensor {
     const mine = this.liveRef('assign');
     if (src === this) return this;
     if (src.dtype !== this.dtype || src.size !== this.size || !sameDims(src.shape, this.shape)) {
-      throw new Error(`assign: cannot assign a ${src.dtype} tensor of shape ${shapeString(src.shape)} to a ${this.dtype} tensor of shape ${shapeString(this.shape)}`);
+      throw new Error(
+        `assign: cannot assign a ${src.dtype} tensor of shape ${shapeString(src.shape)} to a ${this.dtype} tensor of shape ${shapeString(this.shape)}`,
+      );
     }
     const theirs = src.liveRef('assign');
-    if (theirs.backend !== mine.backend) throw new Error(`assign: tensors live on different backends (${mine.backend.name} and ${theirs.backend.name})`);
+    if (theirs.backend !== mine.backend)
+      throw new Error(`assign: tensors live on different backends (${mine.backend.name} and ${theirs.backend.name})`);
     theirs.refs++;
     this.release();
     this.ref = theirs;
@@ -120,7 +127,8 @@ export class Tensor {
   }
 
   private liveRef(op: string): StorageRef {
-    if (!this.ref) throw new Error(`${op}: tensor #${this.id} of shape ${shapeString(this.shape)} was already disposed`);
+    if (!this.ref)
+      throw new Error(`${op}: tensor #${this.id} of shape ${shapeString(this.shape)} was already disposed`);
     return this.ref;
   }
 }

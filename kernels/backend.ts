@@ -4,7 +4,21 @@
 // TypeScript finds them without listing @webgpu/types itself.
 /// <reference types="@webgpu/types" preserve="true" />
 
-import { type Backend, type BinaryOp, checkLabels, type Conv2dShape, type ConvAscentOptions, type DType, type MatmulShape, type Pool2dShape, type ReduceOp, type SgdOptions, type Storage, type TypedArray, type UnaryOp } from '../engine/backend.js';
+import {
+  type Backend,
+  type BinaryOp,
+  checkLabels,
+  type Conv2dShape,
+  type ConvAscentOptions,
+  type DType,
+  type MatmulShape,
+  type Pool2dShape,
+  type ReduceOp,
+  type SgdOptions,
+  type Storage,
+  type TypedArray,
+  type UnaryOp,
+} from '../engine/backend.js';
 import type { Shape } from '../engine/shape.js';
 import type { AdapterDescription } from './webgpu/device.js';
 import { Gpu, GpuBuffer } from './webgpu/gpu.js';
@@ -43,12 +57,25 @@ export class WebGPUBackend implements Backend {
     this.gpu = new Gpu(device);
     // Kernels with variants (matmul) ask this device's tuner which to run (kernels/tune.ts).
     const info = adapter ?? device.adapterInfo;
-    this.adapterIdentity = info ? [info.vendor, info.architecture, info.device, info.description].join('|') : 'unknown adapter';
-    attachTuner(this.gpu, this.adapterIdentity, adapter?.isSoftware ?? /llvmpipe|lavapipe|swiftshader|software/i.test(this.adapterIdentity));
+    this.adapterIdentity = info
+      ? [info.vendor, info.architecture, info.device, info.description].join('|')
+      : 'unknown adapter';
+    attachTuner(
+      this.gpu,
+      this.adapterIdentity,
+      adapter?.isSoftware ?? /llvmpipe|lavapipe|swiftshader|software/i.test(this.adapterIdentity),
+    );
   }
 
   upload(data: TypedArray, dtype: DType): Storage {
-    const view = dtype === 'int32' ? (data instanceof Int32Array ? data : Int32Array.from(data)) : data instanceof Float32Array ? data : Float32Array.from(data);
+    const view =
+      dtype === 'int32'
+        ? data instanceof Int32Array
+          ? data
+          : Int32Array.from(data)
+        : data instanceof Float32Array
+          ? data
+          : Float32Array.from(data);
     const out = this.gpu.acquire(view.byteLength);
     if (view.byteLength > 0) this.gpu.write(out, view);
     if (view instanceof Int32Array) this.hostInts.set(out, view.slice());
@@ -143,7 +170,15 @@ export class WebGPUBackend implements Backend {
     return conv.conv2dBackwardFilter(this.gpu, buf(x), buf(dy), s);
   }
 
-  convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage {
+  convAscent(
+    x: Storage,
+    eta: Storage,
+    p: Storage,
+    w: Storage,
+    bias: Storage | null,
+    s: Conv2dShape,
+    o: ConvAscentOptions,
+  ): Storage {
     return convAscent(this.gpu, buf(x), buf(eta), buf(p), buf(w), bias ? buf(bias) : null, s, o);
   }
 
@@ -155,8 +190,29 @@ export class WebGPUBackend implements Backend {
     return convMaskedInputGradient(this.gpu, buf(p), buf(bits), buf(w), s);
   }
 
-  convAscentFrom(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, bits0: Storage, gradient0: Storage, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): Storage {
-    return convAscentFrom(this.gpu, buf(x), buf(eta), buf(p), buf(w), bias ? buf(bias) : null, buf(bits0), buf(gradient0), s, o);
+  convAscentFrom(
+    x: Storage,
+    eta: Storage,
+    p: Storage,
+    w: Storage,
+    bias: Storage | null,
+    bits0: Storage,
+    gradient0: Storage,
+    s: Conv2dShape,
+    o: Omit<ConvAscentOptions, 'relu'>,
+  ): Storage {
+    return convAscentFrom(
+      this.gpu,
+      buf(x),
+      buf(eta),
+      buf(p),
+      buf(w),
+      bias ? buf(bias) : null,
+      buf(bits0),
+      buf(gradient0),
+      s,
+      o,
+    );
   }
 
   maxPool2d(x: Storage, s: Pool2dShape): Storage {
@@ -179,8 +235,29 @@ export class WebGPUBackend implements Backend {
     return bn.batchNormStats(this.gpu, buf(x), batch, channels, spatial);
   }
 
-  batchNormApply(x: Storage, mean: Storage, variance: Storage, gamma: Storage, beta: Storage, batch: number, channels: number, spatial: number, eps: number): Storage {
-    return bn.batchNormApply(this.gpu, buf(x), buf(mean), buf(variance), buf(gamma), buf(beta), batch, channels, spatial, eps);
+  batchNormApply(
+    x: Storage,
+    mean: Storage,
+    variance: Storage,
+    gamma: Storage,
+    beta: Storage,
+    batch: number,
+    channels: number,
+    spatial: number,
+    eps: number,
+  ): Storage {
+    return bn.batchNormApply(
+      this.gpu,
+      buf(x),
+      buf(mean),
+      buf(variance),
+      buf(gamma),
+      buf(beta),
+      batch,
+      channels,
+      spatial,
+      eps,
+    );
   }
 
   sgdUpdate(param: Storage, grad: Storage, momentum: Storage, size: number, o: SgdOptions): void {

@@ -46,11 +46,22 @@ function treeSum(): string {
 }
 
 /** Per-channel mean and biased variance ([channels] each) of NCHW x ([batch, channels, spatial]), numerically stable (no E[x²] − E[x]²). */
-export function batchNormStats(gpu: Gpu, x: Binding, batch: number, channels: number, spatial: number): [GpuBuffer, GpuBuffer] {
+export function batchNormStats(
+  gpu: Gpu,
+  x: Binding,
+  batch: number,
+  channels: number,
+  spatial: number,
+): [GpuBuffer, GpuBuffer] {
   const parts: { stats: [GpuBuffer, GpuBuffer]; images: number }[] = [];
-  forRowChunks(gpu, batch, [{ buffer: x, rowBytes: channels * spatial * 4, access: 'read' }], ({ count, windows: [xw] }) => {
-    parts.push({ stats: chunkStats(gpu, xw, count, channels, spatial), images: count });
-  });
+  forRowChunks(
+    gpu,
+    batch,
+    [{ buffer: x, rowBytes: channels * spatial * 4, access: 'read' }],
+    ({ count, windows: [xw] }) => {
+      parts.push({ stats: chunkStats(gpu, xw, count, channels, spatial), images: count });
+    },
+  );
   if (parts.length === 1) return parts[0].stats;
   // Stack the parts' statistics (part k's channel c at k·channels + c), as the chunks of chunkStats are.
   const K = parts.length;
@@ -72,10 +83,20 @@ export function batchNormStats(gpu: Gpu, x: Binding, batch: number, channels: nu
  * and variance of channel c at k·channels + c; part k has the share `weight` of the channel's values
  * (`lastWeight` for the last part). One invocation per channel.
  */
-function mergeStats(gpu: Gpu, parts: [Binding, Binding], channels: number, weight: number, lastWeight: number, K: number): [GpuBuffer, GpuBuffer] {
+function mergeStats(
+  gpu: Gpu,
+  parts: [Binding, Binding],
+  channels: number,
+  weight: number,
+  lastWeight: number,
+  K: number,
+): [GpuBuffer, GpuBuffer] {
   const mean = gpu.acquire(channels * 4);
   const variance = gpu.acquire(channels * 4);
-  const pipeline = gpu.program('batchNormStatsMerge', '', () => `
+  const pipeline = gpu.program(
+    'batchNormStatsMerge',
+    '',
+    () => `
 @group(0) @binding(0) var<storage, read> means: array<f32>;
 @group(0) @binding(1) var<storage, read> variances: array<f32>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;
@@ -95,7 +116,8 @@ ${countedMain('c', 'u.channels')}
   }
   mean[c] = m;
   variance[c] = v;
-}`);
+}`,
+  );
   const params = new Uint32Array([channels, K, 0, 0]);
   new Float32Array(params.buffer).set([weight, lastWeight], 2);
   gpu.dispatch(pipeline, [parts[0], parts[1], mean, variance], grid(channels).workgroups, params);
@@ -111,7 +133,10 @@ function statsProgram(gpu: Gpu, spatial: number): GPUComputePipeline {
   const width = loadWidth(spatial);
   const type = width === 4 ? 'vec4f' : 'f32';
   const P = spatial / width;
-  return gpu.program('batchNormStats', String(spatial), () => `
+  return gpu.program(
+    'batchNormStats',
+    String(spatial),
+    () => `
 @group(0) @binding(0) var<storage, read> x: array<${type}>;
 @group(0) @binding(1) var<storage, read_write> means: array<f32>;
 @group(0) @binding(2) var<storage, read_write> variances: array<f32>;
@@ -149,7 +174,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
     means[o] = m;
     variances[o] = tree[0] / n;
   }
-}`);
+}`,
+  );
 }
 
 function chunkStats(gpu: Gpu, x: Binding, batch: number, channels: number, spatial: number): [GpuBuffer, GpuBuffer] {
@@ -163,7 +189,12 @@ function chunkStats(gpu: Gpu, x: Binding, batch: number, channels: number, spati
   // With one chunk per channel the kernel writes the channel's statistics; with more, each chunk's, merged after.
   const outputs = chunks * channels;
   const stats: [GpuBuffer, GpuBuffer] = [gpu.acquire(outputs * 4), gpu.acquire(outputs * 4)];
-  gpu.dispatch(statsProgram(gpu, spatial), [x, ...stats], grid(outputs, 1).workgroups, new Uint32Array([channels, chunks, length, units]));
+  gpu.dispatch(
+    statsProgram(gpu, spatial),
+    [x, ...stats],
+    grid(outputs, 1).workgroups,
+    new Uint32Array([channels, chunks, length, units]),
+  );
   if (chunks === 1) return stats;
   const size = length * width; // values per chunk, all but the last
   const merged = mergeStats(gpu, stats, channels, size / count, (count - (chunks - 1) * size) / count, chunks);
@@ -176,26 +207,51 @@ function chunkStats(gpu: Gpu, x: Binding, batch: number, channels: number, spati
  * handles a vec4 of one channel when the spatial size allows (faster on lavapipe), else one value.
  */
 export function batchNormApply(
-  gpu: Gpu, x: Binding, mean: Binding, variance: Binding, gamma: Binding, beta: Binding,
-  batch: number, channels: number, spatial: number, eps: number,
+  gpu: Gpu,
+  x: Binding,
+  mean: Binding,
+  variance: Binding,
+  gamma: Binding,
+  beta: Binding,
+  batch: number,
+  channels: number,
+  spatial: number,
+  eps: number,
 ): GpuBuffer {
   const out = gpu.acquire(batch * channels * spatial * 4);
   if (batch * channels * spatial === 0) return out;
   const rowBytes = channels * spatial * 4;
-  const operands = [{ buffer: x, rowBytes, access: 'read' }, { buffer: out, rowBytes, access: 'write' }] as const;
-  forRowChunks(gpu, batch, operands, ({ count, windows: [xw, ow] }) => applyInto(gpu, xw, mean, variance, gamma, beta, ow, count, channels, spatial, eps));
+  const operands = [
+    { buffer: x, rowBytes, access: 'read' },
+    { buffer: out, rowBytes, access: 'write' },
+  ] as const;
+  forRowChunks(gpu, batch, operands, ({ count, windows: [xw, ow] }) =>
+    applyInto(gpu, xw, mean, variance, gamma, beta, ow, count, channels, spatial, eps),
+  );
   return out;
 }
 
 function applyInto(
-  gpu: Gpu, x: Binding, mean: Binding, variance: Binding, gamma: Binding, beta: Binding, out: Binding,
-  batch: number, channels: number, spatial: number, eps: number,
+  gpu: Gpu,
+  x: Binding,
+  mean: Binding,
+  variance: Binding,
+  gamma: Binding,
+  beta: Binding,
+  out: Binding,
+  batch: number,
+  channels: number,
+  spatial: number,
+  eps: number,
 ): void {
   const n = batch * channels * spatial;
   const width = loadWidth(spatial);
   const type = width === 4 ? 'vec4f' : 'f32';
   // The count is arrayLength of the exactly sized output; eps is in a uniform, so a model with another ε compiles nothing new.
-  const pipeline = gpu.program('batchNormApply', `${spatial}|${channels}`, () => `
+  const pipeline = gpu.program(
+    'batchNormApply',
+    `${spatial}|${channels}`,
+    () => `
 @group(0) @binding(0) var<storage, read> x: array<${type}>;
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read> variance: array<f32>;
@@ -207,6 +263,12 @@ ${countedMain('i', 'arrayLength(&out)')}
   let c = (i / ${spatial / width}u) % ${channels}u;
   let scale = gamma[c] / sqrt(variance[c] + eps.x);
   out[i] = (x[i] - mean[c]) * scale + beta[c];
-}`);
-  gpu.dispatch(pipeline, [x, mean, variance, gamma, beta, sized(out, n)], grid(n / width).workgroups, new Float32Array([eps]));
+}`,
+  );
+  gpu.dispatch(
+    pipeline,
+    [x, mean, variance, gamma, beta, sized(out, n)],
+    grid(n / width).workgroups,
+    new Float32Array([eps]),
+  );
 }

@@ -9,7 +9,17 @@ import { broadcastStrides, sameShape, sizeOf, type Shape } from '../engine/shape
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { forElementChunks, forRowChunks, type RowOperand } from './chunks.js';
 import { BINARY_WGSL } from './elementwise_ops.js';
-import { componentwise, countedMain, elementGrid, elementMain, grid, sized, strides, vectorizable, wgslType } from './wgsl.js';
+import {
+  componentwise,
+  countedMain,
+  elementGrid,
+  elementMain,
+  grid,
+  sized,
+  strides,
+  vectorizable,
+  wgslType,
+} from './wgsl.js';
 
 /** WGSL computing the flat offset into an input of `inShape` read at output index i. */
 function offsetExpression(name: string, inShape: Shape, outShape: Shape): string {
@@ -38,16 +48,30 @@ function operandKey(inShape: Shape, outShape: Shape): string {
 }
 
 /** Elementwise `op` of a and b broadcast to outShape; comparisons give float32 0/1. */
-export function binary(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, outShape: Shape, dtype: DType): GpuBuffer {
+export function binary(
+  gpu: Gpu,
+  op: BinaryOp,
+  a: Binding,
+  aShape: Shape,
+  b: Binding,
+  bShape: Shape,
+  outShape: Shape,
+  dtype: DType,
+): GpuBuffer {
   const n = sizeOf(outShape);
   const out = gpu.acquire(n * 4);
   const whole = (shape: Shape) => sameShape(shape, outShape) || sizeOf(shape) === 1;
   if (whole(aShape) && whole(bShape)) {
     // In chunks of the flat index; a single value binds whole in every chunk.
     const operands: RowOperand[] = [{ buffer: out, rowBytes: 4, access: 'write' }];
-    for (const [x, shape] of [[a, aShape], [b, bShape]] as const) if (sizeOf(shape) > 1) operands.push({ buffer: x, rowBytes: 4, access: 'read' });
+    for (const [x, shape] of [
+      [a, aShape],
+      [b, bShape],
+    ] as const)
+      if (sizeOf(shape) > 1) operands.push({ buffer: x, rowBytes: 4, access: 'read' });
     forRowChunks(gpu, n, operands, ({ count, windows: [o, ...inputs] }) => {
-      const at = (x: Binding, shape: Shape): [Binding, Shape] => (sizeOf(shape) > 1 ? [inputs.shift()!, [count]] : [x, shape]);
+      const at = (x: Binding, shape: Shape): [Binding, Shape] =>
+        sizeOf(shape) > 1 ? [inputs.shift()!, [count]] : [x, shape];
       binaryInto(gpu, op, ...at(a, aShape), ...at(b, bShape), o, [count], dtype);
     });
     return out;
@@ -56,22 +80,37 @@ export function binary(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Bin
   const rows = outShape[0];
   const alongRows = (shape: Shape) => shape.length === outShape.length && shape[0] === rows;
   const operands: RowOperand[] = [{ buffer: out, rowBytes: (n / rows) * 4, access: 'write' }];
-  for (const [x, shape] of [[a, aShape], [b, bShape]] as const) if (alongRows(shape)) operands.push({ buffer: x, rowBytes: (sizeOf(shape) / rows) * 4, access: 'read' });
+  for (const [x, shape] of [
+    [a, aShape],
+    [b, bShape],
+  ] as const)
+    if (alongRows(shape)) operands.push({ buffer: x, rowBytes: (sizeOf(shape) / rows) * 4, access: 'read' });
   forRowChunks(gpu, rows, operands, ({ count, windows: [o, ...inputs] }) => {
-    const at = (x: Binding, shape: Shape): [Binding, Shape] => (alongRows(shape) ? [inputs.shift()!, [count, ...shape.slice(1)]] : [x, shape]);
+    const at = (x: Binding, shape: Shape): [Binding, Shape] =>
+      alongRows(shape) ? [inputs.shift()!, [count, ...shape.slice(1)]] : [x, shape];
     binaryInto(gpu, op, ...at(a, aShape), ...at(b, bShape), o, [count, ...outShape.slice(1)], dtype);
   });
   return out;
 }
 
-function binaryInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, out: Binding, outShape: Shape, dtype: DType): void {
+function binaryInto(
+  gpu: Gpu,
+  op: BinaryOp,
+  a: Binding,
+  aShape: Shape,
+  b: Binding,
+  bShape: Shape,
+  out: Binding,
+  outShape: Shape,
+  dtype: DType,
+): void {
   const n = sizeOf(outShape);
   if (n === 0) return;
   const inType = wgslType(dtype);
   const outType = binaryRow(op).comparison ? 'f32' : inType;
   const expression = BINARY_WGSL[op].replaceAll('ZERO', `${inType}(0)`);
   const single = (shape: Shape) => sizeOf(shape) === 1 && !sameShape(shape, outShape);
-  if (!single(aShape) && !sameShape(aShape, outShape) || !single(bShape) && !sameShape(bShape, outShape)) {
+  if ((!single(aShape) && !sameShape(aShape, outShape)) || (!single(bShape) && !sameShape(bShape, outShape))) {
     broadcastInto(gpu, op, a, aShape, b, bShape, out, outShape, inType, outType, expression);
     return;
   }
@@ -84,11 +123,18 @@ function binaryInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Bindin
       const array = name.toUpperCase();
       if (single(shape)) return { decl: `array<${inType}>`, read: () => `${array}[0]`, load: '' };
       if (!vec4) return { decl: `array<${inType}>`, read: () => `${array}[i]`, load: '' };
-      return { decl: `array<vec4<${inType}>>`, read: (c: string) => `${name}v.${c}`, load: `let ${name}v = ${array}[j];` };
+      return {
+        decl: `array<vec4<${inType}>>`,
+        read: (c: string) => `${name}v.${c}`,
+        load: `let ${name}v = ${array}[j];`,
+      };
     };
     const A = operand('a', aShape);
     const B = operand('b', bShape);
-    const loads = [A.load, B.load].filter(Boolean).map((l) => `    ${l}`).join('\n');
+    const loads = [A.load, B.load]
+      .filter(Boolean)
+      .map((l) => `    ${l}`)
+      .join('\n');
     const body = vec4
       ? `${loads}\n${componentwise(outType, (c) => `let a = ${A.read(c)}; let b = ${B.read(c)};`, expression)}\n    out[j] = r;`
       : `  let a = ${A.read('')};\n  let b = ${B.read('')};\n  out[i] = ${expression};`;
@@ -107,11 +153,26 @@ ${elementMain('out', body, vec4)}`;
  * (arrayLength of the exactly sized output) need: a bias or a per-example factor broadcast over a
  * batch compiles once for every batch size.
  */
-function broadcastInto(gpu: Gpu, op: BinaryOp, a: Binding, aShape: Shape, b: Binding, bShape: Shape, out: Binding, outShape: Shape, inType: string, outType: string, expression: string): void {
+function broadcastInto(
+  gpu: Gpu,
+  op: BinaryOp,
+  a: Binding,
+  aShape: Shape,
+  b: Binding,
+  bShape: Shape,
+  out: Binding,
+  outShape: Shape,
+  inType: string,
+  outType: string,
+  expression: string,
+): void {
   const n = sizeOf(outShape);
   if (n === 0) return;
   const key = `${inType}|${outShape.slice(1).join('x')}|${operandKey(aShape, outShape)}|${operandKey(bShape, outShape)}`;
-  const pipeline = gpu.program(`binary_${op}_broadcast`, key, () => `
+  const pipeline = gpu.program(
+    `binary_${op}_broadcast`,
+    key,
+    () => `
 @group(0) @binding(0) var<storage, read> A: array<${inType}>;
 @group(0) @binding(1) var<storage, read> B: array<${inType}>;
 @group(0) @binding(2) var<storage, read_write> out: array<${outType}>;
@@ -119,7 +180,8 @@ ${countedMain('i', 'arrayLength(&out)')}
   let a = A[${offsetExpression('a', aShape, outShape)}];
   let b = B[${offsetExpression('b', bShape, outShape)}];
   out[i] = ${expression};
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [a, b, sized(out, n)], grid(n).workgroups);
 }
 
@@ -131,7 +193,12 @@ ${countedMain('i', 'arrayLength(&out)')}
 export function where(gpu: Gpu, cond: Binding, a: Binding, b: Binding, n: number, _dtype: DType): GpuBuffer {
   const out = gpu.acquire(n * 4);
   if (n === 0) return out;
-  const operands = [{ buffer: cond, access: 'read' }, { buffer: a, access: 'read' }, { buffer: b, access: 'read' }, { buffer: out, access: 'write' }] as const;
+  const operands = [
+    { buffer: cond, access: 'read' },
+    { buffer: a, access: 'read' },
+    { buffer: b, access: 'read' },
+    { buffer: out, access: 'write' },
+  ] as const;
   forElementChunks(gpu, n, operands, ({ count, windows: [c, x, y, o] }) => whereInto(gpu, c, x, y, o, count));
   return out;
 }
@@ -140,7 +207,9 @@ function whereInto(gpu: Gpu, cond: Binding, a: Binding, b: Binding, out: Binding
   const vec4 = vectorizable(n);
   const pipeline = gpu.program('where', vec4 ? 'vec4' : 'u32', () => {
     const [f, u] = vec4 ? ['vec4f', 'vec4<u32>'] : ['f32', 'u32'];
-    const body = vec4 ? '    out[j] = select(B[j], A[j], C[j] != vec4f(0.0));' : '  out[i] = select(B[i], A[i], C[i] != 0.0);';
+    const body = vec4
+      ? '    out[j] = select(B[j], A[j], C[j] != vec4f(0.0));'
+      : '  out[i] = select(B[i], A[i], C[i] != 0.0);';
     return `
 @group(0) @binding(0) var<storage, read> C: array<${f}>;
 @group(0) @binding(1) var<storage, read> A: array<${u}>;

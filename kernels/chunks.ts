@@ -65,13 +65,24 @@ function planRows(gpu: Gpu, rows: number, rowBytes: readonly number[], scratchRo
  * (and `scratchRowBytes` per row of temporaries the launch binds, e.g. a padded copy) fits one
  * binding, else once per chunk, on windows. Returns the number of chunks it ran.
  */
-export function forRowChunks(gpu: Gpu, rows: number, operands: readonly RowOperand[], launch: (chunk: RowChunk) => void, scratchRowBytes = 0): number {
+export function forRowChunks(
+  gpu: Gpu,
+  rows: number,
+  operands: readonly RowOperand[],
+  launch: (chunk: RowChunk) => void,
+  scratchRowBytes = 0,
+): number {
   const limit = gpu.bindingLimit;
   if (rows <= 1 || (rows * scratchRowBytes <= limit && operands.every((o) => rows * o.rowBytes <= limit))) {
     launch({ start: 0, count: rows, index: 0, windows: operands.map((o) => o.buffer) });
     return 1;
   }
-  const perChunk = planRows(gpu, rows, operands.map((o) => o.rowBytes), scratchRowBytes);
+  const perChunk = planRows(
+    gpu,
+    rows,
+    operands.map((o) => o.rowBytes),
+    scratchRowBytes,
+  );
   let index = 0;
   for (let start = 0; start < rows; start += perChunk, index++) {
     const count = Math.min(perChunk, rows - start);
@@ -79,7 +90,8 @@ export function forRowChunks(gpu: Gpu, rows: number, operands: readonly RowOpera
     const windows = operands.map((o) => {
       const at = start * o.rowBytes;
       const bytes = count * o.rowBytes;
-      if ((o.buffer.offset + at) % gpu.bindingAlignment === 0) return new GpuWindow(o.buffer.owner, o.buffer.offset + at, bytes);
+      if ((o.buffer.offset + at) % gpu.bindingAlignment === 0)
+        return new GpuWindow(o.buffer.owner, o.buffer.offset + at, bytes);
       const copy = gpu.acquire(bytes);
       if (o.access !== 'write') gpu.copy(o.buffer, copy, bytes, at, 0);
       scratch.push({ operand: o, at, copy });
@@ -95,20 +107,41 @@ export function forRowChunks(gpu: Gpu, rows: number, operands: readonly RowOpera
 }
 
 /** forRowChunks over the flat index of n four-byte elements (elementwise ops): every operand is n elements long. */
-export function forElementChunks(gpu: Gpu, n: number, operands: readonly Omit<RowOperand, 'rowBytes'>[], launch: (chunk: RowChunk) => void): number {
-  return forRowChunks(gpu, n, operands.map((o) => ({ ...o, rowBytes: 4 })), launch);
+export function forElementChunks(
+  gpu: Gpu,
+  n: number,
+  operands: readonly Omit<RowOperand, 'rowBytes'>[],
+  launch: (chunk: RowChunk) => void,
+): number {
+  return forRowChunks(
+    gpu,
+    n,
+    operands.map((o) => ({ ...o, rowBytes: 4 })),
+    launch,
+  );
 }
 
 /** How the results of the chunks of a reduction over the leading dimension combine. */
 export type Combine = 'sum' | 'max' | 'min';
 
 /** acc[i] = combine(acc[i], part[i]) for n four-byte elements (f32, or i32 for `i32`): one chunk's result into the running total. */
-export function accumulate(gpu: Gpu, combine: Combine, acc: Binding, part: Binding, n: number, type: 'f32' | 'i32' = 'f32'): void {
+export function accumulate(
+  gpu: Gpu,
+  combine: Combine,
+  acc: Binding,
+  part: Binding,
+  n: number,
+  type: 'f32' | 'i32' = 'f32',
+): void {
   if (n === 0) return;
-  const pipeline = gpu.program(`accumulate_${combine}`, type, () => `
+  const pipeline = gpu.program(
+    `accumulate_${combine}`,
+    type,
+    () => `
 @group(0) @binding(0) var<storage, read_write> acc: array<${type}>;
 @group(0) @binding(1) var<storage, read> part: array<${type}>;
-${elementMain('acc', `  acc[i] = ${combine === 'sum' ? 'acc[i] + part[i]' : `${combine}(acc[i], part[i])`};`)}`);
+${elementMain('acc', `  acc[i] = ${combine === 'sum' ? 'acc[i] + part[i]' : `${combine}(acc[i], part[i])`};`)}`,
+  );
   gpu.dispatch(pipeline, [sized(acc, n), part], elementGrid(n));
 }
 
@@ -116,7 +149,14 @@ ${elementMain('acc', `  acc[i] = ${combine === 'sum' ? 'acc[i] + part[i]' : `${c
  * The target of chunk `index` of a reduction whose result is n elements: the output itself for the
  * first chunk, a scratch buffer for the others; `done` adds that scratch into the output.
  */
-export function chunkTarget(gpu: Gpu, out: Binding, n: number, index: number, combine: Combine = 'sum', type: 'f32' | 'i32' = 'f32'): { target: Binding; done: () => void } {
+export function chunkTarget(
+  gpu: Gpu,
+  out: Binding,
+  n: number,
+  index: number,
+  combine: Combine = 'sum',
+  type: 'f32' | 'i32' = 'f32',
+): { target: Binding; done: () => void } {
   if (index === 0) return { target: out, done: () => undefined };
   const part = gpu.acquire(n * 4);
   return {

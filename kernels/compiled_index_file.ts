@@ -19,7 +19,10 @@ export function mesaCacheDir(env: Record<string, string | undefined> = process.e
 }
 
 /** The index file of an adapter (its identifying text) under the current Mesa cache folder. */
-export function compiledIndexPath(adapterIdentity: string, env: Record<string, string | undefined> = process.env): string {
+export function compiledIndexPath(
+  adapterIdentity: string,
+  env: Record<string, string | undefined> = process.env,
+): string {
   return join(tuneCacheDir(env), `compiled-${adapterId(`${adapterIdentity}|${mesaCacheDir(env)}`)}.txt`);
 }
 

@@ -93,10 +93,23 @@ function rowTileWeights(gpu: Gpu, w: Binding, p: RowTileWeights, config: RowTile
 }
 
 /** Runs one row-tile pass over `s.batch` images. */
-function rowTilePass(gpu: Gpu, src: Binding, weights: Binding, out: Binding, bias: Binding | null, s: Conv2dShape, p: RowTilePass, config: RowTileConfig): void {
+function rowTilePass(
+  gpu: Gpu,
+  src: Binding,
+  weights: Binding,
+  out: Binding,
+  bias: Binding | null,
+  s: Conv2dShape,
+  p: RowTilePass,
+  config: RowTileConfig,
+): void {
   const plan = rowTilePlan(p.rows, s.batch, p.gridHeight, p.gridWidth, config);
   // Unrolled for one shape: the key names everything the source depends on.
-  const pipeline = gpu.program(p.name, `${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}|${JSON.stringify(plan)}`, () => rowTileShader(p, plan, bias !== null));
+  const pipeline = gpu.program(
+    p.name,
+    `${JSON.stringify(s)}|${JSON.stringify(p)}|${bias !== null}|${JSON.stringify(plan)}`,
+    () => rowTileShader(p, plan, bias !== null),
+  );
   gpu.dispatch(pipeline, bias ? [src, weights, out, bias] : [src, weights, out], plan.workgroups);
 }
 
@@ -129,7 +142,12 @@ function rowTileShader(p: RowTilePass, plan: RowTilePlan, bias: boolean): string
     `    let plane = (n * ${p.channels}u + c) * ${p.sourceHeight * p.sourceWidth}u;`,
     ...reads.map(([name]) => `    let x${name} = src[plane + at${name}];`),
     ...(subgroup ? sharedWeights(p, plan, identityTaps) : ownWeights(p, plan, tapIndex)),
-    ...range(tm).flatMap((i) => pixels.map(([a, b], j) => `    acc${i}_${j} += ${fmaChain(p.taps.map((t, k) => [`a${i}_${k}`, `x${windowOffset(p, a, b, t)}`]))};`)),
+    ...range(tm).flatMap((i) =>
+      pixels.map(
+        ([a, b], j) =>
+          `    acc${i}_${j} += ${fmaChain(p.taps.map((t, k) => [`a${i}_${k}`, `x${windowOffset(p, a, b, t)}`]))};`,
+      ),
+    ),
     '  }',
     ...rowTileStores(p, plan, pixels),
   ];
@@ -157,12 +175,15 @@ function tilePixels(plan: RowTilePlan): [number, number][] {
 }
 
 /** The WGSL name of the source position that tap t reads for pixel (a, b): its offset from the window corner. */
-const windowOffset = (p: RowTilePass, a: number, b: number, t: Tap) => `${a * p.stride + t.row}_${b * p.stride + t.col}`;
+const windowOffset = (p: RowTilePass, a: number, b: number, t: Tap) =>
+  `${a * p.stride + t.row}_${b * p.stride + t.col}`;
 
 /** The source positions the tile reads, as [name, offset from the corner], in load order (by offset). */
 function sourceReads(p: RowTilePass, pixels: [number, number][]): [string, number][] {
   const reads = new Map<string, number>();
-  for (const [a, b] of pixels) for (const t of p.taps) reads.set(windowOffset(p, a, b, t), (a * p.stride + t.row) * p.sourceWidth + b * p.stride + t.col);
+  for (const [a, b] of pixels)
+    for (const t of p.taps)
+      reads.set(windowOffset(p, a, b, t), (a * p.stride + t.row) * p.sourceWidth + b * p.stride + t.col);
   return [...reads].sort((x, y) => x[1] - y[1]);
 }
 
@@ -206,7 +227,9 @@ function sharedWeights(p: RowTilePass, plan: RowTilePlan, identityTaps: boolean)
   for (let q = 0; q < Math.ceil(units / sg); q++) {
     lines.push(`    let v${q} = min(sid + ${q * sg}u, ${units - 1}u);`);
     const tap = identityTaps ? `v${q} / ${groups}u` : `tapIndex[v${q} / ${groups}u]`;
-    lines.push(`    let as${q} = w4[(c * ${kernelTaps}u + ${tap}) * ${p.rows / 4}u + min(row0 + 4u * (v${q} % ${groups}u), ${p.rows - 4}u) / 4u];`);
+    lines.push(
+      `    let as${q} = w4[(c * ${kernelTaps}u + ${tap}) * ${p.rows / 4}u + min(row0 + 4u * (v${q} % ${groups}u), ${p.rows - 4}u) / 4u];`,
+    );
   }
   p.taps.forEach((_, k) => {
     for (let g = 0; g < groups; g++) {
@@ -233,7 +256,9 @@ function rowTileStores(p: RowTilePass, plan: RowTilePlan, pixels: [number, numbe
       const rowsPast = p.gridHeight % th ? ` && qh0 + ${a}u < ${p.gridHeight}u` : '';
       const colsPast = p.gridWidth % tn ? ` && qw0 + ${b}u < ${p.gridWidth}u` : '';
       const store = `out[(n * ${p.rows}u + row0 + ${i}u) * ${height * width}u + dst + ${a * step * width + b * step}u]`;
-      lines.push(`  if (live && row0 + ${i}u < ${p.rows}u${rowsPast}${colsPast}) { ${p.relu ? `let v = ${value}; ${store} = ${UNARY_WGSL.relu};` : `${store} = ${value};`} }`);
+      lines.push(
+        `  if (live && row0 + ${i}u < ${p.rows}u${rowsPast}${colsPast}) { ${p.relu ? `let v = ${value}; ${store} = ${UNARY_WGSL.relu};` : `${store} = ${value};`} }`,
+      );
     });
   }
   return lines;
@@ -248,7 +273,8 @@ function rowsInnermost(gpu: Gpu, w: Binding, p: RowTileWeights): GpuBuffer {
   const pipeline = gpu.program(`${p.name}_weights`, `${p.channels}|${p.rows}|${KH}|${KW}`, () => {
     const lines: string[] = [];
     for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) lines.push(`  out[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${p.rows}u + r] = w[${p.weightIndex('r', kh, kw)}];`);
+      for (let kw = 0; kw < KW; kw++)
+        lines.push(`  out[(c * ${KH * KW}u + ${kh * KW + kw}u) * ${p.rows}u + r] = w[${p.weightIndex('r', kh, kw)}];`);
     }
     return `
 @group(0) @binding(0) var<storage, read> w: array<f32>;
@@ -267,7 +293,16 @@ ${lines.join('\n')}
  *  one cheap pass, keeps bounds checks out of the row-tile kernel's inner loop. An invocation writes
  *  one padded row (unrolled): on lavapipe several times faster than an invocation per element
  *  (docs/notes/kernels.md). */
-function padded(gpu: Gpu, x: Binding, planes: number, H: number, W: number, pad: number, PH: number, PW: number): GpuBuffer {
+function padded(
+  gpu: Gpu,
+  x: Binding,
+  planes: number,
+  H: number,
+  W: number,
+  pad: number,
+  PH: number,
+  PW: number,
+): GpuBuffer {
   const rows = planes * PH;
   const out = gpu.acquire(rows * PW * 4);
   const { workgroups, stride } = grid(rows);
@@ -299,9 +334,29 @@ function zeroFill(gpu: Gpu, out: Binding): void {
 
 /** NCHW convolution forward (with optional bias, then ReLU when `relu`): y [batch, outChannels, outHeight,
  *  outWidth]. `config` overrides the row-tile knobs (benchmarks and tests compare them). */
-export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s: Conv2dShape, config?: RowTileConfig, relu = false): GpuBuffer {
+export function conv2d(
+  gpu: Gpu,
+  x: Binding,
+  w: Binding,
+  bias: Binding | null,
+  s: Conv2dShape,
+  config?: RowTileConfig,
+  relu = false,
+): GpuBuffer {
   config ??= rowTileConfigOf(chosenVariant(gpu, forwardTunable, s), gpu.subgroupSize);
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const {
+    batch: B,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride: S,
+    padding: P,
+  } = s;
   const total = B * O * OH * OW;
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;
@@ -330,13 +385,22 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
     relu,
   };
   const weights = rowTileWeights(gpu, w, p, config);
-  const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: out, rowBytes: O * OH * OW * 4, access: 'write' }] as const;
+  const operands = [
+    { buffer: x, rowBytes: C * H * W * 4, access: 'read' },
+    { buffer: out, rowBytes: O * OH * OW * 4, access: 'write' },
+  ] as const;
   const paddedBytes = P > 0 ? C * p.sourceHeight * p.sourceWidth * 4 : 0;
-  forRowChunks(gpu, B, operands, ({ count, windows: [xw, ow] }) => {
-    const src = P > 0 ? padded(gpu, xw, count * C, H, W, P, p.sourceHeight, p.sourceWidth) : xw;
-    rowTilePass(gpu, src, weights, ow, bias, { ...s, batch: count }, p, config);
-    if (src !== xw) gpu.release(src.owner);
-  }, paddedBytes);
+  forRowChunks(
+    gpu,
+    B,
+    operands,
+    ({ count, windows: [xw, ow] }) => {
+      const src = P > 0 ? padded(gpu, xw, count * C, H, W, P, p.sourceHeight, p.sourceWidth) : xw;
+      rowTilePass(gpu, src, weights, ow, bias, { ...s, batch: count }, p, config);
+      if (src !== xw) gpu.release(src.owner);
+    },
+    paddedBytes,
+  );
   if (weights !== w) gpu.release(weights.owner);
   return out;
 }
@@ -347,9 +411,26 @@ export function conv2d(gpu: Gpu, x: Binding, w: Binding, bias: Binding | null, s
 // zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
 // whole flipped kernel over dy padded by K − 1 − P.
 /** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
-export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2dShape, config?: RowTileConfig): GpuBuffer {
+export function conv2dBackwardInput(
+  gpu: Gpu,
+  dy: Binding,
+  w: Binding,
+  s: Conv2dShape,
+  config?: RowTileConfig,
+): GpuBuffer {
   config ??= rowTileConfigOf(chosenVariant(gpu, backwardInputTunable, s), gpu.subgroupSize);
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S } = s;
+  const {
+    batch: B,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride: S,
+  } = s;
   const total = B * C * H * W;
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;
@@ -368,49 +449,88 @@ export function conv2dBackwardInput(gpu: Gpu, dy: Binding, w: Binding, s: Conv2d
     weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
   };
   const weights = rowTileWeights(gpu, w, layout, config);
-  const operands = [{ buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }, { buffer: out, rowBytes: C * H * W * 4, access: 'write' }] as const;
-  forRowChunks(gpu, B, operands, ({ count, windows: [dyw, ow] }) => {
-    // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
-    if (rowsUsed.length < rowPhases.length || colsUsed.length < colPhases.length) zeroFill(gpu, ow);
-    const src = PH > OH || PW > OW ? padded(gpu, dyw, count * O, OH, OW, pad, PH, PW) : dyw;
-    // One dispatch per phase: on lavapipe a dispatch costs a tiny share of a phase pass at
-    // PreAct-ResNet18's shapes (docs/notes/kernels.md), so one launch over all phases would gain nothing.
-    for (const rp of rowsUsed) {
-      for (const cp of colsUsed) {
-        // Window position v reads dy position (a + base − taps + 1) + v, through kernel tap j = taps − 1 − v:
-        // k = first + S·j, at index KH − 1 − k of the flipped kernel.
-        const taps: Tap[] = [];
-        for (let v = 0; v < rp.taps; v++) {
-          for (let u = 0; u < cp.taps; u++) {
-            taps.push({ kh: KH - 1 - (rp.first + S * (rp.taps - 1 - v)), kw: KW - 1 - (cp.first + S * (cp.taps - 1 - u)), row: v, col: u });
+  const operands = [
+    { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' },
+    { buffer: out, rowBytes: C * H * W * 4, access: 'write' },
+  ] as const;
+  forRowChunks(
+    gpu,
+    B,
+    operands,
+    ({ count, windows: [dyw, ow] }) => {
+      // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
+      if (rowsUsed.length < rowPhases.length || colsUsed.length < colPhases.length) zeroFill(gpu, ow);
+      const src = PH > OH || PW > OW ? padded(gpu, dyw, count * O, OH, OW, pad, PH, PW) : dyw;
+      // One dispatch per phase: on lavapipe a dispatch costs a tiny share of a phase pass at
+      // PreAct-ResNet18's shapes (docs/notes/kernels.md), so one launch over all phases would gain nothing.
+      for (const rp of rowsUsed) {
+        for (const cp of colsUsed) {
+          // Window position v reads dy position (a + base − taps + 1) + v, through kernel tap j = taps − 1 − v:
+          // k = first + S·j, at index KH − 1 − k of the flipped kernel.
+          const taps: Tap[] = [];
+          for (let v = 0; v < rp.taps; v++) {
+            for (let u = 0; u < cp.taps; u++) {
+              taps.push({
+                kh: KH - 1 - (rp.first + S * (rp.taps - 1 - v)),
+                kw: KW - 1 - (cp.first + S * (cp.taps - 1 - u)),
+                row: v,
+                col: u,
+              });
+            }
           }
+          rowTilePass(
+            gpu,
+            src,
+            weights,
+            ow,
+            null,
+            { ...s, batch: count },
+            {
+              ...layout,
+              sourceHeight: PH,
+              sourceWidth: PW,
+              gridHeight: rp.pixels,
+              gridWidth: cp.pixels,
+              stride: 1,
+              originRow: pad + rp.base - rp.taps + 1,
+              originCol: pad + cp.base - cp.taps + 1,
+              taps,
+              out: { height: H, width: W, step: S, row0: rp.q, col0: cp.q },
+              relu: false,
+            },
+            config,
+          );
         }
-        rowTilePass(gpu, src, weights, ow, null, { ...s, batch: count }, {
-          ...layout,
-          sourceHeight: PH,
-          sourceWidth: PW,
-          gridHeight: rp.pixels,
-          gridWidth: cp.pixels,
-          stride: 1,
-          originRow: pad + rp.base - rp.taps + 1,
-          originCol: pad + cp.base - cp.taps + 1,
-          taps,
-          out: { height: H, width: W, step: S, row0: rp.q, col0: cp.q },
-          relu: false,
-        }, config);
       }
-    }
-    if (src !== dyw) gpu.release(src.owner);
-  }, O * PH * PW * 4);
+      if (src !== dyw) gpu.release(src.owner);
+    },
+    O * PH * PW * 4,
+  );
   if (weights !== w) gpu.release(weights.owner);
   return out;
 }
 
 /** Gradient of the convolution w.r.t. its weight: dw [outChannels, inChannels, kh, kw] from x and dy (a big batch in chunks, whose sums add up). */
-export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2dShape, config?: BackwardFilterConfig): GpuBuffer {
+export function conv2dBackwardFilter(
+  gpu: Gpu,
+  x: Binding,
+  dy: Binding,
+  s: Conv2dShape,
+  config?: BackwardFilterConfig,
+): GpuBuffer {
   config ??= backwardFilterConfigOf(chosenVariant(gpu, backwardFilterTunable, s), gpu.subgroupSize);
   const knobs = config;
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
+  const {
+    batch: B,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+  } = s;
   const total = O * C * KH * KW;
   const out = gpu.acquire(total * 4);
   if (total === 0) return out;
@@ -418,7 +538,10 @@ export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2
     zeroFill(gpu, out);
     return out;
   }
-  const operands = [{ buffer: x, rowBytes: C * H * W * 4, access: 'read' }, { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' }] as const;
+  const operands = [
+    { buffer: x, rowBytes: C * H * W * 4, access: 'read' },
+    { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' },
+  ] as const;
   forRowChunks(gpu, B, operands, ({ count, index, windows: [xw, dyw] }) => {
     const { target, done } = chunkTarget(gpu, out, total, index);
     backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count }, knobs);
@@ -434,24 +557,37 @@ export function conv2dBackwardFilter(gpu: Gpu, x: Binding, dy: Binding, s: Conv2
 // With subgroups the lanes do not each load all TM·TW dy values of a step: lane l loads column l's TM
 // values and subgroupBroadcast passes them round (a register extract on lavapipe), so a step of TW =
 // subgroup size columns costs each lane TM loads of dy instead of TM·TW.
-function backwardFilterInto(gpu: Gpu, x: Binding, dy: Binding, out: Binding, s: Conv2dShape, config: BackwardFilterConfig): void {
+function backwardFilterInto(
+  gpu: Gpu,
+  x: Binding,
+  dy: Binding,
+  out: Binding,
+  s: Conv2dShape,
+  config: BackwardFilterConfig,
+): void {
   const total = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
   const plan = backwardFilterPlan(s, config, gpu.bindingLimit);
   const partial = plan.chunks === 1 ? out : gpu.acquire(plan.chunks * total * 4);
-  const pipeline = gpu.program('conv2d_backward_filter', `${JSON.stringify(s)}|${JSON.stringify(plan)}`, () => backwardFilterShader(s, plan));
+  const pipeline = gpu.program('conv2d_backward_filter', `${JSON.stringify(s)}|${JSON.stringify(plan)}`, () =>
+    backwardFilterShader(s, plan),
+  );
   gpu.dispatch(pipeline, [x, dy, partial], [plan.groupsX, plan.groupsY, plan.chunks]);
   if (partial === out) return;
   // Second pass: add the chunks' partial sums in a fixed order (deterministic).
   const used = plan.chunks;
   const { workgroups, stride } = grid(total);
-  const sum = gpu.program('conv2d_backward_filter_sum', `${total}|${used}|${stride}`, () => `
+  const sum = gpu.program(
+    'conv2d_backward_filter_sum',
+    `${total}|${used}|${stride}`,
+    () => `
 @group(0) @binding(0) var<storage, read> part: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${flatIndex(total, stride)}
   var acc = 0.0;
   for (var k = 0u; k < ${used}u; k++) { acc += part[k * ${total}u + i]; }
   out[i] = acc;
-}`);
+}`,
+  );
   gpu.dispatch(sum, [partial, out], workgroups);
   gpu.release(partial.owner);
 }
@@ -461,7 +597,19 @@ ${flatIndex(total, stride)}
 // the input at kernel row kh, column col from the step's first window.
 /** The weight gradient's WGSL: workgroup layer z sums images [z·perChunk, (z + 1)·perChunk) into part[z]. */
 function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan): string {
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const {
+    batch: B,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride: S,
+    padding: P,
+  } = s;
   const { tm, wx, wy, tw, perChunk, subgroup } = plan;
   const KK = KH * KW;
   const full = Math.floor(OW / tw) * tw;
@@ -477,11 +625,22 @@ function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan): string 
     `      let h = oh * ${S} - ${P};`,
     ...range(KH).map((kh) => `      let rowOk${kh} = u32(h + ${kh}) < ${H}u;`),
     // Steps of tw output columns, then the columns left over.
-    ...(full > 0 ? [`      for (var ow0 = 0; ow0 < ${full}; ow0 += ${tw}) {`, ...columnStep(s, plan, 'ow0', tw, '        '), '      }'] : []),
+    ...(full > 0
+      ? [
+          `      for (var ow0 = 0; ow0 < ${full}; ow0 += ${tw}) {`,
+          ...columnStep(s, plan, 'ow0', tw, '        '),
+          '      }',
+        ]
+      : []),
     ...(OW > full ? ['      {', ...columnStep(s, plan, `${full}`, OW - full, '        '), '      }'] : []),
     '    }',
     '  }',
-    ...range(tm).flatMap((i) => range(KK).map((t) => `  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${O * C * KK}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`)),
+    ...range(tm).flatMap((i) =>
+      range(KK).map(
+        (t) =>
+          `  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${O * C * KK}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`,
+      ),
+    ),
   ];
   return `${subgroup ? 'enable subgroups;' : ''}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -504,21 +663,30 @@ function columnStep(s: Conv2dShape, plan: BackwardFilterPlan, ow0: string, count
   const lines = [`let v = ${ow0} * ${S} - ${P};`, `let pix = u32(oh * ${OW} + ${ow0});`];
   if (subgroup) {
     for (let i = 0; i < tm; i++) lines.push(`let d${i} = dy[dyPlane${i} + pix + min(sid, ${count - 1}u)];`);
-    for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = subgroupBroadcast(d${i}, ${j}u);`);
+    for (let i = 0; i < tm; i++)
+      for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = subgroupBroadcast(d${i}, ${j}u);`);
   } else {
-    for (let i = 0; i < tm; i++) for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
+    for (let i = 0; i < tm; i++)
+      for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
   }
   for (let kh = 0; kh < KH; kh++) {
     for (let col = 0; col < (count - 1) * S + KW; col++) {
       const at = `(h + ${kh}) * ${W} + v + ${col}`;
       const ok = `ok${kh}_${col}`;
       if (P === 0) lines.push(`let x${kh}_${col} = x[xPlane + u32(${at})];`);
-      else lines.push(`let ${ok} = rowOk${kh} && u32(v + ${col}) < ${W}u;`, `let x${kh}_${col} = select(0.0, x[xPlane + u32(select(0, ${at}, ${ok}))], ${ok});`);
+      else
+        lines.push(
+          `let ${ok} = rowOk${kh} && u32(v + ${col}) < ${W}u;`,
+          `let x${kh}_${col} = select(0.0, x[xPlane + u32(select(0, ${at}, ${ok}))], ${ok});`,
+        );
     }
   }
   for (let i = 0; i < tm; i++) {
     for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) lines.push(`acc${i}_${kh * KW + kw} += ${fmaChain(range(count).map((j) => [`g${i}_${j}`, `x${kh}_${j * S + kw}`]))};`);
+      for (let kw = 0; kw < KW; kw++)
+        lines.push(
+          `acc${i}_${kh * KW + kw} += ${fmaChain(range(count).map((j) => [`g${i}_${j}`, `x${kh}_${j * S + kw}`]))};`,
+        );
     }
   }
   return lines.map((line) => indent + line);

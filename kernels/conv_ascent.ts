@@ -50,7 +50,12 @@ function rowTile(width: number, max: number, multiple: number): { cols: number; 
 }
 
 /** The offsets (from the tile's first pixel / S) of the dz rows or columns a tile of `t` pixels reads, and which pixel each tap of each offset reaches. */
-function taps(t: number, k: number, S: number, P: number): { offsets: number[]; reads: { pixel: number; tap: number; off: number }[] } {
+function taps(
+  t: number,
+  k: number,
+  S: number,
+  P: number,
+): { offsets: number[]; reads: { pixel: number; tap: number; off: number }[] } {
   const reads: { pixel: number; tap: number; off: number }[] = [];
   for (let pixel = 0; pixel < t; pixel++) {
     for (let tap = 0; tap < k; tap++) {
@@ -125,16 +130,35 @@ function maskTile(s: Conv2dShape): MaskTile {
   const rows = Math.min(MASK_TR, s.outHeight);
   const windowRows = (rows - 1) * s.stride + s.kernelHeight;
   const windowCols = (cols - 1) * s.stride + s.kernelWidth;
-  return { rows, cols, tileRows: Math.ceil(s.outHeight / rows), tilesPerRow, windowRows, windowCols, windowInRegisters: s.inChannels * windowRows * windowCols <= WINDOW_IN_REGISTERS };
+  return {
+    rows,
+    cols,
+    tileRows: Math.ceil(s.outHeight / rows),
+    tilesPerRow,
+    windowRows,
+    windowCols,
+    windowInRegisters: s.inChannels * windowRows * windowCols <= WINDOW_IN_REGISTERS,
+  };
 }
 
 /** mask [batch, ⌈O/32⌉, OH, OW]: bit o % 32 of word o / 32 set where b + conv(clip(x + η, 0, 1)) > 0 at channel o. */
-function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
+function reluMask(
+  gpu: Gpu,
+  x: GpuBuffer,
+  eta: GpuBuffer,
+  w: GpuBuffer,
+  bias: GpuBuffer | null,
+  s: Conv2dShape,
+): GpuBuffer {
   const out = gpu.acquire(s.batch * Math.ceil(s.outChannels / 32) * s.outHeight * s.outWidth * 4);
   const tile = maskTile(s);
   const { workgroups, stride } = grid(s.batch * tile.tileRows * tile.tilesPerRow);
   // Unrolled for one shape (YOPO runs it n times per full pass); the key names what the source depends on.
-  const pipeline = gpu.program('conv_ascent_relu_mask', `${JSON.stringify(s)}|${bias !== null}|${tile.rows}x${tile.cols}`, () => reluMaskShader(s, tile, stride, bias !== null));
+  const pipeline = gpu.program(
+    'conv_ascent_relu_mask',
+    `${JSON.stringify(s)}|${bias !== null}|${tile.rows}x${tile.cols}`,
+    () => reluMaskShader(s, tile, stride, bias !== null),
+  );
   gpu.dispatch(pipeline, bias ? [x, eta, w, out, bias] : [x, eta, w, out], [...workgroups, 1]);
   return out;
 }
@@ -145,7 +169,17 @@ function reluMask(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: Gp
 // z{rr}_{b} the sum at tile pixel (rr, b); bits{rr}_{b} its word of bits.
 /** The ReLU-mask kernel's WGSL (workgroup row stride `stride`). */
 function reluMaskShader(s: Conv2dShape, tile: MaskTile, stride: number, bias: boolean): string {
-  const { batch: B, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
+  const {
+    batch: B,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+  } = s;
   const KK = KH * KW;
   const words = Math.ceil(O / 32);
   const tiles = tile.tileRows * tile.tilesPerRow;
@@ -153,13 +187,19 @@ function reluMaskShader(s: Conv2dShape, tile: MaskTile, stride: number, bias: bo
     `  let oi = (q / ${tile.tilesPerRow}u) * ${tile.rows}u;`,
     `  let oj0 = (q % ${tile.tilesPerRow}u) * ${tile.cols}u;`,
     ...maskWindowBounds(s, tile),
-    ...(tile.windowInRegisters ? range(C).flatMap((c) => clippedWindow(s, tile, `${c * H * W}u + n * ${C * H * W}u`, String(c), '  ')) : []),
+    ...(tile.windowInRegisters
+      ? range(C).flatMap((c) => clippedWindow(s, tile, `${c * H * W}u + n * ${C * H * W}u`, String(c), '  '))
+      : []),
     `  for (var word = 0u; word < ${words}u; word++) {`,
     ...forEachMaskPixel(tile, (rr, b) => `    var bits${rr}_${b} = 0u;`),
     `    for (var o = word * 32u; o < min(word * 32u + 32u, ${O}u); o++) {`,
     ...forEachMaskPixel(tile, (rr, b) => `      var z${rr}_${b} = ${bias ? 'bias[o]' : '0.0'};`),
     ...(tile.windowInRegisters
-      ? range(C).flatMap((c) => ['      {', ...channelSums(s, tile, c, (kh, kw) => `o * ${C * KK}u + ${c * KK + kh * KW + kw}u`, '        '), '      }'])
+      ? range(C).flatMap((c) => [
+          '      {',
+          ...channelSums(s, tile, c, (kh, kw) => `o * ${C * KK}u + ${c * KK + kh * KW + kw}u`, '        '),
+          '      }',
+        ])
       : [
           `      for (var c = 0u; c < ${C}u; c++) {`,
           ...clippedWindow(s, tile, `(n * ${C}u + c) * ${H * W}u`, 'c', '        '),
@@ -206,8 +246,14 @@ function forEachMaskPixel(tile: MaskTile, line: (rr: number, b: number) => strin
 function maskWindowBounds(s: Conv2dShape, tile: MaskTile): string[] {
   const { inHeight: H, inWidth: W, stride: S, padding: P } = s;
   return [
-    ...range(tile.windowRows).flatMap((r) => [`  let h${r} = i32(oi * ${S}u) + ${r - P};`, `  let rowOk${r} = u32(h${r}) < ${H}u;`]),
-    ...range(tile.windowCols).flatMap((u) => [`  let v${u} = i32(oj0 * ${S}u) + ${u - P};`, `  let colOk${u} = u32(v${u}) < ${W}u;`]),
+    ...range(tile.windowRows).flatMap((r) => [
+      `  let h${r} = i32(oi * ${S}u) + ${r - P};`,
+      `  let rowOk${r} = u32(h${r}) < ${H}u;`,
+    ]),
+    ...range(tile.windowCols).flatMap((u) => [
+      `  let v${u} = i32(oj0 * ${S}u) + ${u - P};`,
+      `  let colOk${u} = u32(v${u}) < ${W}u;`,
+    ]),
   ];
 }
 
@@ -218,20 +264,31 @@ function clippedWindow(s: Conv2dShape, tile: MaskTile, plane: string, c: string,
     for (let u = 0; u < tile.windowCols; u++) {
       const ok = `rowOk${r} && colOk${u}`;
       lines.push(`${indent}let k${c}_${r}_${u} = ${plane} + u32(select(0, h${r} * ${s.inWidth} + v${u}, ${ok}));`);
-      lines.push(`${indent}let a${c}_${r}_${u} = select(0.0, clamp(x[k${c}_${r}_${u}] + eta[k${c}_${r}_${u}], 0.0, 1.0), ${ok});`);
+      lines.push(
+        `${indent}let a${c}_${r}_${u} = select(0.0, clamp(x[k${c}_${r}_${u}] + eta[k${c}_${r}_${u}], 0.0, 1.0), ${ok});`,
+      );
     }
   }
   return lines;
 }
 
 /** Channel `c`'s share of every tile pixel's sum: its KH × KW weights (at WGSL index `weightIndex(kh, kw)`) times the window. */
-function channelSums(s: Conv2dShape, tile: MaskTile, c: number | string, weightIndex: (kh: number, kw: number) => string, indent: string): string[] {
+function channelSums(
+  s: Conv2dShape,
+  tile: MaskTile,
+  c: number | string,
+  weightIndex: (kh: number, kw: number) => string,
+  indent: string,
+): string[] {
   const { kernelHeight: KH, kernelWidth: KW, stride: S } = s;
   const lines: string[] = [];
-  for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) lines.push(`${indent}let w${kh}_${kw} = w[${weightIndex(kh, kw)}];`);
+  for (let kh = 0; kh < KH; kh++)
+    for (let kw = 0; kw < KW; kw++) lines.push(`${indent}let w${kh}_${kw} = w[${weightIndex(kh, kw)}];`);
   for (let rr = 0; rr < tile.rows; rr++) {
     for (let b = 0; b < tile.cols; b++) {
-      for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) lines.push(`${indent}z${rr}_${b} = fma(w${kh}_${kw}, a${c}_${rr * S + kh}_${b * S + kw}, z${rr}_${b});`);
+      for (let kh = 0; kh < KH; kh++)
+        for (let kw = 0; kw < KW; kw++)
+          lines.push(`${indent}z${rr}_${b} = fma(w${kh}_${kw}, a${c}_${rr * S + kh}_${b * S + kw}, z${rr}_${b});`);
     }
   }
   return lines;
@@ -244,14 +301,18 @@ interface TileReach {
 }
 
 function tileReach(s: Conv2dShape, tile: GradientTile): TileReach {
-  return { rows: taps(tile.rows, s.kernelHeight, s.stride, s.padding), cols: taps(tile.cols, s.kernelWidth, s.stride, s.padding) };
+  return {
+    rows: taps(tile.rows, s.kernelHeight, s.stride, s.padding),
+    cols: taps(tile.cols, s.kernelWidth, s.stride, s.padding),
+  };
 }
 
 /** The taps of the tile that dz pixel (row offset ro, column offset co) reaches: pixel (a, b) through kernel tap (kh, kw). */
 function tapsAt(reach: TileReach, ro: number, co: number): { a: number; b: number; kh: number; kw: number }[] {
   const found: { a: number; b: number; kh: number; kw: number }[] = [];
   for (const rr of reach.rows.reads.filter((r) => r.off === ro)) {
-    for (const cr of reach.cols.reads.filter((r) => r.off === co)) found.push({ a: rr.pixel, b: cr.pixel, kh: rr.tap, kw: cr.tap });
+    for (const cr of reach.cols.reads.filter((r) => r.off === co))
+      found.push({ a: rr.pixel, b: cr.pixel, kh: rr.tap, kw: cr.tap });
   }
   return found;
 }
@@ -271,29 +332,49 @@ function tileHeader(s: Conv2dShape, tile: GradientTile, tiles: number, stride: n
     `  let v0 = (t % ${tilesPerRow}u) * ${tile.cols}u;`,
   ];
   for (const off of reach.rows.offsets) {
-    L.push(`  let rowRaw${name(off)} = i32(h0 / ${S}u) + ${off};`, `  let rowOk${name(off)} = u32(rowRaw${name(off)}) < ${OH}u;`);
+    L.push(
+      `  let rowRaw${name(off)} = i32(h0 / ${S}u) + ${off};`,
+      `  let rowOk${name(off)} = u32(rowRaw${name(off)}) < ${OH}u;`,
+    );
     L.push(`  let row${name(off)} = select(0u, u32(rowRaw${name(off)}), rowOk${name(off)}) * ${OW}u;`);
   }
   for (const off of reach.cols.offsets) {
-    L.push(`  let colRaw${name(off)} = i32(v0 / ${S}u) + ${off};`, `  let colOk${name(off)} = u32(colRaw${name(off)}) < ${OW}u;`);
+    L.push(
+      `  let colRaw${name(off)} = i32(v0 / ${S}u) + ${off};`,
+      `  let colOk${name(off)} = u32(colRaw${name(off)}) < ${OW}u;`,
+    );
     L.push(`  let col${name(off)} = select(0u, u32(colRaw${name(off)}), colOk${name(off)});`);
   }
   return L;
 }
 
 /** For pixel (a, b) of a tile at (h0, v0), channel c: its index in x (clamped into the image) and the guard of its store. */
-function tilePixel(s: Conv2dShape, tile: GradientTile, c: number, a: number, b: number): { index: string; guard: string } {
+function tilePixel(
+  s: Conv2dShape,
+  tile: GradientTile,
+  c: number,
+  a: number,
+  b: number,
+): { index: string; guard: string } {
   const { inChannels: C, inHeight: H, inWidth: W } = s;
   const guards = ['live'];
   if (tile.tileRows * tile.rows > H) guards.push(`h0 + ${a}u < ${H}u`);
   if (tile.tilesPerRow * tile.cols > W) guards.push(`v0 + ${b}u < ${W}u`);
-  return { index: `n * ${C * H * W}u + ${c * H * W}u + min(h0 + ${a}u, ${H - 1}u) * ${W}u + min(v0 + ${b}u, ${W - 1}u)`, guard: guards.join(' && ') };
+  return {
+    index: `n * ${C * H * W}u + ${c * H * W}u + min(h0 + ${a}u, ${H - 1}u) * ${W}u + min(v0 + ${b}u, ${W - 1}u)`,
+    guard: guards.join(' && '),
+  };
 }
 
 /** One line per (channel c, tile pixel (a, b)), channels outermost. */
-function forEachTilePixel(s: Conv2dShape, tile: GradientTile, line: (c: number, a: number, b: number) => string[]): string[] {
+function forEachTilePixel(
+  s: Conv2dShape,
+  tile: GradientTile,
+  line: (c: number, a: number, b: number) => string[],
+): string[] {
   const lines: string[] = [];
-  for (let c = 0; c < s.inChannels; c++) for (let a = 0; a < tile.rows; a++) for (let b = 0; b < tile.cols; b++) lines.push(...line(c, a, b));
+  for (let c = 0; c < s.inChannels; c++)
+    for (let a = 0; a < tile.rows; a++) for (let b = 0; b < tile.cols; b++) lines.push(...line(c, a, b));
   return lines;
 }
 
@@ -306,11 +387,24 @@ type GradientOutput = ConvAscentOptions['output'] | 'raw';
 // when S divides b + P − kw (rows likewise). Pixels of the tile share their p loads ((TR + KH − 1) ×
 // (TN + KW − 1) at stride 1 for C·TR·TN·KH·KW FMAs per output channel).
 /** The input-gradient pass (with the ReLU and clip masks), then g or the L∞ step and projection; out shaped as x. */
-function inputGradientStep(gpu: Gpu, x: GpuBuffer | null, eta: GpuBuffer | null, p: GpuBuffer, mask: GpuBuffer | null, w: GpuBuffer, s: Conv2dShape, o: { output: GradientOutput; sigma: number; eps: number }): GpuBuffer {
+function inputGradientStep(
+  gpu: Gpu,
+  x: GpuBuffer | null,
+  eta: GpuBuffer | null,
+  p: GpuBuffer,
+  mask: GpuBuffer | null,
+  w: GpuBuffer,
+  s: Conv2dShape,
+  o: { output: GradientOutput; sigma: number; eps: number },
+): GpuBuffer {
   const out = gpu.acquire(s.batch * s.inChannels * s.inHeight * s.inWidth * 4);
   const tile = gradientTile(s, accumulatorBudget(gpu));
   const { workgroups, stride } = grid(s.batch * tile.tileRows * tile.tilesPerRow);
-  const pipeline = gpu.program(`conv_ascent_${o.output}`, `${JSON.stringify(s)}|${mask !== null}|${tile.rows}x${tile.cols}`, () => inputGradientShader(s, tile, stride, o.output, mask !== null));
+  const pipeline = gpu.program(
+    `conv_ascent_${o.output}`,
+    `${JSON.stringify(s)}|${mask !== null}|${tile.rows}x${tile.cols}`,
+    () => inputGradientShader(s, tile, stride, o.output, mask !== null),
+  );
   const named: Record<string, GpuBuffer | null> = { x, eta, p, w, out, mask };
   const buffers = bindingNames(o.output === 'raw', mask !== null).map((b) => named[b]!);
   if (o.output === 'linfStep') gpu.dispatch(pipeline, buffers, [...workgroups, 1], new Float32Array([o.sigma, o.eps]));
@@ -322,7 +416,13 @@ function inputGradientStep(gpu: Gpu, x: GpuBuffer | null, eta: GpuBuffer | null,
 // weight at channel c, tap t; for dz pixel at offsets (ro, co), named {ro}_{co} (m for minus): m… its
 // mask word, d… its p where the bit is set.
 /** The gradient pass's WGSL (workgroup row stride `stride`; with the ReLU mask binding when `mask`). */
-function inputGradientShader(s: Conv2dShape, tile: GradientTile, stride: number, output: GradientOutput, mask: boolean): string {
+function inputGradientShader(
+  s: Conv2dShape,
+  tile: GradientTile,
+  stride: number,
+  output: GradientOutput,
+  mask: boolean,
+): string {
   const { batch: B, inChannels: C, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
   const KK = KH * KW;
   const words = Math.ceil(O / 32);
@@ -334,7 +434,12 @@ function inputGradientShader(s: Conv2dShape, tile: GradientTile, stride: number,
     ...forEachTilePixel(s, tile, (c, a, b) => [`  var g${c}_${a}_${b} = 0.0;`]),
     `  for (var word = 0u; word < ${words}u; word++) {`,
     // With a ReLU: the mask words of the tile's dz pixels, one gather each per 32 output channels.
-    ...(mask ? [`    let wordBase = (n * ${words}u + word) * ${OH * OW}u;`, ...dzPixels.map(([ro, co]) => `    let m${at(ro, co)} = mask[wordBase + row${name(ro)} + col${name(co)}];`)] : []),
+    ...(mask
+      ? [
+          `    let wordBase = (n * ${words}u + word) * ${OH * OW}u;`,
+          ...dzPixels.map(([ro, co]) => `    let m${at(ro, co)} = mask[wordBase + row${name(ro)} + col${name(co)}];`),
+        ]
+      : []),
     `    for (var o = word * 32u; o < min(word * 32u + 32u, ${O}u); o++) {`,
     `      let plane = (n * ${O}u + o) * ${OH * OW}u;`,
     ...(mask ? ['      let bit = 1u << (o & 31u);'] : []),
@@ -343,14 +448,19 @@ function inputGradientShader(s: Conv2dShape, tile: GradientTile, stride: number,
       const ok = `rowOk${name(ro)} && colOk${name(co)}${mask ? ` && (m${at(ro, co)} & bit) != 0u` : ''}`;
       return [
         `      let d${at(ro, co)} = select(0.0, p[plane + row${name(ro)} + col${name(co)}], ${ok});`,
-        ...tapsAt(reach, ro, co).flatMap(({ a, b, kh, kw }) => range(C).map((c) => `      g${c}_${a}_${b} = fma(w${c}_${kh * KW + kw}, d${at(ro, co)}, g${c}_${a}_${b});`)),
+        ...tapsAt(reach, ro, co).flatMap(({ a, b, kh, kw }) =>
+          range(C).map((c) => `      g${c}_${a}_${b} = fma(w${c}_${kh * KW + kw}, d${at(ro, co)}, g${c}_${a}_${b});`),
+        ),
       ];
     }),
     '    }',
     '  }',
     ...forEachTilePixel(s, tile, (c, a, b) => {
       const { index, guard } = tilePixel(s, tile, c, a, b);
-      const store = output === 'raw' ? [`    if (${guard}) { out[i] = g${c}_${a}_${b}; }`] : clipAndStore(`g${c}_${a}_${b}`, 'i', stepping, guard, '    ');
+      const store =
+        output === 'raw'
+          ? [`    if (${guard}) { out[i] = g${c}_${a}_${b}; }`]
+          : clipAndStore(`g${c}_${a}_${b}`, 'i', stepping, guard, '    ');
       return ['  {', `    let i = ${index};`, ...store, '  }'];
     }),
   ];
@@ -369,8 +479,17 @@ ${L.join('\n')}
  *  clip(x + η) = x + η, 0 ≤ x + η ≤ 1 inclusive), then g or the L∞ step and projection stored to out[i]
  *  where `guard` holds. Reads x, η and, when stepping, the uniform u. */
 function clipAndStore(g: string, i: string, stepping: boolean, guard: string, ind: string): string[] {
-  const L = [`let e = eta[${i}];`, `let xi = x[${i}];`, 'let sum = xi + e;', `let masked = select(0.0, ${g}, clamp(sum, 0.0, 1.0) == sum);`];
-  if (stepping) L.push('let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);', `if (${guard}) { out[${i}] = clamp(xi + inBall, 0.0, 1.0) - xi; }`);
+  const L = [
+    `let e = eta[${i}];`,
+    `let xi = x[${i}];`,
+    'let sum = xi + e;',
+    `let masked = select(0.0, ${g}, clamp(sum, 0.0, 1.0) == sum);`,
+  ];
+  if (stepping)
+    L.push(
+      'let inBall = clamp(e + u.sigma * sign(masked), -u.eps, u.eps);',
+      `if (${guard}) { out[${i}] = clamp(xi + inBall, 0.0, 1.0) - xi; }`,
+    );
   else L.push(`if (${guard}) { out[${i}] = masked; }`);
   return L.map((line) => ind + line);
 }
@@ -378,7 +497,9 @@ function clipAndStore(g: string, i: string, stepping: boolean, guard: string, in
 /** WGSL declarations of storage bindings 0, 1, … in the order given: `out` writable, the bit words u32, the rest f32. */
 function storageDeclarations(names: readonly string[]): string[] {
   const type = (b: string) => (['mask', 'bits', 'bits0'].includes(b) ? 'u32' : 'f32');
-  return names.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b === 'out' ? 'read_write' : 'read'}> ${b}: array<${type(b)}>;`);
+  return names.map(
+    (b, k) => `@group(0) @binding(${k}) var<storage, ${b === 'out' ? 'read_write' : 'read'}> ${b}: array<${type(b)}>;`,
+  );
 }
 
 /** The correction step's storage bindings in order (a uniform, when stepping, comes after them). */
@@ -390,7 +511,16 @@ function bindingNames(raw: boolean, mask: boolean): string[] {
 }
 
 /** YOPO's fused first-layer step (see ConvAscentOptions): two dispatches with a ReLU, one without. */
-export function convAscent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape, o: ConvAscentOptions): GpuBuffer {
+export function convAscent(
+  gpu: Gpu,
+  x: GpuBuffer,
+  eta: GpuBuffer,
+  p: GpuBuffer,
+  w: GpuBuffer,
+  bias: GpuBuffer | null,
+  s: Conv2dShape,
+  o: ConvAscentOptions,
+): GpuBuffer {
   // The op layer (engine/ops/conv_ascent.ts) refuses empty shapes.
   const mask = o.relu ? reluMask(gpu, x, eta, w, bias, s) : null;
   const out = inputGradientStep(gpu, x, eta, p, mask, w, s, o);
@@ -407,17 +537,41 @@ export function convAscent(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer,
 // dense pass reads (the per-lane reads that bound it on lavapipe).
 
 /** The ReLU bits at η (Backend.convReluBits): the mask kernel's words. */
-export function convReluBits(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, s: Conv2dShape): GpuBuffer {
+export function convReluBits(
+  gpu: Gpu,
+  x: GpuBuffer,
+  eta: GpuBuffer,
+  w: GpuBuffer,
+  bias: GpuBuffer | null,
+  s: Conv2dShape,
+): GpuBuffer {
   return reluMask(gpu, x, eta, w, bias, s);
 }
 
 /** Wᵀ(p ⊙ m) for ReLU bits m (Backend.convMaskedInputGradient): the dense gradient pass without x, η or the clip. */
-export function convMaskedInputGradient(gpu: Gpu, p: GpuBuffer, bits: GpuBuffer, w: GpuBuffer, s: Conv2dShape): GpuBuffer {
+export function convMaskedInputGradient(
+  gpu: Gpu,
+  p: GpuBuffer,
+  bits: GpuBuffer,
+  w: GpuBuffer,
+  s: Conv2dShape,
+): GpuBuffer {
   return inputGradientStep(gpu, null, null, p, bits, w, s, { output: 'raw', sigma: 0, eps: 0 });
 }
 
 /** Backend.convAscentFrom: the bits at η, then g₀ corrected at the bits that differ from bits0, the clip mask, and g or the L∞ step. */
-export function convAscentFrom(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, bits0: GpuBuffer, gradient0: GpuBuffer, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): GpuBuffer {
+export function convAscentFrom(
+  gpu: Gpu,
+  x: GpuBuffer,
+  eta: GpuBuffer,
+  p: GpuBuffer,
+  w: GpuBuffer,
+  bias: GpuBuffer | null,
+  bits0: GpuBuffer,
+  gradient0: GpuBuffer,
+  s: Conv2dShape,
+  o: Omit<ConvAscentOptions, 'relu'>,
+): GpuBuffer {
   const bits = reluMask(gpu, x, eta, w, bias, s);
   const out = correctedStep(gpu, x, eta, p, w, bits0, bits, gradient0, s, o);
   gpu.release(bits);
@@ -433,12 +587,25 @@ export function convAscentFrom(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuf
 // short, and kept as loops they compile several times faster than unrolled, and the pass runs faster
 // than with one pixel an invocation (measurements: docs/notes/kernels.md).
 /** The L∞ step (or g) from a base: g₀ corrected at the ReLU bits that flipped between bits0 and bits. */
-function correctedStep(gpu: Gpu, x: GpuBuffer, eta: GpuBuffer, p: GpuBuffer, w: GpuBuffer, bits0: GpuBuffer, bits: GpuBuffer, gradient0: GpuBuffer, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): GpuBuffer {
+function correctedStep(
+  gpu: Gpu,
+  x: GpuBuffer,
+  eta: GpuBuffer,
+  p: GpuBuffer,
+  w: GpuBuffer,
+  bits0: GpuBuffer,
+  bits: GpuBuffer,
+  gradient0: GpuBuffer,
+  s: Conv2dShape,
+  o: Omit<ConvAscentOptions, 'relu'>,
+): GpuBuffer {
   const out = gpu.acquire(s.batch * s.inChannels * s.inHeight * s.inWidth * 4);
   const stepping = o.output === 'linfStep';
   const tile = gradientTile(s, accumulatorBudget(gpu));
   const { workgroups, stride } = grid(s.batch * tile.tileRows * tile.tilesPerRow);
-  const pipeline = gpu.program(`conv_ascent_from_${o.output}`, `${JSON.stringify(s)}|${tile.rows}x${tile.cols}`, () => correctedStepShader(s, tile, stride, stepping));
+  const pipeline = gpu.program(`conv_ascent_from_${o.output}`, `${JSON.stringify(s)}|${tile.rows}x${tile.cols}`, () =>
+    correctedStepShader(s, tile, stride, stepping),
+  );
   const named = { x, eta, p, w, out, bits0, bits, g0: gradient0 };
   const buffers = CORRECTION_BINDINGS.map((b) => named[b]);
   if (stepping) gpu.dispatch(pipeline, buffers, [...workgroups, 1], new Float32Array([o.sigma, o.eps]));
@@ -454,7 +621,8 @@ function correctedStepShader(s: Conv2dShape, tile: GradientTile, stride: number,
   const words = Math.ceil(O / 32);
   const reach = tileReach(s, tile);
   // Bits past the last channel of the last word are never set by the mask kernel; masked off anyway.
-  const valid = O % 32 === 0 ? '0xffffffffu' : `select(0xffffffffu, ${(2 ** (O % 32) - 1) >>> 0}u, word == ${words - 1}u)`;
+  const valid =
+    O % 32 === 0 ? '0xffffffffu' : `select(0xffffffffu, ${(2 ** (O % 32) - 1) >>> 0}u, word == ${words - 1}u)`;
   const L = [
     ...tileHeader(s, tile, B * tile.tileRows * tile.tilesPerRow, stride, reach),
     ...range(tile.rows).flatMap((a) => range(tile.cols).map((b) => `  var live${a}_${b} = 0u;`)),
@@ -470,7 +638,13 @@ function correctedStepShader(s: Conv2dShape, tile: GradientTile, stride: number,
       // No ReLU bit at η reaches this pixel: the gradient is exactly 0, as the direct sum gives, not the
       // rounding left over from removing g₀'s terms.
       const g = `select(g0[i] + corr[${(c * tile.rows + a) * tile.cols + b}], 0.0, live${a}_${b} == 0u)`;
-      return ['  {', `    let i = ${index};`, `    let g = ${g};`, ...clipAndStore('g', 'i', stepping, guard, '    '), '  }'];
+      return [
+        '  {',
+        `    let i = ${index};`,
+        `    let g = ${g};`,
+        ...clipAndStore('g', 'i', stepping, guard, '    '),
+        '  }',
+      ];
     }),
   ];
   return `
@@ -502,7 +676,16 @@ function bitWords(reach: TileReach, ro: number, co: number): string[] {
  *  of the tile, added to corr. Input row oy·S − P + kh and column ox·S − P + kw, relative to the tile's
  *  first pixel (h0, v0), are its (a, b). */
 function flippedBitCorrections(s: Conv2dShape, tile: GradientTile, reach: TileReach, valid: string): string[] {
-  const { inChannels: C, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const {
+    inChannels: C,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride: S,
+    padding: P,
+  } = s;
   const [r0, c0] = [reach.rows.offsets[0], reach.cols.offsets[0]];
   const rows = reach.rows.offsets[reach.rows.offsets.length - 1] - r0 + 1;
   const cols = reach.cols.offsets[reach.cols.offsets.length - 1] - c0 + 1;

@@ -53,7 +53,9 @@ export type ConvVariant = 'plain' | 'subgroup' | 'subgroup-large' | 'subgroup-xl
  *  subgroups of a fixed size. */
 export function convVariants(subgroupSize: number, pass: 'row' | 'filter' = 'row'): ConvVariant[] {
   if (subgroupSize === 0) return ['plain'];
-  return pass === 'filter' ? ['plain', 'subgroup', 'subgroup-large', 'subgroup-xl'] : ['plain', 'subgroup', 'subgroup-large'];
+  return pass === 'filter'
+    ? ['plain', 'subgroup', 'subgroup-large', 'subgroup-xl']
+    : ['plain', 'subgroup', 'subgroup-large'];
 }
 
 /** The built-in variant of shape `s` (no tuning): subgroup tiles from SUBGROUP_MIN_FLOPS on. */
@@ -63,7 +65,8 @@ export function defaultConvVariant(s: Conv2dShape, subgroupSize: number): ConvVa
 
 /** The row-tile knobs of a variant. */
 export function rowTileConfigOf(variant: ConvVariant, subgroupSize: number): RowTileConfig {
-  if (variant === 'subgroup-xl') throw new Error("conv: the row tile has no 'subgroup-xl' variant (only the weight gradient has)");
+  if (variant === 'subgroup-xl')
+    throw new Error("conv: the row tile has no 'subgroup-xl' variant (only the weight gradient has)");
   if (variant === 'plain' || subgroupSize === 0) return ROW_TILE_DEFAULT;
   return { ...(variant === 'subgroup-large' ? ROW_TILE_SUBGROUP_LARGE : ROW_TILE_SUBGROUP), subgroup: subgroupSize };
 }
@@ -94,7 +97,6 @@ export function convFlops(s: Conv2dShape): number {
  */
 export const SUBGROUP_MIN_FLOPS = 2 ** 24;
 
-
 /** How a row-tile pass splits `rows` × (batch × QH × QW pixels) of output across invocations. */
 export interface RowTilePlan {
   /** Rows per invocation, and an invocation's TH × TN block of pixels. */
@@ -116,7 +118,13 @@ export interface RowTilePlan {
 }
 
 /** The row-tile plan for `rows` rows over a QH × QW grid of pixels per image. */
-export function rowTilePlan(rows: number, batch: number, QH: number, QW: number, config: RowTileConfig = ROW_TILE_DEFAULT): RowTilePlan {
+export function rowTilePlan(
+  rows: number,
+  batch: number,
+  QH: number,
+  QW: number,
+  config: RowTileConfig = ROW_TILE_DEFAULT,
+): RowTilePlan {
   // Few rows: all lanes on pixels.
   const tm = Math.min(config.tmMax, rows);
   const wy = Math.min(8, 2 ** Math.ceil(Math.log2(Math.ceil(rows / tm))));
@@ -130,7 +138,8 @@ export function rowTilePlan(rows: number, batch: number, QH: number, QW: number,
   const tileRows = Math.ceil(QH / th);
   const tiles = batch * tileRows * tilesPerRow;
   const workgroups: [number, number, number] = [Math.ceil(tiles / wx), Math.ceil(rows / (wy * tm)), 1];
-  if (workgroups[0] > MAX_WORKGROUPS) throw new Error(`conv2d: ${tiles} pixel tiles exceed one dispatch (limit ${MAX_WORKGROUPS * wx})`);
+  if (workgroups[0] > MAX_WORKGROUPS)
+    throw new Error(`conv2d: ${tiles} pixel tiles exceed one dispatch (limit ${MAX_WORKGROUPS * wx})`);
   const vecRows = tm % 4 === 0 && rows % 4 === 0;
   // Lanes of one subgroup must share their rows: whole subgroups along x.
   // Where it cannot share (one row: SmallCNN's first-conv input gradient), the tile keeps the subgroup
@@ -145,7 +154,8 @@ export function rowTilePlan(rows: number, batch: number, QH: number, QW: number,
  *  high are 5 tiles of 2, not 4 of 3 that compute 12. */
 export function tileHeight(QH: number, thMax: number): number {
   let best = thMax;
-  for (let th = thMax - 1; th >= Math.ceil(thMax / 2); th--) if (th * Math.ceil(QH / th) < best * Math.ceil(QH / best)) best = th;
+  for (let th = thMax - 1; th >= Math.ceil(thMax / 2); th--)
+    if (th * Math.ceil(QH / th) < best * Math.ceil(QH / best)) best = th;
   return best;
 }
 
@@ -190,7 +200,16 @@ export interface BackwardInputPlan {
 }
 
 export function backwardInputPlan(s: Conv2dShape): BackwardInputPlan {
-  const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
+  const {
+    inHeight: H,
+    inWidth: W,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride: S,
+    padding: P,
+  } = s;
   const rowPhases = axisPhases(H, KH, S, P);
   const colPhases = axisPhases(W, KW, S, P);
   const rowsUsed = rowPhases.filter((ph) => ph.taps > 0);
@@ -198,9 +217,18 @@ export function backwardInputPlan(s: Conv2dShape): BackwardInputPlan {
   // Enough zeros before the first and after the last dy position any phase reads (0 before and 1
   // after for 3x3 stride 2 padding 1).
   const before = (phases: AxisPhase[]) => Math.max(0, ...phases.map((ph) => ph.taps - 1 - ph.base));
-  const after = (phases: AxisPhase[], size: number) => Math.max(0, ...phases.map((ph) => ph.pixels - 1 + ph.base - (size - 1)));
+  const after = (phases: AxisPhase[], size: number) =>
+    Math.max(0, ...phases.map((ph) => ph.pixels - 1 + ph.base - (size - 1)));
   const pad = Math.max(before(rowsUsed), before(colsUsed));
-  return { rowPhases, colPhases, rowsUsed, colsUsed, pad, PH: pad + OH + after(rowsUsed, OH), PW: pad + OW + after(colsUsed, OW) };
+  return {
+    rowPhases,
+    colPhases,
+    rowsUsed,
+    colsUsed,
+    pad,
+    PH: pad + OH + after(rowsUsed, OH),
+    PW: pad + OW + after(colsUsed, OW),
+  };
 }
 
 /** Knobs of the weight-gradient kernel (benchmarks compare them; the defaults suit lavapipe). */
@@ -239,12 +267,17 @@ export const BACKWARD_FILTER_TW = 1;
 /** The weight-gradient configuration for a device with subgroups of a fixed size (0: none). With
  *  subgroups dy costs a broadcast instead of a load, so more out channels per invocation pay. */
 export function backwardFilterConfig(subgroupSize: number): BackwardFilterConfig {
-  return subgroupSize > 0 ? { tmMax: 8, twMax: subgroupSize, subgroup: subgroupSize } : { tmMax: 4, twMax: BACKWARD_FILTER_TW, subgroup: 0 };
+  return subgroupSize > 0
+    ? { tmMax: 8, twMax: subgroupSize, subgroup: subgroupSize }
+    : { tmMax: 4, twMax: BACKWARD_FILTER_TW, subgroup: 0 };
 }
 
-
 /** The plan for shape `s`; the split-K partial sums (chunks × O·C·KH·KW floats) stay within `bindingLimit` bytes. */
-export function backwardFilterPlan(s: Conv2dShape, config = backwardFilterConfig(0), bindingLimit = 2 ** 27): BackwardFilterPlan {
+export function backwardFilterPlan(
+  s: Conv2dShape,
+  config = backwardFilterConfig(0),
+  bindingLimit = 2 ** 27,
+): BackwardFilterPlan {
   const { batch: B, inChannels: C, outChannels: O, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = s;
   const wx = Math.min(8, 2 ** Math.ceil(Math.log2(C)));
   // A subgroup must lie within one row of lanes (the same out channels): whole subgroups along x.

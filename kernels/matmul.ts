@@ -10,7 +10,16 @@ import type { MatmulShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
-import { type LoadMode, type MatmulPlan, type MatmulVariant, type RegisterPlan, type TiledPlan, defaultMatmulVariant, matmulPlan, matmulVariants } from './matmul_plan.js';
+import {
+  type LoadMode,
+  type MatmulPlan,
+  type MatmulVariant,
+  type RegisterPlan,
+  type TiledPlan,
+  defaultMatmulVariant,
+  matmulPlan,
+  matmulVariants,
+} from './matmul_plan.js';
 import { type TunableOp, scratchOperand, tunerOf } from './tune.js';
 import { VEC4_COMPONENTS, fmaChain } from './wgsl_emitters.js';
 
@@ -30,13 +39,27 @@ export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, var
   if (batch * m * n === 0) return out;
   if (k === 0) return zeros(gpu, out, batch * m * n);
   if (batch > 1) {
-    const operands = [{ buffer: a, rowBytes: m * k * 4, access: 'read' }, { buffer: b, rowBytes: k * n * 4, access: 'read' }, { buffer: out, rowBytes: m * n * 4, access: 'write' }] as const;
-    forRowChunks(gpu, batch, operands, ({ count, windows: [aw, bw, ow] }) => matmulInto(gpu, aw, bw, ow, { ...s, batch: count }, variant));
+    const operands = [
+      { buffer: a, rowBytes: m * k * 4, access: 'read' },
+      { buffer: b, rowBytes: k * n * 4, access: 'read' },
+      { buffer: out, rowBytes: m * n * 4, access: 'write' },
+    ] as const;
+    forRowChunks(gpu, batch, operands, ({ count, windows: [aw, bw, ow] }) =>
+      matmulInto(gpu, aw, bw, ow, { ...s, batch: count }, variant),
+    );
   } else if (!s.transA) {
-    const operands = [{ buffer: a, rowBytes: k * 4, access: 'read' }, { buffer: out, rowBytes: n * 4, access: 'write' }] as const;
-    forRowChunks(gpu, m, operands, ({ count, windows: [aw, ow] }) => matmulInto(gpu, aw, b, ow, { ...s, m: count }, variant));
+    const operands = [
+      { buffer: a, rowBytes: k * 4, access: 'read' },
+      { buffer: out, rowBytes: n * 4, access: 'write' },
+    ] as const;
+    forRowChunks(gpu, m, operands, ({ count, windows: [aw, ow] }) =>
+      matmulInto(gpu, aw, b, ow, { ...s, m: count }, variant),
+    );
   } else if (!s.transB) {
-    const operands = [{ buffer: a, rowBytes: m * 4, access: 'read' }, { buffer: b, rowBytes: n * 4, access: 'read' }] as const;
+    const operands = [
+      { buffer: a, rowBytes: m * 4, access: 'read' },
+      { buffer: b, rowBytes: n * 4, access: 'read' },
+    ] as const;
     forRowChunks(gpu, k, operands, ({ count, index, windows: [aw, bw] }) => {
       const { target, done } = chunkTarget(gpu, out, m * n, index);
       matmulInto(gpu, aw, bw, target, { ...s, k: count }, variant);
@@ -49,8 +72,18 @@ export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, var
 }
 
 /** One dispatch of one shape (k > 0, within the binding limit). */
-function matmulInto(gpu: Gpu, a: Binding, b: Binding, out: Binding, s: MatmulShape, variant: MatmulVariant | null): void {
-  const chosen = variant ?? ((tunerOf(gpu)?.choose(matmulTunable, s) as MatmulVariant | undefined) ?? defaultMatmulVariant(gpu.subgroupSize));
+function matmulInto(
+  gpu: Gpu,
+  a: Binding,
+  b: Binding,
+  out: Binding,
+  s: MatmulShape,
+  variant: MatmulVariant | null,
+): void {
+  const chosen =
+    variant ??
+    (tunerOf(gpu)?.choose(matmulTunable, s) as MatmulVariant | undefined) ??
+    defaultMatmulVariant(gpu.subgroupSize);
   const plan = matmulPlan(s, chosen, gpu.subgroupSize);
   const pipeline = gpu.program(`matmul_${chosen}`, matmulProgramKey(s, plan), () => shader(s, plan).code);
   gpu.dispatch(pipeline, [a, b, out], plan.workgroups, new Uint32Array([s.m, s.n, s.k, 0]));
@@ -60,7 +93,10 @@ function matmulInto(gpu: Gpu, a: Binding, b: Binding, out: Binding, s: MatmulSha
  *  tile and load modes of its plan and the k-steps past the last multiple of 4, not the sizes. */
 export function matmulProgramKey(s: MatmulShape, plan: MatmulPlan): string {
   const tile = `${plan.tm}x${plan.tn} on ${plan.wx}x${plan.wy}`;
-  const loads = plan.kind === 'register' ? ` ${plan.aMode}/${plan.bMode} subgroup ${plan.subgroup} tail ${s.k % 4}` : ` tileK ${plan.tileK}`;
+  const loads =
+    plan.kind === 'register'
+      ? ` ${plan.aMode}/${plan.bMode} subgroup ${plan.subgroup} tail ${s.k % 4}`
+      : ` tileK ${plan.tileK}`;
   return `${s.transA ? 'Aᵀ' : 'A'}${s.transB ? 'Bᵀ' : 'B'} ${tile}${loads}`;
 }
 
@@ -120,7 +156,16 @@ interface RegisterTile {
 // and au{unit} a unit broadcast from its lane (subgroup mode); acc{i}_{j} the sum of output (i, j).
 /** The WGSL of a register-blocked plan: every invocation's tm×tn outputs from global memory. */
 function registerShader(s: MatmulShape, plan: RegisterPlan): string {
-  const tile: RegisterTile = { transA: s.transA, transB: s.transB, rows: plan.tm, cols: plan.tn, aMode: plan.aMode, bMode: plan.bMode, subgroup: plan.subgroup, tail: s.k % 4 };
+  const tile: RegisterTile = {
+    transA: s.transA,
+    transB: s.transB,
+    rows: plan.tm,
+    cols: plan.tn,
+    aMode: plan.aMode,
+    bMode: plan.bMode,
+    subgroup: plan.subgroup,
+    tail: s.k % 4,
+  };
   const sg = tile.subgroup > 0;
   const body = [
     ...clampedIndices(tile),
@@ -131,7 +176,11 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
     ...kStepBlock(tile, 't', 4, '    '),
     `  }`,
     ...(tile.tail > 0 ? [`  {`, `    let t = full;`, ...kStepBlock(tile, 't', tile.tail, '    '), `  }`] : []),
-    ...forEachOutput(tile, (i, j) => `  if (row0 + ${i}u < M && col0 + ${j}u < N) { out[oBase + (row0 + ${i}u) * N + col0 + ${j}u] = acc${i}_${j}; }`),
+    ...forEachOutput(
+      tile,
+      (i, j) =>
+        `  if (row0 + ${i}u < M && col0 + ${j}u < N) { out[oBase + (row0 + ${i}u) * N + col0 + ${j}u] = acc${i}_${j}; }`,
+    ),
   ];
   return `${sg ? 'enable subgroups;\n' : ''}
 @group(0) @binding(0) var<storage, read> ${tile.aMode === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4f>'};
@@ -162,23 +211,27 @@ function forEachOutput(tile: RegisterTile, line: (i: number, j: number) => strin
 const clampedRow = (i: number | string) => `min(row0 + ${typeof i === 'number' ? `${i}u` : i}, M - 1u)`;
 
 /** WGSL for the clamped first row of vec4 row group g (g a number or a u32 expression). */
-const clampedRowGroup = (g: number | string) => `min(row0 + ${typeof g === 'number' ? `${4 * g}u` : `4u * (${g})`}, M - 4u)`;
+const clampedRowGroup = (g: number | string) =>
+  `min(row0 + ${typeof g === 'number' ? `${4 * g}u` : `4u * (${g})`}, M - 4u)`;
 
 /** The `let`s of the tile's clamped rows r{i} (or row groups rg{g}) and columns c{j} (and column groups cg{g}). */
 function clampedIndices(tile: RegisterTile): string[] {
   const lines: string[] = [];
   // With a subgroup, rows are computed where A is loaded (sharedA).
   if (!tile.subgroup) {
-    if (tile.aMode === 'mn4') for (let g = 0; g < tile.rows / 4; g++) lines.push(`  let rg${g} = ${clampedRowGroup(g)};`);
+    if (tile.aMode === 'mn4')
+      for (let g = 0; g < tile.rows / 4; g++) lines.push(`  let rg${g} = ${clampedRowGroup(g)};`);
     else for (let i = 0; i < tile.rows; i++) lines.push(`  let r${i} = ${clampedRow(i)};`);
   }
   for (let j = 0; j < tile.cols; j++) lines.push(`  let c${j} = min(col0 + ${j}u, N - 1u);`);
-  if (tile.bMode === 'mn4') for (let g = 0; g < tile.cols / 4; g++) lines.push(`  let cg${g} = min(col0 + ${4 * g}u, N - 4u);`);
+  if (tile.bMode === 'mn4')
+    for (let g = 0; g < tile.cols / 4; g++) lines.push(`  let cg${g} = min(col0 + ${4 * g}u, N - 4u);`);
   return lines;
 }
 
 /** WGSL for k-step `step` (a number or a u32 expression) after `t0`. */
-const kAt = (t0: string, step: number | string) => (step === 0 ? t0 : `${t0} + ${typeof step === 'number' ? `${step}u` : step}`);
+const kAt = (t0: string, step: number | string) =>
+  step === 0 ? t0 : `${t0} + ${typeof step === 'number' ? `${step}u` : step}`;
 
 /** WGSL that reads A (or B) at a float index: a float, or the vec4 that holds it. */
 const loadA = (tile: RegisterTile, index: string) => (tile.aMode === 'scalar' ? `a[${index}]` : `a4[(${index}) / 4u]`);
@@ -217,7 +270,9 @@ function ownA(tile: RegisterTile, t0: string, steps: number, lines: string[]): s
   } else {
     for (let u = 0; u < steps; u++) {
       for (let i = 0; i < tile.rows; i++) {
-        lines.push(`let av${u}_${i} = ${loadA(tile, tile.transA ? `aBase + (${kAt(t0, u)}) * M + r${i}` : `aBase + r${i} * K + ${kAt(t0, u)}`)};`);
+        lines.push(
+          `let av${u}_${i} = ${loadA(tile, tile.transA ? `aBase + (${kAt(t0, u)}) * M + r${i}` : `aBase + r${i} * K + ${kAt(t0, u)}`)};`,
+        );
         value[i][u] = `av${u}_${i}`;
       }
     }
@@ -237,7 +292,8 @@ function sharedA(tile: RegisterTile, t0: string, steps: number, lines: string[])
     const v = `min(sid + ${slot * sg}u, ${units - 1}u)`;
     let index: string;
     if (aAlongK(tile, steps)) index = `aBase + ${clampedRow(v)} * K + ${t0}`;
-    else if (tile.aMode === 'mn4') index = `aBase + (${kAt(t0, `${v} / ${groups}u`)}) * M + ${clampedRowGroup(`${v} % ${groups}u`)}`;
+    else if (tile.aMode === 'mn4')
+      index = `aBase + (${kAt(t0, `${v} / ${groups}u`)}) * M + ${clampedRowGroup(`${v} % ${groups}u`)}`;
     else {
       const row = clampedRow(`${v} % ${rows}u`);
       const step = `${v} / ${rows}u`;
@@ -285,7 +341,9 @@ function ownB(tile: RegisterTile, t0: string, steps: number, lines: string[]): s
   } else {
     for (let u = 0; u < steps; u++) {
       for (let j = 0; j < tile.cols; j++) {
-        lines.push(`let bv${u}_${j} = ${loadB(tile, tile.transB ? `bBase + c${j} * K + ${kAt(t0, u)}` : `bBase + (${kAt(t0, u)}) * N + c${j}`)};`);
+        lines.push(
+          `let bv${u}_${j} = ${loadB(tile, tile.transB ? `bBase + c${j} * K + ${kAt(t0, u)}` : `bBase + (${kAt(t0, u)}) * N + c${j}`)};`,
+        );
         value[j][u] = `bv${u}_${j}`;
       }
     }
@@ -303,7 +361,10 @@ function tiledShader(s: MatmulShape, plan: TiledPlan): string {
   const { wx, wy, tileK, rowsPerWorkgroup, colsPerWorkgroup, aTileStride, bTileStride } = plan;
   const stores: string[] = [];
   for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) stores.push(`  if (r0 + ${i}u < M && c0 + ${j}u < N) { out[oBase + (r0 + ${i}u) * N + c0 + ${j}u] = acc${i}.${VEC4_COMPONENTS[j]}; }`);
+    for (let j = 0; j < 4; j++)
+      stores.push(
+        `  if (r0 + ${i}u < M && c0 + ${j}u < N) { out[oBase + (r0 + ${i}u) * N + c0 + ${j}u] = acc${i}.${VEC4_COMPONENTS[j]}; }`,
+      );
   }
   return `
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -348,7 +409,9 @@ function aTileLoads(s: MatmulShape, plan: TiledPlan): string[] {
   const lines: string[] = [];
   for (let q = 0; q < plan.aLoadsPerInvocation; q++) {
     const e = `li + ${q * plan.wx * plan.wy}u`;
-    const [r, kk] = s.transA ? [`(${e}) % ${rows}u`, `(${e}) / ${rows}u`] : [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`];
+    const [r, kk] = s.transA
+      ? [`(${e}) % ${rows}u`, `(${e}) / ${rows}u`]
+      : [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`];
     const index = s.transA ? 'min(gk, K - 1u) * M + min(gr, M - 1u)' : 'min(gr, M - 1u) * K + min(gk, K - 1u)';
     lines.push(`    { let r = ${r}; let kk = ${kk}; let gr = row0 + r; let gk = t + kk;`);
     lines.push(`      aTile[kk * ${plan.aTileStride}u + r] = select(0.0, a[aBase + ${index}], gr < M && gk < K); }`);
@@ -362,7 +425,9 @@ function bTileLoads(s: MatmulShape, plan: TiledPlan): string[] {
   const lines: string[] = [];
   for (let q = 0; q < plan.bLoadsPerInvocation; q++) {
     const e = `li + ${q * plan.wx * plan.wy}u`;
-    const [c, kk] = s.transB ? [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`] : [`(${e}) % ${cols}u`, `(${e}) / ${cols}u`];
+    const [c, kk] = s.transB
+      ? [`(${e}) / ${tileK}u`, `(${e}) % ${tileK}u`]
+      : [`(${e}) % ${cols}u`, `(${e}) / ${cols}u`];
     const index = s.transB ? 'min(gc, N - 1u) * K + min(gk, K - 1u)' : 'min(gk, K - 1u) * N + min(gc, N - 1u)';
     lines.push(`    { let c = ${c}; let kk = ${kk}; let gc = col0 + c; let gk = t + kk;`);
     lines.push(`      bTile[kk * ${plan.bTileStride}u + c] = select(0.0, b[bBase + ${index}], gc < N && gk < K); }`);

@@ -81,9 +81,17 @@ export const MAX_WORKGROUP_STORAGE_BYTES = 16384;
 
 /** The plan of one shape and variant; throws when the shape needs more workgroups along an axis than WebGPU allows. */
 export function matmulPlan(s: MatmulShape, variant: MatmulVariant, subgroupSize: number): MatmulPlan {
-  const plan = variant === 'tiled64' ? tiled(s, variant, 16, 16, 16) : variant === 'tiled32' ? tiled(s, variant, 8, 8, 16) : register(s, variant, subgroupSize);
+  const plan =
+    variant === 'tiled64'
+      ? tiled(s, variant, 16, 16, 16)
+      : variant === 'tiled32'
+        ? tiled(s, variant, 8, 8, 16)
+        : register(s, variant, subgroupSize);
   for (const w of plan.workgroups) {
-    if (w > MAX_WORKGROUPS_PER_DIMENSION) throw new Error(`matmul: ${JSON.stringify(s)} needs ${w} workgroups along one axis (limit ${MAX_WORKGROUPS_PER_DIMENSION})`);
+    if (w > MAX_WORKGROUPS_PER_DIMENSION)
+      throw new Error(
+        `matmul: ${JSON.stringify(s)} needs ${w} workgroups along one axis (limit ${MAX_WORKGROUPS_PER_DIMENSION})`,
+      );
   }
   return plan;
 }
@@ -93,7 +101,8 @@ function grid(s: MatmulShape, rows: number, cols: number): [number, number, numb
 }
 
 function register(s: MatmulShape, variant: 'subgroup' | 'register', subgroupSize: number): RegisterPlan {
-  if (variant === 'subgroup' && !(subgroupSize > 0)) throw new Error("matmul: the 'subgroup' variant needs a device with subgroups of one fixed size");
+  if (variant === 'subgroup' && !(subgroupSize > 0))
+    throw new Error("matmul: the 'subgroup' variant needs a device with subgroups of one fixed size");
   // Subgroup mode: 16 rows per invocation, their A values loaded once per subgroup; otherwise 4×4 outputs on 8×8 invocations.
   const sg = variant === 'subgroup' ? subgroupSize : 0;
   const [tm, tn, wx, wy] = sg ? [16, 4, Math.max(16, sg), 1] : [4, 4, 8, 8];
@@ -102,7 +111,20 @@ function register(s: MatmulShape, variant: 'subgroup' | 'register', subgroupSize
   const bMode: LoadMode = s.transB ? (s.k % 4 === 0 ? 'k4' : 'scalar') : s.n % 4 === 0 ? 'mn4' : 'scalar';
   const rows = wy * tm;
   const cols = wx * tn;
-  return { variant, kind: 'register', tm, tn, wx, wy, rowsPerWorkgroup: rows, colsPerWorkgroup: cols, workgroups: grid(s, rows, cols), subgroup: sg, aMode, bMode };
+  return {
+    variant,
+    kind: 'register',
+    tm,
+    tn,
+    wx,
+    wy,
+    rowsPerWorkgroup: rows,
+    colsPerWorkgroup: cols,
+    workgroups: grid(s, rows, cols),
+    subgroup: sg,
+    aMode,
+    bMode,
+  };
 }
 
 function tiled(s: MatmulShape, variant: 'tiled64' | 'tiled32', wx: number, wy: number, tileK: number): TiledPlan {

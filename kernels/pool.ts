@@ -34,7 +34,12 @@ function geometryKey(s: Pool2dShape): string {
 
 /** Runs `launch` over the batch, in chunks of images when a tensor is over the binding limit:
  *  `planes` says whether each buffer holds input planes (H × W) or output planes (OH × OW). */
-function byImages(gpu: Gpu, s: Pool2dShape, buffers: [Binding, 'in' | 'out', RowOperand['access']][], launch: (chunk: Pool2dShape, windows: Binding[]) => void): void {
+function byImages(
+  gpu: Gpu,
+  s: Pool2dShape,
+  buffers: [Binding, 'in' | 'out', RowOperand['access']][],
+  launch: (chunk: Pool2dShape, windows: Binding[]) => void,
+): void {
   const bytes = { in: s.channels * s.inHeight * s.inWidth * 4, out: s.channels * s.outHeight * s.outWidth * 4 };
   const operands = buffers.map(([buffer, planes, access]) => ({ buffer, rowBytes: bytes[planes], access }));
   forRowChunks(gpu, s.batch, operands, ({ count, windows }) => launch({ ...s, batch: count }, windows));
@@ -71,32 +76,57 @@ fn firstMax(origin: u32) -> u32 {
 /** Max pooling of NCHW x: y [batch, channels, outHeight, outWidth]. */
 export function maxPool2d(gpu: Gpu, x: Binding, s: Pool2dShape): GpuBuffer {
   const out = gpu.acquire(outCount(s) * 4);
-  if (outCount(s) > 0) byImages(gpu, s, [[x, 'in', 'read'], [out, 'out', 'write']], (c, [xw, ow]) => maxPool2dInto(gpu, xw, ow, c));
+  if (outCount(s) > 0)
+    byImages(
+      gpu,
+      s,
+      [
+        [x, 'in', 'read'],
+        [out, 'out', 'write'],
+      ],
+      (c, [xw, ow]) => maxPool2dInto(gpu, xw, ow, c),
+    );
   return out;
 }
 
 function maxPool2dInto(gpu: Gpu, x: Binding, out: Binding, s: Pool2dShape): void {
-  const pipeline = gpu.program('maxPool2d', geometryKey(s), () => `
+  const pipeline = gpu.program(
+    'maxPool2d',
+    geometryKey(s),
+    () => `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${firstMaxFunction(s)}
 ${countedMain('i', 'arrayLength(&out)')}
 ${windowOrigin(s)}
   out[i] = x[origin + firstMax(origin)];
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [x, sized(out, outCount(s))], grid(outCount(s)).workgroups);
 }
 
 /** Average pooling of NCHW x: y [batch, channels, outHeight, outWidth]. */
 export function avgPool2d(gpu: Gpu, x: Binding, s: Pool2dShape): GpuBuffer {
   const out = gpu.acquire(outCount(s) * 4);
-  if (outCount(s) > 0) byImages(gpu, s, [[x, 'in', 'read'], [out, 'out', 'write']], (c, [xw, ow]) => avgPool2dInto(gpu, xw, ow, c));
+  if (outCount(s) > 0)
+    byImages(
+      gpu,
+      s,
+      [
+        [x, 'in', 'read'],
+        [out, 'out', 'write'],
+      ],
+      (c, [xw, ow]) => avgPool2dInto(gpu, xw, ow, c),
+    );
   return out;
 }
 
 function avgPool2dInto(gpu: Gpu, x: Binding, out: Binding, s: Pool2dShape): void {
   const { inWidth: W, kernel: K } = s;
-  const pipeline = gpu.program('avgPool2d', geometryKey(s), () => `
+  const pipeline = gpu.program(
+    'avgPool2d',
+    geometryKey(s),
+    () => `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${countedMain('i', 'arrayLength(&out)')}
@@ -106,7 +136,8 @@ ${windowOrigin(s)}
     for (var b = 0u; b < ${K}u; b++) { acc += x[origin + a * ${W}u + b]; }
   }
   out[i] = acc / ${K * K}.0;
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [x, sized(out, outCount(s))], grid(outCount(s)).workgroups);
 }
 
@@ -173,7 +204,17 @@ function writeCell(s: Pool2dShape, value: string): string {
 /** dx of max pooling: each window's dy to its first maximal element (as the CPU reference). */
 export function maxPool2dBackward(gpu: Gpu, dy: Binding, x: Binding, s: Pool2dShape): GpuBuffer {
   const dx = gpu.acquire(inCount(s) * 4);
-  if (inCount(s) > 0) byImages(gpu, s, [[dy, 'out', 'read'], [x, 'in', 'read'], [dx, 'in', 'write']], (c, [g, xw, d]) => maxPool2dBackwardInto(gpu, g, xw, d, c));
+  if (inCount(s) > 0)
+    byImages(
+      gpu,
+      s,
+      [
+        [dy, 'out', 'read'],
+        [x, 'in', 'read'],
+        [dx, 'in', 'write'],
+      ],
+      (c, [g, xw, d]) => maxPool2dBackwardInto(gpu, g, xw, d, c),
+    );
   return dx;
 }
 
@@ -187,18 +228,27 @@ function maxPool2dBackwardInto(gpu: Gpu, dy: Binding, x: Binding, dx: Binding, s
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 ${firstMaxFunction(s)}`;
   if (S >= s.kernel) {
-    const pipeline = gpu.program('maxPool2dBackwardCells', geometryKey(s), () => cellKernel(s, bindings, `
+    const pipeline = gpu.program('maxPool2dBackwardCells', geometryKey(s), () =>
+      cellKernel(
+        s,
+        bindings,
+        `
   var best = 0xffffffffu;
   var g = 0.0;
   if (inside) {
     best = firstMax(cell);
     g = dy[o];
   }
-  ${writeCell(s, `select(0.0, g, a * ${W}u + b == best)`)}`));
+  ${writeCell(s, `select(0.0, g, a * ${W}u + b == best)`)}`,
+      ),
+    );
     gpu.dispatch(pipeline, [dy, x, dxExact], cellGrid(s));
     return;
   }
-  const pipeline = gpu.program('maxPool2dBackward', geometryKey(s), () => `
+  const pipeline = gpu.program(
+    'maxPool2dBackward',
+    geometryKey(s),
+    () => `
 ${bindings}
 ${countedMain('i', 'arrayLength(&dx)')}
 ${windowsContaining(s)}
@@ -213,14 +263,24 @@ ${windowsContaining(s)}
     }
   }
   dx[i] = acc;
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [dy, x, dxExact], grid(n).workgroups);
 }
 
 /** dx of average pooling: each window's dy spread evenly over its elements. */
 export function avgPool2dBackward(gpu: Gpu, dy: Binding, s: Pool2dShape): GpuBuffer {
   const dx = gpu.acquire(inCount(s) * 4);
-  if (inCount(s) > 0) byImages(gpu, s, [[dy, 'out', 'read'], [dx, 'in', 'write']], (c, [g, d]) => avgPool2dBackwardInto(gpu, g, d, c));
+  if (inCount(s) > 0)
+    byImages(
+      gpu,
+      s,
+      [
+        [dy, 'out', 'read'],
+        [dx, 'in', 'write'],
+      ],
+      (c, [g, d]) => avgPool2dBackwardInto(gpu, g, d, c),
+    );
   return dx;
 }
 
@@ -232,14 +292,23 @@ function avgPool2dBackwardInto(gpu: Gpu, dy: Binding, dx: Binding, s: Pool2dShap
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dx: array<f32>;`;
   if (S >= K) {
-    const pipeline = gpu.program('avgPool2dBackwardCells', geometryKey(s), () => cellKernel(s, bindings, `
+    const pipeline = gpu.program('avgPool2dBackwardCells', geometryKey(s), () =>
+      cellKernel(
+        s,
+        bindings,
+        `
   var g = 0.0;
   if (inside) { g = dy[o] / ${K * K}.0; }
-  ${writeCell(s, `select(0.0, g, a < ${K}u && b < ${K}u)`)}`));
+  ${writeCell(s, `select(0.0, g, a < ${K}u && b < ${K}u)`)}`,
+      ),
+    );
     gpu.dispatch(pipeline, [dy, dxExact], cellGrid(s));
     return;
   }
-  const pipeline = gpu.program('avgPool2dBackward', geometryKey(s), () => `
+  const pipeline = gpu.program(
+    'avgPool2dBackward',
+    geometryKey(s),
+    () => `
 ${bindings}
 ${countedMain('i', 'arrayLength(&dx)')}
 ${windowsContaining(s)}
@@ -248,6 +317,7 @@ ${windowsContaining(s)}
     for (var ow = ow0; ow <= ow1; ow++) { acc += dy[(plane * ${OH}u + oh) * ${OW}u + ow] / ${K * K}.0; }
   }
   dx[i] = acc;
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [dy, dxExact], grid(n).workgroups);
 }

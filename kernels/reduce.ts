@@ -25,7 +25,11 @@ function offsetFunction(name: string, shape: Shape, dims: number[]): string {
   const subStrides = stridesOf(sub);
   // k < the product of sub, so the outermost coordinate needs no modulo (and the WGSL then does not
   // hold that axis's size: the batch, when it comes first).
-  const terms = dims.map((d, j) => (j === 0 ? `(k / ${subStrides[j]}u) * ${inStrides[d]}u` : `((k / ${subStrides[j]}u) % ${sub[j]}u) * ${inStrides[d]}u`));
+  const terms = dims.map((d, j) =>
+    j === 0
+      ? `(k / ${subStrides[j]}u) * ${inStrides[d]}u`
+      : `((k / ${subStrides[j]}u) % ${sub[j]}u) * ${inStrides[d]}u`,
+  );
   return `fn ${name}(k: u32) -> u32 { return ${terms.length ? terms.join(' + ') : '0u'}; }`;
 }
 
@@ -55,7 +59,14 @@ function combine(op: ReduceOp, acc: string, v: string): string {
  * along axis 0: their results are rows of the output when axis 0 is kept, and are combined when it
  * is reduced.
  */
-export function reduce(gpu: Gpu, op: ReduceOp, x: Binding, shape: Shape, axes: readonly number[], dtype: DType): GpuBuffer {
+export function reduce(
+  gpu: Gpu,
+  op: ReduceOp,
+  x: Binding,
+  shape: Shape,
+  axes: readonly number[],
+  dtype: DType,
+): GpuBuffer {
   const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const out = gpu.acquire(outCount * 4);
@@ -77,7 +88,15 @@ export function reduce(gpu: Gpu, op: ReduceOp, x: Binding, shape: Shape, axes: r
   return out;
 }
 
-function reduceInto(gpu: Gpu, op: ReduceOp, x: Binding, shape: Shape, axes: readonly number[], dtype: DType, out: Binding): void {
+function reduceInto(
+  gpu: Gpu,
+  op: ReduceOp,
+  x: Binding,
+  shape: Shape,
+  axes: readonly number[],
+  dtype: DType,
+  out: Binding,
+): void {
   const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const redCount = sizeOf(axes.map((d) => shape[d]));
@@ -92,7 +111,10 @@ ${offsetFunction('base', shape, kept)}
 ${offsetFunction('offset', shape, [...axes])}`;
   const counts = new Uint32Array([outCount, redCount]);
   if (redCount >= 256 && outCount < 4096) {
-    const pipeline = gpu.program(`reduce_${op}_tree`, key, () => `${header()}
+    const pipeline = gpu.program(
+      `reduce_${op}_tree`,
+      key,
+      () => `${header()}
 var<workgroup> partial: array<${t}, ${TREE}>;
 @compute @workgroup_size(${TREE})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -108,16 +130,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
     workgroupBarrier();
   }
   if (lid == 0u) { out[o] = partial[0]; }
-}`);
+}`,
+    );
     gpu.dispatch(pipeline, [x, out], grid(outCount, 1).workgroups, counts);
   } else {
-    const pipeline = gpu.program(`reduce_${op}`, key, () => `${header()}
+    const pipeline = gpu.program(
+      `reduce_${op}`,
+      key,
+      () => `${header()}
 ${countedMain('o', 'u.outputs')}
   let b = base(o);
   var acc = ${identity(op, t)};
   for (var r = 0u; r < u.reduced; r++) { acc = ${combine(op, 'acc', 'x[b + offset(r)]')}; }
   out[o] = acc;
-}`);
+}`,
+    );
     gpu.dispatch(pipeline, [x, out], grid(outCount).workgroups, counts);
   }
 }
@@ -132,8 +159,13 @@ export function argmax(gpu: Gpu, x: Binding, shape: Shape, axis: number): GpuBuf
     return out;
   }
   const rows = shape[0];
-  const operands = [{ buffer: x, rowBytes: (n / rows) * 4, access: 'read' }, { buffer: out, rowBytes: (outCount / rows) * 4, access: 'write' }] as const;
-  forRowChunks(gpu, rows, operands, ({ count, windows: [xw, ow] }) => argmaxInto(gpu, xw, [count, ...shape.slice(1)], axis, ow));
+  const operands = [
+    { buffer: x, rowBytes: (n / rows) * 4, access: 'read' },
+    { buffer: out, rowBytes: (outCount / rows) * 4, access: 'write' },
+  ] as const;
+  forRowChunks(gpu, rows, operands, ({ count, windows: [xw, ow] }) =>
+    argmaxInto(gpu, xw, [count, ...shape.slice(1)], axis, ow),
+  );
   return out;
 }
 
@@ -142,7 +174,10 @@ function argmaxInto(gpu: Gpu, x: Binding, shape: Shape, axis: number, out: Bindi
   const outCount = sizeOf(kept.map((d) => shape[d]));
   const axisStride = stridesOf(shape)[axis];
   // The loop along the axis has a constant bound, so the key holds its length.
-  const pipeline = gpu.program('argmax', `${layoutKey(shape, [kept])}|${axis}|${shape[axis]}`, () => `
+  const pipeline = gpu.program(
+    'argmax',
+    `${layoutKey(shape, [kept])}|${axis}|${shape[axis]}`,
+    () => `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<i32>;
 ${COUNTS}
@@ -157,6 +192,7 @@ ${countedMain('o', 'u.outputs')}
     if (v > bestValue) { best = r; bestValue = v; }
   }
   out[o] = i32(best);
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [x, out], grid(outCount).workgroups, new Uint32Array([outCount, shape[axis]]));
 }

@@ -30,13 +30,19 @@ function params(rows: number, divisor: number): Uint32Array {
 /** Log-softmax of each row of x ([rows, cols] f32, row-major): out[r, j] = x[r, j] - log Σ_k exp(x[r, k]); returns a new [rows, cols] buffer. */
 export function logSoftmax(gpu: Gpu, x: Binding, rows: number, cols: number): GpuBuffer {
   const out = gpu.acquire(rows * cols * 4);
-  const operands = [{ buffer: x, rowBytes: cols * 4, access: 'read' }, { buffer: out, rowBytes: cols * 4, access: 'write' }] as const;
+  const operands = [
+    { buffer: x, rowBytes: cols * 4, access: 'read' },
+    { buffer: out, rowBytes: cols * 4, access: 'write' },
+  ] as const;
   forRowChunks(gpu, rows, operands, ({ count, windows: [xw, ow] }) => logSoftmaxInto(gpu, xw, ow, count, cols));
   return out;
 }
 
 function logSoftmaxInto(gpu: Gpu, x: Binding, out: Binding, rows: number, cols: number): void {
-  const pipeline = gpu.program('log_softmax', String(cols), () => `
+  const pipeline = gpu.program(
+    'log_softmax',
+    String(cols),
+    () => `
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 ${PARAMS}
@@ -45,7 +51,8 @@ ${logSumExp(cols)}
 ${countedMain('r', 'u.rows')}
   let lse = logSumExp(r);
   for (var j = 0u; j < ${cols}u; j++) { out[r * ${cols}u + j] = logits[r * ${cols}u + j] - lse; }
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [x, out], grid(rows).workgroups, params(rows, rows));
 }
 
@@ -54,7 +61,10 @@ const TREE = 64;
 /** Mean over rows of −log softmax(logits)[label] (a big batch in chunks, whose sums add up). */
 export function softmaxCrossEntropy(gpu: Gpu, logits: Binding, labels: Binding, rows: number, cols: number): GpuBuffer {
   const out = gpu.acquire(4);
-  const operands = [{ buffer: logits, rowBytes: cols * 4, access: 'read' }, { buffer: labels, rowBytes: 4, access: 'read' }] as const;
+  const operands = [
+    { buffer: logits, rowBytes: cols * 4, access: 'read' },
+    { buffer: labels, rowBytes: 4, access: 'read' },
+  ] as const;
   forRowChunks(gpu, rows, operands, ({ count, index, windows: [lw, yw] }) => {
     const { target, done } = chunkTarget(gpu, out, 1, index);
     crossEntropySum(gpu, lw, yw, target, count, cols, rows);
@@ -64,8 +74,19 @@ export function softmaxCrossEntropy(gpu: Gpu, logits: Binding, labels: Binding, 
 }
 
 /** One workgroup: each invocation sums the losses of a strided set of rows, then a tree sum, divided by `divisor` (all rows of the batch). */
-function crossEntropySum(gpu: Gpu, logits: Binding, labels: Binding, out: Binding, rows: number, cols: number, divisor: number): void {
-  const pipeline = gpu.program('softmax_cross_entropy', String(cols), () => `
+function crossEntropySum(
+  gpu: Gpu,
+  logits: Binding,
+  labels: Binding,
+  out: Binding,
+  rows: number,
+  cols: number,
+  divisor: number,
+): void {
+  const pipeline = gpu.program(
+    'softmax_cross_entropy',
+    String(cols),
+    () => `
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<i32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
@@ -89,24 +110,46 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     workgroupBarrier();
   }
   if (lid == 0u) { out[0] = partial[0] / u.divisor; }
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [logits, labels, out], [1], params(rows, divisor));
 }
 
 /** d(mean CE)/d logits · dy = (softmax − onehot) · dy / rows, one invocation per row. */
-export function softmaxCrossEntropyGrad(gpu: Gpu, logits: Binding, labels: Binding, dy: Binding, rows: number, cols: number): GpuBuffer {
+export function softmaxCrossEntropyGrad(
+  gpu: Gpu,
+  logits: Binding,
+  labels: Binding,
+  dy: Binding,
+  rows: number,
+  cols: number,
+): GpuBuffer {
   const out = gpu.acquire(rows * cols * 4);
   const operands = [
     { buffer: logits, rowBytes: cols * 4, access: 'read' },
     { buffer: labels, rowBytes: 4, access: 'read' },
     { buffer: out, rowBytes: cols * 4, access: 'write' },
   ] as const;
-  forRowChunks(gpu, rows, operands, ({ count, windows: [lw, yw, ow] }) => crossEntropyGradInto(gpu, lw, yw, dy, ow, count, cols, rows));
+  forRowChunks(gpu, rows, operands, ({ count, windows: [lw, yw, ow] }) =>
+    crossEntropyGradInto(gpu, lw, yw, dy, ow, count, cols, rows),
+  );
   return out;
 }
 
-function crossEntropyGradInto(gpu: Gpu, logits: Binding, labels: Binding, dy: Binding, out: Binding, rows: number, cols: number, divisor: number): void {
-  const pipeline = gpu.program('softmax_cross_entropy_grad', String(cols), () => `
+function crossEntropyGradInto(
+  gpu: Gpu,
+  logits: Binding,
+  labels: Binding,
+  dy: Binding,
+  out: Binding,
+  rows: number,
+  cols: number,
+  divisor: number,
+): void {
+  const pipeline = gpu.program(
+    'softmax_cross_entropy_grad',
+    String(cols),
+    () => `
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<i32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
@@ -124,6 +167,7 @@ ${countedMain('r', 'u.rows')}
     let p = exp(logits[r * ${cols}u + j] - lse);
     out[r * ${cols}u + j] = select(bitcast<f32>(nanBits), (p - select(0.0, 1.0, j == label)) * scale, valid);
   }
-}`);
+}`,
+  );
   gpu.dispatch(pipeline, [logits, labels, dy, out], grid(rows).workgroups, params(rows, divisor));
 }

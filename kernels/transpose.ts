@@ -18,8 +18,13 @@ export function transpose(gpu: Gpu, x: Binding, shape: Shape, perm: readonly num
     return out;
   }
   const rowBytes = (n / shape[0]) * 4;
-  const operands = [{ buffer: x, rowBytes, access: 'read' }, { buffer: out, rowBytes, access: 'write' }] as const;
-  forRowChunks(gpu, shape[0], operands, ({ count, windows: [xw, ow] }) => transposeInto(gpu, xw, [count, ...shape.slice(1)], perm, dtype, ow));
+  const operands = [
+    { buffer: x, rowBytes, access: 'read' },
+    { buffer: out, rowBytes, access: 'write' },
+  ] as const;
+  forRowChunks(gpu, shape[0], operands, ({ count, windows: [xw, ow] }) =>
+    transposeInto(gpu, xw, [count, ...shape.slice(1)], perm, dtype, ow),
+  );
   return out;
 }
 
@@ -35,7 +40,11 @@ function transposeInto(gpu: Gpu, x: Binding, shape: Shape, perm: readonly number
     const outStrides = stridesOf(outShape);
     const inStrides = stridesOf(shape);
     // i < n, so the outermost output coordinate is i / its stride, without a modulo.
-    const terms = perm.map((a, d) => (d === 0 ? `(i / ${outStrides[d]}u) * ${inStrides[a]}u` : `((i / ${outStrides[d]}u) % ${outShape[d]}u) * ${inStrides[a]}u`));
+    const terms = perm.map((a, d) =>
+      d === 0
+        ? `(i / ${outStrides[d]}u) * ${inStrides[a]}u`
+        : `((i / ${outStrides[d]}u) % ${outShape[d]}u) * ${inStrides[a]}u`,
+    );
     return `
 @group(0) @binding(0) var<storage, read> x: array<${t}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${t}>;

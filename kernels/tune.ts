@@ -51,7 +51,10 @@ export interface TuneStore {
  *  speed must not depend on the data. The caller releases it. */
 export function scratchOperand(gpu: Gpu, size: number): GpuBuffer {
   const buf = gpu.acquire(Math.max(1, size) * 4);
-  gpu.write(buf, Float32Array.from({ length: size }, (_, i) => ((i % 7) - 3) / 8));
+  gpu.write(
+    buf,
+    Float32Array.from({ length: size }, (_, i) => ((i % 7) - 3) / 8),
+  );
   return buf;
 }
 
@@ -180,13 +183,16 @@ export class Tuner {
         try {
           ms[variant] = await this.measure(() => work.run(variant));
         } catch (error) {
-          this.warn(`yopo: kernel variant ${op.op} ${variant} failed on this device for ${op.key(shape)}, left out: ${(error as Error).message.split('\n')[0]}`);
+          this.warn(
+            `yopo: kernel variant ${op.op} ${variant} failed on this device for ${op.key(shape)}, left out: ${(error as Error).message.split('\n')[0]}`,
+          );
         }
       }
     } finally {
       work.dispose();
     }
-    if (Object.keys(ms).length === 0) throw new Error(`every ${op.op} variant failed on this device for ${op.key(shape)}`);
+    if (Object.keys(ms).length === 0)
+      throw new Error(`every ${op.op} variant failed on this device for ${op.key(shape)}`);
     for (const v of Object.keys(ms)) ms[v] = Number(ms[v].toPrecision(4));
     const variant = Object.keys(ms).reduce((best, v) => (ms[v] < ms[best] ? v : best));
     const choice = { variant, ms };
@@ -240,12 +246,19 @@ export class Tuner {
       return problem(`not JSON (${(error as Error).message})`);
     }
     const file = data as { version?: unknown; choices?: unknown };
-    if (typeof file !== 'object' || file === null || file.version !== FILE_VERSION || typeof file.choices !== 'object' || file.choices === null) {
+    if (
+      typeof file !== 'object' ||
+      file === null ||
+      file.version !== FILE_VERSION ||
+      typeof file.choices !== 'object' ||
+      file.choices === null
+    ) {
       return problem(`expected { "version": ${FILE_VERSION}, "choices": {...} }`);
     }
     for (const [key, c] of Object.entries(file.choices as Record<string, unknown>)) {
       const choice = c as TuneChoice;
-      if (typeof choice?.variant !== 'string' || typeof choice.ms !== 'object' || choice.ms === null) return problem(`entry '${key}' has no variant and times`);
+      if (typeof choice?.variant !== 'string' || typeof choice.ms !== 'object' || choice.ms === null)
+        return problem(`entry '${key}' has no variant and times`);
       out.set(key, { variant: choice.variant, ms: { ...choice.ms } });
     }
     return out;
@@ -257,7 +270,10 @@ export class Tuner {
     const merged = this.load(() => {});
     for (const [k, c] of this.choices) merged.set(k, c);
     merged.set(key, choice);
-    const data = { version: FILE_VERSION, choices: Object.fromEntries([...merged].sort(([a], [b]) => a.localeCompare(b))) };
+    const data = {
+      version: FILE_VERSION,
+      choices: Object.fromEntries([...merged].sort(([a], [b]) => a.localeCompare(b))),
+    };
     this.store.write(this.adapterId, `${JSON.stringify(data, null, 1)}\n`);
   }
 }

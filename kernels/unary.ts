@@ -12,20 +12,42 @@ import { componentwise, elementGrid, elementMain, sized, vectorizable } from './
  * given, are two f32 scalars the expression reads as `u.a` and `u.b` from a uniform, so new values
  * compile nothing.
  */
-function mapElements(gpu: Gpu, name: string, x: Binding, n: number, expression: string, params?: [number, number]): GpuBuffer {
+function mapElements(
+  gpu: Gpu,
+  name: string,
+  x: Binding,
+  n: number,
+  expression: string,
+  params?: [number, number],
+): GpuBuffer {
   const out = gpu.acquire(n * 4);
   if (n === 0) return out;
-  const operands = [{ buffer: x, access: 'read' }, { buffer: out, access: 'write' }] as const;
-  forElementChunks(gpu, n, operands, (c) => mapElementsInto(gpu, name, c.windows[0], c.windows[1], c.count, expression, params));
+  const operands = [
+    { buffer: x, access: 'read' },
+    { buffer: out, access: 'write' },
+  ] as const;
+  forElementChunks(gpu, n, operands, (c) =>
+    mapElementsInto(gpu, name, c.windows[0], c.windows[1], c.count, expression, params),
+  );
   return out;
 }
 
-function mapElementsInto(gpu: Gpu, name: string, x: Binding, out: Binding, n: number, expression: string, params?: [number, number]): void {
+function mapElementsInto(
+  gpu: Gpu,
+  name: string,
+  x: Binding,
+  out: Binding,
+  n: number,
+  expression: string,
+  params?: [number, number],
+): void {
   const vec4 = vectorizable(n);
   const uniform = params ? 'struct Params { a: f32, b: f32 }\n@group(0) @binding(2) var<uniform> u: Params;' : '';
   const pipeline = gpu.program(name, vec4 ? 'vec4' : 'f32', () => {
     const type = vec4 ? 'vec4f' : 'f32';
-    const body = vec4 ? `    let xv = x[j];\n${componentwise('f32', (c) => `let v = xv.${c};`, expression)}\n    out[j] = r;` : `  let v = x[i];\n  out[i] = ${expression};`;
+    const body = vec4
+      ? `    let xv = x[j];\n${componentwise('f32', (c) => `let v = xv.${c};`, expression)}\n    out[j] = r;`
+      : `  let v = x[i];\n  out[i] = ${expression};`;
     return `
 @group(0) @binding(0) var<storage, read> x: array<${type}>;
 @group(0) @binding(1) var<storage, read_write> out: array<${type}>;

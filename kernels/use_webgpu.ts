@@ -11,6 +11,10 @@ import { WebGPUBackend } from './backend.js';
 export async function useWebGPU(options: RequestDeviceOptions = {}): Promise<WebGPUBackend> {
   const { device, info } = await requestWebGPU(options);
   const backend = new WebGPUBackend(device, info);
-  if (compileAheadState(info).on) backend.gpu.compileAhead = new CompileAhead((await requestWebGPU(options)).device, compiledIndexFor(backend.adapterIdentity));
+  if (compileAheadState(info).on)
+    backend.gpu.compileAhead = new CompileAhead(
+      (await requestWebGPU(options)).device,
+      compiledIndexFor(backend.adapterIdentity),
+    );
   return setBackend(backend) as WebGPUBackend;
 }

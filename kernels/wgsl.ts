@@ -93,7 +93,8 @@ export function elementMain(bound: string, body: string, vec4 = false): string {
   const head = `@compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * ${WORKGROUP}u;`;
-  if (!vec4) return `${head}
+  if (!vec4)
+    return `${head}
   if (i >= arrayLength(&${bound})) { return; }
 ${body}
 }`;

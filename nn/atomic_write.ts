@@ -27,7 +27,11 @@ export function tempPathFor(path: string): string {
 }
 
 /** Replaces `path` with `bytes` atomically (see the top of this file). */
-export async function writeFileAtomic(path: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const temp = tempPathFor(path);
   let handle: FileHandle | undefined;
   try {

@@ -26,7 +26,8 @@ export async function saveModel(path: string, model: Module, metadata: Record<st
 /** Expected tensors of a model, for validation. */
 function expectedTensors(model: Module): Map<string, { shape: number[]; dtype: 'F32' | 'I32' }> {
   const out = new Map<string, { shape: number[]; dtype: 'F32' | 'I32' }>();
-  for (const [name, t] of model.stateDict()) out.set(name, { shape: [...t.shape], dtype: t.dtype === 'int32' ? 'I32' : 'F32' });
+  for (const [name, t] of model.stateDict())
+    out.set(name, { shape: [...t.shape], dtype: t.dtype === 'int32' ? 'I32' : 'F32' });
   return out;
 }
 
@@ -39,7 +40,10 @@ export async function loadModel(path: string, model: Module): Promise<Record<str
   return file.metadata;
 }
 
-async function optimizerTensors(optimizers: Map<string, SGD>, prefix: string): Promise<{ tensors: Map<string, HostTensor>; steps: Record<string, string> }> {
+async function optimizerTensors(
+  optimizers: Map<string, SGD>,
+  prefix: string,
+): Promise<{ tensors: Map<string, HostTensor>; steps: Record<string, string> }> {
   const tensors = new Map<string, HostTensor>();
   const steps: Record<string, string> = {};
   for (const [name, opt] of optimizers) {
@@ -57,7 +61,12 @@ function restoreOptimizers(file: SafetensorsFile, optimizers: Map<string, SGD>, 
 }
 
 /** Writes every optimiser's momentum buffers (e.g. optimizer.safetensors), plus extra named tensors. */
-export async function saveOptimizers(path: string, optimizers: Map<string, SGD>, extra: Map<string, HostTensor> = new Map(), metadata: Record<string, string> = {}): Promise<void> {
+export async function saveOptimizers(
+  path: string,
+  optimizers: Map<string, SGD>,
+  extra: Map<string, HostTensor> = new Map(),
+  metadata: Record<string, string> = {},
+): Promise<void> {
   const { tensors, steps } = await optimizerTensors(optimizers, '');
   for (const [k, v] of extra) tensors.set(k, v);
   assertFinite(tensors, `not saving ${path}`);
@@ -76,7 +85,13 @@ export async function loadOptimizers(path: string, optimizers: Map<string, SGD>)
  * Writes a whole training state to one file: the model's tensors as `model.<name>`, the optimisers'
  * as `optimizer.<name>.<...>`, `extra` as given (e.g. `state.delta`), and `metadata` (the position).
  */
-export async function saveTrainingState(path: string, model: Module, optimizers: Map<string, SGD>, extra: Map<string, HostTensor>, metadata: Record<string, string>): Promise<void> {
+export async function saveTrainingState(
+  path: string,
+  model: Module,
+  optimizers: Map<string, SGD>,
+  extra: Map<string, HostTensor>,
+  metadata: Record<string, string>,
+): Promise<void> {
   const tensors = new Map<string, HostTensor>();
   for (const [k, v] of await model.stateDictData()) tensors.set(`model.${k}`, v);
   const opt = await optimizerTensors(optimizers, 'optimizer.');
@@ -87,9 +102,18 @@ export async function saveTrainingState(path: string, model: Module, optimizers:
 }
 
 /** Restores what saveTrainingState wrote into a model and its optimisers; returns the file (metadata, extra tensors). */
-export async function loadTrainingState(path: string, model: Module, optimizers: Map<string, SGD>): Promise<SafetensorsFile> {
+export async function loadTrainingState(
+  path: string,
+  model: Module,
+  optimizers: Map<string, SGD>,
+): Promise<SafetensorsFile> {
   const file = await loadSafetensors(path);
-  const modelPart: SafetensorsFile = { metadata: file.metadata, tensors: new Map([...file.tensors].filter(([k]) => k.startsWith('model.')).map(([k, t]) => [k.slice('model.'.length), t])) };
+  const modelPart: SafetensorsFile = {
+    metadata: file.metadata,
+    tensors: new Map(
+      [...file.tensors].filter(([k]) => k.startsWith('model.')).map(([k, t]) => [k.slice('model.'.length), t]),
+    ),
+  };
   checkTensors(modelPart, expectedTensors(model), path);
   assertFinite(file.tensors, `training state ${path}`);
   model.loadStateDict(modelPart.tensors, `training state ${path}`);

@@ -14,7 +14,11 @@ let reached = 0;
 /** Marks a named instant in a durable write: appends the name to $YOPO_FAULT_TRACE, SIGKILLs the process at the $YOPO_KILL_AT-th point reached, SIGINTs it at the $YOPO_STOP_AT-th; does nothing when none is set. */
 export function faultPoint(name: string): void {
   const env = process.env;
-  config ??= { trace: env.YOPO_FAULT_TRACE || undefined, killAt: env.YOPO_KILL_AT ? Number(env.YOPO_KILL_AT) : undefined, stopAt: env.YOPO_STOP_AT ? Number(env.YOPO_STOP_AT) : undefined };
+  config ??= {
+    trace: env.YOPO_FAULT_TRACE || undefined,
+    killAt: env.YOPO_KILL_AT ? Number(env.YOPO_KILL_AT) : undefined,
+    stopAt: env.YOPO_STOP_AT ? Number(env.YOPO_STOP_AT) : undefined,
+  };
   if (config.trace === undefined && config.killAt === undefined && config.stopAt === undefined) return;
   reached++;
   if (config.trace) appendFileSync(config.trace, `${name}\n`);

@@ -20,7 +20,11 @@ export function assertFinite(tensors: Map<string, HostTensor>, what: string): vo
     if (!(t.data instanceof Float32Array)) continue;
     const data = t.data;
     for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i])) throw new NonFiniteError(`${what}: tensor ${name} holds ${data[i]} (at flat index ${i} of ${data.length}); non-finite values are never checkpointed`, name);
+      if (!Number.isFinite(data[i]))
+        throw new NonFiniteError(
+          `${what}: tensor ${name} holds ${data[i]} (at flat index ${i} of ${data.length}); non-finite values are never checkpointed`,
+          name,
+        );
     }
   }
 }

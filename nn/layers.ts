@@ -2,8 +2,26 @@
 // (weight, bias, running_mean, ...) and forwards through engine ops.
 
 import {
-  type ConvFirstLayer, type Random, type Tensor, batchNormEval, batchNormTrain, conv2d, full, keep, matmul, maxPool2d, avgPool2d,
-  mul, noGrad, relu, reshape, add, affine, tensor, tidy, scale,
+  type ConvFirstLayer,
+  type Random,
+  type Tensor,
+  batchNormEval,
+  batchNormTrain,
+  conv2d,
+  full,
+  keep,
+  matmul,
+  maxPool2d,
+  avgPool2d,
+  mul,
+  noGrad,
+  relu,
+  reshape,
+  add,
+  affine,
+  tensor,
+  tidy,
+  scale,
 } from '../engine/index.js';
 import { constant, defaultUniform } from './init.js';
 import { type HostTensor, Module } from './module.js';
@@ -25,14 +43,24 @@ export class Conv2d extends Module {
   readonly padding: number;
   readonly relu: boolean;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, readonly kernel: number, rng: Random, options: Conv2dLayerOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: number,
+    rng: Random,
+    options: Conv2dLayerOptions = {},
+  ) {
     super();
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
     this.relu = options.relu ?? false;
     const fanIn = inChannels * kernel * kernel;
-    this.weight = this.registerParameter('weight', defaultUniform([outChannels, inChannels, kernel, kernel], fanIn, rng));
-    this.bias = options.bias === false ? null : this.registerParameter('bias', defaultUniform([outChannels], fanIn, rng));
+    this.weight = this.registerParameter(
+      'weight',
+      defaultUniform([outChannels, inChannels, kernel, kernel], fanIn, rng),
+    );
+    this.bias =
+      options.bias === false ? null : this.registerParameter('bias', defaultUniform([outChannels], fanIn, rng));
   }
 
   forward(x: Tensor): Tensor {
@@ -50,7 +78,11 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Random) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    rng: Random,
+  ) {
     super();
     this.weight = this.registerParameter('weight', defaultUniform([outFeatures, inFeatures], inFeatures, rng));
     this.bias = this.registerParameter('bias', defaultUniform([outFeatures], inFeatures, rng));
@@ -73,7 +105,11 @@ export class BatchNorm2d extends Module {
   readonly batchesTracked: Tensor;
   private tracked = 0;
 
-  constructor(readonly channels: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+  constructor(
+    readonly channels: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+  ) {
     super();
     this.weight = this.registerParameter('weight', constant([channels], 1));
     this.bias = this.registerParameter('bias', constant([channels], 0));
@@ -118,7 +154,10 @@ export class ReLU extends Module {
 
 /** Max pooling over kernel×kernel windows (stride defaults to kernel). */
 export class MaxPool2d extends Module {
-  constructor(readonly kernel = 2, readonly stride = kernel) {
+  constructor(
+    readonly kernel = 2,
+    readonly stride = kernel,
+  ) {
     super();
   }
 
@@ -129,7 +168,10 @@ export class MaxPool2d extends Module {
 
 /** Average pooling over kernel×kernel windows (stride defaults to kernel). */
 export class AvgPool2d extends Module {
-  constructor(readonly kernel: number, readonly stride = kernel) {
+  constructor(
+    readonly kernel: number,
+    readonly stride = kernel,
+  ) {
     super();
   }
 
@@ -149,7 +191,10 @@ export class Flatten extends Module {
  *  1/(1−p). The mask comes from the layer's seeded generator. Identity in eval mode. */
 export class Dropout extends Module {
   /** The mask generator; the training loop reseeds it per step so a resumed run is identical. */
-  constructor(readonly p: number, public rng: Random) {
+  constructor(
+    readonly p: number,
+    public rng: Random,
+  ) {
     super();
     if (!(p >= 0 && p < 1)) throw new Error(`Dropout: p must be in [0, 1), got ${p}`);
   }
@@ -185,7 +230,10 @@ export class Sequential extends Module {
 
 /** scale·x + shift as a module: handy for input normalisation inside a model. */
 export class Affine extends Module {
-  constructor(readonly factor: number, readonly shift: number) {
+  constructor(
+    readonly factor: number,
+    readonly shift: number,
+  ) {
     super();
   }
 

@@ -14,7 +14,8 @@ export async function encodeModel(model: Module, metadata: Record<string, string
 export function decodeModel(bytes: Uint8Array, model: Module, source = '<in-memory bytes>'): Record<string, string> {
   const file = decodeSafetensors(bytes, source);
   const expected = new Map<string, { shape: number[]; dtype: 'F32' | 'I32' }>();
-  for (const [name, t] of model.stateDict()) expected.set(name, { shape: [...t.shape], dtype: t.dtype === 'int32' ? 'I32' : 'F32' });
+  for (const [name, t] of model.stateDict())
+    expected.set(name, { shape: [...t.shape], dtype: t.dtype === 'int32' ? 'I32' : 'F32' });
   checkTensors(file, expected, source);
   assertFinite(file.tensors, `checkpoint ${source}`);
   model.loadStateDict(file.tensors, `checkpoint ${source}`);

@@ -83,7 +83,10 @@ export abstract class Module {
     const out = new Map<string, HostTensor>();
     for (const [name, t] of this.stateDict()) {
       const data = await t.data();
-      out.set(name, { shape: [...t.shape], data: t.dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data) });
+      out.set(name, {
+        shape: [...t.shape],
+        data: t.dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data),
+      });
     }
     return out;
   }
@@ -95,7 +98,8 @@ export abstract class Module {
     for (const [name, t] of mine) {
       const s = state.get(name);
       if (!s) problems.push(`missing tensor ${name} [${t.shape.join(', ')}]`);
-      else if (s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i])) problems.push(`tensor ${name}: expected shape [${t.shape.join(', ')}], got [${s.shape.join(', ')}]`);
+      else if (s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i]))
+        problems.push(`tensor ${name}: expected shape [${t.shape.join(', ')}], got [${s.shape.join(', ')}]`);
     }
     for (const name of state.keys()) if (!mine.has(name)) problems.push(`unexpected tensor ${name}`);
     if (problems.length) throw new Error(`${source} does not fit this model:\n  ${problems.join('\n  ')}`);

@@ -3,7 +3,13 @@
 
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic_write.js';
-import { type SafetensorsFile, SafetensorsError, type TensorData, decodeSafetensors, encodeSafetensors } from './safetensors_codec.js';
+import {
+  type SafetensorsFile,
+  SafetensorsError,
+  type TensorData,
+  decodeSafetensors,
+  encodeSafetensors,
+} from './safetensors_codec.js';
 
 export * from './safetensors_codec.js';
 
@@ -42,7 +48,8 @@ export function saveSafetensorsSync(
 function saveError(path: string, err: unknown): Error {
   const wrapped = new Error(`cannot save checkpoint ${path}: ${(err as Error).message}`, { cause: err });
   // Keep the errno code (ENOSPC, EACCES...) visible to callers that branch on it.
-  if (typeof (err as { code?: unknown }).code === 'string') Object.assign(wrapped, { code: (err as { code: string }).code });
+  if (typeof (err as { code?: unknown }).code === 'string')
+    Object.assign(wrapped, { code: (err as { code: string }).code });
   return wrapped;
 }
 

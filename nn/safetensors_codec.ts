@@ -58,7 +58,12 @@ export function encodeSafetensors(
   metadata: Record<string, string> = {},
 ): Uint8Array {
   const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
-  const prepared = entries.map(([name, t]) => ({ name, dtype: checkTensorForWrite(name, t), shape: t.shape, data: t.data }));
+  const prepared = entries.map(([name, t]) => ({
+    name,
+    dtype: checkTensorForWrite(name, t),
+    shape: t.shape,
+    data: t.data,
+  }));
   prepared.sort((a, b) => (a.dtype === b.dtype ? compareCodePoints(a.name, b.name) : a.dtype === 'F32' ? -1 : 1));
 
   // The JSON is built by hand so key order is exactly ours: a JS object would move
@@ -77,7 +82,9 @@ export function encodeSafetensors(
   let offset = 0;
   for (const t of prepared) {
     const end = offset + t.data.byteLength;
-    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${end}]}`);
+    parts.push(
+      `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${end}]}`,
+    );
     offset = end;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
@@ -221,7 +228,9 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<in-memory bytes>
     );
   }
   if (covered < dataLength) {
-    throw fail(`${dataLength - covered} unexpected bytes after the last tensor (header describes ${covered} bytes of data, file has ${dataLength})`);
+    throw fail(
+      `${dataLength - covered} unexpected bytes after the last tensor (header describes ${covered} bytes of data, file has ${dataLength})`,
+    );
   }
 
   const tensors = new Map<string, TensorData>();
@@ -240,7 +249,8 @@ type Fail = (problem: string) => SafetensorsError;
 function parseMetadata(info: unknown, fail: Fail): Record<string, string> {
   if (!isPlainObject(info)) throw fail('__metadata__ must be an object of strings');
   for (const [k, v] of Object.entries(info)) {
-    if (typeof v !== 'string') throw fail(`__metadata__ ${JSON.stringify(k)} must be a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string')
+      throw fail(`__metadata__ ${JSON.stringify(k)} must be a string, got ${JSON.stringify(v)}`);
   }
   // fromEntries defines own properties, so even a "__proto__" key stays plain data.
   return Object.fromEntries(Object.entries(info)) as Record<string, string>;
@@ -248,7 +258,8 @@ function parseMetadata(info: unknown, fail: Fail): Record<string, string> {
 
 function parseEntry(name: string, info: unknown, fail: Fail): HeaderEntry {
   const where = `tensor ${name}`;
-  if (!isPlainObject(info)) throw fail(`${where}: expected {"dtype", "shape", "data_offsets"}, got ${JSON.stringify(info)}`);
+  if (!isPlainObject(info))
+    throw fail(`${where}: expected {"dtype", "shape", "data_offsets"}, got ${JSON.stringify(info)}`);
   const { dtype, shape, data_offsets: offsets } = info;
 
   if (typeof dtype !== 'string') throw fail(`${where}: missing or non-string dtype`);
@@ -273,7 +284,9 @@ function parseEntry(name: string, info: unknown, fail: Fail): HeaderEntry {
   const nbytes = (shape as number[]).reduce((a, b) => a * b, bytesPerElement);
   if (!Number.isSafeInteger(nbytes)) throw fail(`${where}: shape ${JSON.stringify(shape)} is impossibly large`);
   if (end - begin !== nbytes) {
-    throw fail(`${where}: data_offsets [${begin}, ${end}] do not match shape ${JSON.stringify(shape)} of ${dtype} (${nbytes} bytes)`);
+    throw fail(
+      `${where}: data_offsets [${begin}, ${end}] do not match shape ${JSON.stringify(shape)} of ${dtype} (${nbytes} bytes)`,
+    );
   }
   return { name, dtype: dtype as ReadDtype, shape: shape as number[], begin, end };
 }

@@ -22,7 +22,10 @@ export class SGD {
   private readonly buffers: Tensor[];
   steps = 0;
 
-  constructor(readonly params: Tensor[], config: SgdConfig) {
+  constructor(
+    readonly params: Tensor[],
+    config: SgdConfig,
+  ) {
     this.lr = config.lr;
     this.momentum = config.momentum ?? 0.9;
     this.weightDecay = config.weightDecay ?? 5e-4;
@@ -34,11 +37,15 @@ export class SGD {
 
   /** p ← p − lr·(momentum update of grad + wd·p), in place, for every parameter. */
   step(grads: readonly Tensor[]): void {
-    if (grads.length !== this.params.length) throw new Error(`SGD.step: got ${grads.length} gradients for ${this.params.length} parameters`);
+    if (grads.length !== this.params.length)
+      throw new Error(`SGD.step: got ${grads.length} gradients for ${this.params.length} parameters`);
     const options = { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
     this.params.forEach((p, i) => {
       const g = grads[i];
-      if (g.size !== p.size) throw new Error(`SGD.step: gradient ${i} has shape ${shapeString(g.shape)}, parameter has ${shapeString(p.shape)}`);
+      if (g.size !== p.size)
+        throw new Error(
+          `SGD.step: gradient ${i} has shape ${shapeString(g.shape)}, parameter has ${shapeString(p.shape)}`,
+        );
       p.backend.sgdUpdate(p.storage, g.storage, this.buffers[i].storage, p.size, options);
     });
     this.steps++;
@@ -48,7 +55,10 @@ export class SGD {
   async stateData(prefix: string): Promise<Map<string, HostTensor>> {
     const out = new Map<string, HostTensor>();
     for (let i = 0; i < this.buffers.length; i++) {
-      out.set(`${prefix}${i}.momentum_buffer`, { shape: [...this.buffers[i].shape], data: Float32Array.from(await this.buffers[i].data()) });
+      out.set(`${prefix}${i}.momentum_buffer`, {
+        shape: [...this.buffers[i].shape],
+        data: Float32Array.from(await this.buffers[i].data()),
+      });
     }
     return out;
   }
@@ -57,7 +67,10 @@ export class SGD {
     this.buffers.forEach((b, i) => {
       const s = state.get(`${prefix}${i}.momentum_buffer`);
       if (!s) throw new Error(`${source}: missing optimiser state ${prefix}${i}.momentum_buffer`);
-      if (s.data.length !== b.size) throw new Error(`${source}: optimiser state ${prefix}${i}.momentum_buffer has ${s.data.length} values, expected ${b.size}`);
+      if (s.data.length !== b.size)
+        throw new Error(
+          `${source}: optimiser state ${prefix}${i}.momentum_buffer has ${s.data.length} values, expected ${b.size}`,
+        );
       noGrad(() => b.assign(tensor(s.data, b.shape)));
     });
   }

@@ -50,4 +50,6 @@ const { renderResultsMarkdown } = await import(pathToFileURL(resolve(root, 'dist
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(`${out}.tmp`, renderResultsMarkdown(report));
 renameSync(`${out}.tmp`, out);
-console.error(`bench:results: wrote ${out} (${report.results.length} results, ${report.quick ? 'quick' : 'full'} run of ${report.date})`);
+console.error(
+  `bench:results: wrote ${out} (${report.results.length} results, ${report.quick ? 'quick' : 'full'} run of ${report.date})`,
+);

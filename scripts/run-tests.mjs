@@ -25,9 +25,24 @@ mkdirSync(runtimeDir, { recursive: true });
 const jobs = Number(process.env.YOPO_TEST_JOBS) || Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
 
 // The slowest files first (measured on a cold shader cache), so that no long file starts last.
-const SLOW_FIRST = ['train_yopo_mnist', 'browser', 'kernels_conv', 'yopo', 'kernels_matmul', 'cli', 'train_mnist', 'models_gpu', 'engine_ops'];
+const SLOW_FIRST = [
+  'train_yopo_mnist',
+  'browser',
+  'kernels_conv',
+  'yopo',
+  'kernels_matmul',
+  'cli',
+  'train_mnist',
+  'models_gpu',
+  'engine_ops',
+];
 const rank = (file) => {
-  const i = SLOW_FIRST.indexOf(file.replace(/\.test\.js$/, '').split('/').pop());
+  const i = SLOW_FIRST.indexOf(
+    file
+      .replace(/\.test\.js$/, '')
+      .split('/')
+      .pop(),
+  );
   return i < 0 ? SLOW_FIRST.length : i;
 };
 /** Every compiled test file under dist/test, by its path there ('kernels/conv_plan.test.js'). */
@@ -40,7 +55,9 @@ const files = compiled
   .filter((f) => group === null || TEST_GROUPS[group].includes(f.replace(/\.test\.js$/, '')))
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 if (files.length === 0) {
-  console.error(`no compiled test files${group ? ` of group ${group}` : ''}${filter ? ` matching '${filter}'` : ''} in dist/test (run \`npm run build\` first)`);
+  console.error(
+    `no compiled test files${group ? ` of group ${group}` : ''}${filter ? ` matching '${filter}'` : ''} in dist/test (run \`npm run build\` first)`,
+  );
   process.exit(1);
 }
 
@@ -58,7 +75,9 @@ function runFile(file) {
     child.stderr.on('data', (d) => (out += d));
     child.on('close', (code, signal) => {
       const count = (label) => Number(out.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
-      const total = count('Total'), passed = count('Passed'), skipped = count('Skipped');
+      const total = count('Total'),
+        passed = count('Passed'),
+        skipped = count('Skipped');
       // A file that crashed before uvu's summary counts as one failure.
       const failed = code === 0 && total > 0 ? total - passed - skipped : Math.max(1, total - passed - skipped);
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -77,6 +96,10 @@ await Promise.all(
   }),
 );
 const sum = (key) => results.reduce((a, r) => a + r[key], 0);
-const passed = sum('passed'), failed = sum('failed'), skipped = sum('skipped');
-console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''} (${files.length} files, ${jobs} at a time)`);
+const passed = sum('passed'),
+  failed = sum('failed'),
+  skipped = sum('skipped');
+console.log(
+  `\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''} (${files.length} files, ${jobs} at a time)`,
+);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -21,7 +21,9 @@ const run = (cmd, args, opts = {}) => {
 
 // 1. npm dependencies.
 const lock = existsSync('package-lock.json') ? statSync('package-lock.json').mtimeMs : 0;
-const installed = existsSync('node_modules/.package-lock.json') ? statSync('node_modules/.package-lock.json').mtimeMs : -1;
+const installed = existsSync('node_modules/.package-lock.json')
+  ? statSync('node_modules/.package-lock.json').mtimeMs
+  : -1;
 if (!existsSync('node_modules/webgpu') || installed < lock) {
   run('npm', [existsSync('package-lock.json') ? 'ci' : 'install', '--no-audit', '--no-fund']);
 } else {
@@ -40,15 +42,21 @@ function probe() {
     const i = adapter.info;
     console.log(JSON.stringify({ vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description }));
     process.exit(0);`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir },
+  });
   const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || line === 'NONE' || !line.startsWith('{')) return { ok: false, detail: (r.stderr ?? '').trim().split('\n').slice(-3).join(' ') };
+  if (r.status !== 0 || line === 'NONE' || !line.startsWith('{'))
+    return { ok: false, detail: (r.stderr ?? '').trim().split('\n').slice(-3).join(' ') };
   return { ok: true, info: JSON.parse(line) };
 }
 
 let found = probe();
 if (found.ok) {
-  log(`WebGPU adapter: ${found.info.description || found.info.device} (${found.info.vendor} ${found.info.architecture})`);
+  log(
+    `WebGPU adapter: ${found.info.description || found.info.device} (${found.info.vendor} ${found.info.architecture})`,
+  );
   ensureChromium();
   process.exit(0);
 }
@@ -73,9 +81,16 @@ if (!debianLike || !isRoot) {
 const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
 if (backports) {
   const sources = '/etc/apt/sources.list.d/yopo-bookworm-backports.sources';
-  const already = execFileSync('bash', ['-c', 'grep -rhs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/ || true'], { encoding: 'utf8' }).trim();
+  const already = execFileSync(
+    'bash',
+    ['-c', 'grep -rhs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/ || true'],
+    { encoding: 'utf8' },
+  ).trim();
   if (!already) {
-    writeFileSync(sources, 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n');
+    writeFileSync(
+      sources,
+      'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
+    );
     log(`added ${sources}`);
   }
   run('apt-get', ['update', '-qq'], { env });
@@ -87,7 +102,9 @@ if (backports) {
 
 found = probe();
 if (!found.ok) {
-  console.error(`[setup] still no WebGPU adapter after installing Mesa's Vulkan drivers${found.detail ? ` (${found.detail})` : ''}. ${instructions}`);
+  console.error(
+    `[setup] still no WebGPU adapter after installing Mesa's Vulkan drivers${found.detail ? ` (${found.detail})` : ''}. ${instructions}`,
+  );
   process.exit(1);
 }
 log(`WebGPU adapter: ${found.info.description || found.info.device} (${found.info.vendor} ${found.info.architecture})`);

@@ -20,9 +20,15 @@ const TINY = ['--train', '16', '--test', '8', '--batch', '8', '--m', '2', '--n',
 /** Runs a script with node from the repository root; fails the test with its output on a non-zero exit. */
 function run(script: string, ...args: string[]): string {
   const started = performance.now();
-  const r = spawnSync(process.execPath, [script, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime' } });
+  const r = spawnSync(process.execPath, [script, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime' },
+  });
   assert.is(r.status, 0, `${script} ${args.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
-  console.log(`  ${script.replace(/.*\//, '')} ${args.join(' ')}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `  ${script.replace(/.*\//, '')} ${args.join(' ')}: ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   return r.stdout;
 }
 
@@ -43,15 +49,36 @@ test('examples/evaluate_pytorch_checkpoint.mjs: evaluates a safetensors file wit
   assert.equal(state.get('classifier.fc1.weight')?.shape, [200, 1024]);
   const path = join(tmp, 'pytorch.safetensors');
   await saveSafetensors(path, state);
-  const out = run('examples/evaluate_pytorch_checkpoint.mjs', '--checkpoint', path, '--test', '8', '--batch', '8', '--attack', 'pgd-2', '--backend', 'cpu');
-  const result = JSON.parse(out.trim().split('\n').at(-1)!) as { clean_accuracy: number; robust_accuracy: number; n: number; attack: string };
+  const out = run(
+    'examples/evaluate_pytorch_checkpoint.mjs',
+    '--checkpoint',
+    path,
+    '--test',
+    '8',
+    '--batch',
+    '8',
+    '--attack',
+    'pgd-2',
+    '--backend',
+    'cpu',
+  );
+  const result = JSON.parse(out.trim().split('\n').at(-1)!) as {
+    clean_accuracy: number;
+    robust_accuracy: number;
+    n: number;
+    attack: string;
+  };
   assert.is(result.n, 8);
   assert.is(result.attack, 'pgd-2');
   assert.ok(result.robust_accuracy <= result.clean_accuracy);
   // A file that is not this model's fails with the tensor named.
   const wrong = join(tmp, 'wrong.safetensors');
   await saveSafetensors(wrong, new Map([...state].filter(([name]) => name !== 'conv1.bias')));
-  const r = spawnSync(process.execPath, ['examples/evaluate_pytorch_checkpoint.mjs', '--checkpoint', wrong, '--backend', 'cpu'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['examples/evaluate_pytorch_checkpoint.mjs', '--checkpoint', wrong, '--backend', 'cpu'],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.is.not(r.status, 0);
   assert.match(r.stderr, /conv1\.bias/);
 });
@@ -59,7 +86,10 @@ test('examples/evaluate_pytorch_checkpoint.mjs: evaluates a safetensors file wit
 for (const model of ['tiny-cnn', 'linear-first-layer']) {
   test(`examples/custom_model.mjs: YOPO-2-2 trains ${model}`, () => {
     const out = run('examples/custom_model.mjs', '--model', model, ...TINY, '--backend', 'cpu');
-    assert.match(out, new RegExp(`${model} with YOPO-2-2: \\d+ parameters, clean \\d+\\.\\d%, pgd-2 \\d+\\.\\d% after 2 steps`));
+    assert.match(
+      out,
+      new RegExp(`${model} with YOPO-2-2: \\d+ parameters, clean \\d+\\.\\d%, pgd-2 \\d+\\.\\d% after 2 steps`),
+    );
   });
 }
 

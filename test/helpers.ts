@@ -41,7 +41,11 @@ export function on<T>(backend: Backend, fn: () => T): T {
 }
 
 /** Uploads the same host values to a backend. */
-export function put(backend: Backend, values: Float32Array | Float64Array | Int32Array, shape: readonly number[]): Tensor {
+export function put(
+  backend: Backend,
+  values: Float32Array | Float64Array | Int32Array,
+  shape: readonly number[],
+): Tensor {
   return on(backend, () => tensor(values, shape, values instanceof Int32Array ? 'int32' : 'float32'));
 }
 
@@ -50,7 +54,13 @@ export function randomArray(rng: Random, size: number, lo = -1, hi = 1): Float64
 }
 
 /** |a − b| ≤ atol + rtol·|b| elementwise (the reference harness's rule), with the worst element named on failure. */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-4, atol = 1e-5): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  rtol = 1e-4,
+  atol = 1e-5,
+): void {
   const c = compareValues(actual, expected, { rtol, atol });
   if (!c.ok) assert.unreachable(`${what}: ${describeComparison(c)}`);
 }
@@ -70,7 +80,12 @@ export function maxAbs(values: ArrayLike<number>): number {
 }
 
 /** The reference's finite-difference VJP check (float64 CPU), failing with its report. */
-export async function gradCheck(f: (...inputs: Tensor[]) => Tensor, inputs: GradientInput[], what: string, options: GradientCheckOptions = {}): Promise<void> {
+export async function gradCheck(
+  f: (...inputs: Tensor[]) => Tensor,
+  inputs: GradientInput[],
+  what: string,
+  options: GradientCheckOptions = {},
+): Promise<void> {
   const report = await checkGradient(f, inputs, { backend: cpu64, ...options });
   if (!report.ok) assert.unreachable(`${what}: ${formatGradientReport(report)}`);
 }

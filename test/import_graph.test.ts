@@ -14,7 +14,16 @@ import * as assert from 'uvu/assert';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The layers, lowest first: each top-level folder or file of the package and its rank. */
-const LAYERS: readonly (readonly string[])[] = [['engine'], ['kernels'], ['nn'], ['yopo'], ['index.ts', 'browser.ts'], ['web'], ['bench'], ['cli']];
+const LAYERS: readonly (readonly string[])[] = [
+  ['engine'],
+  ['kernels'],
+  ['nn'],
+  ['yopo'],
+  ['index.ts', 'browser.ts'],
+  ['web'],
+  ['bench'],
+  ['cli'],
+];
 
 /** The rank of a repository path's layer; null for a path outside the layers (test/, scripts/). */
 function layerOf(path: string): number | null {
@@ -44,9 +53,18 @@ function importsOf(path: string, source: string): Edge[] {
       add(node.moduleSpecifier.text, isTypeOnlyImport(node.importClause));
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       add(node.moduleSpecifier.text, node.isTypeOnly);
-    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteralLike(node.arguments[0])) {
+    } else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] &&
+      ts.isStringLiteralLike(node.arguments[0])
+    ) {
       add(node.arguments[0].text, false);
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       add(node.argument.literal.text, true);
     }
     ts.forEachChild(node, visit);
@@ -60,14 +78,21 @@ function isTypeOnlyImport(clause: ts.ImportClause | undefined): boolean {
   if (!clause) return false;
   if (clause.isTypeOnly) return true;
   const named = clause.namedBindings;
-  return !clause.name && named !== undefined && ts.isNamedImports(named) && named.elements.length > 0 && named.elements.every((e) => e.isTypeOnly);
+  return (
+    !clause.name &&
+    named !== undefined &&
+    ts.isNamedImports(named) &&
+    named.elements.length > 0 &&
+    named.elements.every((e) => e.isTypeOnly)
+  );
 }
 
 /** Every shipped .ts module (the layers' folders and files), as repository paths. */
 function shippedModules(): string[] {
   const found: string[] = [];
   const walk = (path: string) => {
-    if (statSync(join(repoRoot, path)).isDirectory()) readdirSync(join(repoRoot, path)).forEach((name) => walk(posix.join(path, name)));
+    if (statSync(join(repoRoot, path)).isDirectory())
+      readdirSync(join(repoRoot, path)).forEach((name) => walk(posix.join(path, name)));
     else if (path.endsWith('.ts') && !path.endsWith('.d.ts')) found.push(path);
   };
   LAYERS.flat().forEach(walk);
@@ -80,7 +105,8 @@ function layerViolations(edges: readonly Edge[]): string[] {
   for (const { from, to } of edges) {
     const [fromRank, toRank] = [layerOf(from), layerOf(to)];
     if (to.startsWith('test/')) bad.push(`${from} imports ${to} (nothing outside test/ imports test/)`);
-    else if (fromRank !== null && (toRank === null || toRank > fromRank)) bad.push(`${from} imports ${to}, a layer above its own`);
+    else if (fromRank !== null && (toRank === null || toRank > fromRank))
+      bad.push(`${from} imports ${to}, a layer above its own`);
   }
   return bad;
 }
@@ -131,7 +157,11 @@ test('the checks catch a cycle, an upward import and an import of test/ (a synth
     ...importsOf('engine/t.ts', `import type { C } from './c.js';`),
     ...importsOf('web/w.ts', `import { check } from '../test/checks/check.js';\nimport { e } from '../engine/a.js';`),
   ];
-  assert.equal(cycles(synthetic), [['engine/a.ts', 'engine/b.ts', 'engine/c.ts']], 'the runtime cycle a → b → c → a, and not the type-only c ⇄ t');
+  assert.equal(
+    cycles(synthetic),
+    [['engine/a.ts', 'engine/b.ts', 'engine/c.ts']],
+    'the runtime cycle a → b → c → a, and not the type-only c ⇄ t',
+  );
   assert.equal(layerViolations(synthetic), [
     'engine/a.ts imports kernels/k.ts, a layer above its own',
     'web/w.ts imports test/checks/check.ts (nothing outside test/ imports test/)',
@@ -141,7 +171,9 @@ test('the checks catch a cycle, an upward import and an import of test/ (a synth
 test('the walker reads the shipped modules', () => {
   assert.ok(modules.length > 150, `only ${modules.length} modules found under ${LAYERS.flat().join(', ')}`);
   assert.ok(edges.length > 3 * modules.length, `only ${edges.length} imports found in ${modules.length} modules`);
-  const missing = edges.filter((e) => !modules.includes(e.to) && layerOf(e.to) !== null).map((e) => `${e.from} imports ${e.to}, which does not exist`);
+  const missing = edges
+    .filter((e) => !modules.includes(e.to) && layerOf(e.to) !== null)
+    .map((e) => `${e.from} imports ${e.to}, which does not exist`);
   assert.equal(missing, [], missing.join('\n'));
 });
 

@@ -15,7 +15,11 @@ import * as assert from 'uvu/assert';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 const project = mkdtempSync(join(tmpdir(), 'yopo-package-'));
-const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime', npm_config_update_notifier: 'false' };
+const env = {
+  ...process.env,
+  XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime',
+  npm_config_update_notifier: 'false',
+};
 
 interface PackResult {
   filename: string;
@@ -39,22 +43,51 @@ let pack: PackResult;
 
 test('npm pack: the tarball ships dist/ code, types, the README, LICENSE, docs/ and the pretrained models, and nothing else', () => {
   // --ignore-scripts: the tarball is packed from the dist/ that `npm test` just built.
-  [pack] = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', project], { cwd: ROOT, encoding: 'utf8', env })) as PackResult[];
+  [pack] = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', project], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env,
+    }),
+  ) as PackResult[];
   const paths = pack.files.map((f) => f.path);
-  for (const needed of ['package.json', 'README.md', 'LICENSE', 'docs/algorithm.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/engine/reference/index.js', 'dist/engine/reference/index.d.ts',
-    'pretrained/README.md', 'pretrained/smallcnn-mnist-natural/model.safetensors', 'pretrained/smallcnn-mnist-yopo/model.safetensors', 'pretrained/smallcnn-mnist-yopo/card-autoattack.md']) {
+  for (const needed of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'docs/algorithm.md',
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/cli/main.js',
+    'dist/engine/reference/index.js',
+    'dist/engine/reference/index.d.ts',
+    'pretrained/README.md',
+    'pretrained/smallcnn-mnist-natural/model.safetensors',
+    'pretrained/smallcnn-mnist-yopo/model.safetensors',
+    'pretrained/smallcnn-mnist-yopo/card-autoattack.md',
+  ]) {
     assert.ok(paths.includes(needed), `the tarball has ${needed}`);
   }
-  const unwanted = paths.filter((p) => /^dist\/(test|bench)\/|\.map$|^scripts\/|^examples\/|\.ts$/.test(p) && !p.endsWith('.d.ts'));
+  const unwanted = paths.filter(
+    (p) => /^dist\/(test|bench)\/|\.map$|^scripts\/|^examples\/|\.ts$/.test(p) && !p.endsWith('.d.ts'),
+  );
   assert.equal(unwanted, [], 'no tests, benchmarks, source maps, scripts or sources');
-  console.log(`  package: ${pack.filename}, ${(pack.size / 1024).toFixed(0)} KiB packed, ${(pack.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${pack.entryCount} files`);
+  console.log(
+    `  package: ${pack.filename}, ${(pack.size / 1024).toFixed(0)} KiB packed, ${(pack.unpackedSize / 1024).toFixed(0)} KiB unpacked, ${pack.entryCount} files`,
+  );
 });
 
 test('npm ci --offline installs the tarball in a fresh project from the npm cache', () => {
   // The dependencies' versions and integrities come from this repository's lockfile, so npm needs
   // only the tarballs that `npm ci` left in its cache, never the registry.
-  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
-  const ours = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string>; bin: Record<string, string> };
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, LockEntry>;
+  };
+  const ours = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+    dependencies: Record<string, string>;
+    bin: Record<string, string>;
+  };
   const tarball = `file:${pack.filename}`;
   const packages: Record<string, unknown> = {
     '': { name: 'consumer', dependencies: { yopo: tarball } },
@@ -70,11 +103,21 @@ test('npm ci --offline installs the tarball in a fresh project from the npm cach
     packages[key] = entry;
     pending.push(...Object.keys(entry.dependencies ?? {}));
   }
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { yopo: tarball } }, null, 2));
-  writeFileSync(join(project, 'package-lock.json'), JSON.stringify({ name: 'consumer', lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { yopo: tarball } }, null, 2),
+  );
+  writeFileSync(
+    join(project, 'package-lock.json'),
+    JSON.stringify({ name: 'consumer', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
   const r = spawnSync('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: project, encoding: 'utf8', env });
   // ENOTCACHED: the npm cache lacks a dependency's tarball; `npm ci` in the repository (npm run setup on a fresh clone) puts it there.
-  assert.is(r.status, 0, `npm ci --offline in ${project} exited ${r.status} (ENOTCACHED: run \`npm ci\` in the repository first):\n${r.stdout}\n${r.stderr}`);
+  assert.is(
+    r.status,
+    0,
+    `npm ci --offline in ${project} exited ${r.status} (ENOTCACHED: run \`npm ci\` in the repository first):\n${r.stdout}\n${r.stderr}`,
+  );
   rmSync(join(project, pack.filename));
 });
 
@@ -115,14 +158,37 @@ for (const name of ['smallcnn-mnist-natural', 'smallcnn-mnist-yopo']) {
   const out = sh('node', ['pretrained.mjs']);
   assert.match(out, /smallcnn-mnist-natural natural 10/);
   assert.match(out, /smallcnn-mnist-yopo yopo-5-10 10/);
-  const cli = sh('npx', ['--no-install', 'yopo', 'eval', '--checkpoint', 'smallcnn-mnist-yopo', '--attack', 'none', '--limit', '10', '--no-sanity', '--json']);
+  const cli = sh('npx', [
+    '--no-install',
+    'yopo',
+    'eval',
+    '--checkpoint',
+    'smallcnn-mnist-yopo',
+    '--attack',
+    'none',
+    '--limit',
+    '10',
+    '--no-sanity',
+    '--json',
+  ]);
   assert.is((JSON.parse(cli) as { n: number }).n, 10);
 });
 
 test('TypeScript: a consumer file type-checks against the shipped .d.ts files', () => {
   writeFileSync(
     join(project, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: [] }, files: ['check.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: [],
+      },
+      files: ['check.ts'],
+    }),
   );
   writeFileSync(
     join(project, 'check.ts'),

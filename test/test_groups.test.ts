@@ -17,11 +17,15 @@ function classificationProblems(files: readonly string[], groups: Record<string,
   const problems: string[] = [];
   for (const file of files) {
     const holders = Object.keys(groups).filter((g) => groups[g].includes(file));
-    if (holders.length === 0) problems.push(`test/${file}.test.ts is in no group of scripts/test-groups.mjs (add it to the one for what it needs)`);
+    if (holders.length === 0)
+      problems.push(
+        `test/${file}.test.ts is in no group of scripts/test-groups.mjs (add it to the one for what it needs)`,
+      );
     if (holders.length > 1) problems.push(`test/${file}.test.ts is in several groups: ${holders.join(', ')}`);
   }
   for (const [group, names] of Object.entries(groups)) {
-    for (const name of names) if (!files.includes(name)) problems.push(`${group} lists '${name}', but there is no test/${name}.test.ts`);
+    for (const name of names)
+      if (!files.includes(name)) problems.push(`${group} lists '${name}', but there is no test/${name}.test.ts`);
   }
   return problems;
 }

@@ -11,7 +11,9 @@ async function run(moduleUrls: string[]): Promise<CheckReport[]> {
     const module = (await import(new URL(url, location.href).href)) as { checks: Check[] };
     reports.push(...(await runChecks(module.checks, env)));
   }
-  document.getElementById('out')!.textContent = reports.map((r) => `${r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.ms.toFixed(0)} ms)${r.detail ? `: ${r.detail}` : ''}`).join('\n');
+  document.getElementById('out')!.textContent = reports
+    .map((r) => `${r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.ms.toFixed(0)} ms)${r.detail ? `: ${r.detail}` : ''}`)
+    .join('\n');
   return reports;
 }
 

@@ -4,7 +4,18 @@
 // SVG code of curve.svg), and checkpoint download/upload. All GPU work happens in the worker.
 
 import { type MetricRecord, PALETTE, percentWithInterval, renderCurves, renderRunCurve } from '../browser.js';
-import type { AttackReply, BatchAttackReply, EvalEvent, InitReply, ModelSlot, PageAttack, Prediction, Request, StepEvent, WorkerEvent } from './protocol.js';
+import type {
+  AttackReply,
+  BatchAttackReply,
+  EvalEvent,
+  InitReply,
+  ModelSlot,
+  PageAttack,
+  Prediction,
+  Request,
+  StepEvent,
+  WorkerEvent,
+} from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -69,7 +80,12 @@ const attackEps = () => Number(($('attackEps') as HTMLInputElement).value);
 
 const picker = $<HTMLSelectElement>('model');
 const chosen = () => picker.value as ModelSlot;
-const SLOT_NAMES: Record<ModelSlot, string> = { natural: 'natural', yopo: 'YOPO-5-10', trained: 'the one being trained', uploaded: 'uploaded' };
+const SLOT_NAMES: Record<ModelSlot, string> = {
+  natural: 'natural',
+  yopo: 'YOPO-5-10',
+  trained: 'the one being trained',
+  uploaded: 'uploaded',
+};
 /** The shipped models that loaded (the side-by-side line needs both). */
 let pretrainedReady: ModelSlot[] = [];
 
@@ -89,17 +105,27 @@ picker.onchange = onModelChange;
 $('start').onclick = () => {
   const batch = Number(($('batch') as HTMLInputElement).value);
   const e = eps();
-  if (!(Number.isInteger(batch) && batch >= 1 && batch <= 512)) return void ($('status').textContent = 'batch must be a whole number from 1 to 512');
+  if (!(Number.isInteger(batch) && batch >= 1 && batch <= 512))
+    return void ($('status').textContent = 'batch must be a whole number from 1 to 512');
   if (!(e >= 0 && e <= 1)) return void ($('status').textContent = 'ε must be between 0 and 1');
   const lrText = ($('lr') as HTMLInputElement).value.trim();
   const lr = lrText === '' ? undefined : Number(lrText);
-  if (lr !== undefined && !(lr > 0)) return void ($('status').textContent = 'the learning rate must be a positive number (or empty for the paper\'s)');
+  if (lr !== undefined && !(lr > 0))
+    return void ($('status').textContent = "the learning rate must be a positive number (or empty for the paper's)");
   steps.length = 0;
   evals.length = 0;
   $('status').className = '';
   // The pad follows the model being trained.
   if (chosen() !== 'trained') choose('trained');
-  void ask({ type: 'start', method: ($('method') as HTMLSelectElement).value, eps: e, batch, lr, evalEverySeconds: numberParam('evalEvery') ?? 20, evalImages: numberParam('evalImages') ?? 200 });
+  void ask({
+    type: 'start',
+    method: ($('method') as HTMLSelectElement).value,
+    eps: e,
+    batch,
+    lr,
+    evalEverySeconds: numberParam('evalEvery') ?? 20,
+    evalImages: numberParam('evalImages') ?? 200,
+  });
 };
 $('pause').onclick = () => void ask({ type: running ? 'pause' : 'resume' });
 
@@ -108,8 +134,11 @@ function showStatus(): void {
   const state = running ? 'training' : last ? 'paused' : 'ready';
   if (!last) return void ($('status').textContent = `${state}`);
   const ev = evals.at(-1);
-  const acc = ev ? ` · clean ${(100 * ev.clean_accuracy).toFixed(1)}% · ${ev.attack} ${(100 * ev.robust_accuracy).toFixed(1)}% (${ev.n} test images)` : '';
-  $('status').textContent = `${state} ${methodName} · step ${last.step} (epoch ${last.epoch + 1}) · loss ${last.loss.toFixed(4)} · ${last.stepsPerSecond.toFixed(2)} steps/s · ${last.imagesPerSecond.toFixed(0)} images/s · ${last.elapsed.toFixed(1)} s${acc}`;
+  const acc = ev
+    ? ` · clean ${(100 * ev.clean_accuracy).toFixed(1)}% · ${ev.attack} ${(100 * ev.robust_accuracy).toFixed(1)}% (${ev.n} test images)`
+    : '';
+  $('status').textContent =
+    `${state} ${methodName} · step ${last.step} (epoch ${last.epoch + 1}) · loss ${last.loss.toFixed(4)} · ${last.stepsPerSecond.toFixed(2)} steps/s · ${last.imagesPerSecond.toFixed(0)} images/s · ${last.elapsed.toFixed(1)} s${acc}`;
 }
 
 let chartTimer = 0;
@@ -117,11 +146,25 @@ function scheduleCharts(): void {
   chartTimer ||= window.setTimeout(() => {
     chartTimer = 0;
     $('lossChart').innerHTML = renderCurves({
-      title: 'training loss', xLabel: 'training time (s)', yLabel: 'loss', xIncludeZero: true, width: 520, height: 300,
+      title: 'training loss',
+      xLabel: 'training time (s)',
+      yLabel: 'loss',
+      xIncludeZero: true,
+      width: 520,
+      height: 300,
       series: [{ label: methodName, color: PALETTE[1], points: steps.map((s) => ({ x: s.elapsed, y: s.loss })) }],
     });
     if (evals.length > 0) {
-      const records: MetricRecord[] = evals.map((e) => ({ epoch: 0, step: e.step, elapsed_s: e.elapsed, clean_accuracy: e.clean_accuracy, robust_accuracy: e.robust_accuracy, attack: e.attack, eps: e.eps, n: e.n }));
+      const records: MetricRecord[] = evals.map((e) => ({
+        epoch: 0,
+        step: e.step,
+        elapsed_s: e.elapsed,
+        clean_accuracy: e.clean_accuracy,
+        robust_accuracy: e.robust_accuracy,
+        attack: e.attack,
+        eps: e.eps,
+        n: e.n,
+      }));
       $('accChart').innerHTML = renderRunCurve(records, 'test accuracy').replace(/^<\?xml[^>]*>\s*/, '');
     }
   }, 250);
@@ -173,9 +216,11 @@ pad.onpointerup = () => {
 function padToMnist(): Float32Array {
   const { data } = padContext.getImageData(0, 0, pad.width, pad.height);
   let [x0, y0, x1, y1] = [pad.width, pad.height, -1, -1];
-  for (let y = 0; y < pad.height; y++) for (let x = 0; x < pad.width; x++) {
-    if (data[4 * (y * pad.width + x)] > 0) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
-  }
+  for (let y = 0; y < pad.height; y++)
+    for (let x = 0; x < pad.width; x++) {
+      if (data[4 * (y * pad.width + x)] > 0)
+        [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+    }
   const out = new Float32Array(784);
   if (x1 < 0) return out;
   const side = Math.max(x1 - x0, y1 - y0) + 1;
@@ -195,10 +240,12 @@ function padToMnist(): Float32Array {
   }
   const dx = Math.round(13.5 - mx / mass);
   const dy = Math.round(13.5 - my / mass);
-  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
-    const sx = x - dx, sy = y - dy;
-    if (sx >= 0 && sx < 28 && sy >= 0 && sy < 28) out[y * 28 + x] = px[4 * (sy * 28 + sx)] / 255;
-  }
+  for (let y = 0; y < 28; y++)
+    for (let x = 0; x < 28; x++) {
+      const sx = x - dx,
+        sy = y - dy;
+      if (sx >= 0 && sx < 28 && sy >= 0 && sy < 28) out[y * 28 + x] = px[4 * (sy * 28 + sx)] / 255;
+    }
   return out;
 }
 
@@ -207,7 +254,12 @@ function paint(canvas: HTMLCanvasElement, values: Float32Array, signed = 0): voi
   const small = new ImageData(28, 28);
   for (let i = 0; i < 784; i++) {
     const v = values[i];
-    const rgb = signed > 0 ? (v >= 0 ? [255, 255 * (1 - v / signed), 255 * (1 - v / signed)] : [255 * (1 + v / signed), 255 * (1 + v / signed), 255]) : [255 * v, 255 * v, 255 * v];
+    const rgb =
+      signed > 0
+        ? v >= 0
+          ? [255, 255 * (1 - v / signed), 255 * (1 - v / signed)]
+          : [255 * (1 + v / signed), 255 * (1 + v / signed), 255]
+        : [255 * v, 255 * v, 255 * v];
     small.data.set([...rgb, 255], 4 * i);
   }
   const tmp = document.createElement('canvas');
@@ -220,7 +272,10 @@ function paint(canvas: HTMLCanvasElement, values: Float32Array, signed = 0): voi
 
 function showProbabilities(list: HTMLElement, p: Prediction): void {
   list.innerHTML = p.probabilities
-    .map((v, i) => `<li class="${i === p.label ? 'top' : ''}"><span>${i}</span><span class="bar" style="width:${(200 * v).toFixed(0)}px"></span><span>${(100 * v).toFixed(1)}%</span></li>`)
+    .map(
+      (v, i) =>
+        `<li class="${i === p.label ? 'top' : ''}"><span>${i}</span><span class="bar" style="width:${(200 * v).toFixed(0)}px"></span><span>${(100 * v).toFixed(1)}%</span></li>`,
+    )
     .join('');
 }
 
@@ -237,7 +292,10 @@ async function showPrediction(): Promise<void> {
 
 $('clear').onclick = clearPad;
 $('pick').onclick = async () => {
-  const t = await ask<{ index: number; label: number; pixels: Float32Array }>({ type: 'testImage', index: Math.floor(Math.random() * 1e9) });
+  const t = await ask<{ index: number; label: number; pixels: Float32Array }>({
+    type: 'testImage',
+    index: Math.floor(Math.random() * 1e9),
+  });
   clearPad();
   input = t.pixels;
   inputLabel = t.label;
@@ -268,17 +326,29 @@ $('attack').onclick = async () => {
   showProbabilities($('advProbs'), r.adversarial);
   $('advName').textContent = ATTACK_NAMES[kind];
   // APGD keeps the input where it finds no misclassified point; PGD shows its last iterate either way.
-  $('advLabel').textContent = `→ ${r.adversarial.label}${r.fooled ? '' : kind === 'apgd-ce' ? ' (not fooled: no misclassified point within ε, the input is shown)' : ' (not fooled)'}`;
+  $('advLabel').textContent =
+    `→ ${r.adversarial.label}${r.fooled ? '' : kind === 'apgd-ce' ? ' (not fooled: no misclassified point within ε, the input is shown)' : ' (not fooled)'}`;
   await showBoth(slot, r, pixels, kind, e);
 };
 
 /** The same attack on both shipped models, side by side: the natural one fooled, the robust one holding (or not). */
-async function showBoth(slot: ModelSlot, r: AttackReply, pixels: Float32Array, kind: PageAttack, e: number): Promise<void> {
+async function showBoth(
+  slot: ModelSlot,
+  r: AttackReply,
+  pixels: Float32Array,
+  kind: PageAttack,
+  e: number,
+): Promise<void> {
   if (pretrainedReady.length < 2) return;
   const parts: string[] = [];
   for (const other of pretrainedReady) {
-    const reply = other === slot ? r : await ask<AttackReply>({ type: 'attack', model: other, pixels, label: inputLabel, eps: e, attack: kind });
-    parts.push(`${SLOT_NAMES[other]}: ${reply.clean.label} → ${reply.adversarial.label} (${reply.fooled ? 'fooled' : 'held'})`);
+    const reply =
+      other === slot
+        ? r
+        : await ask<AttackReply>({ type: 'attack', model: other, pixels, label: inputLabel, eps: e, attack: kind });
+    parts.push(
+      `${SLOT_NAMES[other]}: ${reply.clean.label} → ${reply.adversarial.label} (${reply.fooled ? 'fooled' : 'held'})`,
+    );
   }
   $('both').textContent = `${ATTACK_NAMES[kind]} at ε=${e} on both pretrained models: ${parts.join(' · ')}`;
 }
@@ -289,7 +359,8 @@ let lastBatch: BatchAttackReply | null = null;
 $('attackBatch').onclick = async () => {
   const images = Number(($('batchImages') as HTMLInputElement).value);
   const e = attackEps();
-  if (!(Number.isInteger(images) && images >= 1)) return void ($('batchResult').textContent = 'the number of test images must be a whole number from 1');
+  if (!(Number.isInteger(images) && images >= 1))
+    return void ($('batchResult').textContent = 'the number of test images must be a whole number from 1');
   if (!(e >= 0 && e <= 1)) return void ($('batchResult').textContent = 'ε must be between 0 and 1');
   const kind = ($('attackKind') as HTMLSelectElement).value as PageAttack;
   const slot = chosen();
@@ -297,7 +368,8 @@ $('attackBatch').onclick = async () => {
   try {
     const r = await ask<BatchAttackReply>({ type: 'attackBatch', model: slot, images, eps: e, attack: kind });
     lastBatch = r;
-    $('batchResult').textContent = `${SLOT_NAMES[slot]}: robust accuracy ${percentWithInterval(r.robust_accuracy, r.n)} under ${ATTACK_NAMES[kind]} (L∞ ε=${e}) on the first ${r.n} test images, clean ${percentWithInterval(r.clean_accuracy, r.n)} (${r.seconds.toFixed(1)} s)`;
+    $('batchResult').textContent =
+      `${SLOT_NAMES[slot]}: robust accuracy ${percentWithInterval(r.robust_accuracy, r.n)} under ${ATTACK_NAMES[kind]} (L∞ ε=${e}) on the first ${r.n} test images, clean ${percentWithInterval(r.clean_accuracy, r.n)} (${r.seconds.toFixed(1)} s)`;
   } catch (error) {
     $('batchResult').textContent = `failed: ${(error as Error).message}`;
   }
@@ -318,7 +390,13 @@ async function loadFile(file: File): Promise<void> {
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const metadata = await ask<Record<string, string>>({ type: 'import', bytes, name: file.name }, [bytes.buffer]);
-    $('fileStatus').textContent = `loaded ${file.name}${Object.keys(metadata).length ? ` (${Object.entries(metadata).map(([k, v]) => `${k}: ${v}`).join(', ')})` : ''}`;
+    $('fileStatus').textContent = `loaded ${file.name}${
+      Object.keys(metadata).length
+        ? ` (${Object.entries(metadata)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', ')})`
+        : ''
+    }`;
     $('fileStatus').className = '';
     const option = picker.querySelector<HTMLOptionElement>('option[value=uploaded]')!;
     option.disabled = false;
@@ -350,13 +428,17 @@ drop.ondrop = (e) => {
 
 async function start(): Promise<InitReply> {
   if (!('gpu' in navigator)) {
-    throw new Error('This browser has no WebGPU (navigator.gpu is missing). Try a recent Chrome or Edge, Safari 26, or Firefox 141+ on Windows; on Linux, Chromium with --enable-unsafe-webgpu.');
+    throw new Error(
+      'This browser has no WebGPU (navigator.gpu is missing). Try a recent Chrome or Edge, Safari 26, or Firefox 141+ on Windows; on Linux, Chromium with --enable-unsafe-webgpu.',
+    );
   }
   const info = await ask<InitReply>({ type: 'init', trainLimit: numberParam('train'), testLimit: numberParam('test') });
-  $('adapter').textContent = `WebGPU adapter: ${info.adapter}${info.isSoftware ? ' (a software renderer: expect it to be slow)' : ''} · MNIST: ${info.trainCount} training and ${info.testCount} test images`;
+  $('adapter').textContent =
+    `WebGPU adapter: ${info.adapter}${info.isSoftware ? ' (a software renderer: expect it to be slow)' : ''} · MNIST: ${info.trainCount} training and ${info.testCount} test images`;
   $('app').hidden = false;
   pretrainedReady = info.pretrained.filter((p) => p.error === null).map((p) => p.slot);
-  for (const p of info.pretrained) if (p.error !== null) picker.querySelector<HTMLOptionElement>(`option[value=${p.slot}]`)!.disabled = true;
+  for (const p of info.pretrained)
+    if (p.error !== null) picker.querySelector<HTMLOptionElement>(`option[value=${p.slot}]`)!.disabled = true;
   const failed = info.pretrained.filter((p) => p.error !== null);
   $('modelInfo').textContent = failed.length
     ? failed.map((p) => `${p.name} did not load: ${p.error}`).join('; ')
@@ -376,4 +458,26 @@ const ready = start().catch((error: Error) => {
 });
 
 // For the browser tests (and the curious, from the console).
-Object.assign(window, { yopoPage: { ready, steps, evals, ask, get prediction() { return lastPrediction; }, get attack() { return lastAttack; }, get batch() { return lastBatch; }, get input() { return input; }, get running() { return running; } } });
+Object.assign(window, {
+  yopoPage: {
+    ready,
+    steps,
+    evals,
+    ask,
+    get prediction() {
+      return lastPrediction;
+    },
+    get attack() {
+      return lastAttack;
+    },
+    get batch() {
+      return lastBatch;
+    },
+    get input() {
+      return input;
+    },
+    get running() {
+      return running;
+    },
+  },
+});

@@ -13,12 +13,27 @@ export const PRETRAINED_SLOTS = [
 /** Requests naming no model use the one being trained. */
 export type Request =
   | { type: 'init'; trainLimit?: number; testLimit?: number; seed?: number }
-  | { type: 'start'; method: string; eps: number; batch: number; lr?: number; evalEverySeconds: number; evalImages: number }
+  | {
+      type: 'start';
+      method: string;
+      eps: number;
+      batch: number;
+      lr?: number;
+      evalEverySeconds: number;
+      evalImages: number;
+    }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'predict'; model?: ModelSlot; pixels: Float32Array }
   | { type: 'attack'; model?: ModelSlot; pixels: Float32Array; label: number; eps: number; attack: PageAttack }
-  | { type: 'attackBatch'; model?: ModelSlot; images: number; eps: number; attack: PageAttack | 'none'; batchSize?: number }
+  | {
+      type: 'attackBatch';
+      model?: ModelSlot;
+      images: number;
+      eps: number;
+      attack: PageAttack | 'none';
+      batchSize?: number;
+    }
   | { type: 'testImage'; index: number }
   | { type: 'export'; model?: ModelSlot }
   | { type: 'import'; bytes: Uint8Array; name: string };
@@ -54,7 +69,11 @@ export interface EvalEvent {
   n: number;
 }
 
-export type WorkerEvent = StepEvent | EvalEvent | { type: 'state'; running: boolean; method: string } | { type: 'error'; message: string };
+export type WorkerEvent =
+  | StepEvent
+  | EvalEvent
+  | { type: 'state'; running: boolean; method: string }
+  | { type: 'error'; message: string };
 
 export interface Prediction {
   probabilities: number[];

@@ -31,7 +31,12 @@ function resolveFile(urlPath: string): string | null {
     return null;
   }
   if (path === '/' || path === '/index.html') return join(PACKAGE_ROOT, 'web', 'index.html');
-  const roots: [string, string][] = [['/web/', join(PACKAGE_ROOT, 'web')], ['/dist/', join(PACKAGE_ROOT, 'dist')], ['/data/mnist/', defaultMnistDir()], ['/pretrained/', join(PACKAGE_ROOT, 'pretrained')]];
+  const roots: [string, string][] = [
+    ['/web/', join(PACKAGE_ROOT, 'web')],
+    ['/dist/', join(PACKAGE_ROOT, 'dist')],
+    ['/data/mnist/', defaultMnistDir()],
+    ['/pretrained/', join(PACKAGE_ROOT, 'pretrained')],
+  ];
   for (const [prefix, dir] of roots) {
     if (!path.startsWith(prefix)) continue;
     const file = normalize(join(dir, path.slice(prefix.length)));
@@ -76,7 +81,11 @@ export function startWebServer(port: number, options: WebServerOptions = {}): Pr
       response.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${request.url}\n`);
       return;
     }
-    const headers = { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-cache' };
+    const headers = {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': size,
+      'cache-control': 'no-cache',
+    };
     if (request.method === 'HEAD') {
       response.writeHead(200, headers).end();
       return;
@@ -88,7 +97,8 @@ export function startWebServer(port: number, options: WebServerOptions = {}): Pr
       stream.pipe(response);
     });
     stream.on('error', (error: Error) => {
-      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot read ${request.url}: ${error.message}\n`);
+      if (!response.headersSent)
+        response.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot read ${request.url}: ${error.message}\n`);
       else response.destroy(); // the client sees a short response, not a complete-looking one
     });
     response.once('close', () => stream.destroy()); // a client that leaves releases the file
@@ -111,10 +121,11 @@ export function startWebServer(port: number, options: WebServerOptions = {}): Pr
       resolvePromise({
         server,
         url: `http://127.0.0.1:${actual}/`,
-        close: () => new Promise<void>((done) => {
-          server.closeAllConnections();
-          server.close(() => done());
-        }),
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
       });
     });
   });

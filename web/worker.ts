@@ -3,10 +3,43 @@
 // checkpoint) runs alone through `exclusive`, so page requests slot in between training steps.
 
 import {
-  BatchLoader, type Classifier, type Dataset, type Method, Random, SmallCNN, decodeModel, encodeModel, evaluate,
-  apgdAttack, idxDatasetFromBytes, loadPretrained, parseAttack, parseMethod, pgdAttack, softmax, subset, tensor, tidy, trainingDefaults, useWebGPU, adapterName,
+  BatchLoader,
+  type Classifier,
+  type Dataset,
+  type Method,
+  Random,
+  SmallCNN,
+  decodeModel,
+  encodeModel,
+  evaluate,
+  apgdAttack,
+  idxDatasetFromBytes,
+  loadPretrained,
+  parseAttack,
+  parseMethod,
+  pgdAttack,
+  softmax,
+  subset,
+  tensor,
+  tidy,
+  trainingDefaults,
+  useWebGPU,
+  adapterName,
 } from '../browser.js';
-import { type AttackReply, type BatchAttackReply, type EvalEvent, type InitReply, type ModelSlot, PRETRAINED_SLOTS, type PageAttack, type Prediction, type Reply, type Request, type StepEvent, type WorkerEvent } from './protocol.js';
+import {
+  type AttackReply,
+  type BatchAttackReply,
+  type EvalEvent,
+  type InitReply,
+  type ModelSlot,
+  PRETRAINED_SLOTS,
+  type PageAttack,
+  type Prediction,
+  type Reply,
+  type Request,
+  type StepEvent,
+  type WorkerEvent,
+} from './protocol.js';
 
 const scope = globalThis as unknown as {
   postMessage(message: unknown, transfer?: Transferable[]): void;
@@ -26,7 +59,10 @@ const loaded = new Map<ModelSlot, Classifier>();
 function modelIn(slot: ModelSlot = 'trained'): Classifier {
   if (slot === 'trained') return trained;
   const m = loaded.get(slot);
-  if (!m) throw new Error(slot === 'uploaded' ? 'no checkpoint has been uploaded yet' : `the pretrained model '${slot}' did not load`);
+  if (!m)
+    throw new Error(
+      slot === 'uploaded' ? 'no checkpoint has been uploaded yet' : `the pretrained model '${slot}' did not load`,
+    );
   return m;
 }
 
@@ -82,7 +118,19 @@ function startRun(r: Extract<Request, { type: 'start' }>): void {
   trained = new SmallCNN(new Random(seed));
   method.init(trained, { lr: r.lr ?? defaults.lr, momentum: 0.9, weightDecay: defaults.weightDecay });
   const loader = new BatchLoader(train, { batchSize: r.batch, shuffle: true, seed });
-  run = { method, spec: r.method, loader, eps: r.eps, evalEverySeconds: r.evalEverySeconds, evalImages: r.evalImages, step: 0, elapsed: 0, nextEval: r.evalEverySeconds, running: true, recent: [] };
+  run = {
+    method,
+    spec: r.method,
+    loader,
+    eps: r.eps,
+    evalEverySeconds: r.evalEverySeconds,
+    evalImages: r.evalImages,
+    step: 0,
+    elapsed: 0,
+    nextEval: r.evalEverySeconds,
+    running: true,
+    recent: [],
+  };
   void loop(run);
 }
 
@@ -120,7 +168,15 @@ async function trainStep(r: Run): Promise<void> {
   r.recent.push(seconds);
   if (r.recent.length > 10) r.recent.shift();
   const window = r.recent.reduce((a, s) => a + s, 0);
-  const event: StepEvent = { type: 'step', step: r.step, epoch, loss, elapsed: r.elapsed, stepsPerSecond: r.recent.length / window, imagesPerSecond: (r.recent.length * b.count) / window };
+  const event: StepEvent = {
+    type: 'step',
+    step: r.step,
+    epoch,
+    loss,
+    elapsed: r.elapsed,
+    stepsPerSecond: r.recent.length / window,
+    imagesPerSecond: (r.recent.length * b.count) / window,
+  };
   emit(event);
 }
 
@@ -129,7 +185,11 @@ function pgdSpec(eps: number, steps: number) {
 }
 
 async function evaluateRun(r: Run): Promise<void> {
-  const result = await evaluate(trained, test, pgdSpec(r.eps, 20), { limit: r.evalImages, seed: seed + 1, batchSize: r.loader.batchSize });
+  const result = await evaluate(trained, test, pgdSpec(r.eps, 20), {
+    limit: r.evalImages,
+    seed: seed + 1,
+    batchSize: r.loader.batchSize,
+  });
   const event: EvalEvent = { type: 'eval', step: r.step, elapsed: r.elapsed, ...result };
   emit(event);
 }
@@ -151,7 +211,13 @@ function attackSpec(kind: PageAttack | 'none', eps: number) {
 }
 
 /** The chosen attack on one image; the label is the true one for a test image, else the clean prediction. */
-async function attack(model: Classifier, pixels: Float32Array, label: number, eps: number, kind: PageAttack): Promise<AttackReply> {
+async function attack(
+  model: Classifier,
+  pixels: Float32Array,
+  label: number,
+  eps: number,
+  kind: PageAttack,
+): Promise<AttackReply> {
   const clean = await predict(model, pixels);
   model.eval();
   const target = label < 0 ? clean.label : label;
@@ -169,10 +235,24 @@ async function attack(model: Classifier, pixels: Float32Array, label: number, ep
 }
 
 /** The chosen attack on the first `images` test images: how many the model still classifies right. */
-async function attackBatch(slot: ModelSlot, images: number, eps: number, kind: PageAttack | 'none', batchSize = 50): Promise<BatchAttackReply> {
+async function attackBatch(
+  slot: ModelSlot,
+  images: number,
+  eps: number,
+  kind: PageAttack | 'none',
+  batchSize = 50,
+): Promise<BatchAttackReply> {
   const started = performance.now();
   const r = await evaluate(modelIn(slot), test, attackSpec(kind, eps), { limit: images, seed: seed + 1, batchSize });
-  return { model: slot, attack: kind, eps, n: r.n, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, seconds: (performance.now() - started) / 1000 };
+  return {
+    model: slot,
+    attack: kind,
+    eps,
+    n: r.n,
+    clean_accuracy: r.clean_accuracy,
+    robust_accuracy: r.robust_accuracy,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 // ---- requests --------------------------------------------------------------------------------
@@ -196,7 +276,13 @@ async function handle(request: Request): Promise<unknown> {
         }
       }
       const info = backend.adapter!;
-      const reply: InitReply = { adapter: adapterName(info), isSoftware: info.isSoftware, trainCount: train.count, testCount: test.count, pretrained };
+      const reply: InitReply = {
+        adapter: adapterName(info),
+        isSoftware: info.isSoftware,
+        trainCount: train.count,
+        testCount: test.count,
+        pretrained,
+      };
       return reply;
     }
     case 'start':
@@ -214,16 +300,23 @@ async function handle(request: Request): Promise<unknown> {
     case 'predict':
       return exclusive(() => predict(modelIn(request.model), request.pixels));
     case 'attack':
-      return exclusive(() => attack(modelIn(request.model), request.pixels, request.label, request.eps, request.attack));
+      return exclusive(() =>
+        attack(modelIn(request.model), request.pixels, request.label, request.eps, request.attack),
+      );
     case 'attackBatch':
-      return exclusive(() => attackBatch(request.model ?? 'trained', request.images, request.eps, request.attack, request.batchSize));
+      return exclusive(() =>
+        attackBatch(request.model ?? 'trained', request.images, request.eps, request.attack, request.batchSize),
+      );
     case 'testImage': {
       const i = ((request.index % test.count) + test.count) % test.count;
       return { index: i, label: test.labels[i], pixels: test.images.slice(i * 784, (i + 1) * 784) };
     }
     case 'export': {
       const slot = request.model ?? 'trained';
-      const metadata: Record<string, string> = slot === 'trained' ? { source: 'yopo web page', method: run?.spec ?? 'untrained', steps: String(run?.step ?? 0) } : { source: `yopo web page (${slot})` };
+      const metadata: Record<string, string> =
+        slot === 'trained'
+          ? { source: 'yopo web page', method: run?.spec ?? 'untrained', steps: String(run?.step ?? 0) }
+          : { source: `yopo web page (${slot})` };
       return exclusive(() => encodeModel(modelIn(slot), metadata));
     }
     case 'import':

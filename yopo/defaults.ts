@@ -71,14 +71,17 @@ export function trainingDefaults(dataset: DatasetName, method: string, model: st
   const common = { firstLayerMilestones: null, weightDecay: 5e-4, batchSize: 256, beta: null };
   if (dataset !== 'cifar10') {
     // The official MNIST YOPO code gives the first layer its own MultiStepLR at 15 and 19.
-    if (family === 'yopo') return { ...common, epochs: 40, lr: 0.01, milestones: [30, 35, 39], firstLayerMilestones: [15, 19] };
+    if (family === 'yopo')
+      return { ...common, epochs: 40, lr: 0.01, milestones: [30, 35, 39], firstLayerMilestones: [15, 19] };
     return { ...common, epochs: 56, lr: 0.1, milestones: [50, 55], beta: isTrades(method) ? 1 : null };
   }
   if (method.startsWith('trades-yopo')) return { ...common, epochs: 105, lr: 0.2, milestones: [70, 90, 100], beta: 1 };
   // The TRADES-10 baseline's code: `if epoch >= 75: ×0.1 elif epoch >= 90: ... elif epoch >= 100` over
   // epochs 1..100; only the first branch is ever taken, so ×0.1 from its 75th epoch (74 counted from 0).
-  if (isTrades(method)) return { ...common, epochs: 100, lr: 0.1, milestones: [74], weightDecay: 2e-4, batchSize: 200, beta: 1 };
-  if (family === 'yopo') return { ...common, epochs: 36, lr: model === 'wrn-34-10' ? 0.4 : 0.2, milestones: [30, 34, 36] };
+  if (isTrades(method))
+    return { ...common, epochs: 100, lr: 0.1, milestones: [74], weightDecay: 2e-4, batchSize: 200, beta: 1 };
+  if (family === 'yopo')
+    return { ...common, epochs: 36, lr: model === 'wrn-34-10' ? 0.4 : 0.2, milestones: [30, 34, 36] };
   if (model === 'wrn-34-10') return { ...common, epochs: 105, lr: 0.1, milestones: [75, 90, 100], weightDecay: 2e-4 };
   return { ...common, epochs: 105, lr: 0.05, milestones: [75, 90, 100] };
 }
@@ -100,7 +103,8 @@ export const METHOD_FORMS = 'natural, pgd-R, free-M, yopo-M-N, trades[-K], trade
 export function parseMethod(spec: string, threat: ThreatModel, options: MethodOptions = {}): Method {
   const { eps, step } = threat;
   const norm = threat.norm ?? 'linf';
-  if (norm !== 'linf' && !/^(natural|pgd-\d+|yopo-\d+-\d+)$/.test(spec)) throw new Error(`method '${spec}' is L∞ only; with --norm l2 use natural, pgd-R or yopo-M-N`);
+  if (norm !== 'linf' && !/^(natural|pgd-\d+|yopo-\d+-\d+)$/.test(spec))
+    throw new Error(`method '${spec}' is L∞ only; with --norm l2 use natural, pgd-R or yopo-M-N`);
   const int = (s: string) => {
     const n = Number.parseInt(s, 10);
     if (!(n >= 1)) throw new Error(`method '${spec}': every count must be at least 1 (forms: ${METHOD_FORMS})`);
@@ -109,12 +113,34 @@ export function parseMethod(spec: string, threat: ThreatModel, options: MethodOp
   let m: RegExpExecArray | null;
   if (spec === 'natural') return natural();
   // An adversary of zero strength would silently train naturally while the run says otherwise.
-  if (/^(pgd|free|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(eps > 0)) throw new Error(`method '${spec}' with ε = ${eps} has no adversary; use a positive ε, or 'natural'`);
-  if (/^(pgd|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(step > 0)) throw new Error(`method '${spec}' with step ${step} has an adversary that never moves; use a positive step`);
-  if ((m = /^pgd-(\d+)$/.exec(spec))) return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective, norm });
+  if (/^(pgd|free|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(eps > 0))
+    throw new Error(`method '${spec}' with ε = ${eps} has no adversary; use a positive ε, or 'natural'`);
+  if (/^(pgd|yopo|trades|trades-yopo)(-\d+)*$/.test(spec) && !(step > 0))
+    throw new Error(`method '${spec}' with step ${step} has an adversary that never moves; use a positive step`);
+  if ((m = /^pgd-(\d+)$/.exec(spec)))
+    return pgd({ r: int(m[1]), eps, alpha: step, objective: options.objective, norm });
   if ((m = /^free-(\d+)$/.exec(spec))) return free({ m: int(m[1]), eps });
-  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec))) return yopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, firstLayerGradient: options.firstLayerGradient, batchNormRefresh: options.batchNormRefresh, norm, innerStep: options.innerStep });
-  if ((m = /^trades-yopo-(\d+)-(\d+)$/.exec(spec))) return tradesYopo({ m: int(m[1]), n: int(m[2]), eps, sigma: step, beta: options.beta, innerStep: options.innerStep });
-  if ((m = /^trades(?:-(\d+))?$/.exec(spec))) return trades({ k: m[1] ? int(m[1]) : 10, eps, alpha: step, beta: options.beta });
+  if ((m = /^yopo-(\d+)-(\d+)$/.exec(spec)))
+    return yopo({
+      m: int(m[1]),
+      n: int(m[2]),
+      eps,
+      sigma: step,
+      firstLayerGradient: options.firstLayerGradient,
+      batchNormRefresh: options.batchNormRefresh,
+      norm,
+      innerStep: options.innerStep,
+    });
+  if ((m = /^trades-yopo-(\d+)-(\d+)$/.exec(spec)))
+    return tradesYopo({
+      m: int(m[1]),
+      n: int(m[2]),
+      eps,
+      sigma: step,
+      beta: options.beta,
+      innerStep: options.innerStep,
+    });
+  if ((m = /^trades(?:-(\d+))?$/.exec(spec)))
+    return trades({ k: m[1] ? int(m[1]) : 10, eps, alpha: step, beta: options.beta });
   throw new Error(`unknown method '${spec}'; expected one of ${METHOD_FORMS} (e.g. yopo-5-3, pgd-10)`);
 }

@@ -7,7 +7,16 @@
 import { Random, tensor } from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
 import { type AttackContext, type Stage, parseStages } from './attacks/registry.js';
-import { argmaxRows, correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, paddedIndices, scatterRows } from './attacks/rows.js';
+import {
+  argmaxRows,
+  correctOf,
+  gatherLabels,
+  gatherRows,
+  indicesWhere,
+  logitsOf,
+  paddedIndices,
+  scatterRows,
+} from './attacks/rows.js';
 import { wilsonInterval } from './interval.js';
 import type { Norm } from './perturbation.js';
 
@@ -25,13 +34,23 @@ export function parseAttack(spec: string, eps: number, alpha: number, restarts =
   // A zero-strength attack would report robust accuracy = clean accuracy: refuse it rather than mislead.
   for (const part of spec.split('+')) {
     const steps = /^(pgd|cw)-(\d+)$/.exec(part);
-    if (steps && Number(steps[2]) < 1) throw new Error(`attack '${part}' takes no step; use at least ${steps[1]}-1, or 'none' for clean accuracy only`);
-    if (steps && !(alpha > 0)) throw new Error(`attack '${part}' with step size ${alpha} never moves; use a positive step`);
+    if (steps && Number(steps[2]) < 1)
+      throw new Error(`attack '${part}' takes no step; use at least ${steps[1]}-1, or 'none' for clean accuracy only`);
+    if (steps && !(alpha > 0))
+      throw new Error(`attack '${part}' with step size ${alpha} never moves; use a positive step`);
   }
-  if (spec !== 'none' && !(eps > 0)) throw new Error(`attack '${spec}' with ε = ${eps} changes no image; use a positive ε, or 'none' for clean accuracy only`);
+  if (spec !== 'none' && !(eps > 0))
+    throw new Error(
+      `attack '${spec}' with ε = ${eps} changes no image; use a positive ε, or 'none' for clean accuracy only`,
+    );
   const context: AttackContext = { eps, norm, alpha, restarts };
   const stages = parseStages(spec, context);
-  return { name: stages.length ? stages.map((s) => s.name).join('+') : 'none', eps: stages.length ? eps : 0, norm, stages };
+  return {
+    name: stages.length ? stages.map((s) => s.name).join('+') : 'none',
+    eps: stages.length ? eps : 0,
+    norm,
+    stages,
+  };
 }
 
 /** The attack's name as reported (e.g. 'apgd-ce+apgd-t', 'none'). */
@@ -45,7 +64,8 @@ export function isQuickAttack(a: AttackSpec): boolean {
 }
 
 /** Printed once beside a number from a quick attack. */
-export const QUICK_ATTACK_NOTE = "note: a quick attack (FGSM/PGD with at most 40 steps and one restart) overstates robustness; for a reportable number run 'yopo eval --attack autoattack'";
+export const QUICK_ATTACK_NOTE =
+  "note: a quick attack (FGSM/PGD with at most 40 steps and one restart) overstates robustness; for a reportable number run 'yopo eval --attack autoattack'";
 
 /** Images to evaluate on: count images of shape [C, H, W] (NCHW f32 in [0, 1]) and their labels. */
 export interface EvalData {
@@ -122,7 +142,12 @@ function perturbationNorms(x: Float32Array, adv: Float32Array, per: number, i: n
 }
 
 /** Clean and robust accuracy of the model (in eval mode, restored after) on up to `limit` images of data (fewer when the time budget ends it), in batches, under the attack. */
-export async function evaluate(model: Classifier, data: EvalData, attack: AttackSpec, options: EvaluateOptions = {}): Promise<EvalResult> {
+export async function evaluate(
+  model: Classifier,
+  data: EvalData,
+  attack: AttackSpec,
+  options: EvaluateOptions = {},
+): Promise<EvalResult> {
   const limit = Math.min(options.limit ?? data.count, data.count);
   const started = Date.now();
   let n = 0;
@@ -142,7 +167,12 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
   try {
     for (let start = 0; start < limit; start += batchSize) {
       const elapsed = (Date.now() - started) / 1000;
-      if (options.timeBudgetS !== undefined && start > 0 && elapsed + elapsed / (start / batchSize) > options.timeBudgetS) break;
+      if (
+        options.timeBudgetS !== undefined &&
+        start > 0 &&
+        elapsed + elapsed / (start / batchSize) > options.timeBudgetS
+      )
+        break;
       const b = Math.min(batchSize, limit - start);
       n = start + b;
       const labels = data.labels.slice(start, start + b);
@@ -165,7 +195,9 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
           const foundAll = (await found.data()) as Float32Array;
           sub.dispose();
           found.dispose();
-          const fooledAll = correctOf(await logitsOf(model, foundAll, [rows.length, ...shape]), subLabels, classes).map((v) => 1 - v);
+          const fooledAll = correctOf(await logitsOf(model, foundAll, [rows.length, ...shape]), subLabels, classes).map(
+            (v) => 1 - v,
+          );
           // Only the first idx.length rows are real; the padding repeats the first of them.
           const foundHost = foundAll.subarray(0, idx.length * per);
           const fooled = fooledAll.subarray(0, idx.length);
@@ -180,16 +212,34 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
         stageRobust[s] += robustAfter;
         const seconds = (performance.now() - stageStarted) / 1000;
         stageSeconds[s] += seconds;
-        options.onStage?.({ first: start, count: b, attack: stage.name, attacked: idx.length, broken: idx.length - robustAfter, seconds });
+        options.onStage?.({
+          first: start,
+          count: b,
+          attack: stage.name,
+          attacked: idx.length,
+          broken: idx.length - robustAfter,
+          seconds,
+        });
       }
       // The final verdict: the stored adversarial inputs, classified again, inside the threat model.
       const advPred = attack.stages.length ? argmaxRows(await logitsOf(model, adv, [b, ...shape]), classes) : cleanPred;
       for (let i = 0; i < b; i++) {
         const size = perturbationNorms(x, adv, per, i);
         const bound = attack.norm === 'linf' ? size.linf : size.l2;
-        if (bound > attack.eps * (1 + 1e-5) + 1e-6) throw new Error(`evaluate: ${brokenBy[i]} returned a perturbation of ${attack.norm} norm ${bound} > ε = ${attack.eps} (example ${start + i})`);
+        if (bound > attack.eps * (1 + 1e-5) + 1e-6)
+          throw new Error(
+            `evaluate: ${brokenBy[i]} returned a perturbation of ${attack.norm} norm ${bound} > ε = ${attack.eps} (example ${start + i})`,
+          );
         if (advPred[i] === labels[i]) robust++;
-        if (options.keepExamples) examples.push({ index: start + i, label: labels[i], clean_pred: cleanPred[i], adv_pred: advPred[i], broken_by: brokenBy[i], ...size });
+        if (options.keepExamples)
+          examples.push({
+            index: start + i,
+            label: labels[i],
+            clean_pred: cleanPred[i],
+            adv_pred: advPred[i],
+            broken_by: brokenBy[i],
+            ...size,
+          });
       }
       adversarial?.set(adv, start * per);
       options.onBatch?.(start + b, limit);
@@ -206,7 +256,11 @@ export async function evaluate(model: Classifier, data: EvalData, attack: Attack
     n,
     clean_interval: wilsonInterval(clean, n),
     robust_interval: wilsonInterval(robust, n),
-    stages: attack.stages.map((s, i) => ({ attack: s.name, robust_accuracy: stageRobust[i] / n, seconds: stageSeconds[i] })),
+    stages: attack.stages.map((s, i) => ({
+      attack: s.name,
+      robust_accuracy: stageRobust[i] / n,
+      seconds: stageSeconds[i],
+    })),
     ...(options.keepExamples ? { examples, adversarial: adversarial!.subarray(0, n * per) } : {}),
   };
 }

@@ -14,7 +14,18 @@
 // bits and Wᵀ(p ⊙ m₀) once (convAscentBase) and each step corrects them only where its own bits differ
 // (convSignAscentStepFrom).
 
-import { type ConvAscentBase, type ConvFirstLayer, type Tensor, convAscentBase, convHamiltonianGradient, convHamiltonianGradientFrom, convSignAscentStep, convSignAscentStepFrom, keep, tidy } from '../engine/index.js';
+import {
+  type ConvAscentBase,
+  type ConvFirstLayer,
+  type Tensor,
+  convAscentBase,
+  convHamiltonianGradient,
+  convHamiltonianGradientFrom,
+  convSignAscentStep,
+  convSignAscentStepFrom,
+  keep,
+  tidy,
+} from '../engine/index.js';
 import type { Classifier } from '../nn/index.js';
 import { hamiltonianGradientWrtEta, identityFirstLayer, linearFirstLayerCotangent } from './first_layer.js';
 import { type Norm, ascentStep, project } from './perturbation.js';
@@ -48,7 +59,14 @@ export function innerStep(model: Classifier, x: Tensor, eta: Tensor, p: Tensor, 
 }
 
 /** The inner step, fused on `conv` (the model's first layer as a conv) or op by op without it. */
-function innerStepOn(conv: ConvFirstLayer | null, model: Classifier, x: Tensor, eta: Tensor, p: Tensor, o: InnerStepOptions): Tensor {
+function innerStepOn(
+  conv: ConvFirstLayer | null,
+  model: Classifier,
+  x: Tensor,
+  eta: Tensor,
+  p: Tensor,
+  o: InnerStepOptions,
+): Tensor {
   if (conv) return convInnerStep(conv, x, eta, p, o);
   const norm = o.norm ?? 'linf';
   return project(ascentStep(eta, hamiltonianGradientWrtEta(model, x, eta, p), o.sigma, norm), x, o.eps, norm);
@@ -62,14 +80,24 @@ export function convInnerStep(conv: ConvFirstLayer, x: Tensor, eta: Tensor, p: T
 }
 
 /** The inner step on a ReLU conv first layer from the pass's base (its ReLU bits and Wᵀ(p ⊙ m₀)), fused. */
-export function convInnerStepFrom(conv: ConvFirstLayer, base: ConvAscentBase, x: Tensor, eta: Tensor, p: Tensor, o: InnerStepOptions): Tensor {
+export function convInnerStepFrom(
+  conv: ConvFirstLayer,
+  base: ConvAscentBase,
+  x: Tensor,
+  eta: Tensor,
+  p: Tensor,
+  o: InnerStepOptions,
+): Tensor {
   const norm = o.norm ?? 'linf';
   if (norm === 'linf') return convSignAscentStepFrom(x, eta, p, conv, base, o.sigma, o.eps);
   return project(ascentStep(eta, convHamiltonianGradientFrom(x, eta, p, conv, base), o.sigma, norm), x, o.eps, norm);
 }
 
 /** The model's first layer when it is a linear conv (no ReLU) and the fused path is on: its inner steps can run against Wᵀp. */
-export function linearFirstLayer(model: Classifier, o: Pick<FirstLayerAdversaryOptions, 'innerStep'>): ConvFirstLayer | null {
+export function linearFirstLayer(
+  model: Classifier,
+  o: Pick<FirstLayerAdversaryOptions, 'innerStep'>,
+): ConvFirstLayer | null {
   return linearConv(o.innerStep === 'generic' ? null : model.firstLayerConv());
 }
 
@@ -83,7 +111,10 @@ function linearConv(conv: ConvFirstLayer | null): ConvFirstLayer | null {
  * kept p that the loop disposes; `afterInnerSteps` sees η^{j,n} and p before that.
  */
 export function firstLayerAdversary(
-  model: Classifier, x: Tensor, eta: Tensor, o: FirstLayerAdversaryOptions,
+  model: Classifier,
+  x: Tensor,
+  eta: Tensor,
+  o: FirstLayerAdversaryOptions,
   fullPass: (eta: Tensor, j: number) => Tensor,
   afterInnerSteps?: (eta: Tensor, p: Tensor, j: number) => void,
 ): Tensor {
@@ -111,7 +142,11 @@ export function firstLayerAdversary(
         // A linear f0 steps as the identity layer against Wᵀp; a ReLU conv from the pass's base; any other op by op.
         const [layer, layerCotangent] = linear && identity && cotangent ? [identity, cotangent] : [conv, p];
         const from = conv && base ? { conv, base } : null;
-        const next = tidy(() => (from ? convInnerStepFrom(from.conv, from.base, x, eta, p, o) : innerStepOn(layer, model, x, eta, layerCotangent, o)));
+        const next = tidy(() =>
+          from
+            ? convInnerStepFrom(from.conv, from.base, x, eta, p, o)
+            : innerStepOn(layer, model, x, eta, layerCotangent, o),
+        );
         eta.dispose();
         eta = keep(next);
       }

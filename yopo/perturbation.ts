@@ -2,7 +2,25 @@
 // (L2, per example), and x + η in [0, 1]. Every attack and training method takes its steps and
 // projections from here.
 
-import { type Random, type Tensor, abs, add, addScalar, clamp, div, max, mul, rand, randn, scale, sign, sqrt, square, sub, sum } from '../engine/index.js';
+import {
+  type Random,
+  type Tensor,
+  abs,
+  add,
+  addScalar,
+  clamp,
+  div,
+  max,
+  mul,
+  rand,
+  randn,
+  scale,
+  sign,
+  sqrt,
+  square,
+  sub,
+  sum,
+} from '../engine/index.js';
 
 /** The threat model's norm: L∞ or L2. */
 export type Norm = 'linf' | 'l2';

@@ -26,7 +26,10 @@ export function blackBoxBeatsWhiteBox(attack: AttackSpec, result: EvalResult): S
     const stage = attack.stages[i];
     if (!stage.whiteBox && whiteBoxSeen && after < before) {
       const broken = Math.round((before - after) * result.n);
-      return { check: 'black-box beats white-box', evidence: `${stage.name} broke ${broken} of ${result.n} examples that the gradient-based attacks before it did not (${pct(before)} -> ${pct(after)}): gradients may be masked` };
+      return {
+        check: 'black-box beats white-box',
+        evidence: `${stage.name} broke ${broken} of ${result.n} examples that the gradient-based attacks before it did not (${pct(before)} -> ${pct(after)}): gradients may be masked`,
+      };
     }
     if (stage.whiteBox) whiteBoxSeen = true;
     before = after;
@@ -39,7 +42,10 @@ export function notFallingWithEps(sweep: EvalResult[]): SanityFlag | null {
   const sorted = [...sweep].sort((a, b) => a.eps - b.eps);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].robust_accuracy > sorted[i - 1].robust_accuracy) {
-      return { check: 'accuracy rises with ε', evidence: `robust accuracy ${pct(sorted[i - 1].robust_accuracy)} at ε=${sorted[i - 1].eps} but ${pct(sorted[i].robust_accuracy)} at ε=${sorted[i].eps}` };
+      return {
+        check: 'accuracy rises with ε',
+        evidence: `robust accuracy ${pct(sorted[i - 1].robust_accuracy)} at ε=${sorted[i - 1].eps} but ${pct(sorted[i].robust_accuracy)} at ε=${sorted[i].eps}`,
+      };
     }
   }
   return null;
@@ -52,7 +58,13 @@ export interface SanityOptions {
 }
 
 /** The checks that need the model: large-ε attack, FGSM vs the attack, zero gradients, determinism. */
-export async function modelSanityFlags(model: Classifier, data: EvalData, attack: AttackSpec, result: EvalResult, o: SanityOptions = {}): Promise<SanityFlag[]> {
+export async function modelSanityFlags(
+  model: Classifier,
+  data: EvalData,
+  attack: AttackSpec,
+  result: EvalResult,
+  o: SanityOptions = {},
+): Promise<SanityFlag[]> {
   const flags: SanityFlag[] = [];
   const wasTraining = model.training;
   model.eval();
@@ -61,12 +73,28 @@ export async function modelSanityFlags(model: Classifier, data: EvalData, attack
     const norm = attack.norm;
     // 1. At a radius that allows any image (L∞ 1; L2 the diagonal of the cube), accuracy must reach ≈ 0.
     const big = norm === 'linf' ? 1 : Math.sqrt(data.shape[0] * data.shape[1] * data.shape[2]);
-    const large = await evaluate(model, data, parseAttack('pgd-5', big, big / 4, 1, norm), { limit: Math.min(n, 100), seed: o.seed, batchSize: o.batchSize });
-    if (large.robust_accuracy > 0.1) flags.push({ check: 'not ≈ 0 at a large ε', evidence: `PGD-5 at ${norm} ε=${Number(big.toPrecision(4))} (any image is reachable) leaves ${pct(large.robust_accuracy)} of ${large.n} examples correct` });
+    const large = await evaluate(model, data, parseAttack('pgd-5', big, big / 4, 1, norm), {
+      limit: Math.min(n, 100),
+      seed: o.seed,
+      batchSize: o.batchSize,
+    });
+    if (large.robust_accuracy > 0.1)
+      flags.push({
+        check: 'not ≈ 0 at a large ε',
+        evidence: `PGD-5 at ${norm} ε=${Number(big.toPrecision(4))} (any image is reachable) leaves ${pct(large.robust_accuracy)} of ${large.n} examples correct`,
+      });
     // 2. A many-step attack must not be weaker than a single gradient step.
     if (attack.stages.some((s) => s.whiteBox && !/^fg/.test(s.name))) {
-      const fgsm = await evaluate(model, data, parseAttack('fgsm', attack.eps, attack.eps, 1, norm), { limit: n, seed: o.seed, batchSize: o.batchSize });
-      if (fgsm.robust_accuracy < result.robust_accuracy) flags.push({ check: 'PGD weaker than FGSM', evidence: `${fgsm.attack} leaves ${pct(fgsm.robust_accuracy)}, below ${attack.name}'s ${pct(result.robust_accuracy)} (n=${n}, ε=${attack.eps})` });
+      const fgsm = await evaluate(model, data, parseAttack('fgsm', attack.eps, attack.eps, 1, norm), {
+        limit: n,
+        seed: o.seed,
+        batchSize: o.batchSize,
+      });
+      if (fgsm.robust_accuracy < result.robust_accuracy)
+        flags.push({
+          check: 'PGD weaker than FGSM',
+          evidence: `${fgsm.attack} leaves ${pct(fgsm.robust_accuracy)}, below ${attack.name}'s ${pct(result.robust_accuracy)} (n=${n}, ε=${attack.eps})`,
+        });
     }
     // 3 and 4 on one batch of clean inputs.
     const b = Math.min(n, 200);
@@ -75,20 +103,34 @@ export async function modelSanityFlags(model: Classifier, data: EvalData, attack
     const labels = data.labels.slice(0, b);
     if (model.classes >= 3) {
       const zero = await zeroGradientExamples(model, x, labels, [b, ...data.shape]);
-      if (zero > 0) flags.push({ check: 'zero gradients', evidence: `the DLR loss has an all-zero input gradient at ${zero} of ${b} clean examples` });
+      if (zero > 0)
+        flags.push({
+          check: 'zero gradients',
+          evidence: `the DLR loss has an all-zero input gradient at ${zero} of ${b} clean examples`,
+        });
     }
     const first = await logitsOf(model, x, [b, ...data.shape]);
     const second = await logitsOf(model, x, [b, ...data.shape]);
     let worst = 0;
-    for (let i = 0; i < first.length; i++) worst = Math.max(worst, Math.abs(first[i] - second[i]) / Math.max(1, Math.abs(first[i])));
-    if (worst > 1e-5) flags.push({ check: 'non-deterministic forward', evidence: `two identical eval-mode forward passes on ${b} examples differ by up to ${worst.toExponential(2)} (relative): randomness hides gradients; evaluate with EOT` });
+    for (let i = 0; i < first.length; i++)
+      worst = Math.max(worst, Math.abs(first[i] - second[i]) / Math.max(1, Math.abs(first[i])));
+    if (worst > 1e-5)
+      flags.push({
+        check: 'non-deterministic forward',
+        evidence: `two identical eval-mode forward passes on ${b} examples differ by up to ${worst.toExponential(2)} (relative): randomness hides gradients; evaluate with EOT`,
+      });
   } finally {
     model.train(wasTraining);
   }
   return flags;
 }
 
-async function zeroGradientExamples(model: Classifier, x: Float32Array, labels: Int32Array, shape: number[]): Promise<number> {
+async function zeroGradientExamples(
+  model: Classifier,
+  x: Float32Array,
+  labels: Int32Array,
+  shape: number[],
+): Promise<number> {
   const g = tidy(() => {
     const input = tensor(x, shape);
     const onehot = oneHotRows(labels, model.classes);

@@ -119,10 +119,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // A resumed run's optimisers were created and loaded by the caller: init() again would replace
   // them with fresh ones (momentum lost) and the run would no longer match an uninterrupted one.
   await checkClassifier(model, { batchSize: batches.batch(0, 0).count }); // the YOPO contract (nn/models/contract.ts)
-  if (o.firstLayerSchedule && !method.setFirstLayerLearningRate) throw new Error(`${method.name} has no separate first-layer optimiser, so it cannot take a first-layer schedule`);
+  if (o.firstLayerSchedule && !method.setFirstLayerLearningRate)
+    throw new Error(`${method.name} has no separate first-layer optimiser, so it cannot take a first-layer schedule`);
   const budget = o.budgetMilestones ?? [];
-  if (budget.length > 0 && o.timeBudgetS === undefined) throw new Error('train: budgetMilestones are fractions of the time budget, so they need timeBudgetS');
-  if (budget.some((f, i) => !(f > 0 && f < 1) || (i > 0 && f <= budget[i - 1]!))) throw new Error(`train: budgetMilestones must be ascending fractions between 0 and 1, got ${budget.join(', ')}`);
+  if (budget.length > 0 && o.timeBudgetS === undefined)
+    throw new Error('train: budgetMilestones are fractions of the time budget, so they need timeBudgetS');
+  if (budget.some((f, i) => !(f > 0 && f < 1) || (i > 0 && f <= budget[i - 1]!)))
+    throw new Error(`train: budgetMilestones must be ascending fractions between 0 and 1, got ${budget.join(', ')}`);
   if (!o.resume) method.init(model, o.hyper);
   const pos: TrainPosition = o.resume ? { ...o.resume } : { epoch: 0, batch: 0, step: 0, elapsed: 0 };
   // ×0.1 for each budget milestone the run's training time has passed.
@@ -175,7 +178,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       y.dispose();
       const seconds = (performance.now() - started) / 1000;
       if (!Number.isFinite(loss)) {
-        throw new TrainingDiverged(`training diverged: the loss became ${loss} at epoch ${pos.epoch + 1}, batch ${pos.batch + 1} (step ${pos.step + 1}); lower the learning rate (now ${lr})`);
+        throw new TrainingDiverged(
+          `training diverged: the loss became ${loss} at epoch ${pos.epoch + 1}, batch ${pos.batch + 1} (step ${pos.step + 1}); lower the learning rate (now ${lr})`,
+        );
       }
       pos.elapsed += seconds;
       pos.step++;
@@ -185,7 +190,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const epochEnd = pos.batch >= batches.batchesPerEpoch;
       const lastStep = epochEnd && pos.epoch + 1 >= o.epochs;
       const markPassed = marksPassed() > marksBefore;
-      const evalDue = ((o.evalEverySteps !== undefined && pos.step % o.evalEverySteps === 0) || markPassed) && !lastStep;
+      const evalDue =
+        ((o.evalEverySteps !== undefined && pos.step % o.evalEverySteps === 0) || markPassed) && !lastStep;
       const overBudget = o.timeBudgetS !== undefined && pos.elapsed >= o.timeBudgetS;
       const stopRequested = o.shouldStop?.() ?? false;
       if (evalDue && !overBudget && !stopRequested) {
@@ -195,13 +201,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (overBudget || stopRequested) {
         stoppedBy = overBudget ? 'time-budget' : 'stop-request';
         // A stop request skips the evaluation due here (stopping must be quick); the checkpoint says it is due.
-        evaluationDue = !overBudget && (evalDue || lastStep || (o.evalEverySteps === undefined && o.evalEverySeconds === undefined && epochEnd));
+        evaluationDue =
+          !overBudget &&
+          (evalDue || lastStep || (o.evalEverySteps === undefined && o.evalEverySeconds === undefined && epochEnd));
         break outer;
       }
     }
     pos.epoch++;
     pos.batch = 0;
-    if (o.evalEverySteps === undefined && o.evalEverySeconds === undefined && pos.epoch < o.epochs) await runEvaluation();
+    if (o.evalEverySteps === undefined && o.evalEverySeconds === undefined && pos.epoch < o.epochs)
+      await runEvaluation();
     // After the last epoch the final evaluation comes first, then the checkpoint: a run whose
     // checkpoint says it is finished has all its records (a crash in between redoes the last part).
     if (pos.epoch < o.epochs) await o.onCheckpoint?.({ ...pos });

@@ -3,7 +3,16 @@
 
 import { createTfjsPeer, type ConvShape, type PeerTiming } from './tfjs.js';
 
-const conv: ConvShape = { batch: 128, inChannels: 32, outChannels: 32, height: 26, width: 26, kernel: 3, stride: 1, padding: 0 };
+const conv: ConvShape = {
+  batch: 128,
+  inChannels: 32,
+  outChannels: 32,
+  height: 26,
+  width: 26,
+  kernel: 3,
+  stride: 1,
+  padding: 0,
+};
 
 function convFlops(s: ConvShape): number {
   const outH = Math.floor((s.height + 2 * s.padding - s.kernel) / s.stride) + 1;

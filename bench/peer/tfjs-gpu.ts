@@ -15,7 +15,8 @@ export async function ensureNavigatorGpu(): Promise<GPU> {
     } catch (error) {
       throw new Error(`could not load the 'webgpu' package (Dawn's Node bindings): ${(error as Error).message}`);
     }
-    if (typeof (globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage === 'undefined') Object.assign(globalThis, mod.globals);
+    if (typeof (globalThis as { GPUBufferUsage?: unknown }).GPUBufferUsage === 'undefined')
+      Object.assign(globalThis, mod.globals);
     dawnGpu = mod.create([]);
   }
   // Node 20 has no `navigator`; Node 21+ has one without `gpu`. Define rather than assign, so both work.
@@ -50,5 +51,7 @@ export async function requestTfjsDevice(gpu: GPU): Promise<GPUDevice> {
 export function adapterLabel(device: GPUDevice): string {
   const info = device.adapterInfo;
   if (!info) return 'an unknown adapter';
-  return info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(' ') || 'an unnamed adapter';
+  return (
+    info.description || [info.vendor, info.architecture, info.device].filter(Boolean).join(' ') || 'an unnamed adapter'
+  );
 }

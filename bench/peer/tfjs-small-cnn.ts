@@ -29,19 +29,33 @@ export function createSmallCnnStep(tf: TfModule, batch: number, seed = 1): TfjsT
     w: param(() => tf.randomNormal([fanIn, fanOut], 0, Math.sqrt(1 / fanIn), 'float32', s++)),
     b: param(() => tf.zeros([fanOut])),
   });
-  const c1 = conv(1, 32), c2 = conv(32, 32), c3 = conv(32, 64), c4 = conv(64, 64);
-  const f1 = fc(1024, 200), f2 = fc(200, 200), f3 = fc(200, 10);
+  const c1 = conv(1, 32),
+    c2 = conv(32, 32),
+    c3 = conv(32, 64),
+    c4 = conv(64, 64);
+  const f1 = fc(1024, 200),
+    f2 = fc(200, 200),
+    f3 = fc(200, 10);
   const layers = [c1, c2, c3, c4, f1, f2, f3];
   const variables: Tf.Variable[] = layers.flatMap((l) => [l.w, l.b]);
 
   // Data made once, outside any timed region.
   const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', s++) as Tf.Tensor4D;
-  const labels = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', s++) as Tf.Tensor1D, 10), 'float32'));
+  const labels = tf.tidy(() =>
+    tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', s++) as Tf.Tensor1D, 10), 'float32'),
+  );
   // Typed as the base class: MomentumOptimizer's own signature wants Variables where grads are Tensors.
   const optimizer: Tf.Optimizer = tf.train.momentum(0.01, 0.9);
 
   const convRelu = (input: Tf.Tensor4D, l: typeof c1) =>
-    tf.fused.conv2d({ x: input, filter: l.w as Tf.Variable<Tf.Rank.R4>, strides: 1, pad: 'valid', bias: l.b, activation: 'relu' });
+    tf.fused.conv2d({
+      x: input,
+      filter: l.w as Tf.Variable<Tf.Rank.R4>,
+      strides: 1,
+      pad: 'valid',
+      bias: l.b,
+      activation: 'relu',
+    });
   const dense = (input: Tf.Tensor2D, l: typeof f1, activation: 'relu' | 'linear') =>
     tf.fused.matMul({ a: input, b: l.w as Tf.Variable<Tf.Rank.R2>, bias: l.b, activation }) as Tf.Tensor2D;
 

@@ -77,7 +77,9 @@ async function startPeer(given: GPUDevice | undefined, timing: TimingOptions): P
   // tfjs-core's bundles hold no gradient functions (tf.grads would fail with "gradient function not
   // found for RealDiv"); the @tensorflow/tfjs union package registers them all, on import.
   await importPeer('@tensorflow/tfjs');
-  const { WebGPUBackend } = await importPeer<typeof import('@tensorflow/tfjs-backend-webgpu')>('@tensorflow/tfjs-backend-webgpu');
+  const { WebGPUBackend } = await importPeer<typeof import('@tensorflow/tfjs-backend-webgpu')>(
+    '@tensorflow/tfjs-backend-webgpu',
+  );
 
   const device = given ?? (await requestTfjsDevice(gpu));
   const backend = new WebGPUBackend(device, device.adapterInfo);
@@ -86,7 +88,13 @@ async function startPeer(given: GPUDevice | undefined, timing: TimingOptions): P
   if (!(await tf.setBackend('webgpu'))) throw new Error('tf.setBackend("webgpu") failed (see the warning above)');
   await tf.ready();
 
-  const peer = new Peer(tf, backend, `TensorFlow.js ${tf.version_core} webgpu backend on ${adapterLabel(device)}`, given !== undefined, timing);
+  const peer = new Peer(
+    tf,
+    backend,
+    `TensorFlow.js ${tf.version_core} webgpu backend on ${adapterLabel(device)}`,
+    given !== undefined,
+    timing,
+  );
   current = peer;
   return peer;
 }
@@ -136,8 +144,10 @@ class Peer implements TfjsPeer {
     const attrs = { strides: [s.stride, s.stride], pad: s.padding, dataFormat: 'NHWC' };
     const call = {
       forward: () => tf.conv2d(x, w, s.stride, s.padding, 'NHWC'),
-      'backward-input': () => tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, { ...attrs, inputShape: xShape }),
-      'backward-filter': () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: wShape }),
+      'backward-input': () =>
+        tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, { ...attrs, inputShape: xShape }),
+      'backward-filter': () =>
+        tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: wShape }),
     }[kind];
     if (!call) throw new Error(`conv2d: unknown kind '${kind}'`);
     try {

@@ -27,7 +27,8 @@ export async function timeMedian(call: () => Promise<void>, options: TimingOptio
     await call();
     samples.push(performance.now() - start);
     // After the first sample, decide how many fit in the target time.
-    if (samples.length === 1) wanted = Math.min(maxSamples, Math.max(minSamples, Math.ceil(targetMs / Math.max(samples[0]!, 1e-3))));
+    if (samples.length === 1)
+      wanted = Math.min(maxSamples, Math.max(minSamples, Math.ceil(targetMs / Math.max(samples[0]!, 1e-3))));
   }
   return { ms: median(samples), samples: samples.length };
 }

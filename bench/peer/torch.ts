@@ -38,7 +38,9 @@ export function findTorchPython(): { python: string } | { unavailable: string } 
     const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
     if (probe.status === 0) return { python };
   }
-  return { unavailable: `no python among ${candidates.join(', ')} imports torch (Debian: apt-get install python3-torch)` };
+  return {
+    unavailable: `no python among ${candidates.join(', ')} imports torch (Debian: apt-get install python3-torch)`,
+  };
 }
 
 /**

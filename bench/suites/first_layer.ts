@@ -10,7 +10,16 @@
 // (a first layer with ReLU: SmallCNN's) is the step YOPO's loop runs there, from a pass's base, on a
 // trained first layer and real images (first_layer_from_base.ts).
 
-import { Random, Tape, type Tensor, convHamiltonianGradient, keep, randn, softmaxCrossEntropy, tidy } from '../../engine/index.js';
+import {
+  Random,
+  Tape,
+  type Tensor,
+  convHamiltonianGradient,
+  keep,
+  randn,
+  softmaxCrossEntropy,
+  tidy,
+} from '../../engine/index.js';
 import { threatModel } from '../../yopo/defaults.js';
 import { hamiltonianGradientWrtEta, identityFirstLayer, linearFirstLayerCotangent } from '../../yopo/first_layer.js';
 import { convInnerStep, innerStep, linearFirstLayer } from '../../yopo/first_layer_adversary.js';
@@ -26,8 +35,11 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
   for (const bm of benchModels(ctx.quick)) {
     const firstName = `first_layer/${bm.name}`;
     const fullName = `full/${bm.name}`;
-    const fusedNames = ['first_layer_fused', 'inner_step', 'inner_step_fused', 'inner_step_linear'].map((row) => `${row}/${bm.name}`);
-    if (![firstName, fullName, ...fusedNames, `inner_step_from_base/${bm.name}`].some((name) => ctx.wants(name))) continue;
+    const fusedNames = ['first_layer_fused', 'inner_step', 'inner_step_fused', 'inner_step_linear'].map(
+      (row) => `${row}/${bm.name}`,
+    );
+    if (![firstName, fullName, ...fusedNames, `inner_step_from_base/${bm.name}`].some((name) => ctx.wants(name)))
+      continue;
     const { backend } = ctx;
     const model = buildModel(bm);
     model.train();
@@ -64,7 +76,13 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
           });
           await backend.sync();
         });
-        full = ctx.record({ name: fullName, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(fullFlops, t.ms), note: `${(fullFlops / 1e9).toFixed(2)} GFLOP` });
+        full = ctx.record({
+          name: fullName,
+          ms: t.ms,
+          samples: t.samples,
+          gflops: gflopsPerSecond(fullFlops, t.ms),
+          note: `${(fullFlops / 1e9).toFixed(2)} GFLOP`,
+        });
       }
       if (ctx.wants(firstName)) {
         ctx.log(`${firstName}: f0 forward + VJP w.r.t. η against a cached p`);
@@ -93,12 +111,22 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
       ];
       for (const [name, run] of rows) {
         if (!ctx.wants(name) || !conv) continue;
-        ctx.log(`${name}: ${name.startsWith('first_layer') ? 'the fused gradient alone' : `one L∞ inner step, ${name.includes('fused') ? 'fused' : 'op by op'}`}`);
+        ctx.log(
+          `${name}: ${name.startsWith('first_layer') ? 'the fused gradient alone' : `one L∞ inner step, ${name.includes('fused') ? 'fused' : 'op by op'}`}`,
+        );
         const t = await ctx.measure(name, async () => {
           tidy(run).dispose();
           await backend.sync();
         });
-        const r = ctx.record({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(firstFlops, t.ms), ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `${(firstFlops / 1e9).toFixed(3)} GFLOP` });
+        const r = ctx.record({
+          name,
+          ms: t.ms,
+          samples: t.samples,
+          gflops: gflopsPerSecond(firstFlops, t.ms),
+          ...(full ? { ratio: t.ms / full.ms } : {}),
+          flop_ratio: flopRatio,
+          note: `${(firstFlops / 1e9).toFixed(3)} GFLOP`,
+        });
         if (name === fusedNames[2]) besidePyTorch(r);
       }
       const linear = linearFirstLayer(model, {});
@@ -116,7 +144,14 @@ export async function firstLayerSuite(ctx: SuiteContext): Promise<void> {
             tidy(() => convInnerStep(identity, x, eta, wtp, { eps, sigma: step })).dispose();
             await backend.sync();
           });
-          ctx.record({ name: fusedNames[3], ms: t.ms, samples: t.samples, ...(full ? { ratio: t.ms / full.ms } : {}), flop_ratio: flopRatio, note: `Wᵀp once per full pass: ${formatMs(cotangent.ms)} ms` });
+          ctx.record({
+            name: fusedNames[3],
+            ms: t.ms,
+            samples: t.samples,
+            ...(full ? { ratio: t.ms / full.ms } : {}),
+            flop_ratio: flopRatio,
+            note: `Wᵀp once per full pass: ${formatMs(cotangent.ms)} ms`,
+          });
         } finally {
           wtp.dispose();
           identity.weight.dispose();

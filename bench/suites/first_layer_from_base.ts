@@ -10,7 +10,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ConvFirstLayer, Random, type Tensor, convAscentBase, keep, randn, tensor, tidy } from '../../engine/index.js';
+import {
+  type ConvFirstLayer,
+  Random,
+  type Tensor,
+  convAscentBase,
+  keep,
+  randn,
+  tensor,
+  tidy,
+} from '../../engine/index.js';
 import type { Classifier, HostTensor } from '../../nn/index.js';
 import { threatModel } from '../../yopo/defaults.js';
 import { loadMnist } from '../../yopo/data/mnist.js';
@@ -28,20 +37,30 @@ const FIXTURE = 'smallcnn-mnist-first-layer.json';
 /** The fixture's tensors, by their state-dict names. */
 function trainedTensors(): Map<string, HostTensor> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const path = [join(here, '../fixtures', FIXTURE), join(here, '../../../bench/fixtures', FIXTURE)].find((p) => existsSync(p));
+  const path = [join(here, '../fixtures', FIXTURE), join(here, '../../../bench/fixtures', FIXTURE)].find((p) =>
+    existsSync(p),
+  );
   if (!path) throw new Error(`bench/fixtures/${FIXTURE} not found from ${here}`);
-  const file = JSON.parse(readFileSync(path, 'utf8')) as { tensors: Record<string, { shape: number[]; data: number[] }> };
-  return new Map(Object.entries(file.tensors).map(([name, t]) => [name, { shape: t.shape, data: Float32Array.from(t.data) }]));
+  const file = JSON.parse(readFileSync(path, 'utf8')) as {
+    tensors: Record<string, { shape: number[]; data: number[] }>;
+  };
+  return new Map(
+    Object.entries(file.tensors).map(([name, t]) => [name, { shape: t.shape, data: Float32Array.from(t.data) }]),
+  );
 }
 
 /** The model's first layer as a conv, with the trained weight and bias in place of its own. */
 export function trainedFirstLayer(model: Classifier): ConvFirstLayer {
   const conv = model.firstLayerConv();
-  if (!conv?.relu || !conv.bias) throw new Error(`bench/fixtures/${FIXTURE}: the model's first layer is not a conv with bias and ReLU`);
+  if (!conv?.relu || !conv.bias)
+    throw new Error(`bench/fixtures/${FIXTURE}: the model's first layer is not a conv with bias and ReLU`);
   const trained = trainedTensors();
   const take = (name: string, like: Tensor) => {
     const t = trained.get(name);
-    if (!t || t.shape.join() !== like.shape.join()) throw new Error(`bench/fixtures/${FIXTURE}: ${name} [${t?.shape.join(', ') ?? 'missing'}] does not fit the model's [${like.shape.join(', ')}]`);
+    if (!t || t.shape.join() !== like.shape.join())
+      throw new Error(
+        `bench/fixtures/${FIXTURE}: ${name} [${t?.shape.join(', ') ?? 'missing'}] does not fit the model's [${like.shape.join(', ')}]`,
+      );
     return tensor(t.data, t.shape);
   };
   return { ...conv, weight: take('conv1.weight', conv.weight), bias: take('conv1.bias', conv.bias) };
@@ -59,7 +78,13 @@ async function flippedShare(a: Tensor, b: Tensor, channels: number): Promise<num
 }
 
 /** The inner_step_from_base row for a model whose first layer is a conv with ReLU (SmallCNN, MNIST). */
-export async function fromBaseRow(ctx: SuiteContext, bm: BenchModel, model: Classifier, fullMs: number | null, flopRatio: number): Promise<BenchResult | null> {
+export async function fromBaseRow(
+  ctx: SuiteContext,
+  bm: BenchModel,
+  model: Classifier,
+  fullMs: number | null,
+  flopRatio: number,
+): Promise<BenchResult | null> {
   const name = `inner_step_from_base/${bm.name}`;
   if (!ctx.wants(name) || bm.name !== 'smallcnn') return null;
   const conv = trainedFirstLayer(model);
@@ -83,7 +108,9 @@ export async function fromBaseRow(ctx: SuiteContext, bm: BenchModel, model: Clas
     return { eta, bits: keepBits ? base.bits : null };
   };
   try {
-    ctx.log(`${name}: a pass of YOPO's first layer, its base and ${PASS_STEPS} steps from it (trained first layer, MNIST test images)`);
+    ctx.log(
+      `${name}: a pass of YOPO's first layer, its base and ${PASS_STEPS} steps from it (trained first layer, MNIST test images)`,
+    );
     const base = await ctx.measure(`${name} base`, async () => {
       const made = tidy(() => convAscentBase(x, eta0, p, conv));
       made.bits.dispose();

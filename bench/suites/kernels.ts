@@ -42,7 +42,8 @@ function convShapes(ctx: SuiteContext): Conv2dShape[] {
   for (const bm of benchModels(ctx.quick)) {
     const model = buildModel(bm);
     try {
-      for (const s of distinctConvShapes(traceLayers(model, BATCH))) if (!shapes.some((t) => convTag(t) === convTag(s))) shapes.push(s);
+      for (const s of distinctConvShapes(traceLayers(model, BATCH)))
+        if (!shapes.some((t) => convTag(t) === convTag(s))) shapes.push(s);
     } finally {
       model.dispose();
     }
@@ -62,7 +63,12 @@ async function matmul(ctx: SuiteContext, name: string, n: number): Promise<void>
     });
     backend.gpu.checkErrors();
     const peer = await ctx.peer();
-    ctx.record(withPeer({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(matmulFlops(n, n, n), t.ms) }, peer ? await peer.matmul(n) : null));
+    ctx.record(
+      withPeer(
+        { name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(matmulFlops(n, n, n), t.ms) },
+        peer ? await peer.matmul(n) : null,
+      ),
+    );
   } finally {
     backend.release(a);
     backend.release(b);
@@ -93,7 +99,12 @@ async function conv(ctx: SuiteContext, name: string, s: Conv2dShape, kind: ConvK
     });
     backend.gpu.checkErrors();
     const peer = await ctx.peer();
-    ctx.record(withPeer({ name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(convFlops(s), t.ms) }, peer ? await peer.conv2d(peerShape(s), kind) : null));
+    ctx.record(
+      withPeer(
+        { name, ms: t.ms, samples: t.samples, gflops: gflopsPerSecond(convFlops(s), t.ms) },
+        peer ? await peer.conv2d(peerShape(s), kind) : null,
+      ),
+    );
   } finally {
     for (const b of [x, w, dy]) backend.release(b);
   }
@@ -106,5 +117,14 @@ function withPeer(r: BenchResult, peer: PeerTiming | null): BenchResult {
 /** The peer states conv shapes its own way (square kernel, input size). */
 export function peerShape(s: Conv2dShape): ConvShape {
   if (s.kernelHeight !== s.kernelWidth) throw new Error(`conv ${convTag(s)}: the TF.js peer takes square kernels only`);
-  return { batch: s.batch, inChannels: s.inChannels, outChannels: s.outChannels, height: s.inHeight, width: s.inWidth, kernel: s.kernelHeight, stride: s.stride, padding: s.padding };
+  return {
+    batch: s.batch,
+    inChannels: s.inChannels,
+    outChannels: s.outChannels,
+    height: s.inHeight,
+    width: s.inWidth,
+    kernel: s.kernelHeight,
+    stride: s.stride,
+    padding: s.padding,
+  };
 }

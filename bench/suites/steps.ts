@@ -14,7 +14,17 @@ import { type BenchResult, formatMs, formatRatio } from '../report.js';
 import { peerTimingOptions } from '../measure.js';
 import { BATCH, type BenchModel, benchModels, buildModel, randomBatch } from '../workload.js';
 
-export const STEP_METHODS = ['natural', 'pgd-10', 'pgd-40', 'free-8', 'yopo-3-5', 'yopo-5-3', 'yopo-5-10', 'trades-10', 'trades-yopo-3-4'] as const;
+export const STEP_METHODS = [
+  'natural',
+  'pgd-10',
+  'pgd-40',
+  'free-8',
+  'yopo-3-5',
+  'yopo-5-3',
+  'yopo-5-10',
+  'trades-10',
+  'trades-yopo-3-4',
+] as const;
 /** --quick: the baseline and YOPO's headline setting (a PGD-10 step alone takes about a minute on lavapipe). */
 export const QUICK_STEP_METHODS = ['natural', 'yopo-5-3'] as const;
 
@@ -42,20 +52,32 @@ async function methodSteps(ctx: SuiteContext, bm: BenchModel): Promise<void> {
       let calls = 0;
       let t;
       try {
-        t = await timeSteps(ctx, name, model, method, { lr: d.lr, momentum: 0.9, weightDecay: d.weightDecay }, x, y, () => calls++);
+        t = await timeSteps(
+          ctx,
+          name,
+          model,
+          method,
+          { lr: d.lr, momentum: 0.9, weightDecay: d.weightDecay },
+          x,
+          y,
+          () => calls++,
+        );
       } finally {
         method.dispose();
       }
       const full = (counts.full - before.full) / calls;
       const firstOnly = (firstLayerOnly(counts) - firstLayerOnly(before)) / calls;
       if (spec === 'natural') naturalMs = t.ms;
-      recorded.set(spec, ctx.record({
-        name,
-        ms: t.ms,
-        samples: t.samples,
-        ...(naturalMs !== null ? { ratio: t.ms / naturalMs } : {}),
-        note: `${round(full)} full + ${round(firstOnly)} first-layer passes${method.epochDivisor > 1 ? `; run epochs/${method.epochDivisor}` : ''}`,
-      }));
+      recorded.set(
+        spec,
+        ctx.record({
+          name,
+          ms: t.ms,
+          samples: t.samples,
+          ...(naturalMs !== null ? { ratio: t.ms / naturalMs } : {}),
+          note: `${round(full)} full + ${round(firstOnly)} first-layer passes${method.epochDivisor > 1 ? `; run epochs/${method.epochDivisor}` : ''}`,
+        }),
+      );
     }
     if (bm.name === 'smallcnn') addTorchTimes(ctx, recorded);
   } finally {
@@ -81,7 +103,16 @@ function addTorchTimes(ctx: SuiteContext, recorded: Map<string, BenchResult>): v
 const TORCH_STEP = /^(natural|pgd-\d+|yopo-\d+-\d+)$/;
 
 /** Median GPU-synced time of method.step on one fixed batch; a fresh step seed per call. */
-async function timeSteps(ctx: SuiteContext, name: string, model: Classifier, method: Method, hyper: Hyper, x: Tensor, y: Tensor, onCall: () => void) {
+async function timeSteps(
+  ctx: SuiteContext,
+  name: string,
+  model: Classifier,
+  method: Method,
+  hyper: Hyper,
+  x: Tensor,
+  y: Tensor,
+  onCall: () => void,
+) {
   method.init(model, hyper);
   let seed = 1;
   const t = await ctx.measure(name, async () => {
@@ -112,8 +143,14 @@ async function stepVsTfjs(ctx: SuiteContext): Promise<void> {
       method.dispose();
     }
     const peer = await ctx.peer();
-    const peerMs = peer ? (await peer.smallCnnStep(BATCH).then((p) => p.ms)) : undefined;
-    ctx.record({ name, ms: t.ms, samples: t.samples, ...(peerMs !== undefined ? { peer_ms: peerMs, ratio: peerMs / t.ms } : {}), note: 'forward, backward, momentum SGD' });
+    const peerMs = peer ? await peer.smallCnnStep(BATCH).then((p) => p.ms) : undefined;
+    ctx.record({
+      name,
+      ms: t.ms,
+      samples: t.samples,
+      ...(peerMs !== undefined ? { peer_ms: peerMs, ratio: peerMs / t.ms } : {}),
+      note: 'forward, backward, momentum SGD',
+    });
   } finally {
     x.dispose();
     y.dispose();

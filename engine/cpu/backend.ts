@@ -2,7 +2,20 @@
 // kernel is tested against it. With { float64: true } float tensors are stored in float64, which the
 // finite-difference gradient checks use.
 
-import type { Backend, BinaryOp, Conv2dShape, ConvAscentOptions, DType, MatmulShape, Pool2dShape, ReduceOp, SgdOptions, Storage, TypedArray, UnaryOp } from '../backend.js';
+import type {
+  Backend,
+  BinaryOp,
+  Conv2dShape,
+  ConvAscentOptions,
+  DType,
+  MatmulShape,
+  Pool2dShape,
+  ReduceOp,
+  SgdOptions,
+  Storage,
+  TypedArray,
+  UnaryOp,
+} from '../backend.js';
 import { type Shape, sizeOf } from '../shape.js';
 import * as bn from './batchnorm.js';
 import * as conv from './conv2d.js';
@@ -183,7 +196,15 @@ export class CpuBackend implements Backend {
     return this.make(out);
   }
 
-  convAscent(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, o: ConvAscentOptions): Storage {
+  convAscent(
+    x: Storage,
+    eta: Storage,
+    p: Storage,
+    w: Storage,
+    bias: Storage | null,
+    s: Conv2dShape,
+    o: ConvAscentOptions,
+  ): Storage {
     const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
     convAscent(floats(x), floats(eta), floats(p), floats(w), bias ? floats(bias) : null, s, o, out);
     return this.make(out);
@@ -201,9 +222,30 @@ export class CpuBackend implements Backend {
     return this.make(out);
   }
 
-  convAscentFrom(x: Storage, eta: Storage, p: Storage, w: Storage, bias: Storage | null, bits0: Storage, gradient0: Storage, s: Conv2dShape, o: Omit<ConvAscentOptions, 'relu'>): Storage {
+  convAscentFrom(
+    x: Storage,
+    eta: Storage,
+    p: Storage,
+    w: Storage,
+    bias: Storage | null,
+    bits0: Storage,
+    gradient0: Storage,
+    s: Conv2dShape,
+    o: Omit<ConvAscentOptions, 'relu'>,
+  ): Storage {
     const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
-    convAscentFrom(floats(x), floats(eta), floats(p), floats(w), bias ? floats(bias) : null, ints(bits0), floats(gradient0), s, o, out);
+    convAscentFrom(
+      floats(x),
+      floats(eta),
+      floats(p),
+      floats(w),
+      bias ? floats(bias) : null,
+      ints(bits0),
+      floats(gradient0),
+      s,
+      o,
+      out,
+    );
     return this.make(out);
   }
 
@@ -238,9 +280,30 @@ export class CpuBackend implements Backend {
     return [this.make(mean), this.make(variance)];
   }
 
-  batchNormApply(x: Storage, mean: Storage, variance: Storage, gamma: Storage, beta: Storage, batch: number, channels: number, spatial: number, eps: number): Storage {
+  batchNormApply(
+    x: Storage,
+    mean: Storage,
+    variance: Storage,
+    gamma: Storage,
+    beta: Storage,
+    batch: number,
+    channels: number,
+    spatial: number,
+    eps: number,
+  ): Storage {
     const out = this.newFloats(batch * channels * spatial);
-    bn.batchNormApply(floats(x), floats(mean), floats(variance), floats(gamma), floats(beta), batch, channels, spatial, eps, out);
+    bn.batchNormApply(
+      floats(x),
+      floats(mean),
+      floats(variance),
+      floats(gamma),
+      floats(beta),
+      batch,
+      channels,
+      spatial,
+      eps,
+      out,
+    );
     return this.make(out);
   }
 

@@ -3,7 +3,14 @@
 import type { FloatArray } from './storage.js';
 
 /** Per-channel mean and biased variance of NCHW x ([batch, channels, spatial]) into `mean` and `variance` ([channels]). */
-export function batchNormStats(x: FloatArray, batch: number, channels: number, spatial: number, mean: FloatArray, variance: FloatArray): void {
+export function batchNormStats(
+  x: FloatArray,
+  batch: number,
+  channels: number,
+  spatial: number,
+  mean: FloatArray,
+  variance: FloatArray,
+): void {
   const count = batch * spatial;
   for (let c = 0; c < channels; c++) {
     let total = 0;
@@ -22,8 +29,16 @@ export function batchNormStats(x: FloatArray, batch: number, channels: number, s
 
 /** y = (x − mean)/sqrt(variance + eps)·gamma + beta per channel of NCHW x ([batch, channels, spatial]). */
 export function batchNormApply(
-  x: FloatArray, mean: FloatArray, variance: FloatArray, gamma: FloatArray, beta: FloatArray,
-  batch: number, channels: number, spatial: number, eps: number, y: FloatArray,
+  x: FloatArray,
+  mean: FloatArray,
+  variance: FloatArray,
+  gamma: FloatArray,
+  beta: FloatArray,
+  batch: number,
+  channels: number,
+  spatial: number,
+  eps: number,
+  y: FloatArray,
 ): void {
   for (let n = 0; n < batch; n++)
     for (let c = 0; c < channels; c++) {

@@ -6,7 +6,19 @@ import type { FloatArray } from './storage.js';
 
 /** NCHW convolution y[b, o, i, j] = bias[o] + Σ w[o, c, u, v]·x[b, c, i·S + u − P, j·S + v − P] (zero padding) into y. */
 export function conv2d(x: FloatArray, w: FloatArray, bias: FloatArray | null, s: Conv2dShape, y: FloatArray): void {
-  const { batch, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride, padding } = s;
+  const {
+    batch,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride,
+    padding,
+  } = s;
   for (let n = 0; n < batch; n++)
     for (let o = 0; o < O; o++)
       for (let i = 0; i < OH; i++)
@@ -28,7 +40,19 @@ export function conv2d(x: FloatArray, w: FloatArray, bias: FloatArray | null, s:
 
 /** dx = Σ over every output that read x[n,c,h,v] of dy · w (scatter form, simplest to trust). */
 export function conv2dBackwardInput(dy: FloatArray, w: FloatArray, s: Conv2dShape, dx: FloatArray): void {
-  const { batch, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride, padding } = s;
+  const {
+    batch,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride,
+    padding,
+  } = s;
   dx.fill(0);
   for (let n = 0; n < batch; n++)
     for (let o = 0; o < O; o++)
@@ -50,7 +74,19 @@ export function conv2dBackwardInput(dy: FloatArray, w: FloatArray, s: Conv2dShap
 
 /** dw[o,c,kh,kw] = Σ_n,i,j dy[n,o,i,j] · x[n,c,i·s+kh−p, j·s+kw−p]. */
 export function conv2dBackwardFilter(x: FloatArray, dy: FloatArray, s: Conv2dShape, dw: FloatArray): void {
-  const { batch, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride, padding } = s;
+  const {
+    batch,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: OH,
+    outWidth: OW,
+    kernelHeight: KH,
+    kernelWidth: KW,
+    stride,
+    padding,
+  } = s;
   for (let o = 0; o < O; o++)
     for (let c = 0; c < C; c++)
       for (let kh = 0; kh < KH; kh++)

@@ -10,8 +10,13 @@ export function map(x: ArrayLike<number>, out: FloatArray | Int32Array, f: (v: n
 
 /** out[i] = f(a[ia], b[ib]) where ia, ib follow the broadcast coordinates of output index i. */
 export function broadcastBinary(
-  a: ArrayLike<number>, aShape: Shape, b: ArrayLike<number>, bShape: Shape, outShape: Shape,
-  out: FloatArray | Int32Array, f: (a: number, b: number) => number,
+  a: ArrayLike<number>,
+  aShape: Shape,
+  b: ArrayLike<number>,
+  bShape: Shape,
+  outShape: Shape,
+  out: FloatArray | Int32Array,
+  f: (a: number, b: number) => number,
 ): void {
   const n = sizeOf(outShape);
   const sa = broadcastStrides(aShape, outShape);

@@ -7,8 +7,7 @@ import type { FloatArray } from './storage.js';
 function forEachWindow(s: Pool2dShape, visit: (plane: number, outIndex: number, h0: number, w0: number) => void): void {
   const { batch, channels, outHeight: OH, outWidth: OW, stride } = s;
   for (let p = 0; p < batch * channels; p++)
-    for (let i = 0; i < OH; i++)
-      for (let j = 0; j < OW; j++) visit(p, (p * OH + i) * OW + j, i * stride, j * stride);
+    for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) visit(p, (p * OH + i) * OW + j, i * stride, j * stride);
 }
 
 function argmaxInWindow(x: FloatArray, s: Pool2dShape, plane: number, h0: number, w0: number): number {
@@ -48,6 +47,7 @@ export function avgPool2dBackward(dy: FloatArray, s: Pool2dShape, dx: FloatArray
   const { inHeight: H, inWidth: W, kernel: K } = s;
   dx.fill(0);
   forEachWindow(s, (plane, o, h0, w0) => {
-    for (let a = 0; a < K; a++) for (let b = 0; b < K; b++) dx[plane * H * W + (h0 + a) * W + (w0 + b)] += dy[o] / (K * K);
+    for (let a = 0; a < K; a++)
+      for (let b = 0; b < K; b++) dx[plane * H * W + (h0 + a) * W + (w0 + b)] += dy[o] / (K * K);
   });
 }

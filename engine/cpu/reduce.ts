@@ -21,7 +21,13 @@ function groups(shape: Shape, axes: readonly number[]): { outOffsets: number[]; 
 }
 
 /** Sum, max or min of x (of `shape`) over `axes` into out (the kept axes, row-major). */
-export function reduce(op: ReduceOp, x: ArrayLike<number>, shape: Shape, axes: readonly number[], out: FloatArray | Int32Array): void {
+export function reduce(
+  op: ReduceOp,
+  x: ArrayLike<number>,
+  shape: Shape,
+  axes: readonly number[],
+  out: FloatArray | Int32Array,
+): void {
   const { outOffsets, inner } = groups(shape, axes);
   for (let o = 0; o < outOffsets.length; o++) {
     const base = outOffsets[o];
@@ -47,7 +53,12 @@ export function argmax(x: ArrayLike<number>, shape: Shape, axis: number, out: In
 }
 
 /** out = x with its axes permuted: out axis k is x axis perm[k]. */
-export function transpose(x: ArrayLike<number>, shape: Shape, perm: readonly number[], out: FloatArray | Int32Array): void {
+export function transpose(
+  x: ArrayLike<number>,
+  shape: Shape,
+  perm: readonly number[],
+  out: FloatArray | Int32Array,
+): void {
   const inStrides = stridesOf(shape);
   const outShape = perm.map((a) => shape[a]);
   const n = sizeOf(shape);

@@ -30,7 +30,14 @@ export function softmaxCrossEntropy(logits: FloatArray, labels: Int32Array, rows
 }
 
 /** d(mean cross-entropy)/d logits · dy = (softmax − onehot)·dy/rows into out [rows, cols]. */
-export function softmaxCrossEntropyGrad(logits: FloatArray, labels: Int32Array, dy: number, rows: number, cols: number, out: FloatArray): void {
+export function softmaxCrossEntropyGrad(
+  logits: FloatArray,
+  labels: Int32Array,
+  dy: number,
+  rows: number,
+  cols: number,
+  out: FloatArray,
+): void {
   checkLabels(labels.subarray(0, rows), cols);
   for (let r = 0; r < rows; r++) {
     const lse = rowLogSumExp(logits, r * cols, cols);

@@ -14,20 +14,35 @@ function dims(x: Tensor, gamma: Tensor, beta: Tensor, op: string): [number, numb
   requireFloat(op, x, gamma, beta);
   if (x.rank !== 4) throw new Error(`${op}: input must be NCHW (4-D), got ${shapeString(x.shape)}`);
   const [n, c, h, w] = x.shape;
-  for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
-    if (t.rank !== 1 || t.shape[0] !== c) throw new Error(`${op}: ${name} of shape ${shapeString(t.shape)} does not match ${c} channels of input ${shapeString(x.shape)}`);
+  for (const [name, t] of [
+    ['gamma', gamma],
+    ['beta', beta],
+  ] as const) {
+    if (t.rank !== 1 || t.shape[0] !== c)
+      throw new Error(
+        `${op}: ${name} of shape ${shapeString(t.shape)} does not match ${c} channels of input ${shapeString(x.shape)}`,
+      );
   }
   return [n, c, h * w];
 }
 
 /** Returns y and the batch mean and biased variance ([C] each, not differentiated). */
-export function batchNormTrain(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): { y: Tensor; mean: Tensor; variance: Tensor } {
+export function batchNormTrain(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  eps = 1e-5,
+): { y: Tensor; mean: Tensor; variance: Tensor } {
   const [n, c, spatial] = dims(x, gamma, beta, 'batchNormTrain');
   const backend = backendOf('batchNormTrain', x, gamma, beta);
   const [meanS, varS] = backend.batchNormStats(x.storage, n, c, spatial);
   const mean = wrap(backend, meanS, [c]);
   const variance = wrap(backend, varS, [c]);
-  const y = wrap(backend, backend.batchNormApply(x.storage, meanS, varS, gamma.storage, beta.storage, n, c, spatial, eps), x.shape);
+  const y = wrap(
+    backend,
+    backend.batchNormApply(x.storage, meanS, varS, gamma.storage, beta.storage, n, c, spatial, eps),
+    x.shape,
+  );
   // With x̂ = (x − μ)·σ⁻¹ and sums over N,H,W per channel:
   // dβ = Σdy, dγ = Σdy·x̂, dx = γσ⁻¹/M · (M·dy − Σdy − x̂·Σdy·x̂).
   recordOp(y, [x, gamma, beta], (dy) => {
@@ -45,10 +60,21 @@ export function batchNormTrain(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-
 }
 
 /** Normalises with fixed statistics (eval mode): an affine map per channel. */
-export function batchNormEval(x: Tensor, mean: Tensor, variance: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+export function batchNormEval(
+  x: Tensor,
+  mean: Tensor,
+  variance: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  eps = 1e-5,
+): Tensor {
   const [n, c, spatial] = dims(x, gamma, beta, 'batchNormEval');
   const backend = backendOf('batchNormEval', x, mean, variance, gamma, beta);
-  const y = wrap(backend, backend.batchNormApply(x.storage, mean.storage, variance.storage, gamma.storage, beta.storage, n, c, spatial, eps), x.shape);
+  const y = wrap(
+    backend,
+    backend.batchNormApply(x.storage, mean.storage, variance.storage, gamma.storage, beta.storage, n, c, spatial, eps),
+    x.shape,
+  );
   recordOp(y, [x, gamma, beta], (dy) => {
     const perChannel = [1, c, 1, 1];
     const invStd = reshape(reciprocal(sqrt(addScalar(variance, eps))), perChannel);

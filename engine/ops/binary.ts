@@ -13,12 +13,16 @@ import { backendOf, wrap } from './util.js';
 export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const out = binaryUntaped(op, a, b);
   const { vjp } = binaryRow(op);
-  recordOp(out, [a, b], vjp
-    ? (dy) => {
-        const [da, db] = vjp(VJP_OPS, { a, b, out, dy });
-        return [da && sumTo(da, a.shape), db && sumTo(db, b.shape)];
-      }
-    : () => [null, null]);
+  recordOp(
+    out,
+    [a, b],
+    vjp
+      ? (dy) => {
+          const [da, db] = vjp(VJP_OPS, { a, b, out, dy });
+          return [da && sumTo(da, a.shape), db && sumTo(db, b.shape)];
+        }
+      : () => [null, null],
+  );
   return out;
 }
 
@@ -107,9 +111,15 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 export function broadcastTo(t: Tensor, shape: Shape): Tensor {
   const backend = backendOf('broadcastTo', t);
   const target = broadcastShapes(t.shape, shape, 'broadcastTo');
-  if (!sameShape(target, shape)) throw new Error(`broadcastTo: ${shapeString(t.shape)} cannot be broadcast to ${shapeString(shape)}`);
+  if (!sameShape(target, shape))
+    throw new Error(`broadcastTo: ${shapeString(t.shape)} cannot be broadcast to ${shapeString(shape)}`);
   const zero = wrap(backend, backend.fill(1, 0, t.dtype), [], t.dtype);
-  const out = wrap(backend, backend.binary('add', t.storage, t.shape, zero.storage, [], shape, t.dtype), shape, t.dtype);
+  const out = wrap(
+    backend,
+    backend.binary('add', t.storage, t.shape, zero.storage, [], shape, t.dtype),
+    shape,
+    t.dtype,
+  );
   zero.dispose();
   recordOp(out, [t], (dy) => [sumTo(dy, t.shape)]);
   return out;

@@ -38,16 +38,24 @@ export function tensor(values: TypedArray | NestedNumbers, shape?: Shape, dtype?
   }
   checkShape(finalShape, 'tensor');
   if (sizeOf(finalShape) !== flat.length) {
-    throw new Error(`tensor: ${flat.length} values do not fill shape ${shapeString(finalShape)} (${sizeOf(finalShape)} elements)`);
+    throw new Error(
+      `tensor: ${flat.length} values do not fill shape ${shapeString(finalShape)} (${sizeOf(finalShape)} elements)`,
+    );
   }
   if (dt === 'int32' && !(flat instanceof Int32Array)) {
     // Int32Array.from would truncate 2.5 to 2 and wrap 2^31 silently (a label 2.5 would become class 2).
     for (let i = 0; i < flat.length; i++) {
       const v = flat[i];
-      if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw new Error(`tensor: int32 value ${v} at index ${i} is not a 32-bit integer`);
+      if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31)
+        throw new Error(`tensor: int32 value ${v} at index ${i} is not a 32-bit integer`);
     }
   }
-  const data = dt === 'int32' ? Int32Array.from(flat) : backend.floatPrecision === 'float64' ? Float64Array.from(flat) : Float32Array.from(flat);
+  const data =
+    dt === 'int32'
+      ? Int32Array.from(flat)
+      : backend.floatPrecision === 'float64'
+        ? Float64Array.from(flat)
+        : Float32Array.from(flat);
   return wrap(backend, backend.upload(data, dt), finalShape, dt);
 }
 

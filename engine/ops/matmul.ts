@@ -16,8 +16,10 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
   requireFloat('matmul', a, b);
-  const describe = () => `matmul: cannot multiply ${shapeString(a.shape)}${transA ? 'ᵀ' : ''} by ${shapeString(b.shape)}${transB ? 'ᵀ' : ''}`;
-  if (a.rank !== b.rank || (a.rank !== 2 && a.rank !== 3)) throw new Error(`${describe()}: both operands must be 2-D or both 3-D (batched)`);
+  const describe = () =>
+    `matmul: cannot multiply ${shapeString(a.shape)}${transA ? 'ᵀ' : ''} by ${shapeString(b.shape)}${transB ? 'ᵀ' : ''}`;
+  if (a.rank !== b.rank || (a.rank !== 2 && a.rank !== 3))
+    throw new Error(`${describe()}: both operands must be 2-D or both 3-D (batched)`);
   const batched = a.rank === 3;
   const batch = batched ? a.shape[0] : 1;
   if (batched && b.shape[0] !== batch) throw new Error(`${describe()}: batch sizes differ`);

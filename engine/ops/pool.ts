@@ -10,8 +10,10 @@ import { backendOf, requireFloat, wrap } from './util.js';
 export function pool2dShape(xShape: readonly number[], kernel: number, stride: number, op: string): Pool2dShape {
   if (xShape.length !== 4) throw new Error(`${op}: input must be NCHW (4-D), got ${shapeString(xShape)}`);
   const [batch, channels, inHeight, inWidth] = xShape;
-  if (!Number.isInteger(kernel) || kernel < 1 || kernel > inHeight || kernel > inWidth) throw new Error(`${op}: kernel ${kernel} does not fit input ${shapeString(xShape)}`);
-  if (!Number.isInteger(stride) || stride < 1) throw new Error(`${op}: stride must be a positive integer, got ${stride}`);
+  if (!Number.isInteger(kernel) || kernel < 1 || kernel > inHeight || kernel > inWidth)
+    throw new Error(`${op}: kernel ${kernel} does not fit input ${shapeString(xShape)}`);
+  if (!Number.isInteger(stride) || stride < 1)
+    throw new Error(`${op}: stride must be a positive integer, got ${stride}`);
   const outHeight = Math.floor((inHeight - kernel) / stride) + 1;
   const outWidth = Math.floor((inWidth - kernel) / stride) + 1;
   return { batch, channels, inHeight, inWidth, outHeight, outWidth, kernel, stride };

@@ -25,7 +25,12 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepDims = fa
   return scale(sum(x, ax, keepDims), 1 / count);
 }
 
-function extreme(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] | undefined, keepDims: boolean): Tensor {
+function extreme(
+  op: 'max' | 'min',
+  x: Tensor,
+  axes: number | readonly number[] | undefined,
+  keepDims: boolean,
+): Tensor {
   const ax = normalizeAxes(axes, x.rank, op);
   const out = reduce(op, x, ax, keepDims);
   recordOp(out, [x], (dy) => {
@@ -38,15 +43,22 @@ function extreme(op: 'max' | 'min', x: Tensor, axes: number | readonly number[] 
 }
 
 /** Largest element over `axes` (all when omitted); the gradient is shared equally among tied maxima. */
-export const max = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => extreme('max', x, axes, keepDims);
+export const max = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor =>
+  extreme('max', x, axes, keepDims);
 /** Smallest element over `axes` (all when omitted); the gradient is shared equally among tied minima. */
-export const min = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => extreme('min', x, axes, keepDims);
+export const min = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor =>
+  extreme('min', x, axes, keepDims);
 
 /** Index of the largest value along one axis (int32; first index on ties). */
 export function argmax(x: Tensor, axis = -1): Tensor {
   const [a] = normalizeAxes(axis, x.rank, 'argmax');
   const backend = backendOf('argmax', x);
-  const out = wrap(backend, backend.argmax(x.storage, x.shape, a), x.shape.filter((_, i) => i !== a), 'int32');
+  const out = wrap(
+    backend,
+    backend.argmax(x.storage, x.shape, a),
+    x.shape.filter((_, i) => i !== a),
+    'int32',
+  );
   recordOp(out, [x], () => [null]);
   return out;
 }

@@ -11,7 +11,8 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   const unknown = target.indexOf(-1);
   if (unknown >= 0) {
     const known = sizeOf(target.filter((_, i) => i !== unknown));
-    if (known === 0 || x.size % known !== 0) throw new Error(`reshape: cannot infer -1 in ${shapeString(shape)} for ${x.size} elements`);
+    if (known === 0 || x.size % known !== 0)
+      throw new Error(`reshape: cannot infer -1 in ${shapeString(shape)} for ${x.size} elements`);
     target[unknown] = x.size / known;
   }
   const out = x.view(target);
@@ -28,9 +29,17 @@ export function flatten(x: Tensor): Tensor {
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   const p = perm ?? x.shape.map((_, i) => x.rank - 1 - i);
   const valid = p.length === x.rank && [...p].sort((a, b) => a - b).every((v, i) => v === i);
-  if (!valid) throw new Error(`transpose: perm [${p.join(', ')}] is not a permutation of the ${x.rank} axes of ${shapeString(x.shape)}`);
+  if (!valid)
+    throw new Error(
+      `transpose: perm [${p.join(', ')}] is not a permutation of the ${x.rank} axes of ${shapeString(x.shape)}`,
+    );
   const backend = backendOf('transpose', x);
-  const out = wrap(backend, backend.transpose(x.storage, x.shape, p, x.dtype), p.map((a) => x.shape[a]), x.dtype);
+  const out = wrap(
+    backend,
+    backend.transpose(x.storage, x.shape, p, x.dtype),
+    p.map((a) => x.shape[a]),
+    x.dtype,
+  );
   const inverse = new Array<number>(p.length);
   p.forEach((a, i) => (inverse[a] = i));
   recordOp(out, [x], (dy) => [transpose(dy, inverse)]);

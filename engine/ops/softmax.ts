@@ -33,16 +33,23 @@ export function softmax(x: Tensor): Tensor {
 /** Mean over the batch of −log softmax(logits)[label]. logits [B, C] float32, labels [B] int32. */
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
   requireFloat('softmaxCrossEntropy', logits);
-  if (logits.rank !== 2) throw new Error(`softmaxCrossEntropy: logits must be [batch, classes], got ${shapeString(logits.shape)}`);
+  if (logits.rank !== 2)
+    throw new Error(`softmaxCrossEntropy: logits must be [batch, classes], got ${shapeString(logits.shape)}`);
   if (labels.dtype !== 'int32') throw new Error(`softmaxCrossEntropy: labels must be int32, got ${labels.dtype}`);
   const [rows, cols] = logits.shape;
   if (labels.rank !== 1 || labels.shape[0] !== rows) {
-    throw new Error(`softmaxCrossEntropy: labels of shape ${shapeString(labels.shape)} do not match logits of shape ${shapeString(logits.shape)} (expected [${rows}])`);
+    throw new Error(
+      `softmaxCrossEntropy: labels of shape ${shapeString(labels.shape)} do not match logits of shape ${shapeString(logits.shape)} (expected [${rows}])`,
+    );
   }
   const backend = backendOf('softmaxCrossEntropy', logits, labels);
   const out = wrap(backend, backend.softmaxCrossEntropy(logits.storage, labels.storage, rows, cols), []);
   recordOp(out, [logits, labels], (dy) => [
-    wrap(backend, backend.softmaxCrossEntropyGrad(logits.storage, labels.storage, dy.storage, rows, cols), logits.shape),
+    wrap(
+      backend,
+      backend.softmaxCrossEntropyGrad(logits.storage, labels.storage, dy.storage, rows, cols),
+      logits.shape,
+    ),
     null,
   ]);
   return out;

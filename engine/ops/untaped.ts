@@ -12,7 +12,8 @@ import { backendOf, requireFloat, wrap } from './util.js';
 
 /** The binary op `op` of the table on a and b (broadcast); comparisons return float32 0/1. */
 export function binaryUntaped(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  if (a.dtype !== b.dtype) throw new Error(`${op}: dtypes differ (${a.dtype} ${shapeString(a.shape)} vs ${b.dtype} ${shapeString(b.shape)})`);
+  if (a.dtype !== b.dtype)
+    throw new Error(`${op}: dtypes differ (${a.dtype} ${shapeString(a.shape)} vs ${b.dtype} ${shapeString(b.shape)})`);
   const backend = backendOf(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape, op);
   // The backend gets the INPUT dtype (it decides how to read a and b).
@@ -51,7 +52,12 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   if (sameShape(g.shape, shape)) return g;
   const backend = backendOf('sumTo', g);
   // The sum over the broadcast axes holds `shape`'s elements in `shape`'s order.
-  return wrap(backend, backend.reduce('sum', g.storage, g.shape, broadcastAxes(shape, g.shape), g.dtype), shape, g.dtype);
+  return wrap(
+    backend,
+    backend.reduce('sum', g.storage, g.shape, broadcastAxes(shape, g.shape), g.dtype),
+    shape,
+    g.dtype,
+  );
 }
 
 /** The ops the op table's VJPs are written with (their `t`). */

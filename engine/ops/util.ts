@@ -8,7 +8,10 @@ import { Tensor } from '../tensor.js';
 export function backendOf(op: string, ...tensors: Tensor[]): Backend {
   const b = tensors[0].backend;
   for (const t of tensors) {
-    if (t.backend !== b) throw new Error(`${op}: inputs live on different backends (${b.name} and ${t.backend.name}); move them to one backend first`);
+    if (t.backend !== b)
+      throw new Error(
+        `${op}: inputs live on different backends (${b.name} and ${t.backend.name}); move them to one backend first`,
+      );
   }
   return b;
 }
@@ -16,7 +19,8 @@ export function backendOf(op: string, ...tensors: Tensor[]): Backend {
 /** Throws a clear error naming `op` if any tensor is not float32. */
 export function requireFloat(op: string, ...tensors: Tensor[]): void {
   for (const t of tensors) {
-    if (t.dtype !== 'float32') throw new Error(`${op}: expected a float32 tensor, got ${t.dtype} of shape ${shapeString(t.shape)}`);
+    if (t.dtype !== 'float32')
+      throw new Error(`${op}: expected a float32 tensor, got ${t.dtype} of shape ${shapeString(t.shape)}`);
   }
 }
 

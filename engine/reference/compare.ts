@@ -39,10 +39,23 @@ export interface Comparison {
 }
 
 /** Compares `actual` with `expected` elementwise under |a − e| ≤ atol + rtol·|e|; NaN matches only NaN. */
-export function compareValues(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: Tolerance = {}): Comparison {
+export function compareValues(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: Tolerance = {},
+): Comparison {
   const rtol = tolerance.rtol ?? 1e-4;
   const atol = tolerance.atol ?? 1e-5;
-  const report: Comparison = { ok: true, count: expected.length, mismatches: 0, maxAbsError: 0, maxRelError: 0, worst: null, rtol, atol };
+  const report: Comparison = {
+    ok: true,
+    count: expected.length,
+    mismatches: 0,
+    maxAbsError: 0,
+    maxRelError: 0,
+    worst: null,
+    rtol,
+    atol,
+  };
   if (actual.length !== expected.length) {
     return { ...report, ok: false, lengthMismatch: `length ${actual.length} vs ${expected.length}` };
   }
@@ -80,6 +93,8 @@ export function describeComparison(c: Comparison, shape?: readonly number[]): st
   if (c.lengthMismatch) return c.lengthMismatch;
   if (!c.worst) return `0 elements (rtol ${c.rtol}, atol ${c.atol})`;
   const at = shape ? `[${unravelIndex(c.worst.index, shape)}]` : `element ${c.worst.index}`;
-  const head = c.ok ? `all ${c.count} elements within tolerance; nearest to its tolerance` : `${c.mismatches} of ${c.count} elements off; worst`;
+  const head = c.ok
+    ? `all ${c.count} elements within tolerance; nearest to its tolerance`
+    : `${c.mismatches} of ${c.count} elements off; worst`;
   return `${head} ${at}: ${c.worst.actual} vs ${c.worst.expected} (abs error ${c.worst.absError.toExponential(2)}, rtol ${c.rtol}, atol ${c.atol})`;
 }

@@ -61,7 +61,11 @@ export interface GradientReport {
 }
 
 /** Checks the tape's gradient of scalar f w.r.t. each differentiable input against central differences. */
-export async function checkGradient(f: (...inputs: Tensor[]) => Tensor, inputs: readonly GradientInput[], options: GradientCheckOptions = {}): Promise<GradientReport> {
+export async function checkGradient(
+  f: (...inputs: Tensor[]) => Tensor,
+  inputs: readonly GradientInput[],
+  options: GradientCheckOptions = {},
+): Promise<GradientReport> {
   const h = options.h ?? 1e-6;
   const rtol = options.rtol ?? 1e-5;
   const atol = options.atol ?? 1e-7;
@@ -70,7 +74,8 @@ export async function checkGradient(f: (...inputs: Tensor[]) => Tensor, inputs: 
   const report: GradientReport = { ok: true, checked: 0, failures: 0, maxAbsError: 0, worst: null };
   const previous = hasBackend() ? getBackend() : null;
   setBackend(backend);
-  const make = (values: Float64Array | Int32Array, i: number) => tensor(values, inputs[i].shape, values instanceof Int32Array ? 'int32' : 'float32');
+  const make = (values: Float64Array | Int32Array, i: number) =>
+    tensor(values, inputs[i].shape, values instanceof Int32Array ? 'int32' : 'float32');
   const evaluate = async (values: (Float64Array | Int32Array)[]) => {
     const out = tidy(() => f(...values.map(make)));
     const v = await out.item();
@@ -95,7 +100,10 @@ export async function checkGradient(f: (...inputs: Tensor[]) => Tensor, inputs: 
       if (!differentiable(i)) continue;
       const g = await analytic[k++].data();
       const n = base[i].length;
-      const indices = options.samples && options.samples < n ? Array.from({ length: options.samples }, () => rng.int(n)) : Array.from({ length: n }, (_, j) => j);
+      const indices =
+        options.samples && options.samples < n
+          ? Array.from({ length: options.samples }, () => rng.int(n))
+          : Array.from({ length: n }, (_, j) => j);
       for (const j of indices) {
         const plus = base.map((v) => v.slice());
         const minus = base.map((v) => v.slice());

@@ -90,19 +90,29 @@ export interface CheckOpOptions {
 }
 
 /** Draws the inputs on the host: float32-rounded floats, or integers. */
-export function makeInputs(inputs: readonly OpInput[], seed: number): { values: Float64Array | Int32Array; shape: number[]; dtype: DType }[] {
+export function makeInputs(
+  inputs: readonly OpInput[],
+  seed: number,
+): { values: Float64Array | Int32Array; shape: number[]; dtype: DType }[] {
   const rng = new Random(seed);
   return inputs.map((inp) => {
     const shape = [...(inp.shape ?? DEFAULT_INPUT_SHAPE)];
     const dtype = inp.dtype ?? 'float32';
     const n = sizeOf(shape);
-    if (inp.values && inp.values.length !== n) throw new Error(`checkOp: input of shape [${shape}] needs ${n} values, got ${inp.values.length}`);
+    if (inp.values && inp.values.length !== n)
+      throw new Error(`checkOp: input of shape [${shape}] needs ${n} values, got ${inp.values.length}`);
     if (dtype === 'int32') {
       const lo = inp.lo ?? 0;
       const hi = inp.hi ?? 10;
-      return { values: inp.values ? Int32Array.from(inp.values) : Int32Array.from({ length: n }, () => lo + rng.int(hi - lo)), shape, dtype };
+      return {
+        values: inp.values ? Int32Array.from(inp.values) : Int32Array.from({ length: n }, () => lo + rng.int(hi - lo)),
+        shape,
+        dtype,
+      };
     }
-    const values = inp.values ? Float64Array.from(inp.values) : (rng.fillUniform(new Float64Array(n), inp.lo ?? -1, inp.hi ?? 1) as Float64Array);
+    const values = inp.values
+      ? Float64Array.from(inp.values)
+      : (rng.fillUniform(new Float64Array(n), inp.lo ?? -1, inp.hi ?? 1) as Float64Array);
     return { values: Float64Array.from(Float32Array.from(values)), shape, dtype };
   });
 }
@@ -127,7 +137,8 @@ async function runOn(backend: Backend, check: OpCheck, inputs: ReturnType<typeof
   }
 }
 
-const pick = (v: number | readonly number[] | undefined, i: number, fallback: number) => (v === undefined ? fallback : typeof v === 'number' ? v : (v[i] ?? fallback));
+const pick = (v: number | readonly number[] | undefined, i: number, fallback: number) =>
+  v === undefined ? fallback : typeof v === 'number' ? v : (v[i] ?? fallback);
 
 /** Runs `check` on `backend` and on the reference with the same random inputs and compares each output. */
 export async function checkOp(backend: Backend, check: OpCheck, options: CheckOpOptions = {}): Promise<OpReport> {
@@ -162,9 +173,16 @@ export async function checkOp(backend: Backend, check: OpCheck, options: CheckOp
   report.ok = true;
   expected.forEach((e, i) => {
     const a = actual[i];
-    const comparison = compareValues(a.data, e.data, { rtol: pick(check.rtol, i, 1e-4), atol: pick(check.atol, i, 1e-5) });
+    const comparison = compareValues(a.data, e.data, {
+      rtol: pick(check.rtol, i, 1e-4),
+      atol: pick(check.atol, i, 1e-5),
+    });
     const mismatch =
-      a.shape.join(',') !== e.shape.join(',') ? `shape [${a.shape}] vs [${e.shape}]` : a.dtype !== e.dtype ? `dtype ${a.dtype} vs ${e.dtype}` : undefined;
+      a.shape.join(',') !== e.shape.join(',')
+        ? `shape [${a.shape}] vs [${e.shape}]`
+        : a.dtype !== e.dtype
+          ? `dtype ${a.dtype} vs ${e.dtype}`
+          : undefined;
     const where = comparison.worst ? unravelIndex(comparison.worst.index, e.shape) : null;
     report.outputs.push({ output: i, shape: e.shape, dtype: e.dtype, mismatch, comparison, where });
     report.ok &&= comparison.ok && !mismatch;
@@ -179,7 +197,9 @@ export async function checkOp(backend: Backend, check: OpCheck, options: CheckOp
 export function formatReport(r: OpReport): string {
   const head = `${r.name} on ${r.backend} vs ${r.reference} (inputs ${r.inputShapes.map((s) => `[${s}]`).join(' ')}, seed ${r.seed})`;
   if (r.error) return `${head}: error: ${r.error}`;
-  const lines = r.outputs.map((o) => `  output ${o.output} [${o.shape}]: ${o.mismatch ?? describeComparison(o.comparison, o.shape)}`);
+  const lines = r.outputs.map(
+    (o) => `  output ${o.output} [${o.shape}]: ${o.mismatch ?? describeComparison(o.comparison, o.shape)}`,
+  );
   return `${head}: ${r.ok ? 'ok' : 'FAILED'}, max abs error ${r.maxAbsError.toExponential(2)}\n${lines.join('\n')}`;
 }
 

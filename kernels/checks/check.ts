@@ -33,7 +33,10 @@ export function opCheck(op: OpCheck, seed: number, reference: 'float64' | 'float
   return {
     name: op.name,
     async run(env) {
-      const report = await checkOp(env.gpu, op, { seed, reference: reference === 'float64' ? new CpuBackend({ float64: true }) : env.cpu });
+      const report = await checkOp(env.gpu, op, {
+        seed,
+        reference: reference === 'float64' ? new CpuBackend({ float64: true }) : env.cpu,
+      });
       if (!report.ok) throw new Error(formatReport(report));
     },
   };
@@ -55,8 +58,15 @@ export async function runChecks(checks: readonly Check[], env: CheckEnv): Promis
 }
 
 /** |a − b| ≤ atol + rtol·|b| elementwise; throws naming the worst element. */
-export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-4, atol = 1e-5): void {
-  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
+export function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  rtol = 1e-4,
+  atol = 1e-5,
+): void {
+  if (actual.length !== expected.length)
+    throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
   let worst = -1;
   let worstExcess = 0;
   for (let i = 0; i < expected.length; i++) {
@@ -66,5 +76,8 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
       worstExcess = Number.isNaN(excess) ? Infinity : excess;
     }
   }
-  if (worst >= 0) throw new Error(`${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`);
+  if (worst >= 0)
+    throw new Error(
+      `${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (rtol ${rtol}, atol ${atol})`,
+    );
 }

@@ -25,7 +25,12 @@ export const describeConv = (c: ConvCase) =>
 /** Forward, backward-input and backward-filter of one case, through the Backend methods: a check for
  *  the reference harness (inputs x, w, dy and the bias when the case has one). */
 export function convCheck(c: ConvCase): OpCheck {
-  const s = conv2dShape([c.batch, c.inChannels, c.height, c.width], [c.outChannels, c.inChannels, c.kh, c.kw], c.stride, c.padding);
+  const s = conv2dShape(
+    [c.batch, c.inChannels, c.height, c.width],
+    [c.outChannels, c.inChannels, c.kh, c.kw],
+    c.stride,
+    c.padding,
+  );
   const yShape = [c.batch, c.outChannels, s.outHeight, s.outWidth];
   // Sums of K products of values in [-1, 1]: float32 rounding grows with K.
   const kFwd = c.inChannels * c.kh * c.kw;
@@ -33,7 +38,12 @@ export function convCheck(c: ConvCase): OpCheck {
   const kFilter = c.batch * s.outHeight * s.outWidth;
   return {
     name: `conv2d ${describeConv(c)} (forward, backward-input, backward-filter)`,
-    inputs: [{ shape: [c.batch, c.inChannels, c.height, c.width] }, { shape: [c.outChannels, c.inChannels, c.kh, c.kw] }, { shape: yShape }, ...(c.bias ? [{ shape: [c.outChannels] }] : [])],
+    inputs: [
+      { shape: [c.batch, c.inChannels, c.height, c.width] },
+      { shape: [c.outChannels, c.inChannels, c.kh, c.kw] },
+      { shape: yShape },
+      ...(c.bias ? [{ shape: [c.outChannels] }] : []),
+    ],
     run: ([x, w, dy, bias], b) => [
       Tensor.fromStorage(b, b.conv2d(x.storage, w.storage, bias ? bias.storage : null, s), yShape, 'float32'),
       Tensor.fromStorage(b, b.conv2dBackwardInput(dy.storage, w.storage, s), x.shape, 'float32'),
@@ -47,8 +57,18 @@ export function convCheck(c: ConvCase): OpCheck {
 /** The seed of CONV_CASES[i]'s random inputs. */
 export const convSeed = (i: number) => 100 + i;
 
-const conv = (batch: number, inChannels: number, outChannels: number, height: number, width: number, kh: number, kw: number, stride: number, padding: number, bias: boolean): ConvCase =>
-  ({ batch, inChannels, outChannels, height, width, kh, kw, stride, padding, bias });
+const conv = (
+  batch: number,
+  inChannels: number,
+  outChannels: number,
+  height: number,
+  width: number,
+  kh: number,
+  kw: number,
+  stride: number,
+  padding: number,
+  bias: boolean,
+): ConvCase => ({ batch, inChannels, outChannels, height, width, kh, kw, stride, padding, bias });
 
 export const CONV_CASES: ConvCase[] = [
   conv(1, 3, 5, 13, 13, 3, 3, 1, 0, true),

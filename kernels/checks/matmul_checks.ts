@@ -18,18 +18,26 @@ export const TRANSPOSES: [boolean, boolean][] = [
 ];
 
 /** "batch x m x n x k" and the transposes, e.g. "1x7x13x5 Aᵀ". */
-export const matmulName = (s: MatmulShape) => `${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? ' Aᵀ' : ''}${s.transB ? ' Bᵀ' : ''}`;
+export const matmulName = (s: MatmulShape) =>
+  `${s.batch}x${s.m}x${s.n}x${s.k}${s.transA ? ' Aᵀ' : ''}${s.transB ? ' Bᵀ' : ''}`;
 
 /** The seed of a shape's random inputs. */
-export const matmulSeed = (s: MatmulShape) => s.batch * 1000003 + s.m * 10007 + s.n * 101 + s.k + (s.transA ? 7 : 0) + (s.transB ? 13 : 0);
+export const matmulSeed = (s: MatmulShape) =>
+  s.batch * 1000003 + s.m * 10007 + s.n * 101 + s.k + (s.transA ? 7 : 0) + (s.transB ? 13 : 0);
 
 /** The backend's matmul as a check for the reference harness; on WebGPU, optionally one kernel variant of it. */
 export function matmulCheck(s: MatmulShape, variant?: MatmulVariant): OpCheck {
   return {
     name: `matmul ${matmulName(s)}${variant ? ` (${variant} kernel)` : ''}`,
-    inputs: [{ shape: s.transA ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k] }, { shape: s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n] }],
+    inputs: [
+      { shape: s.transA ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k] },
+      { shape: s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n] },
+    ],
     run: ([a, b], backend) => {
-      const out = variant && backend instanceof WebGPUBackend ? matmulWith(backend.gpu, a.storage as GpuBuffer, b.storage as GpuBuffer, s, variant) : backend.matmul(a.storage, b.storage, s);
+      const out =
+        variant && backend instanceof WebGPUBackend
+          ? matmulWith(backend.gpu, a.storage as GpuBuffer, b.storage as GpuBuffer, s, variant)
+          : backend.matmul(a.storage, b.storage, s);
       return Tensor.fromStorage(backend, out, [s.batch, s.m, s.n], 'float32');
     },
     // Float32 sums of k products of values in [-1, 1]: the error grows with k.
@@ -49,7 +57,8 @@ export const GRAD_CASES: MatmulGradCase[] = [
   { batch: 2, m: 3, n: 4, k: 2, transA: false, transB: false },
 ];
 
-export const gradName = (c: MatmulGradCase) => `${c.batch ? `batch ${c.batch}, ` : ''}${c.m}x${c.n}x${c.k}${c.transA ? ' Aᵀ' : ''}${c.transB ? ' Bᵀ' : ''}`;
+export const gradName = (c: MatmulGradCase) =>
+  `${c.batch ? `batch ${c.batch}, ` : ''}${c.m}x${c.n}x${c.k}${c.transA ? ' Aᵀ' : ''}${c.transB ? ' Bᵀ' : ''}`;
 
 export function operandShapes(c: MatmulGradCase): { a: number[]; b: number[]; out: number[] } {
   const pre = c.batch ? [c.batch] : [];
@@ -61,7 +70,8 @@ export function operandShapes(c: MatmulGradCase): { a: number[]; b: number[]; ou
 }
 
 /** sum(matmul(a, b) ⊙ w): a scalar whose gradient reaches both operands through the VJP. */
-export const matmulLoss = (transA: boolean, transB: boolean) => (a: Tensor, b: Tensor, w: Tensor) => sum(mul(matmul(a, b, { transA, transB }), w));
+export const matmulLoss = (transA: boolean, transB: boolean) => (a: Tensor, b: Tensor, w: Tensor) =>
+  sum(mul(matmul(a, b, { transA, transB }), w));
 
 /** The VJP through the tape (dA, dB of matmulLoss), as a check for the reference harness. */
 export function matmulVjpCheck(c: MatmulGradCase): OpCheck {
@@ -82,11 +92,22 @@ export function matmulVjpCheck(c: MatmulGradCase): OpCheck {
 
 export const gradSeed = (c: MatmulGradCase) => c.m * 17 + c.n * 5 + c.k;
 
-const shape = (batch: number, m: number, n: number, k: number, transA = false, transB = false): MatmulShape => ({ batch, m, n, k, transA, transB });
+const shape = (batch: number, m: number, n: number, k: number, transA = false, transB = false): MatmulShape => ({
+  batch,
+  m,
+  n,
+  k,
+  transA,
+  transB,
+});
 
 // Odd sizes in all four transpose combinations (separate load paths), a batched shape, and one that
 // crosses the register tile's edges; the VJP plain and batched with both operands transposed.
-const SHAPES_IN_BOTH: MatmulShape[] = [...TRANSPOSES.map(([a, b]) => shape(1, 7, 13, 5, a, b)), shape(3, 5, 11, 7), shape(1, 33, 65, 17)];
+const SHAPES_IN_BOTH: MatmulShape[] = [
+  ...TRANSPOSES.map(([a, b]) => shape(1, 7, 13, 5, a, b)),
+  shape(3, 5, 11, 7),
+  shape(1, 33, 65, 17),
+];
 
 export const checks: Check[] = [
   ...SHAPES_IN_BOTH.map((s) => opCheck(matmulCheck(s), matmulSeed(s))),

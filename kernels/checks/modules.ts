@@ -18,5 +18,7 @@ export const CHECK_MODULES = Object.keys(LOADERS);
 
 /** Every module's checks, in order. */
 export async function loadChecks(): Promise<{ module: string; checks: Check[] }[]> {
-  return Promise.all(Object.entries(LOADERS).map(async ([module, load]) => ({ module, checks: (await load()).checks })));
+  return Promise.all(
+    Object.entries(LOADERS).map(async ([module, load]) => ({ module, checks: (await load()).checks })),
+  );
 }

@@ -12,15 +12,33 @@ const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Forward and backward of one pooling kind through the Backend methods, as a check for the reference
  *  harness: inputs x (random unless `x` is given) and dy; outputs y and dx. */
-export function poolCheck(kind: PoolKind, shape: number[], kernel: number, stride: number, rtol: [number, number], atol: [number, number], x?: ArrayLike<number>): OpCheck {
+export function poolCheck(
+  kind: PoolKind,
+  shape: number[],
+  kernel: number,
+  stride: number,
+  rtol: [number, number],
+  atol: [number, number],
+  x?: ArrayLike<number>,
+): OpCheck {
   const s = pool2dShape(shape, kernel, stride, 'test');
   const yShape = [s.batch, s.channels, s.outHeight, s.outWidth];
   return {
     name: `${kind}Pool2d k${kernel} s${stride} [${shape}] (forward, backward)`,
     inputs: [{ shape, values: x }, { shape: yShape }],
     run: ([xt, dy], b) => [
-      Tensor.fromStorage(b, kind === 'max' ? b.maxPool2d(xt.storage, s) : b.avgPool2d(xt.storage, s), yShape, 'float32'),
-      Tensor.fromStorage(b, kind === 'max' ? b.maxPool2dBackward(dy.storage, xt.storage, s) : b.avgPool2dBackward(dy.storage, s), shape, 'float32'),
+      Tensor.fromStorage(
+        b,
+        kind === 'max' ? b.maxPool2d(xt.storage, s) : b.avgPool2d(xt.storage, s),
+        yShape,
+        'float32',
+      ),
+      Tensor.fromStorage(
+        b,
+        kind === 'max' ? b.maxPool2dBackward(dy.storage, xt.storage, s) : b.avgPool2dBackward(dy.storage, s),
+        shape,
+        'float32',
+      ),
     ],
     rtol,
     atol,
@@ -37,7 +55,8 @@ export const POOL_CASES: { shape: number[]; kernel: number; stride: number; what
 
 /** Pooling of random inputs: the seed and tolerances test/kernels/kernels_pool_bn.test.ts uses (float32 reference). */
 export const POOL_SEED = 11;
-export const poolCaseCheck = (kind: PoolKind, c: (typeof POOL_CASES)[number]) => poolCheck(kind, c.shape, c.kernel, c.stride, [1e-6, 1e-5], [1e-6, 1e-6]);
+export const poolCaseCheck = (kind: PoolKind, c: (typeof POOL_CASES)[number]) =>
+  poolCheck(kind, c.shape, c.kernel, c.stride, [1e-6, 1e-5], [1e-6, 1e-6]);
 
 /** Per-channel batch mean and variance through the Backend method, as a check for the reference harness. */
 export function statsCheck(shape: number[], x: Float32Array): OpCheck {
@@ -77,9 +96,20 @@ export function batchNormApplyCheck(shape: number[]): OpCheck {
   const [n, c, h, w] = shape;
   return {
     name: `batchNormApply [${shape}]`,
-    inputs: [{ shape, lo: -2, hi: 3 }, { shape: [c] }, { shape: [c], lo: 0.1, hi: 2 }, { shape: [c], lo: 0.5, hi: 1.5 }, { shape: [c] }],
+    inputs: [
+      { shape, lo: -2, hi: 3 },
+      { shape: [c] },
+      { shape: [c], lo: 0.1, hi: 2 },
+      { shape: [c], lo: 0.5, hi: 1.5 },
+      { shape: [c] },
+    ],
     run: ([x, mean, variance, gamma, beta], b) =>
-      Tensor.fromStorage(b, b.batchNormApply(x.storage, mean.storage, variance.storage, gamma.storage, beta.storage, n, c, h * w, 1e-3), x.shape, 'float32'),
+      Tensor.fromStorage(
+        b,
+        b.batchNormApply(x.storage, mean.storage, variance.storage, gamma.storage, beta.storage, n, c, h * w, 1e-3),
+        x.shape,
+        'float32',
+      ),
     rtol: 1e-5,
     atol: 1e-6,
   };
@@ -90,7 +120,11 @@ export function batchNormTrainCheck(c: (typeof BN_CASES)[number]): OpCheck {
   const ch = c.shape[1];
   return {
     name: `batchNormTrain [${c.shape}] (y, mean, variance)`,
-    inputs: [{ shape: c.shape, lo: c.offset - 1, hi: c.offset + 1 }, { shape: [ch], lo: 0.5, hi: 1.5 }, { shape: [ch] }],
+    inputs: [
+      { shape: c.shape, lo: c.offset - 1, hi: c.offset + 1 },
+      { shape: [ch], lo: 0.5, hi: 1.5 },
+      { shape: [ch] },
+    ],
     run: ([x, gamma, beta]) => {
       const out = batchNormTrain(x, gamma, beta);
       return [out.y, out.mean, out.variance];
@@ -124,7 +158,9 @@ export const BN_VJP_SHAPE = [4, 3, 5, 6];
 
 export const checks: Check[] = [
   // Odd sizes with floor, and overlapping windows.
-  ...(['max', 'avg'] as const).flatMap((kind) => POOL_CASES.slice(0, 2).map((c) => opCheck(poolCaseCheck(kind, c), POOL_SEED, 'float32'))),
+  ...(['max', 'avg'] as const).flatMap((kind) =>
+    POOL_CASES.slice(0, 2).map((c) => opCheck(poolCaseCheck(kind, c), POOL_SEED, 'float32')),
+  ),
   // Statistics of small odd sizes and of values far from zero (the numerically hard case).
   ...[BN_CASES[0], BN_CASES[2]].map((c) => opCheck(statsCheck(c.shape, channelValues(c.shape, c.offset)), 1)),
   opCheck(batchNormApplyCheck(BN_APPLY_SHAPE), 4),

@@ -13,7 +13,12 @@ const REDUCERS = { sum, mean, max, min };
 type Reducer = keyof typeof REDUCERS;
 
 /** One reduction of a random [-1, 1) input over `axes` (all axes when undefined). */
-export function reduceCheck(op: Reducer, shape: number[], axes: number | number[] | undefined, keepDims = false): OpCheck {
+export function reduceCheck(
+  op: Reducer,
+  shape: number[],
+  axes: number | number[] | undefined,
+  keepDims = false,
+): OpCheck {
   const list = axes === undefined ? shape.map((_, i) => i) : typeof axes === 'number' ? [axes] : axes;
   const count = list.reduce((n, a) => n * shape[a < 0 ? a + shape.length : a], 1);
   const exact = op === 'max' || op === 'min';
@@ -27,7 +32,13 @@ export function reduceCheck(op: Reducer, shape: number[], axes: number | number[
 }
 
 export function argmaxCheck(shape: number[], axis: number): OpCheck {
-  return { name: `argmax [${shape}] axis ${axis}`, inputs: [{ shape }], run: ([x]) => argmax(x, axis), rtol: 0, atol: 0 };
+  return {
+    name: `argmax [${shape}] axis ${axis}`,
+    inputs: [{ shape }],
+    run: ([x]) => argmax(x, axis),
+    rtol: 0,
+    atol: 0,
+  };
 }
 
 const ODD = [3, 5, 11];

@@ -7,14 +7,23 @@ import type { OpCheck } from '../../engine/reference/index.js';
 import { type Check, opCheck } from './check.js';
 
 export function logSoftmaxCheck(shape: number[]): OpCheck {
-  return { name: `logSoftmax [${shape}]`, inputs: [{ shape, lo: -3, hi: 3 }], run: ([x]) => logSoftmax(x), rtol: 1e-5, atol: 1e-5 };
+  return {
+    name: `logSoftmax [${shape}]`,
+    inputs: [{ shape, lo: -3, hi: 3 }],
+    run: ([x]) => logSoftmax(x),
+    rtol: 1e-5,
+    atol: 1e-5,
+  };
 }
 
 /** Mean softmax cross-entropy of [rows, classes] logits and int32 labels, and d loss / d logits. */
 export function softmaxCrossEntropyCheck(rows: number, classes: number): OpCheck {
   return {
     name: `softmaxCrossEntropy [${rows}, ${classes}] (loss, gradient)`,
-    inputs: [{ shape: [rows, classes], lo: -3, hi: 3 }, { shape: [rows], dtype: 'int32', lo: 0, hi: classes }],
+    inputs: [
+      { shape: [rows, classes], lo: -3, hi: 3 },
+      { shape: [rows], dtype: 'int32', lo: 0, hi: classes },
+    ],
     run: ([logits, labels]) => {
       const tape = new Tape();
       const loss = tape.record(() => softmaxCrossEntropy(logits, labels));

@@ -29,22 +29,30 @@ const SCRATCH_UNIFORM_WORD = 8;
 
 /** Whether a device on this adapter gets a second device that compiles ahead (see the header), and why. */
 export function compileAheadState(adapter: AdapterDescription | null): { on: boolean; why: string } {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; versions?: { node?: string } } }).process;
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined>; versions?: { node?: string } } })
+    .process;
   const env = proc?.env ?? {};
   const setting = env[COMPILE_AHEAD_ENV];
   if (setting === 'off') return { on: false, why: `${COMPILE_AHEAD_ENV}=off` };
   if (setting === 'on') return { on: true, why: `${COMPILE_AHEAD_ENV}=on` };
-  if (setting !== undefined && setting !== '') throw new Error(`${COMPILE_AHEAD_ENV}='${setting}': expected 'on' or 'off'`);
+  if (setting !== undefined && setting !== '')
+    throw new Error(`${COMPILE_AHEAD_ENV}='${setting}': expected 'on' or 'off'`);
   if (!proc?.versions?.node) return { on: false, why: 'not in Node' };
-  const text = adapter ? `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`.toLowerCase() : '';
+  const text = adapter
+    ? `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`.toLowerCase()
+    : '';
   if (!/llvmpipe|lavapipe/.test(text)) return { on: false, why: 'this driver compiles a pipeline when it is created' };
-  if (/^(1|true|yes)$/i.test(env.MESA_SHADER_CACHE_DISABLE ?? '')) return { on: false, why: "Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE)" };
+  if (/^(1|true|yes)$/i.test(env.MESA_SHADER_CACHE_DISABLE ?? ''))
+    return { on: false, why: "Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE)" };
   return { on: true, why: 'lavapipe compiles at first dispatch on one thread' };
 }
 
 /** The bindings a kernel declares, and whether each is a uniform: from its WGSL (`@binding(n) var<storage|uniform…>`). */
 export function bindingsOf(code: string): { binding: number; uniform: boolean }[] {
-  return [...code.matchAll(/@binding\((\d+)\)\s*var<(storage|uniform)/g)].map((m) => ({ binding: Number(m[1]), uniform: m[2] === 'uniform' }));
+  return [...code.matchAll(/@binding\((\d+)\)\s*var<(storage|uniform)/g)].map((m) => ({
+    binding: Number(m[1]),
+    uniform: m[2] === 'uniform',
+  }));
 }
 
 /**
@@ -106,7 +114,11 @@ export class CompileAhead {
     const index = this.index;
     const fresh = index ? programs.filter((p) => !index.has(p.code)) : programs;
     // (a device lost on the way: the main device reports that itself)
-    if (index && fresh.length > 0) mainDone.then(() => index.add(fresh.map((p) => p.code)), () => {});
+    if (index && fresh.length > 0)
+      mainDone.then(
+        () => index.add(fresh.map((p) => p.code)),
+        () => {},
+      );
     if (this.disposed || this.error || fresh.length < 2) return;
     const device = this.device;
     const ahead = fresh.slice(1).reverse();
@@ -115,8 +127,15 @@ export class CompileAhead {
     const pass = encoder.beginComputePass();
     for (const p of ahead) {
       const module = device.createShaderModule({ label: p.name, code: p.code });
-      const pipeline = device.createComputePipeline({ label: p.name, layout: 'auto', compute: { module, entryPoint: 'main' } });
-      const entries = bindingsOf(p.code).map(({ binding, uniform }) => ({ binding, resource: { buffer: uniform ? this.scratchUniform() : this.scratchStorage(binding) } }));
+      const pipeline = device.createComputePipeline({
+        label: p.name,
+        layout: 'auto',
+        compute: { module, entryPoint: 'main' },
+      });
+      const entries = bindingsOf(p.code).map(({ binding, uniform }) => ({
+        binding,
+        resource: { buffer: uniform ? this.scratchUniform() : this.scratchStorage(binding) },
+      }));
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
       pass.dispatchWorkgroups(1);
@@ -125,7 +144,8 @@ export class CompileAhead {
     device.queue.submit([encoder.finish()]);
     const names = ahead.map((p) => p.name).join(', ');
     const fail = (message: string) => {
-      if (!this.disposed) this.error ??= new Error(`compiling ahead on the second device failed (one of: ${names}): ${message}`);
+      if (!this.disposed)
+        this.error ??= new Error(`compiling ahead on the second device failed (one of: ${names}): ${message}`);
     };
     const done = waitForDevice(device.popErrorScope())
       .then(async (error) => {

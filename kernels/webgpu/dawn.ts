@@ -12,7 +12,9 @@ async function loadDawn(): Promise<GPU> {
   try {
     mod = (await import('webgpu')) as typeof mod;
   } catch (error) {
-    throw new Error(`could not load the 'webgpu' package (Dawn's Node bindings): ${(error as Error).message}. Run 'npm install'.`);
+    throw new Error(
+      `could not load the 'webgpu' package (Dawn's Node bindings): ${(error as Error).message}. Run 'npm install'.`,
+    );
   }
   // Dawn's bindings define GPUBufferUsage and friends on their module; kernels use them as globals.
   Object.assign(globalThis, mod.globals);

@@ -50,15 +50,28 @@ async function getGpu(): Promise<GPU> {
   if (nav?.gpu) return nav.gpu;
   if (gpuProvider) return gpuProvider();
   const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (isNode) throw new Error("no WebGPU in this Node process: import 'yopo' (or 'yopo/kernels'), which loads Dawn's 'webgpu' package");
-  throw new Error('WebGPU is not available in this browser (navigator.gpu is undefined); try a browser with WebGPU enabled');
+  if (isNode)
+    throw new Error(
+      "no WebGPU in this Node process: import 'yopo' (or 'yopo/kernels'), which loads Dawn's 'webgpu' package",
+    );
+  throw new Error(
+    'WebGPU is not available in this browser (navigator.gpu is undefined); try a browser with WebGPU enabled',
+  );
 }
 
 /** Reads an adapter's vendor, architecture, device, description, chosen limits and features; flags software rasterisers (llvmpipe, lavapipe, SwiftShader). */
 export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
   const info = adapter.info;
   const limits: Record<string, number> = {};
-  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage']) {
+  for (const key of [
+    'maxBufferSize',
+    'maxStorageBufferBindingSize',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupsPerDimension',
+    'maxComputeWorkgroupStorageSize',
+    'maxStorageBuffersPerShaderStage',
+  ]) {
     limits[key] = Number((adapter.limits as unknown as Record<string, number>)[key]);
   }
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
@@ -75,7 +88,12 @@ export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
 
 /** A one-line adapter name for logs and benchmark tables: description (or device), then "(vendor architecture)". */
 export function adapterName(info: AdapterDescription): string {
-  return [info.description || info.device, info.vendor && `(${info.vendor}${info.architecture ? ` ${info.architecture}` : ''})`].filter(Boolean).join(' ');
+  return [
+    info.description || info.device,
+    info.vendor && `(${info.vendor}${info.architecture ? ` ${info.architecture}` : ''})`,
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 const HELP = "Run 'npm run setup' (installs Mesa's lavapipe on Debian/Ubuntu) or 'npm run doctor' for details.";
@@ -84,7 +102,8 @@ const HELP = "Run 'npm run setup' (installs Mesa's lavapipe on Debian/Ubuntu) or
 export async function requestWebGPU(options: RequestDeviceOptions = {}): Promise<WebGPUHandle> {
   const gpu = await getGpu();
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new Error(`no WebGPU adapter found (no GPU driver and no software Vulkan driver such as lavapipe). ${HELP}`);
+  if (!adapter)
+    throw new Error(`no WebGPU adapter found (no GPU driver and no software Vulkan driver such as lavapipe). ${HELP}`);
   const limits = adapter.limits;
   let device: GPUDevice;
   try {

@@ -65,7 +65,9 @@ export class DeviceLimitError extends Error {
     readonly limitName: 'maxStorageBufferBindingSize' | 'maxBufferSize' = 'maxStorageBufferBindingSize',
   ) {
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-    super(`a tensor of ${mib(bytes)} (${bytes} bytes) is over this WebGPU device's ${limitName} of ${mib(limit)} (${limit} bytes)`);
+    super(
+      `a tensor of ${mib(bytes)} (${bytes} bytes) is over this WebGPU device's ${limitName} of ${mib(limit)} (${limit} bytes)`,
+    );
     this.name = 'DeviceLimitError';
   }
 }
@@ -145,7 +147,9 @@ export class Gpu {
     if (fromEnv) this.setBindingLimitForTesting(Number(fromEnv));
     this.checkProgramKeys = env?.[CHECK_PROGRAM_KEYS_ENV] === '1';
     const info = device.adapterInfo;
-    this.adapterText = info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase() : '';
+    this.adapterText = info
+      ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase()
+      : '';
     const { subgroupMinSize: min, subgroupMaxSize: max } = info ?? {};
     this.subgroupSize = device.features.has('subgroups') && min !== undefined && min === max ? min : 0;
     device.lost.then((info) => {
@@ -174,8 +178,13 @@ export class Gpu {
    */
   setBindingLimitForTesting(bytes: number | null): void {
     const device = this.device.limits.maxStorageBufferBindingSize;
-    if (bytes !== null && !(Number.isInteger(bytes) && bytes > 0 && bytes % this.bindingAlignment === 0 && bytes <= device)) {
-      throw new Error(`binding limit ${bytes} (${BINDING_LIMIT_ENV}) must be a multiple of ${this.bindingAlignment} bytes, at most the device's ${device}`);
+    if (
+      bytes !== null &&
+      !(Number.isInteger(bytes) && bytes > 0 && bytes % this.bindingAlignment === 0 && bytes <= device)
+    ) {
+      throw new Error(
+        `binding limit ${bytes} (${BINDING_LIMIT_ENV}) must be a multiple of ${this.bindingAlignment} bytes, at most the device's ${device}`,
+      );
     }
     this.flush();
     this.trimPool();
@@ -197,13 +206,20 @@ export class Gpu {
     const cached = this.pipelines.get(id);
     if (cached && this.checkProgramKeys) {
       const code = source();
-      if (code !== this.sources.get(id)) throw new Error(`program '${name}' key '${key}' names two different WGSL sources: its key misses something the source depends on`);
+      if (code !== this.sources.get(id))
+        throw new Error(
+          `program '${name}' key '${key}' names two different WGSL sources: its key misses something the source depends on`,
+        );
     }
     if (cached) return cached;
     const code = source();
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: name, code });
-    const pipeline = this.device.createComputePipeline({ label: name, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const pipeline = this.device.createComputePipeline({
+      label: name,
+      layout: 'auto',
+      compute: { module, entryPoint: 'main' },
+    });
     this.device.popErrorScope().then((e) => {
       if (e) this.error ??= new Error(`WebGPU kernel '${name}' failed to compile: ${e.message}\n${code}`);
     });
@@ -227,7 +243,10 @@ export class Gpu {
     if (bytes > max) throw new DeviceLimitError(bytes, max, 'maxBufferSize');
     // (lavapipe's maxBufferSize is 2^32 − 1: a rounded size stops at a multiple of 256 below it)
     // The size class may round past the binding limit; a buffer whose tensor fits it must stay bindable whole.
-    const size = Math.max(bytes, Math.min(sizeClass(bytes), bytes <= this.bindingLimit ? this.bindingLimit : Math.floor(max / 256) * 256));
+    const size = Math.max(
+      bytes,
+      Math.min(sizeClass(bytes), bytes <= this.bindingLimit ? this.bindingLimit : Math.floor(max / 256) * 256),
+    );
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
@@ -263,7 +282,12 @@ export class Gpu {
   }
 
   memory() {
-    return { liveBuffers: this.liveCount, pooledBuffers: this.pooledCount, liveBytes: this.liveBytes, pooledBytes: this.pooledBytes };
+    return {
+      liveBuffers: this.liveCount,
+      pooledBuffers: this.pooledCount,
+      liveBytes: this.liveBytes,
+      pooledBytes: this.pooledBytes,
+    };
   }
 
   /** Writes host data into a buffer. queue.writeBuffer runs before any unsubmitted work, so a buffer
@@ -277,7 +301,10 @@ export class Gpu {
   /** Copies `bytes` bytes of a buffer back to the host. Submits queued work and waits for it. */
   async read(buf: GpuBuffer, bytes: number): Promise<ArrayBuffer> {
     this.checkErrors();
-    const staging = this.device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.device.createBuffer({
+      size: Math.max(4, Math.ceil(bytes / 4) * 4),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     const encoder = this.openEncoder();
     this.closePass();
     encoder.copyBufferToBuffer(buf.buffer, 0, staging, 0, staging.size);
@@ -301,7 +328,13 @@ export class Gpu {
   copy(src: Binding, dst: Binding, bytes: number, srcOffset = 0, dstOffset = 0): void {
     const encoder = this.openEncoder();
     this.closePass();
-    encoder.copyBufferToBuffer(src.buffer, src.offset + srcOffset, dst.buffer, dst.offset + dstOffset, Math.ceil(bytes / 4) * 4);
+    encoder.copyBufferToBuffer(
+      src.buffer,
+      src.offset + srcOffset,
+      dst.buffer,
+      dst.offset + dstOffset,
+      Math.ceil(bytes / 4) * 4,
+    );
     src.owner.lastUse = dst.owner.lastUse = this.generation;
     this.countPending();
   }
@@ -313,11 +346,19 @@ export class Gpu {
    * order; `uniforms`, if given, binds as a uniform buffer at the next binding. A binding over the
    * binding limit (an op that cannot run in chunks) is refused with a DeviceLimitError.
    */
-  dispatch(pipeline: GPUComputePipeline, buffers: readonly Binding[], workgroups: readonly [number, number?, number?], uniforms?: ArrayBufferView): void {
+  dispatch(
+    pipeline: GPUComputePipeline,
+    buffers: readonly Binding[],
+    workgroups: readonly [number, number?, number?],
+    uniforms?: ArrayBufferView,
+  ): void {
     if (this.lostReason) throw new Error(this.lostReason);
     for (const b of buffers) if (b.bytes > this.bindingLimit) throw new DeviceLimitError(b.bytes, this.bindingLimit);
     const pass = this.openPass();
-    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({ binding: i, resource: b instanceof GpuWindow ? { buffer: b.buffer, offset: b.offset, size: b.bytes } : { buffer: b.buffer } }));
+    const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({
+      binding: i,
+      resource: b instanceof GpuWindow ? { buffer: b.buffer, offset: b.offset, size: b.bytes } : { buffer: b.buffer },
+    }));
     const u = uniforms ? this.uniformBuffer(uniforms) : null;
     if (u) entries.push({ binding: buffers.length, resource: { buffer: u } });
     const bindGroup = this.cachedBindGroup(pipeline, buffers, entries, u);
@@ -364,7 +405,11 @@ export class Gpu {
 
   private countPending(): void {
     ++this.pending;
-    if (this.pending >= MAX_HELD_DISPATCHES || (this.pending >= MAX_PENDING_DISPATCHES && !this.holdingForCompileAhead())) this.flush();
+    if (
+      this.pending >= MAX_HELD_DISPATCHES ||
+      (this.pending >= MAX_PENDING_DISPATCHES && !this.holdingForCompileAhead())
+    )
+      this.flush();
   }
 
   /**
@@ -395,7 +440,8 @@ export class Gpu {
 
   private uniformBuffer(data: ArrayBufferView): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-    if (size > 256) throw new Error(`uniform block of ${data.byteLength} bytes is larger than the 256 bytes kernels may use`);
+    if (size > 256)
+      throw new Error(`uniform block of ${data.byteLength} bytes is larger than the 256 bytes kernels may use`);
     let buf = this.uniformFree.pop();
     if (!buf) {
       buf = this.device.createBuffer({ size: 256, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -407,7 +453,12 @@ export class Gpu {
   }
 
   /** Pooled buffers (uniform blocks too) come back with the same identities step after step, so bind groups repeat. */
-  private cachedBindGroup(pipeline: GPUComputePipeline, buffers: readonly Binding[], entries: GPUBindGroupEntry[], uniform: GPUBuffer | null): GPUBindGroup {
+  private cachedBindGroup(
+    pipeline: GPUComputePipeline,
+    buffers: readonly Binding[],
+    entries: GPUBindGroupEntry[],
+    uniform: GPUBuffer | null,
+  ): GPUBindGroup {
     let key = String(this.pipelineIds.get(pipeline));
     for (const b of buffers) key += b instanceof GpuWindow ? `,${b.owner.id}@${b.offset}+${b.bytes}` : `,${b.id}`;
     if (uniform) key += `,u${this.uniformIds.get(uniform)}`;

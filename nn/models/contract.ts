@@ -37,7 +37,8 @@ export async function checkClassifier(model: Classifier, options: ClassifierChec
   const own = new Set(all);
   const first = model.firstLayerParameters();
   const stray = first.findIndex((p) => !own.has(p));
-  if (stray >= 0) fail(`firstLayerParameters()[${stray}] (shape [${first[stray].shape}]) is not one of the model's parameters()`);
+  if (stray >= 0)
+    fail(`firstLayerParameters()[${stray}] (shape [${first[stray].shape}]) is not one of the model's parameters()`);
 
   const batch = options.batchSize ?? 2;
   const rng = new Random(options.seed ?? 0);
@@ -66,7 +67,9 @@ export async function checkClassifier(model: Classifier, options: ClassifierChec
       reach[i].dispose();
       if (v !== 0) {
         for (const t of reach.slice(i + 1)) t.dispose();
-        fail(`firstLayer(x) depends on parameter '${names.get(others[i])}', which firstLayerParameters() does not list`);
+        fail(
+          `firstLayer(x) depends on parameter '${names.get(others[i])}', which firstLayerParameters() does not list`,
+        );
       }
     }
     const conv = model.firstLayerConv();
@@ -77,7 +80,13 @@ export async function checkClassifier(model: Classifier, options: ClassifierChec
 }
 
 /** Rule 1 on one batch: forward(x) against rest(firstLayer(x)), and the logits' shape. */
-async function checkForward(model: Classifier, pixels: Float32Array, shape: number[], options: ClassifierCheckOptions, fail: (rule: string) => never): Promise<void> {
+async function checkForward(
+  model: Classifier,
+  pixels: Float32Array,
+  shape: number[],
+  options: ClassifierCheckOptions,
+  fail: (rule: string) => never,
+): Promise<void> {
   const batch = shape[0];
   const [whole, split] = noGrad(() =>
     tidy(() => {
@@ -89,15 +98,30 @@ async function checkForward(model: Classifier, pixels: Float32Array, shape: numb
   const [a, b] = [await whole.data(), await split.data()];
   whole.dispose();
   split.dispose();
-  if (wholeShape.join() !== [batch, model.classes].join()) fail(`forward(x) has shape [${wholeShape}], expected [${batch}, ${model.classes}] (batch, classes)`);
+  if (wholeShape.join() !== [batch, model.classes].join())
+    fail(`forward(x) has shape [${wholeShape}], expected [${batch}, ${model.classes}] (batch, classes)`);
   const c = compareValues(b, a, { rtol: options.rtol ?? 1e-4, atol: options.atol ?? 1e-5 });
-  if (!c.ok) fail(`forward(x) differs from rest(firstLayer(x)) on a random batch in eval mode: ${describeComparison(c, wholeShape)}`);
+  if (!c.ok)
+    fail(
+      `forward(x) differs from rest(firstLayer(x)) on a random batch in eval mode: ${describeComparison(c, wholeShape)}`,
+    );
 }
 
 /** Rule 4 on one batch: the conv that firstLayerConv() describes, on the model's own first-layer parameters, against firstLayer(x). */
-async function checkFirstLayerConv(model: Classifier, conv: ConvFirstLayer, pixels: Float32Array, shape: number[], first: readonly object[], fail: (rule: string) => never): Promise<void> {
-  for (const [what, t] of [['weight', conv.weight], ['bias', conv.bias]] as const) {
-    if (t && !first.includes(t)) fail(`firstLayerConv()'s ${what} (shape [${t.shape}]) is not one of firstLayerParameters()`);
+async function checkFirstLayerConv(
+  model: Classifier,
+  conv: ConvFirstLayer,
+  pixels: Float32Array,
+  shape: number[],
+  first: readonly object[],
+  fail: (rule: string) => never,
+): Promise<void> {
+  for (const [what, t] of [
+    ['weight', conv.weight],
+    ['bias', conv.bias],
+  ] as const) {
+    if (t && !first.includes(t))
+      fail(`firstLayerConv()'s ${what} (shape [${t.shape}]) is not one of firstLayerParameters()`);
   }
   const [direct, described] = noGrad(() =>
     tidy(() => {
@@ -110,7 +134,9 @@ async function checkFirstLayerConv(model: Classifier, conv: ConvFirstLayer, pixe
   const [aShape, bShape] = [[...direct.shape], [...described.shape]];
   direct.dispose();
   described.dispose();
-  if (aShape.join() !== bShape.join()) fail(`firstLayerConv() gives shape [${bShape}] where firstLayer(x) gives [${aShape}]`);
+  if (aShape.join() !== bShape.join())
+    fail(`firstLayerConv() gives shape [${bShape}] where firstLayer(x) gives [${aShape}]`);
   const c = compareValues(b, a, { rtol: 1e-4, atol: 1e-5 });
-  if (!c.ok) fail(`firstLayerConv() does not compute firstLayer(x) on a random batch: ${describeComparison(c, aShape)}`);
+  if (!c.ok)
+    fail(`firstLayerConv() does not compute firstLayer(x) on a random batch: ${describeComparison(c, aShape)}`);
 }

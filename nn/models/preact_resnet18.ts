@@ -19,12 +19,19 @@ export class PreActBlock extends Module {
   constructor(inPlanes: number, planes: number, stride: number, rng: Random) {
     super();
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(inPlanes));
-    this.conv1 = this.registerModule('conv1', new Conv2d(inPlanes, planes, 3, rng, { stride, padding: 1, bias: false }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(inPlanes, planes, 3, rng, { stride, padding: 1, bias: false }),
+    );
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
     this.conv2 = this.registerModule('conv2', new Conv2d(planes, planes, 3, rng, { padding: 1, bias: false }));
-    this.shortcut = stride !== 1 || inPlanes !== planes
-      ? this.registerModule('shortcut', new Sequential([new Conv2d(inPlanes, planes, 1, rng, { stride, bias: false })]))
-      : null;
+    this.shortcut =
+      stride !== 1 || inPlanes !== planes
+        ? this.registerModule(
+            'shortcut',
+            new Sequential([new Conv2d(inPlanes, planes, 1, rng, { stride, bias: false })]),
+          )
+        : null;
   }
 
   forward(x: Tensor): Tensor {
@@ -45,7 +52,10 @@ export class PreActResNet18 extends CifarResNet {
     let inPlanes = 64;
     [64, 128, 256, 512].forEach((planes, i) => {
       const stride = i === 0 ? 1 : 2;
-      const stage = new Sequential([new PreActBlock(inPlanes, planes, stride, rng), new PreActBlock(planes, planes, 1, rng)]);
+      const stage = new Sequential([
+        new PreActBlock(inPlanes, planes, stride, rng),
+        new PreActBlock(planes, planes, 1, rng),
+      ]);
       stages.push([`layer${i + 1}`, stage]);
       inPlanes = planes;
     });

@@ -24,16 +24,31 @@ export class SmallCNN extends Classifier {
     const conv2 = new Conv2d(32, 32, 3, rng, { relu: true });
     const conv3 = new Conv2d(32, 64, 3, rng, { relu: true });
     const conv4 = new Conv2d(64, 64, 3, rng, { relu: true });
-    this.featureExtractor = this.registerModule('feature_extractor', new Sequential([
-      ['conv2', conv2], ['maxpool1', new MaxPool2d(2)], ['conv3', conv3], ['conv4', conv4], ['maxpool2', new MaxPool2d(2)],
-    ]));
+    this.featureExtractor = this.registerModule(
+      'feature_extractor',
+      new Sequential([
+        ['conv2', conv2],
+        ['maxpool1', new MaxPool2d(2)],
+        ['conv3', conv3],
+        ['conv4', conv4],
+        ['maxpool2', new MaxPool2d(2)],
+      ]),
+    );
     const fc1 = new Linear(64 * 4 * 4, 200, rng);
     const fc2 = new Linear(200, 200, rng);
     const fc3 = new Linear(200, 10, rng);
-    this.classifier = this.registerModule('classifier', new Sequential([
-      ['flatten', new Flatten()], ['fc1', fc1], ['relu1', new ReLU()], ['drop', new Dropout(options.dropout ?? 0.5, rng.fork())],
-      ['fc2', fc2], ['relu2', new ReLU()], ['fc3', fc3],
-    ]));
+    this.classifier = this.registerModule(
+      'classifier',
+      new Sequential([
+        ['flatten', new Flatten()],
+        ['fc1', fc1],
+        ['relu1', new ReLU()],
+        ['drop', new Dropout(options.dropout ?? 0.5, rng.fork())],
+        ['fc2', fc2],
+        ['relu2', new ReLU()],
+        ['fc3', fc3],
+      ]),
+    );
     // Spec init: conv weights Kaiming-normal (fan-in, gain √2), conv biases 0; fc3 weight and bias 0.
     noGrad(() => {
       for (const conv of [this.conv1, conv2, conv3, conv4]) {

@@ -21,10 +21,16 @@ export class WideBasicBlock extends Module {
   constructor(inPlanes: number, outPlanes: number, stride: number, rng: Random) {
     super();
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(inPlanes));
-    this.conv1 = this.registerModule('conv1', new Conv2d(inPlanes, outPlanes, 3, rng, { stride, padding: 1, bias: false }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(inPlanes, outPlanes, 3, rng, { stride, padding: 1, bias: false }),
+    );
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(outPlanes));
     this.conv2 = this.registerModule('conv2', new Conv2d(outPlanes, outPlanes, 3, rng, { padding: 1, bias: false }));
-    this.convShortcut = inPlanes !== outPlanes ? this.registerModule('convShortcut', new Conv2d(inPlanes, outPlanes, 1, rng, { stride, bias: false })) : null;
+    this.convShortcut =
+      inPlanes !== outPlanes
+        ? this.registerModule('convShortcut', new Conv2d(inPlanes, outPlanes, 1, rng, { stride, bias: false }))
+        : null;
   }
 
   forward(x: Tensor): Tensor {
@@ -54,7 +60,10 @@ export class WideResNet extends CifarResNet {
     const groups: Module[] = [];
     for (let g = 0; g < 3; g++) {
       const blocks: Module[] = [];
-      for (let i = 0; i < n; i++) blocks.push(new WideBasicBlock(i === 0 ? widths[g] : widths[g + 1], widths[g + 1], i === 0 && g > 0 ? 2 : 1, rng));
+      for (let i = 0; i < n; i++)
+        blocks.push(
+          new WideBasicBlock(i === 0 ? widths[g] : widths[g + 1], widths[g + 1], i === 0 && g > 0 ? 2 : 1, rng),
+        );
       const group = new Sequential([['layer', new Sequential(blocks)]]);
       groups.push(this.registerModule(`block${g + 1}`, group));
     }

@@ -6,7 +6,14 @@ import * as assert from 'uvu/assert';
 
 import { CpuBackend, Random, conv2dShape, setBackend } from '../../engine/index.js';
 import { PreActResNet18, SmallCNN } from '../../nn/index.js';
-import { convFlops, firstLayerStepFlops, forwardFlops, fullPassFlops, layerMacs, matmulFlops } from '../../bench/flops.js';
+import {
+  convFlops,
+  firstLayerStepFlops,
+  forwardFlops,
+  fullPassFlops,
+  layerMacs,
+  matmulFlops,
+} from '../../bench/flops.js';
 import { type LayerShape, convTag, distinctConvShapes, traceLayers } from '../../bench/layers.js';
 import { renderResultsMarkdown } from '../../bench/markdown.js';
 import { type BenchReport, formatTable, groupBySection, roundResult, sectionOf } from '../../bench/report.js';
@@ -31,12 +38,18 @@ const SMALLCNN_MACS: [string, number][] = [
 
 test('trace: SmallCNN runs its 4 convs and 3 linears in order, with the batch set', () => {
   const layers = traceLayers(new SmallCNN(new Random(1)), 128);
-  assert.equal(layers.map((l) => l.name), SMALLCNN_MACS.map(([n]) => n));
+  assert.equal(
+    layers.map((l) => l.name),
+    SMALLCNN_MACS.map(([n]) => n),
+  );
   const conv2 = layers[1]!;
   assert.ok(conv2.kind === 'conv');
   if (conv2.kind === 'conv') {
     assert.is(conv2.shape.batch, 128);
-    assert.equal([conv2.shape.inChannels, conv2.shape.inHeight, conv2.shape.outChannels, conv2.shape.outHeight], [32, 26, 32, 24]);
+    assert.equal(
+      [conv2.shape.inChannels, conv2.shape.inHeight, conv2.shape.outChannels, conv2.shape.outHeight],
+      [32, 26, 32, 24],
+    );
     assert.ok(conv2.bias);
   }
 });
@@ -54,12 +67,19 @@ test('flops: SmallCNN layer multiply-adds match hand-computed numbers at batch 1
 test('flops: the first-layer step is f0 forward + input VJP, about 1.3% of a SmallCNN full pass', () => {
   const model = new SmallCNN(new Random(1));
   const first = traceLayers(model, 128, 'firstLayer');
-  assert.equal(first.map((l) => l.name), ['conv1']);
+  assert.equal(
+    first.map((l) => l.name),
+    ['conv1'],
+  );
   assert.is(firstLayerStepFlops(first), 2 * 2 * 128 * 194_688);
   const ratio = firstLayerStepFlops(first) / fullPassFlops(traceLayers(model, 128));
   assert.ok(Math.abs(ratio - (2 * 194_688) / (3 * 9_952_400)) < 1e-12, String(ratio));
   assert.ok(model.training, 'tracing restores train mode');
-  assert.is((model.conv1 as { forward: unknown }).forward, Object.getPrototypeOf(model.conv1).forward, 'tracing removes its wrappers');
+  assert.is(
+    (model.conv1 as { forward: unknown }).forward,
+    Object.getPrototypeOf(model.conv1).forward,
+    'tracing removes its wrappers',
+  );
 });
 
 test('flops: matmul and conv counts', () => {
@@ -70,10 +90,17 @@ test('flops: matmul and conv counts', () => {
 test('layers: PreAct-ResNet18 has 11 distinct conv shapes; tags name them without the batch', () => {
   const shapes = distinctConvShapes(traceLayers(new PreActResNet18(new Random(1)), 128));
   assert.equal(shapes.map(convTag), [
-    '3x32x32-64-k3s1p1', '64x32x32-64-k3s1p1',
-    '64x32x32-128-k1s2p0', '64x32x32-128-k3s2p1', '128x16x16-128-k3s1p1',
-    '128x16x16-256-k1s2p0', '128x16x16-256-k3s2p1', '256x8x8-256-k3s1p1',
-    '256x8x8-512-k1s2p0', '256x8x8-512-k3s2p1', '512x4x4-512-k3s1p1',
+    '3x32x32-64-k3s1p1',
+    '64x32x32-64-k3s1p1',
+    '64x32x32-128-k1s2p0',
+    '64x32x32-128-k3s2p1',
+    '128x16x16-128-k3s1p1',
+    '128x16x16-256-k1s2p0',
+    '128x16x16-256-k3s2p1',
+    '256x8x8-256-k3s1p1',
+    '256x8x8-512-k1s2p0',
+    '256x8x8-512-k3s2p1',
+    '512x4x4-512-k3s1p1',
   ]);
   const linear: LayerShape = { kind: 'linear', name: 'fc', batch: 2, inFeatures: 3, outFeatures: 4 };
   assert.equal(distinctConvShapes([linear]), []);
@@ -106,18 +133,31 @@ test('report: results group into the three sections by name', () => {
   assert.is(sectionOf('step/smallcnn/yopo-5-3'), 'steps');
   assert.is(sectionOf('step/smallcnn/natural-vs-tfjs'), 'peer');
   assert.is(sectionOf('conv/bwd-filter/1x28x28-32-k3s1p0'), 'peer');
-  assert.equal(groupBySection(report.results).map((g) => [g.section.id, g.results.length]), [['first-layer', 2], ['steps', 1], ['peer', 3]]);
+  assert.equal(
+    groupBySection(report.results).map((g) => [g.section.id, g.results.length]),
+    [
+      ['first-layer', 2],
+      ['steps', 1],
+      ['peer', 3],
+    ],
+  );
 });
 
-test('the trained first layer in bench/fixtures fits SmallCNN\'s and is not its fresh initialisation', async () => {
+test("the trained first layer in bench/fixtures fits SmallCNN's and is not its fresh initialisation", async () => {
   const model = new SmallCNN(new Random(1));
   const own = model.firstLayerConv()!;
   const trained = trainedFirstLayer(model);
-  for (const [mine, theirs] of [[own.weight, trained.weight], [own.bias!, trained.bias!]]) {
+  for (const [mine, theirs] of [
+    [own.weight, trained.weight],
+    [own.bias!, trained.bias!],
+  ]) {
     assert.equal(theirs.shape, mine.shape);
     const [a, b] = [await mine.data(), await theirs.data()];
     assert.ok(b.every(Number.isFinite), 'finite');
-    assert.ok(b.some((v, i) => v !== a[i]), 'differs from the initialisation');
+    assert.ok(
+      b.some((v, i) => v !== a[i]),
+      'differs from the initialisation',
+    );
   }
   assert.equal([trained.stride, trained.padding, trained.relu], [own.stride, own.padding, true]);
   for (const t of [trained.weight, trained.bias!]) t.dispose();
@@ -134,7 +174,13 @@ test('report: the JSON object has the documented top-level keys and per-result f
 });
 
 test('report: numbers are kept to four significant digits', () => {
-  assert.equal(roundResult({ name: 'a', ms: 6302.123456, samples: 3, ratio: 0.0412345678, peer_ms: 27.568629 }), { name: 'a', ms: 6302, samples: 3, ratio: 0.04123, peer_ms: 27.57 });
+  assert.equal(roundResult({ name: 'a', ms: 6302.123456, samples: 3, ratio: 0.0412345678, peer_ms: 27.568629 }), {
+    name: 'a',
+    ms: 6302,
+    samples: 3,
+    ratio: 0.04123,
+    peer_ms: 27.57,
+  });
 });
 
 test('report: the table and docs/benchmarks-latest.md show every result, the command and an empty GPU section', () => {
@@ -142,7 +188,14 @@ test('report: the table and docs/benchmarks-latest.md show every result, the com
   for (const r of report.results) assert.ok(table.includes(r.name), r.name);
   assert.ok(table.includes('5000') && table.includes('abc1234-dirty'));
   const md = renderResultsMarkdown(report);
-  for (const text of ['2025-01-01T00:00:00.000Z', 'llvmpipe (mesa)', 'abc1234-dirty', '`npm run bench -- --quick --json`', '## GPU results', 'None measured yet']) {
+  for (const text of [
+    '2025-01-01T00:00:00.000Z',
+    'llvmpipe (mesa)',
+    'abc1234-dirty',
+    '`npm run bench -- --quick --json`',
+    '## GPU results',
+    'None measured yet',
+  ]) {
     assert.ok(md.includes(text), text);
   }
   assert.ok(md.includes('| conv/fwd/32x26x26-32-k3s1p0 | 900 |'), md);
@@ -153,7 +206,6 @@ test('cli: bench options parse', () => {
   const parsed = parseCommand(benchSpec, ['--quick', '--json', '--filter', 'conv/fwd']);
   assert.equal(parsed?.values, { quick: true, json: true, filter: 'conv/fwd' });
 });
-
 
 test('report: the PyTorch CPU column shows its time and ours / PyTorch where a result has one', () => {
   const withTorch: BenchReport = {
@@ -176,13 +228,19 @@ test('report: the PyTorch CPU column shows its time and ours / PyTorch where a r
 });
 
 test('PyTorch peer: of several processes, each item keeps its faster median, and the description says so', () => {
-  const run = (natural: number, pgd: number, description = 'PyTorch 1.13.1 CPU (2 threads)') => ({ description, results: { natural: { ms: natural, samples: 10 }, 'pgd-10': { ms: pgd, samples: 3 } } });
+  const run = (natural: number, pgd: number, description = 'PyTorch 1.13.1 CPU (2 threads)') => ({
+    description,
+    results: { natural: { ms: natural, samples: 10 }, 'pgd-10': { ms: pgd, samples: 3 } },
+  });
   const both = fasterOf([run(169, 862), run(53.9, 1735)]);
   assert.equal(both.results, { natural: { ms: 53.9, samples: 20 }, 'pgd-10': { ms: 862, samples: 6 } });
   assert.is(both.description, 'PyTorch 1.13.1 CPU (2 threads), the faster median of 2 processes per item');
   // One process is reported as it is; an item missing from one run is an error, not a silent gap.
   assert.equal(fasterOf([run(60, 600)]), run(60, 600));
-  assert.throws(() => fasterOf([run(60, 600), { description: 'x', results: { natural: { ms: 50, samples: 3 } } }]), /'pgd-10' is missing/);
+  assert.throws(
+    () => fasterOf([run(60, 600), { description: 'x', results: { natural: { ms: 50, samples: 3 } } }]),
+    /'pgd-10' is missing/,
+  );
   assert.ok(TORCH_PROCESSES >= 2);
 });
 
@@ -195,7 +253,10 @@ test('PyTorch peer: the script times SmallCNN steps where python3-torch is insta
   const run = runTorchPeer(found.python, ['natural', 'first_layer', 'yopo-1-1', 'pgd-1'], 4, 1);
   assert.match(run.description, /^PyTorch \S+ CPU/);
   for (const item of ['natural', 'first_layer', 'yopo-1-1', 'pgd-1']) {
-    assert.ok(run.results[item]!.ms > 0 && run.results[item]!.samples >= 3, `${item}: ${JSON.stringify(run.results[item])}`);
+    assert.ok(
+      run.results[item]!.ms > 0 && run.results[item]!.samples >= 3,
+      `${item}: ${JSON.stringify(run.results[item])}`,
+    );
   }
 });
 

@@ -15,7 +15,9 @@ import * as assert from 'uvu/assert';
 import { trainSpec } from '../../cli/train_command.js';
 import { CliSandbox, type CliResult } from './cli_helpers.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 // 64 training and 40 test images (the test split gzip-compressed).
 const box = new CliSandbox('yopo-cli-', { train: 64, test: 40, seed: 7, gzipTest: true });
@@ -32,8 +34,40 @@ function succeeds(r: CliResult, what: string): void {
 
 // The tiny runs. --limit and --eval-limit keep them to a few steps and images.
 const DATA = ['--data-dir', 'data'];
-const YOPO_RUN = ['train', ...DATA, '--method', 'yopo-2-2', '--epochs', '1', '--limit', '16', '--batch-size', '8', '--eval-limit', '8', '--eval-attack', 'pgd-2'];
-const NATURAL_RUN = ['train', ...DATA, '--method', 'natural', '--limit', '16', '--batch-size', '8', '--eval-limit', '8', '--eval-attack', 'fgsm', '--eval-every', '1', '--backend', 'cpu'];
+const YOPO_RUN = [
+  'train',
+  ...DATA,
+  '--method',
+  'yopo-2-2',
+  '--epochs',
+  '1',
+  '--limit',
+  '16',
+  '--batch-size',
+  '8',
+  '--eval-limit',
+  '8',
+  '--eval-attack',
+  'pgd-2',
+];
+const NATURAL_RUN = [
+  'train',
+  ...DATA,
+  '--method',
+  'natural',
+  '--limit',
+  '16',
+  '--batch-size',
+  '8',
+  '--eval-limit',
+  '8',
+  '--eval-attack',
+  'fgsm',
+  '--eval-every',
+  '1',
+  '--backend',
+  'cpu',
+];
 
 // ---- reading what a run wrote ----
 
@@ -42,18 +76,22 @@ type Json = Record<string, unknown>;
 function readMetrics(dir: string): Json[] {
   const text = readFileSync(join(dir, 'metrics.jsonl'), 'utf8');
   assert.ok(text.endsWith('\n'), 'metrics.jsonl ends with a newline');
-  return text.trimEnd().split('\n').map((line, i) => {
-    try {
-      return JSON.parse(line) as Json;
-    } catch (e) {
-      throw new Error(`${dir}/metrics.jsonl line ${i + 1} is not JSON (${(e as Error).message}): ${line}`);
-    }
-  });
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as Json;
+      } catch (e) {
+        throw new Error(`${dir}/metrics.jsonl line ${i + 1} is not JSON (${(e as Error).message}): ${line}`);
+      }
+    });
 }
 
 // Times, and the machine's load while it trained, differ between two runs of the same settings.
 const TIMING = new Set(['elapsed_s', 'images_per_s', 'load_average']);
-const withoutTiming = (records: Json[]) => records.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !TIMING.has(k))));
+const withoutTiming = (records: Json[]) =>
+  records.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !TIMING.has(k))));
 
 interface Safetensors {
   header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
@@ -79,7 +117,10 @@ function assertWellFormedSvg(svg: string, what: string): void {
   assert.ok(svg.includes('xmlns="http://www.w3.org/2000/svg"'), `${what}: has the SVG namespace`);
   assert.ok(svg.trimEnd().endsWith('</svg>'), `${what}: ends with </svg>`);
   const stack: string[] = [];
-  for (const m of svg.replace(/<\?xml[^>]*\?>/, '').replace(/<!--[\s\S]*?-->/g, '').matchAll(/<(\/?)([A-Za-z][\w:-]*)\b[^>]*?(\/?)>/g)) {
+  for (const m of svg
+    .replace(/<\?xml[^>]*\?>/, '')
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .matchAll(/<(\/?)([A-Za-z][\w:-]*)\b[^>]*?(\/?)>/g)) {
     const [, close, name, selfClose] = m;
     if (selfClose) continue;
     if (!close) stack.push(name);
@@ -111,14 +152,21 @@ function checkRunFolder(dir: string, stdout: string, e: Expected): Json[] {
   for (const file of ['metrics.jsonl', 'model.safetensors', 'training_state.safetensors', 'config.json', 'curve.svg']) {
     assert.ok(existsSync(join(dir, file)), `${dir}/${file} was written`);
   }
-  assert.not.ok(readdirSync(dir).some((f) => f.endsWith('.tmp')), 'no temporary files are left behind');
+  assert.not.ok(
+    readdirSync(dir).some((f) => f.endsWith('.tmp')),
+    'no temporary files are left behind',
+  );
 
   // metrics.jsonl: a step record per step, an evaluation record per evaluation.
   const records = readMetrics(dir);
   const steps = records.filter((r) => 'loss' in r);
   const evals = records.filter((r) => 'clean_accuracy' in r);
   assert.is(steps.length + evals.length, records.length, 'every record is a step or an evaluation');
-  assert.equal(steps.map((r) => r.step), Array.from({ length: e.steps }, (_, i) => i + 1), 'one record per step, in order');
+  assert.equal(
+    steps.map((r) => r.step),
+    Array.from({ length: e.steps }, (_, i) => i + 1),
+    'one record per step, in order',
+  );
   let lastElapsed = 0;
   for (const r of records) {
     for (const key of ['epoch', 'step', 'elapsed_s']) assert.type(r[key], 'number', `${key} in ${JSON.stringify(r)}`);
@@ -127,12 +175,25 @@ function checkRunFolder(dir: string, stdout: string, e: Expected): Json[] {
   }
   for (const r of steps) {
     assert.ok(Number.isFinite(r.loss) && (r.loss as number) > 0, `loss is a positive number: ${r.loss}`);
-    assert.ok((r.train_accuracy as number) >= 0 && (r.train_accuracy as number) <= 1, `train_accuracy in [0, 1]: ${r.train_accuracy}`);
+    assert.ok(
+      (r.train_accuracy as number) >= 0 && (r.train_accuracy as number) <= 1,
+      `train_accuracy in [0, 1]: ${r.train_accuracy}`,
+    );
   }
-  assert.equal(evals.map((r) => r.step), e.evalSteps, 'evaluations where expected, each once');
+  assert.equal(
+    evals.map((r) => r.step),
+    e.evalSteps,
+    'evaluations where expected, each once',
+  );
   for (const r of evals) {
-    assert.ok((r.clean_accuracy as number) >= 0 && (r.clean_accuracy as number) <= 1, `clean_accuracy in [0, 1]: ${r.clean_accuracy}`);
-    assert.ok((r.robust_accuracy as number) >= 0 && (r.robust_accuracy as number) <= 1, `robust_accuracy in [0, 1]: ${r.robust_accuracy}`);
+    assert.ok(
+      (r.clean_accuracy as number) >= 0 && (r.clean_accuracy as number) <= 1,
+      `clean_accuracy in [0, 1]: ${r.clean_accuracy}`,
+    );
+    assert.ok(
+      (r.robust_accuracy as number) >= 0 && (r.robust_accuracy as number) <= 1,
+      `robust_accuracy in [0, 1]: ${r.robust_accuracy}`,
+    );
     assert.is(r.attack, e.attack);
     assert.is(r.eps, 0.3);
     assert.is(r.n, 8);
@@ -157,14 +218,21 @@ function checkRunFolder(dir: string, stdout: string, e: Expected): Json[] {
   assert.is(config.eps, 0.3);
   assert.is(config.version, VERSION);
   assert.type(config.adapter, 'string');
-  assert.ok((config.adapter as string).length > 0 && stdout.includes(`on ${config.adapter as string}`), `the adapter '${config.adapter}' is the one the run reported`);
+  assert.ok(
+    (config.adapter as string).length > 0 && stdout.includes(`on ${config.adapter as string}`),
+    `the adapter '${config.adapter}' is the one the run reported`,
+  );
 
   // curve.svg: axes and two labelled curves, clean and robust.
   const svg = readFileSync(join(dir, 'curve.svg'), 'utf8');
   assertWellFormedSvg(svg, `${dir}/curve.svg`);
   const texts = svgTexts(svg);
-  for (const label of ['clean', `robust (${e.attack}, eps 0.3)`, 'accuracy (%)']) assert.ok(texts.includes(label), `curve.svg has the label '${label}' (has ${texts.join(' | ')})`);
-  assert.ok(texts.some((t) => t.startsWith('wall-clock time')), 'curve.svg labels its time axis');
+  for (const label of ['clean', `robust (${e.attack}, eps 0.3)`, 'accuracy (%)'])
+    assert.ok(texts.includes(label), `curve.svg has the label '${label}' (has ${texts.join(' | ')})`);
+  assert.ok(
+    texts.some((t) => t.startsWith('wall-clock time')),
+    'curve.svg labels its time axis',
+  );
   return records;
 }
 
@@ -198,8 +266,13 @@ test('--help on every command: exit 0, usage on stdout', () => {
   const top = yopo('--help');
   succeeds(top, 'yopo --help');
   assert.ok(top.stdout.includes('usage: yopo COMMAND'), top.stdout);
-  const commands = top.stdout.split('commands:')[1].trim().split('\n').map((line) => line.trim().split(/\s+/)[0]);
-  for (const name of ['train', 'eval', 'compare', 'doctor', 'tune']) assert.ok(commands.includes(name), `yopo --help lists ${name}`);
+  const commands = top.stdout
+    .split('commands:')[1]
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[0]);
+  for (const name of ['train', 'eval', 'compare', 'doctor', 'tune'])
+    assert.ok(commands.includes(name), `yopo --help lists ${name}`);
   for (const name of commands) {
     for (const flag of ['--help', '-h']) {
       const r = yopo(name, flag);
@@ -210,7 +283,8 @@ test('--help on every command: exit 0, usage on stdout', () => {
     }
   }
   const train = yopo('train', '--help').stdout;
-  for (const option of Object.keys(trainSpec.options)) assert.ok(train.includes(`--${option}`), `train --help describes --${option}`);
+  for (const option of Object.keys(trainSpec.options))
+    assert.ok(train.includes(`--${option}`), `train --help describes --${option}`);
   // No command at all: the usage, but a failing exit (it did nothing).
   const bare = yopo();
   assert.is(bare.status, 2);
@@ -223,11 +297,19 @@ test('doctor: the adapter, and whether a second device compiles ahead and why', 
   const info = JSON.parse(json.stdout) as { description: string; compileAhead: { on: boolean; why: string } };
   // The tests run on lavapipe with Mesa's cache on unless the environment says otherwise.
   const lavapipe = /llvmpipe|lavapipe/i.test(info.description);
-  const expected = process.env.YOPO_COMPILE_AHEAD === 'off' || /^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '') ? false : lavapipe || process.env.YOPO_COMPILE_AHEAD === 'on';
+  const expected =
+    process.env.YOPO_COMPILE_AHEAD === 'off' || /^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '')
+      ? false
+      : lavapipe || process.env.YOPO_COMPILE_AHEAD === 'on';
   assert.is(info.compileAhead.on, expected, JSON.stringify(info.compileAhead));
   const text = yopo('doctor');
   succeeds(text, 'yopo doctor');
-  assert.match(text.stdout, new RegExp(`compiling ahead on a second device: ${expected ? 'on' : 'off'} \\(${info.compileAhead.why.replace(/[()]/g, '\\$&')}`));
+  assert.match(
+    text.stdout,
+    new RegExp(
+      `compiling ahead on a second device: ${expected ? 'on' : 'off'} \\(${info.compileAhead.why.replace(/[()]/g, '\\$&')}`,
+    ),
+  );
 });
 
 test('train yopo-2-2 on the default backend (WebGPU): metrics, checkpoint, config and curve', () => {
@@ -235,14 +317,29 @@ test('train yopo-2-2 on the default backend (WebGPU): metrics, checkpoint, confi
   succeeds(r, 'yopo train yopo-2-2');
   assert.ok(r.stdout.includes('done after 2 steps'), r.stdout);
   // No --eval-every: one evaluation, at the end of the run.
-  checkRunFolder(at('runs/yopo'), r.stdout, { method: 'yopo-2-2', steps: 2, attack: 'pgd-2', backend: 'webgpu', evalSteps: [2] });
+  checkRunFolder(at('runs/yopo'), r.stdout, {
+    method: 'yopo-2-2',
+    steps: 2,
+    attack: 'pgd-2',
+    backend: 'webgpu',
+    evalSteps: [2],
+  });
 });
 
 test('train natural on the CPU backend, evaluating every step: a two-point curve for each series', () => {
   const r = yopo(...NATURAL_RUN, '--epochs', '1', '--out', 'runs/natural');
   succeeds(r, 'yopo train natural');
-  const records = checkRunFolder(at('runs/natural'), r.stdout, { method: 'natural', steps: 2, attack: 'fgsm', backend: 'cpu', evalSteps: [1, 2] });
-  assert.equal(records.map((x) => ('loss' in x ? `step ${x.step}` : `eval ${x.step}`)), ['step 1', 'eval 1', 'step 2', 'eval 2']);
+  const records = checkRunFolder(at('runs/natural'), r.stdout, {
+    method: 'natural',
+    steps: 2,
+    attack: 'fgsm',
+    backend: 'cpu',
+    evalSteps: [1, 2],
+  });
+  assert.equal(
+    records.map((x) => ('loss' in x ? `step ${x.step}` : `eval ${x.step}`)),
+    ['step 1', 'eval 1', 'step 2', 'eval 2'],
+  );
   // Two evaluations: each series is a line (a path), not just a point, in its own color.
   const svg = readFileSync(at('runs/natural/curve.svg'), 'utf8');
   const lines = [...svg.matchAll(/<path d="M[^"]*" stroke="([^"]+)"/g)].map((m) => m[1]);
@@ -278,7 +375,10 @@ test('--resume continues from the saved step and ends identical to an uninterrup
     assert.is(metaY['yopo.step'], '4');
   }
   // The extended run records its new length.
-  assert.equal(JSON.parse(readFileSync(at('runs/resumed/config.json'), 'utf8')), JSON.parse(readFileSync(at('runs/straight/config.json'), 'utf8')));
+  assert.equal(
+    JSON.parse(readFileSync(at('runs/resumed/config.json'), 'utf8')),
+    JSON.parse(readFileSync(at('runs/straight/config.json'), 'utf8')),
+  );
 });
 
 test('Ctrl-C stops after the current step with a checkpoint; --resume then ends identical to an uninterrupted run', async () => {
@@ -291,7 +391,11 @@ test('Ctrl-C stops after the current step with a checkpoint; --resume then ends 
   const stopStep = Number(match![1]);
   assert.ok(stopStep >= 1 && stopStep < 4, `stopped early (after ${stopStep} of 4 steps)`);
   assert.ok(stopped.stdout.includes('resume with: yopo train --out runs/interrupted --resume'), stopped.stdout);
-  assert.is(readSafetensors(at('runs/interrupted/model.safetensors')).metadata['yopo.step'], String(stopStep), 'checkpointed at the step it stopped');
+  assert.is(
+    readSafetensors(at('runs/interrupted/model.safetensors')).metadata['yopo.step'],
+    String(stopStep),
+    'checkpointed at the step it stopped',
+  );
 
   const resumed = yopo('train', '--out', 'runs/interrupted', '--resume');
   succeeds(resumed, 'yopo train --resume after Ctrl-C');
@@ -301,14 +405,35 @@ test('Ctrl-C stops after the current step with a checkpoint; --resume then ends 
   // The same steps, evaluations and final weights as the uninterrupted run: the evaluation due at the
   // step where Ctrl-C arrived was skipped to stop quickly, and the resume ran it first.
   const straight = withoutTiming(readMetrics(at('runs/straight')));
-  assert.equal(withoutTiming(readMetrics(at('runs/interrupted'))), straight, 'resumed metrics, evaluations included, match the uninterrupted run');
+  assert.equal(
+    withoutTiming(readMetrics(at('runs/interrupted'))),
+    straight,
+    'resumed metrics, evaluations included, match the uninterrupted run',
+  );
   for (const file of ['model.safetensors', 'training_state.safetensors']) {
-    assert.ok(readSafetensors(at('runs/interrupted', file)).data.equals(readSafetensors(at('runs/straight', file)).data), `${file}: identical tensor bytes`);
+    assert.ok(
+      readSafetensors(at('runs/interrupted', file)).data.equals(readSafetensors(at('runs/straight', file)).data),
+      `${file}: identical tensor bytes`,
+    );
   }
 });
 
 test('eval --json prints one JSON object with the accuracies of the checkpoint', () => {
-  const r = yopo('eval', '--checkpoint', 'runs/natural/model.safetensors', ...DATA, '--limit', '8', '--attack', 'fgsm', '--eps', '3/10', '--backend', 'cpu', '--json');
+  const r = yopo(
+    'eval',
+    '--checkpoint',
+    'runs/natural/model.safetensors',
+    ...DATA,
+    '--limit',
+    '8',
+    '--attack',
+    'fgsm',
+    '--eps',
+    '3/10',
+    '--backend',
+    'cpu',
+    '--json',
+  );
   succeeds(r, 'yopo eval --json');
   const lines = r.stdout.trim().split('\n');
   assert.is(lines.length, 1, `one line on stdout:\n${r.stdout}`);
@@ -321,12 +446,26 @@ test('eval --json prints one JSON object with the accuracies of the checkpoint',
   assert.is(result.eps, 0.3);
   assert.is(result.n, 8);
   // FGSM has no randomness: the same numbers as the run's own last evaluation (same images, backend).
-  const last = readMetrics(at('runs/natural')).filter((x) => 'clean_accuracy' in x).pop()!;
+  const last = readMetrics(at('runs/natural'))
+    .filter((x) => 'clean_accuracy' in x)
+    .pop()!;
   assert.is(result.clean_accuracy, last.clean_accuracy);
   assert.is(result.robust_accuracy, last.robust_accuracy);
 
   // The WebGPU run's checkpoint loads on the CPU backend too.
-  const cross = yopo('eval', '--checkpoint', 'runs/yopo/model.safetensors', ...DATA, '--limit', '8', '--attack', 'pgd-2', '--backend', 'cpu', '--json');
+  const cross = yopo(
+    'eval',
+    '--checkpoint',
+    'runs/yopo/model.safetensors',
+    ...DATA,
+    '--limit',
+    '8',
+    '--attack',
+    'pgd-2',
+    '--backend',
+    'cpu',
+    '--json',
+  );
   succeeds(cross, 'yopo eval of the WebGPU checkpoint on the CPU backend');
   const crossResult = JSON.parse(cross.stdout) as Json;
   assert.is(crossResult.attack, 'pgd-2');
@@ -340,13 +479,20 @@ test('compare writes one SVG for several runs and prints a table', () => {
   const svg = readFileSync(at('charts/compare.svg'), 'utf8');
   assertWellFormedSvg(svg, 'compare.svg');
   const texts = svgTexts(svg);
-  for (const label of ['yopo clean', 'yopo robust (pgd-2, eps 0.3)', 'natural clean', 'natural robust (fgsm, eps 0.3)']) {
+  for (const label of [
+    'yopo clean',
+    'yopo robust (pgd-2, eps 0.3)',
+    'natural clean',
+    'natural robust (fgsm, eps 0.3)',
+  ]) {
     assert.ok(texts.includes(label), `compare.svg has the legend entry '${label}'`);
   }
   const rows = r.stdout.trim().split('\n');
   assert.ok(/^run\s+clean %\s+robust %\s+wall time\s+epochs\s+steps$/.test(rows[0]), `table header: ${rows[0]}`);
   for (const name of ['yopo', 'natural']) {
-    const final = readMetrics(at('runs', name)).filter((x) => 'clean_accuracy' in x).pop()!;
+    const final = readMetrics(at('runs', name))
+      .filter((x) => 'clean_accuracy' in x)
+      .pop()!;
     const row = rows.find((line) => line.startsWith(`${name} `));
     assert.ok(row, `a table row for ${name}`);
     const cells = row!.trim().split(/\s+/);
@@ -369,7 +515,11 @@ test('errors: one line on stderr naming the problem, a non-zero exit, no file wr
   const fresh = ['--out', 'runs/new'];
   const cases: [args: string[], status: number, message: RegExp][] = [
     [[...NATURAL_RUN, '--method', 'bogus', ...fresh], 2, /--method: unknown method 'bogus'/],
-    [[...NATURAL_RUN, '--method', 'yopo-0-3', ...fresh], 2, /--method: method 'yopo-0-3': every count must be at least 1/],
+    [
+      [...NATURAL_RUN, '--method', 'yopo-0-3', ...fresh],
+      2,
+      /--method: method 'yopo-0-3': every count must be at least 1/,
+    ],
     [[...NATURAL_RUN, '--no-such-option', ...fresh], 2, /unknown option '--no-such-option'/],
     [[...NATURAL_RUN, '--eps', 'abc', ...fresh], 2, /--eps must be a non-negative number .*'abc'/],
     [[...NATURAL_RUN, '--eps', '8/0', ...fresh], 2, /--eps must be .*'8\/0'/],
@@ -377,17 +527,41 @@ test('errors: one line on stderr naming the problem, a non-zero exit, no file wr
     [[...NATURAL_RUN, '--epochs', '0', ...fresh], 2, /--epochs must be at least 1 \(got '0'\)/],
     [[...NATURAL_RUN, '--eval-attack', 'pgd', ...fresh], 2, /--eval-attack: unknown attack 'pgd'/],
     [['train', '--data-dir', 'no-such-folder', ...fresh], 2, /--data-dir no-such-folder does not exist/],
-    [['train', '--data-dir', 'empty', ...fresh], 1, /mnist: no train images file in empty; looked for train-images-idx3-ubyte/],
+    [
+      ['train', '--data-dir', 'empty', ...fresh],
+      1,
+      /mnist: no train images file in empty; looked for train-images-idx3-ubyte/,
+    ],
     [['train', ...DATA], 2, /--out DIR is required/],
     [[...NATURAL_RUN, '--epochs', '1', '--out', 'runs/natural'], 2, /runs\/natural already holds a run; add --resume/],
     [['train', '--resume', '--out', 'runs/natural'], 2, /has finished its 1 epochs; pass a larger --epochs/],
     [['train', '--resume', '--out', 'runs/natural', '--momentum', '0.5'], 2, /--momentum cannot be changed/],
     [['train', '--resume', '--out', 'runs/new'], 2, /runs\/new holds no run/],
-    [['train', '--resume', '--epochs', '3', '--out', 'runs/broken'], 1, /^yopo train: checkpoint runs\/broken\/training_state\.safetensors is truncated/],
-    [['eval', '--checkpoint', 'corrupt.safetensors', ...DATA, '--limit', '4'], 1, /^yopo eval: checkpoint corrupt\.safetensors is truncated/],
-    [['eval', '--checkpoint', 'runs/natural/training_state.safetensors', ...DATA, '--limit', '4', '--backend', 'cpu'], 1, /does not match the model: missing tensors: conv1\.weight/],
-    [['eval', '--checkpoint', 'no-such.safetensors', ...DATA, '--limit', '4', '--backend', 'cpu'], 1, /cannot read checkpoint no-such\.safetensors/],
-    [['eval', '--checkpoint', 'corrupt.safetensors', '--data-dir', 'no-such-folder'], 2, /--data-dir no-such-folder does not exist/],
+    [
+      ['train', '--resume', '--epochs', '3', '--out', 'runs/broken'],
+      1,
+      /^yopo train: checkpoint runs\/broken\/training_state\.safetensors is truncated/,
+    ],
+    [
+      ['eval', '--checkpoint', 'corrupt.safetensors', ...DATA, '--limit', '4'],
+      1,
+      /^yopo eval: checkpoint corrupt\.safetensors is truncated/,
+    ],
+    [
+      ['eval', '--checkpoint', 'runs/natural/training_state.safetensors', ...DATA, '--limit', '4', '--backend', 'cpu'],
+      1,
+      /does not match the model: missing tensors: conv1\.weight/,
+    ],
+    [
+      ['eval', '--checkpoint', 'no-such.safetensors', ...DATA, '--limit', '4', '--backend', 'cpu'],
+      1,
+      /cannot read checkpoint no-such\.safetensors/,
+    ],
+    [
+      ['eval', '--checkpoint', 'corrupt.safetensors', '--data-dir', 'no-such-folder'],
+      2,
+      /--data-dir no-such-folder does not exist/,
+    ],
     [['eval', '--checkpoint', 'corrupt.safetensors', '--attack', 'pgd-x'], 2, /--attack: unknown attack 'pgd-x'/],
     [['compare', 'runs/no-such-run'], 2, /runs\/no-such-run has no metrics\.jsonl/],
     [['no-such-command'], 2, /unknown command 'no-such-command'/],
@@ -411,7 +585,12 @@ test('a run that diverges keeps its last good checkpoint and says how to resume 
   const r = yopo(...NATURAL_RUN, '--epochs', '1', '--lr', '1e38', '--eval-every', '100', '--out', 'runs/diverged');
   assert.is(r.status, 1);
   assert.is(r.errorLines.length, 1, r.errorLines.join('\n'));
-  assert.ok(/^yopo train: training diverged: .*The last good checkpoint \(finite weights and loss\) is runs\/diverged\/model\.safetensors, at step 1; resume from it with a lower rate: yopo train --out runs\/diverged --resume --lr 1e\+37\.$/.test(r.errorLines[0]), r.errorLines[0]);
+  assert.ok(
+    /^yopo train: training diverged: .*The last good checkpoint \(finite weights and loss\) is runs\/diverged\/model\.safetensors, at step 1; resume from it with a lower rate: yopo train --out runs\/diverged --resume --lr 1e\+37\.$/.test(
+      r.errorLines[0],
+    ),
+    r.errorLines[0],
+  );
   assert.ok(existsSync(at('runs/diverged/training_state.safetensors')), 'the first step was checkpointed');
 });
 

@@ -38,17 +38,44 @@ test('setup: a SmallCNN checkpoint (random weights, a random last layer) and a c
 
 test('an ε sweep: table, curve, per-sample lines, model card with the checkpoint hash and training config', () => {
   mkdirSync(at('out'));
-  const r = yopo('eval', ...CKPT, ...DATA, '--attack', 'fgsm+pgd-1', '--eps', '0.1,3/10', '--no-sanity', '--per-sample', 'out/samples.jsonl', '--card', 'out/card', '--curve', 'out/curve.svg');
+  const r = yopo(
+    'eval',
+    ...CKPT,
+    ...DATA,
+    '--attack',
+    'fgsm+pgd-1',
+    '--eps',
+    '0.1,3/10',
+    '--no-sanity',
+    '--per-sample',
+    'out/samples.jsonl',
+    '--card',
+    'out/card',
+    '--curve',
+    'out/curve.svg',
+  );
   succeeds(r, 'yopo eval sweep');
   assert.match(r.stdout, /robust accuracy \d+\.\d% \[95% CI \d+\.\d, \d+\.\d\] under fgsm\+pgd-1, linf ε=0\.1, n=4/);
-  assert.match(r.stdout, /under fgsm\+pgd-1, linf ε=0\.3, n=4 \[after fgsm: \d+\.\d% \((\d+m)?\d+s\), pgd-1: \d+\.\d% \((\d+m)?\d+s\)\]/, 'each stage with its wall time');
-  assert.match(r.stdout, /^time: evaluation (\d+m)?\d+s$/m, 'the evaluation time, without sanity checks under --no-sanity');
+  assert.match(
+    r.stdout,
+    /under fgsm\+pgd-1, linf ε=0\.3, n=4 \[after fgsm: \d+\.\d% \((\d+m)?\d+s\), pgd-1: \d+\.\d% \((\d+m)?\d+s\)\]/,
+    'each stage with its wall time',
+  );
+  assert.match(
+    r.stdout,
+    /^time: evaluation (\d+m)?\d+s$/m,
+    'the evaluation time, without sanity checks under --no-sanity',
+  );
   assert.match(r.stdout, /^ε\s+robust accuracy\s+95% interval/m);
   assert.match(r.stdout, /yopo eval --attack autoattack/, 'a quick attack points to the reportable one');
-  const lines = readFileSync(at('out/samples.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(at('out/samples.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.is(lines.length, 8, 'one line per example and ε');
   for (const e of lines) {
-    for (const key of ['index', 'label', 'clean_pred', 'adv_pred', 'linf', 'l2', 'eps']) assert.type(e[key], 'number', key);
+    for (const key of ['index', 'label', 'clean_pred', 'adv_pred', 'linf', 'l2', 'eps'])
+      assert.type(e[key], 'number', key);
     assert.ok(e.linf <= e.eps + 1e-6, `‖δ‖∞ ${e.linf} ≤ ε ${e.eps}`);
     assert.ok(e.broken_by === null || ['fgsm', 'pgd-1'].includes(e.broken_by), String(e.broken_by));
     if (e.broken_by !== null) assert.ok(e.adv_pred !== e.label && e.clean_pred === e.label);
@@ -64,11 +91,23 @@ test('an ε sweep: table, curve, per-sample lines, model card with the checkpoin
     }
   }
   const stageLines = r.stdout.split('\n').filter((l) => l.startsWith('  images '));
-  assert.equal(stageLines.map((l) => l.replace(/^ {2}images 1-4: (.*) in (\d+m)?\d+s$/, '$1')), expected, r.stdout);
+  assert.equal(
+    stageLines.map((l) => l.replace(/^ {2}images 1-4: (.*) in (\d+m)?\d+s$/, '$1')),
+    expected,
+    r.stdout,
+  );
   const card = JSON.parse(readFileSync(at('out/card.json'), 'utf8'));
-  assert.is(card.checkpoint_sha256, createHash('sha256').update(readFileSync(at('run/model.safetensors'))).digest('hex'));
+  assert.is(
+    card.checkpoint_sha256,
+    createHash('sha256')
+      .update(readFileSync(at('run/model.safetensors')))
+      .digest('hex'),
+  );
   assert.is(card.threat_model, 'Linf');
-  assert.equal(card.evaluations.map((e: { eps: number }) => e.eps), [0.1, 0.3]);
+  assert.equal(
+    card.evaluations.map((e: { eps: number }) => e.eps),
+    [0.1, 0.3],
+  );
   for (const e of card.evaluations) {
     assert.ok(e.robust_interval_95[0] <= e.robust_accuracy && e.robust_accuracy <= e.robust_interval_95[1]);
     assert.is(e.n, 4);
@@ -80,21 +119,43 @@ test('an ε sweep: table, curve, per-sample lines, model card with the checkpoin
 });
 
 test('--save-adversarial writes images and labels; L2 with Square; --json carries stages and flags', () => {
-  const r = yopo('eval', ...CKPT, ...DATA, '--norm', 'l2', '--attack', 'fgm+square-10', '--limit', '3', '--save-adversarial', 'out/adv.safetensors', '--json');
+  const r = yopo(
+    'eval',
+    ...CKPT,
+    ...DATA,
+    '--norm',
+    'l2',
+    '--attack',
+    'fgm+square-10',
+    '--limit',
+    '3',
+    '--save-adversarial',
+    'out/adv.safetensors',
+    '--json',
+  );
   succeeds(r, 'yopo eval --save-adversarial');
   const result = JSON.parse(r.stdout);
   assert.is(result.norm, 'l2');
   assert.is(result.eps, 2, 'RobustBench L2 radius for MNIST');
-  assert.equal(result.stages.map((s: { attack: string }) => s.attack), ['fgm', 'square-10']);
+  assert.equal(
+    result.stages.map((s: { attack: string }) => s.attack),
+    ['fgm', 'square-10'],
+  );
   // Each stage's wall time, and the evaluation's and sanity checks' (what docs/notes/evaluation-cost.md records).
   for (const s of result.stages) assert.ok(s.seconds >= 0 && s.seconds < 600, `stage ${s.attack} seconds ${s.seconds}`);
-  assert.ok(result.seconds.evaluation >= result.stages[0].seconds + result.stages[1].seconds, `evaluation ${result.seconds.evaluation} s covers its stages`);
+  assert.ok(
+    result.seconds.evaluation >= result.stages[0].seconds + result.stages[1].seconds,
+    `evaluation ${result.seconds.evaluation} s covers its stages`,
+  );
   assert.ok(result.seconds.sanity > 0, 'sanity checks ran and were timed');
   assert.ok(Array.isArray(result.sanity_flags));
   const file = decodeSafetensors(readFileSync(at('out/adv.safetensors')));
   assert.equal(file.tensors.get('adversarial')!.shape, [3, 1, 28, 28]);
   assert.equal(Array.from(file.tensors.get('labels')!.data), Array.from(testSet.labels.slice(0, 3)));
-  assert.ok(existsSync(at('run/model-card.md')) && existsSync(at('run/model-card.json')), 'the card goes beside the checkpoint by default');
+  assert.ok(
+    existsSync(at('run/model-card.md')) && existsSync(at('run/model-card.json')),
+    'the card goes beside the checkpoint by default',
+  );
 });
 
 test('the writing rule: eval never replaces a file yopo did not write unless --force, never the checkpoint, and needs the folders it writes into', () => {
@@ -107,11 +168,19 @@ test('the writing rule: eval never replaces a file yopo did not write unless --f
   // A card beside the checkpoint that the user wrote: kept, unless --force; then it is yopo's and may be redrawn.
   rmSync(at('run/model-card.json'), { force: true });
   writeFileSync(at('run/model-card.md'), 'my own notes');
-  refused(yopo('eval', ...QUICK), /run\/model-card\.md already exists and is not a model card that yopo wrote; add --force to replace it/, 'a user\'s model-card.md');
+  refused(
+    yopo('eval', ...QUICK),
+    /run\/model-card\.md already exists and is not a model card that yopo wrote; add --force to replace it/,
+    "a user's model-card.md",
+  );
   assert.is(readFileSync(at('run/model-card.md'), 'utf8'), 'my own notes');
   assert.not.ok(existsSync(at('run/model-card.json')), 'nothing written before the refusal');
   writeFileSync(at('run/model-card.json'), '{"mine": true}');
-  refused(yopo('eval', ...QUICK), /run\/model-card\.json already exists and is not a model card that yopo wrote/, 'a user\'s model-card.json');
+  refused(
+    yopo('eval', ...QUICK),
+    /run\/model-card\.json already exists and is not a model card that yopo wrote/,
+    "a user's model-card.json",
+  );
   succeeds(yopo('eval', ...QUICK, '--force'), 'eval --force');
   assert.match(readFileSync(at('run/model-card.md'), 'utf8'), /^<!-- written by yopo: model card -->\n# Model card/);
   succeeds(yopo('eval', ...QUICK), 'eval again over its own card');
@@ -119,8 +188,16 @@ test('the writing rule: eval never replaces a file yopo did not write unless --f
   // The checkpoint itself is never replaced by adversarial images, not even with --force.
   const model = readFileSync(at('run/model.safetensors'));
   for (const force of [[], ['--force']]) {
-    refused(yopo('eval', ...QUICK, '--save-adversarial', 'run/model.safetensors', ...force), /--save-adversarial run\/model\.safetensors is the checkpoint being evaluated; choose another file/, `--save-adversarial onto the checkpoint ${force.join('')}`);
-    refused(yopo('eval', ...QUICK, '--save-adversarial', './run/../run/model.safetensors', ...force), /is the checkpoint being evaluated/, 'the checkpoint by another path');
+    refused(
+      yopo('eval', ...QUICK, '--save-adversarial', 'run/model.safetensors', ...force),
+      /--save-adversarial run\/model\.safetensors is the checkpoint being evaluated; choose another file/,
+      `--save-adversarial onto the checkpoint ${force.join('')}`,
+    );
+    refused(
+      yopo('eval', ...QUICK, '--save-adversarial', './run/../run/model.safetensors', ...force),
+      /is the checkpoint being evaluated/,
+      'the checkpoint by another path',
+    );
   }
   assert.ok(readFileSync(at('run/model.safetensors')).equals(model), 'the checkpoint is untouched');
 
@@ -129,28 +206,65 @@ test('the writing rule: eval never replaces a file yopo did not write unless --f
   writeFileSync(at('mine/adv.safetensors'), 'mine');
   writeFileSync(at('mine/samples.jsonl'), '{"mine": 1}\n');
   writeFileSync(at('mine/curve.svg'), '<svg>mine</svg>');
-  refused(yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors'), /mine\/adv\.safetensors already exists and is not adversarial images that yopo wrote; add --force to replace it, or choose another --save-adversarial/, 'adversarial images');
-  refused(yopo('eval', ...QUICK, '--per-sample', 'mine/samples.jsonl'), /mine\/samples\.jsonl already exists and is not per-sample records that yopo wrote/, 'per-sample');
-  refused(yopo('eval', ...QUICK, '--eps', '0.1,0.2', '--curve', 'mine/curve.svg'), /mine\/curve\.svg already exists and is not a robustness curve that yopo wrote/, 'curve');
+  refused(
+    yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors'),
+    /mine\/adv\.safetensors already exists and is not adversarial images that yopo wrote; add --force to replace it, or choose another --save-adversarial/,
+    'adversarial images',
+  );
+  refused(
+    yopo('eval', ...QUICK, '--per-sample', 'mine/samples.jsonl'),
+    /mine\/samples\.jsonl already exists and is not per-sample records that yopo wrote/,
+    'per-sample',
+  );
+  refused(
+    yopo('eval', ...QUICK, '--eps', '0.1,0.2', '--curve', 'mine/curve.svg'),
+    /mine\/curve\.svg already exists and is not a robustness curve that yopo wrote/,
+    'curve',
+  );
   assert.is(readFileSync(at('mine/adv.safetensors'), 'utf8'), 'mine');
   assert.is(readFileSync(at('mine/samples.jsonl'), 'utf8'), '{"mine": 1}\n');
   assert.is(readFileSync(at('mine/curve.svg'), 'utf8'), '<svg>mine</svg>');
   // Its own files it rewrites: adversarial images over adversarial images, per-sample over per-sample.
-  succeeds(yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors', '--per-sample', 'mine/samples.jsonl', '--force'), 'with --force');
-  succeeds(yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors', '--per-sample', 'mine/samples.jsonl'), 'over its own files');
+  succeeds(
+    yopo(
+      'eval',
+      ...QUICK,
+      '--save-adversarial',
+      'mine/adv.safetensors',
+      '--per-sample',
+      'mine/samples.jsonl',
+      '--force',
+    ),
+    'with --force',
+  );
+  succeeds(
+    yopo('eval', ...QUICK, '--save-adversarial', 'mine/adv.safetensors', '--per-sample', 'mine/samples.jsonl'),
+    'over its own files',
+  );
   assert.is(decodeSafetensors(readFileSync(at('mine/adv.safetensors'))).metadata['yopo.file'], 'adversarial-images');
 
   // A folder that does not exist is not created quietly: one line, nothing made.
-  refused(yopo('eval', ...QUICK, '--card', 'nofolder/card'), /--card nofolder\/card\.json: the folder nofolder does not exist \(create it first\)/, '--card in a missing folder');
-  refused(yopo('eval', ...QUICK, '--per-sample', 'nofolder/s.jsonl'), /--per-sample nofolder\/s\.jsonl: the folder nofolder does not exist/, '--per-sample in a missing folder');
+  refused(
+    yopo('eval', ...QUICK, '--card', 'nofolder/card'),
+    /--card nofolder\/card\.json: the folder nofolder does not exist \(create it first\)/,
+    '--card in a missing folder',
+  );
+  refused(
+    yopo('eval', ...QUICK, '--per-sample', 'nofolder/s.jsonl'),
+    /--per-sample nofolder\/s\.jsonl: the folder nofolder does not exist/,
+    '--per-sample in a missing folder',
+  );
   assert.not.ok(existsSync(at('nofolder')));
 });
 
-test('file marks: each kind of file is recognised by its own mark, and no other kind\'s', () => {
+test("file marks: each kind of file is recognised by its own mark, and no other kind's", () => {
   mkdirSync(at('marks'), { recursive: true });
   const files: Record<OwnedKind, string | Uint8Array> = {
     checkpoint: encodeSafetensors({ w: { shape: [1], data: new Float32Array(1) } }, { 'yopo.step': '3' }),
-    'adversarial-images': encodeSafetensors({ w: { shape: [1], data: new Float32Array(1) } }, { 'yopo.file': MARKS.adversarialImages }),
+    'adversarial-images': encodeSafetensors(
+      { w: { shape: [1], data: new Float32Array(1) } },
+      { 'yopo.file': MARKS.adversarialImages },
+    ),
     'model-card': `${MARKS.modelCard}\n# Model card\n`,
     'model-card-json': JSON.stringify({ written_by: MARKS.modelCardJson }),
     'robustness-curve': `<svg xmlns="http://www.w3.org/2000/svg">${MARKS.robustnessCurve}</svg>`,
@@ -162,7 +276,7 @@ test('file marks: each kind of file is recognised by its own mark, and no other 
   };
   const kinds = Object.keys(files) as OwnedKind[];
   for (const kind of kinds) writeFileSync(at('marks', kind), files[kind]);
-  writeFileSync(at('marks', 'plain'), 'a user\'s file');
+  writeFileSync(at('marks', 'plain'), "a user's file");
   for (const kind of kinds) {
     // The two SVG kinds and reproduce's report share no mark; the JSON kinds differ by their written_by.
     const recognised = kinds.filter((k) => hasMark(at('marks', k), kind));

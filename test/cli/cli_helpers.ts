@@ -14,10 +14,12 @@ import { writeMnist } from '../../yopo/data/index.js';
 export const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 /** Dawn prints these from C++ straight to fd 2 when it clamps lavapipe's limits; no API silences them. */
-const DAWN_WARNING = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+/;
+const DAWN_WARNING =
+  /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+/;
 
 /** stderr's lines without blank lines and Dawn's limit warnings. */
-export const errorLinesOf = (stderr: string) => stderr.split('\n').filter((line) => line.trim() !== '' && !DAWN_WARNING.test(line));
+export const errorLinesOf = (stderr: string) =>
+  stderr.split('\n').filter((line) => line.trim() !== '' && !DAWN_WARNING.test(line));
 
 /**
  * `count` MNIST-like images of 10 classes, each a bright bar at its own row plus noise (learnable),
@@ -67,20 +69,39 @@ export class CliSandbox {
 
   /** The environment of a run: this one's, without yopo's debugging and fault variables, plus `extra`. */
   env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-    const e: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime' };
+    const e: NodeJS.ProcessEnv = {
+      ...process.env,
+      XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp/yopo-runtime',
+    };
     for (const name of ['YOPO_DEBUG', 'YOPO_KILL_AT', 'YOPO_FAULT_TRACE', 'YOPO_STOP_AT']) delete e[name];
     return { ...e, ...extra };
   }
 
   /** Runs `yopo ARGS` in the sandbox and waits for it (at most 4 minutes). `as`: a uid and gid to run as. */
   run(args: readonly string[], extraEnv: Record<string, string> = {}, as?: { uid: number; gid: number }): CliResult {
-    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: this.root, env: this.env(extraEnv), encoding: 'utf8', timeout: 240_000, ...as });
+    const r = spawnSync(process.execPath, [CLI, ...args], {
+      cwd: this.root,
+      env: this.env(extraEnv),
+      encoding: 'utf8',
+      timeout: 240_000,
+      ...as,
+    });
     if (r.error) throw r.error;
-    return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, errorLines: errorLinesOf(r.stderr) };
+    return {
+      status: r.status,
+      signal: r.signal,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      errorLines: errorLinesOf(r.stderr),
+    };
   }
 
   /** Starts `yopo ARGS` in the sandbox without waiting. */
-  start(args: readonly string[], extraEnv: Record<string, string> = {}, as?: { uid: number; gid: number }): ChildProcessWithoutNullStreams {
+  start(
+    args: readonly string[],
+    extraEnv: Record<string, string> = {},
+    as?: { uid: number; gid: number },
+  ): ChildProcessWithoutNullStreams {
     return spawn(process.execPath, [CLI, ...args], { cwd: this.root, env: this.env(extraEnv), ...as });
   }
 

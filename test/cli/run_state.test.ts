@@ -10,7 +10,18 @@
 // Tiny and on the CPU backend: 2 training images in batches of 1 (2 steps), 1 test image, no attack.
 // YOPO_KILL_ALL=1 kills at every instant of the run instead of one cycle's worth.
 
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -29,21 +40,54 @@ const root = box.root;
 const at = (...parts: string[]) => box.at(...parts);
 const yopo = (args: string[], extraEnv: Record<string, string> = {}): CliResult => box.run(args, extraEnv);
 
-const RUN = ['train', '--data-dir', 'data', '--method', 'natural', '--limit', '2', '--batch-size', '1', '--eval-limit', '1', '--eval-attack', 'none', '--eval-every', '1', '--epochs', '1', '--backend', 'cpu'];
+const RUN = [
+  'train',
+  '--data-dir',
+  'data',
+  '--method',
+  'natural',
+  '--limit',
+  '2',
+  '--batch-size',
+  '1',
+  '--eval-limit',
+  '1',
+  '--eval-attack',
+  'none',
+  '--eval-every',
+  '1',
+  '--epochs',
+  '1',
+  '--backend',
+  'cpu',
+];
 /** RUN with a validation split (best.safetensors, the final test evaluations) and --keep-checkpoints: every file an evaluation writes. */
-const EVAL_RUN = [...RUN.filter((a, i) => a !== '--limit' && RUN[i - 1] !== '--limit'), '--limit', '3', '--val-split', '1', '--keep-checkpoints'];
+const EVAL_RUN = [
+  ...RUN.filter((a, i) => a !== '--limit' && RUN[i - 1] !== '--limit'),
+  '--limit',
+  '3',
+  '--val-split',
+  '1',
+  '--keep-checkpoints',
+];
 
 type Json = Record<string, unknown>;
 /** What differs between two runs of the same settings: times, and the machine's load. */
 const NOT_REPRODUCIBLE = new Set(['elapsed_s', 'images_per_s', 'load_average']);
 const metrics = (dir: string): Json[] =>
-  readFileSync(at(dir, 'metrics.jsonl'), 'utf8').trimEnd().split('\n').map((l) => Object.fromEntries(Object.entries(JSON.parse(l) as Json).filter(([k]) => !NOT_REPRODUCIBLE.has(k))));
+  readFileSync(at(dir, 'metrics.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => Object.fromEntries(Object.entries(JSON.parse(l) as Json).filter(([k]) => !NOT_REPRODUCIBLE.has(k))));
 const tensorBytes = (path: string) => {
   const bytes = readFileSync(path);
   return bytes.subarray(8 + Number(bytes.readBigUInt64LE(0)));
 };
 /** The points of curve.svg, by series colour, as their accuracy (y); x is wall-clock time and differs between runs. */
-const curvePoints = (dir: string) => [...readFileSync(at(dir, 'curve.svg'), 'utf8').matchAll(/<circle cx="[^"]*" cy="([^"]*)"[^>]*fill="([^"]*)"/g)].map((m) => `${m[2]} ${m[1]}`);
+const curvePoints = (dir: string) =>
+  [...readFileSync(at(dir, 'curve.svg'), 'utf8').matchAll(/<circle cx="[^"]*" cy="([^"]*)"[^>]*fill="([^"]*)"/g)].map(
+    (m) => `${m[2]} ${m[1]}`,
+  );
 
 /** Everything a finished run of EVAL_RUN records, timing aside: metrics (steps and evaluations), weights, best, kept checkpoints, the curve. */
 function record(dir: string) {
@@ -51,7 +95,12 @@ function record(dir: string) {
   return {
     metrics: metrics(dir),
     model: tensorBytes(at(dir, 'model.safetensors')),
-    best: existsSync(at(dir, 'best.safetensors')) ? { bytes: tensorBytes(at(dir, 'best.safetensors')), step: decodeSafetensors(readFileSync(at(dir, 'best.safetensors'))).metadata['yopo.step'] } : null,
+    best: existsSync(at(dir, 'best.safetensors'))
+      ? {
+          bytes: tensorBytes(at(dir, 'best.safetensors')),
+          step: decodeSafetensors(readFileSync(at(dir, 'best.safetensors'))).metadata['yopo.step'],
+        }
+      : null,
     kept: kept.map((f) => ({ f, bytes: tensorBytes(at(dir, 'checkpoints', f)) })),
     curve: curvePoints(dir),
   };
@@ -59,14 +108,31 @@ function record(dir: string) {
 
 function assertSameRecord(dir: string, reference: ReturnType<typeof record>, what: string): void {
   const got = record(dir);
-  assert.equal(got.metrics, reference.metrics, `${what}: the same records (steps and evaluations) as the uninterrupted run`);
+  assert.equal(
+    got.metrics,
+    reference.metrics,
+    `${what}: the same records (steps and evaluations) as the uninterrupted run`,
+  );
   assert.ok(got.model.equals(reference.model), `${what}: the same final weights`);
   assert.is(got.best?.step, reference.best?.step, `${what}: best.safetensors from the same step`);
-  assert.ok(got.best !== null && reference.best !== null && got.best.bytes.equals(reference.best.bytes), `${what}: the same best weights`);
-  assert.equal(got.kept.map((k) => k.f), reference.kept.map((k) => k.f), `${what}: the same kept checkpoints`);
-  got.kept.forEach((k, i) => assert.ok(k.bytes.equals(reference.kept[i].bytes), `${what}: ${k.f} has the same weights`));
+  assert.ok(
+    got.best !== null && reference.best !== null && got.best.bytes.equals(reference.best.bytes),
+    `${what}: the same best weights`,
+  );
+  assert.equal(
+    got.kept.map((k) => k.f),
+    reference.kept.map((k) => k.f),
+    `${what}: the same kept checkpoints`,
+  );
+  got.kept.forEach((k, i) =>
+    assert.ok(k.bytes.equals(reference.kept[i].bytes), `${what}: ${k.f} has the same weights`),
+  );
   assert.equal(got.curve, reference.curve, `${what}: the same points on the curve`);
-  assert.equal(readdirSync(at(dir)).filter((f) => f.includes('.tmp')), [], `${what}: no temp file left`);
+  assert.equal(
+    readdirSync(at(dir)).filter((f) => f.includes('.tmp')),
+    [],
+    `${what}: no temp file left`,
+  );
   assert.not.ok(existsSync(at(dir, 'run.lock')), `${what}: the lock is released`);
 }
 
@@ -75,12 +141,18 @@ test('SIGKILL between any two file writes: --resume (or a plain restart) ends ex
   assert.is(traced.status, 0, traced.stderr);
   const points = readFileSync(at('trace.txt'), 'utf8').trimEnd().split('\n');
   const reference = record('runs/reference');
-  assert.is(reference.metrics.filter((r) => 'clean_accuracy' in r).length, 2, 'two evaluations on the validation split');
+  assert.is(
+    reference.metrics.filter((r) => 'clean_accuracy' in r).length,
+    2,
+    'two evaluations on the validation split',
+  );
   assert.is(reference.metrics.filter((r) => 'final' in r).length, 2, 'last and best on the test set');
   // One checkpoint cycle holds every kind of transition (config, a step record, the kept checkpoint,
   // best, an evaluation record, the curve, the training state, the exported model); then the run's end.
   const cycleEnd = points.indexOf('metrics.jsonl: step appended', points.indexOf('metrics.jsonl: step appended') + 1);
-  const chosen = process.env.YOPO_KILL_ALL ? points.map((_, i) => i + 1) : [...Array.from({ length: cycleEnd }, (_, i) => i + 1), points.length - 1];
+  const chosen = process.env.YOPO_KILL_ALL
+    ? points.map((_, i) => i + 1)
+    : [...Array.from({ length: cycleEnd }, (_, i) => i + 1), points.length - 1];
   for (const k of chosen) {
     const dir = `runs/kill-${k}`;
     const killed = yopo([...EVAL_RUN, '--out', dir], { YOPO_KILL_AT: String(k) });
@@ -132,7 +204,8 @@ test('two trains on one folder: the second fails with one line naming the first,
   first.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   const firstDone = new Promise<number | null>((resolve) => first.on('close', resolve));
   // Wait until it holds the lock and has written its first checkpoint (the folder now "holds a run").
-  while (!/^yopo \d/m.test(out) || !existsSync(at('runs/shared/training_state.safetensors'))) await new Promise((r) => setTimeout(r, 50));
+  while (!/^yopo \d/m.test(out) || !existsSync(at('runs/shared/training_state.safetensors')))
+    await new Promise((r) => setTimeout(r, 50));
   const second = yopo([...RUN, '--out', 'runs/shared']);
   assert.is(second.status, 2);
   assert.equal(second.errorLines.length, 1, second.stderr);
@@ -141,8 +214,14 @@ test('two trains on one folder: the second fails with one line naming the first,
   assert.is(resumed.status, 2, 'a --resume is refused too');
   assert.match(resumed.stderr, new RegExp(`is in use by another yopo process \\(pid ${first.pid},`));
   assert.is(await firstDone, 0, out);
-  const steps = metrics('runs/shared').filter((r) => 'loss' in r).map((r) => r.step);
-  assert.equal(steps, Array.from({ length: 24 }, (_, i) => i + 1), 'each step recorded once');
+  const steps = metrics('runs/shared')
+    .filter((r) => 'loss' in r)
+    .map((r) => r.step);
+  assert.equal(
+    steps,
+    Array.from({ length: 24 }, (_, i) => i + 1),
+    'each step recorded once',
+  );
 
   // A lock whose process is gone (killed by SIGKILL) is stale.
   mkdirSync(at('runs/stale'));
@@ -158,7 +237,9 @@ test('an empty or unreadable run.lock is being created, not stale, until it is a
     writeFileSync(at('runs/young-lock/run.lock'), content);
     const r = yopo([...RUN, '--out', 'runs/young-lock']);
     assert.is(r.status, 2, r.stderr);
-    assert.equal(r.errorLines, [`yopo train: runs/young-lock is being taken by another process (its run.lock is not readable yet); try again in a few seconds`]);
+    assert.equal(r.errorLines, [
+      `yopo train: runs/young-lock is being taken by another process (its run.lock is not readable yet); try again in a few seconds`,
+    ]);
     assert.equal(readdirSync(at('runs/young-lock')), ['run.lock'], 'nothing written, the lock left alone');
   }
   // Old enough: left by a process killed while an older yopo wrote it; taken over.
@@ -177,7 +258,9 @@ test('SIGTERM stops like Ctrl-C: a checkpoint, how to resume, exit 143; a finish
   assert.is(resumed.status, 0, resumed.stderr);
   const shorter = yopo(['train', '--out', 'runs/term', '--resume', '--epochs', '1']);
   assert.is(shorter.status, 2);
-  assert.equal(shorter.errorLines, ['yopo train: runs/term has finished its 2 epochs (--epochs 1 is not more); pass a larger --epochs with --resume to train longer']);
+  assert.equal(shorter.errorLines, [
+    'yopo train: runs/term has finished its 2 epochs (--epochs 1 is not more); pass a larger --epochs with --resume to train longer',
+  ]);
 });
 
 test('files yopo did not write are never deleted or overwritten', () => {
@@ -193,7 +276,10 @@ test('files yopo did not write are never deleted or overwritten', () => {
   writeFileSync(at('precious.svg'), 'not a chart of yopo');
   const c = yopo(['compare', 'runs/reference', '--out', 'precious.svg']);
   assert.is(c.status, 2, c.stderr);
-  assert.match(c.stderr, /precious\.svg already exists and is not a comparison chart that yopo wrote; add --force to replace it, or choose another --out/);
+  assert.match(
+    c.stderr,
+    /precious\.svg already exists and is not a comparison chart that yopo wrote; add --force to replace it, or choose another --out/,
+  );
   assert.is(readFileSync(at('precious.svg'), 'utf8'), 'not a chart of yopo');
   assert.is(yopo(['compare', 'runs/reference', '--out', 'precious.svg', '--force']).status, 0);
   assert.is(yopo(['compare', 'runs/reference', '--out', 'precious.svg']).status, 0, 'its own chart it may redraw');
@@ -221,7 +307,10 @@ test('--resume checks config.json field by field; a failed resume changes nothin
   // A resume that fails on its checkpoint does not record its new settings.
   mkdirSync(at('runs/badstate'));
   writeFileSync(at('runs/badstate/config.json'), config);
-  writeFileSync(at('runs/badstate/training_state.safetensors'), readFileSync(at('runs/reference/training_state.safetensors')).subarray(0, 500));
+  writeFileSync(
+    at('runs/badstate/training_state.safetensors'),
+    readFileSync(at('runs/reference/training_state.safetensors')).subarray(0, 500),
+  );
   const r = yopo(['train', '--out', 'runs/badstate', '--resume', '--epochs', '3', '--lr', '1e-3']);
   assert.is(r.status, 1);
   assert.is(readFileSync(at('runs/badstate/config.json'), 'utf8'), config, 'config.json untouched');
@@ -230,21 +319,26 @@ test('--resume checks config.json field by field; a failed resume changes nothin
   // No metrics.jsonl: the resume says so in one line and starts a new one; --lr is recorded.
   const dir = 'runs/nometrics';
   mkdirSync(at(dir));
-  for (const f of ['config.json', 'training_state.safetensors', 'model.safetensors']) writeFileSync(at(dir, f), readFileSync(at('runs/reference', f)));
+  for (const f of ['config.json', 'training_state.safetensors', 'model.safetensors'])
+    writeFileSync(at(dir, f), readFileSync(at('runs/reference', f)));
   const m = yopo(['train', '--out', dir, '--resume', '--epochs', '2', '--lr', '1e-3']);
   assert.is(m.status, 0, m.stderr);
   assert.match(m.stdout, /metrics\.jsonl is missing: its records before step 2 are lost; a new one starts here/);
   assert.is((JSON.parse(readFileSync(at(dir, 'config.json'), 'utf8')) as Json).lr, 1e-3);
-  const lrs = metrics(dir).filter((x) => 'loss' in x).map((x) => x.lr);
+  const lrs = metrics(dir)
+    .filter((x) => 'loss' in x)
+    .map((x) => x.lr);
   assert.equal(lrs, [1e-3, 1e-3], 'the new rate in every step record');
 });
 
-test('--keep-checkpoints never writes over a user\'s checkpoints/step-N.safetensors', async () => {
+test("--keep-checkpoints never writes over a user's checkpoints/step-N.safetensors", async () => {
   mkdirSync(at('runs/kept/checkpoints'), { recursive: true });
   writeFileSync(at('runs/kept/checkpoints/step-1.safetensors'), 'my own file');
   const r = yopo([...EVAL_RUN, '--out', 'runs/kept']);
   assert.is(r.status, 2, r.stderr);
-  assert.equal(r.errorLines, ['yopo train: runs/kept/checkpoints holds step-1.safetensors that no yopo run wrote there; choose another --out (nothing was changed)']);
+  assert.equal(r.errorLines, [
+    'yopo train: runs/kept/checkpoints holds step-1.safetensors that no yopo run wrote there; choose another --out (nothing was changed)',
+  ]);
   assert.is(readFileSync(at('runs/kept/checkpoints/step-1.safetensors'), 'utf8'), 'my own file');
   assert.equal(readdirSync(at('runs/kept')), ['checkpoints'], 'nothing else written');
   // And where it writes one (a file that appeared since the start, or a resume's step): refused, the file kept.
@@ -252,8 +346,12 @@ test('--keep-checkpoints never writes over a user\'s checkpoints/step-N.safetens
   const model = new Linear(3, 2, new Random(1)) as unknown as Classifier;
   const selection = new ModelSelection(at('runs/kept'), false, true);
   await selection.afterEvaluation(model, 1, 0.5, {}).then(
-    () => assert.unreachable('written over a user\'s file'),
-    (e: Error) => assert.match(e.message, /checkpoints\/step-1\.safetensors already exists and is not a checkpoint that yopo wrote; move it away first/),
+    () => assert.unreachable("written over a user's file"),
+    (e: Error) =>
+      assert.match(
+        e.message,
+        /checkpoints\/step-1\.safetensors already exists and is not a checkpoint that yopo wrote; move it away first/,
+      ),
   );
   assert.is(readFileSync(at('runs/kept/checkpoints/step-1.safetensors'), 'utf8'), 'my own file');
   // Its own checkpoint of that step (a resumed run redoing the evaluation) it replaces.
@@ -265,7 +363,11 @@ test('--keep-checkpoints never writes over a user\'s checkpoints/step-N.safetens
 test('--resume resumes the run that was started: an edited config.json is refused naming the field; the same options are accepted', () => {
   const config = readFileSync(at('runs/reference/config.json'), 'utf8');
   for (const [field, value, message] of [
-    ['method', '"pgd-5"', /config\.json says method "pgd-5", but the run's training state .*training_state\.safetensors was trained with method "natural"; restore method in config\.json/],
+    [
+      'method',
+      '"pgd-5"',
+      /config\.json says method "pgd-5", but the run's training state .*training_state\.safetensors was trained with method "natural"; restore method in config\.json/,
+    ],
     ['eps', '0.1', /says eps 0\.1, but .* was trained with eps 0\.3;/],
     ['batchSize', '128', /says batchSize 128, but .* was trained with batchSize 1;/],
   ] as const) {
@@ -283,9 +385,38 @@ test('--resume resumes the run that was started: an edited config.json is refuse
   }
   // Options that say what the run already is are no change.
   cpSync(at('runs/reference'), at('runs/same'), { recursive: true });
-  const same = yopo(['train', '--out', 'runs/same', '--resume', '--epochs', '2', '--method', 'natural', '--batch-size', '1', '--eps', '3/10', '--eval-every', '1', '--data', 'mnist', '--keep-checkpoints']);
+  const same = yopo([
+    'train',
+    '--out',
+    'runs/same',
+    '--resume',
+    '--epochs',
+    '2',
+    '--method',
+    'natural',
+    '--batch-size',
+    '1',
+    '--eps',
+    '3/10',
+    '--eval-every',
+    '1',
+    '--data',
+    'mnist',
+    '--keep-checkpoints',
+  ]);
   assert.is(same.status, 0, same.stderr);
-  const changed = yopo(['train', '--out', 'runs/same', '--resume', '--epochs', '3', '--method', 'natural', '--batch-size', '2']);
+  const changed = yopo([
+    'train',
+    '--out',
+    'runs/same',
+    '--resume',
+    '--epochs',
+    '3',
+    '--method',
+    'natural',
+    '--batch-size',
+    '2',
+  ]);
   assert.is(changed.status, 2);
   assert.match(changed.errorLines[0], /--batch-size cannot be changed/);
   assert.not.match(changed.errorLines[0], /--method/);
@@ -312,7 +443,10 @@ test('the first error wins: a checkpoint write that fails is reported first, the
   assert.is(status, 1, `${out}\n${err}`);
   const lines = err.trim().split('\n');
   assert.is(lines.length, 2, err);
-  assert.match(lines[0], /^yopo train: .*ro\/run\/\.(curve\.svg|training_state\.safetensors|model\.safetensors|step-\d+\.safetensors)\.tmp-\d+-[0-9a-f]+: permission denied$/);
+  assert.match(
+    lines[0],
+    /^yopo train: .*ro\/run\/\.(curve\.svg|training_state\.safetensors|model\.safetensors|step-\d+\.safetensors)\.tmp-\d+-[0-9a-f]+: permission denied$/,
+  );
   assert.match(lines[1], /^\(cleaning up: removing the run lock ro\/run\/run\.lock: permission denied\)$/, err);
 });
 
@@ -321,9 +455,15 @@ test('options are range-checked before anything starts: one line each, nothing w
     [['--lr', '0'], /^yopo train: --lr must be greater than 0 \(got '0'\)$/],
     [['--momentum', '5'], /^yopo train: --momentum must be less than 1 \(got '5'\)$/],
     [['--momentum', '1'], /^yopo train: --momentum must be less than 1 \(got '1'\)$/],
-    [['--eps', '2'], /^yopo train: --eps 2 is larger than 1 \(no pixel of an image in \[0, 1\] can move further under L∞\)$/],
+    [
+      ['--eps', '2'],
+      /^yopo train: --eps 2 is larger than 1 \(no pixel of an image in \[0, 1\] can move further under L∞\)$/,
+    ],
     [['--step', '1.5'], /^yopo train: --step 1\.5 is larger than 1/],
-    [['--norm', 'l2', '--eps', '30'], /^yopo train: --eps 30 is larger than 28 \(no mnist image in \[0, 1\] is further than that from another under L2\)$/],
+    [
+      ['--norm', 'l2', '--eps', '30'],
+      /^yopo train: --eps 30 is larger than 28 \(no mnist image in \[0, 1\] is further than that from another under L2\)$/,
+    ],
   ] as const) {
     const r = yopo([...RUN, ...args, '--out', 'runs/range']);
     assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -331,7 +471,17 @@ test('options are range-checked before anything starts: one line each, nothing w
     assert.match(r.errorLines[0], message);
     assert.is(r.stdout, '', 'before the banner');
   }
-  const e = yopo(['eval', '--checkpoint', 'runs/reference/model.safetensors', '--data-dir', 'data', '--eps', '0.1,2', '--backend', 'cpu']);
+  const e = yopo([
+    'eval',
+    '--checkpoint',
+    'runs/reference/model.safetensors',
+    '--data-dir',
+    'data',
+    '--eps',
+    '0.1,2',
+    '--backend',
+    'cpu',
+  ]);
   assert.is(e.status, 2);
   assert.match(e.errorLines[0], /^yopo eval: --eps 2 is larger than 1/);
   assert.not.ok(existsSync(at('runs/range')));
@@ -342,9 +492,52 @@ test('options: exponent notation is a number; zero-strength attacks and methods 
   assert.is(eps.status, 0, eps.stderr);
   assert.is((JSON.parse(readFileSync(at('runs/exp/config.json'), 'utf8')) as Json).eps, 1e-3);
   for (const [args, message] of [
-    [['eval', '--checkpoint', 'runs/exp/model.safetensors', '--data-dir', 'data', '--attack', 'pgd-0', '--backend', 'cpu'], /attack 'pgd-0' takes no step/],
-    [['eval', '--checkpoint', 'runs/exp/model.safetensors', '--data-dir', 'data', '--attack', 'pgd-3', '--step', '0', '--backend', 'cpu'], /step size 0 never moves/],
-    [['eval', '--checkpoint', 'runs/exp/model.safetensors', '--data-dir', 'data', '--attack', 'fgsm', '--eps', '0', '--backend', 'cpu'], /with ε = 0 changes no image/],
+    [
+      [
+        'eval',
+        '--checkpoint',
+        'runs/exp/model.safetensors',
+        '--data-dir',
+        'data',
+        '--attack',
+        'pgd-0',
+        '--backend',
+        'cpu',
+      ],
+      /attack 'pgd-0' takes no step/,
+    ],
+    [
+      [
+        'eval',
+        '--checkpoint',
+        'runs/exp/model.safetensors',
+        '--data-dir',
+        'data',
+        '--attack',
+        'pgd-3',
+        '--step',
+        '0',
+        '--backend',
+        'cpu',
+      ],
+      /step size 0 never moves/,
+    ],
+    [
+      [
+        'eval',
+        '--checkpoint',
+        'runs/exp/model.safetensors',
+        '--data-dir',
+        'data',
+        '--attack',
+        'fgsm',
+        '--eps',
+        '0',
+        '--backend',
+        'cpu',
+      ],
+      /with ε = 0 changes no image/,
+    ],
     [[...RUN, '--method', 'yopo-2-2', '--step', '0', '--out', 'runs/zero'], /has an adversary that never moves/],
     [[...RUN, '--method', 'pgd-2', '--eps', '0e0', '--out', 'runs/zero'], /with ε = 0 has no adversary/],
   ] as const) {
@@ -359,9 +552,22 @@ test('NaN injection: a checkpoint holding NaN is refused on load, naming the ten
   const file = decodeSafetensors(readFileSync(at('runs/reference/model.safetensors')));
   (file.tensors.get('classifier.fc3.bias')!.data as Float32Array)[3] = Number.NaN;
   writeFileSync(at('nan.safetensors'), encodeSafetensors(file.tensors, file.metadata));
-  const r = yopo(['eval', '--checkpoint', 'nan.safetensors', '--data-dir', 'data', '--attack', 'fgsm', '--backend', 'cpu']);
+  const r = yopo([
+    'eval',
+    '--checkpoint',
+    'nan.safetensors',
+    '--data-dir',
+    'data',
+    '--attack',
+    'fgsm',
+    '--backend',
+    'cpu',
+  ]);
   assert.is(r.status, 1);
-  assert.match(r.stderr, /^yopo eval: checkpoint nan\.safetensors: tensor classifier\.fc3\.bias holds NaN \(at flat index 3 of 10\)/);
+  assert.match(
+    r.stderr,
+    /^yopo eval: checkpoint nan\.safetensors: tensor classifier\.fc3\.bias holds NaN \(at flat index 3 of 10\)/,
+  );
 
   const state = decodeSafetensors(readFileSync(at('runs/reference/training_state.safetensors')));
   (state.tensors.get('model.conv1.weight')!.data as Float32Array)[0] = Number.POSITIVE_INFINITY;
@@ -377,11 +583,20 @@ test('path errors are one line naming the path and what was expected', () => {
   writeFileSync(at('a-file'), 'x');
   const long = `runs/${'d'.repeat(300)}/run`;
   for (const [args, message] of [
-    [['eval', '--checkpoint', 'runs', '--data-dir', 'data', '--backend', 'cpu'], /^yopo eval: cannot read checkpoint runs: is a folder, expected a file$/],
+    [
+      ['eval', '--checkpoint', 'runs', '--data-dir', 'data', '--backend', 'cpu'],
+      /^yopo eval: cannot read checkpoint runs: is a folder, expected a file$/,
+    ],
     [[...RUN, '--out', 'a-file'], /^yopo train: --out a-file is a file, not a folder$/],
     [[...RUN, '--out', 'a-file/run'], /^yopo train: a-file\/run: goes through a file where a folder was expected$/],
-    [[...RUN, '--out', long], /^yopo train: runs\/d+…d+\/run \(a path of 309 characters\): is too long a name for this file system$/],
-    [['train', '--data-dir', 'a-file', '--out', 'runs/x', '--backend', 'cpu'], /^yopo train: --data-dir a-file is a file, expected a folder$/],
+    [
+      [...RUN, '--out', long],
+      /^yopo train: runs\/d+…d+\/run \(a path of 309 characters\): is too long a name for this file system$/,
+    ],
+    [
+      ['train', '--data-dir', 'a-file', '--out', 'runs/x', '--backend', 'cpu'],
+      /^yopo train: --data-dir a-file is a file, expected a folder$/,
+    ],
   ] as const) {
     const r = yopo([...args]);
     assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: exit ${r.status}`);
@@ -427,7 +642,9 @@ test('yopo demo refuses a model card it did not write before it trains', () => {
   writeFileSync(at('runs/demo-mine/model-card.md'), 'my card');
   const r = yopo(['demo', '--out', 'runs/demo-mine', '--backend', 'cpu', '--minutes', '0.01']);
   assert.is(r.status, 2, r.stderr);
-  assert.equal(r.errorLines, ['yopo demo: runs/demo-mine/model-card.md already exists and is not a model card that yopo wrote; move it away first (nothing was changed)']);
+  assert.equal(r.errorLines, [
+    'yopo demo: runs/demo-mine/model-card.md already exists and is not a model card that yopo wrote; move it away first (nothing was changed)',
+  ]);
   assert.is(r.stdout, '', 'before its banner, before training');
   assert.equal(readdirSync(at('runs/demo-mine')), ['model-card.md']);
 });
@@ -446,8 +663,14 @@ test('yopo tune never writes its cache over a file that is not a tuning cache, u
   const r = yopo(['tune', '--batch-size', '1'], { YOPO_TUNE_CACHE: cacheDir });
   assert.is(r.status, 2, r.stderr);
   // (Before it, the device's tuner says it ignores that file: it reads the cache when the device opens.)
-  assert.is(r.errorLines[r.errorLines.length - 1], `yopo tune: ${where} already exists and is not a kernel tuning cache that yopo wrote; add --force to replace it (nothing was changed)`);
-  assert.ok(r.errorLines.slice(0, -1).every((l) => l.startsWith('yopo: ignoring the kernel tuning cache')), r.stderr);
+  assert.is(
+    r.errorLines[r.errorLines.length - 1],
+    `yopo tune: ${where} already exists and is not a kernel tuning cache that yopo wrote; add --force to replace it (nothing was changed)`,
+  );
+  assert.ok(
+    r.errorLines.slice(0, -1).every((l) => l.startsWith('yopo: ignoring the kernel tuning cache')),
+    r.stderr,
+  );
   assert.is(readFileSync(where, 'utf8'), 'my notes, not a cache');
 });
 

@@ -58,9 +58,20 @@ const rng = new Random(2024);
 type In = { values: Float64Array | Int32Array; shape: number[]; differentiable?: boolean };
 const uniform = (shape: number[], lo = -2, hi = 2): In => ({ values: randomArray(rng, size(shape), lo, hi), shape });
 /** |x| in [lo, hi] with a random sign: away from kinks (abs, relu) and poles (reciprocal, div). */
-const awayFromZero = (shape: number[], lo = 0.1, hi = 2): In => ({ values: randomArray(rng, size(shape), lo, hi).map((v) => (rng.next() < 0.5 ? -v : v)), shape });
-const mask = (shape: number[]): In => ({ values: Float64Array.from({ length: size(shape) }, () => (rng.next() < 0.5 ? 1 : 0)), shape, differentiable: false });
-const labelsOf = (rows: number, cols: number): In => ({ values: Int32Array.from({ length: rows }, () => rng.int(cols)), shape: [rows], differentiable: false });
+const awayFromZero = (shape: number[], lo = 0.1, hi = 2): In => ({
+  values: randomArray(rng, size(shape), lo, hi).map((v) => (rng.next() < 0.5 ? -v : v)),
+  shape,
+});
+const mask = (shape: number[]): In => ({
+  values: Float64Array.from({ length: size(shape) }, () => (rng.next() < 0.5 ? 1 : 0)),
+  shape,
+  differentiable: false,
+});
+const labelsOf = (rows: number, cols: number): In => ({
+  values: Int32Array.from({ length: rows }, () => rng.int(cols)),
+  shape: [rows],
+  differentiable: false,
+});
 
 /**
  * A fixed random cotangent per shape, so the checked scalar is Σ c·y: every element of y gets its own
@@ -105,7 +116,9 @@ test('VJP: clamp by finite differences away from the bounds; zero outside [lo, h
   const lo = -0.5;
   const hi = 0.5;
   // Points in [-1.5, 1.5], none within 0.02 of a bound: inside and outside the interval.
-  const values = randomArray(rng, 24, -1.5, 1.5).map((v) => (Math.abs(v - lo) < 0.02 || Math.abs(v - hi) < 0.02 ? v + 0.05 : v));
+  const values = randomArray(rng, 24, -1.5, 1.5).map((v) =>
+    Math.abs(v - lo) < 0.02 || Math.abs(v - hi) < 0.02 ? v + 0.05 : v,
+  );
   assert.ok(values.some((v) => v < lo) && values.some((v) => v > hi) && values.some((v) => v > lo && v < hi));
   await gradCheck((x) => project(clamp(x, lo, hi)), [{ values, shape: [4, 6] }], 'clamp');
 
@@ -123,20 +136,33 @@ test('VJP: clamp by finite differences away from the bounds; zero outside [lo, h
   const gd = await g.data();
   g.dispose();
   assert.equal(Array.from(gd), [0, 0, 1.3, 1.7, -1.9, 2.3, 2.9, 0, 0]);
-  for (const i of [0, 1, 7, 8]) assert.ok(Object.is(Math.abs(gd[i]), 0), `clamp gradient at ${x[i]} must be exactly 0, got ${gd[i]}`);
+  for (const i of [0, 1, 7, 8])
+    assert.ok(Object.is(Math.abs(gd[i]), 0), `clamp gradient at ${x[i]} must be exactly 0, got ${gd[i]}`);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Binary
 
 const PAIRS: [number[], number[]][] = [
-  [[3, 4], [3, 4]],
-  [[3, 4, 5], [4, 1]],
+  [
+    [3, 4],
+    [3, 4],
+  ],
+  [
+    [3, 4, 5],
+    [4, 1],
+  ],
   [[1], [4, 4]],
-  [[3, 1, 5], [4, 1]],
+  [
+    [3, 1, 5],
+    [4, 1],
+  ],
   [[4], [3, 4]],
   [[], [2, 3]],
-  [[2, 3], [1, 1]],
+  [
+    [2, 3],
+    [1, 1],
+  ],
 ];
 
 test('VJP: add/sub/mul/div with broadcasting by finite differences', async () => {
@@ -151,8 +177,14 @@ test('VJP: add/sub/mul/div with broadcasting by finite differences', async () =>
 
 test('VJP: maximum/minimum with broadcasting by finite differences; ties send the gradient to a', async () => {
   // a on odd multiples of 0.05, b on multiples of 0.1: never within 0.05 of each other.
-  const offGrid = (shape: number[]): In => ({ values: Float64Array.from({ length: size(shape) }, () => (rng.int(40) - 20) * 0.1 + 0.05), shape });
-  const onGrid = (shape: number[]): In => ({ values: Float64Array.from({ length: size(shape) }, () => (rng.int(40) - 20) * 0.1), shape });
+  const offGrid = (shape: number[]): In => ({
+    values: Float64Array.from({ length: size(shape) }, () => (rng.int(40) - 20) * 0.1 + 0.05),
+    shape,
+  });
+  const onGrid = (shape: number[]): In => ({
+    values: Float64Array.from({ length: size(shape) }, () => (rng.int(40) - 20) * 0.1),
+    shape,
+  });
   for (const [sa, sb] of PAIRS) {
     const s = `${JSON.stringify(sa)} ${JSON.stringify(sb)}`;
     await gradCheck((a, b) => project(maximum(a, b)), [offGrid(sa), onGrid(sb)], `maximum ${s}`);
@@ -194,11 +226,27 @@ test('VJP: passIfPositive (ReLU backward) with broadcasting by finite difference
 });
 
 test('VJP: where with broadcasting (mask not differentiable) by finite differences', async () => {
-  await gradCheck((c, a, b) => project(where(c, a, b)), [mask([3, 4]), uniform([3, 4]), uniform([3, 4])], 'where same shapes');
-  await gradCheck((c, a, b) => project(where(c, a, b)), [mask([3, 1]), uniform([3, 4]), uniform([4])], 'where broadcast');
-  await gradCheck((c, a, b) => project(where(c, a, b)), [mask([2, 3, 4]), uniform([3, 1]), uniform([])], 'where broadcast 3-D');
+  await gradCheck(
+    (c, a, b) => project(where(c, a, b)),
+    [mask([3, 4]), uniform([3, 4]), uniform([3, 4])],
+    'where same shapes',
+  );
+  await gradCheck(
+    (c, a, b) => project(where(c, a, b)),
+    [mask([3, 1]), uniform([3, 4]), uniform([4])],
+    'where broadcast',
+  );
+  await gradCheck(
+    (c, a, b) => project(where(c, a, b)),
+    [mask([2, 3, 4]), uniform([3, 1]), uniform([])],
+    'where broadcast 3-D',
+  );
   // A mask computed from the inputs (the usual use): relu written with where.
-  await gradCheck((x) => project(where(gt(x, tensor(0)), x, mul(x, tensor(0.1)))), [awayFromZero([4, 5])], 'leaky relu via where');
+  await gradCheck(
+    (x) => project(where(gt(x, tensor(0)), x, mul(x, tensor(0.1)))),
+    [awayFromZero([4, 5])],
+    'leaky relu via where',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -242,10 +290,25 @@ const BINARY_DOMAINS: Record<BinaryOp, (sa: number[], sb: number[]) => [In, In]>
 
 test('VJP: every row of the elementwise op table by finite differences, with broadcasting', async () => {
   for (const op of UNARY_OPS) {
-    for (const shape of [[3, 4], []]) await gradCheck((x) => project(unary(op, x)), [UNARY_DOMAINS[op](shape)], `${op} ${JSON.stringify(shape)}`);
+    for (const shape of [[3, 4], []])
+      await gradCheck((x) => project(unary(op, x)), [UNARY_DOMAINS[op](shape)], `${op} ${JSON.stringify(shape)}`);
   }
   for (const op of BINARY_OPS) {
-    for (const [sa, sb] of [[[3, 4], [3, 4]], [[3, 1, 5], [4, 1]]]) await gradCheck((a, b) => project(binary(op, a, b)), BINARY_DOMAINS[op](sa, sb), `${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`);
+    for (const [sa, sb] of [
+      [
+        [3, 4],
+        [3, 4],
+      ],
+      [
+        [3, 1, 5],
+        [4, 1],
+      ],
+    ])
+      await gradCheck(
+        (a, b) => project(binary(op, a, b)),
+        BINARY_DOMAINS[op](sa, sb),
+        `${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`,
+      );
   }
 });
 
@@ -288,7 +351,11 @@ test('VJP: reshape and transpose by finite differences', async () => {
   await gradCheck((x) => project(transpose(x, [2, 0, 1])), [uniform([3, 4, 5])], 'transpose [2, 0, 1]');
   await gradCheck((x) => project(transpose(x, [1, 0, 2])), [uniform([3, 4, 5])], 'transpose [1, 0, 2]');
   // A reshape feeding an op that mixes elements, so a wrong inverse would show.
-  await gradCheck((x) => project(mul(reshape(transpose(x, [1, 0]), [2, 6]), tensor(cotangent([6]), [6]))), [uniform([3, 4])], 'transpose → reshape → mul');
+  await gradCheck(
+    (x) => project(mul(reshape(transpose(x, [1, 0]), [2, 6]), tensor(cotangent([6]), [6]))),
+    [uniform([3, 4])],
+    'transpose → reshape → mul',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -299,10 +366,22 @@ test('VJP: logSoftmax, softmax and softmaxCrossEntropy (w.r.t. logits) by finite
   await gradCheck((x) => project(logSoftmax(x)), [uniform([2, 3, 5], -3, 3)], 'logSoftmax [2, 3, 5]');
   await gradCheck((x) => project(logSoftmax(x)), [uniform([7], -3, 3)], 'logSoftmax [7]');
   await gradCheck((x) => project(softmax(x)), [uniform([4, 6], -3, 3)], 'softmax');
-  await gradCheck((x, y) => softmaxCrossEntropy(x, y), [uniform([7, 10], -3, 3), labelsOf(7, 10)], 'softmaxCrossEntropy [7, 10]');
-  await gradCheck((x, y) => softmaxCrossEntropy(x, y), [uniform([1, 3], -3, 3), labelsOf(1, 3)], 'softmaxCrossEntropy [1, 3]');
+  await gradCheck(
+    (x, y) => softmaxCrossEntropy(x, y),
+    [uniform([7, 10], -3, 3), labelsOf(7, 10)],
+    'softmaxCrossEntropy [7, 10]',
+  );
+  await gradCheck(
+    (x, y) => softmaxCrossEntropy(x, y),
+    [uniform([1, 3], -3, 3), labelsOf(1, 3)],
+    'softmaxCrossEntropy [1, 3]',
+  );
   // Through a scale of the loss: the VJP uses dy, not 1.
-  await gradCheck((x, y) => affine(softmaxCrossEntropy(x, y), -3.5, 0), [uniform([5, 4], -3, 3), labelsOf(5, 4)], '−3.5 · softmaxCrossEntropy');
+  await gradCheck(
+    (x, y) => affine(softmaxCrossEntropy(x, y), -3.5, 0),
+    [uniform([5, 4], -3, 3), labelsOf(5, 4)],
+    '−3.5 · softmaxCrossEntropy',
+  );
 });
 
 /** A 2-layer MLP with ReLU and cross-entropy. */
@@ -312,7 +391,14 @@ function mlpLoss(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, y: T
 }
 
 function mlpInputs(batch: number, inputs: number, hidden: number, classes: number): In[] {
-  return [uniform([batch, inputs]), uniform([inputs, hidden], -0.8, 0.8), uniform([hidden], -0.3, 0.3), uniform([hidden, classes], -0.8, 0.8), uniform([classes], -0.3, 0.3), labelsOf(batch, classes)];
+  return [
+    uniform([batch, inputs]),
+    uniform([inputs, hidden], -0.8, 0.8),
+    uniform([hidden], -0.3, 0.3),
+    uniform([hidden, classes], -0.8, 0.8),
+    uniform([classes], -0.3, 0.3),
+    labelsOf(batch, classes),
+  ];
 }
 
 test('VJP: composites: a 2-layer MLP with ReLU (matmul) and an elementwise network', async () => {
@@ -371,11 +457,19 @@ test('tape: gradient w.r.t. an INTERMEDIATE tensor (dL/dz with z = x·w) matches
       const [gwAlone] = tape.gradient(loss, [wt]);
       return { gz, gw, gwAlone, z };
     });
-    const out = { gz: (await r.gz.data()) as Float64Array, gw: (await r.gw.data()) as Float64Array, gwAlone: (await r.gwAlone.data()) as Float64Array, zValues: (await r.z.data()) as Float64Array };
+    const out = {
+      gz: (await r.gz.data()) as Float64Array,
+      gw: (await r.gw.data()) as Float64Array,
+      gwAlone: (await r.gwAlone.data()) as Float64Array,
+      zValues: (await r.z.data()) as Float64Array,
+    };
     for (const t of [r.gz, r.gw, r.gwAlone, r.z]) t.dispose();
     return out;
   })();
-  assert.ok(zValues.every((v) => Math.abs(v) > 1e-4), 'z must stay away from the ReLU kink for this check');
+  assert.ok(
+    zValues.every((v) => Math.abs(v) > 1e-4),
+    'z must stay away from the ReLU kink for this check',
+  );
   // dL/dz: perturb z itself and evaluate only the part of the graph after it.
   const numericZ = await finiteDiff((zv) => head(tensor(zv, [4, 5])), zValues);
   assertClose(gz, numericZ, 'dL/dz vs finite differences through z', 1e-5, 1e-7);
@@ -386,7 +480,8 @@ test('tape: gradient w.r.t. an INTERMEDIATE tensor (dL/dz with z = x·w) matches
   assertClose(gw, gwAlone, 'dL/dw with and without z in wrt', 0, 0);
   // And dL/dw = xᵀ·dL/dz.
   const xtdz = new Float64Array(15);
-  for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) for (let r = 0; r < 4; r++) xtdz[i * 5 + j] += x[r * 3 + i] * gz[r * 5 + j];
+  for (let i = 0; i < 3; i++)
+    for (let j = 0; j < 5; j++) for (let r = 0; r < 4; r++) xtdz[i * 5 + j] += x[r * 3 + i] * gz[r * 5 + j];
   assertClose(gw, xtdz, 'dL/dw = xᵀ·dL/dz', 1e-12, 1e-14);
 });
 
@@ -414,7 +509,10 @@ test('tape: gradient of a non-scalar output with a seed (a VJP)', async () => {
     const x = tensor([1, 2, 3]);
     const tape = new Tape();
     const y = tape.record(() => exp(x));
-    assert.throws(() => tape.gradient(y, [x], tensor([1, 2])), /seed of shape \[2\] does not match target of shape \[3\]/);
+    assert.throws(
+      () => tape.gradient(y, [x], tensor([1, 2])),
+      /seed of shape \[2\] does not match target of shape \[3\]/,
+    );
   });
 });
 
@@ -430,9 +528,21 @@ test('tape: a tensor used twice accumulates (y = x·x + x)', async () => {
     const z = tape2.record(() => sum(add(mul(mul(x, x), x), mul(x, sum(x)))));
     return [tape.gradient(y, [x])[0], tape2.gradient(z, [x])[0]];
   });
-  assertClose(await g.data(), xv.map((v) => 2 * v + 1), 'd/dx (x² + x)', 1e-14, 1e-15);
+  assertClose(
+    await g.data(),
+    xv.map((v) => 2 * v + 1),
+    'd/dx (x² + x)',
+    1e-14,
+    1e-15,
+  );
   const total = xv.reduce((a, b) => a + b, 0);
-  assertClose(await g2.data(), xv.map((v) => 3 * v * v + 2 * total), 'd/dx Σ(x³ + x·Σx) = 3x² + 2Σx', 1e-13, 1e-14);
+  assertClose(
+    await g2.data(),
+    xv.map((v) => 3 * v * v + 2 * total),
+    'd/dx Σ(x³ + x·Σx) = 3x² + 2Σx',
+    1e-13,
+    1e-14,
+  );
   g.dispose();
   g2.dispose();
   await gradCheck((x) => sum(add(mul(x, x), x)), [uniform([2, 5])], 'x·x + x');
@@ -511,9 +621,13 @@ test('tape: zeros for an unrelated tensor; errors for a non-scalar target withou
   g.dispose();
   // A tape that threw inside record stops recording.
   const tape = new Tape();
-  assert.throws(() => tape.record(() => {
-    throw new Error('boom');
-  }), /boom/);
+  assert.throws(
+    () =>
+      tape.record(() => {
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
   assert.is(isRecording(), false);
 });
 
@@ -545,10 +659,15 @@ interface Case {
 async function gradientsOn(backend: Backend, c: Case): Promise<Float32Array[]> {
   setBackend(backend);
   const grads = tidy(() => {
-    const ts = c.inputs.map((inp) => put(backend, inp.values instanceof Int32Array ? inp.values : Float32Array.from(inp.values), inp.shape));
+    const ts = c.inputs.map((inp) =>
+      put(backend, inp.values instanceof Int32Array ? inp.values : Float32Array.from(inp.values), inp.shape),
+    );
     const tape = new Tape();
     const loss = tape.record(() => c.loss(...ts));
-    return tape.gradient(loss, c.wrt.map((i) => ts[i]));
+    return tape.gradient(
+      loss,
+      c.wrt.map((i) => ts[i]),
+    );
   });
   const out: Float32Array[] = [];
   for (const g of grads) {
@@ -582,7 +701,10 @@ test('WebGPU: tape gradients match the CPU (float32) on an elementwise network, 
     },
     {
       name: 'max/min ties, maximum/minimum, reciprocal, log',
-      inputs: [{ values: Float64Array.from({ length: 24 }, () => rng.int(5) * 0.25 + 0.5), shape: [4, 6] }, uniform([6], 0.5, 2)],
+      inputs: [
+        { values: Float64Array.from({ length: 24 }, () => rng.int(5) * 0.25 + 0.5), shape: [4, 6] },
+        uniform([6], 0.5, 2),
+      ],
       wrt: [0, 1],
       loss: (a, b) => add(sum(mul(max(a, 0), min(a, 1, true))), mean(log(maximum(reciprocal(a), minimum(a, b))))),
     },
@@ -591,7 +713,9 @@ test('WebGPU: tape gradients match the CPU (float32) on an elementwise network, 
     const expected = await gradientsOn(cpu, c);
     const actual = await gradientsOn(gpu, c);
     assert.is(actual.length, expected.length);
-    expected.forEach((e, i) => assertClose(actual[i], e, `${c.name}: gradient ${i}`, 1e-4, 1e-5 * Math.max(1, maxAbs(e))));
+    expected.forEach((e, i) =>
+      assertClose(actual[i], e, `${c.name}: gradient ${i}`, 1e-4, 1e-5 * Math.max(1, maxAbs(e))),
+    );
   }
   // dL/dz for an intermediate z on both backends.
   const xv = uniform([5, 7]).values;
@@ -616,7 +740,13 @@ test('WebGPU: tape gradients match the CPU (float32) on an elementwise network, 
   const [gzs, gxs] = await intermediate(gpu);
   assertClose(gzs, czs, 'WebGPU dL/dz', 1e-5, 1e-6);
   assertClose(gxs, cxs, 'WebGPU dL/dx', 1e-5, 1e-6);
-  assertClose(cxs, Array.from(czs).map((v) => 2 * v), 'dL/dx = 2·dL/dz', 1e-6, 1e-7);
+  assertClose(
+    cxs,
+    Array.from(czs).map((v) => 2 * v),
+    'dL/dx = 2·dL/dz',
+    1e-6,
+    1e-7,
+  );
 });
 
 test('WebGPU: 2-layer MLP gradients (matmul) match the CPU', async () => {

@@ -64,8 +64,22 @@ function makeProblem(seed: number): Problem {
       }
     }
   }
-  const init = (shape: number[], scale: number) => ({ values: Float32Array.from(randomArray(rng, shape.reduce((a, b) => a * b, 1), -scale, scale)), shape });
-  return { x, labels, params: [init([INPUTS, HIDDEN], 0.5), init([HIDDEN], 0.1), init([HIDDEN, CLASSES], 0.5), init([CLASSES], 0.1)] };
+  const init = (shape: number[], scale: number) => ({
+    values: Float32Array.from(
+      randomArray(
+        rng,
+        shape.reduce((a, b) => a * b, 1),
+        -scale,
+        scale,
+      ),
+    ),
+    shape,
+  });
+  return {
+    x,
+    labels,
+    params: [init([INPUTS, HIDDEN], 0.5), init([HIDDEN], 0.1), init([HIDDEN, CLASSES], 0.5), init([CLASSES], 0.1)],
+  };
 }
 
 class Trainer {
@@ -99,7 +113,9 @@ class Trainer {
       const tape = new Tape();
       const loss = tape.record(() => this.loss());
       const grads = tape.gradient(loss, this.params);
-      this.params.forEach((p, i) => this.backend.sgdUpdate(p.storage, grads[i].storage, this.momenta[i].storage, p.size, this.options));
+      this.params.forEach((p, i) =>
+        this.backend.sgdUpdate(p.storage, grads[i].storage, this.momenta[i].storage, p.size, this.options),
+      );
       return returnLoss ? loss : null;
     });
   }
@@ -135,8 +151,16 @@ test('WebGPU: 1,000 training steps keep live and pooled buffers flat while the l
   await gpu.sync();
   const afterThousand = gpu.memory();
   assert.ok(afterTen);
-  assert.is(afterThousand.liveBuffers, afterTen.liveBuffers, `live buffers after step 10 (${afterTen.liveBuffers}) and 1000 (${afterThousand.liveBuffers})`);
-  assert.is(afterThousand.pooledBuffers, afterTen.pooledBuffers, `pooled buffers after step 10 (${afterTen.pooledBuffers}) and 1000 (${afterThousand.pooledBuffers})`);
+  assert.is(
+    afterThousand.liveBuffers,
+    afterTen.liveBuffers,
+    `live buffers after step 10 (${afterTen.liveBuffers}) and 1000 (${afterThousand.liveBuffers})`,
+  );
+  assert.is(
+    afterThousand.pooledBuffers,
+    afterTen.pooledBuffers,
+    `pooled buffers after step 10 (${afterTen.pooledBuffers}) and 1000 (${afterThousand.pooledBuffers})`,
+  );
   assert.is(afterThousand.liveBytes, afterTen.liveBytes);
   assert.is(afterThousand.pooledBytes, afterTen.pooledBytes);
   // Only the trainer's tensors are alive: batch, labels, 4 parameters, 4 momentum buffers.
@@ -159,7 +183,11 @@ test('CPU: the same training loop returns the live count to its start value, and
   for (let i = 0; i < 4; i++) {
     const c = await onCpu.params[i].data();
     const g = await onGpu.params[i].data();
-    for (let j = 0; j < c.length; j++) assert.ok(Math.abs(c[j] - g[j]) <= 1e-4 + 1e-3 * Math.abs(c[j]), `param ${i}[${j}]: cpu ${c[j]} vs webgpu ${g[j]} after 20 steps`);
+    for (let j = 0; j < c.length; j++)
+      assert.ok(
+        Math.abs(c[j] - g[j]) <= 1e-4 + 1e-3 * Math.abs(c[j]),
+        `param ${i}[${j}]: cpu ${c[j]} vs webgpu ${g[j]} after 20 steps`,
+      );
   }
   onCpu.dispose();
   onGpu.dispose();
@@ -182,7 +210,10 @@ async function scopeChecks(backend: Backend): Promise<void> {
     inner = [a, b];
     return c;
   });
-  assert.ok(inner.every((t) => t.isDisposed), `${backend.name}: intermediates disposed`);
+  assert.ok(
+    inner.every((t) => t.isDisposed),
+    `${backend.name}: intermediates disposed`,
+  );
   assert.not.ok(result.isDisposed);
   assert.is(live(backend), start + 1);
   assert.ok(Math.abs((await result.data())[0] - (1 + Math.E)) < 1e-5);
@@ -201,9 +232,20 @@ async function scopeChecks(backend: Backend): Promise<void> {
     dropped = [c, d];
     return { first: a, list: [b, { deep: e }], map: new Map([['f', f]]), note: 'text', n: 3 };
   });
-  assert.ok(dropped.every((t) => t.isDisposed), `${backend.name}: unreturned tensors disposed`);
-  const kept = [nested.first, nested.list[0] as Tensor, (nested.list[1] as { deep: Tensor }).deep, nested.map.get('f')!];
-  assert.ok(kept.every((t) => !t.isDisposed), `${backend.name}: returned tensors alive`);
+  assert.ok(
+    dropped.every((t) => t.isDisposed),
+    `${backend.name}: unreturned tensors disposed`,
+  );
+  const kept = [
+    nested.first,
+    nested.list[0] as Tensor,
+    (nested.list[1] as { deep: Tensor }).deep,
+    nested.map.get('f')!,
+  ];
+  assert.ok(
+    kept.every((t) => !t.isDisposed),
+    `${backend.name}: returned tensors alive`,
+  );
   assert.equal(Array.from(await (nested.list[1] as { deep: Tensor }).deep.data()), [16, 16]);
   assert.is(live(backend), start + 4);
   kept.forEach((t) => t.dispose());
@@ -250,7 +292,10 @@ async function scopeChecks(backend: Backend): Promise<void> {
   assert.ok(created.isDisposed);
   assert.is(live(backend), start);
   // Async functions are refused (their tensors would escape the scope).
-  assert.throws(() => tidy((async () => ones([1])) as unknown as () => Tensor), /tidy only works with synchronous functions/);
+  assert.throws(
+    () => tidy((async () => ones([1])) as unknown as () => Tensor),
+    /tidy only works with synchronous functions/,
+  );
   // Tensors made outside any scope live until disposed by hand.
   const free = ones([3]);
   tidy(() => {
@@ -296,7 +341,10 @@ async function assignAndViewChecks(backend: Backend): Promise<void> {
   assert.equal(Array.from(await p.data()), [9, 9, 9]);
   assert.is(live(backend), start + 1);
   tidy(() => {
-    assert.throws(() => p.assign(zeros([4])), /assign: cannot assign a float32 tensor of shape \[4\] to a float32 tensor of shape \[3\]/);
+    assert.throws(
+      () => p.assign(zeros([4])),
+      /assign: cannot assign a float32 tensor of shape \[4\] to a float32 tensor of shape \[3\]/,
+    );
     assert.throws(() => p.assign(zeros([3], 'int32')), /assign: cannot assign a int32 tensor/);
     assert.throws(() => p.assign(zeros([3, 1])), /shape \[3, 1\]/);
   });

@@ -88,10 +88,26 @@ async function runOn(backend: Backend, fn: (...ts: Tensor[]) => Tensor, inputs: 
 }
 
 /** Runs fn on the CPU reference and on WebGPU through the reference harness (shape, dtype and values agree). */
-async function compare(what: string, fn: (...ts: Tensor[]) => Tensor, inputs: Input[], rtol = 1e-5, atol = 1e-6): Promise<Result> {
+async function compare(
+  what: string,
+  fn: (...ts: Tensor[]) => Tensor,
+  inputs: Input[],
+  rtol = 1e-5,
+  atol = 1e-6,
+): Promise<Result> {
   const report = await assertOp(
     await webgpu(),
-    { name: what, inputs: inputs.map((inp) => ({ shape: inp.shape, values: inp.values, dtype: inp.values instanceof Int32Array ? 'int32' : 'float32' })), run: (ts) => fn(...ts), rtol, atol },
+    {
+      name: what,
+      inputs: inputs.map((inp) => ({
+        shape: inp.shape,
+        values: inp.values,
+        dtype: inp.values instanceof Int32Array ? 'int32' : 'float32',
+      })),
+      run: (ts) => fn(...ts),
+      rtol,
+      atol,
+    },
     { reference: cpu },
   );
   const out = report.outputs[0];
@@ -102,10 +118,19 @@ async function compare(what: string, fn: (...ts: Tensor[]) => Tensor, inputs: In
 const rng = new Random(1234);
 const floats = (shape: number[], lo = -2, hi = 2): Input => ({ values: randomArray(rng, size(shape), lo, hi), shape });
 /** Values on a coarse grid (multiples of 0.25) so comparisons and max/min see ties. */
-const gridded = (shape: number[]): Input => ({ values: randomArray(rng, size(shape), -1, 1).map((v) => Math.round(v * 4) / 4), shape });
-const ints = (shape: number[], lo = -9, hi = 9): Input => ({ values: Int32Array.from({ length: size(shape) }, () => lo + rng.int(hi - lo + 1)), shape });
+const gridded = (shape: number[]): Input => ({
+  values: randomArray(rng, size(shape), -1, 1).map((v) => Math.round(v * 4) / 4),
+  shape,
+});
+const ints = (shape: number[], lo = -9, hi = 9): Input => ({
+  values: Int32Array.from({ length: size(shape) }, () => lo + rng.int(hi - lo + 1)),
+  shape,
+});
 /** Away from zero (|x| in [0.5, 2]) with random sign: denominators, reciprocals. */
-const nonZero = (shape: number[]): Input => ({ values: randomArray(rng, size(shape), 0.5, 2).map((v) => (rng.next() < 0.5 ? -v : v)), shape });
+const nonZero = (shape: number[]): Input => ({
+  values: randomArray(rng, size(shape), 0.5, 2).map((v) => (rng.next() < 0.5 ? -v : v)),
+  shape,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Elementwise
@@ -153,20 +178,38 @@ test('affine and clamp match the CPU reference', async () => {
 });
 
 const BROADCAST_PAIRS: [number[], number[]][] = [
-  [[7, 13], [7, 13]],
+  [
+    [7, 13],
+    [7, 13],
+  ],
   [[7, 13], [13]],
   [[13], [7, 13]],
-  [[3, 1, 11], [5, 1]],
+  [
+    [3, 1, 11],
+    [5, 1],
+  ],
   [[1], [4, 4]],
-  [[3, 5, 11], [3, 1, 1]],
-  [[3, 1, 1], [3, 5, 11]],
+  [
+    [3, 5, 11],
+    [3, 1, 1],
+  ],
+  [
+    [3, 1, 1],
+    [3, 5, 11],
+  ],
   [[], [2, 1, 9]],
   [[2, 1, 9], []],
-  [[1, 1], [1, 1]],
+  [
+    [1, 1],
+    [1, 1],
+  ],
   [[], []],
   // vec4 kernels: same shapes, or a single value against a multiple of 4 (broadcasting otherwise falls
   // back to the per-element kernel, as in [4, 13] with [13]).
-  [[4, 13], [4, 13]],
+  [
+    [4, 13],
+    [4, 13],
+  ],
   [[3, 7, 64], []],
   [[1], [3, 7, 64]],
   [[4, 13], [13]],
@@ -178,7 +221,10 @@ test('binary: every op (arithmetic and comparisons) with broadcasting matches th
       const a = gridded(sa);
       const b = op === 'div' ? nonZero(sb) : gridded(sb);
       const r = await compare(`${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, (x, y) => binary(op, x, y), [a, b]);
-      const expectedShape = sa.length >= sb.length ? sa.map((d, i) => Math.max(d, sb[i - (sa.length - sb.length)] ?? 1)) : sb.map((d, i) => Math.max(d, sa[i - (sb.length - sa.length)] ?? 1));
+      const expectedShape =
+        sa.length >= sb.length
+          ? sa.map((d, i) => Math.max(d, sb[i - (sa.length - sb.length)] ?? 1))
+          : sb.map((d, i) => Math.max(d, sa[i - (sb.length - sa.length)] ?? 1));
       assert.equal(r.shape, expectedShape, `${op}: broadcast shape`);
       assert.is(r.dtype, 'float32');
     }
@@ -200,34 +246,86 @@ test('binary: broadcast results are hand-checked on a small case', async () => {
 
 test('binary: int32 arithmetic and comparisons (comparisons return float32)', async () => {
   for (const op of BINARY_OPS) {
-    for (const [sa, sb] of [[[7, 13], [13]], [[3, 1, 11], [5, 1]], [[4], [4]], [[], [2, 1, 9]], [[4, 13], [4, 13]], [[3, 7, 64], []]] as [number[], number[]][]) {
+    for (const [sa, sb] of [
+      [[7, 13], [13]],
+      [
+        [3, 1, 11],
+        [5, 1],
+      ],
+      [[4], [4]],
+      [[], [2, 1, 9]],
+      [
+        [4, 13],
+        [4, 13],
+      ],
+      [[3, 7, 64], []],
+    ] as [number[], number[]][]) {
       const a = ints(sa);
       // Denominators without zero: ±1..9. Integer division truncates toward zero on both backends.
-      const b = op === 'div' ? { values: ints(sb, 1, 9).values.map((v) => (rng.next() < 0.5 ? -v : v)), shape: sb } : ints(sb, -4, 4);
-      const r = await compare(`int32 ${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, (x, y) => binary(op, x, y), [a, b], 0, 0);
+      const b =
+        op === 'div'
+          ? { values: ints(sb, 1, 9).values.map((v) => (rng.next() < 0.5 ? -v : v)), shape: sb }
+          : ints(sb, -4, 4);
+      const r = await compare(
+        `int32 ${op} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`,
+        (x, y) => binary(op, x, y),
+        [a, b],
+        0,
+        0,
+      );
       const comparison = binaryRow(op).comparison === true;
       assert.is(r.dtype, comparison ? 'float32' : 'int32', `int32 ${op} dtype`);
     }
   }
-  const r = await compare('int32 div truncates', div, [{ values: Int32Array.from([7, -7, 7, -7, 1]), shape: [5] }, { values: Int32Array.from([2, 2, -2, -2, 3]), shape: [5] }], 0, 0);
+  const r = await compare(
+    'int32 div truncates',
+    div,
+    [
+      { values: Int32Array.from([7, -7, 7, -7, 1]), shape: [5] },
+      { values: Int32Array.from([2, 2, -2, -2, 3]), shape: [5] },
+    ],
+    0,
+    0,
+  );
   assert.equal(Array.from(r.data), [3, -3, -3, 3, 0]);
 });
 
 test('where: float mask with broadcasting, and int32 branches', async () => {
-  const mask = (shape: number[]): Input => ({ values: Float64Array.from({ length: size(shape) }, () => (rng.next() < 0.5 ? 1 : 0)), shape });
+  const mask = (shape: number[]): Input => ({
+    values: Float64Array.from({ length: size(shape) }, () => (rng.next() < 0.5 ? 1 : 0)),
+    shape,
+  });
   const cases: [number[], number[], number[]][] = [
-    [[7, 13], [7, 13], [7, 13]],
+    [
+      [7, 13],
+      [7, 13],
+      [7, 13],
+    ],
     [[7, 1], [7, 13], [13]],
     [[13], [1], [7, 13]],
-    [[3, 5, 11], [3, 1, 1], [5, 1]],
+    [
+      [3, 5, 11],
+      [3, 1, 1],
+      [5, 1],
+    ],
     [[], [2, 1, 9], [9]],
     [[], [], []],
-    [[4, 13], [4, 13], [4, 13]],
+    [
+      [4, 13],
+      [4, 13],
+      [4, 13],
+    ],
     [[3, 7, 64], [3, 7, 64], [1]],
   ];
   for (const [sc, sa, sb] of cases) {
     await compare(`where ${JSON.stringify([sc, sa, sb])}`, where, [mask(sc), floats(sa), floats(sb)], 0, 0);
-    await compare(`where(int32) ${JSON.stringify([sc, sa, sb])}`, where, [mask(sc), ints(sa, -1000, 1000), ints(sb, -1000, 1000)], 0, 0);
+    await compare(
+      `where(int32) ${JSON.stringify([sc, sa, sb])}`,
+      where,
+      [mask(sc), ints(sa, -1000, 1000), ints(sb, -1000, 1000)],
+      0,
+      0,
+    );
   }
   // A mask made by a comparison, hand-checked.
   const gpu = await webgpu();
@@ -258,12 +356,19 @@ test('reduce: sum/mean/max/min over every single axis, several axes, all axes, k
       await compare(`mean ${tag}`, (t) => mean(t, axes, keepDims), [x], 1e-5, sumTol(165, 2));
       await compare(`max ${tag}`, (t) => max(t, axes, keepDims), [g], 0, 0);
       await compare(`min ${tag}`, (t) => min(t, axes, keepDims), [x], 0, 0);
-      const reduced = axes === undefined ? [0, 1, 2] : (typeof axes === 'number' ? [axes] : axes).map((a) => (a < 0 ? a + 3 : a));
-      const expectedShape = keepDims ? shape.map((d, i) => (reduced.includes(i) ? 1 : d)) : shape.filter((_, i) => !reduced.includes(i));
+      const reduced =
+        axes === undefined ? [0, 1, 2] : (typeof axes === 'number' ? [axes] : axes).map((a) => (a < 0 ? a + 3 : a));
+      const expectedShape = keepDims
+        ? shape.map((d, i) => (reduced.includes(i) ? 1 : d))
+        : shape.filter((_, i) => !reduced.includes(i));
       assert.equal(s.shape, expectedShape, `sum ${tag}: shape`);
     }
   }
-  for (const shape2 of [[7, 13], [1, 1], [2, 1, 9]]) {
+  for (const shape2 of [
+    [7, 13],
+    [1, 1],
+    [2, 1, 9],
+  ]) {
     for (const axis of shape2.map((_, i) => i)) {
       const y = floats(shape2);
       await compare(`sum ${JSON.stringify(shape2)} axis ${axis}`, (t) => sum(t, axis), [y], 1e-5, sumTol(13, 2));
@@ -327,12 +432,35 @@ test('reduce: int32 sum/max/min', async () => {
 });
 
 test('argmax: random inputs on every axis, and ties give the first index', async () => {
-  for (const [shape, axis] of [[[7, 13], -1], [[7, 13], 0], [[3, 5, 11], 1], [[3, 5, 11], 0], [[3, 5, 11], 2], [[2, 1, 9], 1], [[13], 0]] as [number[], number][]) {
-    const r = await compare(`argmax ${JSON.stringify(shape)} axis ${axis}`, (t) => argmax(t, axis), [floats(shape)], 0, 0);
+  for (const [shape, axis] of [
+    [[7, 13], -1],
+    [[7, 13], 0],
+    [[3, 5, 11], 1],
+    [[3, 5, 11], 0],
+    [[3, 5, 11], 2],
+    [[2, 1, 9], 1],
+    [[13], 0],
+  ] as [number[], number][]) {
+    const r = await compare(
+      `argmax ${JSON.stringify(shape)} axis ${axis}`,
+      (t) => argmax(t, axis),
+      [floats(shape)],
+      0,
+      0,
+    );
     assert.is(r.dtype, 'int32');
-    await compare(`argmax with ties ${JSON.stringify(shape)} axis ${axis}`, (t) => argmax(t, axis), [gridded(shape)], 0, 0);
+    await compare(
+      `argmax with ties ${JSON.stringify(shape)} axis ${axis}`,
+      (t) => argmax(t, axis),
+      [gridded(shape)],
+      0,
+      0,
+    );
   }
-  const ties: Input = { values: Float64Array.from([1, 3, 3, 2, 5, 5, 5, 5, 0, -1, 2, 2, -4, -4, -7, -4]), shape: [4, 4] };
+  const ties: Input = {
+    values: Float64Array.from([1, 3, 3, 2, 5, 5, 5, 5, 0, -1, 2, 2, -4, -4, -7, -4]),
+    shape: [4, 4],
+  };
   const gpu = await webgpu();
   for (const backend of [cpu, gpu]) {
     const rows = await runOn(backend, (t) => argmax(t), [ties]);
@@ -349,15 +477,26 @@ test('argmax: random inputs on every axis, and ties give the first index', async
 test('transpose: 2-D, 3-D permutations, default reversal, int32', async () => {
   await compare('transpose [7, 13]', (t) => transpose(t), [floats([7, 13])], 0, 0);
   await compare('transpose [1, 1]', (t) => transpose(t, [1, 0]), [floats([1, 1])], 0, 0);
-  for (const perm of [[2, 0, 1], [1, 0, 2], [0, 2, 1], [2, 1, 0], [0, 1, 2]]) {
+  for (const perm of [
+    [2, 0, 1],
+    [1, 0, 2],
+    [0, 2, 1],
+    [2, 1, 0],
+    [0, 1, 2],
+  ]) {
     const r = await compare(`transpose [3, 5, 11] perm ${perm}`, (t) => transpose(t, perm), [floats([3, 5, 11])], 0, 0);
-    assert.equal(r.shape, perm.map((a) => [3, 5, 11][a]));
+    assert.equal(
+      r.shape,
+      perm.map((a) => [3, 5, 11][a]),
+    );
   }
   await compare('transpose [2, 1, 9] default', (t) => transpose(t), [floats([2, 1, 9])], 0, 0);
   await compare('transpose int32', (t) => transpose(t, [2, 0, 1]), [ints([3, 5, 11])], 0, 0);
   const gpu = await webgpu();
   for (const backend of [cpu, gpu]) {
-    const r = await runOn(backend, (t) => transpose(t), [{ values: Float64Array.from([1, 2, 3, 4, 5, 6]), shape: [2, 3] }]);
+    const r = await runOn(backend, (t) => transpose(t), [
+      { values: Float64Array.from([1, 2, 3, 4, 5, 6]), shape: [2, 3] },
+    ]);
     assert.equal(r.shape, [3, 2]);
     assert.equal(Array.from(r.data), [1, 4, 2, 5, 3, 6], backend.name);
   }
@@ -382,7 +521,10 @@ test('reshape: -1 inferred, shares values, bad shapes throw', async () => {
       tidy(() => {
         const t = zeros([3, 5, 11]);
         assert.throws(() => reshape(t, [-1, 7]), /cannot infer -1 in \[-1, 7\] for 165 elements/);
-        assert.throws(() => reshape(t, [4, 40]), /cannot view \[3, 5, 11\] \(165 elements\) as \[4, 40\] \(160 elements\)/);
+        assert.throws(
+          () => reshape(t, [4, 40]),
+          /cannot view \[3, 5, 11\] \(165 elements\) as \[4, 40\] \(160 elements\)/,
+        );
       }),
     );
   }
@@ -397,10 +539,28 @@ test('logSoftmax matches the CPU reference (2-D, 3-D, 1-D, large logits)', async
   await compare('logSoftmax [13]', logSoftmax, [floats([13], -3, 3)], 1e-5, 1e-5);
   await compare('logSoftmax [1, 1]', logSoftmax, [floats([1, 1])], 1e-5, 1e-5);
   // Stability: exp(1000) overflows without the max subtracted.
-  const big = await compare('logSoftmax large', logSoftmax, [{ values: Float64Array.from([1000, 999, 990, -1000, -1001, -1010]), shape: [2, 3] }], 1e-5, 1e-4);
+  const big = await compare(
+    'logSoftmax large',
+    logSoftmax,
+    [{ values: Float64Array.from([1000, 999, 990, -1000, -1001, -1010]), shape: [2, 3] }],
+    1e-5,
+    1e-4,
+  );
   assert.ok(Array.from(big.data).every(Number.isFinite));
-  assertClose(big.data, [-0.31330, -1.31330, -10.31330, -0.31330, -1.31330, -10.31330], 'logSoftmax large hand values', 1e-4, 1e-4);
-  const probs = await compare('softmax rows sum to 1', (t) => sum(softmax(t), -1), [floats([7, 10], -3, 3)], 1e-5, 1e-5);
+  assertClose(
+    big.data,
+    [-0.3133, -1.3133, -10.3133, -0.3133, -1.3133, -10.3133],
+    'logSoftmax large hand values',
+    1e-4,
+    1e-4,
+  );
+  const probs = await compare(
+    'softmax rows sum to 1',
+    (t) => sum(softmax(t), -1),
+    [floats([7, 10], -3, 3)],
+    1e-5,
+    1e-5,
+  );
   assertClose(probs.data, new Array(7).fill(1), 'softmax rows', 0, 1e-5);
 });
 
@@ -421,7 +581,8 @@ test('softmaxCrossEntropy: forward and gradient (rows 7, cols 10) match the CPU 
     const m = Math.max(...row);
     const z = row.reduce((s, v) => s + Math.exp(v - m), 0);
     expectedLoss += (m + Math.log(z) - row[labels.values[r]]) / rows;
-    for (let j = 0; j < cols; j++) expectedGrad[r * cols + j] = (Math.exp(row[j] - m) / z - (j === labels.values[r] ? 1 : 0)) / rows;
+    for (let j = 0; j < cols; j++)
+      expectedGrad[r * cols + j] = (Math.exp(row[j] - m) / z - (j === labels.values[r] ? 1 : 0)) / rows;
   }
   assertClose(loss.data, [expectedLoss], 'softmaxCrossEntropy vs formula', 1e-5, 1e-6);
   // Gradient w.r.t. the logits through the tape, with dy = 1 and with a seed dy = 2.5.
@@ -434,11 +595,23 @@ test('softmaxCrossEntropy: forward and gradient (rows 7, cols 10) match the CPU 
   assert.equal(g1.shape, [rows, cols]);
   assertClose(g1.data, expectedGrad, 'softmaxCrossEntropy gradient vs formula', 1e-4, 1e-6);
   const g2 = await compare('softmaxCrossEntropy gradient seeded', gradOf(2.5), [logits, labels], 1e-5, 1e-6);
-  assertClose(g2.data, expectedGrad.map((v) => v * 2.5), 'seeded gradient vs formula', 1e-4, 1e-6);
+  assertClose(
+    g2.data,
+    expectedGrad.map((v) => v * 2.5),
+    'seeded gradient vs formula',
+    1e-4,
+    1e-6,
+  );
   // Equivalent to −mean(logSoftmax[label]) built from other ops.
   assert.throws(() => on(cpu, () => softmaxCrossEntropy(zeros([3, 4]), zeros([3]))), /labels must be int32/);
-  assert.throws(() => on(cpu, () => softmaxCrossEntropy(zeros([3, 4]), zeros([2], 'int32'))), /labels of shape \[2\] do not match logits of shape \[3, 4\]/);
-  assert.throws(() => on(cpu, () => softmaxCrossEntropy(zeros([3, 4]), tensor(Int32Array.from([0, 4, 1])))), /label 4 at row 1 is outside \[0, 4\)/);
+  assert.throws(
+    () => on(cpu, () => softmaxCrossEntropy(zeros([3, 4]), zeros([2], 'int32'))),
+    /labels of shape \[2\] do not match logits of shape \[3, 4\]/,
+  );
+  assert.throws(
+    () => on(cpu, () => softmaxCrossEntropy(zeros([3, 4]), tensor(Int32Array.from([0, 4, 1])))),
+    /label 4 at row 1 is outside \[0, 4\)/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -515,7 +688,11 @@ test('tensor creation from nested arrays, flat arrays with a shape, scalars', as
       [1, 2, 3],
       [4, 5, 6],
     ]);
-    const t3 = tensor([[[1], [2]], [[3], [4]], [[5], [6]]]);
+    const t3 = tensor([
+      [[1], [2]],
+      [[3], [4]],
+      [[5], [6]],
+    ]);
     assert.equal([...t3.shape], [3, 2, 1]);
     assert.equal(Array.from(await t3.data()), [1, 2, 3, 4, 5, 6]);
     const flat = tensor([1, 2, 3, 4, 5, 6], [3, 2]);
@@ -524,7 +701,14 @@ test('tensor creation from nested arrays, flat arrays with a shape, scalars', as
       [3, 4],
       [5, 6],
     ]);
-    const ints32 = tensor([[1, -2], [3, 4]], undefined, 'int32');
+    const ints32 = tensor(
+      [
+        [1, -2],
+        [3, 4],
+      ],
+      undefined,
+      'int32',
+    );
     assert.is(ints32.dtype, 'int32');
     assert.ok((await ints32.data()) instanceof Int32Array);
     const s = scalar(2.5);
@@ -553,7 +737,10 @@ test('Random: same seed gives the same numbers, on both backends (rand, randn)',
   const seqB = Array.from({ length: 20 }, () => b.next());
   assert.equal(seqA, seqB);
   assert.ok(seqA.every((v) => v >= 0 && v < 1));
-  assert.not.equal(seqA, Array.from({ length: 20 }, () => new Random(43).next()));
+  assert.not.equal(
+    seqA,
+    Array.from({ length: 20 }, () => new Random(43).next()),
+  );
 
   const gpu = await webgpu();
   const draw = async (backend: Backend, seed: number) => {
@@ -594,7 +781,15 @@ test('errors: broadcasting failure names both shapes and the op', async () => {
     tidy(() => {
       const a = zeros([2, 3]);
       const b = zeros([4]);
-      for (const [name, f] of [['add', add], ['mul', mul], ['maximum', maximum], ['lt', lt], ['eq', eq], ['ne', ne], ['le', le]] as const) {
+      for (const [name, f] of [
+        ['add', add],
+        ['mul', mul],
+        ['maximum', maximum],
+        ['lt', lt],
+        ['eq', eq],
+        ['ne', ne],
+        ['le', le],
+      ] as const) {
         try {
           f(a, b);
           assert.unreachable(`${name} of [2, 3] and [4] should throw`);

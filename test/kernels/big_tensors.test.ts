@@ -84,7 +84,10 @@ test('conv2d forward and both VJPs in chunks of images: odd rows (scratch copies
 });
 
 test('max and average pooling, forward and backward, in chunks of images', async () => {
-  for (const [shape, kernel, stride] of [[[7, 3, 9, 9], 2, 2], [[5, 2, 11, 11], 3, 2]] as const) {
+  for (const [shape, kernel, stride] of [
+    [[7, 3, 9, 9], 2, 2],
+    [[5, 2, 11, 11], 3, 2],
+  ] as const) {
     const s = pool2dShape([...shape], kernel, stride, 'test');
     const yShape = [s.batch, s.channels, s.outHeight, s.outWidth];
     await check({
@@ -103,7 +106,10 @@ test('max and average pooling, forward and backward, in chunks of images', async
 });
 
 test('batch norm (statistics merged over chunks of images, the normalisation) and its VJP', async () => {
-  for (const shape of [[9, 3, 7, 7], [9, 2, 8, 8]]) {
+  for (const shape of [
+    [9, 3, 7, 7],
+    [9, 2, 8, 8],
+  ]) {
     await check({
       name: `batchNormTrain [${shape}]`,
       inputs: [{ shape, lo: 2, hi: 5 }, { shape: [shape[1]] }, { shape: [shape[1]] }, { shape }],
@@ -120,9 +126,22 @@ test('batch norm (statistics merged over chunks of images, the normalisation) an
 });
 
 test('matmul in chunks: of the batch, of the rows of A, and of the shared rows k of Aᵀ·B (summed)', async () => {
-  await check({ name: 'matmul batched [5,30,11]·[5,11,9]', inputs: [{ shape: [5, 30, 11] }, { shape: [5, 11, 9] }], run: ([a, b]) => matmul(a, b) });
-  await check({ name: 'matmul [301,7]·[5,7]ᵀ', inputs: [{ shape: [301, 7] }, { shape: [5, 7] }], run: ([a, b]) => matmul(a, b, { transB: true }) });
-  await check({ name: 'matmul [301,7]ᵀ·[301,5]', inputs: [{ shape: [301, 7] }, { shape: [301, 5] }], run: ([a, b]) => matmul(a, b, { transA: true }), atol: 1e-4 });
+  await check({
+    name: 'matmul batched [5,30,11]·[5,11,9]',
+    inputs: [{ shape: [5, 30, 11] }, { shape: [5, 11, 9] }],
+    run: ([a, b]) => matmul(a, b),
+  });
+  await check({
+    name: 'matmul [301,7]·[5,7]ᵀ',
+    inputs: [{ shape: [301, 7] }, { shape: [5, 7] }],
+    run: ([a, b]) => matmul(a, b, { transB: true }),
+  });
+  await check({
+    name: 'matmul [301,7]ᵀ·[301,5]',
+    inputs: [{ shape: [301, 7] }, { shape: [301, 5] }],
+    run: ([a, b]) => matmul(a, b, { transA: true }),
+    atol: 1e-4,
+  });
 });
 
 test('elementwise ops (unary, affine, clamp, binary with and without broadcasting, where, fill, cast) in chunks', async () => {
@@ -131,12 +150,23 @@ test('elementwise ops (unary, affine, clamp, binary with and without broadcastin
     await check({
       name: `unary ops on [${len}]`,
       inputs: [{ shape: [len], lo: 0.1, hi: 2 }],
-      run: ([x], b) => [...UNARY_OPS.map((op) => Tensor.fromStorage(b, b.unary(op, x.storage, len), [len], 'float32')), affine(x, 2, -1), clamp(x, 0.5, 1.5)],
+      run: ([x], b) => [
+        ...UNARY_OPS.map((op) => Tensor.fromStorage(b, b.unary(op, x.storage, len), [len], 'float32')),
+        affine(x, 2, -1),
+        clamp(x, 0.5, 1.5),
+      ],
     });
     await check({
       name: `binary and where on [${len}]`,
       inputs: [{ shape: [len] }, { shape: [len] }, { shape: [] }],
-      run: ([a, b, c]) => [add(a, b), mul(a, c), gt(a, b), where(gt(a, b), a, b), add(a, full([len], 0.25)), cast(affine(a, 100, 0), 'int32')],
+      run: ([a, b, c]) => [
+        add(a, b),
+        mul(a, c),
+        gt(a, b),
+        where(gt(a, b), a, b),
+        add(a, full([len], 0.25)),
+        cast(affine(a, 100, 0), 'int32'),
+      ],
     });
   }
   await check({
@@ -149,7 +179,10 @@ test('elementwise ops (unary, affine, clamp, binary with and without broadcastin
 test('softmax cross-entropy (sums over chunks of rows), its gradient and log-softmax', async () => {
   await check({
     name: 'softmaxCrossEntropy [301,10]',
-    inputs: [{ shape: [301, 10], lo: -3, hi: 3 }, { shape: [301], dtype: 'int32', lo: 0, hi: 10 }],
+    inputs: [
+      { shape: [301, 10], lo: -3, hi: 3 },
+      { shape: [301], dtype: 'int32', lo: 0, hi: 10 },
+    ],
     run: ([logits, labels]) => {
       const tape = new Tape();
       const loss = tape.record(() => softmaxCrossEntropy(logits, labels));
@@ -162,7 +195,17 @@ test('reductions over the chunked axis (combined) and over others (rows of the r
   await check({
     name: 'reductions of [9,5,31]',
     inputs: [{ shape: [9, 5, 31] }],
-    run: ([x]) => [sum(x), sum(x, 0), sum(x, [0, 2]), sum(x, [1, 2]), max(x, 0), min(x, [0, 1]), max(x, 2), cast(argmax(x, 2), 'float32'), transpose(x, [0, 2, 1])],
+    run: ([x]) => [
+      sum(x),
+      sum(x, 0),
+      sum(x, [0, 2]),
+      sum(x, [1, 2]),
+      max(x, 0),
+      min(x, [0, 1]),
+      max(x, 2),
+      cast(argmax(x, 2), 'float32'),
+      transpose(x, [0, 2, 1]),
+    ],
     atol: 1e-4,
   });
 });
@@ -186,7 +229,14 @@ test('SGD updates a parameter over the limit in chunks', async () => {
 test('an op that cannot be chunked is refused with one line naming the limit', async () => {
   const gpu = await limited(LIMIT);
   const x = put(gpu, new Float32Array(3 * 700), [3, 700]);
-  assert.throws(() => on(gpu, () => transpose(x, [1, 0])), (e: Error) => e instanceof DeviceLimitError && /^a tensor of [0-9.]+ MiB \(\d+ bytes\) is over this WebGPU device's maxStorageBufferBindingSize of 0\.0 MiB \(4096 bytes\)$/.test(e.message));
+  assert.throws(
+    () => on(gpu, () => transpose(x, [1, 0])),
+    (e: Error) =>
+      e instanceof DeviceLimitError &&
+      /^a tensor of [0-9.]+ MiB \(\d+ bytes\) is over this WebGPU device's maxStorageBufferBindingSize of 0\.0 MiB \(4096 bytes\)$/.test(
+        e.message,
+      ),
+  );
   x.dispose();
 });
 
@@ -214,8 +264,13 @@ test('one SmallCNN training step with its first activations over a 1 MiB limit e
   };
   const chunked = await step(2 ** 20);
   const whole = await step(null);
-  assert.ok(Math.abs(chunked.loss - whole.loss) <= 1e-5 * Math.abs(whole.loss), `loss ${chunked.loss} vs ${whole.loss}`);
-  chunked.params.forEach((p, i) => assertClose(p, whole.params[i], `parameter ${i} after the step`, 1e-4, 1e-6 * Math.max(1, maxAbs(whole.params[i]))));
+  assert.ok(
+    Math.abs(chunked.loss - whole.loss) <= 1e-5 * Math.abs(whole.loss),
+    `loss ${chunked.loss} vs ${whole.loss}`,
+  );
+  chunked.params.forEach((p, i) =>
+    assertClose(p, whole.params[i], `parameter ${i} after the step`, 1e-4, 1e-6 * Math.max(1, maxAbs(whole.params[i]))),
+  );
 });
 
 test("at the device's own limit: ReLU and a row sum of a tensor over maxStorageBufferBindingSize match the CPU on a sample", async () => {
@@ -236,7 +291,10 @@ test("at the device's own limit: ReLU and a row sum of a tensor over maxStorageB
   for (const row of [0, Math.floor(rows / 2), rows - 1]) {
     let total = 0;
     for (let j = 0; j < cols; j++) total += Math.max(data[row * cols + j], 0);
-    assert.ok(Math.abs(sums[row] - total) <= 1e-4 * Math.max(1, Math.abs(total)), `row ${row}: ${sums[row]} vs ${total}`);
+    assert.ok(
+      Math.abs(sums[row] - total) <= 1e-4 * Math.max(1, Math.abs(total)),
+      `row ${row}: ${sums[row]} vs ${total}`,
+    );
   }
   for (const t of [x, r, rowSums]) t.dispose();
 });

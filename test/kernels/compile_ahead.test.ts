@@ -20,8 +20,9 @@ import { parseMethod, threatModel } from '../../yopo/defaults.js';
 async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T | Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
   const set = (values: Record<string, string | undefined>) => {
-    for (const [k, v] of Object.entries(values)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(values))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   };
   set(vars);
   try {
@@ -31,7 +32,15 @@ async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T 
   }
 }
 
-const adapter = (description: string): AdapterDescription => ({ vendor: 'mesa', architecture: '', device: '', description, isSoftware: true, limits: {}, features: [] });
+const adapter = (description: string): AdapterDescription => ({
+  vendor: 'mesa',
+  architecture: '',
+  device: '',
+  description,
+  isSoftware: true,
+  limits: {},
+  features: [],
+});
 
 test('compiling ahead is wanted on lavapipe with Mesa cache on, and YOPO_COMPILE_AHEAD overrides', async () => {
   const lavapipe = adapter('llvmpipe (LLVM 19.1.7, 256 bits)');
@@ -42,14 +51,22 @@ test('compiling ahead is wanted on lavapipe with Mesa cache on, and YOPO_COMPILE
     assert.not.ok(compileAheadState(null).on);
   });
   await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: 'true' }, () =>
-    assert.equal(compileAheadState(lavapipe), { on: false, why: "Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE)" }),
+    assert.equal(compileAheadState(lavapipe), {
+      on: false,
+      why: "Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE)",
+    }),
   );
   await withEnv({ [COMPILE_AHEAD_ENV]: undefined, MESA_SHADER_CACHE_DISABLE: undefined }, () =>
-    assert.equal(compileAheadState(adapter('NVIDIA H200')), { on: false, why: 'this driver compiles a pipeline when it is created' }),
+    assert.equal(compileAheadState(adapter('NVIDIA H200')), {
+      on: false,
+      why: 'this driver compiles a pipeline when it is created',
+    }),
   );
   await withEnv({ [COMPILE_AHEAD_ENV]: 'off' }, () => assert.not.ok(compileAheadState(lavapipe).on));
   await withEnv({ [COMPILE_AHEAD_ENV]: 'on' }, () => assert.ok(compileAheadState(adapter('NVIDIA H200')).on));
-  await withEnv({ [COMPILE_AHEAD_ENV]: 'yes' }, () => assert.throws(() => compileAheadState(lavapipe).on, /YOPO_COMPILE_AHEAD='yes': expected 'on' or 'off'/));
+  await withEnv({ [COMPILE_AHEAD_ENV]: 'yes' }, () =>
+    assert.throws(() => compileAheadState(lavapipe).on, /YOPO_COMPILE_AHEAD='yes': expected 'on' or 'off'/),
+  );
 });
 
 test('bindingsOf reads storage and uniform bindings from WGSL', () => {
@@ -64,7 +81,9 @@ test('bindingsOf reads storage and uniform bindings from WGSL', () => {
 });
 
 /** One natural SmallCNN step (batch 4) on a fresh backend; the parameters after it, and every program the step made. */
-async function naturalStep(backend: WebGPUBackend): Promise<{ params: Float32Array[]; programs: { name: string; code: string }[] }> {
+async function naturalStep(
+  backend: WebGPUBackend,
+): Promise<{ params: Float32Array[]; programs: { name: string; code: string }[] }> {
   setBackend(backend);
   const gpu = backend.gpu;
   const programs: { name: string; code: string }[] = [];
@@ -77,8 +96,15 @@ async function naturalStep(backend: WebGPUBackend): Promise<{ params: Float32Arr
   };
   const model = new SmallCNN(new Random(7));
   const rng = new Random(8);
-  const x = tensor(Float32Array.from({ length: 4 * 784 }, () => rng.next()), [4, 1, 28, 28]);
-  const y = tensor(Int32Array.from({ length: 4 }, () => rng.int(10)), [4], 'int32');
+  const x = tensor(
+    Float32Array.from({ length: 4 * 784 }, () => rng.next()),
+    [4, 1, 28, 28],
+  );
+  const y = tensor(
+    Int32Array.from({ length: 4 }, () => rng.int(10)),
+    [4],
+    'int32',
+  );
   const method = parseMethod('natural', threatModel('mnist'));
   method.init(model, { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   const out = method.step(model, x, y, new Random(9));
@@ -124,12 +150,24 @@ test('a kernel the scratch bindings do not fit stops compiling ahead with an err
   const main = '@compute @workgroup_size(8) fn main(@builtin(global_invocation_id) id: vec3u) { y[id.x] = x[id.x]; }';
   // Binding 1 is declared with its attributes the other way round, which bindingsOf does not read.
   const unbound = declared + '@binding(1) @group(0) var<storage, read> x: array<f32>;\n' + main;
-  helper.compile([{ name: 'first', code: unbound }, { name: 'unbound', code: unbound }], Promise.resolve());
+  helper.compile(
+    [
+      { name: 'first', code: unbound },
+      { name: 'unbound', code: unbound },
+    ],
+    Promise.resolve(),
+  );
   await helper.idle();
   assert.match(helper.error?.message ?? '', /compiling ahead on the second device failed \(one of: unbound\)/);
   assert.is(helper.compiled, 0);
   // Stopped: later programs are not taken.
-  helper.compile([{ name: 'a', code: declared + main.replace('x[id.x]', '1.0') }, { name: 'b', code: declared + main.replace('x[id.x]', '2.0') }], Promise.resolve());
+  helper.compile(
+    [
+      { name: 'a', code: declared + main.replace('x[id.x]', '1.0') },
+      { name: 'b', code: declared + main.replace('x[id.x]', '2.0') },
+    ],
+    Promise.resolve(),
+  );
   await helper.idle();
   assert.is(helper.compiled, 0);
   helper.dispose();
@@ -141,7 +179,11 @@ test('the index of compiled programs persists across processes, per Mesa cache f
     const env = { YOPO_TUNE_CACHE: dir, MESA_SHADER_CACHE_DIR: '/tmp/mesa-a' };
     const path = compiledIndexPath('mesa|llvmpipe', env);
     assert.ok(path.startsWith(dir), path);
-    assert.is.not(compiledIndexPath('mesa|llvmpipe', { ...env, MESA_SHADER_CACHE_DIR: '/tmp/mesa-b' }), path, 'another Mesa cache, another index');
+    assert.is.not(
+      compiledIndexPath('mesa|llvmpipe', { ...env, MESA_SHADER_CACHE_DIR: '/tmp/mesa-b' }),
+      path,
+      'another Mesa cache, another index',
+    );
     const index = fileCompiledIndex(path);
     assert.not.ok(index.has('fn main() {}'));
     index.add(['fn main() {}', 'fn main() {}', 'fn other() {}']);
@@ -162,14 +204,25 @@ test('the index of compiled programs persists across processes, per Mesa cache f
 
 test('programs the index knows are left to the main queue; the rest are added once the main queue is done', async () => {
   const known = new Set<string>(['b', 'c']);
-  const index = { has: (code: string) => known.has(code), add: (codes: readonly string[]) => codes.forEach((c) => known.add(c)) };
+  const index = {
+    has: (code: string) => known.has(code),
+    add: (codes: readonly string[]) => codes.forEach((c) => known.add(c)),
+  };
   const helper = new CompileAhead((await requestWebGPU()).device, index);
   const program = (value: number) => `@group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(8) fn main(@builtin(global_invocation_id) id: vec3u) { y[id.x] = ${value}.0; }`;
   let finish!: () => void;
   const mainDone = new Promise<void>((resolve) => (finish = resolve));
   // Only 'a' and one fresh program are new: the main queue takes the first, this device the other.
-  helper.compile([{ name: 'a', code: program(1) }, { name: 'b', code: 'b' }, { name: 'c', code: 'c' }, { name: 'd', code: program(2) }], mainDone);
+  helper.compile(
+    [
+      { name: 'a', code: program(1) },
+      { name: 'b', code: 'b' },
+      { name: 'c', code: 'c' },
+      { name: 'd', code: program(2) },
+    ],
+    mainDone,
+  );
   await helper.idle();
   assert.is(helper.error, null);
   assert.is(helper.compiled, 1);
@@ -179,7 +232,13 @@ test('programs the index knows are left to the main queue; the rest are added on
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.ok(known.has(program(1)) && known.has(program(2)));
   // Everything known now: nothing to compile ahead.
-  helper.compile([{ name: 'a', code: program(1) }, { name: 'd', code: program(2) }], Promise.resolve());
+  helper.compile(
+    [
+      { name: 'a', code: program(1) },
+      { name: 'd', code: program(2) },
+    ],
+    Promise.resolve(),
+  );
   await helper.idle();
   assert.is(helper.compiled, 1);
   helper.dispose();

@@ -6,10 +6,35 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, CpuBackend, Random, Tape, Tensor, conv2d, conv2dInputGradient, convAscentBase, convHamiltonianGradient, convHamiltonianGradientFrom, keep, rand, randn, relu, setBackend, tensor, tidy } from '../../engine/index.js';
+import {
+  type Backend,
+  CpuBackend,
+  Random,
+  Tape,
+  Tensor,
+  conv2d,
+  conv2dInputGradient,
+  convAscentBase,
+  convHamiltonianGradient,
+  convHamiltonianGradientFrom,
+  keep,
+  rand,
+  randn,
+  relu,
+  setBackend,
+  tensor,
+  tidy,
+} from '../../engine/index.js';
 import type { Conv2dShape } from '../../engine/index.js';
 import { Classifier, Conv2d, SmallCNN } from '../../nn/index.js';
-import { firstLayerAdversary, hamiltonianGradientWrtEta, innerStep, linearFirstLayer, linearFirstLayerCotangent, yopo } from '../../yopo/index.js';
+import {
+  firstLayerAdversary,
+  hamiltonianGradientWrtEta,
+  innerStep,
+  linearFirstLayer,
+  linearFirstLayerCotangent,
+  yopo,
+} from '../../yopo/index.js';
 import { assertClose, assertOp, cpu, maxAbs, webgpu } from '../helpers.js';
 
 /** A first layer alone: conv (with or without bias), then ReLU or not. rest is never called here. */
@@ -18,10 +43,20 @@ class FirstLayerOnly extends Classifier {
   readonly classes = 1;
   readonly conv: Conv2d;
 
-  constructor(readonly c: Case, seed: number) {
+  constructor(
+    readonly c: Case,
+    seed: number,
+  ) {
     super();
     this.inputShape = [c.inChannels, c.size, c.size];
-    this.conv = this.registerModule('conv', new Conv2d(c.inChannels, c.outChannels, c.kernel, new Random(seed), { stride: c.stride, padding: c.padding, bias: c.bias }));
+    this.conv = this.registerModule(
+      'conv',
+      new Conv2d(c.inChannels, c.outChannels, c.kernel, new Random(seed), {
+        stride: c.stride,
+        padding: c.padding,
+        bias: c.bias,
+      }),
+    );
   }
   firstLayer(x: Tensor): Tensor {
     const z = this.conv.forward(x);
@@ -50,7 +85,8 @@ interface Case {
   relu: boolean;
 }
 
-const describe = (c: Case) => `${c.inChannels}→${c.outChannels} ${c.kernel}x${c.kernel} s${c.stride} p${c.padding} on ${c.size}x${c.size}${c.bias ? ' +bias' : ''}${c.relu ? ' +ReLU' : ''}`;
+const describe = (c: Case) =>
+  `${c.inChannels}→${c.outChannels} ${c.kernel}x${c.kernel} s${c.stride} p${c.padding} on ${c.size}x${c.size}${c.bias ? ' +bias' : ''}${c.relu ? ' +ReLU' : ''}`;
 
 const BATCH = 3;
 const CASES: Case[] = [
@@ -81,7 +117,12 @@ function inputs(c: Case, seed: number): { x: Tensor; eta: Tensor; p: Tensor; pSh
   });
   const out = Math.floor((c.size + 2 * c.padding - c.kernel) / c.stride) + 1;
   const pShape = [BATCH, c.outChannels, out, out];
-  return { x: tensor(pixels, [BATCH, c.inChannels, c.size, c.size]), eta: rand([BATCH, c.inChannels, c.size, c.size], rng, -EPS, EPS), p: randn(pShape, rng), pShape };
+  return {
+    x: tensor(pixels, [BATCH, c.inChannels, c.size, c.size]),
+    eta: rand([BATCH, c.inChannels, c.size, c.size], rng, -EPS, EPS),
+    p: randn(pShape, rng),
+    pShape,
+  };
 }
 
 test('the fused kernels match the CPU reference (g and the L∞ step) on odd shapes', async () => {
@@ -93,27 +134,60 @@ test('the fused kernels match the CPU reference (g and the L∞ step) on odd sha
     const b = conv.bias ? await conv.bias.data() : null;
     const out = Math.floor((c.size + 2 * c.padding - c.kernel) / c.stride) + 1;
     const xShape = [BATCH, c.inChannels, c.size, c.size];
-    const s = { batch: BATCH, inChannels: c.inChannels, inHeight: c.size, inWidth: c.size, outChannels: c.outChannels, outHeight: out, outWidth: out, kernelHeight: c.kernel, kernelWidth: c.kernel, stride: c.stride, padding: c.padding };
+    const s = {
+      batch: BATCH,
+      inChannels: c.inChannels,
+      inHeight: c.size,
+      inWidth: c.size,
+      outChannels: c.outChannels,
+      outHeight: out,
+      outWidth: out,
+      kernelHeight: c.kernel,
+      kernelWidth: c.kernel,
+      stride: c.stride,
+      padding: c.padding,
+    };
     const kIn = c.outChannels * c.kernel * c.kernel;
-    const report = await assertOp(gpu, {
-      name: `convAscent ${describe(c)}`,
-      inputs: [{ shape: xShape, lo: -0.2, hi: 1.2 }, { shape: xShape, lo: -EPS, hi: EPS }, { shape: [BATCH, c.outChannels, out, out] }, { values: w, shape: conv.weight.shape }, ...(b ? [{ values: b, shape: [c.outChannels] }] : [])],
-      run: ([x, eta, p, wt, bias], be: Backend) => {
-        const at = (o: 'gradient' | 'linfStep') => be.convAscent(x.storage, eta.storage, p.storage, wt.storage, bias?.storage ?? null, s, { relu: c.relu, output: o, sigma: SIGMA, eps: EPS });
-        return [at('gradient'), at('linfStep')].map((st) => Tensor.fromStorage(be, st, xShape, 'float32'));
+    const report = await assertOp(
+      gpu,
+      {
+        name: `convAscent ${describe(c)}`,
+        inputs: [
+          { shape: xShape, lo: -0.2, hi: 1.2 },
+          { shape: xShape, lo: -EPS, hi: EPS },
+          { shape: [BATCH, c.outChannels, out, out] },
+          { values: w, shape: conv.weight.shape },
+          ...(b ? [{ values: b, shape: [c.outChannels] }] : []),
+        ],
+        run: ([x, eta, p, wt, bias], be: Backend) => {
+          const at = (o: 'gradient' | 'linfStep') =>
+            be.convAscent(x.storage, eta.storage, p.storage, wt.storage, bias?.storage ?? null, s, {
+              relu: c.relu,
+              output: o,
+              sigma: SIGMA,
+              eps: EPS,
+            });
+          return [at('gradient'), at('linfStep')].map((st) => Tensor.fromStorage(be, st, xShape, 'float32'));
+        },
+        rtol: 1e-4,
+        atol: [2e-6 * kIn + 1e-6, 1e-6],
       },
-      rtol: 1e-4,
-      atol: [2e-6 * kIn + 1e-6, 1e-6],
-    }, { seed: 20 + k, reference: cpu });
+      { seed: 20 + k, reference: cpu },
+    );
     assert.ok(maxAbs(report.expected[0]) > 0, `${describe(c)}: the reference gradient is all zeros`);
     model.dispose();
   }
 });
 
-
 /** Runs `steps` inner steps fused ('auto') and op by op ('generic') from the same η, comparing g at every
  *  step (at the op-by-op η) and η after each; returns the final η of the op-by-op path (host copy). */
-async function compareTrajectories(backend: Backend, c: Case, seed: number, norm: 'linf' | 'l2', steps: number): Promise<Float32Array> {
+async function compareTrajectories(
+  backend: Backend,
+  c: Case,
+  seed: number,
+  norm: 'linf' | 'l2',
+  steps: number,
+): Promise<Float32Array> {
   setBackend(backend);
   const model = new FirstLayerOnly(c, seed);
   const { x, eta, p } = inputs(c, seed + 1);
@@ -122,11 +196,17 @@ async function compareTrajectories(backend: Backend, c: Case, seed: number, norm
   let generic = eta;
   const what = `${backend.name} ${norm} ${describe(c)}`;
   // The clip mask is active: x + η starts outside [0, 1] at some pixels.
-  assert.ok(x0.some((v, i) => v + eta0[i] < 0 || v + eta0[i] > 1), `${what}: x + η never leaves [0, 1]`);
+  assert.ok(
+    x0.some((v, i) => v + eta0[i] < 0 || v + eta0[i] > 1),
+    `${what}: x + η never leaves [0, 1]`,
+  );
   const sigma = norm === 'linf' ? SIGMA : 0.5;
   const eps = norm === 'linf' ? EPS : 1.5;
   for (let s = 0; s < steps; s++) {
-    const [gFused, gGeneric] = tidy(() => [convHamiltonianGradient(x, generic, p, model.firstLayerConv()), hamiltonianGradientWrtEta(model, x, generic, p)]);
+    const [gFused, gGeneric] = tidy(() => [
+      convHamiltonianGradient(x, generic, p, model.firstLayerConv()),
+      hamiltonianGradientWrtEta(model, x, generic, p),
+    ]);
     const expected = await gGeneric.data();
     const scale = maxAbs(expected);
     assert.ok(scale > 0, `${what}: the gradient is not all zeros`);
@@ -157,7 +237,10 @@ for (const norm of ['linf', 'l2'] as const) {
         const eta = await compareTrajectories(backend, c, 30 + k, norm, 4);
         if (norm !== 'linf') continue;
         // The ε-ball projection was active: some |η| at ε.
-        assert.ok(eta.some((v) => Math.abs(Math.abs(v) - EPS) < 1e-7), `${describe(c)}: no η reached ε`);
+        assert.ok(
+          eta.some((v) => Math.abs(Math.abs(v) - EPS) < 1e-7),
+          `${describe(c)}: no η reached ε`,
+        );
       }
     }
   });
@@ -166,7 +249,10 @@ for (const norm of ['linf', 'l2'] as const) {
 test('dispatches per inner step: two with a ReLU, one for a bare conv (L∞), against the op-by-op count', async () => {
   const gpu = await webgpu();
   setBackend(gpu);
-  for (const [k, expected] of [[0, 2], [1, 1]] as const) {
+  for (const [k, expected] of [
+    [0, 2],
+    [1, 1],
+  ] as const) {
     const c = CASES[k];
     const model = new FirstLayerOnly(c, 40 + k);
     const { x, eta, p } = inputs(c, 41 + k);
@@ -201,7 +287,19 @@ test('from a base: the ReLU bits, Wᵀ(p ⊙ m) and the corrected step match the
     // With a bias, shifted down so that most ReLU bits are off: pixels no bit reaches must get exactly 0.
     const hb = conv.bias ? Float32Array.from(await conv.bias.data(), (v) => v - 0.4) : null;
     const out = pShape[2];
-    const s: Conv2dShape = { batch: BATCH, inChannels: c.inChannels, inHeight: c.size, inWidth: c.size, outChannels: c.outChannels, outHeight: out, outWidth: out, kernelHeight: c.kernel, kernelWidth: c.kernel, stride: c.stride, padding: c.padding };
+    const s: Conv2dShape = {
+      batch: BATCH,
+      inChannels: c.inChannels,
+      inHeight: c.size,
+      inWidth: c.size,
+      outChannels: c.outChannels,
+      outHeight: out,
+      outWidth: out,
+      kernelHeight: c.kernel,
+      kernelWidth: c.kernel,
+      stride: c.stride,
+      padding: c.padding,
+    };
     const words = Math.ceil(c.outChannels / 32);
     const rng = new Random(102 + k);
     // An arbitrary base: random bits (about half of them differ from the step's own) and a random g₀.
@@ -210,28 +308,44 @@ test('from a base: the ReLU bits, Wᵀ(p ⊙ m) and the corrected step match the
     const results: Record<string, Float32Array | Int32Array>[] = [];
     for (const be of [gpu, ref]) {
       const up = (a: Float32Array | Int32Array) => be.upload(a, a instanceof Int32Array ? 'int32' : 'float32');
-      const [X, E, Pp, Wt, B0, G0] = [hx as Float32Array, heta as Float32Array, hp as Float32Array, hw as Float32Array, bits0, g0].map(up);
+      const [X, E, Pp, Wt, B0, G0] = [
+        hx as Float32Array,
+        heta as Float32Array,
+        hp as Float32Array,
+        hw as Float32Array,
+        bits0,
+        g0,
+      ].map(up);
       const Bias = hb ? up(hb as Float32Array) : null;
       const bits = be.convReluBits(X, E, Wt, Bias, s);
       const masked = be.convMaskedInputGradient(Pp, B0, Wt, s);
-      const from = (output: 'gradient' | 'linfStep') => be.convAscentFrom(X, E, Pp, Wt, Bias, B0, G0, s, { output, sigma: SIGMA, eps: EPS });
+      const from = (output: 'gradient' | 'linfStep') =>
+        be.convAscentFrom(X, E, Pp, Wt, Bias, B0, G0, s, { output, sigma: SIGMA, eps: EPS });
       results.push({
         bits: (await be.read(bits, 'int32', bits0.length)) as Int32Array,
         masked: (await be.read(masked, 'float32', hx.length)) as Float32Array,
         // WebGPU compiles g alone (the L2 path) for two cases: its tile code is the step's, and each
         // shape's correction kernel takes LLVM seconds on an empty cache (docs/notes/first-layer.md;
         // the step's end is shared with the fused kernel, tested above for both outputs).
-        ...(be === ref || GRADIENT_ON_GPU.includes(k) ? { gradient: (await be.read(from('gradient'), 'float32', hx.length)) as Float32Array } : {}),
+        ...(be === ref || GRADIENT_ON_GPU.includes(k)
+          ? { gradient: (await be.read(from('gradient'), 'float32', hx.length)) as Float32Array }
+          : {}),
         step: (await be.read(from('linfStep'), 'float32', hx.length)) as Float32Array,
       });
     }
     const [ours, want] = results;
     const what = describe(c);
     assert.equal(Array.from(ours.bits), Array.from(want.bits), `${what}: ReLU bits`);
-    assert.ok(Array.from(want.bits).some((v) => v !== 0), `${what}: some bits set`);
-    unreached += Array.from(want.gradient).filter((v, i) => v === 0 && g0[i] !== 0 && heta[i] + hx[i] >= 0 && heta[i] + hx[i] <= 1).length;
+    assert.ok(
+      Array.from(want.bits).some((v) => v !== 0),
+      `${what}: some bits set`,
+    );
+    unreached += Array.from(want.gradient).filter(
+      (v, i) => v === 0 && g0[i] !== 0 && heta[i] + hx[i] >= 0 && heta[i] + hx[i] <= 1,
+    ).length;
     assertClose(ours.masked, want.masked, `${what}: Wᵀ(p ⊙ m)`, 1e-4, 1e-6 * maxAbs(want.masked));
-    if (ours.gradient) assertClose(ours.gradient, want.gradient, `${what}: corrected g`, 1e-4, 1e-6 * maxAbs(want.gradient));
+    if (ours.gradient)
+      assertClose(ours.gradient, want.gradient, `${what}: corrected g`, 1e-4, 1e-6 * maxAbs(want.gradient));
     assertClose(ours.step, want.step, `${what}: L∞ step from the base`, 1e-5, 1e-6);
     for (const t of [x, eta, p]) t.dispose();
     model.dispose();
@@ -259,7 +373,7 @@ test('from the base at the same η and p, the step equals the fused step (CPU re
 
 const LINEAR = CASES.flatMap((c, k) => (c.relu ? [] : [k]));
 
-test('conv2dInputGradient is the tape\'s VJP of conv2d w.r.t. its input, and checks dy\'s shape', async () => {
+test("conv2dInputGradient is the tape's VJP of conv2d w.r.t. its input, and checks dy's shape", async () => {
   for (const backend of [await webgpu(), new CpuBackend()]) {
     setBackend(backend);
     // Every linear case on the CPU; on WebGPU (a new shape compiles its conv kernels) the first.
@@ -271,12 +385,18 @@ test('conv2dInputGradient is the tape\'s VJP of conv2d w.r.t. its input, and che
       const [direct, taped] = tidy(() => {
         const tape = new Tape();
         const z = tape.record(() => conv2d(x, conv.weight, conv.bias, { stride: c.stride, padding: c.padding }));
-        return [conv2dInputGradient(p, conv.weight, x.shape, { stride: c.stride, padding: c.padding }), tape.gradient(z, [x], p)[0]];
+        return [
+          conv2dInputGradient(p, conv.weight, x.shape, { stride: c.stride, padding: c.padding }),
+          tape.gradient(z, [x], p)[0],
+        ];
       });
       const want = await taped.data();
       assert.ok(maxAbs(want) > 0, `${describe(c)}: the VJP is not all zeros`);
       assertClose(await direct.data(), want, `${backend.name} ${describe(c)}: Wᵀp`, 1e-6, 1e-7 * maxAbs(want));
-      assert.throws(() => conv2dInputGradient(x, conv.weight, x.shape, { stride: c.stride, padding: c.padding }), /conv2dInputGradient: dy \[3, \d+, \d+, \d+\] must have the conv's output shape \[3, \d+, /);
+      assert.throws(
+        () => conv2dInputGradient(x, conv.weight, x.shape, { stride: c.stride, padding: c.padding }),
+        /conv2dInputGradient: dy \[3, \d+, \d+, \d+\] must have the conv's output shape \[3, \d+, /,
+      );
       for (const t of [direct, taped, x, p]) t.dispose();
       model.dispose();
     }
@@ -288,14 +408,35 @@ test('a first layer without ReLU is linear: its inner steps run against Wᵀp, a
   for (const [k, c] of CASES.entries()) {
     const model = new FirstLayerOnly(c, 70 + k);
     assert.is(linearFirstLayer(model, {}) !== null, !c.relu, `${describe(c)}: linear`);
-    assert.is(linearFirstLayer(model, { innerStep: 'generic' }), null, `${describe(c)}: the generic path recomputes every step`);
-    if (c.relu) assert.throws(() => linearFirstLayerCotangent(model.firstLayerConv(), ...(() => { const { x, p } = inputs(c, 1); return [x, p] as const; })()), /has a ReLU/);
+    assert.is(
+      linearFirstLayer(model, { innerStep: 'generic' }),
+      null,
+      `${describe(c)}: the generic path recomputes every step`,
+    );
+    if (c.relu)
+      assert.throws(
+        () =>
+          linearFirstLayerCotangent(
+            model.firstLayerConv(),
+            ...(() => {
+              const { x, p } = inputs(c, 1);
+              return [x, p] as const;
+            })(),
+          ),
+        /has a ReLU/,
+      );
     model.dispose();
   }
 });
 
 /** m full passes (each p drawn afresh) and n inner steps through firstLayerAdversary, on `path`; the final η (host copy). */
-async function adversaryRun(backend: Backend, c: Case, k: number, norm: 'linf' | 'l2', path: 'auto' | 'generic'): Promise<Float32Array> {
+async function adversaryRun(
+  backend: Backend,
+  c: Case,
+  k: number,
+  norm: 'linf' | 'l2',
+  path: 'auto' | 'generic',
+): Promise<Float32Array> {
   setBackend(backend);
   const model = new FirstLayerOnly(c, 80 + k);
   const { x, eta, p, pShape } = inputs(c, 81 + k);
@@ -317,7 +458,10 @@ for (const norm of ['linf', 'l2'] as const) {
         // Every case on the CPU; on WebGPU the first linear and the first ReLU case.
         if (backend.name === 'webgpu' && k !== LINEAR[0] && k !== 0) continue;
         const c = CASES[k];
-        const [linear, generic] = [await adversaryRun(backend, c, k, norm, 'auto'), await adversaryRun(backend, c, k, norm, 'generic')];
+        const [linear, generic] = [
+          await adversaryRun(backend, c, k, norm, 'auto'),
+          await adversaryRun(backend, c, k, norm, 'generic'),
+        ];
         assert.ok(maxAbs(generic) > 0, `${describe(c)}: η moved`);
         assertClose(linear, generic, `${backend.name} ${norm} ${describe(c)}: η after 2 × 3 inner steps`, 1e-5, 1e-6);
       }
@@ -340,12 +484,19 @@ test('with a linear first layer, each L∞ inner step is one dispatch after Wᵀ
   const cotangent = counted(() => tidy(() => linearFirstLayerCotangent(model.firstLayerConv(), x, p)));
   const n = 4;
   let out: Tensor | null = null;
-  const loop = counted(() => (out = firstLayerAdversary(model, x, eta, { m: 1, n, eps: EPS, sigma: SIGMA }, () => keep(tensor(new Float32Array(pShape.reduce((a, b) => a * b, 1)).fill(0.5), pShape)))));
+  const loop = counted(
+    () =>
+      (out = firstLayerAdversary(model, x, eta, { m: 1, n, eps: EPS, sigma: SIGMA }, () =>
+        keep(tensor(new Float32Array(pShape.reduce((a, b) => a * b, 1)).fill(0.5), pShape)),
+      )),
+  );
   assert.is(loop, cotangent + n, `${describe(c)}: dispatches of one pass's Wᵀp (${cotangent}) and ${n} inner steps`);
   await gpu.sync();
   // Two passes more: Wᵀp and the identity layer's weight are freed, and only the returned η stays.
   const before = gpu.memory().liveBuffers;
-  const again = firstLayerAdversary(model, x, out!, { m: 2, n: 3, eps: EPS, sigma: SIGMA }, () => keep(randn(pShape, new Random(92))));
+  const again = firstLayerAdversary(model, x, out!, { m: 2, n: 3, eps: EPS, sigma: SIGMA }, () =>
+    keep(randn(pShape, new Random(92))),
+  );
   await gpu.sync();
   assert.is(gpu.memory().liveBuffers, before, 'live buffers after two more passes (η handed in, η returned)');
   for (const t of [x, p, again]) t.dispose();
@@ -364,7 +515,10 @@ test('a YOPO-5-3 step on SmallCNN gives the same weights fused and op by op (Web
   setBackend(await webgpu());
   // MNIST-like pixels: many exact 0s and 1s, where the clip mask matters.
   const rng = new Random(50);
-  const x = tensor(Float32Array.from({ length: 4 * 784 }, () => (rng.next() < 0.6 ? 0 : rng.next() < 0.5 ? 1 : rng.next())), [4, 1, 28, 28]);
+  const x = tensor(
+    Float32Array.from({ length: 4 * 784 }, () => (rng.next() < 0.6 ? 0 : rng.next() < 0.5 ? 1 : rng.next())),
+    [4, 1, 28, 28],
+  );
   const y = tensor(new Int32Array([1, 2, 3, 4]));
   const hyper = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
   // The change each path makes to every parameter (compared to the update's size, not the weights').
@@ -384,7 +538,15 @@ test('a YOPO-5-3 step on SmallCNN gives the same weights fused and op by op (Web
     model.dispose();
   }
   updates[1].forEach((u, i) => assert.ok(maxAbs(u) > 0, `${names[i]}: YOPO-5-3 changed it`));
-  updates[0].forEach((u, i) => assertClose(u, updates[1][i], `${names[i]}'s update by YOPO-5-3, fused vs op by op`, 1e-3, 1e-4 * maxAbs(updates[1][i])));
+  updates[0].forEach((u, i) =>
+    assertClose(
+      u,
+      updates[1][i],
+      `${names[i]}'s update by YOPO-5-3, fused vs op by op`,
+      1e-3,
+      1e-4 * maxAbs(updates[1][i]),
+    ),
+  );
   x.dispose();
   y.dispose();
 });

@@ -12,13 +12,44 @@ import type { Conv2dShape } from '../../engine/index.js';
 import * as cpuConv from '../../engine/cpu/conv2d.js';
 import type { GpuBuffer } from '../../kernels/webgpu/gpu.js';
 import * as conv from '../../kernels/conv2d.js';
-import { SUBGROUP_MIN_FLOPS, backwardFilterConfigOf, convFlops, convVariants, defaultConvVariant, rowTileConfigOf } from '../../kernels/conv_plan.js';
+import {
+  SUBGROUP_MIN_FLOPS,
+  backwardFilterConfigOf,
+  convFlops,
+  convVariants,
+  defaultConvVariant,
+  rowTileConfigOf,
+} from '../../kernels/conv_plan.js';
 import { Tuner, setTuner } from '../../kernels/tune.js';
 import { webgpu } from '../helpers.js';
 
 const SHAPES: Conv2dShape[] = [
-  { batch: 2, inChannels: 3, inHeight: 13, inWidth: 11, outChannels: 12, outHeight: 13, outWidth: 11, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 },
-  { batch: 1, inChannels: 4, inHeight: 9, inWidth: 12, outChannels: 20, outHeight: 4, outWidth: 6, kernelHeight: 3, kernelWidth: 2, stride: 2, padding: 0 },
+  {
+    batch: 2,
+    inChannels: 3,
+    inHeight: 13,
+    inWidth: 11,
+    outChannels: 12,
+    outHeight: 13,
+    outWidth: 11,
+    kernelHeight: 3,
+    kernelWidth: 3,
+    stride: 1,
+    padding: 1,
+  },
+  {
+    batch: 1,
+    inChannels: 4,
+    inHeight: 9,
+    inWidth: 12,
+    outChannels: 20,
+    outHeight: 4,
+    outWidth: 6,
+    kernelHeight: 3,
+    kernelWidth: 2,
+    stride: 2,
+    padding: 0,
+  },
 ];
 
 function random(n: number, seed: number): Float32Array {
@@ -31,16 +62,27 @@ function close(got: Float32Array, want: Float32Array, what: string): void {
   let scale = 0;
   for (const v of want) scale = Math.max(scale, Math.abs(v));
   assert.ok(scale > 0, `${what}: reference is all zeros`);
-  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * scale, `${what}: element ${i}: ${got[i]} vs ${want[i]}`);
+  for (let i = 0; i < want.length; i++)
+    assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * scale, `${what}: element ${i}: ${got[i]} vs ${want[i]}`);
 }
 
 test('row-tile configurations and weight-gradient column steps match the CPU reference', async () => {
   const be = await webgpu();
   const gpu = be.gpu;
-  if (gpu.subgroupSize === 0) console.log('  this adapter has no fixed subgroup size: the subgroup row tiles are not tested here');
+  if (gpu.subgroupSize === 0)
+    console.log('  this adapter has no fixed subgroup size: the subgroup row tiles are not tested here');
   for (const [k, s] of SHAPES.entries()) {
-    const sizes = { x: s.batch * s.inChannels * s.inHeight * s.inWidth, w: s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth, y: s.batch * s.outChannels * s.outHeight * s.outWidth };
-    const [x, w, dy, bias] = [random(sizes.x, k), random(sizes.w, k + 10), random(sizes.y, k + 20), random(s.outChannels, k + 30)];
+    const sizes = {
+      x: s.batch * s.inChannels * s.inHeight * s.inWidth,
+      w: s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth,
+      y: s.batch * s.outChannels * s.outHeight * s.outWidth,
+    };
+    const [x, w, dy, bias] = [
+      random(sizes.x, k),
+      random(sizes.w, k + 10),
+      random(sizes.y, k + 20),
+      random(s.outChannels, k + 30),
+    ];
     const want = { y: new Float32Array(sizes.y), dx: new Float32Array(sizes.x), dw: new Float32Array(sizes.w) };
     cpuConv.conv2d(x, w, bias, s, want.y);
     const wantRelu = want.y.map((v) => Math.max(v, 0));
@@ -58,7 +100,11 @@ test('row-tile configurations and weight-gradient column steps match the CPU ref
     const first: Record<string, Float32Array> = {};
     const same = (got: Float32Array, name: string, what: string) => {
       first[name] ??= got;
-      for (let i = 0; i < got.length; i++) assert.ok(Object.is(got[i], first[name][i]), `${what}: element ${i}: ${got[i]}, not the first variant's ${first[name][i]}`);
+      for (let i = 0; i < got.length; i++)
+        assert.ok(
+          Object.is(got[i], first[name][i]),
+          `${what}: element ${i}: ${got[i]}, not the first variant's ${first[name][i]}`,
+        );
     };
     for (const variant of convVariants(sg)) {
       const config = rowTileConfigOf(variant, sg);
@@ -73,7 +119,12 @@ test('row-tile configurations and weight-gradient column steps match the CPU ref
       close(dx, want.dx, `input gradient ${what}`);
       same(dx, 'dx', `input gradient ${what}`);
     }
-    if (k === 0) close(await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, { tmMax: 4, twMax: 4, subgroup: 0 }), sizes.w), want.dw, `weight gradient, 4 columns a step ${JSON.stringify(s)}`);
+    if (k === 0)
+      close(
+        await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, { tmMax: 4, twMax: 4, subgroup: 0 }), sizes.w),
+        want.dw,
+        `weight gradient, 4 columns a step ${JSON.stringify(s)}`,
+      );
     for (const b of [gx, gw, gdy, gb]) gpu.release(b);
   }
 });
@@ -82,17 +133,54 @@ test('row-tile configurations and weight-gradient column steps match the CPU ref
 // columns plus a remainder of 3 (stride 1, padding 1), one short step of 6 with 35 out channels, and
 // one short step of 6 (stride 2, a 3x2 kernel).
 const FILTER_SHAPES: Conv2dShape[] = [
-  { batch: 3, inChannels: 9, inHeight: 13, inWidth: 11, outChannels: 11, outHeight: 13, outWidth: 11, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 },
+  {
+    batch: 3,
+    inChannels: 9,
+    inHeight: 13,
+    inWidth: 11,
+    outChannels: 11,
+    outHeight: 13,
+    outWidth: 11,
+    kernelHeight: 3,
+    kernelWidth: 3,
+    stride: 1,
+    padding: 1,
+  },
   // 35 out channels: the 8-, 16- and 32-row tiles each leave a part tile.
-  { batch: 2, inChannels: 8, inHeight: 7, inWidth: 6, outChannels: 35, outHeight: 7, outWidth: 6, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 },
-  { batch: 2, inChannels: 16, inHeight: 9, inWidth: 12, outChannels: 5, outHeight: 4, outWidth: 6, kernelHeight: 3, kernelWidth: 2, stride: 2, padding: 0 },
+  {
+    batch: 2,
+    inChannels: 8,
+    inHeight: 7,
+    inWidth: 6,
+    outChannels: 35,
+    outHeight: 7,
+    outWidth: 6,
+    kernelHeight: 3,
+    kernelWidth: 3,
+    stride: 1,
+    padding: 1,
+  },
+  {
+    batch: 2,
+    inChannels: 16,
+    inHeight: 9,
+    inWidth: 12,
+    outChannels: 5,
+    outHeight: 4,
+    outWidth: 6,
+    kernelHeight: 3,
+    kernelWidth: 2,
+    stride: 2,
+    padding: 0,
+  },
 ];
 
 test('the weight gradient with and without subgroups matches the CPU reference', async () => {
   const be = await webgpu();
   const gpu = be.gpu;
   const configs = convVariants(gpu.subgroupSize, 'filter').map((v) => backwardFilterConfigOf(v, gpu.subgroupSize));
-  if (gpu.subgroupSize === 0) console.log('  this adapter has no fixed subgroup size: the subgroup weight gradient is not tested here');
+  if (gpu.subgroupSize === 0)
+    console.log('  this adapter has no fixed subgroup size: the subgroup weight gradient is not tested here');
   for (const [k, s] of FILTER_SHAPES.entries()) {
     const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;
     const ny = s.batch * s.outChannels * s.outHeight * s.outWidth;
@@ -103,7 +191,11 @@ test('the weight gradient with and without subgroups matches the CPU reference',
     const [gx, gdy] = [x, dy].map((a) => be.upload(a, 'float32') as GpuBuffer);
     for (const config of configs) {
       const out = conv.conv2dBackwardFilter(gpu, gx, gdy, s, config);
-      close((await be.read(out, 'float32', nw)) as Float32Array, want, `weight gradient ${JSON.stringify(s)} ${JSON.stringify(config)}`);
+      close(
+        (await be.read(out, 'float32', nw)) as Float32Array,
+        want,
+        `weight gradient ${JSON.stringify(s)} ${JSON.stringify(config)}`,
+      );
       gpu.release(out);
     }
     for (const b of [gx, gdy]) gpu.release(b);
@@ -115,7 +207,19 @@ test('conv tuning at first use: the default runs, the next readback times every 
   const gpu = be.gpu;
   // A conv of at least SUBGROUP_MIN_FLOPS (smaller ones keep the plain tiles without asking the tuner),
   // and a tuner that measures at first use, in memory.
-  const s: Conv2dShape = { batch: 16, inChannels: 16, inHeight: 16, inWidth: 16, outChannels: 16, outHeight: 16, outWidth: 16, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1 };
+  const s: Conv2dShape = {
+    batch: 16,
+    inChannels: 16,
+    inHeight: 16,
+    inWidth: 16,
+    outChannels: 16,
+    outHeight: 16,
+    outWidth: 16,
+    kernelHeight: 3,
+    kernelWidth: 3,
+    stride: 1,
+    padding: 1,
+  };
   assert.ok(convFlops(s) >= SUBGROUP_MIN_FLOPS);
   const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;
   const nw = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
@@ -132,7 +236,11 @@ test('conv tuning at first use: the default runs, the next readback times every 
     assert.ok(convFlops(small) < SUBGROUP_MIN_FLOPS);
     gpu.release(conv.conv2d(gpu, gx, gw, null, small));
     assert.not.ok(tuner.hasPending, 'a conv under SUBGROUP_MIN_FLOPS is not queued for tuning');
-    assert.is(tuner.choose(conv.forwardTunable, s), defaultConvVariant(s, gpu.subgroupSize), 'an unmeasured shape runs the default');
+    assert.is(
+      tuner.choose(conv.forwardTunable, s),
+      defaultConvVariant(s, gpu.subgroupSize),
+      'an unmeasured shape runs the default',
+    );
     const out = conv.conv2d(gpu, gx, gw, null, s);
     close((await be.read(out, 'float32', ny)) as Float32Array, want, 'forward before tuning');
     gpu.release(out);
@@ -140,7 +248,10 @@ test('conv tuning at first use: the default runs, the next readback times every 
     assert.ok(choice, 'tuned at the readback');
     assert.equal(Object.keys(choice.ms), convVariants(gpu.subgroupSize));
     for (const ms of Object.values(choice.ms)) assert.ok(ms > 0 && Number.isFinite(ms));
-    assert.is(choice.variant, Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)));
+    assert.is(
+      choice.variant,
+      Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)),
+    );
     assert.not.ok(tuner.hasPending);
     assert.is(tuner.choose(conv.forwardTunable, s), choice.variant);
     // The key leaves out the batch: another batch size runs the same choice.

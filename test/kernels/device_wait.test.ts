@@ -53,7 +53,10 @@ test('a wait for the GPU does not keep the main thread busy', async () => {
   }
   a.dispose();
   assert.ok(wall > 200, `the queued work should take a while to wait for: ${wall.toFixed(0)} ms`);
-  assert.ok(cpu < 0.35 * wall, `the main thread used ${cpu} ms of CPU during ${wall.toFixed(0)} ms of waiting (${((100 * cpu) / wall).toFixed(0)}%): it should sleep while the GPU works`);
+  assert.ok(
+    cpu < 0.35 * wall,
+    `the main thread used ${cpu} ms of CPU during ${wall.toFixed(0)} ms of waiting (${((100 * cpu) / wall).toFixed(0)}%): it should sleep while the GPU works`,
+  );
 });
 
 test.run();

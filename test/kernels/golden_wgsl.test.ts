@@ -50,9 +50,30 @@ function recordingGpu(subgroupSize: number): { gpu: Gpu; programs: { name: strin
 
 const buffer = () => new GpuBuffer({} as GPUBuffer, 4);
 
-function convShape(batch: number, C: number, H: number, W: number, O: number, K: number, stride: number, padding: number): Conv2dShape {
+function convShape(
+  batch: number,
+  C: number,
+  H: number,
+  W: number,
+  O: number,
+  K: number,
+  stride: number,
+  padding: number,
+): Conv2dShape {
   const out = (size: number) => Math.floor((size + 2 * padding - K) / stride) + 1;
-  return { batch, inChannels: C, inHeight: H, inWidth: W, outChannels: O, outHeight: out(H), outWidth: out(W), kernelHeight: K, kernelWidth: K, stride, padding };
+  return {
+    batch,
+    inChannels: C,
+    inHeight: H,
+    inWidth: W,
+    outChannels: O,
+    outHeight: out(H),
+    outWidth: out(W),
+    kernelHeight: K,
+    kernelWidth: K,
+    stride,
+    padding,
+  };
 }
 
 /** One golden file: what it shows, and the kernel calls whose programs it holds (subgroup size 0: none). */
@@ -63,60 +84,115 @@ interface GoldenCase {
   run: (gpu: Gpu) => void;
 }
 
-function matmulCase(file: string, what: string, s: MatmulShape, variant: MatmulVariant, subgroupSize: number): GoldenCase {
+function matmulCase(
+  file: string,
+  what: string,
+  s: MatmulShape,
+  variant: MatmulVariant,
+  subgroupSize: number,
+): GoldenCase {
   return { file, what, subgroupSize, run: (gpu) => matmulWith(gpu, buffer(), buffer(), s, variant) };
 }
 
 const CASES: GoldenCase[] = [
-  matmulCase('matmul-subgroup-64x96x80-sg8.wgsl', "matmul, 'subgroup' variant, A·B, m 64, n 96, k 80 (A as vec4 along k, B along n), subgroups of 8",
-    { batch: 2, m: 64, n: 96, k: 80, transA: false, transB: false }, 'subgroup', 8),
-  matmulCase('matmul-subgroup-AtBt-64x96x82-sg8.wgsl', "matmul, 'subgroup' variant, Aᵀ·Bᵀ, m 64, n 96, k 82 (A as vec4 along m, B along k, then 2 scalar k-steps), subgroups of 8",
-    { batch: 1, m: 64, n: 96, k: 82, transA: true, transB: true }, 'subgroup', 8),
-  matmulCase('matmul-register-At-62x96x83.wgsl', "matmul, 'register' variant, Aᵀ·B, m 62, n 96, k 83 (A one float at a time, B as vec4 along n, 3 scalar k-steps)",
-    { batch: 1, m: 62, n: 96, k: 83, transA: true, transB: false }, 'register', 0),
-  matmulCase('matmul-tiled64-Bt-64x96x80.wgsl', "matmul, 'tiled64' variant, A·Bᵀ, m 64, n 96, k 80",
-    { batch: 1, m: 64, n: 96, k: 80, transA: false, transB: true }, 'tiled64', 0),
+  matmulCase(
+    'matmul-subgroup-64x96x80-sg8.wgsl',
+    "matmul, 'subgroup' variant, A·B, m 64, n 96, k 80 (A as vec4 along k, B along n), subgroups of 8",
+    { batch: 2, m: 64, n: 96, k: 80, transA: false, transB: false },
+    'subgroup',
+    8,
+  ),
+  matmulCase(
+    'matmul-subgroup-AtBt-64x96x82-sg8.wgsl',
+    "matmul, 'subgroup' variant, Aᵀ·Bᵀ, m 64, n 96, k 82 (A as vec4 along m, B along k, then 2 scalar k-steps), subgroups of 8",
+    { batch: 1, m: 64, n: 96, k: 82, transA: true, transB: true },
+    'subgroup',
+    8,
+  ),
+  matmulCase(
+    'matmul-register-At-62x96x83.wgsl',
+    "matmul, 'register' variant, Aᵀ·B, m 62, n 96, k 83 (A one float at a time, B as vec4 along n, 3 scalar k-steps)",
+    { batch: 1, m: 62, n: 96, k: 83, transA: true, transB: false },
+    'register',
+    0,
+  ),
+  matmulCase(
+    'matmul-tiled64-Bt-64x96x80.wgsl',
+    "matmul, 'tiled64' variant, A·Bᵀ, m 64, n 96, k 80",
+    { batch: 1, m: 64, n: 96, k: 80, transA: false, transB: true },
+    'tiled64',
+    0,
+  ),
   {
     file: 'conv2d-forward-plain-bias-relu-3x12x12to8-k3s1p1.wgsl',
     what: "conv2d forward with bias and ReLU, 'plain' tile, batch 2, 3×12×12 → 8, 3×3 kernel, stride 1, padding 1 (padded copy, weights rows-innermost, row tile)",
     subgroupSize: 0,
-    run: (gpu) => conv2d(gpu, buffer(), buffer(), buffer(), convShape(2, 3, 12, 12, 8, 3, 1, 1), rowTileConfigOf('plain', 0), true),
+    run: (gpu) =>
+      conv2d(gpu, buffer(), buffer(), buffer(), convShape(2, 3, 12, 12, 8, 3, 1, 1), rowTileConfigOf('plain', 0), true),
   },
   {
     file: 'conv2d-forward-subgroup-8x10x10to16-k3s1p0-sg8.wgsl',
     what: "conv2d forward, 'subgroup' tile, batch 2, 8×10×10 → 16, 3×3 kernel, stride 1, no padding, subgroups of 8",
     subgroupSize: 8,
-    run: (gpu) => conv2d(gpu, buffer(), buffer(), null, convShape(2, 8, 10, 10, 16, 3, 1, 0), rowTileConfigOf('subgroup', 8)),
+    run: (gpu) =>
+      conv2d(gpu, buffer(), buffer(), null, convShape(2, 8, 10, 10, 16, 3, 1, 0), rowTileConfigOf('subgroup', 8)),
   },
   {
     file: 'conv2d-backward-input-subgroup-8x8x8to8-k3s2p1-sg8.wgsl',
     what: "conv2d input gradient, 'subgroup' tile, batch 2, 8×8×8 → 8, 3×3 kernel, stride 2, padding 1 (four phases, each its own taps), subgroups of 8",
     subgroupSize: 8,
-    run: (gpu) => conv2dBackwardInput(gpu, buffer(), buffer(), convShape(2, 8, 8, 8, 8, 3, 2, 1), rowTileConfigOf('subgroup', 8)),
+    run: (gpu) =>
+      conv2dBackwardInput(gpu, buffer(), buffer(), convShape(2, 8, 8, 8, 8, 3, 2, 1), rowTileConfigOf('subgroup', 8)),
   },
   {
     file: 'conv2d-backward-filter-plain-3x9x9to4-k3s2p0.wgsl',
     what: "conv2d weight gradient, 'plain' tile, batch 4, 3×9×9 → 4, 3×3 kernel, stride 2, no padding (split-K over the batch, then the sum pass)",
     subgroupSize: 0,
-    run: (gpu) => conv2dBackwardFilter(gpu, buffer(), buffer(), convShape(4, 3, 9, 9, 4, 3, 2, 0), backwardFilterConfigOf('plain', 0)),
+    run: (gpu) =>
+      conv2dBackwardFilter(
+        gpu,
+        buffer(),
+        buffer(),
+        convShape(4, 3, 9, 9, 4, 3, 2, 0),
+        backwardFilterConfigOf('plain', 0),
+      ),
   },
   {
     file: 'conv2d-backward-filter-subgroup-8x6x11to8-k3s1p1-sg8.wgsl',
     what: "conv2d weight gradient, 'subgroup' tile, batch 2, 8×6×11 → 8, 3×3 kernel, stride 1, padding 1 (8 columns a step, then a tail of 3), subgroups of 8",
     subgroupSize: 8,
-    run: (gpu) => conv2dBackwardFilter(gpu, buffer(), buffer(), convShape(2, 8, 6, 11, 8, 3, 1, 1), backwardFilterConfigOf('subgroup', 8)),
+    run: (gpu) =>
+      conv2dBackwardFilter(
+        gpu,
+        buffer(),
+        buffer(),
+        convShape(2, 8, 6, 11, 8, 3, 1, 1),
+        backwardFilterConfigOf('subgroup', 8),
+      ),
   },
   {
     file: 'conv_ascent-relu-linfstep-1x12x12to8-k3s1p1.wgsl',
     what: 'conv_ascent, ReLU first layer with bias, L∞ step, batch 2, 1×12×12 → 8, 3×3 kernel, stride 1, padding 1 (ReLU mask with the window in registers, then the gradient tile and the step)',
     subgroupSize: 0,
-    run: (gpu) => convAscent(gpu, buffer(), buffer(), buffer(), buffer(), buffer(), convShape(2, 1, 12, 12, 8, 3, 1, 1), { relu: true, output: 'linfStep', sigma: 0.01, eps: 0.3 }),
+    run: (gpu) =>
+      convAscent(gpu, buffer(), buffer(), buffer(), buffer(), buffer(), convShape(2, 1, 12, 12, 8, 3, 1, 1), {
+        relu: true,
+        output: 'linfStep',
+        sigma: 0.01,
+        eps: 0.3,
+      }),
   },
   {
     file: 'conv_ascent-gradient-3x9x9to4-k3s2p0.wgsl',
     what: 'conv_ascent, first layer without ReLU or bias, gradient output, batch 2, 3×9×9 → 4, 3×3 kernel, stride 2, no padding (the gradient tile alone)',
     subgroupSize: 0,
-    run: (gpu) => convAscent(gpu, buffer(), buffer(), buffer(), buffer(), null, convShape(2, 3, 9, 9, 4, 3, 2, 0), { relu: false, output: 'gradient', sigma: 0, eps: 0 }),
+    run: (gpu) =>
+      convAscent(gpu, buffer(), buffer(), buffer(), buffer(), null, convShape(2, 3, 9, 9, 4, 3, 2, 0), {
+        relu: false,
+        output: 'gradient',
+        sigma: 0,
+        eps: 0,
+      }),
   },
   {
     file: 'conv_ascent-from-base-3x8x8to40-k3s1p1.wgsl',
@@ -126,7 +202,11 @@ const CASES: GoldenCase[] = [
       const s = convShape(2, 3, 8, 8, 40, 3, 1, 1);
       const bits0 = buffer();
       convMaskedInputGradient(gpu, buffer(), bits0, buffer(), s);
-      convAscentFrom(gpu, buffer(), buffer(), buffer(), buffer(), buffer(), bits0, buffer(), s, { output: 'linfStep', sigma: 0.01, eps: 0.3 });
+      convAscentFrom(gpu, buffer(), buffer(), buffer(), buffer(), buffer(), bits0, buffer(), s, {
+        output: 'linfStep',
+        sigma: 0.01,
+        eps: 0.3,
+      });
     },
   },
 ];
@@ -135,7 +215,10 @@ const CASES: GoldenCase[] = [
 function generate(c: GoldenCase): string {
   const { gpu, programs } = recordingGpu(c.subgroupSize);
   c.run(gpu);
-  const header = [`// ${c.what}.`, '// Generated by test/kernels/golden_wgsl.test.ts; regenerate with YOPO_UPDATE_GOLDEN=1 node dist/test/kernels/golden_wgsl.test.js.'];
+  const header = [
+    `// ${c.what}.`,
+    '// Generated by test/kernels/golden_wgsl.test.ts; regenerate with YOPO_UPDATE_GOLDEN=1 node dist/test/kernels/golden_wgsl.test.js.',
+  ];
   const bodies = programs.map((p) => `// ---- program '${p.name}' ----\n${p.code}\n`);
   return `${header.join('\n')}\n\n${bodies.join('\n')}`;
 }
@@ -158,11 +241,16 @@ for (const c of CASES) {
       writeFileSync(path, generated);
       return;
     }
-    assert.ok(existsSync(path), `test/kernels/golden/${c.file} is missing: run YOPO_UPDATE_GOLDEN=1 node dist/test/kernels/golden_wgsl.test.js (after npm run build)`);
+    assert.ok(
+      existsSync(path),
+      `test/kernels/golden/${c.file} is missing: run YOPO_UPDATE_GOLDEN=1 node dist/test/kernels/golden_wgsl.test.js (after npm run build)`,
+    );
     const golden = readFileSync(path, 'utf8');
     if (golden !== generated) {
-      assert.unreachable(`the generated WGSL differs from test/kernels/golden/${c.file}; ${firstDifference(golden, generated)}\n` +
-        'If the change is deliberate: YOPO_UPDATE_GOLDEN=1 node dist/test/kernels/golden_wgsl.test.js (after npm run build), review `git diff test/kernels/golden`, and run the kernel family\'s GPU tests.');
+      assert.unreachable(
+        `the generated WGSL differs from test/kernels/golden/${c.file}; ${firstDifference(golden, generated)}\n` +
+          "If the change is deliberate: YOPO_UPDATE_GOLDEN=1 node dist/test/kernels/golden_wgsl.test.js (after npm run build), review `git diff test/kernels/golden`, and run the kernel family's GPU tests.",
+      );
     }
   });
 }
@@ -170,7 +258,10 @@ for (const c of CASES) {
 test('every file under test/kernels/golden/ belongs to a case (none left behind by a renamed case)', () => {
   const files = existsSync(GOLDEN_DIR) ? readdirSync(GOLDEN_DIR).filter((f) => f.endsWith('.wgsl')) : [];
   const known = new Set(CASES.map((c) => c.file));
-  assert.equal(files.filter((f) => !known.has(f)), []);
+  assert.equal(
+    files.filter((f) => !known.has(f)),
+    [],
+  );
 });
 
 test.run();

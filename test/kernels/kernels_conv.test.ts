@@ -14,7 +14,10 @@ import { assertOp, cpu, gradCheck, maxAbs, put, randomArray, webgpu } from '../h
 async function check(c: ConvCase, seed: number): Promise<void> {
   const r = await assertOp(await webgpu(), convCheck(c), { seed, reference: cpu });
   // Guard against vacuous passes (all zeros on both sides).
-  assert.ok(r.expected.every((out) => maxAbs(out) > 0), `${describeConv(c)}: reference is all zeros`);
+  assert.ok(
+    r.expected.every((out) => maxAbs(out) > 0),
+    `${describeConv(c)}: reference is all zeros`,
+  );
 }
 
 CONV_CASES.forEach((c, i) => {
@@ -78,17 +81,35 @@ const RELU_CASES: ConvCase[] = [
 test('conv2d with its ReLU fused matches the CPU reference, zeroing negatives and passing NaN', async () => {
   const be = await webgpu();
   for (const [i, c] of RELU_CASES.entries()) {
-    const s = conv2dShape([c.batch, c.inChannels, c.height, c.width], [c.outChannels, c.inChannels, c.kh, c.kw], c.stride, c.padding);
+    const s = conv2dShape(
+      [c.batch, c.inChannels, c.height, c.width],
+      [c.outChannels, c.inChannels, c.kh, c.kw],
+      c.stride,
+      c.padding,
+    );
     const yShape = [c.batch, c.outChannels, s.outHeight, s.outWidth];
-    const r = await assertOp(be, {
-      name: `conv2d + ReLU ${describeConv(c)}`,
-      inputs: [{ shape: [c.batch, c.inChannels, c.height, c.width] }, { shape: [c.outChannels, c.inChannels, c.kh, c.kw] }, ...(c.bias ? [{ shape: [c.outChannels] }] : [])],
-      run: ([x, w, bias], b) => [Tensor.fromStorage(b, b.conv2d(x.storage, w.storage, bias ? bias.storage : null, s, true), yShape, 'float32')],
-      rtol: 1e-4,
-      atol: 2e-6 * c.inChannels * c.kh * c.kw + 1e-6,
-    }, { seed: 900 + i, reference: cpu });
+    const r = await assertOp(
+      be,
+      {
+        name: `conv2d + ReLU ${describeConv(c)}`,
+        inputs: [
+          { shape: [c.batch, c.inChannels, c.height, c.width] },
+          { shape: [c.outChannels, c.inChannels, c.kh, c.kw] },
+          ...(c.bias ? [{ shape: [c.outChannels] }] : []),
+        ],
+        run: ([x, w, bias], b) => [
+          Tensor.fromStorage(b, b.conv2d(x.storage, w.storage, bias ? bias.storage : null, s, true), yShape, 'float32'),
+        ],
+        rtol: 1e-4,
+        atol: 2e-6 * c.inChannels * c.kh * c.kw + 1e-6,
+      },
+      { seed: 900 + i, reference: cpu },
+    );
     const y = r.expected[0];
-    assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), `${describeConv(c)}: the pre-activations should have both signs`);
+    assert.ok(
+      y.some((v) => v === 0) && y.some((v) => v > 0),
+      `${describeConv(c)}: the pre-activations should have both signs`,
+    );
   }
   // A NaN input reaches output (0, 0, 0, 0) through the window of its first tap: the ReLU must not hide it.
   const c = RELU_CASES[0];
@@ -98,7 +119,10 @@ test('conv2d with its ReLU fused matches the CPU reference, zeroing negatives an
   const w = put(be, new Float32Array(c.outChannels * c.inChannels * 9).fill(1), [c.outChannels, c.inChannels, 3, 3]);
   const out = conv2d(x, w, null, { padding: 1, relu: true });
   const y = await out.data();
-  assert.ok(Number.isNaN(y[0]) && y[y.length - 1] === 0, `NaN passes and negatives are zero: ${y[0]}, ${y[y.length - 1]}`);
+  assert.ok(
+    Number.isNaN(y[0]) && y[y.length - 1] === 0,
+    `NaN passes and negatives are zero: ${y[0]}, ${y[y.length - 1]}`,
+  );
   for (const t of [x, w, out]) t.dispose();
 });
 

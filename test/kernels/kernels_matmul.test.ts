@@ -11,7 +11,18 @@ import { type MatmulShape, Random } from '../../engine/index.js';
 import { matmulTunable } from '../../kernels/matmul.js';
 import { matmulVariants } from '../../kernels/matmul_plan.js';
 import { Tuner, setTuner } from '../../kernels/tune.js';
-import { GRAD_CASES, TRANSPOSES, gradName, gradSeed, matmulCheck, matmulLoss, matmulName, matmulSeed, matmulVjpCheck, operandShapes } from '../../kernels/checks/matmul_checks.js';
+import {
+  GRAD_CASES,
+  TRANSPOSES,
+  gradName,
+  gradSeed,
+  matmulCheck,
+  matmulLoss,
+  matmulName,
+  matmulSeed,
+  matmulVjpCheck,
+  operandShapes,
+} from '../../kernels/checks/matmul_checks.js';
 import { assertOp, cpu64, gradCheck, randomArray, webgpu } from '../helpers.js';
 
 /** [batch, m, n, k], whether to run all four transpose combinations or only the plain one, and whether
@@ -83,7 +94,10 @@ test('matmul tuning at first use: the default runs, the next readback times ever
     assert.ok(choice, 'tuned at the readback');
     assert.equal(Object.keys(choice.ms), matmulVariants(gpu.gpu.subgroupSize));
     for (const ms of Object.values(choice.ms)) assert.ok(ms > 0 && Number.isFinite(ms));
-    assert.is(choice.variant, Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)));
+    assert.is(
+      choice.variant,
+      Object.keys(choice.ms).reduce((a, b) => (choice.ms[b] < choice.ms[a] ? b : a)),
+    );
     assert.not.ok(tuner.hasPending);
     assert.is(tuner.choose(matmulTunable, s), choice.variant);
     await assertOp(gpu, matmulCheck(s), { seed: matmulSeed(s) + 1, reference: cpu64 });

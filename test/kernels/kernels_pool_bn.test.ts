@@ -61,7 +61,9 @@ function firstElementGradient(s: ReturnType<typeof pool2dShape>, dy: Float32Arra
   const dx = new Float64Array(s.batch * s.channels * s.inHeight * s.inWidth);
   for (let p = 0; p < s.batch * s.channels; p++)
     for (let i = 0; i < s.outHeight; i++)
-      for (let j = 0; j < s.outWidth; j++) dx[p * s.inHeight * s.inWidth + i * s.stride * s.inWidth + j * s.stride] += dy[(p * s.outHeight + i) * s.outWidth + j];
+      for (let j = 0; j < s.outWidth; j++)
+        dx[p * s.inHeight * s.inWidth + i * s.stride * s.inWidth + j * s.stride] +=
+          dy[(p * s.outHeight + i) * s.outWidth + j];
   return dx;
 }
 
@@ -74,8 +76,13 @@ for (const c of [
     const gpu = await webgpu();
     const s = pool2dShape(c.shape, c.kernel, c.stride, 'test');
     const x = new Float32Array(size(c.shape)).fill(0.5);
-    const r = await assertOp(gpu, poolCheck('max', c.shape, c.kernel, c.stride, [0, 1e-6], [0, 1e-7], x), { seed: 5, reference: cpu });
-    const dy = Float32Array.from(makeInputs(poolCheck('max', c.shape, c.kernel, c.stride, [0, 0], [0, 0], x).inputs, 5)[1].values);
+    const r = await assertOp(gpu, poolCheck('max', c.shape, c.kernel, c.stride, [0, 1e-6], [0, 1e-7], x), {
+      seed: 5,
+      reference: cpu,
+    });
+    const dy = Float32Array.from(
+      makeInputs(poolCheck('max', c.shape, c.kernel, c.stride, [0, 0], [0, 0], x).inputs, 5)[1].values,
+    );
     const expected = firstElementGradient(s, dy);
     assertClose(r.actual[0], new Float32Array(dy.length).fill(0.5), 'forward', 0, 0);
     assertClose(r.expected[1], expected, 'CPU backward', 1e-6, 1e-7);
@@ -87,9 +94,16 @@ test('maxPool2d ties: many partial ties (values from {0, 1, 2}) agree exactly be
   const gpu = await webgpu();
   const rng = new Random(9);
   const shape = [2, 3, 10, 9];
-  for (const [kernel, stride] of [[2, 2], [3, 2], [3, 1]]) {
+  for (const [kernel, stride] of [
+    [2, 2],
+    [3, 2],
+    [3, 1],
+  ]) {
     const x = Float32Array.from({ length: size(shape) }, () => rng.int(3));
-    await assertOp(gpu, poolCheck('max', shape, kernel, stride, [0, 1e-6], [0, 1e-7], x), { seed: rng.int(1000), reference: cpu });
+    await assertOp(gpu, poolCheck('max', shape, kernel, stride, [0, 1e-6], [0, 1e-7], x), {
+      seed: rng.int(1000),
+      reference: cpu,
+    });
   }
 });
 
@@ -126,7 +140,12 @@ test('batchNormTrain normalises each channel (gamma = 1, beta = 0) on both backe
     x[i] = 3 * channel - 2 + (channel + 0.5) * rng.normal();
   }
   for (const b of [gpu, cpu]) {
-    const out = batchNormTrain(put(b, x, shape), put(b, new Float32Array(c).fill(1), [c]), put(b, new Float32Array(c), [c]), 1e-5);
+    const out = batchNormTrain(
+      put(b, x, shape),
+      put(b, new Float32Array(c).fill(1), [c]),
+      put(b, new Float32Array(c), [c]),
+      1e-5,
+    );
     const y = await out.y.data();
     for (let ch = 0; ch < c; ch++) {
       let m = 0;
@@ -157,7 +176,14 @@ test('batchNormEval uses the given statistics, not the batch ones', async () => 
     return ((v - mean[ch]) / Math.sqrt(variance[ch] + eps)) * gamma[ch] + beta[ch];
   });
   for (const b of [gpu, cpu]) {
-    const y = batchNormEval(put(b, x, shape), put(b, mean, [c]), put(b, variance, [c]), put(b, gamma, [c]), put(b, beta, [c]), eps);
+    const y = batchNormEval(
+      put(b, x, shape),
+      put(b, mean, [c]),
+      put(b, variance, [c]),
+      put(b, gamma, [c]),
+      put(b, beta, [c]),
+      eps,
+    );
     assertClose(await y.data(), expected, `${b.name} batchNormEval`, 1e-5, 1e-6);
     y.dispose();
   }
@@ -169,13 +195,20 @@ const weighted = (y: Tensor, w: Tensor) => sum(mul(y, w));
 
 test('gradCheck: maxPool2d (non-overlapping and overlapping windows)', async () => {
   const rng = new Random(31);
-  for (const [shape, kernel, stride] of [[[2, 2, 5, 7], 2, 2], [[1, 2, 7, 7], 3, 2]] as [number[], number, number][]) {
+  for (const [shape, kernel, stride] of [
+    [[2, 2, 5, 7], 2, 2],
+    [[1, 2, 7, 7], 3, 2],
+  ] as [number[], number, number][]) {
     const s = pool2dShape(shape, kernel, stride, 'test');
     await gradCheck(
       (x, w) => weighted(maxPool2d(x, kernel, stride), w),
       [
         { values: randomArray(rng, size(shape)), shape },
-        { values: randomArray(rng, s.batch * s.channels * s.outHeight * s.outWidth), shape: [s.batch, s.channels, s.outHeight, s.outWidth], differentiable: false },
+        {
+          values: randomArray(rng, s.batch * s.channels * s.outHeight * s.outWidth),
+          shape: [s.batch, s.channels, s.outHeight, s.outWidth],
+          differentiable: false,
+        },
       ],
       `maxPool2d k${kernel} s${stride}`,
     );
@@ -184,13 +217,20 @@ test('gradCheck: maxPool2d (non-overlapping and overlapping windows)', async () 
 
 test('gradCheck: avgPool2d (overlapping windows and global pool)', async () => {
   const rng = new Random(32);
-  for (const [shape, kernel, stride] of [[[2, 2, 7, 6], 3, 2], [[2, 3, 4, 4], 4, 4]] as [number[], number, number][]) {
+  for (const [shape, kernel, stride] of [
+    [[2, 2, 7, 6], 3, 2],
+    [[2, 3, 4, 4], 4, 4],
+  ] as [number[], number, number][]) {
     const s = pool2dShape(shape, kernel, stride, 'test');
     await gradCheck(
       (x, w) => weighted(avgPool2d(x, kernel, stride), w),
       [
         { values: randomArray(rng, size(shape)), shape },
-        { values: randomArray(rng, s.batch * s.channels * s.outHeight * s.outWidth), shape: [s.batch, s.channels, s.outHeight, s.outWidth], differentiable: false },
+        {
+          values: randomArray(rng, s.batch * s.channels * s.outHeight * s.outWidth),
+          shape: [s.batch, s.channels, s.outHeight, s.outWidth],
+          differentiable: false,
+        },
       ],
       `avgPool2d k${kernel} s${stride}`,
     );

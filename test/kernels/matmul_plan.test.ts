@@ -6,11 +6,29 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MatmulShape } from '../../engine/index.js';
 import {
-  MATMUL_VARIANTS, MAX_INVOCATIONS_PER_WORKGROUP, MAX_WORKGROUP_STORAGE_BYTES, defaultMatmulVariant, matmulPlan, matmulVariants,
+  MATMUL_VARIANTS,
+  MAX_INVOCATIONS_PER_WORKGROUP,
+  MAX_WORKGROUP_STORAGE_BYTES,
+  defaultMatmulVariant,
+  matmulPlan,
+  matmulVariants,
 } from '../../kernels/matmul_plan.js';
 
-const shape = (batch: number, m: number, n: number, k: number, transA = false, transB = false): MatmulShape => ({ batch, m, n, k, transA, transB });
-const SHAPES = [shape(1, 1, 1, 1), shape(1, 7, 13, 5), shape(3, 65, 64, 17, true), shape(1, 128, 200, 1024, false, true), shape(4, 17, 3, 33, true, true)];
+const shape = (batch: number, m: number, n: number, k: number, transA = false, transB = false): MatmulShape => ({
+  batch,
+  m,
+  n,
+  k,
+  transA,
+  transB,
+});
+const SHAPES = [
+  shape(1, 1, 1, 1),
+  shape(1, 7, 13, 5),
+  shape(3, 65, 64, 17, true),
+  shape(1, 128, 200, 1024, false, true),
+  shape(4, 17, 3, 33, true, true),
+];
 
 test('plans: every variant covers the output with whole workgroup tiles, within WebGPU limits', () => {
   for (const s of SHAPES) {
@@ -27,7 +45,10 @@ test('plans: every variant covers the output with whole workgroup tiles, within 
       if (p.kind === 'tiled') {
         assert.ok(p.sharedBytes <= MAX_WORKGROUP_STORAGE_BYTES, `${variant} workgroup memory`);
         // Loads split evenly: every invocation loads the same whole number of floats per tile.
-        assert.ok(Number.isInteger(p.aLoadsPerInvocation) && Number.isInteger(p.bLoadsPerInvocation), `${variant} loads`);
+        assert.ok(
+          Number.isInteger(p.aLoadsPerInvocation) && Number.isInteger(p.bLoadsPerInvocation),
+          `${variant} loads`,
+        );
         assert.is(p.aLoadsPerInvocation * p.wx * p.wy, p.rowsPerWorkgroup * p.tileK);
         assert.is(p.tm, 4);
         assert.is(p.tn, 4);
@@ -40,8 +61,14 @@ test('plans: the tiled variants are 16x16 invocations on 64x64 tiles and 8x8 on 
   const s = shape(1, 100, 100, 100);
   const big = matmulPlan(s, 'tiled64', 0);
   const small = matmulPlan(s, 'tiled32', 0);
-  assert.equal([big.wx, big.wy, big.rowsPerWorkgroup, big.colsPerWorkgroup, big.workgroups], [16, 16, 64, 64, [2, 2, 1]]);
-  assert.equal([small.wx, small.wy, small.rowsPerWorkgroup, small.colsPerWorkgroup, small.workgroups], [8, 8, 32, 32, [4, 4, 1]]);
+  assert.equal(
+    [big.wx, big.wy, big.rowsPerWorkgroup, big.colsPerWorkgroup, big.workgroups],
+    [16, 16, 64, 64, [2, 2, 1]],
+  );
+  assert.equal(
+    [small.wx, small.wy, small.rowsPerWorkgroup, small.colsPerWorkgroup, small.workgroups],
+    [8, 8, 32, 32, [4, 4, 1]],
+  );
   // Tiles padded by one float per k-step; 16 k-steps each.
   assert.ok(big.kind === 'tiled' && small.kind === 'tiled');
   assert.equal([big.tileK, big.aTileStride, big.bTileStride, big.sharedBytes], [16, 65, 65, 2 * 65 * 16 * 4]);
@@ -70,7 +97,10 @@ test('plans: the subgroup variant needs subgroups; the default is subgroup where
 });
 
 test('plans: a shape over the workgroup grid limit is refused with its shape named', () => {
-  assert.throws(() => matmulPlan(shape(1, 1, 65535 * 32 + 1, 1), 'register', 0), /needs \d+ workgroups along one axis \(limit 65535\)/);
+  assert.throws(
+    () => matmulPlan(shape(1, 1, 65535 * 32 + 1, 1), 'register', 0),
+    /needs \d+ workgroups along one axis \(limit 65535\)/,
+  );
 });
 
 test.run();

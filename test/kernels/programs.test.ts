@@ -9,18 +9,37 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, type DType, type MatmulShape, Random, type Storage, Tape, type Tensor, batchNormTrain, mul, pool2dShape, sum, tidy } from '../../engine/index.js';
+import {
+  type Backend,
+  type DType,
+  type MatmulShape,
+  Random,
+  type Storage,
+  Tape,
+  type Tensor,
+  batchNormTrain,
+  mul,
+  pool2dShape,
+  sum,
+  tidy,
+} from '../../engine/index.js';
 import { assertClose, assertOp, cpu, cpu64, on, put, randomArray, webgpu } from '../helpers.js';
 import { matmulCheck } from '../../kernels/checks/matmul_checks.js';
 import { matmulVariants } from '../../kernels/matmul_plan.js';
 import type { Gpu } from '../../kernels/webgpu/gpu.js';
 
 /** Every op with a scalar operand, at n elements (odd n: one value at a time; n a multiple of 4: vec4s), with scalar s. */
-function scalarOps(b: Backend, n: number, s: number, rng: Random): { what: string; out: Storage; dtype: DType; size: number }[] {
-  const up = (values: ArrayLike<number>, dtype: DType = 'float32') => b.upload(dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values), dtype);
+function scalarOps(
+  b: Backend,
+  n: number,
+  s: number,
+  rng: Random,
+): { what: string; out: Storage; dtype: DType; size: number }[] {
+  const up = (values: ArrayLike<number>, dtype: DType = 'float32') =>
+    b.upload(dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values), dtype);
   const x = up(randomArray(rng, n, -2, 2));
   const y = up(randomArray(rng, n, -2, 2));
-  const mask = up(Array.from({ length: n }, (_, i) => i % 3 === 0 ? 1 : 0));
+  const mask = up(Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 1 : 0)));
   const param = up(randomArray(rng, n));
   const momentum = up(randomArray(rng, n));
   b.sgdUpdate(param, y, momentum, n, { lr: s, momentum: 0.9, weightDecay: s / 10, nesterov: false });
@@ -35,12 +54,22 @@ function scalarOps(b: Backend, n: number, s: number, rng: Random): { what: strin
     { what: 'clamp (ε-ball)', out: b.clamp(x, n, -Math.abs(s), Math.abs(s)), dtype: 'float32' as DType, size: n },
     { what: 'relu', out: b.unary('relu', x, n), dtype: 'float32' as DType, size: n },
     { what: 'add', out: b.binary('add', x, [n], y, [n], [n], 'float32'), dtype: 'float32' as DType, size: n },
-    { what: 'mul by a single value', out: b.binary('mul', x, [n], up([s]), [1], [n], 'float32'), dtype: 'float32' as DType, size: n },
+    {
+      what: 'mul by a single value',
+      out: b.binary('mul', x, [n], up([s]), [1], [n], 'float32'),
+      dtype: 'float32' as DType,
+      size: n,
+    },
     { what: 'where', out: b.where(mask, x, y, n), dtype: 'float32' as DType, size: n },
     { what: 'cast', out: b.cast(x, n, 'float32', 'int32'), dtype: 'int32' as DType, size: n },
     { what: 'sgd param (lr)', out: param, dtype: 'float32' as DType, size: n },
     { what: 'sgd momentum', out: momentum, dtype: 'float32' as DType, size: n },
-    { what: 'batch norm (eps)', out: b.batchNormApply(bnX, mean, variance, gamma, beta, 2, 3, 5, Math.abs(s) / 100), dtype: 'float32' as DType, size: 30 },
+    {
+      what: 'batch norm (eps)',
+      out: b.batchNormApply(bnX, mean, variance, gamma, beta, 2, 3, 5, Math.abs(s) / 100),
+      dtype: 'float32' as DType,
+      size: 30,
+    },
   ];
   for (const t of [x, y, mask, bnX, mean, variance, gamma, beta]) b.release(t);
   return ops;
@@ -53,7 +82,11 @@ async function checkScalarOps(n: number, s: number, seed: number): Promise<void>
   const reference = scalarOps(cpu, n, s, new Random(seed));
   for (let k = 0; k < ours.length; k++) {
     const { what, out, dtype, size } = ours[k];
-    assertClose(await gpu.read(out, dtype, size), await cpu.read(reference[k].out, dtype, size), `${what} (n ${n}, scalar ${s})`);
+    assertClose(
+      await gpu.read(out, dtype, size),
+      await cpu.read(reference[k].out, dtype, size),
+      `${what} (n ${n}, scalar ${s})`,
+    );
     gpu.release(out);
   }
 }
@@ -103,7 +136,14 @@ test('matmul at new sizes with the same transposes, load modes and k mod 4 compi
   const check = async (s: MatmulShape, seed: number) => {
     for (const variant of variants) await assertOp(b, matmulCheck(s, variant), { seed, reference: cpu64 });
   };
-  const shape = (batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean): MatmulShape => ({ batch, m, n, k, transA, transB });
+  const shape = (batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean): MatmulShape => ({
+    batch,
+    m,
+    n,
+    k,
+    transA,
+    transB,
+  });
   // Scalar loads (odd sizes, k mod 4 = 1), and vec4 loads along k (A·Bᵀ with k a multiple of 4).
   await check(shape(1, 7, 13, 5, false, false), 1);
   await check(shape(2, 8, 12, 16, false, true), 2);
@@ -139,7 +179,10 @@ async function compareWithCpu(b: Backend, ours: Output[], reference: Output[], w
 /** Max and average pooling, forward and backward, on [batch, channels, 7, 9] (2×2/2: the cell kernels; 3×3/2: overlapping windows), against the CPU reference. */
 async function checkPools(b: Backend, batch: number, channels: number, seed: number): Promise<void> {
   const rng = new Random(seed);
-  for (const [kernel, stride] of [[2, 2], [3, 2]]) {
+  for (const [kernel, stride] of [
+    [2, 2],
+    [3, 2],
+  ]) {
     const s = pool2dShape([batch, channels, 7, 9], kernel, stride, 'pool');
     const inputs = batch * channels * 7 * 9;
     const outputs = batch * channels * s.outHeight * s.outWidth;
@@ -181,11 +224,19 @@ async function checkSoftmax(b: Backend, rows: number, seed: number): Promise<voi
   const logits = Float32Array.from(randomArray(rng, rows * cols, -4, 4));
   const labels = Int32Array.from({ length: rows }, () => rng.int(cols));
   const run = (backend: Backend): Output[] => {
-    const [x, y, dy] = [backend.upload(logits, 'float32'), backend.upload(labels, 'int32'), backend.upload(Float32Array.of(1.5), 'float32')];
+    const [x, y, dy] = [
+      backend.upload(logits, 'float32'),
+      backend.upload(labels, 'int32'),
+      backend.upload(Float32Array.of(1.5), 'float32'),
+    ];
     const outs = [
       { what: 'logSoftmax', out: backend.logSoftmax(x, rows, cols), size: rows * cols },
       { what: 'softmaxCrossEntropy', out: backend.softmaxCrossEntropy(x, y, rows, cols), size: 1 },
-      { what: 'softmaxCrossEntropyGrad', out: backend.softmaxCrossEntropyGrad(x, y, dy, rows, cols), size: rows * cols },
+      {
+        what: 'softmaxCrossEntropyGrad',
+        out: backend.softmaxCrossEntropyGrad(x, y, dy, rows, cols),
+        size: rows * cols,
+      },
     ];
     for (const t of [x, y, dy]) backend.release(t);
     return outs;
@@ -218,14 +269,43 @@ async function checkBatchOps(b: Backend, batch: number, seed: number): Promise<v
   const bias = Float32Array.from(randomArray(rng, 3));
   const factor = Float32Array.from(randomArray(rng, batch));
   const run = (backend: Backend): Output[] => {
-    const [xs, bs, fs] = [backend.upload(x, 'float32'), backend.upload(bias, 'float32'), backend.upload(factor, 'float32')];
+    const [xs, bs, fs] = [
+      backend.upload(x, 'float32'),
+      backend.upload(bias, 'float32'),
+      backend.upload(factor, 'float32'),
+    ];
     const outs = [
-      { what: 'bias add', out: backend.binary('add', xs, shape, bs, [1, 3, 1, 1], shape, 'float32'), dtype: 'float32' as DType, size: n },
-      { what: 'per-example factor', out: backend.binary('mul', fs, [batch, 1, 1, 1], xs, shape, shape, 'float32'), dtype: 'float32' as DType, size: n },
-      { what: 'bias gradient (sum over 0, 2, 3)', out: backend.reduce('sum', xs, shape, [0, 2, 3], 'float32'), dtype: 'float32' as DType, size: 3 },
-      { what: 'per-row max', out: backend.reduce('max', xs, [batch, per], [1], 'float32'), dtype: 'float32' as DType, size: batch },
+      {
+        what: 'bias add',
+        out: backend.binary('add', xs, shape, bs, [1, 3, 1, 1], shape, 'float32'),
+        dtype: 'float32' as DType,
+        size: n,
+      },
+      {
+        what: 'per-example factor',
+        out: backend.binary('mul', fs, [batch, 1, 1, 1], xs, shape, shape, 'float32'),
+        dtype: 'float32' as DType,
+        size: n,
+      },
+      {
+        what: 'bias gradient (sum over 0, 2, 3)',
+        out: backend.reduce('sum', xs, shape, [0, 2, 3], 'float32'),
+        dtype: 'float32' as DType,
+        size: 3,
+      },
+      {
+        what: 'per-row max',
+        out: backend.reduce('max', xs, [batch, per], [1], 'float32'),
+        dtype: 'float32' as DType,
+        size: batch,
+      },
       { what: 'argmax over axis 1', out: backend.argmax(xs, [batch, per], 1), dtype: 'int32' as DType, size: batch },
-      { what: 'transpose keeping the batch first', out: backend.transpose(xs, shape, [0, 2, 3, 1], 'float32'), dtype: 'float32' as DType, size: n },
+      {
+        what: 'transpose keeping the batch first',
+        out: backend.transpose(xs, shape, [0, 2, 3, 1], 'float32'),
+        dtype: 'float32' as DType,
+        size: n,
+      },
     ];
     for (const t of [xs, bs, fs]) backend.release(t);
     return outs;
@@ -252,7 +332,12 @@ test('broadcasts, reductions, argmax and transposes along the batch compile no n
  * statistics load one value at a time, one workgroup per channel; on 32×32 they load vec4s, and from
  * 4096 values per channel on (batch 4) split each channel into chunks that a second dispatch merges.
  */
-async function checkBatchNorm(b: Backend, batch: number, [height, width]: [number, number], seed: number): Promise<void> {
+async function checkBatchNorm(
+  b: Backend,
+  batch: number,
+  [height, width]: [number, number],
+  seed: number,
+): Promise<void> {
   const rng = new Random(seed);
   const shape = [batch, 3, height, width];
   const n = batch * 3 * height * width;
@@ -261,17 +346,24 @@ async function checkBatchNorm(b: Backend, batch: number, [height, width]: [numbe
   const gamma = Float32Array.from(randomArray(rng, 3, 0.5, 1.5));
   const beta = Float32Array.from(randomArray(rng, 3));
   const run = (backend: Backend): Output[] => {
-    const outs = on(backend, () => tidy(() => {
-      const [xt, wt, gt, bt] = [put(backend, x, shape), put(backend, w, shape), put(backend, gamma, [3]), put(backend, beta, [3])];
-      const tape = new Tape();
-      let forward!: { y: Tensor; mean: Tensor; variance: Tensor };
-      const loss = tape.record(() => {
-        forward = batchNormTrain(xt, gt, bt);
-        return sum(mul(forward.y, wt));
-      });
-      const [dx, dGamma, dBeta] = tape.gradient(loss, [xt, gt, bt]);
-      return { ...forward, dx, dGamma, dBeta };
-    }));
+    const outs = on(backend, () =>
+      tidy(() => {
+        const [xt, wt, gt, bt] = [
+          put(backend, x, shape),
+          put(backend, w, shape),
+          put(backend, gamma, [3]),
+          put(backend, beta, [3]),
+        ];
+        const tape = new Tape();
+        let forward!: { y: Tensor; mean: Tensor; variance: Tensor };
+        const loss = tape.record(() => {
+          forward = batchNormTrain(xt, gt, bt);
+          return sum(mul(forward.y, wt));
+        });
+        const [dx, dGamma, dBeta] = tape.gradient(loss, [xt, gt, bt]);
+        return { ...forward, dx, dGamma, dBeta };
+      }),
+    );
     // compareWithCpu releases each output's storage (these tensors are not used again).
     return Object.entries(outs).map(([what, t]) => ({ what, out: t.storage, size: t.size }));
   };
@@ -296,7 +388,8 @@ test('batch norm (training-mode statistics and y, and its gradients) at new batc
 test('a program key that names two different WGSL sources is an error (with checkProgramKeys, as in tests)', async () => {
   const { gpu } = await webgpu();
   assert.ok(gpu.checkProgramKeys, 'tests run with program keys checked');
-  const source = (value: string) => () => `@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = ${value}; }`;
+  const source = (value: string) => () =>
+    `@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n@compute @workgroup_size(1) fn main() { out[0] = ${value}; }`;
   const first = gpu.program('key_check', 'k', source('1.0'));
   assert.is(gpu.program('key_check', 'k', source('1.0')), first);
   assert.throws(() => gpu.program('key_check', 'k', source('2.0')), /key 'k' names two different WGSL sources/);

@@ -49,82 +49,112 @@ function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
   };
 }
 
-test('tuner: picks the faster variant, persists it, and a new tuner on the same adapter reloads it', withDir(async (dir) => {
-  const runs: Record<string, number> = {};
-  const op = fakeOp(runs);
-  const store = fileTuneStore(dir);
-  const tuner = new Tuner(gpu, 'abc', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 }));
-  // First use: the default runs and the shape waits for the next await point.
-  assert.is(tuner.choose(op, { n: 5 }), 'slow');
-  assert.ok(tuner.hasPending);
-  await tuner.tunePending();
-  assert.not.ok(tuner.hasPending);
-  assert.equal(runs, { slow: 1, fast: 1 });
-  assert.is(tuner.choose(op, { n: 5 }), 'fast');
-  assert.equal(tuner.choiceFor(op, { n: 5 }), { variant: 'fast', ms: { slow: 3, fast: 1 } });
-  // Persisted atomically (no temporary left) and reloaded by a tuner that measures nothing.
-  assert.equal(readdirSync(dir), ['tune-abc.json']);
-  const again = new Tuner(gpu, 'abc', 'cached', store, noMeasuring);
-  assert.is(again.choose(op, { n: 5 }), 'fast');
-  // Another shape in cached mode: the default, not queued.
-  assert.is(again.choose(op, { n: 6 }), 'slow');
-  assert.not.ok(again.hasPending);
-  // Another adapter has its own file.
-  assert.is(new Tuner(gpu, 'other', 'cached', store).choose(op, { n: 5 }), 'slow');
-}));
-
-test('tuner: describe() names the mode, the store and the choices by op and variant (the bench prints it)', withDir(async (dir) => {
-  const runs: Record<string, number> = {};
-  const op = fakeOp(runs);
-  const store = fileTuneStore(dir);
-  const tuner = new Tuner(gpu, 'abc', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 }));
-  assert.is(tuner.describe(), `YOPO_TUNE mode on; 0 choices from ${store.where('abc')}`);
-  await tuner.tune(op, { n: 1 });
-  await tuner.tune(op, { n: 2 });
-  assert.is(new Tuner(gpu, 'abc', 'cached', store, noMeasuring).describe(), `YOPO_TUNE mode cached; 2 choices from ${store.where('abc')} (2 fake fast)`);
-  assert.is(new Tuner(gpu, 'abc', 'off', store, noMeasuring).describe(), `YOPO_TUNE mode off; 0 choices from ${store.where('abc')}`);
-}));
-
-test('tuner: a second shape keeps the first one\'s choice in the file', withDir(async (dir) => {
-  const runs: Record<string, number> = {};
-  const op = fakeOp(runs);
-  const store = fileTuneStore(dir);
-  await new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 })).tune(op, { n: 1 });
-  await new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 1, fast: 3 })).tune(op, { n: 2 });
-  const file = JSON.parse(readFileSync(join(dir, 'tune-a.json'), 'utf8'));
-  assert.equal(Object.fromEntries(Object.entries(file.choices).map(([k, c]) => [k, (c as { variant: string }).variant])), { 'fake n1': 'fast', 'fake n2': 'slow' });
-}));
-
-test('tuner: YOPO_TUNE=off keeps the built-in default and measures nothing', withDir(async (dir) => {
-  const store = fileTuneStore(dir);
-  const runs: Record<string, number> = {};
-  await new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 })).tune(fakeOp(runs), { n: 1 });
-  const off = new Tuner(gpu, 'a', tuneModeFromEnv('off', false), store, noMeasuring);
-  assert.is(off.choose(fakeOp(), { n: 1 }), 'slow');
-  assert.is(off.choose(fakeOp(), { n: 2 }), 'slow');
-  assert.not.ok(off.hasPending);
-}));
-
-test('tuner: a corrupt cache file is reported with its path and ignored; the next choice replaces it', withDir(async (dir) => {
-  const store = fileTuneStore(dir);
-  const path = join(dir, 'tune-a.json');
-  for (const text of ['{ not json', '{"version": 99, "choices": {}}', '{"version": 1, "choices": {"fake n1": 3}}']) {
-    writeFileSync(path, text);
-    const warnings: string[] = [];
+test(
+  'tuner: picks the faster variant, persists it, and a new tuner on the same adapter reloads it',
+  withDir(async (dir) => {
     const runs: Record<string, number> = {};
-    const tuner = new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 }), (m) => warnings.push(m));
-    assert.is(warnings.length, 1, text);
-    assert.match(warnings[0], `ignoring the kernel tuning cache ${path}`);
-    assert.is(tuner.choose(fakeOp(runs), { n: 1 }), 'slow');
+    const op = fakeOp(runs);
+    const store = fileTuneStore(dir);
+    const tuner = new Tuner(gpu, 'abc', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 }));
+    // First use: the default runs and the shape waits for the next await point.
+    assert.is(tuner.choose(op, { n: 5 }), 'slow');
+    assert.ok(tuner.hasPending);
     await tuner.tunePending();
-    assert.is(JSON.parse(readFileSync(path, 'utf8')).choices['fake n1'].variant, 'fast');
-  }
-}));
+    assert.not.ok(tuner.hasPending);
+    assert.equal(runs, { slow: 1, fast: 1 });
+    assert.is(tuner.choose(op, { n: 5 }), 'fast');
+    assert.equal(tuner.choiceFor(op, { n: 5 }), { variant: 'fast', ms: { slow: 3, fast: 1 } });
+    // Persisted atomically (no temporary left) and reloaded by a tuner that measures nothing.
+    assert.equal(readdirSync(dir), ['tune-abc.json']);
+    const again = new Tuner(gpu, 'abc', 'cached', store, noMeasuring);
+    assert.is(again.choose(op, { n: 5 }), 'fast');
+    // Another shape in cached mode: the default, not queued.
+    assert.is(again.choose(op, { n: 6 }), 'slow');
+    assert.not.ok(again.hasPending);
+    // Another adapter has its own file.
+    assert.is(new Tuner(gpu, 'other', 'cached', store).choose(op, { n: 5 }), 'slow');
+  }),
+);
 
-test('tuner: a remembered variant this device cannot run falls back to the default', withDir(async (dir) => {
-  writeFileSync(join(dir, 'tune-a.json'), JSON.stringify({ version: 1, choices: { 'fake n1': { variant: 'gone', ms: { gone: 1 } } } }));
-  assert.is(new Tuner(gpu, 'a', 'cached', fileTuneStore(dir)).choose(fakeOp(), { n: 1 }), 'slow');
-}));
+test(
+  'tuner: describe() names the mode, the store and the choices by op and variant (the bench prints it)',
+  withDir(async (dir) => {
+    const runs: Record<string, number> = {};
+    const op = fakeOp(runs);
+    const store = fileTuneStore(dir);
+    const tuner = new Tuner(gpu, 'abc', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 }));
+    assert.is(tuner.describe(), `YOPO_TUNE mode on; 0 choices from ${store.where('abc')}`);
+    await tuner.tune(op, { n: 1 });
+    await tuner.tune(op, { n: 2 });
+    assert.is(
+      new Tuner(gpu, 'abc', 'cached', store, noMeasuring).describe(),
+      `YOPO_TUNE mode cached; 2 choices from ${store.where('abc')} (2 fake fast)`,
+    );
+    assert.is(
+      new Tuner(gpu, 'abc', 'off', store, noMeasuring).describe(),
+      `YOPO_TUNE mode off; 0 choices from ${store.where('abc')}`,
+    );
+  }),
+);
+
+test(
+  "tuner: a second shape keeps the first one's choice in the file",
+  withDir(async (dir) => {
+    const runs: Record<string, number> = {};
+    const op = fakeOp(runs);
+    const store = fileTuneStore(dir);
+    await new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 })).tune(op, { n: 1 });
+    await new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 1, fast: 3 })).tune(op, { n: 2 });
+    const file = JSON.parse(readFileSync(join(dir, 'tune-a.json'), 'utf8'));
+    assert.equal(
+      Object.fromEntries(Object.entries(file.choices).map(([k, c]) => [k, (c as { variant: string }).variant])),
+      { 'fake n1': 'fast', 'fake n2': 'slow' },
+    );
+  }),
+);
+
+test(
+  'tuner: YOPO_TUNE=off keeps the built-in default and measures nothing',
+  withDir(async (dir) => {
+    const store = fileTuneStore(dir);
+    const runs: Record<string, number> = {};
+    await new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 })).tune(fakeOp(runs), { n: 1 });
+    const off = new Tuner(gpu, 'a', tuneModeFromEnv('off', false), store, noMeasuring);
+    assert.is(off.choose(fakeOp(), { n: 1 }), 'slow');
+    assert.is(off.choose(fakeOp(), { n: 2 }), 'slow');
+    assert.not.ok(off.hasPending);
+  }),
+);
+
+test(
+  'tuner: a corrupt cache file is reported with its path and ignored; the next choice replaces it',
+  withDir(async (dir) => {
+    const store = fileTuneStore(dir);
+    const path = join(dir, 'tune-a.json');
+    for (const text of ['{ not json', '{"version": 99, "choices": {}}', '{"version": 1, "choices": {"fake n1": 3}}']) {
+      writeFileSync(path, text);
+      const warnings: string[] = [];
+      const runs: Record<string, number> = {};
+      const tuner = new Tuner(gpu, 'a', 'on', store, fakeMeasure(runs, { slow: 3, fast: 1 }), (m) => warnings.push(m));
+      assert.is(warnings.length, 1, text);
+      assert.match(warnings[0], `ignoring the kernel tuning cache ${path}`);
+      assert.is(tuner.choose(fakeOp(runs), { n: 1 }), 'slow');
+      await tuner.tunePending();
+      assert.is(JSON.parse(readFileSync(path, 'utf8')).choices['fake n1'].variant, 'fast');
+    }
+  }),
+);
+
+test(
+  'tuner: a remembered variant this device cannot run falls back to the default',
+  withDir(async (dir) => {
+    writeFileSync(
+      join(dir, 'tune-a.json'),
+      JSON.stringify({ version: 1, choices: { 'fake n1': { variant: 'gone', ms: { gone: 1 } } } }),
+    );
+    assert.is(new Tuner(gpu, 'a', 'cached', fileTuneStore(dir)).choose(fakeOp(), { n: 1 }), 'slow');
+  }),
+);
 
 test('tuner: a variant that fails on the device is reported and left out', async () => {
   const warnings: string[] = [];
@@ -136,7 +166,9 @@ test('tuner: a variant that fails on the device is reported and left out', async
   };
   const tuner = new Tuner(gpu, 'a', 'on', null, measure, (m) => warnings.push(m));
   assert.equal(await tuner.tune(fakeOp(runs), { n: 1 }), { variant: 'slow', ms: { slow: 2 } });
-  assert.equal(warnings, ['yopo: kernel variant fake fast failed on this device for n1, left out: WebGPU kernel failed to compile']);
+  assert.equal(warnings, [
+    'yopo: kernel variant fake fast failed on this device for n1, left out: WebGPU kernel failed to compile',
+  ]);
 });
 
 test('tuner: collect lists the shapes an op sees, whatever the mode', () => {
@@ -146,7 +178,10 @@ test('tuner: collect lists the shapes an op sees, whatever the mode', () => {
     tuner.choose(fakeOp(), { n: 2 });
     tuner.choose(fakeOp(), { n: 1 });
   });
-  assert.equal(seen.map((s) => s.key), ['fake n1', 'fake n2']);
+  assert.equal(
+    seen.map((s) => s.key),
+    ['fake n1', 'fake n2'],
+  );
   assert.is(tuner.where(), 'memory only');
 });
 

@@ -5,7 +5,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, type Tensor, addScalar, relu, useCpu } from '../../engine/index.js';
-import { BatchNorm2d, Classifier, Conv2d, Flatten, Linear, ModelContractError, SmallCNN, checkClassifier } from '../../nn/index.js';
+import {
+  BatchNorm2d,
+  Classifier,
+  Conv2d,
+  Flatten,
+  Linear,
+  ModelContractError,
+  SmallCNN,
+  checkClassifier,
+} from '../../nn/index.js';
 import { BatchLoader, randomDataset, train, yopo } from '../../yopo/index.js';
 
 useCpu();
@@ -71,16 +80,25 @@ test('forward(x) ≠ rest(firstLayer(x)): a clear error with the worst logit', a
     assert.unreachable('no error');
   } catch (e) {
     assert.instance(e, ModelContractError);
-    assert.match((e as Error).message, /^Tiny is not YOPO-ready: forward\(x\) differs from rest\(firstLayer\(x\)\) on a random batch in eval mode: 6 of 6 elements off; worst \[\d,\d\]/);
+    assert.match(
+      (e as Error).message,
+      /^Tiny is not YOPO-ready: forward\(x\) differs from rest\(firstLayer\(x\)\) on a random batch in eval mode: 6 of 6 elements off; worst \[\d,\d\]/,
+    );
   }
 });
 
 test("firstLayerParameters() returning tensors that are not the model's: a clear error", async () => {
-  await rejects(checkClassifier(new Tiny('foreign-parameter')), /Tiny is not YOPO-ready: firstLayerParameters\(\)\[0\] \(shape \[2,1,3,3\]\) is not one of the model's parameters\(\)/);
+  await rejects(
+    checkClassifier(new Tiny('foreign-parameter')),
+    /Tiny is not YOPO-ready: firstLayerParameters\(\)\[0\] \(shape \[2,1,3,3\]\) is not one of the model's parameters\(\)/,
+  );
 });
 
 test('firstLayer using a parameter firstLayerParameters() does not list: the parameter is named', async () => {
-  await rejects(checkClassifier(new Tiny('unlisted-parameter')), /Tiny is not YOPO-ready: firstLayer\(x\) depends on parameter 'bn\.(weight|bias)', which firstLayerParameters\(\) does not list/);
+  await rejects(
+    checkClassifier(new Tiny('unlisted-parameter')),
+    /Tiny is not YOPO-ready: firstLayer\(x\) depends on parameter 'bn\.(weight|bias)', which firstLayerParameters\(\) does not list/,
+  );
 });
 
 test('firstLayerConv() that does not compute firstLayer (a ReLU left out): a clear error', async () => {
@@ -90,7 +108,10 @@ test('firstLayerConv() that does not compute firstLayer (a ReLU left out): a cle
       return { ...this.conv1.asFirstLayer(), relu: false };
     }
   }
-  await rejects(checkClassifier(new Misdescribed(new Random(5))), /Misdescribed is not YOPO-ready: firstLayerConv\(\) does not compute firstLayer\(x\) on a random batch/);
+  await rejects(
+    checkClassifier(new Misdescribed(new Random(5))),
+    /Misdescribed is not YOPO-ready: firstLayerConv\(\) does not compute firstLayer\(x\) on a random batch/,
+  );
 });
 
 test('train() refuses a broken model before the first step', async () => {

@@ -2,11 +2,28 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type Backend, Random, Tape, type Tensor, avgPool2d, reshape, softmaxCrossEntropy, setBackend, tensor, tidy } from '../../engine/index.js';
+import {
+  type Backend,
+  Random,
+  Tape,
+  type Tensor,
+  avgPool2d,
+  reshape,
+  softmaxCrossEntropy,
+  setBackend,
+  tensor,
+  tidy,
+} from '../../engine/index.js';
 import { Classifier, PreActBlock, PreActResNet18, SmallCNN } from '../../nn/index.js';
 import { assertClose, cpu, maxAbs, webgpu } from '../helpers.js';
 
-async function lossAndGrads(backend: Backend, make: () => Classifier, x: Float32Array, shape: number[], labels: Int32Array) {
+async function lossAndGrads(
+  backend: Backend,
+  make: () => Classifier,
+  x: Float32Array,
+  shape: number[],
+  labels: Int32Array,
+) {
   setBackend(backend);
   const net = make();
   const out = tidy(() => {
@@ -37,18 +54,31 @@ test('SmallCNN forward and backward on WebGPU match the CPU reference (loss and 
   const a = await lossAndGrads(gpu, make, x, [4, 1, 28, 28], y);
   const b = await lossAndGrads(cpu, make, x, [4, 1, 28, 28], y);
   assert.ok(Math.abs(a.loss - b.loss) < 1e-5 * Math.max(1, Math.abs(b.loss)), `loss ${a.loss} vs ${b.loss}`);
-  a.grads.forEach((g, i) => assertClose(g, b.grads[i], `gradient of ${a.names[i]}`, 1e-3, 1e-4 * Math.max(1e-3, maxAbs(b.grads[i]))));
+  a.grads.forEach((g, i) =>
+    assertClose(g, b.grads[i], `gradient of ${a.names[i]}`, 1e-3, 1e-4 * Math.max(1e-3, maxAbs(b.grads[i]))),
+  );
 });
 
 test('PreAct blocks (with and without a strided shortcut) match the CPU reference, forward and backward', async () => {
   const gpu = await webgpu();
-  for (const [inPlanes, planes, stride] of [[5, 6, 2], [6, 6, 1]] as const) {
+  for (const [inPlanes, planes, stride] of [
+    [5, 6, 2],
+    [6, 6, 1],
+  ] as const) {
     const { x, y } = batch(3, 2, inPlanes * 9 * 9, planes);
     const make = () => new PooledBlock(inPlanes, planes, stride, new Random(44));
     const a = await lossAndGrads(gpu, make, x, [2, inPlanes, 9, 9], y);
     const b = await lossAndGrads(cpu, make, x, [2, inPlanes, 9, 9], y);
     assert.ok(Math.abs(a.loss - b.loss) < 1e-4 * Math.max(1, Math.abs(b.loss)), `loss ${a.loss} vs ${b.loss}`);
-    a.grads.forEach((g, i) => assertClose(g, b.grads[i], `block ${inPlanes}->${planes}/${stride}: gradient of ${a.names[i]}`, 2e-3, 2e-3 * Math.max(1e-3, maxAbs(b.grads[i]))));
+    a.grads.forEach((g, i) =>
+      assertClose(
+        g,
+        b.grads[i],
+        `block ${inPlanes}->${planes}/${stride}: gradient of ${a.names[i]}`,
+        2e-3,
+        2e-3 * Math.max(1e-3, maxAbs(b.grads[i])),
+      ),
+    );
   }
 });
 

@@ -6,7 +6,17 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, Tape, randn, setBackend, softmaxCrossEntropy, tensor, tidy } from '../../engine/index.js';
-import { BatchNorm2d, PreActResNet18, SGD, SmallCNN, WideResNet, cosine, loadModel, multiStep, saveModel } from '../../nn/index.js';
+import {
+  BatchNorm2d,
+  PreActResNet18,
+  SGD,
+  SmallCNN,
+  WideResNet,
+  cosine,
+  loadModel,
+  multiStep,
+  saveModel,
+} from '../../nn/index.js';
 import { assertClose, cpu } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'yopo-nn-'));
@@ -17,10 +27,20 @@ test('SmallCNN has 312,202 parameters with the YOPO repository names', () => {
   assert.is(net.parameterCount(), 312_202);
   const names = [...net.stateDict().keys()];
   assert.equal(names, [
-    'conv1.weight', 'conv1.bias',
-    'feature_extractor.conv2.weight', 'feature_extractor.conv2.bias', 'feature_extractor.conv3.weight', 'feature_extractor.conv3.bias',
-    'feature_extractor.conv4.weight', 'feature_extractor.conv4.bias',
-    'classifier.fc1.weight', 'classifier.fc1.bias', 'classifier.fc2.weight', 'classifier.fc2.bias', 'classifier.fc3.weight', 'classifier.fc3.bias',
+    'conv1.weight',
+    'conv1.bias',
+    'feature_extractor.conv2.weight',
+    'feature_extractor.conv2.bias',
+    'feature_extractor.conv3.weight',
+    'feature_extractor.conv3.bias',
+    'feature_extractor.conv4.weight',
+    'feature_extractor.conv4.bias',
+    'classifier.fc1.weight',
+    'classifier.fc1.bias',
+    'classifier.fc2.weight',
+    'classifier.fc2.bias',
+    'classifier.fc3.weight',
+    'classifier.fc3.bias',
   ]);
   assert.equal(net.stateDict().get('classifier.fc1.weight')!.shape, [200, 1024]);
   assert.equal(net.firstLayerParameters().length, 2);
@@ -36,7 +56,10 @@ test('SmallCNN init as published: Kaiming-normal convs, zero conv biases, zero f
   assert.ok((await net.stateDict().get('conv1.bias')!.data()).every((v) => v === 0));
   assert.ok((await net.stateDict().get('classifier.fc3.weight')!.data()).every((v) => v === 0));
   const fc1 = await net.stateDict().get('classifier.fc1.weight')!.data();
-  assert.ok(fc1.every((v) => Math.abs(v) <= 1 / Math.sqrt(1024)), 'fc1 uses PyTorch default uniform init');
+  assert.ok(
+    fc1.every((v) => Math.abs(v) <= 1 / Math.sqrt(1024)),
+    'fc1 uses PyTorch default uniform init',
+  );
   net.dispose();
 });
 
@@ -45,7 +68,15 @@ test('PreActResNet18 has 11,171,146 parameters and PyTorch names', () => {
   const net = new PreActResNet18(new Random(3));
   assert.is(net.parameterCount(), 11_171_146);
   const names = [...net.stateDict().keys()];
-  for (const n of ['conv1.weight', 'layer1.0.bn1.running_mean', 'layer1.0.conv1.weight', 'layer2.0.shortcut.0.weight', 'layer4.1.bn2.num_batches_tracked', 'linear.weight', 'linear.bias']) {
+  for (const n of [
+    'conv1.weight',
+    'layer1.0.bn1.running_mean',
+    'layer1.0.conv1.weight',
+    'layer2.0.shortcut.0.weight',
+    'layer4.1.bn2.num_batches_tracked',
+    'linear.weight',
+    'linear.bias',
+  ]) {
     assert.ok(names.includes(n), `missing ${n}`);
   }
   assert.not.ok(names.includes('layer1.0.shortcut.0.weight'), 'no shortcut conv where the shape is unchanged');
@@ -59,7 +90,14 @@ test('WideResNet-34-10 has about 46.2 M parameters and TRADES-code names', () =>
   const count = net.parameterCount();
   assert.ok(Math.abs(count - 46.16e6) < 0.1e6, `parameter count ${count}`);
   const names = [...net.stateDict().keys()];
-  for (const n of ['conv1.weight', 'block1.layer.0.bn1.weight', 'block1.layer.0.convShortcut.weight', 'block2.layer.4.conv2.weight', 'bn1.running_var', 'fc.weight']) {
+  for (const n of [
+    'conv1.weight',
+    'block1.layer.0.bn1.weight',
+    'block1.layer.0.convShortcut.weight',
+    'block2.layer.4.conv2.weight',
+    'bn1.running_var',
+    'fc.weight',
+  ]) {
     assert.ok(names.includes(n), `missing ${n}`);
   }
   assert.not.ok(names.includes('block1.layer.1.convShortcut.weight'));
@@ -80,7 +118,10 @@ test('forward(x) equals rest(firstLayer(x)), and gradients flow through the spli
   });
   assert.is(grads.length, net.parameters().length);
   const g = await grads[grads.length - 1].data();
-  assert.ok(g.some((v) => v !== 0), 'fc3 bias gets a gradient');
+  assert.ok(
+    g.some((v) => v !== 0),
+    'fc3 bias gets a gradient',
+  );
   net.dispose();
 });
 
@@ -137,7 +178,13 @@ test('SGD with momentum and weight decay matches a hand-computed update', async 
   opt.step([tensor([0, 1, 0])]);
   const g2 = [0.01 * p1[0], 1 + 0.01 * p1[1], 0.01 * p1[2]];
   const buf2 = g1.map((b, i) => 0.9 * b + g2[i]);
-  assertClose(await p.data(), p1.map((v, i) => v - 0.1 * buf2[i]), 'after step 2', 1e-6, 1e-7);
+  assertClose(
+    await p.data(),
+    p1.map((v, i) => v - 0.1 * buf2[i]),
+    'after step 2',
+    1e-6,
+    1e-7,
+  );
   const nesterov = tensor([1]);
   const optN = new SGD([nesterov], { lr: 0.5, momentum: 0.5, weightDecay: 0, nesterov: true });
   optN.step([tensor([2])]);
@@ -165,13 +212,19 @@ test('batch norm: train mode uses batch statistics and updates running averages;
     assert.ok(Math.abs(mean) < 1e-5 && Math.abs(variance - 1) < 1e-3, `channel ${c}: mean ${mean} var ${variance}`);
   }
   const rm = await bn.runningMean.data();
-  assert.ok(rm.every((v) => Math.abs(v - 0.2) < 0.15), `running mean moved 10% toward ≈2: ${rm}`);
+  assert.ok(
+    rm.every((v) => Math.abs(v - 0.2) < 0.15),
+    `running mean moved 10% toward ≈2: ${rm}`,
+  );
   assert.is((await bn.stateDict().get('num_batches_tracked')!.data())[0], 1);
   bn.eval();
   const xd = await x.data();
   const rv = await bn.runningVar.data();
   const ye = await tidy(() => bn.forward(x)).data();
-  const expected = Array.from(xd, (v, i) => (v - rm[Math.floor(i / 25) % 3]) / Math.sqrt(rv[Math.floor(i / 25) % 3] + 1e-5));
+  const expected = Array.from(
+    xd,
+    (v, i) => (v - rm[Math.floor(i / 25) % 3]) / Math.sqrt(rv[Math.floor(i / 25) % 3] + 1e-5),
+  );
   assertClose(ye, expected, 'eval mode uses running statistics', 1e-5, 1e-6);
 });
 

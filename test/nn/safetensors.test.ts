@@ -33,7 +33,9 @@ test.after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })
 
 const ascii = (s: string) => [...new TextEncoder().encode(s)];
 const u64le = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >> 24) & 0xff, 0, 0, 0, 0];
-const bytesOf = (a: Float32Array | Int32Array | Float64Array | BigInt64Array) => [...new Uint8Array(a.buffer, a.byteOffset, a.byteLength)];
+const bytesOf = (a: Float32Array | Int32Array | Float64Array | BigInt64Array) => [
+  ...new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+];
 
 /** A safetensors file from a raw header string and data bytes; `pad` aligns the data like the spec asks. */
 function rawFile(header: string, data: number[] = [], pad = true): Uint8Array {
@@ -185,7 +187,10 @@ test('F64 is read as Float32, I64 as Int32 when it fits, and an error when it do
 
   const big = new BigInt64Array([1n, 4294967296n]);
   const msg = errorOf(() =>
-    decodeSafetensors(rawFile('{"step":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}', bytesOf(big)), 'ck.safetensors'),
+    decodeSafetensors(
+      rawFile('{"step":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}', bytesOf(big)),
+      'ck.safetensors',
+    ),
   );
   assert.is(msg, 'checkpoint ck.safetensors: tensor step: I64 value 4294967296 at index 1 does not fit in int32');
 });
@@ -208,7 +213,10 @@ test('truncated file', () => {
     'checkpoint runs/x/model.safetensors is truncated: header says 1280 bytes of data, file has 1000',
   );
   // Cut inside the header, and cut inside the 8-byte length itself.
-  assert.match(errorOf(() => decodeSafetensors(bytes.subarray(0, 40), 'm')), /^checkpoint m: header length \d+ exceeds file size \(40 bytes\)/);
+  assert.match(
+    errorOf(() => decodeSafetensors(bytes.subarray(0, 40), 'm')),
+    /^checkpoint m: header length \d+ exceeds file size \(40 bytes\)/,
+  );
   assert.is(
     errorOf(() => decodeSafetensors(bytes.subarray(0, 5), 'm')),
     'checkpoint m: file is 5 bytes, too short to hold the 8-byte header length',
@@ -233,15 +241,27 @@ test('corrupted header length', () => {
       'the file is truncated or not a safetensors file',
   );
   new DataView(bytes.buffer).setBigUint64(0, 0xffffffffffffffffn, true);
-  assert.match(errorOf(() => decodeSafetensors(bytes, 'm')), 'header length 18446744073709551615 exceeds file size');
+  assert.match(
+    errorOf(() => decodeSafetensors(bytes, 'm')),
+    'header length 18446744073709551615 exceeds file size',
+  );
 });
 
 test('invalid JSON, invalid UTF-8, wrong top-level type', () => {
-  assert.match(errorOf(() => decodeSafetensors(rawFile('{"w": {"dtype": '), 'm')), /^checkpoint m: invalid JSON header \(/);
-  assert.match(errorOf(() => decodeSafetensors(rawFile('[1, 2]'), 'm')), 'invalid JSON header: expected an object');
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile('{"w": {"dtype": '), 'm')),
+    /^checkpoint m: invalid JSON header \(/,
+  );
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile('[1, 2]'), 'm')),
+    'invalid JSON header: expected an object',
+  );
   const badUtf8 = rawFile('{"x":1}');
   badUtf8[9] = 0xff;
-  assert.is(errorOf(() => decodeSafetensors(badUtf8, 'm')), 'checkpoint m: header is not valid UTF-8');
+  assert.is(
+    errorOf(() => decodeSafetensors(badUtf8, 'm')),
+    'checkpoint m: header is not valid UTF-8',
+  );
 });
 
 test('data_offsets that do not match shape × dtype size', () => {
@@ -253,36 +273,59 @@ test('data_offsets that do not match shape × dtype size', () => {
 });
 
 test('overlapping, gapped, reversed and malformed offsets', () => {
-  const overlap = '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}';
+  const overlap =
+    '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}';
   assert.is(
     errorOf(() => decodeSafetensors(rawFile(overlap, Array(16).fill(0)), 'm')),
     'checkpoint m: tensor b: data_offsets [8, 16] overlap tensor a [0, 16]',
   );
-  const gap = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}';
+  const gap =
+    '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}';
   assert.is(
     errorOf(() => decodeSafetensors(rawFile(gap, Array(12).fill(0)), 'm')),
     'checkpoint m: data bytes [4, 8) belong to no tensor (gap before tensor b)',
   );
   const lateStart = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}';
-  assert.match(errorOf(() => decodeSafetensors(rawFile(lateStart, Array(8).fill(0)), 'm')), 'data bytes [0, 4) belong to no tensor');
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile(lateStart, Array(8).fill(0)), 'm')),
+    'data bytes [0, 4) belong to no tensor',
+  );
   const reversed = '{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}}';
-  assert.match(errorOf(() => decodeSafetensors(rawFile(reversed), 'm')), 'tensor a: data_offsets [8, 4] end before they begin');
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile(reversed), 'm')),
+    'tensor a: data_offsets [8, 4] end before they begin',
+  );
   const negative = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}';
-  assert.match(errorOf(() => decodeSafetensors(rawFile(negative), 'm')), 'tensor a: data_offsets [-4,0] must be [begin, end]');
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile(negative), 'm')),
+    'tensor a: data_offsets [-4,0] must be [begin, end]',
+  );
   const huge = '{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}';
-  assert.match(errorOf(() => decodeSafetensors(rawFile(huge, [0, 0, 0, 0]), 'm')), 'is impossibly large');
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile(huge, [0, 0, 0, 0]), 'm')),
+    'is impossibly large',
+  );
 });
 
 test('unknown and unsupported dtypes, bad shapes, bad metadata', () => {
   const with_ = (dtype: string) => `{"w":{"dtype":"${dtype}","shape":[1],"data_offsets":[0,4]}}`;
-  assert.is(errorOf(() => decodeSafetensors(rawFile(with_('Q7'), [0, 0, 0, 0]), 'm')), 'checkpoint m: tensor w: unknown dtype "Q7"');
+  assert.is(
+    errorOf(() => decodeSafetensors(rawFile(with_('Q7'), [0, 0, 0, 0]), 'm')),
+    'checkpoint m: tensor w: unknown dtype "Q7"',
+  );
   assert.is(
     errorOf(() => decodeSafetensors(rawFile(with_('BF16'), [0, 0, 0, 0]), 'm')),
     'checkpoint m: tensor w: dtype BF16 is not supported (supported: F32, F64, I32, I64)',
   );
   const badShape = '{"w":{"dtype":"F32","shape":[2,-1],"data_offsets":[0,4]}}';
-  assert.match(errorOf(() => decodeSafetensors(rawFile(badShape, [0, 0, 0, 0]), 'm')), 'tensor w: shape [2,-1] must be a list of non-negative integers');
-  assert.match(errorOf(() => decodeSafetensors(rawFile('{"w":[1,2]}'), 'm')), 'tensor w: expected {"dtype", "shape", "data_offsets"}');
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile(badShape, [0, 0, 0, 0]), 'm')),
+    'tensor w: shape [2,-1] must be a list of non-negative integers',
+  );
+  assert.match(
+    errorOf(() => decodeSafetensors(rawFile('{"w":[1,2]}'), 'm')),
+    'tensor w: expected {"dtype", "shape", "data_offsets"}',
+  );
   assert.is(
     errorOf(() => decodeSafetensors(rawFile('{"__metadata__":{"epoch":3}}'), 'm')),
     'checkpoint m: __metadata__ "epoch" must be a string, got 3',
@@ -425,9 +468,8 @@ test('atomic write: a failure while writing the temp file leaves the old file an
   assert.equal(readdirSync(dir), ['model.safetensors']);
 
   // A tensor that cannot be encoded fails before anything touches the disk.
-  await rejects(
-    saveSafetensors(path, { w: { shape: [3], data: new Float32Array(2) } }),
-    (e: Error) => e.message.startsWith(`cannot save checkpoint ${path}: encodeSafetensors: tensor "w"`),
+  await rejects(saveSafetensors(path, { w: { shape: [3], data: new Float32Array(2) } }), (e: Error) =>
+    e.message.startsWith(`cannot save checkpoint ${path}: encodeSafetensors: tensor "w"`),
   );
   assert.equal(readFileSync(path), before);
 });

@@ -22,7 +22,11 @@ const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export function specifiers(js: string): string[] {
   const code = js.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const found: string[] = [];
-  const patterns = [/\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g, /^\s*import\s*['"]([^'"]+)['"]/gm, /\bimport\s*\(\s*['"`]([^'"`]+)['"`]\s*\)/g];
+  const patterns = [
+    /\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g,
+    /^\s*import\s*['"]([^'"]+)['"]/gm,
+    /\bimport\s*\(\s*['"`]([^'"`]+)['"`]\s*\)/g,
+  ];
   for (const re of patterns) for (const m of code.matchAll(re)) found.push(m[1]);
   // An import() whose argument is not a string literal cannot be checked: reject it outright.
   for (const m of code.matchAll(/\bimport\s*\(\s*([^'"`\s)][^)]*)\)/g)) found.push(`<computed import(${m[1]})>`);
@@ -31,7 +35,14 @@ export function specifiers(js: string): string[] {
 
 const FORBIDDEN = new Set(builtinModules.flatMap((n) => [n, n.split('/')[0]]));
 function forbidden(spec: string): boolean {
-  return spec.startsWith('node:') || FORBIDDEN.has(spec) || FORBIDDEN.has(spec.split('/')[0]) || spec === 'webgpu' || spec.startsWith('webgpu/') || spec.startsWith('<computed');
+  return (
+    spec.startsWith('node:') ||
+    FORBIDDEN.has(spec) ||
+    FORBIDDEN.has(spec.split('/')[0]) ||
+    spec === 'webgpu' ||
+    spec.startsWith('webgpu/') ||
+    spec.startsWith('<computed')
+  );
 }
 
 /** Walks the graph from `entry`; returns the modules reached and every forbidden import with its importer. */
@@ -46,7 +57,10 @@ function walk(entry: string): { modules: string[]; bad: string[] } {
     for (const spec of specifiers(readFileSync(file, 'utf8'))) {
       if (forbidden(spec)) bad.push(`${file.slice(distRoot.length + 1)} imports '${spec}'`);
       else if (spec.startsWith('.')) stack.push(resolve(dirname(file), spec));
-      else bad.push(`${file.slice(distRoot.length + 1)} imports the package '${spec}' (a browser cannot resolve bare names)`);
+      else
+        bad.push(
+          `${file.slice(distRoot.length + 1)} imports the package '${spec}' (a browser cannot resolve bare names)`,
+        );
     }
   }
   return { modules: [...seen], bad };
@@ -59,16 +73,22 @@ test('the import graph of dist/browser.js has no Node built-in and no webgpu pac
 });
 
 // web/checks.js itself loads the check modules by URL (a computed import), so the walk starts at them.
-test('the page\'s modules and the kernel check modules its checks page loads reach no Node built-in either', () => {
+test("the page's modules and the kernel check modules its checks page loads reach no Node built-in either", () => {
   const pages = ['web/main.js', 'web/worker.js', ...CHECK_MODULES.map((m) => `kernels/checks/${m}`)];
   const bad = pages.flatMap((page) => walk(join(distRoot, page)).bad);
   assert.equal(bad, [], bad.join('\n'));
 });
 
 test('the walker finds every kind of import (it would fail on the Node entry)', () => {
-  assert.equal(specifiers(`import { a } from './a.js';\nexport * from "./b.js";\nimport './c.js';\nconst m = await import('webgpu');\nimport(x);`), ['./a.js', './b.js', './c.js', 'webgpu', '<computed import(x)>']);
+  assert.equal(
+    specifiers(
+      `import { a } from './a.js';\nexport * from "./b.js";\nimport './c.js';\nconst m = await import('webgpu');\nimport(x);`,
+    ),
+    ['./a.js', './b.js', './c.js', 'webgpu', '<computed import(x)>'],
+  );
   const node = walk(join(distRoot, 'index.js')).bad.join('\n');
-  for (const want of ["'node:fs'", "'webgpu'", "'node:zlib'"]) assert.ok(node.includes(want), `the Node entry's graph should show ${want}`);
+  for (const want of ["'node:fs'", "'webgpu'", "'node:zlib'"])
+    assert.ok(node.includes(want), `the Node entry's graph should show ${want}`);
 });
 
 test('MNIST from bytes (plain and gzip through DecompressionStream) equals loadMnist', async () => {
@@ -101,7 +121,10 @@ test('CIFAR-10 from bytes: records decode to NCHW pixels / 255; a partial record
   assert.equal([...ds.labels], [3, 9]);
   assert.is(ds.images[0], 1);
   assert.ok(Math.abs(ds.images[3072 + 1024] - 0.2) < 1e-7);
-  assert.throws(() => browser.cifar10FromBytes([{ name: 'b2.bin', bytes: bytes.subarray(1) }]), /b2\.bin: not a whole number of CIFAR-10 records/);
+  assert.throws(
+    () => browser.cifar10FromBytes([{ name: 'b2.bin', bytes: bytes.subarray(1) }]),
+    /b2\.bin: not a whole number of CIFAR-10 records/,
+  );
 });
 
 test('encodeModel gives the bytes saveModel writes, and decodeModel loads them back', async () => {
@@ -112,11 +135,17 @@ test('encodeModel gives the bytes saveModel writes, and decodeModel loads them b
     const path = join(tmp, 'model.safetensors');
     await saveModel(path, model, { step: '7' });
     const bytes = await browser.encodeModel(model, { step: '7' });
-    assert.ok(existsSync(path) && Buffer.from(bytes).equals(readFileSync(path)), 'bytes differ from the file saveModel wrote');
+    assert.ok(
+      existsSync(path) && Buffer.from(bytes).equals(readFileSync(path)),
+      'bytes differ from the file saveModel wrote',
+    );
     const other = new SmallCNN(new Random(4));
     assert.equal(browser.decodeModel(bytes, other, 'model.safetensors'), { format: 'pt', step: '7' });
     assert.ok(Buffer.from(await browser.encodeModel(other, { step: '7' })).equals(Buffer.from(bytes)));
-    assert.throws(() => browser.decodeModel(bytes.subarray(0, 100), other, 'cut.safetensors'), /checkpoint cut\.safetensors/);
+    assert.throws(
+      () => browser.decodeModel(bytes.subarray(0, 100), other, 'cut.safetensors'),
+      /checkpoint cut\.safetensors/,
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -22,7 +22,12 @@ test('serves the page, dist modules and MNIST; refuses paths outside them', asyn
     assert.match(module.headers.get('content-type') ?? '', /javascript/);
     const labels = new Uint8Array(await (await fetch(`${server.url}data/mnist/t10k-labels-idx1-ubyte`)).arrayBuffer());
     assert.ok(Buffer.from(labels).equals(readFileSync(join(defaultMnistDir(), 't10k-labels-idx1-ubyte'))));
-    for (const path of ['package.json', 'dist/%2e%2e/package.json', 'data/mnist/..%2f..%2fpackage.json', 'dist/no-such-file.js']) {
+    for (const path of [
+      'package.json',
+      'dist/%2e%2e/package.json',
+      'data/mnist/..%2f..%2fpackage.json',
+      'dist/no-such-file.js',
+    ]) {
       assert.is((await fetch(`${server.url}${path}`)).status, 404, path);
     }
     assert.is((await fetch(server.url, { method: 'POST' })).status, 405);
@@ -55,7 +60,12 @@ test('a file that cannot be read answers 500 (or cuts that response short) and t
     assert.is(failed.status, 500);
     assert.match(await failed.text(), /^cannot read \/: /);
     failure = 'midway';
-    const short = await fetch(server.url).then((r) => r.text()).then(() => 'complete', () => 'cut short');
+    const short = await fetch(server.url)
+      .then((r) => r.text())
+      .then(
+        () => 'complete',
+        () => 'cut short',
+      );
     assert.is(short, 'cut short', 'a body cut short does not look complete');
     failure = null;
     const page = await fetch(server.url);

@@ -67,7 +67,14 @@ function dist(a: ArrayLike<number>, b: ArrayLike<number>, norm: FabNorm): number
   return norm === 'linf' ? s : Math.sqrt(s);
 }
 
-async function runFab(model: Classifier, x: Float32Array, labels: Int32Array, eps: number, norm: FabNorm, extra: { steps?: number; restarts?: number; targets?: number } = {}) {
+async function runFab(
+  model: Classifier,
+  x: Float32Array,
+  labels: Int32Array,
+  eps: number,
+  norm: FabNorm,
+  extra: { steps?: number; restarts?: number; targets?: number } = {},
+) {
   const input = tensor(x, [labels.length, 1, SIDE, SIDE]);
   const adv = await fabTargetedAttack(model, input, labels, { eps, norm, ...extra }, new Random(3));
   const values = Float32Array.from(await adv.data());
@@ -77,13 +84,24 @@ async function runFab(model: Classifier, x: Float32Array, labels: Int32Array, ep
 }
 
 /** Per example: in [0, 1], within ε, and either x itself or misclassified. Returns the robust mask. */
-async function checkReturned(model: Classifier, x: Float32Array, adv: Float32Array, labels: Int32Array, eps: number, norm: FabNorm, what: string): Promise<boolean[]> {
+async function checkReturned(
+  model: Classifier,
+  x: Float32Array,
+  adv: Float32Array,
+  labels: Int32Array,
+  eps: number,
+  norm: FabNorm,
+  what: string,
+): Promise<boolean[]> {
   const logits = await logitsOf(model, adv);
   const classes = model.classes;
   return Array.from(labels, (label, i) => {
     const a = adv.subarray(i * FEATURES, (i + 1) * FEATURES);
     const c = x.subarray(i * FEATURES, (i + 1) * FEATURES);
-    assert.ok(a.every((v) => v >= 0 && v <= 1), `${what}: example ${i} leaves [0, 1]`);
+    assert.ok(
+      a.every((v) => v >= 0 && v <= 1),
+      `${what}: example ${i} leaves [0, 1]`,
+    );
     assert.ok(dist(a, c, norm) <= eps, `${what}: example ${i} at distance ${dist(a, c, norm)} > ε ${eps}`);
     const predicted = argmax(logits.subarray(i * classes, (i + 1) * classes));
     const unchanged = a.every((v, j) => v === c[j]);
@@ -97,16 +115,25 @@ async function checkReturned(model: Classifier, x: Float32Array, adv: Float32Arr
 
 /** A linear model whose logits are all equal at the centre of the box (so its classes share the inputs),
  *  and its weights on the host. */
-async function linearModel(classes: number, seed: number): Promise<{ model: Mlp; weights: { w: Float64Array; b: Float64Array } }> {
+async function linearModel(
+  classes: number,
+  seed: number,
+): Promise<{ model: Mlp; weights: { w: Float64Array; b: Float64Array } }> {
   const model = new Mlp(classes, 0, new Random(seed)).eval();
   const w = Float64Array.from(await model.fc1.weight.data());
-  const b = Float64Array.from({ length: classes }, (_, c) => -0.5 * w.subarray(c * FEATURES, (c + 1) * FEATURES).reduce((s, v) => s + v, 0));
+  const b = Float64Array.from(
+    { length: classes },
+    (_, c) => -0.5 * w.subarray(c * FEATURES, (c + 1) * FEATURES).reduce((s, v) => s + v, 0),
+  );
   model.fc1.bias.assign(tensor(Float32Array.from(b), [classes]));
   return { model, weights: { w, b: Float64Array.from(await model.fc1.bias.data()) } };
 }
 
 function marginTerms(weights: { w: Float64Array; b: Float64Array }, x: ArrayLike<number>, y: number, t: number) {
-  const u = Float64Array.from({ length: FEATURES }, (_, i) => weights.w[t * FEATURES + i] - weights.w[y * FEATURES + i]);
+  const u = Float64Array.from(
+    { length: FEATURES },
+    (_, i) => weights.w[t * FEATURES + i] - weights.w[y * FEATURES + i],
+  );
   let margin = weights.b[t] - weights.b[y];
   for (let i = 0; i < FEATURES; i++) margin += u[i] * x[i];
   return { u, margin };
@@ -149,12 +176,21 @@ function l2Distance(u: Float64Array, margin: number, x: ArrayLike<number>, footI
  * otherwise it is the distance without the box, exact for the question "does a ball inside the box
  * reach the class", which the ten-class test asks.
  */
-function exactDistance(weights: { w: Float64Array; b: Float64Array }, x: ArrayLike<number>, y: number, classes: number, norm: FabNorm): number {
+function exactDistance(
+  weights: { w: Float64Array; b: Float64Array },
+  x: ArrayLike<number>,
+  y: number,
+  classes: number,
+  norm: FabNorm,
+): number {
   let best = Infinity;
   for (let t = 0; t < classes; t++) {
     if (t === y) continue;
     const { u, margin } = marginTerms(weights, x, y, t);
-    best = Math.min(best, norm === 'linf' ? linfDistance(u, margin, x) : margin >= 0 ? 0 : l2Distance(u, margin, x, classes === 2));
+    best = Math.min(
+      best,
+      norm === 'linf' ? linfDistance(u, margin, x) : margin >= 0 ? 0 : l2Distance(u, margin, x, classes === 2),
+    );
   }
   return best;
 }
@@ -200,8 +236,13 @@ for (const norm of ['linf', 'l2'] as const) {
     const x = uniformInputs(count, 21, ...inputRange(norm));
     const logits = await logitsOf(model, x);
     // Labels: the prediction, except every tenth, so that some examples start misclassified.
-    const labels = Int32Array.from({ length: count }, (_, i) => (argmax(logits.subarray(i * classes, (i + 1) * classes)) + (i % 10 === 0 ? 1 : 0)) % classes);
-    const exact = Array.from(labels, (y, i) => exactDistance(weights, x.subarray(i * FEATURES, (i + 1) * FEATURES), y, classes, norm));
+    const labels = Int32Array.from(
+      { length: count },
+      (_, i) => (argmax(logits.subarray(i * classes, (i + 1) * classes)) + (i % 10 === 0 ? 1 : 0)) % classes,
+    );
+    const exact = Array.from(labels, (y, i) =>
+      exactDistance(weights, x.subarray(i * FEATURES, (i + 1) * FEATURES), y, classes, norm),
+    );
     const finite = exact.filter((d) => d > 0 && d < Infinity).sort((a, b) => a - b);
     const eps = finite[Math.floor(finite.length / 2)] * 1.0001; // half of the correct examples robust
     if (norm === 'l2') assert.ok(eps < 0.3, `test setup: the L2 ball (ε ${eps}) must stay inside the box`);
@@ -209,13 +250,20 @@ for (const norm of ['linf', 'l2'] as const) {
     const robust = await checkReturned(model, x, adv, labels, eps, norm, `${norm} ten-class`);
     const exactRobust = exact.map((d) => d > eps);
     robust.forEach((r, i) => {
-      if (!r) assert.ok(exact[i] <= eps * (1 + 1e-6), `example ${i}: broken by FAB at ε ${eps}, but its exact minimal distance is ${exact[i]}`);
+      if (!r)
+        assert.ok(
+          exact[i] <= eps * (1 + 1e-6),
+          `example ${i}: broken by FAB at ε ${eps}, but its exact minimal distance is ${exact[i]}`,
+        );
     });
     const fabAcc = robust.filter(Boolean).length / count;
     const exactAcc = exactRobust.filter(Boolean).length / count;
     assert.ok(exactAcc > 0.2 && exactAcc < 0.8, `test setup: exact robust accuracy ${exactAcc}`);
     assert.ok(fabAcc >= exactAcc - 1e-9, `FAB ${fabAcc} below the exact robust accuracy ${exactAcc}: impossible`);
-    assert.ok(fabAcc - exactAcc <= 0.01, `${norm}: FAB-T robust accuracy ${(100 * fabAcc).toFixed(1)}% vs exact ${(100 * exactAcc).toFixed(1)}%`);
+    assert.ok(
+      fabAcc - exactAcc <= 0.01,
+      `${norm}: FAB-T robust accuracy ${(100 * fabAcc).toFixed(1)}% vs exact ${(100 * exactAcc).toFixed(1)}%`,
+    );
     model.dispose();
   });
 }
@@ -240,8 +288,14 @@ test('projection: lands on the hyperplane inside the box, matches the closed for
       projector.project(t, w, b, d);
       const landed = w.reduce((s, v, i) => s + v * (t[i] + d[i]), 0);
       assert.ok(Math.abs(landed - b) < 1e-9, `${norm}: w·(t + d) = ${landed}, b = ${b}`);
-      assert.ok(d.every((v, i) => t[i] + v >= -1e-12 && t[i] + v <= 1 + 1e-12), `${norm}: left the box`);
-      assert.ok(d.every((v, i) => w[i] !== 0 || v === 0), `${norm}: moved a coordinate with w = 0`);
+      assert.ok(
+        d.every((v, i) => t[i] + v >= -1e-12 && t[i] + v <= 1 + 1e-12),
+        `${norm}: left the box`,
+      );
+      assert.ok(
+        d.every((v, i) => w[i] !== 0 || v === 0),
+        `${norm}: moved a coordinate with w = 0`,
+      );
       // Optimal: no shorter move reaches b (the exact minimal L∞ norm by bisection on the closed form).
       if (norm === 'linf') {
         const u = Float64Array.from(w, (v) => (wt > b ? -v : v));
@@ -261,7 +315,10 @@ test('projection: lands on the hyperplane inside the box, matches the closed for
         // KKT: every coordinate not at a face moves by μ·w_i with one common μ.
         const free = [...d.keys()].filter((i) => w[i] !== 0 && t[i] + d[i] > 1e-12 && t[i] + d[i] < 1 - 1e-12);
         const mus = free.map((i) => d[i] / w[i]);
-        assert.ok(mus.every((mu) => Math.abs(mu - mus[0]) < 1e-9 * Math.max(1, Math.abs(mus[0]))), 'l2: free coordinates move by different multiples of w');
+        assert.ok(
+          mus.every((mu) => Math.abs(mu - mus[0]) < 1e-9 * Math.max(1, Math.abs(mus[0]))),
+          'l2: free coordinates move by different multiples of w',
+        );
       }
     }
     // Away from the box: the unconstrained closed forms.
@@ -293,12 +350,31 @@ async function mlpSetup(backend: Backend, count: number) {
   return { model, x, labels };
 }
 
-for (const [norm, eps] of [['linf', 0.05], ['l2', 0.3]] as const) {
+for (const [norm, eps] of [
+  ['linf', 0.05],
+  ['l2', 0.3],
+] as const) {
   test(`${norm}: on a ReLU network FAB-T lowers accuracy with truly misclassified inputs; a second restart only adds`, async () => {
     const { model, x, labels } = await mlpSetup(cpu, 60);
     // 30 steps instead of 100 keep the test short; the linear tests above run the standard 100.
-    const one = await checkReturned(model, x, await runFab(model, x, labels, eps, norm, { steps: 30 }), labels, eps, norm, `${norm} mlp`);
-    const two = await checkReturned(model, x, await runFab(model, x, labels, eps, norm, { steps: 30, restarts: 2 }), labels, eps, norm, `${norm} mlp, 2 restarts`);
+    const one = await checkReturned(
+      model,
+      x,
+      await runFab(model, x, labels, eps, norm, { steps: 30 }),
+      labels,
+      eps,
+      norm,
+      `${norm} mlp`,
+    );
+    const two = await checkReturned(
+      model,
+      x,
+      await runFab(model, x, labels, eps, norm, { steps: 30, restarts: 2 }),
+      labels,
+      eps,
+      norm,
+      `${norm} mlp, 2 restarts`,
+    );
     const accuracy = (r: boolean[]) => r.filter(Boolean).length / r.length;
     assert.ok(accuracy(one) < 0.6, `${norm}: robust accuracy ${accuracy(one)} from 1.0 clean`);
     // The first restart is deterministic (it starts at x), so the second can only break more.
@@ -339,7 +415,13 @@ test('no tensor outlives a call: live buffers are flat across two calls', async 
   const live = () => cpu.memory().liveBuffers;
   const start = live();
   for (let call = 0; call < 2; call++) {
-    const adv = await fabTargetedAttack(model, input, labels, { eps: 0.05, norm: call ? 'l2' : 'linf', steps: 10, restarts: 2 }, new Random(call));
+    const adv = await fabTargetedAttack(
+      model,
+      input,
+      labels,
+      { eps: 0.05, norm: call ? 'l2' : 'linf', steps: 10, restarts: 2 },
+      new Random(call),
+    );
     assert.is(live(), start + 1, `call ${call}: only the result is alive`);
     adv.dispose();
     assert.is(live(), start, `call ${call}`);

@@ -7,7 +7,22 @@ import * as assert from 'uvu/assert';
 import { Random, Tape, type Tensor, add, flatten, matmul, setBackend, tensor } from '../../engine/index.js';
 import { Classifier } from '../../nn/index.js';
 import {
-  type EvalData, type EvalResult, type ExampleResult, type StageReport, apgdCheckpoints, paddedIndices, parseMethod, threatModel, dlrLoss, evaluate, oneHotRows, parseAttack, project, projectToBall, squareFraction, targetedDlrLoss,
+  type EvalData,
+  type EvalResult,
+  type ExampleResult,
+  type StageReport,
+  apgdCheckpoints,
+  paddedIndices,
+  parseMethod,
+  threatModel,
+  dlrLoss,
+  evaluate,
+  oneHotRows,
+  parseAttack,
+  project,
+  projectToBall,
+  squareFraction,
+  targetedDlrLoss,
 } from '../../yopo/index.js';
 import { assertClose, cpu } from '../helpers.js';
 
@@ -66,7 +81,12 @@ function dataset(n: number, lo: number, hi: number, seed: number): EvalData {
  * L∞ ∩ box: x'_i = the box end that lowers it; L2 (box not reached): (W_y − W_j)·x − ε‖W_y − W_j‖.
  * Returns the robust count and how many examples sit within `tol` of the decision boundary.
  */
-function exactRobust(data: EvalData, eps: number, norm: 'linf' | 'l2', tol = 1e-3): { robust: number; borderline: number } {
+function exactRobust(
+  data: EvalData,
+  eps: number,
+  norm: 'linf' | 'l2',
+  tol = 1e-3,
+): { robust: number; borderline: number } {
   let robust = 0;
   let borderline = 0;
   for (let e = 0; e < data.count; e++) {
@@ -92,18 +112,32 @@ function exactRobust(data: EvalData, eps: number, norm: 'linf' | 'l2', tol = 1e-
   return { robust, borderline };
 }
 
-const COMPONENTS = { linf: ['fgsm', 'pgd-10', 'apgd-ce', 'apgd-t', 'square-300'], l2: ['fgsm', 'pgd-10', 'square-300'] };
+const COMPONENTS = {
+  linf: ['fgsm', 'pgd-10', 'apgd-ce', 'apgd-t', 'square-300'],
+  l2: ['fgsm', 'pgd-10', 'square-300'],
+};
 
-for (const [norm, eps, lo, hi] of [['linf', 0.05, 0, 1], ['l2', 0.4, 0.4, 0.6]] as const) {
+for (const [norm, eps, lo, hi] of [
+  ['linf', 0.05, 0, 1],
+  ['l2', 0.4, 0.4, 0.6],
+] as const) {
   test(`linear classifier, ${norm} ε=${eps}: APGD-CE + APGD-T reach the exact robust accuracy; no attack reports less; per example the composition is the worst case`, async () => {
     const n = 200;
     const data = dataset(n, lo, hi, norm === 'linf' ? 10 : 11);
     const exact = exactRobust(data, eps, norm);
-    assert.ok(exact.robust > 40 && exact.robust < 160, `a meaningful threat model: ${exact.robust}/${n} exactly robust`);
+    assert.ok(
+      exact.robust > 40 && exact.robust < 160,
+      `a meaningful threat model: ${exact.robust}/${n} exactly robust`,
+    );
     const reports: StageReport[] = [];
     const results: EvalResult[] = [];
     const run = async (spec: string) => {
-      const r = await evaluate(model, data, parseAttack(spec, eps, eps / 4, 1, norm), { batchSize: n, seed: 1, keepExamples: true, onStage: (st) => reports.push(st) });
+      const r = await evaluate(model, data, parseAttack(spec, eps, eps / 4, 1, norm), {
+        batchSize: n,
+        seed: 1,
+        keepExamples: true,
+        onStage: (st) => reports.push(st),
+      });
       results.push(r);
       return r.examples!;
     };
@@ -111,26 +145,57 @@ for (const [norm, eps, lo, hi] of [['linf', 0.05, 0, 1], ['l2', 0.4, 0.4, 0.6]] 
     const composite = await run('apgd-ce+apgd-t+square-300');
     const strong = robustCount(composite);
     // One report per stage of the one batch: each stage attacks what the one before left robust.
-    assert.equal(reports.map((st) => st.attack), ['apgd-ce', 'apgd-t', 'square-300']);
-    assert.is(reports[0].attacked, composite.filter((e) => e.clean_pred === e.label).length, 'the first stage attacks the correctly classified');
-    for (let s = 1; s < reports.length; s++) assert.is(reports[s].attacked, reports[s - 1].attacked - reports[s - 1].broken, `stage ${reports[s].attack} attacks the survivors`);
+    assert.equal(
+      reports.map((st) => st.attack),
+      ['apgd-ce', 'apgd-t', 'square-300'],
+    );
+    assert.is(
+      reports[0].attacked,
+      composite.filter((e) => e.clean_pred === e.label).length,
+      'the first stage attacks the correctly classified',
+    );
+    for (let s = 1; s < reports.length; s++)
+      assert.is(
+        reports[s].attacked,
+        reports[s - 1].attacked - reports[s - 1].broken,
+        `stage ${reports[s].attack} attacks the survivors`,
+      );
     assert.is(reports[2].attacked - reports[2].broken, strong, 'the last stage leaves the robust ones');
-    results[0].stages.forEach((st, s) => assert.is(st.seconds, reports[s].seconds, `${st.attack}: the result's stage time is the reports'`));
+    results[0].stages.forEach((st, s) =>
+      assert.is(st.seconds, reports[s].seconds, `${st.attack}: the result's stage time is the reports'`),
+    );
     const measured = [`apgd-ce+apgd-t+square-300: ${strong}`];
     for (const spec of COMPONENTS[norm]) {
       const examples = await run(spec);
       const count = robustCount(examples);
       measured.push(`${spec}: ${count}`);
-      assert.ok(count >= exact.robust - exact.borderline, `${spec}: ${count} robust < exact ${exact.robust} (minus ${exact.borderline} borderline)`);
+      assert.ok(
+        count >= exact.robust - exact.borderline,
+        `${spec}: ${count} robust < exact ${exact.robust} (minus ${exact.borderline} borderline)`,
+      );
       for (const e of composite) {
         const q = examples[e.index];
-        if (e.adv_pred === e.label) assert.is(q.adv_pred, q.label, `example ${e.index} robust under the composition but broken by ${q.broken_by}`);
-        if (q.adv_pred === q.label) assert.is(q.clean_pred, q.label, `example ${e.index} robust under ${spec} but wrong on the clean input`);
-        assert.ok((norm === 'linf' ? q.linf : q.l2) <= eps * (1 + 1e-5) + 1e-6, `${spec}, example ${e.index}: perturbation ${q.linf} / ${q.l2}`);
+        if (e.adv_pred === e.label)
+          assert.is(
+            q.adv_pred,
+            q.label,
+            `example ${e.index} robust under the composition but broken by ${q.broken_by}`,
+          );
+        if (q.adv_pred === q.label)
+          assert.is(q.clean_pred, q.label, `example ${e.index} robust under ${spec} but wrong on the clean input`);
+        assert.ok(
+          (norm === 'linf' ? q.linf : q.l2) <= eps * (1 + 1e-5) + 1e-6,
+          `${spec}, example ${e.index}: perturbation ${q.linf} / ${q.l2}`,
+        );
       }
     }
-    assert.ok(Math.abs(strong - exact.robust) <= n / 100, `APGD-CE + APGD-T: ${strong}/${n} robust, exact ${exact.robust}/${n} (${measured.join(', ')})`);
-    for (const e of composite) if (e.adv_pred !== e.label && e.clean_pred === e.label) assert.ok(e.broken_by !== null, 'a broken example names its attack');
+    assert.ok(
+      Math.abs(strong - exact.robust) <= n / 100,
+      `APGD-CE + APGD-T: ${strong}/${n} robust, exact ${exact.robust}/${n} (${measured.join(', ')})`,
+    );
+    for (const e of composite)
+      if (e.adv_pred !== e.label && e.clean_pred === e.label)
+        assert.ok(e.broken_by !== null, 'a broken example names its attack');
   });
 }
 
@@ -143,7 +208,11 @@ test('the DLR losses and their gradients against hand-computed values', async ()
   assertClose(await loss.data(), [2, -0.5], 'DLR');
   // Row 0: L = N/D with N = z_π1 − z_y = 4, D = z_π1 − z_π3 = 2: ∂/∂z_y = −1/D, ∂/∂z_π1 = 1/D − N/D², ∂/∂z_π3 = N/D².
   // Row 1: N = z_π2 − z_y = −1: ∂/∂z_y(=z_π1) = −1/D − N/D², ∂/∂z_π2 = 1/D, ∂/∂z_π3 = N/D².
-  const [g] = tape.gradient(tape.record(() => add(loss, tensor(new Float32Array(2)))), [z], tensor(Float32Array.from([1, 1])));
+  const [g] = tape.gradient(
+    tape.record(() => add(loss, tensor(new Float32Array(2)))),
+    [z],
+    tensor(Float32Array.from([1, 1])),
+  );
   assertClose(await g.data(), [-0.5, -0.5, 1, 0, 0, 0, -0.25, -0.25, 0, 0.5], 'DLR gradient');
   // Targeted, label 1, target class 4 (z = 4): −(5 − 4)/(5 − (3 + 2)/2) = −0.4; label 0, target 2: −(1 − 3)/2.5 = 0.8.
   const t = oneHotRows(Int32Array.from([2, 4]), 5);
@@ -153,8 +222,14 @@ test('the DLR losses and their gradients against hand-computed values', async ()
 
 test("APGD's checkpoints: w_j = ceil(p_j·N) with p_1 = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)", () => {
   // By hand for N = 100: p = 0.22, 0.41, 0.57, 0.70, 0.80, 0.87, 0.93, 0.99 (checks after those many iterations).
-  assert.equal(apgdCheckpoints(100).map((i) => i + 1), [22, 41, 57, 70, 80, 87, 93, 99]);
-  assert.equal(apgdCheckpoints(10).map((i) => i + 1), [2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(
+    apgdCheckpoints(100).map((i) => i + 1),
+    [22, 41, 57, 70, 80, 87, 93, 99],
+  );
+  assert.equal(
+    apgdCheckpoints(10).map((i) => i + 1),
+    [2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
 });
 
 test('the rows an attack runs on are padded with copies of the first to the next of 1, 2, 3, 4, 6, 8, 12, …, at most the cap', () => {
@@ -165,18 +240,35 @@ test('the rows an attack runs on are padded with copies of the first to the next
   assert.equal(paddedIndices([4, 6, 8, 10, 12, 14, 16], 7), [4, 6, 8, 10, 12, 14, 16], 'capped by the batch size');
   assert.equal(paddedIndices([1, 2, 3], 2), [1, 2, 3], 'never fewer than the rows');
   const range = (n: number) => Array.from({ length: n }, (_, j) => j);
-  assert.is(paddedIndices(range(154), 200).length, 200, 'within a quarter of the cap: the cap (already compiled), not 192');
+  assert.is(
+    paddedIndices(range(154), 200).length,
+    200,
+    'within a quarter of the cap: the cap (already compiled), not 192',
+  );
   assert.is(paddedIndices(range(20), 25).length, 25);
   assert.is(paddedIndices(range(100), 200).length, 128, 'far from the cap: the ladder');
-  const sizes = new Set(Array.from({ length: 200 }, (_, i) => paddedIndices(Array.from({ length: i + 1 }, (_, j) => j)).length));
-  assert.equal([...sizes], [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256], 'a shrinking set of 200 rows runs at 16 sizes, not 200');
-  for (let n = 2; n <= 1000; n++) assert.ok(paddedIndices(Array.from({ length: n }, (_, j) => j)).length < 1.5 * n, `${n} rows: padding under half`);
+  const sizes = new Set(
+    Array.from({ length: 200 }, (_, i) => paddedIndices(Array.from({ length: i + 1 }, (_, j) => j)).length),
+  );
+  assert.equal(
+    [...sizes],
+    [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
+    'a shrinking set of 200 rows runs at 16 sizes, not 200',
+  );
+  for (let n = 2; n <= 1000; n++)
+    assert.ok(paddedIndices(Array.from({ length: n }, (_, j) => j)).length < 1.5 * n, `${n} rows: padding under half`);
 });
 
 test("Square's p schedule halves at AutoAttack's query counts", () => {
-  assert.equal([0, 10, 11, 50, 51, 201, 501, 1001, 2001, 4001, 6001, 8001].map((i) => squareFraction(i, 0.8, 10000, false)),
-    [0.8, 0.8, 0.4, 0.4, 0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625, 0.003125, 0.0015625]);
-  assert.is(squareFraction(2500, 0.8, 5000, true), 0.8 / 128, 'rescaled: query 2,500 of 5,000 counts as 5,000 of 10,000');
+  assert.equal(
+    [0, 10, 11, 50, 51, 201, 501, 1001, 2001, 4001, 6001, 8001].map((i) => squareFraction(i, 0.8, 10000, false)),
+    [0.8, 0.8, 0.4, 0.4, 0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625, 0.003125, 0.0015625],
+  );
+  assert.is(
+    squareFraction(2500, 0.8, 5000, true),
+    0.8 / 128,
+    'rescaled: query 2,500 of 5,000 counts as 5,000 of 10,000',
+  );
 });
 
 test('L2 projection: rows outside the ball are scaled onto the sphere, rows inside are kept, then x + η is clipped to [0, 1]', async () => {
@@ -198,10 +290,16 @@ test('Square issues no backward pass and lowers the accuracy of a natural model'
   try {
     const r = await evaluate(model, data, parseAttack('square-200', 0.1, 0, 1, 'linf'), { seed: 2 });
     assert.is(gradients, 0, 'Square computed a gradient');
-    assert.ok(r.robust_accuracy < r.clean_accuracy - 0.2, `clean ${r.clean_accuracy}, under Square ${r.robust_accuracy}`);
+    assert.ok(
+      r.robust_accuracy < r.clean_accuracy - 0.2,
+      `clean ${r.clean_accuracy}, under Square ${r.robust_accuracy}`,
+    );
     const r2 = await evaluate(model, data, parseAttack('square-200', 1, 0, 1, 'l2'), { seed: 2 });
     assert.is(gradients, 0, 'Square (L2) computed a gradient');
-    assert.ok(r2.robust_accuracy < r2.clean_accuracy - 0.2, `L2: clean ${r2.clean_accuracy}, under Square ${r2.robust_accuracy}`);
+    assert.ok(
+      r2.robust_accuracy < r2.clean_accuracy - 0.2,
+      `L2: clean ${r2.clean_accuracy}, under Square ${r2.robust_accuracy}`,
+    );
     await evaluate(model, data, parseAttack('pgd-1', 0.05, 0.05), {});
     assert.ok(gradients > 0, 'the counter sees the gradients of a white-box attack');
   } finally {
@@ -245,7 +343,11 @@ test('attack names: compositions parse, bad names give one-line errors', () => {
   assert.is(parseAttack('fgsm', 2, 0.1, 1, 'l2').name, 'fgm');
   assert.is(parseAttack('pgd-20', 0.3, 0.01, 3).name, 'pgd-20x3');
   for (const bad of ['pgd-0', 'apgd', 'pgd-40+', 'square-x', 'none+pgd-1']) {
-    assert.throws(() => parseAttack(bad, 0.3, 0.01), (e: Error) => !e.message.includes('\n') && e.message.length > 10, bad);
+    assert.throws(
+      () => parseAttack(bad, 0.3, 0.01),
+      (e: Error) => !e.message.includes('\n') && e.message.length > 10,
+      bad,
+    );
   }
 });
 

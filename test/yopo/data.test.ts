@@ -71,7 +71,10 @@ test('real MNIST: 60000 train / 10000 test, 1×28×28 in [0, 1], known labels', 
   assert.is(testSet.count, 10000);
   assert.equal(Array.from(testSet.labels.subarray(0, 5)), [7, 2, 1, 0, 4]);
   const seen = new Set(testSet.labels);
-  assert.equal([...seen].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(
+    [...seen].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
 });
 
 test('Fashion-MNIST from its Debian location, when installed', () => {
@@ -109,7 +112,13 @@ test('IDX: truncated data, wrong magic and count mismatch are clear errors', () 
   const { images, labels } = writeMnist(dir, 'train', new Uint8Array(3 * 4 * 4), [1, 2, 3], { rows: 4, cols: 4 });
   const full = readFileSync(images);
   writeFileSync(images, full.subarray(0, full.length - 5));
-  throwsWith(() => loadMnist({ dir, split: 'train' }), images, 'truncated', `expected ${full.length} bytes`, `got ${full.length - 5}`);
+  throwsWith(
+    () => loadMnist({ dir, split: 'train' }),
+    images,
+    'truncated',
+    `expected ${full.length} bytes`,
+    `got ${full.length - 5}`,
+  );
 
   // A labels file where the images file should be.
   writeFileSync(images, readFileSync(labels));
@@ -179,7 +188,13 @@ test('CIFAR-10: partial record and bad label are clear errors', () => {
   const path = join(dir, 'test_batch.bin');
   writeCifarBatch(path, new Uint8Array(2 * CIFAR_PIXELS), [1, 2]);
   writeFileSync(path, readFileSync(path).subarray(0, 2 * CIFAR_RECORD_BYTES - 100));
-  throwsWith(() => loadCifar10({ dir, split: 'test' }), path, `${2 * CIFAR_RECORD_BYTES - 100} bytes`, '1 records', '2973 bytes');
+  throwsWith(
+    () => loadCifar10({ dir, split: 'test' }),
+    path,
+    `${2 * CIFAR_RECORD_BYTES - 100} bytes`,
+    '1 records',
+    '2973 bytes',
+  );
 
   writeCifarBatch(path, new Uint8Array(CIFAR_PIXELS), [12]);
   throwsWith(() => loadCifar10({ dir, split: 'test' }), path, 'label 12');
@@ -294,22 +309,46 @@ test('batches: sizes, dropLast, every example once per epoch, labels follow imag
   const loader = new BatchLoader(ds, { batchSize: 5, shuffle: true, seed: 1 });
   assert.is(loader.batchesPerEpoch, 5);
   const batches = [...loader.epochBatches(0)];
-  assert.equal(batches.map((b) => b.count), [5, 5, 5, 5, 3]);
-  assert.equal(batches.map((b) => b.index), [0, 1, 2, 3, 4]);
+  assert.equal(
+    batches.map((b) => b.count),
+    [5, 5, 5, 5, 3],
+  );
+  assert.equal(
+    batches.map((b) => b.index),
+    [0, 1, 2, 3, 4],
+  );
   const all = batches.flatMap(ids);
-  assert.equal([...all].sort((a, b) => a - b), Array.from({ length: 23 }, (_, i) => i));
-  assert.not.equal(all, Array.from({ length: 23 }, (_, i) => i));
-  for (const b of batches) assert.equal(Array.from(b.labels), ids(b).map((i) => i % 10));
+  assert.equal(
+    [...all].sort((a, b) => a - b),
+    Array.from({ length: 23 }, (_, i) => i),
+  );
+  assert.not.equal(
+    all,
+    Array.from({ length: 23 }, (_, i) => i),
+  );
+  for (const b of batches)
+    assert.equal(
+      Array.from(b.labels),
+      ids(b).map((i) => i % 10),
+    );
 
   const dropped = new BatchLoader(ds, { batchSize: 5, shuffle: false, seed: 1, dropLast: true });
   assert.is(dropped.batchesPerEpoch, 4);
-  assert.equal([...dropped.epochBatches(3)].flatMap(ids), Array.from({ length: 20 }, (_, i) => i));
-  throwsWith(() => new BatchLoader(ds, { batchSize: 30, shuffle: false, seed: 1, dropLast: true }), '23 examples', '30');
+  assert.equal(
+    [...dropped.epochBatches(3)].flatMap(ids),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  throwsWith(
+    () => new BatchLoader(ds, { batchSize: 30, shuffle: false, seed: 1, dropLast: true }),
+    '23 examples',
+    '30',
+  );
 });
 
 test('batches: order reproducible from (seed, epoch), differs across epochs and seeds', () => {
   const ds = toy(50);
-  const order = (seed: number, epoch: number) => [...new BatchLoader(ds, { batchSize: 8, shuffle: true, seed }).epochBatches(epoch)].flatMap(ids);
+  const order = (seed: number, epoch: number) =>
+    [...new BatchLoader(ds, { batchSize: 8, shuffle: true, seed }).epochBatches(epoch)].flatMap(ids);
   assert.equal(order(7, 2), order(7, 2));
   assert.not.equal(order(7, 2), order(7, 3));
   assert.not.equal(order(7, 2), order(8, 2));

@@ -7,7 +7,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random } from '../../engine/random.js';
 import { decodeSafetensors, encodeSafetensors } from '../../nn/safetensors.js';
-import { CIFAR_PIXELS, CIFAR_RECORD_BYTES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, decodeCifarBatch, maybeGunzip, parseIdx } from '../../yopo/data/index.js';
+import {
+  CIFAR_PIXELS,
+  CIFAR_RECORD_BYTES,
+  IDX_IMAGES_MAGIC,
+  IDX_LABELS_MAGIC,
+  decodeCifarBatch,
+  maybeGunzip,
+  parseIdx,
+} from '../../yopo/data/index.js';
 
 const FILE = 'fuzzed.bin';
 
@@ -22,13 +30,18 @@ function mutate(bytes: Uint8Array, rng: Random): Uint8Array {
     if (kind === 0 && out.length) out[pos] ^= 1 << rng.int(8);
     else if (kind === 1 && out.length) out[pos] = [0, 0xff, 0x7f, 0x80, 0x30 + rng.int(10), rng.int(256)][rng.int(6)];
     else if (kind === 2) out = out.subarray(0, rng.int(out.length + 1));
-    else if (kind === 3) out = Uint8Array.from([...out, ...Array.from({ length: 1 + rng.int(16) }, () => rng.int(256))]);
+    else if (kind === 3)
+      out = Uint8Array.from([...out, ...Array.from({ length: 1 + rng.int(16) }, () => rng.int(256))]);
     else if (kind === 4 && out.length > 8) {
       const len = 1 + rng.int(8);
       out = Uint8Array.from([...out.subarray(0, pos), ...out.subarray(Math.min(out.length, pos + len))]);
     } else if (out.length >= 8) {
       // A length field set to something extreme.
-      new DataView(out.buffer, out.byteOffset).setUint32(rng.int(2) * 4, [0, 1, 0xffffffff, 0x7fffffff, rng.int(2 ** 32)][rng.int(5)], rng.next() < 0.5);
+      new DataView(out.buffer, out.byteOffset).setUint32(
+        rng.int(2) * 4,
+        [0, 1, 0xffffffff, 0x7fffffff, rng.int(2 ** 32)][rng.int(5)],
+        rng.next() < 0.5,
+      );
     }
   }
   return out;
@@ -42,9 +55,15 @@ function expectCleanOrValid(what: string, parse: () => void): 'loaded' | 'refuse
   } catch (e) {
     assert.ok(e instanceof Error, `${what}: threw a non-Error ${String(e)}`);
     const err = e as Error;
-    assert.ok(!(err instanceof TypeError || err instanceof RangeError) || err.message.includes(FILE), `${what}: a raw ${err.name}: ${err.message}`);
+    assert.ok(
+      !(err instanceof TypeError || err instanceof RangeError) || err.message.includes(FILE),
+      `${what}: a raw ${err.name}: ${err.message}`,
+    );
     assert.ok(err.message.includes(FILE), `${what}: the error names the file: ${err.message}`);
-    assert.not.ok(err.message.includes('\n') && err.message.split('\n').filter(Boolean).length > 1 && !/^\s*-/m.test(err.message), `${what}: one line (or a list of problems): ${err.message}`);
+    assert.not.ok(
+      err.message.includes('\n') && err.message.split('\n').filter(Boolean).length > 1 && !/^\s*-/m.test(err.message),
+      `${what}: one line (or a list of problems): ${err.message}`,
+    );
     return 'refused';
   }
 }
@@ -62,13 +81,19 @@ test('safetensors: 3,000 mutated files load consistently or fail cleanly', () =>
   const counts = { loaded: 0, refused: 0 };
   for (let i = 0; i < 3000; i++) {
     const bytes = mutate(seed, rng);
-    counts[expectCleanOrValid(`safetensors #${i}`, () => {
-      const file = decodeSafetensors(bytes, FILE);
-      for (const [name, t] of file.tensors) {
-        assert.is(t.data.length, t.shape.reduce((a, b) => a * b, 1), `#${i}: ${name} holds as many values as its shape says`);
-      }
-      for (const v of Object.values(file.metadata)) assert.type(v, 'string');
-    })]++;
+    counts[
+      expectCleanOrValid(`safetensors #${i}`, () => {
+        const file = decodeSafetensors(bytes, FILE);
+        for (const [name, t] of file.tensors) {
+          assert.is(
+            t.data.length,
+            t.shape.reduce((a, b) => a * b, 1),
+            `#${i}: ${name} holds as many values as its shape says`,
+          );
+        }
+        for (const v of Object.values(file.metadata)) assert.type(v, 'string');
+      })
+    ]++;
   }
   assert.ok(counts.refused > 2000, `most mutations are refused (${JSON.stringify(counts)})`);
 });
@@ -84,15 +109,25 @@ test('IDX (plain and gzip): 3,000 mutated files load consistently or fail cleanl
   for (let i = 16; i < images.length; i++) images[i] = rng.int(256);
   const labels = Uint8Array.from([0, 0, 8, 1, 0, 0, 0, 3, 1, 7, 9]);
   new DataView(labels.buffer).setUint32(0, IDX_LABELS_MAGIC);
-  const seeds: [Uint8Array, number][] = [[images, IDX_IMAGES_MAGIC], [labels, IDX_LABELS_MAGIC], [gzipSync(images), IDX_IMAGES_MAGIC]];
+  const seeds: [Uint8Array, number][] = [
+    [images, IDX_IMAGES_MAGIC],
+    [labels, IDX_LABELS_MAGIC],
+    [gzipSync(images), IDX_IMAGES_MAGIC],
+  ];
   const counts = { loaded: 0, refused: 0 };
   for (let i = 0; i < 3000; i++) {
     const [seed, magic] = seeds[i % seeds.length];
     const bytes = mutate(seed, rng);
-    counts[expectCleanOrValid(`IDX #${i}`, () => {
-      const idx = parseIdx(maybeGunzip(bytes, FILE), FILE, magic);
-      assert.is(idx.data.length, idx.dims.reduce((a, b) => a * b, 1), `#${i}: data matches the dimensions`);
-    })]++;
+    counts[
+      expectCleanOrValid(`IDX #${i}`, () => {
+        const idx = parseIdx(maybeGunzip(bytes, FILE), FILE, magic);
+        assert.is(
+          idx.data.length,
+          idx.dims.reduce((a, b) => a * b, 1),
+          `#${i}: data matches the dimensions`,
+        );
+      })
+    ]++;
   }
   assert.ok(counts.refused > 1500, `most mutations are refused (${JSON.stringify(counts)})`);
 });
@@ -108,12 +143,15 @@ test('CIFAR-10: 1,000 mutated batch files load consistently or fail cleanly', ()
     const bytes = mutate(seed, rng);
     const images = new Float32Array(4 * CIFAR_PIXELS).fill(-1);
     const labels = new Int32Array(4).fill(-1);
-    counts[expectCleanOrValid(`CIFAR #${i}`, () => {
-      const n = decodeCifarBatch(bytes, FILE, images, labels, 0);
-      assert.is(n * CIFAR_RECORD_BYTES, bytes.length);
-      for (let r = 0; r < n; r++) assert.ok(labels[r] >= 0 && labels[r] <= 9, `#${i}: label ${labels[r]}`);
-      for (let p = 0; p < n * CIFAR_PIXELS; p++) if (!(images[p] >= 0 && images[p] <= 1)) assert.unreachable(`#${i}: pixel ${images[p]}`);
-    })]++;
+    counts[
+      expectCleanOrValid(`CIFAR #${i}`, () => {
+        const n = decodeCifarBatch(bytes, FILE, images, labels, 0);
+        assert.is(n * CIFAR_RECORD_BYTES, bytes.length);
+        for (let r = 0; r < n; r++) assert.ok(labels[r] >= 0 && labels[r] <= 9, `#${i}: label ${labels[r]}`);
+        for (let p = 0; p < n * CIFAR_PIXELS; p++)
+          if (!(images[p] >= 0 && images[p] <= 1)) assert.unreachable(`#${i}: pixel ${images[p]}`);
+      })
+    ]++;
   }
   assert.ok(counts.loaded > 0 && counts.refused > 0, JSON.stringify(counts));
 });

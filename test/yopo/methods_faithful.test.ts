@@ -4,9 +4,48 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Random, Tape, type Tensor, add, logSoftmax, rand, relu, setBackend, softmaxCrossEntropy, tensor, tidy } from '../../engine/index.js';
-import { BatchNorm2d, Classifier, Conv2d, Flatten, Linear, SGD, Sequential, WideResNet, multiStep } from '../../nn/index.js';
-import { free, klSum, klSumToTarget, parseMethod, perturbed, pgd, project, signStep, threatModel, tradesStart, tradesUpdate, tradesYopo, train, trainingDefaults, uniformNoise, yopo } from '../../yopo/index.js';
+import {
+  Random,
+  Tape,
+  type Tensor,
+  add,
+  logSoftmax,
+  rand,
+  relu,
+  setBackend,
+  softmaxCrossEntropy,
+  tensor,
+  tidy,
+} from '../../engine/index.js';
+import {
+  BatchNorm2d,
+  Classifier,
+  Conv2d,
+  Flatten,
+  Linear,
+  SGD,
+  Sequential,
+  WideResNet,
+  multiStep,
+} from '../../nn/index.js';
+import {
+  free,
+  klSum,
+  klSumToTarget,
+  parseMethod,
+  perturbed,
+  pgd,
+  project,
+  signStep,
+  threatModel,
+  tradesStart,
+  tradesUpdate,
+  tradesYopo,
+  train,
+  trainingDefaults,
+  uniformNoise,
+  yopo,
+} from '../../yopo/index.js';
 import { assertClose, cpu, maxAbs } from '../helpers.js';
 
 /** f0 = ReLU(conv 1→3, 3x3, pad 1) on 6x6 images (non-linear, like SmallCNN's); g = [BN] → linear → 4 classes. */
@@ -43,12 +82,18 @@ const randomBatches = (perEpoch: number, seed: number) => {
   return {
     batchesPerEpoch: perEpoch,
     dataset: { shape: [1, 6, 6] },
-    batch: () => ({ images: Float32Array.from({ length: 2 * 36 }, () => rng.next()), labels: new Int32Array([0, 1]), count: 2 }),
+    batch: () => ({
+      images: Float32Array.from({ length: 2 * 36 }, () => rng.next()),
+      labels: new Int32Array([0, 1]),
+      count: 2,
+    }),
   };
 };
 
 /** The change of every parameter (first layer, then rest) after one step of `mode`. */
-async function yopoUpdate(mode: 'both' | 'hamiltonian' | 'backprop'): Promise<{ first: Float64Array[]; rest: Float64Array[] }> {
+async function yopoUpdate(
+  mode: 'both' | 'hamiltonian' | 'backprop',
+): Promise<{ first: Float64Array[]; rest: Float64Array[] }> {
   const model = new TinyNet(1);
   const before = { first: await host(model.firstLayerParameters()), rest: await host(model.restParameters()) };
   const method = yopo({ m: 2, n: 3, eps: 0.3, sigma: 0.05, firstLayerGradient: mode });
@@ -70,7 +115,13 @@ test("YOPO's first layer gets, by default ('both'), the cross-entropy gradients 
   both.first.forEach((b, i) => {
     assert.ok(maxAbs(ce.first[i]) > 1e-6 && maxAbs(ham.first[i]) > 1e-6, 'both parts are non-zero');
     // η's path does not depend on the first layer's gradient, so with momentum 0 the updates add up.
-    assertClose(b, ce.first[i].map((v, k) => v + ham.first[i][k]), `first-layer parameter ${i}: both = backprop + hamiltonian`, 1e-4, 1e-7);
+    assertClose(
+      b,
+      ce.first[i].map((v, k) => v + ham.first[i][k]),
+      `first-layer parameter ${i}: both = backprop + hamiltonian`,
+      1e-4,
+      1e-7,
+    );
   });
   // The rest is trained on the cross-entropy alone whatever the first layer gets.
   both.rest.forEach((b, i) => assertClose(b, ham.rest[i], `rest parameter ${i}`, 1e-5, 1e-8));
@@ -93,7 +144,15 @@ test("YOPO-1-n 'backprop': the first layer's step is −lr·∇θ0 L at the rand
   const out = method.step(model, x, y, new Random(3));
   const after = await host(model.firstLayerParameters());
   const grads = await host(expected);
-  after.forEach((a, i) => assertClose(a.map((v, k) => (before[i][k] - v) / plain.lr), grads[i], `first-layer gradient ${i}`, 1e-4, 1e-6));
+  after.forEach((a, i) =>
+    assertClose(
+      a.map((v, k) => (before[i][k] - v) / plain.lr),
+      grads[i],
+      `first-layer gradient ${i}`,
+      1e-4,
+      1e-6,
+    ),
+  );
   for (const t of [out.loss, out.logits, out.adversary!, eta0, x, y, ...expected]) t.dispose();
   method.dispose();
   model.dispose();
@@ -101,7 +160,11 @@ test("YOPO-1-n 'backprop': the first layer's step is −lr·∇θ0 L at the rand
 
 test('ResNet YOPO: one extra no-grad train-mode forward on the final adversary (BatchNorm updated m+1 times per batch)', async () => {
   setBackend(cpu);
-  for (const [refresh, expected] of [[undefined, 3], [true, 3], [false, 2]] as const) {
+  for (const [refresh, expected] of [
+    [undefined, 3],
+    [true, 3],
+    [false, 2],
+  ] as const) {
     const model = new TinyNet(4, true);
     const method = yopo({ m: 2, n: 1, eps: 0.3, sigma: 0.05, batchNormRefresh: refresh });
     method.init(model, plain);
@@ -119,24 +182,56 @@ test("MNIST YOPO's first layer follows its own schedule in train() (published: �
   const d = trainingDefaults('mnist', 'yopo-5-10', 'smallcnn');
   assert.equal(d.firstLayerMilestones, [15, 19]);
   assert.equal(d.milestones, [30, 35, 39]);
-  assert.is(trainingDefaults('cifar10', 'yopo-5-3', 'preact-resnet18').firstLayerMilestones, null, 'CIFAR: one schedule');
+  assert.is(
+    trainingDefaults('cifar10', 'yopo-5-3', 'preact-resnet18').firstLayerMilestones,
+    null,
+    'CIFAR: one schedule',
+  );
   const model = new TinyNet(7);
   const method = yopo({ m: 2, n: 1, eps: 0.3, sigma: 0.05 });
   const batches = randomBatches(2, 8);
   const lrs: [number, number, number][] = [];
   await train({
-    model, method, batches, epochs: 3, hyper: plain, seed: 0,
-    schedule: multiStep(0.1, [2]), firstLayerSchedule: multiStep(0.1, [1]),
-    onStep: (r) => void lrs.push([r.epoch, method.optimizers().get('first_layer')!.lr, method.optimizers().get('rest')!.lr]),
+    model,
+    method,
+    batches,
+    epochs: 3,
+    hyper: plain,
+    seed: 0,
+    schedule: multiStep(0.1, [2]),
+    firstLayerSchedule: multiStep(0.1, [1]),
+    onStep: (r) =>
+      void lrs.push([r.epoch, method.optimizers().get('first_layer')!.lr, method.optimizers().get('rest')!.lr]),
   });
-  const perEpoch = [0, 1, 2].map((e) => lrs.find(([ep]) => ep === e)!.slice(1).map((v) => Number((v * 2).toPrecision(6))));
-  assert.equal(perEpoch, [[0.1, 0.1], [0.01, 0.1], [0.01, 0.01]], 'first layer decays at 1, the rest at 2 (lr/m with m = 2)');
+  const perEpoch = [0, 1, 2].map((e) =>
+    lrs
+      .find(([ep]) => ep === e)!
+      .slice(1)
+      .map((v) => Number((v * 2).toPrecision(6))),
+  );
+  assert.equal(
+    perEpoch,
+    [
+      [0.1, 0.1],
+      [0.01, 0.1],
+      [0.01, 0.01],
+    ],
+    'first layer decays at 1, the rest at 2 (lr/m with m = 2)',
+  );
   method.dispose();
   model.dispose();
   const p = pgd({ r: 1, eps: 0.3, alpha: 0.1 });
   const other = new TinyNet(9);
   try {
-    await train({ model: other, method: p, batches, epochs: 1, hyper: plain, seed: 0, firstLayerSchedule: multiStep(0.1, [1]) });
+    await train({
+      model: other,
+      method: p,
+      batches,
+      epochs: 1,
+      hyper: plain,
+      seed: 0,
+      firstLayerSchedule: multiStep(0.1, [1]),
+    });
     assert.unreachable('a first-layer schedule for PGD must be refused');
   } catch (e) {
     assert.match((e as Error).message, /pgd-1 has no separate first-layer optimiser/);
@@ -155,8 +250,16 @@ test('budget milestones: the rate drops ×0.1 at each fraction of the time budge
   const steps: { before: number; first: number; rest: number }[] = [];
   let elapsed = 0;
   await train({
-    model, method, batches, epochs: 10_000, hyper: plain, seed: 0, timeBudgetS: budgetS, budgetMilestones: milestones,
-    schedule: () => 0.1, firstLayerSchedule: () => 0.2,
+    model,
+    method,
+    batches,
+    epochs: 10_000,
+    hyper: plain,
+    seed: 0,
+    timeBudgetS: budgetS,
+    budgetMilestones: milestones,
+    schedule: () => 0.1,
+    firstLayerSchedule: () => 0.2,
     onStep: (r) => {
       steps.push({ before: elapsed, first: method.optimizers().get('first_layer')!.lr * 2, rest: r.lr });
       elapsed = r.elapsed;
@@ -164,7 +267,10 @@ test('budget milestones: the rate drops ×0.1 at each fraction of the time budge
   });
   for (const s of steps) {
     const factor = 0.1 ** milestones.filter((f) => s.before >= f * budgetS).length;
-    assert.ok(Math.abs(s.rest - 0.1 * factor) < 1e-12 && Math.abs(s.first - 0.2 * factor) < 1e-9, `at ${s.before.toFixed(3)} s: rates ${s.first}, ${s.rest}, want ×${factor}`);
+    assert.ok(
+      Math.abs(s.rest - 0.1 * factor) < 1e-12 && Math.abs(s.first - 0.2 * factor) < 1e-9,
+      `at ${s.before.toFixed(3)} s: rates ${s.first}, ${s.rest}, want ×${factor}`,
+    );
   }
   const levels = new Set(steps.map((s) => s.rest.toPrecision(3)));
   assert.equal([...levels], ['0.100', '0.0100', '0.00100'], `the run passed both milestones (${steps.length} steps)`);
@@ -212,11 +318,20 @@ test('Free-m: δ persists across batches, and a smaller last batch uses and upda
   const xC = images(2, 13);
   const advC = await stepOn(xC);
   const row = 36;
-  assertClose(advC, clipSum(Float64Array.from(await xC.data()), d2.subarray(0, 2 * row)), 'partial batch trains at clip(x + δ2[0:2])', 0, 1e-6);
+  assertClose(
+    advC,
+    clipSum(Float64Array.from(await xC.data()), d2.subarray(0, 2 * row)),
+    'partial batch trains at clip(x + δ2[0:2])',
+    0,
+    1e-6,
+  );
   const d3 = await delta();
   assert.is(d3.length, 3 * row, 'δ keeps the full batch shape');
   assertClose(d3.subarray(2 * row), d2.subarray(2 * row), 'row 3 untouched', 0, 0);
-  assert.ok(d3.subarray(0, 2 * row).some((v, i) => v !== d2[i]), 'rows 1-2 updated');
+  assert.ok(
+    d3.subarray(0, 2 * row).some((v, i) => v !== d2[i]),
+    'rows 1-2 updated',
+  );
   for (const t of [xB, xC]) t.dispose();
   method.dispose();
   model.dispose();
@@ -233,11 +348,12 @@ test("TRADES's KL is KL(f(x) ‖ f(x')): clean softmax first, in the adversary a
     const s = e.reduce((a, b) => a + b);
     return e.map((v) => v / s);
   };
-  const kl = (a: Float64Array, b: Float64Array) => [0, 1].reduce((acc, r) => {
-    const p = softmax(a, r);
-    const q = softmax(b, r);
-    return acc + p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]), 0);
-  }, 0);
+  const kl = (a: Float64Array, b: Float64Array) =>
+    [0, 1].reduce((acc, r) => {
+      const p = softmax(a, r);
+      const q = softmax(b, r);
+      return acc + p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]), 0);
+    }, 0);
   const [c, a] = await host([clean, adv]);
   const forward = kl(c, a);
   assert.ok(Math.abs(forward - kl(a, c)) > 0.1, 'the test inputs tell the two directions apart');
@@ -260,7 +376,10 @@ test("TRADES's KL is KL(f(x) ‖ f(x')): clean softmax first, in the adversary a
   const opt = new SGD(model.parameters(), plain);
   const out = tradesUpdate(model, opt, x, xAdv, y, 2);
   const loss = await out.loss.item();
-  assert.ok(Math.abs(loss - (ce + (2 * kl3) / 3)) < 1e-5, `TRADES loss ${loss} vs CE + β·KL(P‖Q)/B ${ce + (2 * kl3) / 3}`);
+  assert.ok(
+    Math.abs(loss - (ce + (2 * kl3) / 3)) < 1e-5,
+    `TRADES loss ${loss} vs CE + β·KL(P‖Q)/B ${ce + (2 * kl3) / 3}`,
+  );
   for (const t of [clean, adv, x, xAdv, y, out.loss, out.logits]) t.dispose();
   opt.dispose();
   model.dispose();
@@ -285,7 +404,10 @@ test("TRADES-YOPO-1-1 (the shared first-layer adversary): one sign step of the K
   const out = method.step(model, x, y, new Random(20));
   const start = await tidy(() => perturbed(x, eta0)).data();
   const want = await expected.data();
-  assert.ok(want.some((v, i) => Math.abs(v - start[i]) > 0.006), 'the step moved η by σ');
+  assert.ok(
+    want.some((v, i) => Math.abs(v - start[i]) > 0.006),
+    'the step moved η by σ',
+  );
   assertClose(await out.adversary!.data(), want, 'TRADES-YOPO-1-1 adversary', 0, 1e-6);
   for (const t of [out.loss, out.logits, out.adversary!, x, y, eta0, expected]) t.dispose();
   method.dispose();
@@ -298,9 +420,20 @@ test('TRADES and TRADES-YOPO: ε 0.031, step 0.007, β 1; the TRADES-10 baseline
   assert.equal(threatModel('cifar10', { method: 'yopo-5-3' }), { eps: 8 / 255, step: 2 / 255, norm: 'linf' });
   assert.equal(threatModel('mnist', { method: 'yopo-5-10' }), { eps: 0.3, step: 0.01, norm: 'linf' });
   const baseline = trainingDefaults('cifar10', 'trades-10', 'preact-resnet18');
-  assert.equal(baseline, { epochs: 100, lr: 0.1, milestones: [74], firstLayerMilestones: null, weightDecay: 2e-4, batchSize: 200, beta: 1 });
+  assert.equal(baseline, {
+    epochs: 100,
+    lr: 0.1,
+    milestones: [74],
+    firstLayerMilestones: null,
+    weightDecay: 2e-4,
+    batchSize: 200,
+    beta: 1,
+  });
   const ty = trainingDefaults('cifar10', 'trades-yopo-2-5', 'preact-resnet18');
-  assert.equal([ty.epochs, ty.lr, ty.milestones, ty.weightDecay, ty.batchSize, ty.beta], [105, 0.2, [70, 90, 100], 5e-4, 256, 1]);
+  assert.equal(
+    [ty.epochs, ty.lr, ty.milestones, ty.weightDecay, ty.batchSize, ty.beta],
+    [105, 0.2, [70, 90, 100], 5e-4, 256, 1],
+  );
   assert.is(parseMethod('trades', threatModel('cifar10', { method: 'trades' })).name, 'trades-10');
 });
 

@@ -9,7 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Tape, type Tensor, cast, clamp, mul, relu, softmaxCrossEntropy, step, sum, tensor } from '../../engine/index.js';
+import {
+  Tape,
+  type Tensor,
+  cast,
+  clamp,
+  mul,
+  relu,
+  softmaxCrossEntropy,
+  step,
+  sum,
+  tensor,
+} from '../../engine/index.js';
 import { DeviceLimitError } from '../../kernels/webgpu/gpu.js';
 import { Linear, NonFiniteError, decodeModel, encodeSafetensors, saveModel } from '../../nn/index.js';
 import { Random } from '../../engine/random.js';
@@ -55,14 +66,27 @@ test('softmaxCrossEntropy: an out-of-range label throws one line on the CPU and 
     for (const backend of [cpu, gpu]) {
       const x = put(backend, logits, [3, 10]);
       const y = put(backend, labels, [3]);
-      assert.throws(() => on(backend, () => softmaxCrossEntropy(x, y)), new RegExp(`^softmaxCrossEntropy: label ${bad} at row 1 is outside \\[0, 10\\)$`), `${backend.name}: label ${bad}`);
+      assert.throws(
+        () => on(backend, () => softmaxCrossEntropy(x, y)),
+        new RegExp(`^softmaxCrossEntropy: label ${bad} at row 1 is outside \\[0, 10\\)$`),
+        `${backend.name}: label ${bad}`,
+      );
     }
   }
-  for (const backend of [cpu, gpu]) assert.throws(() => on(backend, () => tensor([1, 2.5, 4], [3], 'int32')), /^tensor: int32 value 2\.5 at index 1 is not a 32-bit integer$/);
+  for (const backend of [cpu, gpu])
+    assert.throws(
+      () => on(backend, () => tensor([1, 2.5, 4], [3], 'int32')),
+      /^tensor: int32 value 2\.5 at index 1 is not a 32-bit integer$/,
+    );
   // Labels computed on the GPU (no host copy to check) still never give a plausible number: the kernel makes the loss NaN.
   const x = put(gpu, logits, [3, 10]);
   const tape = new Tape();
-  const loss = tape.record(() => softmaxCrossEntropy(x, on(gpu, () => cast(tensor([1, 10, 4], [3]), 'int32'))));
+  const loss = tape.record(() =>
+    softmaxCrossEntropy(
+      x,
+      on(gpu, () => cast(tensor([1, 10, 4], [3]), 'int32')),
+    ),
+  );
   assert.ok(Number.isNaN(await loss.item()), 'label 10 computed on the GPU: the loss is NaN');
   const [g] = tape.gradient(loss, [x]);
   const grad = await values(g);
@@ -92,7 +116,9 @@ test('a model with a non-finite weight is never saved, and the error names the t
   const w = layer.stateDict().get('weight')!;
   const data = Float32Array.from(await w.data());
   data[4] = Number.POSITIVE_INFINITY;
-  layer.loadStateDict(new Map([...(await layer.stateDictData())].map(([k, v]) => [k, k === 'weight' ? { shape: v.shape, data } : v])));
+  layer.loadStateDict(
+    new Map([...(await layer.stateDictData())].map(([k, v]) => [k, k === 'weight' ? { shape: v.shape, data } : v])),
+  );
   const path = join(dir, 'model.safetensors');
   try {
     await saveModel(path, layer);
@@ -105,18 +131,23 @@ test('a model with a non-finite weight is never saved, and the error names the t
   rmSync(dir, { recursive: true });
 });
 
-test('model bytes (the browser page\'s checkpoint loader) with a non-finite weight are refused, naming the tensor; the model is unchanged', async () => {
+test("model bytes (the browser page's checkpoint loader) with a non-finite weight are refused, naming the tensor; the model is unchanged", async () => {
   on(cpu, () => undefined);
   const layer = new Linear(3, 2, new Random(1));
   const before = await layer.stateDictData();
-  const tensors = new Map([...before].map(([k, v]) => [k, k === 'bias' ? { shape: v.shape, data: Float32Array.from([0.5, NAN]) } : v]));
+  const tensors = new Map(
+    [...before].map(([k, v]) => [k, k === 'bias' ? { shape: v.shape, data: Float32Array.from([0.5, NAN]) } : v]),
+  );
   const bytes = encodeSafetensors(tensors, { format: 'pt' });
   try {
     decodeModel(bytes, layer, 'upload.safetensors');
     assert.unreachable('loaded');
   } catch (e) {
     assert.instance(e, NonFiniteError);
-    assert.is((e as Error).message, 'checkpoint upload.safetensors: tensor bias holds NaN (at flat index 1 of 2); non-finite values are never checkpointed');
+    assert.is(
+      (e as Error).message,
+      'checkpoint upload.safetensors: tensor bias holds NaN (at flat index 1 of 2); non-finite values are never checkpointed',
+    );
   }
   const after = await layer.stateDictData();
   for (const [k, v] of before) assert.equal([...after.get(k)!.data], [...v.data], `${k} unchanged`);
@@ -130,7 +161,10 @@ test("a buffer over the device's maxBufferSize is refused with the limit before 
     assert.unreachable('accepted');
   } catch (e) {
     assert.instance(e, DeviceLimitError);
-    assert.match((e as Error).message, new RegExp(`over this WebGPU device's maxBufferSize of [0-9.]+ MiB \\(${max} bytes\\)$`));
+    assert.match(
+      (e as Error).message,
+      new RegExp(`over this WebGPU device's maxBufferSize of [0-9.]+ MiB \\(${max} bytes\\)$`),
+    );
   }
   // (Tensors over maxStorageBufferBindingSize run in chunks: big_tensors.test.ts.)
   const explained = explainDeviceLimit(new DeviceLimitError(256 * 160 * 32 * 32 * 4, 134217728), 256) as Error;

@@ -80,7 +80,10 @@ test('metrics: a partial last line (crash mid-write) is dropped with a warning',
   log.append(rec(2));
   appendFileSync(path, '{"epoch":1,"step":3,"elapsed_s":4.'); // no newline: the write was cut off
   const { records, warning } = MetricsLog.load(path);
-  assert.equal(records.map((r) => r.step), [1, 2]);
+  assert.equal(
+    records.map((r) => r.step),
+    [1, 2],
+  );
   assert.ok(warning && warning.includes(`${path}:3:`) && warning.includes('partial'), warning);
   assert.equal(MetricsLog.read(path).length, 2);
 
@@ -97,7 +100,10 @@ test('metrics: truncateAfterStep keeps steps <= checkpoint, drops the partial ta
   const before = readFileSync(path, 'utf8').split('\n');
 
   assert.is(MetricsLog.truncateAfterStep(path, 10), 2);
-  assert.equal(MetricsLog.read(path).map((r) => r.step), [1, 5, 10]);
+  assert.equal(
+    MetricsLog.read(path).map((r) => r.step),
+    [1, 5, 10],
+  );
   assert.equal(MetricsLog.load(path).warning, undefined);
   // Kept lines are byte-for-byte the originals, and no temp file is left behind.
   assert.equal(readFileSync(path, 'utf8'), before.slice(0, 3).join('\n') + '\n');
@@ -105,7 +111,10 @@ test('metrics: truncateAfterStep keeps steps <= checkpoint, drops the partial ta
 
   // Resuming appends after a clean history.
   log.append(rec(11, { loss: 0.5 }));
-  assert.equal(MetricsLog.read(path).map((r) => r.step), [1, 5, 10, 11]);
+  assert.equal(
+    MetricsLog.read(path).map((r) => r.step),
+    [1, 5, 10, 11],
+  );
   assert.is(MetricsLog.truncateAfterStep(join(path, '..', 'missing.jsonl'), 3), 0);
 });
 
@@ -161,13 +170,31 @@ test('svg: renderCurves gives a standalone, well-formed SVG with axes, legend an
     yLabel: 'accuracy (%)',
     yRange: [0, 100],
     series: [
-      { label: 'clean "yopo"', points: [{ x: 0, y: 10 }, { x: 30, y: 80 }, { x: 60, y: 95 }] },
-      { label: "robust 'yopo'", dashed: true, points: [{ x: 0, y: 5 }, { x: 30, y: 60 }, { x: 60, y: 88 }] },
+      {
+        label: 'clean "yopo"',
+        points: [
+          { x: 0, y: 10 },
+          { x: 30, y: 80 },
+          { x: 60, y: 95 },
+        ],
+      },
+      {
+        label: "robust 'yopo'",
+        dashed: true,
+        points: [
+          { x: 0, y: 5 },
+          { x: 30, y: 60 },
+          { x: 60, y: 88 },
+        ],
+      },
     ],
   });
   const names = checkXml(svg);
   assert.ok(svg.startsWith('<?xml version="1.0"'));
-  assert.match(svg, /<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" version="1\.1" width="800" height="480" viewBox="0 0 800 480"/);
+  assert.match(
+    svg,
+    /<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" version="1\.1" width="800" height="480" viewBox="0 0 800 480"/,
+  );
   assert.match(svg, /<rect x="0" y="0" width="800" height="480" fill="#ffffff"\/>/);
   assert.is(names.filter((n) => n === 'path').length, 3); // two curves + the axes
   assert.is((svg.match(/stroke-dasharray/g) ?? []).length, 2); // the dashed curve and its legend sample
@@ -189,8 +216,23 @@ test('svg: edge cases: empty and one-point series, equal x values, NaN and missi
     series: [
       { label: 'empty', points: [] },
       { label: 'single', points: [{ x: 3, y: 7 }] },
-      { label: 'same x', points: [{ x: 3, y: 1 }, { x: 3, y: 9 }] },
-      { label: 'holes', points: [{ x: 1, y: NaN }, { x: 2, y: 4 }, { x: NaN, y: 2 }, { x: 4, y: undefined as unknown as number }, { x: 5, y: 5 }] },
+      {
+        label: 'same x',
+        points: [
+          { x: 3, y: 1 },
+          { x: 3, y: 9 },
+        ],
+      },
+      {
+        label: 'holes',
+        points: [
+          { x: 1, y: NaN },
+          { x: 2, y: 4 },
+          { x: NaN, y: 2 },
+          { x: 4, y: undefined as unknown as number },
+          { x: 5, y: 5 },
+        ],
+      },
     ],
   });
   checkXml(svg);
@@ -267,7 +309,8 @@ test('svg: renderComparison and comparisonTable', () => {
   assert.is(colors[0], colors[1]);
   assert.is(colors[2], colors[3]);
   assert.is.not(colors[0], colors[2]);
-  for (const label of ['yopo clean', 'yopo robust (PGD-20, eps 0.3)', 'pgd clean']) assert.ok(svg.includes(`>${label}</text>`), label);
+  for (const label of ['yopo clean', 'yopo robust (PGD-20, eps 0.3)', 'pgd clean'])
+    assert.ok(svg.includes(`>${label}</text>`), label);
 
   const table = comparisonTable([...runs, { name: 'empty', records: [] }]);
   const lines = table.trimEnd().split('\n');
@@ -278,23 +321,53 @@ test('svg: renderComparison and comparisonTable', () => {
   assert.match(lines[4], /^empty\s+-\s+-\s+-\s+-\s+-$/);
   // Columns are aligned: right-aligned cells end at the same offset on every line.
   const ends = lines.map((l) => l.length);
-  assert.ok(ends.every((e) => e === ends[0]), JSON.stringify(ends));
+  assert.ok(
+    ends.every((e) => e === ends[0]),
+    JSON.stringify(ends),
+  );
 });
 
 test('time to reach: each run against the best of the other, robust accuracy, final test records left out', () => {
-  const evaluation = (elapsed_s: number, robust: number, extra: Partial<MetricRecord> = {}): MetricRecord => ({ epoch: 1, step: elapsed_s, elapsed_s, clean_accuracy: 0.9, robust_accuracy: robust, attack: 'pgd-40', norm: 'linf', eps: 0.3, n: 200, ...extra });
-  const yopo = [evaluation(60, 0.1), evaluation(120, 0.3), evaluation(180, 0.5), evaluation(180, 0.99, { final: 'last', split: 'test' })];
+  const evaluation = (elapsed_s: number, robust: number, extra: Partial<MetricRecord> = {}): MetricRecord => ({
+    epoch: 1,
+    step: elapsed_s,
+    elapsed_s,
+    clean_accuracy: 0.9,
+    robust_accuracy: robust,
+    attack: 'pgd-40',
+    norm: 'linf',
+    eps: 0.3,
+    n: 200,
+    ...extra,
+  });
+  const yopo = [
+    evaluation(60, 0.1),
+    evaluation(120, 0.3),
+    evaluation(180, 0.5),
+    evaluation(180, 0.99, { final: 'last', split: 'test' }),
+  ];
   const pgd = [evaluation(300, 0.2), evaluation(600, 0.35), evaluation(900, 0.3)];
   assert.equal(bestRobust(pgd), { accuracy: 0.35, elapsedS: 600, record: pgd[1] });
   assert.equal(bestRobust(yopo), { accuracy: 0.5, elapsedS: 180, record: yopo[2] }); // not the final test record's 0.99
   assert.is(firstTimeAtLeast(yopo, 0.35), 180);
   assert.is(firstTimeAtLeast(pgd, 0.5), undefined);
-  const lines = timeToReachTable([{ name: 'yopo', records: yopo }, { name: 'pgd', records: pgd }]).trimEnd().split('\n');
+  const lines = timeToReachTable([
+    { name: 'yopo', records: yopo },
+    { name: 'pgd', records: pgd },
+  ])
+    .trimEnd()
+    .split('\n');
   assert.equal(lines, [
     "pgd did not reach yopo's best robust accuracy (50.00%, pgd-40, linf ε=0.3, n=200, at 3m00s) in its 15m00s of training",
     "yopo reached pgd's best robust accuracy (35.00%, pgd-40, linf ε=0.3, n=200) at 3m00s; pgd took 10m00s (0.30×)",
   ]);
-  assert.is(timeToReachTable([{ name: 'empty', records: [] }, { name: 'pgd', records: pgd }]), '');
+  assert.is(
+    timeToReachTable([
+      { name: 'empty', records: [] },
+      { name: 'pgd', records: pgd },
+    ]),
+    '',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, type Tensor, addScalar, flatten, matmul, setBackend, step, tensor } from '../../engine/index.js';
 import { Classifier } from '../../nn/index.js';
-import { type EvalData, blackBoxBeatsWhiteBox, evaluate, modelSanityFlags, notFallingWithEps, parseAttack } from '../../yopo/index.js';
+import {
+  type EvalData,
+  blackBoxBeatsWhiteBox,
+  evaluate,
+  modelSanityFlags,
+  notFallingWithEps,
+  parseAttack,
+} from '../../yopo/index.js';
 import { cpu } from '../helpers.js';
 
 setBackend(cpu);
@@ -17,7 +24,10 @@ class Linear extends Classifier {
   readonly inputShape = [1, 8, 8] as const;
   readonly classes = C;
   readonly weight: Tensor;
-  constructor(w: Float32Array, readonly masked: boolean) {
+  constructor(
+    w: Float32Array,
+    readonly masked: boolean,
+  ) {
     super();
     this.weight = this.registerParameter('weight', tensor(w, [D, C]));
   }
@@ -36,12 +46,23 @@ class Linear extends Classifier {
 
 const rng = new Random(5);
 const w = Float32Array.from({ length: D * C }, () => rng.normal());
-const images = Float32Array.from({ length: 100 * D }, () => (rng.next() < 0.5 ? rng.uniform(0, 0.3) : rng.uniform(0.7, 1)));
+const images = Float32Array.from({ length: 100 * D }, () =>
+  rng.next() < 0.5 ? rng.uniform(0, 0.3) : rng.uniform(0.7, 1),
+);
 
 function dataFor(model: Linear): Promise<EvalData> {
   // Labels: the model's own clean predictions, so clean accuracy is 100%.
-  return evaluate(model, { images, labels: new Int32Array(100), count: 100, shape: [1, 8, 8] }, parseAttack('none', 0, 0), { keepExamples: true })
-    .then((r) => ({ images, labels: Int32Array.from(r.examples!, (e) => e.clean_pred), count: 100, shape: [1, 8, 8] as const }));
+  return evaluate(
+    model,
+    { images, labels: new Int32Array(100), count: 100, shape: [1, 8, 8] },
+    parseAttack('none', 0, 0),
+    { keepExamples: true },
+  ).then((r) => ({
+    images,
+    labels: Int32Array.from(r.examples!, (e) => e.clean_pred),
+    count: 100,
+    shape: [1, 8, 8] as const,
+  }));
 }
 
 test('a gradient-masked model trips the flags, with evidence', async () => {
@@ -49,7 +70,10 @@ test('a gradient-masked model trips the flags, with evidence', async () => {
   const data = await dataFor(masked);
   const attack = parseAttack('pgd-10+square-300', 0.3, 0.075);
   const r = await evaluate(masked, data, attack, { seed: 1 });
-  const flags = [blackBoxBeatsWhiteBox(attack, r), ...(await modelSanityFlags(masked, data, attack, r, { seed: 1 }))].filter((f) => f !== null);
+  const flags = [
+    blackBoxBeatsWhiteBox(attack, r),
+    ...(await modelSanityFlags(masked, data, attack, r, { seed: 1 })),
+  ].filter((f) => f !== null);
   const names = flags.map((f) => f!.check);
   console.log(flags.map((f) => `${f!.check}: ${f!.evidence}`).join('\n'));
   assert.ok(names.includes('black-box beats white-box'), names.join(', '));
@@ -62,7 +86,10 @@ test('the same model without the mask trips none; a sweep that rises with ε is 
   const data = await dataFor(plain);
   const attack = parseAttack('pgd-10+square-100', 0.1, 0.05);
   const r = await evaluate(plain, data, attack, { seed: 1 });
-  const flags = [blackBoxBeatsWhiteBox(attack, r), ...(await modelSanityFlags(plain, data, attack, r, { seed: 1 }))].filter((f) => f !== null);
+  const flags = [
+    blackBoxBeatsWhiteBox(attack, r),
+    ...(await modelSanityFlags(plain, data, attack, r, { seed: 1 })),
+  ].filter((f) => f !== null);
   assert.equal(flags, [], JSON.stringify(flags));
   const at = (eps: number, robust: number) => ({ ...r, eps, robust_accuracy: robust });
   assert.is(notFallingWithEps([at(0.1, 0.5), at(0.2, 0.3)]), null);

@@ -33,7 +33,10 @@ test('SmallCNN on 320 MNIST images: 40 natural steps make the loss clearly drop'
   // of the last ten steps, against 60% of the start.
   const last = mean(losses.slice(-10));
   assert.ok(Math.abs(first - Math.log(10)) < 0.1, `the zero-initialised classifier starts at ln 10 (got ${first})`);
-  assert.ok(last < 0.6 * first, `the loss clearly drops: first five steps ${first.toFixed(3)}, last ten ${last.toFixed(3)}`);
+  assert.ok(
+    last < 0.6 * first,
+    `the loss clearly drops: first five steps ${first.toFixed(3)}, last ten ${last.toFixed(3)}`,
+  );
   const r = await evaluate(model, data, parseAttack('none', 0, 0), { batchSize: 32 });
   assert.ok(r.clean_accuracy > 0.7, `training accuracy after 40 steps: ${r.clean_accuracy}`);
   model.dispose();

@@ -18,7 +18,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Random, type Tensor, relu, setBackend } from '../../engine/index.js';
 import { Classifier, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../../nn/index.js';
-import { type AttackSpec, BatchLoader, evaluate, loadDataset, natural, parseAttack, subset, train, yopo } from '../../yopo/index.js';
+import {
+  type AttackSpec,
+  BatchLoader,
+  evaluate,
+  loadDataset,
+  natural,
+  parseAttack,
+  subset,
+  train,
+  yopo,
+} from '../../yopo/index.js';
 import { webgpu } from '../helpers.js';
 
 /** conv1 1→16 3x3 + ReLU (f0), maxpool 2, conv2 16→32 3x3, ReLU, maxpool 2, fc 800→100, ReLU, fc 100→10. */
@@ -31,10 +41,19 @@ class TinyCNN extends Classifier {
   constructor(rng: Random) {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(1, 16, 3, rng));
-    this.body = this.registerModule('body', new Sequential([
-      ['pool1', new MaxPool2d(2)], ['conv2', new Conv2d(16, 32, 3, rng)], ['relu2', new ReLU()], ['pool2', new MaxPool2d(2)],
-      ['flatten', new Flatten()], ['fc1', new Linear(32 * 5 * 5, 100, rng)], ['relu3', new ReLU()], ['fc2', new Linear(100, 10, rng)],
-    ]));
+    this.body = this.registerModule(
+      'body',
+      new Sequential([
+        ['pool1', new MaxPool2d(2)],
+        ['conv2', new Conv2d(16, 32, 3, rng)],
+        ['relu2', new ReLU()],
+        ['pool2', new MaxPool2d(2)],
+        ['flatten', new Flatten()],
+        ['fc1', new Linear(32 * 5 * 5, 100, rng)],
+        ['relu3', new ReLU()],
+        ['fc2', new Linear(100, 10, rng)],
+      ]),
+    );
   }
 
   firstLayer(x: Tensor): Tensor {
@@ -61,7 +80,14 @@ test('YOPO-5-10 is clearly more robust to PGD-20 than natural training on the sa
   const batches = new BatchLoader(trainSet, { batchSize: 64, shuffle: true, seed: 3 });
 
   const robustModel = new TinyCNN(new Random(3));
-  const yopoRun = await train({ model: robustModel, method: yopo({ m: 5, n: 10, eps: EPS, sigma: 0.01 }), batches, epochs: 1, hyper, seed: 3 });
+  const yopoRun = await train({
+    model: robustModel,
+    method: yopo({ m: 5, n: 10, eps: EPS, sigma: 0.01 }),
+    batches,
+    epochs: 1,
+    hyper,
+    seed: 3,
+  });
   assert.is(yopoRun.position.step, 80);
   const robust = await evaluate(robustModel, testSet, PGD20, { seed: 11, batchSize: 64 });
   robustModel.dispose();
@@ -73,15 +99,22 @@ test('YOPO-5-10 is clearly more robust to PGD-20 than natural training on the sa
   naturalModel.dispose();
 
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-  const summary = `YOPO-5-10: ${yopoRun.position.step} steps in ${yopoRun.position.elapsed.toFixed(0)} s, clean ${pct(robust.clean_accuracy)}, PGD-20 ${pct(robust.robust_accuracy)}; ` +
+  const summary =
+    `YOPO-5-10: ${yopoRun.position.step} steps in ${yopoRun.position.elapsed.toFixed(0)} s, clean ${pct(robust.clean_accuracy)}, PGD-20 ${pct(robust.robust_accuracy)}; ` +
     `natural: ${naturalRun.position.step} steps, clean ${pct(plain.clean_accuracy)}, PGD-20 ${pct(plain.robust_accuracy)}`;
   console.log(`  ${summary}`);
   // Natural training learns the clean task well and the attack takes most of it away ...
   assert.ok(plain.clean_accuracy > 0.9, `natural training learns MNIST: ${summary}`);
-  assert.ok(plain.robust_accuracy < plain.clean_accuracy - 0.6, `PGD-20 breaks the naturally trained model: ${summary}`);
+  assert.ok(
+    plain.robust_accuracy < plain.clean_accuracy - 0.6,
+    `PGD-20 breaks the naturally trained model: ${summary}`,
+  );
   // ... while YOPO's model keeps a large share of its accuracy under the same attack.
   assert.ok(robust.robust_accuracy > 0.2, `YOPO-5-10 is robust: ${summary}`);
-  assert.ok(robust.robust_accuracy > plain.robust_accuracy + 0.1, `YOPO-5-10 beats natural training under PGD-20: ${summary}`);
+  assert.ok(
+    robust.robust_accuracy > plain.robust_accuracy + 0.1,
+    `YOPO-5-10 beats natural training under PGD-20: ${summary}`,
+  );
 });
 
 test.run();

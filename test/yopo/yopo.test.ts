@@ -2,10 +2,29 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Random, Tape, type Tensor, add, rand, randn, setBackend, softmaxCrossEntropy, tensor, tidy } from '../../engine/index.js';
+import {
+  Random,
+  Tape,
+  type Tensor,
+  add,
+  rand,
+  randn,
+  setBackend,
+  softmaxCrossEntropy,
+  tensor,
+  tidy,
+} from '../../engine/index.js';
 import { type Classifier, PreActResNet18, SmallCNN } from '../../nn/index.js';
 import {
-  evaluate, parseAttack, firstLayerOnly, hamiltonianGradientWrtEta, parseMethod, pgd, pgdAttack, propagationCounts, yopo,
+  evaluate,
+  parseAttack,
+  firstLayerOnly,
+  hamiltonianGradientWrtEta,
+  parseMethod,
+  pgd,
+  pgdAttack,
+  propagationCounts,
+  yopo,
 } from '../../yopo/index.js';
 import { assertClose, maxAbs, webgpu } from '../helpers.js';
 
@@ -85,7 +104,9 @@ test('every method keeps its adversary within the ε-ball and x+η within [0, 1]
   setBackend(gpu);
   // Real-looking images: many exact 0s and 1s, where clipping matters.
   const rng = new Random(12);
-  const pixels = Float32Array.from({ length: 4 * 784 }, () => (rng.next() < 0.6 ? 0 : rng.next() < 0.5 ? 1 : rng.next()));
+  const pixels = Float32Array.from({ length: 4 * 784 }, () =>
+    rng.next() < 0.6 ? 0 : rng.next() < 0.5 ? 1 : rng.next(),
+  );
   const x = tensor(pixels, [4, 1, 28, 28]);
   const y = tensor(new Int32Array([1, 2, 3, 4]));
   const eps = 0.3;
@@ -103,7 +124,10 @@ test('every method keeps its adversary within the ε-ball and x+η within [0, 1]
           assert.unreachable(`${spec}: adversary element ${i} is ${adv[i]} for pixel ${pixels[i]} (ε ${eps})`);
         }
       }
-      assert.ok(Array.from(adv).some((v, i) => Math.abs(v - pixels[i]) > 0.05), `${spec}: the adversary moved`);
+      assert.ok(
+        Array.from(adv).some((v, i) => Math.abs(v - pixels[i]) > 0.05),
+        `${spec}: the adversary moved`,
+      );
       for (const t of [out.loss, out.logits, out.adversary!]) t.dispose();
       if (s === 0) afterFirst = gpu.memory().liveBuffers;
       else assert.is(gpu.memory().liveBuffers, afterFirst, `${spec}: no tensors leak across steps`);
@@ -121,7 +145,12 @@ test('propagation counts: YOPO-m-n runs m full passes and m·n + m first-layer-o
   const y = tensor(new Int32Array([0, 1, 2, 3]));
   const cases: [string, ReturnType<typeof yopo>, number, number][] = [
     ['yopo-3-2', yopo({ m: 3, n: 2, eps: 0.3, sigma: 0.01 }), 3, 3 * 2 + 3],
-    ['yopo-2-5 hamiltonian', yopo({ m: 2, n: 5, eps: 0.3, sigma: 0.01, firstLayerGradient: 'hamiltonian' }), 2, 2 * 5 + 2],
+    [
+      'yopo-2-5 hamiltonian',
+      yopo({ m: 2, n: 5, eps: 0.3, sigma: 0.01, firstLayerGradient: 'hamiltonian' }),
+      2,
+      2 * 5 + 2,
+    ],
     ['yopo-2-5 backprop', yopo({ m: 2, n: 5, eps: 0.3, sigma: 0.01, firstLayerGradient: 'backprop' }), 2, 2 * 5],
     ['pgd-4', pgd({ r: 4, eps: 0.3, alpha: 0.01 }), 4 + 2, 0],
     ['pgd-4 adv', pgd({ r: 4, eps: 0.3, alpha: 0.01, objective: 'adv' }), 4 + 1, 0],
@@ -148,7 +177,12 @@ test('evaluation runs a batch-norm model in eval mode and leaves its running sta
   const model = new PreActResNet18(new Random(16));
   const before = await model.stateDict().get('layer1.0.bn1.running_mean')!.data();
   const rng = new Random(17);
-  const data = { images: Float32Array.from({ length: 2 * 3072 }, () => rng.next()), labels: new Int32Array([1, 2]), count: 2, shape: [3, 32, 32] as const };
+  const data = {
+    images: Float32Array.from({ length: 2 * 3072 }, () => rng.next()),
+    labels: new Int32Array([1, 2]),
+    count: 2,
+    shape: [3, 32, 32] as const,
+  };
   const r = await evaluate(model, data, parseAttack('pgd-2', 8 / 255, 2 / 255));
   assert.is(r.n, 2);
   assert.ok(r.robust_accuracy <= r.clean_accuracy);

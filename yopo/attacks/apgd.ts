@@ -10,11 +10,39 @@
 // APGD-CE ascends the cross-entropy; APGD-T the targeted DLR loss towards each of the top-9 other
 // classes of the clean logits in turn. Every run attacks only the examples still classified correctly.
 
-import { type Random, Tape, type Tensor, add, addScalar, argmax, cast, eq, keep, mul, rand, randn, scale, sub, sum, tensor, tidy, where } from '../../engine/index.js';
+import {
+  type Random,
+  Tape,
+  type Tensor,
+  add,
+  addScalar,
+  argmax,
+  cast,
+  eq,
+  keep,
+  mul,
+  rand,
+  randn,
+  scale,
+  sub,
+  sum,
+  tensor,
+  tidy,
+  where,
+} from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 import { type Norm, ascentDirection, normalizePerExample, perturbed, projectToBall } from '../perturbation.js';
 import { crossEntropyPerExample, dlrLoss, oneHotRows, targetedDlrLoss } from './dlr.js';
-import { correctOf, gatherLabels, gatherRows, indicesWhere, logitsOf, paddedIndices, perExample, scatterRows } from './rows.js';
+import {
+  correctOf,
+  gatherLabels,
+  gatherRows,
+  indicesWhere,
+  logitsOf,
+  paddedIndices,
+  perExample,
+  scatterRows,
+} from './rows.js';
 
 /** APGD's loss: cross-entropy (APGD-CE), the DLR loss (APGD-DLR) or the targeted DLR loss (APGD-T). */
 export type ApgdLoss = 'ce' | 'dlr' | 'dlr-targeted';
@@ -49,7 +77,13 @@ export function apgdCheckpoints(steps: number): number[] {
 }
 
 /** Oscillation test (1): in the last k steps the loss rose in at most ρ·k of them. lossSteps[-1] reads as 0, as in the reference. */
-function oscillating(lossSteps: Float32Array<ArrayBufferLike>[], i: number, k: number, example: number, rho: number): boolean {
+function oscillating(
+  lossSteps: Float32Array<ArrayBufferLike>[],
+  i: number,
+  k: number,
+  example: number,
+  rho: number,
+): boolean {
   let rises = 0;
   for (let c = 0; c < k; c++) {
     const now = lossSteps[i - c][example];
@@ -66,7 +100,12 @@ interface LossAndGradient {
 }
 
 /** Per-example loss at x, whether x is still classified correctly, and ∇x Σ loss. */
-async function lossAndGradient(model: Classifier, x: Tensor, labels: Int32Array, lossOf: (z: Tensor) => Tensor): Promise<LossAndGradient> {
+async function lossAndGradient(
+  model: Classifier,
+  x: Tensor,
+  labels: Int32Array,
+  lossOf: (z: Tensor) => Tensor,
+): Promise<LossAndGradient> {
   const { loss, correct, grad } = tidy(() => {
     const tape = new Tape();
     let logits!: Tensor;
@@ -94,15 +133,24 @@ function swap(old: Tensor, next: Tensor): Tensor {
 }
 
 /** One APGD run on a batch where every example is to be attacked. Returns which examples were fooled and the fooling inputs. */
-async function apgdRun(model: Classifier, x: Tensor, labels: Int32Array, lossOf: (z: Tensor) => Tensor, o: Required<Omit<ApgdOptions, 'targets' | 'restarts' | 'loss'>>, rng: Random) {
+async function apgdRun(
+  model: Classifier,
+  x: Tensor,
+  labels: Int32Array,
+  lossOf: (z: Tensor) => Tensor,
+  o: Required<Omit<ApgdOptions, 'targets' | 'restarts' | 'loss'>>,
+  rng: Random,
+) {
   const { eps, norm, steps, rho } = o;
   const b = labels.length;
   const rank = x.rank;
   // The start: a random point of the ball's surface direction (AutoAttack's normalize(t)·ε), clipped to [0, 1].
-  let xAdv = keep(tidy(() => {
-    const t = norm === 'linf' ? rand(x.shape, rng, -1, 1) : randn(x.shape, rng);
-    return perturbed(x, scale(normalizePerExample(t, norm), eps));
-  }));
+  let xAdv = keep(
+    tidy(() => {
+      const t = norm === 'linf' ? rand(x.shape, rng, -1, 1) : randn(x.shape, rng);
+      return perturbed(x, scale(normalizePerExample(t, norm), eps));
+    }),
+  );
   let xAdvOld = keep(tidy(() => addScalar(xAdv, 0)));
   let xBest = keep(tidy(() => addScalar(xAdv, 0)));
   let xBestAdv = keep(tidy(() => addScalar(xAdv, 0)));
@@ -136,11 +184,21 @@ async function apgdRun(model: Classifier, x: Tensor, labels: Int32Array, lossOf:
     const improved = Uint8Array.from(loss, (l, e) => (l > lossBest[e] ? 1 : 0));
     lossSteps[i] = loss;
     for (let e = 0; e < b; e++) if (improved[e]) lossBest[e] = loss[e];
-    if (fooledNow.some((f) => f)) xBestAdv = swap(xBestAdv, tidy(() => where(perExample(fooledNow, rank), xAdv, xBestAdv)));
+    if (fooledNow.some((f) => f))
+      xBestAdv = swap(
+        xBestAdv,
+        tidy(() => where(perExample(fooledNow, rank), xAdv, xBestAdv)),
+      );
     if (improved.some((f) => f)) {
       const improvedMask = tidy(() => perExample(improved, rank));
-      xBest = swap(xBest, tidy(() => where(improvedMask, xAdv, xBest)));
-      gradBest = swap(gradBest, tidy(() => where(improvedMask, grad, gradBest)));
+      xBest = swap(
+        xBest,
+        tidy(() => where(improvedMask, xAdv, xBest)),
+      );
+      gradBest = swap(
+        gradBest,
+        tidy(() => where(improvedMask, grad, gradBest)),
+      );
       improvedMask.dispose();
     }
     sinceCheck++;
@@ -155,8 +213,14 @@ async function apgdRun(model: Classifier, x: Tensor, labels: Int32Array, lossOf:
       lossBestLastCheck = Float32Array.from(lossBest);
       if (halve.some((h) => h)) {
         const halveMask = tidy(() => perExample(halve, rank));
-        xAdv = swap(xAdv, tidy(() => where(halveMask, xBest, xAdv)));
-        grad = swap(grad, tidy(() => where(halveMask, gradBest, grad)));
+        xAdv = swap(
+          xAdv,
+          tidy(() => where(halveMask, xBest, xAdv)),
+        );
+        grad = swap(
+          grad,
+          tidy(() => where(halveMask, gradBest, grad)),
+        );
         halveMask.dispose();
       }
       sinceCheck = 0;
@@ -170,7 +234,9 @@ async function apgdRun(model: Classifier, x: Tensor, labels: Int32Array, lossOf:
 function kthLargestClass(logits: Float32Array, classes: number, k: number): Int32Array {
   const rows = logits.length / classes;
   return Int32Array.from({ length: rows }, (_, i) => {
-    const order = Array.from({ length: classes }, (_, c) => c).sort((a, c) => logits[i * classes + c] - logits[i * classes + a]);
+    const order = Array.from({ length: classes }, (_, c) => c).sort(
+      (a, c) => logits[i * classes + c] - logits[i * classes + a],
+    );
     return order[k - 1];
   });
 }
@@ -179,7 +245,13 @@ function kthLargestClass(logits: Float32Array, classes: number, k: number): Int3
  * APGD-CE (loss 'ce'), APGD-DLR ('dlr') or APGD-T ('dlr-targeted'). Returns adversarial inputs within the
  * ε-ball and [0, 1]: for each example the first misclassified point found, or x itself where none was.
  */
-export async function apgdAttack(model: Classifier, x: Tensor, labels: Int32Array, options: ApgdOptions, rng: Random): Promise<Tensor> {
+export async function apgdAttack(
+  model: Classifier,
+  x: Tensor,
+  labels: Int32Array,
+  options: ApgdOptions,
+  rng: Random,
+): Promise<Tensor> {
   const o = { eps: options.eps, norm: options.norm, steps: options.steps ?? 100, rho: options.rho ?? 0.75 };
   const loss = options.loss ?? 'ce';
   const restarts = options.restarts ?? 1;
@@ -189,7 +261,10 @@ export async function apgdAttack(model: Classifier, x: Tensor, labels: Int32Arra
   const adv = Float32Array.from(xHost);
   const cleanLogits = await logitsOf(model, xHost, x.shape);
   const robust = correctOf(cleanLogits, labels, classes);
-  const targetRanks = loss === 'dlr-targeted' ? Array.from({ length: Math.min(options.targets ?? 9, classes - 1) }, (_, i) => i + 2) : [0];
+  const targetRanks =
+    loss === 'dlr-targeted'
+      ? Array.from({ length: Math.min(options.targets ?? 9, classes - 1) }, (_, i) => i + 2)
+      : [0];
   for (const rank of targetRanks) {
     for (let r = 0; r < restarts; r++) {
       const idx = indicesWhere(robust);
@@ -201,8 +276,14 @@ export async function apgdAttack(model: Classifier, x: Tensor, labels: Int32Arra
       const y = gatherLabels(labels, rows);
       const onehotY = oneHotRows(y, classes);
       let onehotTarget: Tensor | null = null;
-      if (loss === 'dlr-targeted') onehotTarget = oneHotRows(kthLargestClass(gatherRows(cleanLogits, classes, rows), classes, rank), classes);
-      const lossOf = (z: Tensor) => (loss === 'ce' ? crossEntropyPerExample(z, onehotY) : loss === 'dlr' ? dlrLoss(z, onehotY) : targetedDlrLoss(z, onehotY, onehotTarget!));
+      if (loss === 'dlr-targeted')
+        onehotTarget = oneHotRows(kthLargestClass(gatherRows(cleanLogits, classes, rows), classes, rank), classes);
+      const lossOf = (z: Tensor) =>
+        loss === 'ce'
+          ? crossEntropyPerExample(z, onehotY)
+          : loss === 'dlr'
+            ? dlrLoss(z, onehotY)
+            : targetedDlrLoss(z, onehotY, onehotTarget!);
       const run = await apgdRun(model, sub, y, lossOf, o, rng);
       const found = (await run.adversarial.data()) as Float32Array;
       scatterRows(adv, per, idx, found, run.fooled);

@@ -6,7 +6,24 @@
 // The sorted logits are picked with one-hot masks of successive argmaxes, so the gradient flows to the
 // same entries as PyTorch's sort.
 
-import { type Tensor, add, addScalar, argmax, cast, div, eq, logSoftmax, max, mul, neg, reshape, scale, sub, sum, tensor } from '../../engine/index.js';
+import {
+  type Tensor,
+  add,
+  addScalar,
+  argmax,
+  cast,
+  div,
+  eq,
+  logSoftmax,
+  max,
+  mul,
+  neg,
+  reshape,
+  scale,
+  sub,
+  sum,
+  tensor,
+} from '../../engine/index.js';
 
 /** A large offset that removes a class from a max without touching the other logits' gradients. */
 const REMOVED = 1e9;
@@ -22,7 +39,13 @@ export function oneHotRows(labels: Int32Array, classes: number): Tensor {
 function argmaxMask(z: Tensor): Tensor {
   const classes = z.shape[1];
   const column = reshape(cast(argmax(z, 1), 'float32'), [z.shape[0], 1]);
-  return eq(column, tensor(Float32Array.from({ length: classes }, (_, i) => i), [1, classes]));
+  return eq(
+    column,
+    tensor(
+      Float32Array.from({ length: classes }, (_, i) => i),
+      [1, classes],
+    ),
+  );
 }
 
 /** [z_π1, ..., z_πk]: the k largest logits of each row, each a [B] tensor. */

@@ -43,7 +43,13 @@ const BETA = 0.9;
  * a forward pass; for examples where none was found (or that are misclassified already), x itself.
  * The caller puts the model in eval mode (examples must not interact) and selects x's backend.
  */
-export async function fabTargetedAttack(model: Classifier, x: Tensor, labels: Int32Array, o: FabOptions, rng: Random): Promise<Tensor> {
+export async function fabTargetedAttack(
+  model: Classifier,
+  x: Tensor,
+  labels: Int32Array,
+  o: FabOptions,
+  rng: Random,
+): Promise<Tensor> {
   const { steps, targets, restarts } = checkOptions(model, x, labels, o);
   const batch = x.shape[0];
   const n = x.size / batch;
@@ -88,7 +94,14 @@ export async function fabTargetedAttack(model: Classifier, x: Tensor, labels: In
 /** One FAB run against one target class per example; returns the closest misclassified point found
  *  for each example (x⁰ itself where none was). */
 async function fabRun(
-  model: Classifier, x0: Float32Array, y: Int32Array, target: Int32Array, shape: number[], o: FabOptions, steps: number, randomStart: Random | null,
+  model: Classifier,
+  x0: Float32Array,
+  y: Int32Array,
+  target: Int32Array,
+  shape: number[],
+  o: FabOptions,
+  steps: number,
+  randomStart: Random | null,
 ): Promise<Float32Array> {
   const m = y.length;
   const n = x0.length / m;
@@ -236,7 +249,12 @@ async function logitsAt(model: Classifier, x: Float32Array, shape: readonly numb
 }
 
 /** Logits and ∇x Σ (selector ⊙ logits) at x, on the host. */
-async function marginGradient(model: Classifier, x: Float32Array, shape: readonly number[], selector: Tensor): Promise<{ logits: TypedArray; grad: TypedArray }> {
+async function marginGradient(
+  model: Classifier,
+  x: Float32Array,
+  shape: readonly number[],
+  selector: Tensor,
+): Promise<{ logits: TypedArray; grad: TypedArray }> {
   const [logits, grad] = tidy(() => {
     const input = tensor(x, shape);
     const tape = new Tape();
@@ -301,12 +319,19 @@ function clip01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
-function checkOptions(model: Classifier, x: Tensor, labels: Int32Array, o: FabOptions): { steps: number; targets: number; restarts: number } {
-  if (o.norm !== 'linf' && o.norm !== 'l2') throw new Error(`fab: norm must be 'linf' or 'l2', got '${String(o.norm)}'`);
+function checkOptions(
+  model: Classifier,
+  x: Tensor,
+  labels: Int32Array,
+  o: FabOptions,
+): { steps: number; targets: number; restarts: number } {
+  if (o.norm !== 'linf' && o.norm !== 'l2')
+    throw new Error(`fab: norm must be 'linf' or 'l2', got '${String(o.norm)}'`);
   if (!(Number.isFinite(o.eps) && o.eps > 0)) throw new Error(`fab: eps must be a positive number, got ${o.eps}`);
   const count = (name: string, v: number | undefined, fallback: number) => {
     const value = v ?? fallback;
-    if (!(Number.isInteger(value) && value >= 1)) throw new Error(`fab: ${name} must be a positive integer, got ${value}`);
+    if (!(Number.isInteger(value) && value >= 1))
+      throw new Error(`fab: ${name} must be a positive integer, got ${value}`);
     return value;
   };
   const steps = count('steps', o.steps, 100);

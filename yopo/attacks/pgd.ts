@@ -23,7 +23,14 @@ export interface PgdOptions {
 }
 
 /** ∇η of the attack loss at net(x + η). */
-function lossGradient(model: Classifier, x: Tensor, eta: Tensor, y: Tensor, loss: AttackLoss, onehot: Tensor | null): Tensor {
+function lossGradient(
+  model: Classifier,
+  x: Tensor,
+  eta: Tensor,
+  y: Tensor,
+  loss: AttackLoss,
+  onehot: Tensor | null,
+): Tensor {
   const tape = new Tape();
   const l = tape.record(() => {
     const logits = model.forward(add(x, eta));
@@ -36,13 +43,22 @@ function lossGradient(model: Classifier, x: Tensor, eta: Tensor, y: Tensor, loss
  * PGD: η ← random start in the ball (or 0); k times η = Π(η + α·d(∇η L)), d = sign (L∞) or g/‖g‖₂ (L2),
  * Π onto the ε-ball and [0, 1]. Returns clip(x + η, 0, 1).
  */
-export function pgdAttack(model: Classifier, x: Tensor, y: Tensor, labels: Int32Array | null, o: PgdOptions, rng: Random): Tensor {
+export function pgdAttack(
+  model: Classifier,
+  x: Tensor,
+  y: Tensor,
+  labels: Int32Array | null,
+  o: PgdOptions,
+  rng: Random,
+): Tensor {
   const loss = o.loss ?? 'ce';
   const norm = o.norm ?? 'linf';
   const onehot = loss === 'cw' ? oneHot(requireLabels(labels), model.classes) : null;
   let eta = keep(tidy(() => (o.randomStart === false ? zerosLike(x) : randomStart(x.shape, o.eps, norm, rng))));
   for (let k = 0; k < o.steps; k++) {
-    const next = tidy(() => project(ascentStep(eta, lossGradient(model, x, eta, y, loss, onehot), o.alpha, norm), x, o.eps, norm));
+    const next = tidy(() =>
+      project(ascentStep(eta, lossGradient(model, x, eta, y, loss, onehot), o.alpha, norm), x, o.eps, norm),
+    );
     eta.dispose();
     eta = keep(next);
   }

@@ -43,7 +43,10 @@ export interface AttackEntry {
 }
 
 /** PGD/CW are synchronous and take labels as a tensor; restarts attack only the examples still robust. */
-function withRestarts(restarts: number, once: (model: Classifier, x: Tensor, y: Tensor, labels: Int32Array, rng: Random) => Tensor): AttackFn {
+function withRestarts(
+  restarts: number,
+  once: (model: Classifier, x: Tensor, y: Tensor, labels: Int32Array, rng: Random) => Tensor,
+): AttackFn {
   return async (model, x, labels, rng) => {
     const per = x.size / x.shape[0];
     const xHost = Float32Array.from((await x.data()) as Float32Array);
@@ -78,7 +81,12 @@ export const ATTACKS: AttackEntry[] = [
   {
     pattern: /^(?:fgsm|fgm)$/,
     form: 'fgsm (fgm in L2)',
-    make: (_, c) => ({ name: c.norm === 'l2' ? 'fgm' : 'fgsm', quick: true, whiteBox: true, run: withRestarts(1, (model, x, y) => fgsmAttack(model, x, y, c.eps, c.norm)) }),
+    make: (_, c) => ({
+      name: c.norm === 'l2' ? 'fgm' : 'fgsm',
+      quick: true,
+      whiteBox: true,
+      run: withRestarts(1, (model, x, y) => fgsmAttack(model, x, y, c.eps, c.norm)),
+    }),
   },
   {
     pattern: /^(pgd|cw)-(\d+)$/,
@@ -87,7 +95,21 @@ export const ATTACKS: AttackEntry[] = [
       const k = atLeastOne(m[2], m[0]);
       const loss = m[1] === 'cw' ? 'cw' : 'ce';
       const name = `${m[1]}-${k}${c.restarts > 1 ? `x${c.restarts}` : ''}`;
-      return { name, quick: k <= 40 && c.restarts === 1, whiteBox: true, run: withRestarts(c.restarts, (model, x, y, labels, rng) => pgdAttack(model, x, y, labels, { eps: c.eps, alpha: c.alpha, steps: k, randomStart: true, loss, norm: c.norm }, rng)) };
+      return {
+        name,
+        quick: k <= 40 && c.restarts === 1,
+        whiteBox: true,
+        run: withRestarts(c.restarts, (model, x, y, labels, rng) =>
+          pgdAttack(
+            model,
+            x,
+            y,
+            labels,
+            { eps: c.eps, alpha: c.alpha, steps: k, randomStart: true, loss, norm: c.norm },
+            rng,
+          ),
+        ),
+      };
     },
   },
   {
@@ -95,20 +117,38 @@ export const ATTACKS: AttackEntry[] = [
     form: 'apgd-ce, apgd-dlr, apgd-t',
     make: (m, c) => {
       const loss = m[1] === 't' ? 'dlr-targeted' : (m[1] as 'ce' | 'dlr');
-      return { name: m[0], quick: false, whiteBox: true, run: (model, x, labels, rng) => apgdAttack(model, x, labels, { eps: c.eps, norm: c.norm, loss, restarts: c.restarts }, rng) };
+      return {
+        name: m[0],
+        quick: false,
+        whiteBox: true,
+        run: (model, x, labels, rng) =>
+          apgdAttack(model, x, labels, { eps: c.eps, norm: c.norm, loss, restarts: c.restarts }, rng),
+      };
     },
   },
   {
     pattern: /^fab-t$/,
     form: 'fab-t',
-    make: (m, c) => ({ name: m[0], quick: false, whiteBox: true, run: (model, x, labels, rng) => fabTargetedAttack(model, x, labels, { eps: c.eps, norm: c.norm, restarts: c.restarts }, rng) }),
+    make: (m, c) => ({
+      name: m[0],
+      quick: false,
+      whiteBox: true,
+      run: (model, x, labels, rng) =>
+        fabTargetedAttack(model, x, labels, { eps: c.eps, norm: c.norm, restarts: c.restarts }, rng),
+    }),
   },
   {
     pattern: /^square(?:-(\d+))?$/,
     form: 'square[-QUERIES]',
     make: (m, c) => {
       const queries = m[1] ? atLeastOne(m[1], m[0]) : 5000;
-      return { name: m[0], quick: false, whiteBox: false, run: (model, x, labels, rng) => squareAttack(model, x, labels, { eps: c.eps, norm: c.norm, queries, restarts: c.restarts }, rng) };
+      return {
+        name: m[0],
+        quick: false,
+        whiteBox: false,
+        run: (model, x, labels, rng) =>
+          squareAttack(model, x, labels, { eps: c.eps, norm: c.norm, queries, restarts: c.restarts }, rng),
+      };
     },
   },
 ];
@@ -135,7 +175,10 @@ export function parseStages(spec: string, c: AttackContext): Stage[] {
   const names = spec.split('+').flatMap((s) => (s === 'autoattack' ? AUTOATTACK.filter((a) => entryFor(a)) : [s]));
   return names.map((name) => {
     const found = entryFor(name);
-    if (!found) throw new Error(`unknown attack '${name}'; expected ${attackForms()}, or several joined by + (e.g. pgd-40+square)`);
+    if (!found)
+      throw new Error(
+        `unknown attack '${name}'; expected ${attackForms()}, or several joined by + (e.g. pgd-40+square)`,
+      );
     return found.entry.make(found.m, c);
   });
 }

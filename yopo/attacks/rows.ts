@@ -12,7 +12,13 @@ export function gatherRows(data: Float32Array, per: number, idx: readonly number
 }
 
 /** Writes packed row i of `rows` into row idx[i] of `data`, for the rows where `which[i]` is set. */
-export function scatterRows(data: Float32Array, per: number, idx: readonly number[], rows: Float32Array, which: ArrayLike<number | boolean>): void {
+export function scatterRows(
+  data: Float32Array,
+  per: number,
+  idx: readonly number[],
+  rows: Float32Array,
+  which: ArrayLike<number | boolean>,
+): void {
   idx.forEach((r, i) => {
     if (which[i]) data.set(rows.subarray(i * per, (i + 1) * per), r * per);
   });

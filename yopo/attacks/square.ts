@@ -84,7 +84,14 @@ function l2Norm(a: Float32Array | Float64Array, from: number, to: number): numbe
 }
 
 /** One Square run on examples that are all to be attacked; returns the best inputs found. */
-async function squareRun(model: Classifier, x: Float32Array, shape: readonly number[], labels: Int32Array, o: Required<SquareOptions>, rng: Random): Promise<Float32Array> {
+async function squareRun(
+  model: Classifier,
+  x: Float32Array,
+  shape: readonly number[],
+  labels: Int32Array,
+  o: Required<SquareOptions>,
+  rng: Random,
+): Promise<Float32Array> {
   const [n, c, h, w] = shape;
   const per = c * h * w;
   const { eps } = o;
@@ -112,7 +119,8 @@ async function squareRun(model: Classifier, x: Float32Array, shape: readonly num
         for (let e = 0; e < n; e++) {
           for (let ch = 0; ch < c; ch++) {
             const sg = choice(rng);
-            for (let r = 0; r < s; r++) for (let q = 0; q < s; q++) delta[e * per + ch * h * w + (vh + r) * w + vw + q] += tile[r * s + q] * sg;
+            for (let r = 0; r < s; r++)
+              for (let q = 0; q < s; q++) delta[e * per + ch * h * w + (vh + r) * w + vw + q] += tile[r * s + q] * sg;
           }
         }
       }
@@ -131,7 +139,10 @@ async function squareRun(model: Classifier, x: Float32Array, shape: readonly num
     const p = squareFraction(it, o.pInit, o.queries, o.rescaleSchedule);
     const xCur = gatherRows(x, per, idx);
     const bestCur = gatherRows(best, per, idx);
-    const candidate = o.norm === 'linf' ? linfCandidate(xCur, bestCur, idx.length, [c, h, w], p, eps, rng) : l2Candidate(xCur, bestCur, idx.length, [c, h, w], p, eps, rng);
+    const candidate =
+      o.norm === 'linf'
+        ? linfCandidate(xCur, bestCur, idx.length, [c, h, w], p, eps, rng)
+        : l2Candidate(xCur, bestCur, idx.length, [c, h, w], p, eps, rng);
     const y = gatherLabels(labels, idx);
     // The forward pass on rows padded to a size of paddedIndices's ladder (copies of the first candidate): each image
     // broken leaves one row fewer, and each new batch size compiles; only the first idx.length count.
@@ -152,7 +163,15 @@ async function squareRun(model: Classifier, x: Float32Array, shape: readonly num
 }
 
 /** L∞: one s×s window, placed at random for the whole batch, set to ±ε per channel around x. */
-function linfCandidate(x: Float32Array, best: Float32Array, n: number, [c, h, w]: number[], p: number, eps: number, rng: Random): Float32Array {
+function linfCandidate(
+  x: Float32Array,
+  best: Float32Array,
+  n: number,
+  [c, h, w]: number[],
+  p: number,
+  eps: number,
+  rng: Random,
+): Float32Array {
   const s = Math.max(Math.round(Math.sqrt((p * c * h * w) / c)), 1);
   const vh = randomInt(rng, 0, h - s);
   const vw = randomInt(rng, 0, w - s);
@@ -173,7 +192,15 @@ function linfCandidate(x: Float32Array, best: Float32Array, n: number, [c, h, w]
 }
 
 /** L2: move the perturbation's mass from a second window into the first, as a new ±square pattern, on the ε-sphere. */
-function l2Candidate(x: Float32Array, best: Float32Array, n: number, [c, h, w]: number[], p: number, eps: number, rng: Random): Float32Array {
+function l2Candidate(
+  x: Float32Array,
+  best: Float32Array,
+  n: number,
+  [c, h, w]: number[],
+  p: number,
+  eps: number,
+  rng: Random,
+): Float32Array {
   let s = Math.max(Math.round(Math.sqrt((p * c * h * w) / c)), 3);
   if (s % 2 === 0) s += 1;
   const vh = randomInt(rng, 0, h - s);
@@ -191,7 +218,9 @@ function l2Candidate(x: Float32Array, best: Float32Array, n: number, [c, h, w]: 
     const normImage = l2Norm(delta, 0, per);
     let windows = 0;
     for (let ch = 0; ch < c; ch++) {
-      for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) if (inWindow(r, q, vh, vw) || inWindow(r, q, vh2, vw2)) windows += delta[ch * h * w + r * w + q] ** 2;
+      for (let r = 0; r < h; r++)
+        for (let q = 0; q < w; q++)
+          if (inWindow(r, q, vh, vw) || inWindow(r, q, vh2, vw2)) windows += delta[ch * h * w + r * w + q] ** 2;
     }
     const normWindows = Math.sqrt(windows);
     const fresh = new Float64Array(c * s * s);
@@ -214,7 +243,8 @@ function l2Candidate(x: Float32Array, best: Float32Array, n: number, [c, h, w]: 
     }
     for (let ch = 0; ch < c; ch++) {
       for (let r = 0; r < s; r++) for (let q = 0; q < s; q++) delta[ch * h * w + (vh2 + r) * w + vw2 + q] = 0;
-      for (let r = 0; r < s; r++) for (let q = 0; q < s; q++) delta[ch * h * w + (vh + r) * w + vw + q] = fresh[ch * s * s + r * s + q];
+      for (let r = 0; r < s; r++)
+        for (let q = 0; q < s; q++) delta[ch * h * w + (vh + r) * w + vw + q] = fresh[ch * s * s + r * s + q];
     }
     const norm = l2Norm(delta, 0, per) + 1e-12;
     for (let i = 0; i < per; i++) out[base + i] = Math.min(Math.max(x[base + i] + (delta[i] / norm) * eps, 0), 1);
@@ -226,7 +256,13 @@ function l2Candidate(x: Float32Array, best: Float32Array, n: number, [c, h, w]: 
  * Square Attack: adversarial inputs within the ε-ball and [0, 1] for the examples it fools, x itself
  * for the others. Runs forward passes only.
  */
-export async function squareAttack(model: Classifier, x: Tensor, labels: Int32Array, options: SquareOptions, rng: Random): Promise<Tensor> {
+export async function squareAttack(
+  model: Classifier,
+  x: Tensor,
+  labels: Int32Array,
+  options: SquareOptions,
+  rng: Random,
+): Promise<Tensor> {
   if (x.rank !== 4) throw new Error(`square: expected images [B, C, H, W], got shape [${x.shape.join(', ')}]`);
   const o: Required<SquareOptions> = { queries: 5000, pInit: 0.8, restarts: 1, rescaleSchedule: false, ...options };
   const per = x.size / x.shape[0];

@@ -68,7 +68,9 @@ export function randomCropFlip(
   }
   const size = shape[0] * shape[1] * shape[2];
   if (src.length < count * size || dst.length < count * size) {
-    throw new Error(`randomCropFlip: ${count} images of ${size} values need ${count * size}, got src ${src.length}, dst ${dst.length}`);
+    throw new Error(
+      `randomCropFlip: ${count} images of ${size} values need ${count * size}, got src ${src.length}, dst ${dst.length}`,
+    );
   }
   const span = 2 * pad + 1;
   for (let i = 0; i < count; i++) {
@@ -81,4 +83,5 @@ export function randomCropFlip(
 }
 
 /** The CIFAR-10 recipe: 4-pixel padding, random crop, random horizontal flip. */
-export const cifarAugment: Augmenter = (src, dst, count, shape, rng) => randomCropFlip(src, dst, count, shape, rng, 4, true);
+export const cifarAugment: Augmenter = (src, dst, count, shape, rng) =>
+  randomCropFlip(src, dst, count, shape, rng, 4, true);

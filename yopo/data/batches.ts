@@ -75,7 +75,8 @@ export class BatchLoader {
 
   constructor(dataset: Dataset, options: BatchOptions) {
     const { batchSize, seed } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`BatchLoader: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new Error(`BatchLoader: batchSize must be a positive integer, got ${batchSize}`);
     if (!Number.isFinite(seed)) throw new Error(`BatchLoader: seed must be a finite number, got ${seed}`);
     this.dataset = dataset;
     this.batchSize = batchSize;

@@ -3,7 +3,14 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Dataset, type Split, validateDataset } from './dataset.js';
-import { CIFAR_PIXELS, CIFAR10_SUBDIR, CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, cifarRecordCount, decodeCifarBatch } from './cifar10_bytes.js';
+import {
+  CIFAR_PIXELS,
+  CIFAR10_SUBDIR,
+  CIFAR10_TEST_FILES,
+  CIFAR10_TRAIN_FILES,
+  cifarRecordCount,
+  decodeCifarBatch,
+} from './cifar10_bytes.js';
 
 export * from './cifar10_bytes.js';
 
@@ -28,15 +35,18 @@ export function resolveCifarDir(dir: string, split: Split): string {
 /** Loads CIFAR-10's binary batch files of a split: images [3, 32, 32] in [0, 1], 10 classes. */
 export function loadCifar10(options: Cifar10Options): Dataset {
   const { split } = options;
-  if (split !== 'train' && split !== 'test') throw new Error(`cifar10: split must be 'train' or 'test', got '${split}'`);
-  if (!options.dir) throw new Error('cifar10: a data directory is needed (the folder holding cifar-10-batches-bin or its .bin files)');
+  if (split !== 'train' && split !== 'test')
+    throw new Error(`cifar10: split must be 'train' or 'test', got '${split}'`);
+  if (!options.dir)
+    throw new Error('cifar10: a data directory is needed (the folder holding cifar-10-batches-bin or its .bin files)');
   const dir = resolveCifarDir(options.dir, split);
   const names = split === 'train' ? CIFAR10_TRAIN_FILES : CIFAR10_TEST_FILES;
 
   // Read every file first, so the output is allocated once at its final size.
   const files = names.map((name) => {
     const path = join(dir, name);
-    if (!existsSync(path)) throw new Error(`cifar10: missing batch file ${path} (a ${split} split needs ${names.join(', ')})`);
+    if (!existsSync(path))
+      throw new Error(`cifar10: missing batch file ${path} (a ${split} split needs ${names.join(', ')})`);
     const bytes = readFileSync(path);
     return { path, bytes, count: cifarRecordCount(bytes.length, path) };
   });

@@ -25,7 +25,13 @@ export const CIFAR_PIXELS = 3 * 32 * 32;
 export const CIFAR_RECORD_BYTES = 1 + CIFAR_PIXELS;
 
 /** The training split's batch files. */
-export const CIFAR10_TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'];
+export const CIFAR10_TRAIN_FILES = [
+  'data_batch_1.bin',
+  'data_batch_2.bin',
+  'data_batch_3.bin',
+  'data_batch_4.bin',
+  'data_batch_5.bin',
+];
 /** The test split's batch file. */
 export const CIFAR10_TEST_FILES = ['test_batch.bin'];
 
@@ -45,12 +51,21 @@ export function cifarRecordCount(byteLength: number, file: string): number {
 }
 
 /** Decodes one batch file's bytes into `images`/`labels` starting at example `offset`. */
-export function decodeCifarBatch(bytes: Uint8Array, file: string, images: Float32Array, labels: Int32Array, offset: number): number {
+export function decodeCifarBatch(
+  bytes: Uint8Array,
+  file: string,
+  images: Float32Array,
+  labels: Int32Array,
+  offset: number,
+): number {
   const count = cifarRecordCount(bytes.length, file);
   for (let r = 0; r < count; r++) {
     const start = r * CIFAR_RECORD_BYTES;
     const label = bytes[start];
-    if (label > 9) throw new Error(`${file}: record ${r} has label ${label}, expected 0..9 (is this the CIFAR-100 or a non-binary file?)`);
+    if (label > 9)
+      throw new Error(
+        `${file}: record ${r} has label ${label}, expected 0..9 (is this the CIFAR-100 or a non-binary file?)`,
+      );
     labels[offset + r] = label;
     bytesToUnit(bytes.subarray(start + 1, start + CIFAR_RECORD_BYTES), images, (offset + r) * CIFAR_PIXELS);
   }

@@ -3,7 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { Dataset } from './dataset.js';
-import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, type IdxArray, type IdxPair, idxToDataset, isGzip, parseIdx } from './idx_bytes.js';
+import {
+  IDX_IMAGES_MAGIC,
+  IDX_LABELS_MAGIC,
+  type IdxArray,
+  type IdxPair,
+  idxToDataset,
+  isGzip,
+  parseIdx,
+} from './idx_bytes.js';
 
 export * from './idx_bytes.js';
 

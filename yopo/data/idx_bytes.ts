@@ -31,10 +31,16 @@ export function isGzip(bytes: Uint8Array): boolean {
  * labels file passed as images (or a random file) fails here with a clear message.
  */
 export function parseIdx(bytes: Uint8Array, file: string, expectedMagic?: number): IdxArray {
-  if (bytes.length < 4) throw new Error(`${file}: not an IDX file: ${bytes.length} bytes is too short for the 4-byte magic number`);
+  if (bytes.length < 4)
+    throw new Error(`${file}: not an IDX file: ${bytes.length} bytes is too short for the 4-byte magic number`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
-  const what = expectedMagic === IDX_IMAGES_MAGIC ? 'IDX images file' : expectedMagic === IDX_LABELS_MAGIC ? 'IDX labels file' : 'IDX file';
+  const what =
+    expectedMagic === IDX_IMAGES_MAGIC
+      ? 'IDX images file'
+      : expectedMagic === IDX_LABELS_MAGIC
+        ? 'IDX labels file'
+        : 'IDX file';
   if (expectedMagic !== undefined && magic !== expectedMagic) {
     throw new Error(`${file}: not an ${what}: magic number is ${hex(magic)}, expected ${hex(expectedMagic)}`);
   }
@@ -44,7 +50,9 @@ export function parseIdx(bytes: Uint8Array, file: string, expectedMagic?: number
   const ndims = bytes[3];
   const headerBytes = 4 + 4 * ndims;
   if (bytes.length < headerBytes) {
-    throw new Error(`${file}: truncated IDX header: expected ${headerBytes} bytes for ${ndims} dimensions, got ${bytes.length}`);
+    throw new Error(
+      `${file}: truncated IDX header: expected ${headerBytes} bytes for ${ndims} dimensions, got ${bytes.length}`,
+    );
   }
   const dims: number[] = [];
   for (let d = 0; d < ndims; d++) dims.push(view.getUint32(4 + 4 * d, false));
@@ -56,7 +64,9 @@ export function parseIdx(bytes: Uint8Array, file: string, expectedMagic?: number
     );
   }
   if (bytes.length > expected) {
-    throw new Error(`${file}: IDX file too long: expected ${expected} bytes for dimensions ${dims.join('×')}, got ${bytes.length}`);
+    throw new Error(
+      `${file}: IDX file too long: expected ${expected} bytes for dimensions ${dims.join('×')}, got ${bytes.length}`,
+    );
   }
   return { magic, dims, data: bytes.subarray(headerBytes, expected) };
 }
@@ -80,7 +90,8 @@ export function idxToDataset(images: IdxArray, labels: IdxArray, pair: IdxPair):
   const labelArray = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     const label = labels.data[i];
-    if (label >= pair.classes) throw new Error(`${pair.labelsFile}: label ${label} at index ${i} is outside [0, ${pair.classes})`);
+    if (label >= pair.classes)
+      throw new Error(`${pair.labelsFile}: label ${label} at index ${i} is outside [0, ${pair.classes})`);
     labelArray[i] = label;
   }
   const ds: Dataset = {
@@ -110,7 +121,11 @@ export async function gunzipBytes(bytes: Uint8Array, file: string): Promise<Uint
 }
 
 /** An images file and a labels file (IDX, plain or gzip) as bytes, turned into one Dataset. */
-export async function idxDatasetFromBytes(imagesBytes: Uint8Array, labelsBytes: Uint8Array, pair: IdxPair): Promise<Dataset> {
+export async function idxDatasetFromBytes(
+  imagesBytes: Uint8Array,
+  labelsBytes: Uint8Array,
+  pair: IdxPair,
+): Promise<Dataset> {
   const images = parseIdx(await gunzipBytes(imagesBytes, pair.imagesFile), pair.imagesFile, IDX_IMAGES_MAGIC);
   const labels = parseIdx(await gunzipBytes(labelsBytes, pair.labelsFile), pair.labelsFile, IDX_LABELS_MAGIC);
   return idxToDataset(images, labels, pair);

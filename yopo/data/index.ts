@@ -30,7 +30,9 @@ export function loadDataset(name: DatasetName, split: Split, dir?: string): Data
       return loadMnist({ dir, split, kind: name });
     case 'cifar10':
       if (dir === undefined) {
-        throw new Error('cifar10: no default location; pass the folder holding cifar-10-batches-bin (or its .bin files)');
+        throw new Error(
+          'cifar10: no default location; pass the folder holding cifar-10-batches-bin (or its .bin files)',
+        );
       }
       return loadCifar10({ dir, split });
     default:

@@ -54,7 +54,8 @@ function findFile(dir: string, split: Split, part: 'images' | 'labels', kind: Mn
 export function loadMnist(options: MnistOptions): Dataset {
   const kind = options.kind ?? 'mnist';
   const { split } = options;
-  if (split !== 'train' && split !== 'test') throw new Error(`${kind}: split must be 'train' or 'test', got '${split}'`);
+  if (split !== 'train' && split !== 'test')
+    throw new Error(`${kind}: split must be 'train' or 'test', got '${split}'`);
   const dir = options.dir ?? defaultMnistDir(kind);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     const hint =

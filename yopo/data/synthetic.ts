@@ -30,7 +30,8 @@ function write(path: string, bytes: Uint8Array): void {
 export function writeIdx(path: string, dims: number[], data: Uint8Array | Float32Array | ArrayLike<number>): void {
   const bytes = toBytes(data);
   const elements = dims.reduce((a, b) => a * b, 1);
-  if (bytes.length !== elements) throw new Error(`writeIdx ${path}: dims ${dims.join('×')} need ${elements} elements, got ${bytes.length}`);
+  if (bytes.length !== elements)
+    throw new Error(`writeIdx ${path}: dims ${dims.join('×')} need ${elements} elements, got ${bytes.length}`);
   const header = new DataView(new ArrayBuffer(4 + 4 * dims.length));
   header.setUint32(0, 0x0800 | dims.length, false);
   dims.forEach((d, i) => header.setUint32(4 + 4 * i, d, false));
@@ -65,7 +66,9 @@ export function writeCifarBatch(path: string, images: Uint8Array | Float32Array,
   const pixels = toBytes(images);
   const count = labels.length;
   if (pixels.length !== count * CIFAR_PIXELS) {
-    throw new Error(`writeCifarBatch ${path}: ${count} labels need ${count * CIFAR_PIXELS} pixel values, got ${pixels.length}`);
+    throw new Error(
+      `writeCifarBatch ${path}: ${count} labels need ${count * CIFAR_PIXELS} pixel values, got ${pixels.length}`,
+    );
   }
   const file = new Uint8Array(count * CIFAR_RECORD_BYTES);
   for (let i = 0; i < count; i++) {
@@ -79,7 +82,12 @@ export function writeCifarBatch(path: string, images: Uint8Array | Float32Array,
  * A whole CIFAR-10 folder for one split: the examples are spread over the split's files
  * (5 for train, 1 for test) as evenly as possible. Use the result as `dir` for loadCifar10.
  */
-export function writeCifar10(dir: string, split: Split, images: Uint8Array | Float32Array, labels: ArrayLike<number>): void {
+export function writeCifar10(
+  dir: string,
+  split: Split,
+  images: Uint8Array | Float32Array,
+  labels: ArrayLike<number>,
+): void {
   const files = split === 'train' ? CIFAR10_TRAIN_FILES : CIFAR10_TEST_FILES;
   const count = labels.length;
   let start = 0;

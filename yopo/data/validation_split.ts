@@ -18,7 +18,9 @@ export function defaultValidationSize(train: Dataset): number {
 /** Splits `ds` into `size` seeded random held-out examples and the rest (both keep their order). */
 export function holdOut(ds: Dataset, size: number, seed: number): { train: Dataset; validation: Dataset } {
   if (!Number.isInteger(size) || size < 0 || size >= ds.count) {
-    throw new Error(`validation split of ${size} images: must be a whole number from 0 to ${ds.count - 1} (the training set has ${ds.count})`);
+    throw new Error(
+      `validation split of ${size} images: must be a whole number from 0 to ${ds.count - 1} (the training set has ${ds.count})`,
+    );
   }
   // Partial Fisher-Yates: the first `size` positions of a seeded shuffle are held out.
   const order = Int32Array.from({ length: ds.count }, (_, i) => i);

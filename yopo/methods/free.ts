@@ -7,7 +7,20 @@
 // δ's leading rows and leaves the others as they were, as the published code does with
 // global_noise_data[0:input.size(0)]: δ is never reset. (A larger batch grows δ with zero rows.)
 
-import { type Random, Tape, type Tensor, add, keep, matmul, mul, reshape, softmaxCrossEntropy, tensor, tidy, zeros } from '../../engine/index.js';
+import {
+  type Random,
+  Tape,
+  type Tensor,
+  add,
+  keep,
+  matmul,
+  mul,
+  reshape,
+  softmaxCrossEntropy,
+  tensor,
+  tidy,
+  zeros,
+} from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 import { SGD } from '../../nn/sgd.js';
 import type { Hyper, Method, StepOutput } from '../method.js';
@@ -31,7 +44,10 @@ function leadingRows(delta: Tensor, rows: number): Tensor {
 function withLeadingRows(delta: Tensor, rows: Tensor): Tensor {
   const [total, ...image] = delta.shape;
   const n = rows.shape[0];
-  const keepMask = tensor(Float32Array.from({ length: total }, (_, i) => (i < n ? 0 : 1)), [total, 1]);
+  const keepMask = tensor(
+    Float32Array.from({ length: total }, (_, i) => (i < n ? 0 : 1)),
+    [total, 1],
+  );
   const placed = matmul(rowSelector(n, total), reshape(rows, [n, -1]), { transA: true });
   return reshape(add(placed, mul(reshape(delta, [total, -1]), keepMask)), [total, ...image]);
 }

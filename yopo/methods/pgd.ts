@@ -32,7 +32,14 @@ export function pgd(o: PgdTrainingOptions): Method {
     step(model: Classifier, x: Tensor, y: Tensor, rng: Random): StepOutput {
       return tidy(() => {
         model.eval();
-        const xAdv = pgdAttack(model, x, y, null, { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true, norm: o.norm }, rng);
+        const xAdv = pgdAttack(
+          model,
+          x,
+          y,
+          null,
+          { eps: o.eps, alpha: o.alpha, steps: o.r, randomStart: true, norm: o.norm },
+          rng,
+        );
         model.train();
         const tape = new Tape();
         let logits!: Tensor;

@@ -3,7 +3,19 @@
 //   x' ← Π(x' + α·sign(∇x' KL(f(x) ‖ f(x'))))
 // then, in train mode, L = CE(f(x), y) + β·KL_sum(f(x) ‖ f(x'))/B with gradients through both branches.
 
-import { type Random, Tape, type Tensor, add, keep, logSoftmax, noGrad, randn, scale, softmaxCrossEntropy, tidy } from '../../engine/index.js';
+import {
+  type Random,
+  Tape,
+  type Tensor,
+  add,
+  keep,
+  logSoftmax,
+  noGrad,
+  randn,
+  scale,
+  softmaxCrossEntropy,
+  tidy,
+} from '../../engine/index.js';
 import type { Classifier } from '../../nn/index.js';
 import { SGD } from '../../nn/sgd.js';
 import { klSum, klSumToTarget } from '../losses.js';
@@ -19,7 +31,14 @@ export interface TradesOptions {
 }
 
 /** The TRADES training update at a given adversarial input (shared with TRADES-YOPO). */
-export function tradesUpdate(model: Classifier, opt: SGD, x: Tensor, xAdv: Tensor, y: Tensor, beta: number): StepOutput {
+export function tradesUpdate(
+  model: Classifier,
+  opt: SGD,
+  x: Tensor,
+  xAdv: Tensor,
+  y: Tensor,
+  beta: number,
+): StepOutput {
   model.train();
   return tidy(() => {
     const tape = new Tape();

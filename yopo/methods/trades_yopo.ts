@@ -38,12 +38,13 @@ export function tradesYopo(o: TradesYopoOptions): Method {
       model.eval();
       const logP = keep(noGrad(() => tidy(() => logSoftmax(model.forward(x)))));
       // p = ∂KL/∂z1 with the clean soft labels fixed; no parameter gradients.
-      const fullPass = (at: Tensor) => tidy(() => {
-        const tape = new Tape();
-        let z1!: Tensor;
-        const kl = tape.record(() => klSumToTarget(logP, model.rest((z1 = model.firstLayer(add(x, at))))));
-        return tape.gradient(kl, [z1])[0];
-      });
+      const fullPass = (at: Tensor) =>
+        tidy(() => {
+          const tape = new Tape();
+          let z1!: Tensor;
+          const kl = tape.record(() => klSumToTarget(logP, model.rest((z1 = model.firstLayer(add(x, at))))));
+          return tape.gradient(kl, [z1])[0];
+        });
       const eta = firstLayerAdversary(model, x, keep(tradesStart(x, rng)), o, fullPass);
       logP.dispose();
       const xAdv = keep(tidy(() => perturbed(x, eta)));

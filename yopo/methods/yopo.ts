@@ -92,10 +92,22 @@ export function yopo(o: YopoOptions): Method {
       };
       // After the n first-layer steps: the Hamiltonian gradient of the first layer at η^{j,n}.
       const hamiltonian = (at: Tensor, p: Tensor) => {
-        if (mode !== 'backprop') sums.add(theta0, tidy(() => hamiltonianGradientWrtFirstLayer(model, x, at, p)));
+        if (mode !== 'backprop')
+          sums.add(
+            theta0,
+            tidy(() => hamiltonianGradientWrtFirstLayer(model, x, at, p)),
+          );
       };
-      const eta = firstLayerAdversary(model, x, keep(randomStart(x.shape, o.eps, o.norm ?? 'linf', rng)), o, fullPass, hamiltonian);
-      if ((o.batchNormRefresh ?? true) && hasBatchNorm(model)) noGrad(() => tidy(() => model.forward(perturbed(x, eta))));
+      const eta = firstLayerAdversary(
+        model,
+        x,
+        keep(randomStart(x.shape, o.eps, o.norm ?? 'linf', rng)),
+        o,
+        fullPass,
+        hamiltonian,
+      );
+      if ((o.batchNormRefresh ?? true) && hasBatchNorm(model))
+        noGrad(() => tidy(() => model.forward(perturbed(x, eta))));
       firstOpt!.step(sums.get(theta0));
       restOpt!.step(sums.get(theta));
       sums.dispose();
@@ -110,7 +122,11 @@ export function yopo(o: YopoOptions): Method {
     setFirstLayerLearningRate(lr: number) {
       firstOpt!.lr = lr / o.m;
     },
-    optimizers: () => new Map([['first_layer', firstOpt!], ['rest', restOpt!]]),
+    optimizers: () =>
+      new Map([
+        ['first_layer', firstOpt!],
+        ['rest', restOpt!],
+      ]),
     dispose() {
       firstOpt?.dispose();
       restOpt?.dispose();

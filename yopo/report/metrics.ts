@@ -60,7 +60,9 @@ export class MetricsLog {
   append(record: MetricRecord): void {
     for (const key of REQUIRED) {
       if (typeof record[key] !== 'number' || !Number.isFinite(record[key])) {
-        throw new Error(`MetricsLog.append(${this.path}): "${key}" must be a finite number, got ${String(record[key])}`);
+        throw new Error(
+          `MetricsLog.append(${this.path}): "${key}" must be a finite number, got ${String(record[key])}`,
+        );
       }
     }
     appendFileSync(this.path, JSON.stringify(record) + '\n', 'utf8');

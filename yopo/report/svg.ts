@@ -37,8 +37,16 @@ export interface ChartSpec {
 
 /** Tableau 10: distinguishable, and still readable when printed in gray. */
 export const PALETTE = [
-  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
-  '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf',
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
 ];
 
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
@@ -200,7 +208,13 @@ function chartLayout(spec: ChartSpec, legendLabels: readonly string[], xTicks: T
   const [x0, x1] = [left, Math.max(left + 50, width - right)];
   const [y0, y1] = [top, Math.max(top + 50, height - bottom)];
   return {
-    width, height, x0, x1, y0, y1, legendW,
+    width,
+    height,
+    x0,
+    x1,
+    y0,
+    y1,
+    legendW,
     sx: (x) => x0 + ((x - xTicks.min) / (xTicks.max - xTicks.min)) * (x1 - x0),
     sy: (y) => y1 - ((y - yTicks.min) / (yTicks.max - yTicks.min)) * (y1 - y0),
   };
@@ -235,8 +249,12 @@ function gridAndTicks({ x0, x1, y0, y1, sx, sy }: ChartLayout, xTicks: Ticks, yT
     ...yTicks.values.map((v) => `<line x1="${px(x0 - 5)}" y1="${px(sy(v))}" x2="${px(x0)}" y2="${px(sy(v))}"/>`),
     '</g>',
     '<g fill="#333333">',
-    ...xTicks.values.map((v) => `<text x="${px(sx(v))}" y="${px(y1 + 19)}" text-anchor="middle">${formatTick(v, xTicks.decimals)}</text>`),
-    ...yTicks.values.map((v) => `<text x="${px(x0 - 8)}" y="${px(sy(v) + 4)}" text-anchor="end">${formatTick(v, yTicks.decimals)}</text>`),
+    ...xTicks.values.map(
+      (v) => `<text x="${px(sx(v))}" y="${px(y1 + 19)}" text-anchor="middle">${formatTick(v, xTicks.decimals)}</text>`,
+    ),
+    ...yTicks.values.map(
+      (v) => `<text x="${px(x0 - 8)}" y="${px(sy(v) + 4)}" text-anchor="end">${formatTick(v, yTicks.decimals)}</text>`,
+    ),
     '</g>',
   ];
 }
@@ -256,7 +274,9 @@ function axes(xLabel: string, yLabel: string, { height, x0, x1, y0, y1 }: ChartL
 
 /** Each series' line and markers, clipped to the plot so points outside a fixed yRange don't spill over the axes. */
 function curves(series: readonly DrawnSeries[], { sx, sy }: ChartLayout): string[] {
-  const out = ['<g clip-path="url(#plot-area)" fill="none" stroke-width="2" stroke-linejoin="round" stroke-linecap="round">'];
+  const out = [
+    '<g clip-path="url(#plot-area)" fill="none" stroke-width="2" stroke-linejoin="round" stroke-linecap="round">',
+  ];
   for (const s of series) {
     const dash = s.dashed ? ' stroke-dasharray="7 5"' : '';
     if (s.points.length >= 2 && !s.markersOnly) {
@@ -268,7 +288,9 @@ function curves(series: readonly DrawnSeries[], { sx, sy }: ChartLayout): string
     if (s.points.length === 1 || s.markersOnly || (s.points.length >= 2 && s.points.length <= 30)) {
       const r = s.points.length === 1 || s.markersOnly ? 4 : 2.5;
       for (const p of s.points) {
-        out.push(`<circle cx="${px(sx(p.x))}" cy="${px(sy(p.y))}" r="${r}" fill="${escapeXml(s.color)}" stroke="none"/>`);
+        out.push(
+          `<circle cx="${px(sx(p.x))}" cy="${px(sy(p.y))}" r="${r}" fill="${escapeXml(s.color)}" stroke="none"/>`,
+        );
       }
     }
   }
@@ -282,7 +304,9 @@ function legend(series: readonly DrawnSeries[], labels: readonly string[], { x1,
   const lx = x1 + 16;
   const rowH = 20;
   const boxH = series.length * rowH + 10;
-  const out = [`<rect x="${px(lx)}" y="${px(y0)}" width="${px(legendW - 4)}" height="${px(boxH)}" fill="#ffffff" stroke="#cccccc"/>`];
+  const out = [
+    `<rect x="${px(lx)}" y="${px(y0)}" width="${px(legendW - 4)}" height="${px(boxH)}" fill="#ffffff" stroke="#cccccc"/>`,
+  ];
   series.forEach((s, i) => {
     const cy = y0 + 5 + rowH * i + rowH / 2;
     const dash = s.dashed ? ' stroke-dasharray="7 5"' : '';
@@ -351,7 +375,15 @@ function accuracyPoints(records: MetricRecord[], key: AccuracyKey, perSecond: nu
 }
 
 function maxElapsed(runs: MetricRecord[][]): number {
-  return Math.max(0, extent(runs.flat().map((r) => r.elapsed_s).filter(isFiniteNumber))[1]);
+  return Math.max(
+    0,
+    extent(
+      runs
+        .flat()
+        .map((r) => r.elapsed_s)
+        .filter(isFiniteNumber),
+    )[1],
+  );
 }
 
 /** "robust (PGD-20, eps 0.3)", from the attack and eps of the last robust evaluation. */
@@ -450,7 +482,14 @@ export function comparisonTable(runs: NamedRun[]): string {
   const widths = header.map((_, c) => Math.max(...[header, ...rows].map((row) => row[c].length)));
   const table = [header, widths.map((w) => '-'.repeat(w)), ...rows];
   // The run name reads left to right; numbers line up on their last digit.
-  return table
-    .map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd())
-    .join('\n') + '\n';
+  return (
+    table
+      .map((row) =>
+        row
+          .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }

@@ -14,18 +14,28 @@ function trainingEvaluations(records: MetricRecord[]): MetricRecord[] {
 }
 
 /** Best robust accuracy of a run during training, and the first time it was reached (undefined without evaluations). */
-export function bestRobust(records: MetricRecord[]): { accuracy: number; elapsedS: number; record: MetricRecord } | undefined {
+export function bestRobust(
+  records: MetricRecord[],
+): { accuracy: number; elapsedS: number; record: MetricRecord } | undefined {
   let best: { accuracy: number; elapsedS: number; record: MetricRecord } | undefined;
   for (const r of trainingEvaluations(records)) {
-    if (best === undefined || (r.robust_accuracy as number) > best.accuracy) best = { accuracy: r.robust_accuracy as number, elapsedS: r.elapsed_s, record: r };
+    if (best === undefined || (r.robust_accuracy as number) > best.accuracy)
+      best = { accuracy: r.robust_accuracy as number, elapsedS: r.elapsed_s, record: r };
   }
   return best;
 }
 
 /** "pgd-40, linf ε=0.3, n=200": what a robust accuracy was measured with, from its record (older logs lack the norm). */
 function measuredWith(r: MetricRecord): string {
-  const threat = [typeof r.norm === 'string' ? r.norm : '', typeof r.eps === 'number' ? `ε=${Number(r.eps.toPrecision(3))}` : ''].filter(Boolean).join(' ');
-  return [typeof r.attack === 'string' ? r.attack : '', threat, typeof r.n === 'number' ? `n=${r.n}` : ''].filter(Boolean).join(', ');
+  const threat = [
+    typeof r.norm === 'string' ? r.norm : '',
+    typeof r.eps === 'number' ? `ε=${Number(r.eps.toPrecision(3))}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return [typeof r.attack === 'string' ? r.attack : '', threat, typeof r.n === 'number' ? `n=${r.n}` : '']
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** The first training time at which a run's robust accuracy was at least `target` (undefined: never). */
@@ -51,10 +61,14 @@ export function timeToReachTable(runs: NamedRun[]): string {
       const reached = firstTimeAtLeast(a.records, target.accuracy);
       if (reached === undefined) {
         const last = evaluations[evaluations.length - 1].elapsed_s;
-        lines.push(`${a.name} did not reach ${b.name}'s best robust accuracy (${pct}, at ${formatDuration(target.elapsedS)}) in its ${formatDuration(last)} of training`);
+        lines.push(
+          `${a.name} did not reach ${b.name}'s best robust accuracy (${pct}, at ${formatDuration(target.elapsedS)}) in its ${formatDuration(last)} of training`,
+        );
       } else {
         const ratio = target.elapsedS > 0 ? ` (${(reached / target.elapsedS).toFixed(2)}×)` : '';
-        lines.push(`${a.name} reached ${b.name}'s best robust accuracy (${pct}) at ${formatDuration(reached)}; ${b.name} took ${formatDuration(target.elapsedS)}${ratio}`);
+        lines.push(
+          `${a.name} reached ${b.name}'s best robust accuracy (${pct}) at ${formatDuration(reached)}; ${b.name} took ${formatDuration(target.elapsedS)}${ratio}`,
+        );
       }
     }
   }

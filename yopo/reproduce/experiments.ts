@@ -39,8 +39,16 @@ export interface Experiment {
 }
 
 /** Figure 3a, read off the figure's data: 50 / 90 / 95% PGD-40 robust accuracy at these seconds. */
-const FIGURE_3A_YOPO: PaperPoint[] = [{ robust: 0.5, seconds: 13 }, { robust: 0.9, seconds: 78 }, { robust: 0.95, seconds: 260 }];
-const FIGURE_3A_PGD: PaperPoint[] = [{ robust: 0.5, seconds: 64 }, { robust: 0.9, seconds: 495 }, { robust: 0.95, seconds: 1250 }];
+const FIGURE_3A_YOPO: PaperPoint[] = [
+  { robust: 0.5, seconds: 13 },
+  { robust: 0.9, seconds: 78 },
+  { robust: 0.95, seconds: 260 },
+];
+const FIGURE_3A_PGD: PaperPoint[] = [
+  { robust: 0.5, seconds: 64 },
+  { robust: 0.9, seconds: 495 },
+  { robust: 0.95, seconds: 1250 },
+];
 
 /** mnist-time's YOPO settings and their presets: the figure's (default), the final code's, and the figure's rate after a warm-up. */
 const MNIST_SETTINGS: Record<string, string> = {
@@ -49,32 +57,45 @@ const MNIST_SETTINGS: Record<string, string> = {
   warmup: 'mnist-yopo-5-10-warmup',
 };
 
-const CIFAR_NEEDS = 'needs --data-dir with CIFAR-10 (the binary version) and a GPU: on a software adapter one epoch takes days';
+const CIFAR_NEEDS =
+  'needs --data-dir with CIFAR-10 (the binary version) and a GPU: on a software adapter one epoch takes days';
 
 /** The experiments, in the order of the paper. */
 export const EXPERIMENTS: readonly Experiment[] = [
   {
-    name: 'mnist-time', source: 'Figure 3a',
-    claim: "YOPO-5-10 reaches PGD-40's robust accuracy within about 250 s where PGD-40 needs more than 1250 s (SmallCNN, MNIST, L∞ ε 0.3)",
-    paperAttack: 'pgd-40', needs: null, settings: Object.keys(MNIST_SETTINGS),
+    name: 'mnist-time',
+    source: 'Figure 3a',
+    claim:
+      "YOPO-5-10 reaches PGD-40's robust accuracy within about 250 s where PGD-40 needs more than 1250 s (SmallCNN, MNIST, L∞ ε 0.3)",
+    paperAttack: 'pgd-40',
+    needs: null,
+    settings: Object.keys(MNIST_SETTINGS),
     methods: (setting = 'figure') => [
-      { name: MNIST_SETTINGS[setting].replace(/^mnist-/, ''), preset: MNIST_SETTINGS[setting], paperPoints: FIGURE_3A_YOPO },
+      {
+        name: MNIST_SETTINGS[setting].replace(/^mnist-/, ''),
+        preset: MNIST_SETTINGS[setting],
+        paperPoints: FIGURE_3A_YOPO,
+      },
       { name: 'pgd-40', preset: 'mnist-pgd-40', paperPoints: FIGURE_3A_PGD },
     ],
   },
   {
-    name: 'cifar10-time', source: 'Figure 3b',
-    claim: 'PreAct-ResNet18 YOPO-5-3 reaches PGD-10\'s robust accuracy in a fraction of its time (CIFAR-10, L∞ ε 8/255)',
-    paperAttack: 'pgd-20', needs: CIFAR_NEEDS,
+    name: 'cifar10-time',
+    source: 'Figure 3b',
+    claim: "PreAct-ResNet18 YOPO-5-3 reaches PGD-10's robust accuracy in a fraction of its time (CIFAR-10, L∞ ε 8/255)",
+    paperAttack: 'pgd-20',
+    needs: CIFAR_NEEDS,
     methods: () => [
       { name: 'yopo-5-3', preset: 'cifar10-preact-resnet18-yopo-5-3' },
       { name: 'pgd-10', preset: 'cifar10-preact-resnet18-pgd-10' },
     ],
   },
   {
-    name: 'cifar10-wrn', source: 'Table 1',
+    name: 'cifar10-wrn',
+    source: 'Table 1',
     claim: 'WRN-34-10 YOPO-5-3 matches PGD-10 (86.70% / 47.98% against 87.30% / 47.04% PGD-20) in 476 min against 2713',
-    paperAttack: 'pgd-20', needs: CIFAR_NEEDS,
+    paperAttack: 'pgd-20',
+    needs: CIFAR_NEEDS,
     methods: () => [
       { name: 'yopo-5-3', preset: 'cifar10-wrn-34-10-yopo-5-3' },
       { name: 'yopo-3-5', preset: 'cifar10-wrn-34-10-yopo-3-5' },
@@ -82,9 +103,11 @@ export const EXPERIMENTS: readonly Experiment[] = [
     ],
   },
   {
-    name: 'cifar10-trades', source: 'Table 2',
+    name: 'cifar10-trades',
+    source: 'Table 2',
     claim: 'TRADES-YOPO-3-4 matches TRADES-10 (87.82% / 46.13% against 86.14% / 44.50% PGD-20) in 259 min against 633',
-    paperAttack: 'pgd-20', needs: CIFAR_NEEDS,
+    paperAttack: 'pgd-20',
+    needs: CIFAR_NEEDS,
     methods: () => [
       { name: 'trades-yopo-3-4', preset: 'cifar10-preact-resnet18-trades-yopo-3-4' },
       { name: 'trades-yopo-2-5', preset: 'cifar10-preact-resnet18-trades-yopo-2-5' },
@@ -101,11 +124,20 @@ export function findExperiment(name: string): Experiment | undefined {
 /** The `yopo reproduce --list` text: one block per experiment (claim, methods and their presets, settings, needs). */
 export function experimentList(): string {
   return EXPERIMENTS.map((e) => {
-    const settings = e.settings ? [`  --setting ${e.settings.join('|')} (default ${e.settings[0]}): ${e.settings.map((s) => `${s} = ${e.methods(s)[0].preset}`).join(', ')}`] : [];
-    return [`${e.name} (${e.source}): ${e.claim}`,
-      `  methods, in order: ${e.methods(undefined).map((m) => `${m.name} (--preset ${m.preset}: ${findPreset(m.preset)?.follows ?? ''})`).join('; ')}`,
+    const settings = e.settings
+      ? [
+          `  --setting ${e.settings.join('|')} (default ${e.settings[0]}): ${e.settings.map((s) => `${s} = ${e.methods(s)[0].preset}`).join(', ')}`,
+        ]
+      : [];
+    return [
+      `${e.name} (${e.source}): ${e.claim}`,
+      `  methods, in order: ${e
+        .methods(undefined)
+        .map((m) => `${m.name} (--preset ${m.preset}: ${findPreset(m.preset)?.follows ?? ''})`)
+        .join('; ')}`,
       ...settings,
       `  evaluated with the paper's ${e.paperAttack} and ${STRONG_ATTACK}`,
-      ...(e.needs ? [`  ${e.needs}`] : [])].join('\n');
+      ...(e.needs ? [`  ${e.needs}`] : []),
+    ].join('\n');
   }).join('\n\n');
 }

@@ -9,7 +9,14 @@ import { wilsonInterval } from '../interval.js';
 import { findPreset } from '../presets.js';
 import type { MetricRecord } from '../report/index.js';
 import type { Experiment, PaperPoint } from './experiments.js';
-import { type ReproduceSettings, markEvaluations, readAddedEvaluations, readDivergence, readRunMetrics, runFolders } from './run.js';
+import {
+  type ReproduceSettings,
+  markEvaluations,
+  readAddedEvaluations,
+  readDivergence,
+  readRunMetrics,
+  runFolders,
+} from './run.js';
 
 /** An accuracy measured on n images, with its 95% Wilson interval. */
 export interface Measured {
@@ -107,7 +114,8 @@ export function measured(accuracy: number, n: number): Measured {
 export function detectCollapse(marks: readonly { elapsed_s: number; clean: Measured }[]): Collapse | null {
   let peak: { accuracy: number; s: number } | null = null;
   for (const [i, m] of marks.entries()) {
-    if (m.clean.accuracy >= COLLAPSE_PEAK && (peak === null || m.clean.accuracy > peak.accuracy)) peak = { accuracy: m.clean.accuracy, s: m.elapsed_s };
+    if (m.clean.accuracy >= COLLAPSE_PEAK && (peak === null || m.clean.accuracy > peak.accuracy))
+      peak = { accuracy: m.clean.accuracy, s: m.elapsed_s };
     if (peak && m.clean.accuracy <= COLLAPSE_FLOOR) {
       const recovered = marks.slice(i + 1).some((later) => later.clean.accuracy >= COLLAPSE_PEAK);
       return { peak: peak.accuracy, peakS: peak.s, fallen: m.clean.accuracy, fallenS: m.elapsed_s, recovered };
@@ -139,15 +147,23 @@ function readAdapter(dir: string): string | null {
 }
 
 /** Reads the experiment's run folders into its results. */
-export function gatherResults(experiment: Experiment, settings: ReproduceSettings, out: string, machine: Record<string, string>): ExperimentResults {
+export function gatherResults(
+  experiment: Experiment,
+  settings: ReproduceSettings,
+  out: string,
+  machine: Record<string, string>,
+): ExperimentResults {
   const methods = runFolders(experiment, settings, out).map(({ method, dir }): MethodResult => {
     const records = existsSync(dir) ? readRunMetrics(dir) : [];
     const added = existsSync(dir) ? readAddedEvaluations(dir) : [];
     const marks = markEvaluations(records).map((r): MarkResult => {
       const strong = added.find((a) => a.kind === 'mark' && a.step === r.step);
       return {
-        step: r.step, elapsed_s: r.elapsed_s, load_average: typeof r.load_average === 'number' ? r.load_average : null,
-        clean: measured(r.clean_accuracy as number, r.n as number), paper: measured(r.robust_accuracy as number, r.n as number),
+        step: r.step,
+        elapsed_s: r.elapsed_s,
+        load_average: typeof r.load_average === 'number' ? r.load_average : null,
+        clean: measured(r.clean_accuracy as number, r.n as number),
+        paper: measured(r.robust_accuracy as number, r.n as number),
         strong: strong ? measured(strong.robust_accuracy, strong.n) : null,
       };
     });
@@ -155,29 +171,67 @@ export function gatherResults(experiment: Experiment, settings: ReproduceSetting
       const fromTrain = records.find((r) => r.final === kind);
       const paperAdded = added.find((a) => a.kind === kind && a.attack === settings.paperAttack);
       const strong = added.find((a) => a.kind === kind && a.attack === settings.strongAttack);
-      const paper = fromTrain ? { clean: fromTrain.test_clean_accuracy as number, robust: fromTrain.test_robust_accuracy as number, n: fromTrain.n as number }
-        : paperAdded ? { clean: paperAdded.clean_accuracy, robust: paperAdded.robust_accuracy, n: paperAdded.n } : null;
+      const paper = fromTrain
+        ? {
+            clean: fromTrain.test_clean_accuracy as number,
+            robust: fromTrain.test_robust_accuracy as number,
+            n: fromTrain.n as number,
+          }
+        : paperAdded
+          ? { clean: paperAdded.clean_accuracy, robust: paperAdded.robust_accuracy, n: paperAdded.n }
+          : null;
       const clean = paper ? measured(paper.clean, paper.n) : strong ? measured(strong.clean_accuracy, strong.n) : null;
-      const step = fromTrain ? (fromTrain.checkpoint_step as number) : typeof strong?.checkpoint_step === 'number' ? strong.checkpoint_step : null;
-      return { step, clean, paper: paper ? measured(paper.robust, paper.n) : null, strong: strong ? measured(strong.robust_accuracy, strong.n) : null };
+      const step = fromTrain
+        ? (fromTrain.checkpoint_step as number)
+        : typeof strong?.checkpoint_step === 'number'
+          ? strong.checkpoint_step
+          : null;
+      return {
+        step,
+        clean,
+        paper: paper ? measured(paper.robust, paper.n) : null,
+        strong: strong ? measured(strong.robust_accuracy, strong.n) : null,
+      };
     };
     const { steps, trainingS, firstStepS } = stepsAndTime(records);
     const preset = findPreset(method.preset);
     return {
-      name: method.name, preset: method.preset, follows: preset?.follows ?? '', dir, adapter: readAdapter(dir),
-      steps, trainingS, firstStepS, secondsPerStep: steps >= 2 && firstStepS !== null ? (trainingS - firstStepS) / (steps - 1) : null,
-      marks, last: final('last'), best: final('best'), collapse: detectCollapse(marks), diverged: existsSync(dir) ? (readDivergence(dir)?.message ?? null) : null,
-      paperReported: preset?.reported ?? '', paperPoints: method.paperPoints ?? [],
+      name: method.name,
+      preset: method.preset,
+      follows: preset?.follows ?? '',
+      dir,
+      adapter: readAdapter(dir),
+      steps,
+      trainingS,
+      firstStepS,
+      secondsPerStep: steps >= 2 && firstStepS !== null ? (trainingS - firstStepS) / (steps - 1) : null,
+      marks,
+      last: final('last'),
+      best: final('best'),
+      collapse: detectCollapse(marks),
+      diverged: existsSync(dir) ? (readDivergence(dir)?.message ?? null) : null,
+      paperReported: preset?.reported ?? '',
+      paperPoints: method.paperPoints ?? [],
     };
   });
-  return { experiment: experiment.name, source: experiment.source, claim: experiment.claim, paperAttack: experiment.paperAttack, settings, machine, methods, timeToReach: timesToReach(methods) };
+  return {
+    experiment: experiment.name,
+    source: experiment.source,
+    claim: experiment.claim,
+    paperAttack: experiment.paperAttack,
+    settings,
+    machine,
+    methods,
+    timeToReach: timesToReach(methods),
+  };
 }
 
 /** For each attack and each ordered pair of methods: when the one first reached the other's best robust accuracy at the marks. */
 export function timesToReach(methods: MethodResult[]): TimeToReach[] {
   const out: TimeToReach[] = [];
   for (const attack of ['paper', 'strong'] as const) {
-    const curve = (m: MethodResult) => m.marks.filter((k) => k[attack] !== null).map((k) => ({ s: k.elapsed_s, accuracy: k[attack]!.accuracy }));
+    const curve = (m: MethodResult) =>
+      m.marks.filter((k) => k[attack] !== null).map((k) => ({ s: k.elapsed_s, accuracy: k[attack]!.accuracy }));
     for (const target of methods) {
       const points = curve(target);
       if (!points.length) continue;
@@ -185,7 +239,14 @@ export function timesToReach(methods: MethodResult[]): TimeToReach[] {
       for (const method of methods) {
         if (method === target || !curve(method).length) continue;
         const reached = curve(method).find((p) => p.accuracy >= best.accuracy);
-        out.push({ attack, method: method.name, target: target.name, targetAccuracy: best.accuracy, targetS: best.s, reachedS: reached ? reached.s : null });
+        out.push({
+          attack,
+          method: method.name,
+          target: target.name,
+          targetAccuracy: best.accuracy,
+          targetS: best.s,
+          reachedS: reached ? reached.s : null,
+        });
       }
     }
   }

@@ -54,7 +54,13 @@ export interface ReproduceEnv {
   /** The position of the run folder's resumable checkpoint, or null without one. */
   checkpointPosition(runDir: string): Promise<TrainPosition | null>;
   /** A checkpoint of the run evaluated on its validation split or on the test set (first `limit` images). */
-  evaluateCheckpoint(runDir: string, checkpoint: string, split: 'validation' | 'test', attack: string, limit: number): Promise<EvalResult>;
+  evaluateCheckpoint(
+    runDir: string,
+    checkpoint: string,
+    split: 'validation' | 'test',
+    attack: string,
+    limit: number,
+  ): Promise<EvalResult>;
   /** Arguments every `yopo train` call gets (--backend, --data-dir). */
   sessionArguments: string[];
   log(line: string): void;
@@ -77,8 +83,21 @@ export interface AddedEvaluation extends MetricRecord {
 
 /** The `yopo train` arguments of a method's run (what reproduce.json records, less the session's). */
 export function trainArguments(method: ExperimentMethod, s: ReproduceSettings): string[] {
-  const args = ['--preset', method.preset, '--eval-every-minutes', String(s.evalEveryMinutes), '--eval-limit', String(s.evalLimit),
-    '--test-limit', String(s.testLimit), '--keep-checkpoints', '--seed', String(s.seed), '--eval-attack', s.paperAttack];
+  const args = [
+    '--preset',
+    method.preset,
+    '--eval-every-minutes',
+    String(s.evalEveryMinutes),
+    '--eval-limit',
+    String(s.evalLimit),
+    '--test-limit',
+    String(s.testLimit),
+    '--keep-checkpoints',
+    '--seed',
+    String(s.seed),
+    '--eval-attack',
+    s.paperAttack,
+  ];
   if (s.minutes !== null) args.push('--time-budget', String(s.minutes));
   if (s.epochs !== null) args.push('--epochs', String(s.epochs));
   if (s.batchSize !== null) args.push('--batch-size', String(s.batchSize));
@@ -88,9 +107,16 @@ export function trainArguments(method: ExperimentMethod, s: ReproduceSettings): 
 }
 
 /** The run folder of each method: under --out, or the baseline's from --baseline. */
-export function runFolders(experiment: Experiment, s: ReproduceSettings, out: string): { method: ExperimentMethod; dir: string }[] {
+export function runFolders(
+  experiment: Experiment,
+  s: ReproduceSettings,
+  out: string,
+): { method: ExperimentMethod; dir: string }[] {
   const methods = experiment.methods(s.setting ?? undefined);
-  return methods.map((method, i) => ({ method, dir: i === methods.length - 1 && s.baseline ? s.baseline : join(out, method.name) }));
+  return methods.map((method, i) => ({
+    method,
+    dir: i === methods.length - 1 && s.baseline ? s.baseline : join(out, method.name),
+  }));
 }
 
 /** Reads a JSON-lines evaluations file, or [] when there is none. */
@@ -107,7 +133,9 @@ export function readRunMetrics(runDir: string): MetricRecord[] {
 
 /** The evaluations `yopo train` made at the marks (validation, the paper's attack), each with its kept checkpoint. */
 export function markEvaluations(records: MetricRecord[]): MetricRecord[] {
-  return records.filter((r) => r.final === undefined && typeof r.robust_accuracy === 'number' && typeof r.checkpoint === 'string').sort((a, b) => a.step - b.step);
+  return records
+    .filter((r) => r.final === undefined && typeof r.robust_accuracy === 'number' && typeof r.checkpoint === 'string')
+    .sort((a, b) => a.step - b.step);
 }
 
 /**
@@ -119,7 +147,9 @@ export function outProblem(out: string, s: ReproduceSettings): string | null {
   const record = join(out, RECORD_FILE);
   if (!existsSync(record)) {
     const entries = readdirSync(out);
-    return entries.length ? `${out} holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''} that yopo reproduce did not write (no ${RECORD_FILE}); choose another --out (nothing was changed)` : null;
+    return entries.length
+      ? `${out} holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''} that yopo reproduce did not write (no ${RECORD_FILE}); choose another --out (nothing was changed)`
+      : null;
   }
   let saved: { settings?: ReproduceSettings };
   try {
@@ -127,8 +157,14 @@ export function outProblem(out: string, s: ReproduceSettings): string | null {
   } catch (e) {
     return `${record} cannot be read (${(e as Error).message}); choose another --out`;
   }
-  const differing = Object.keys(s).filter((k) => JSON.stringify(saved.settings?.[k as keyof ReproduceSettings]) !== JSON.stringify(s[k as keyof ReproduceSettings]));
-  return differing.length ? `${out} holds a yopo reproduce run with other settings (${differing.map((k) => `${k}: ${JSON.stringify(saved.settings?.[k as keyof ReproduceSettings])}`).join(', ')}); give the same options to continue it, or choose another --out` : null;
+  const differing = Object.keys(s).filter(
+    (k) =>
+      JSON.stringify(saved.settings?.[k as keyof ReproduceSettings]) !==
+      JSON.stringify(s[k as keyof ReproduceSettings]),
+  );
+  return differing.length
+    ? `${out} holds a yopo reproduce run with other settings (${differing.map((k) => `${k}: ${JSON.stringify(saved.settings?.[k as keyof ReproduceSettings])}`).join(', ')}); give the same options to continue it, or choose another --out`
+    : null;
 }
 
 /**
@@ -137,7 +173,8 @@ export function outProblem(out: string, s: ReproduceSettings): string | null {
  */
 export function baselineProblem(dir: string, method: ExperimentMethod, s: ReproduceSettings): string | null {
   const record = join(dir, '..', RECORD_FILE);
-  if (!existsSync(join(dir, 'config.json')) || !existsSync(record)) return `--baseline ${dir} is not a run folder of another yopo reproduce (no config.json, or no ${RECORD_FILE} beside it)`;
+  if (!existsSync(join(dir, 'config.json')) || !existsSync(record))
+    return `--baseline ${dir} is not a run folder of another yopo reproduce (no config.json, or no ${RECORD_FILE} beside it)`;
   let saved: { runs?: { name: string; train: string[] }[] };
   try {
     saved = JSON.parse(readFileSync(record, 'utf8'));
@@ -147,17 +184,28 @@ export function baselineProblem(dir: string, method: ExperimentMethod, s: Reprod
   const want = trainArguments(method, { ...s, baseline: null });
   const run = saved.runs?.find((r) => r.name === method.name);
   if (!run) return `--baseline ${dir}: ${record} records no ${method.name} run`;
-  if (JSON.stringify(run.train) !== JSON.stringify(want)) return `--baseline ${dir} was trained with other settings (${run.train.join(' ')}; this experiment needs ${want.join(' ')})`;
+  if (JSON.stringify(run.train) !== JSON.stringify(want))
+    return `--baseline ${dir} was trained with other settings (${run.train.join(' ')}; this experiment needs ${want.join(' ')})`;
   return null;
 }
 
 /** Runs (or continues) the experiment's methods and their evaluations. Returns false when stopped (Ctrl-C), true when everything is measured. */
-export async function runExperiment(experiment: Experiment, s: ReproduceSettings, out: string, env: ReproduceEnv): Promise<boolean> {
+export async function runExperiment(
+  experiment: Experiment,
+  s: ReproduceSettings,
+  out: string,
+  env: ReproduceEnv,
+): Promise<boolean> {
   const runs = runFolders(experiment, s, out);
   const record = {
     note: 'written by yopo reproduce: the experiment and its settings; rerun the same command to continue it',
     settings: s,
-    runs: runs.map(({ method, dir }) => ({ name: method.name, preset: method.preset, dir, train: trainArguments(method, { ...s, baseline: null }) })),
+    runs: runs.map(({ method, dir }) => ({
+      name: method.name,
+      preset: method.preset,
+      dir,
+      train: trainArguments(method, { ...s, baseline: null }),
+    })),
   };
   await writeFileAtomic(join(out, RECORD_FILE), new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`));
   const eta = new Eta(s, runs.length);
@@ -167,8 +215,13 @@ export async function runExperiment(experiment: Experiment, s: ReproduceSettings
     const diverged = readDivergence(dir);
     if (diverged) env.log(`${label} ${diverged.message} (recorded earlier; its training ends there)`);
     if (!diverged && !trainingDone(position, readRunMetrics(dir), s)) {
-      env.log(`${label} ${position ? `resuming ${dir} at step ${position.step} (${formatDuration(position.elapsed)} trained)` : `training ${dir}`}: --preset ${method.preset}, ${budgetText(s)}; ${eta.text(runs, i, position?.elapsed ?? 0)}`);
-      const args = position || existsSync(join(dir, 'config.json')) ? ['--out', dir, '--resume'] : [...trainArguments(method, s), '--out', dir];
+      env.log(
+        `${label} ${position ? `resuming ${dir} at step ${position.step} (${formatDuration(position.elapsed)} trained)` : `training ${dir}`}: --preset ${method.preset}, ${budgetText(s)}; ${eta.text(runs, i, position?.elapsed ?? 0)}`,
+      );
+      const args =
+        position || existsSync(join(dir, 'config.json'))
+          ? ['--out', dir, '--resume']
+          : [...trainArguments(method, s), '--out', dir];
       const outcome = await env.train([...args, ...env.sessionArguments]);
       if (outcome === 'stopped') return false;
       position = await env.checkpointPosition(dir);
@@ -192,10 +245,20 @@ export async function runExperiment(experiment: Experiment, s: ReproduceSettings
     for (const [k, mark] of marks.entries()) {
       if (added.some((a) => a.kind === 'mark' && a.step === mark.step)) continue;
       const r = await timedEvaluation(env, dir, mark.checkpoint as string, 'validation', s.strongAttack, s.evalLimit);
-      const e: AddedEvaluation = { kind: 'mark', epoch: mark.epoch, step: mark.step, elapsed_s: mark.elapsed_s, split: 'validation', checkpoint: mark.checkpoint as string, ...r };
+      const e: AddedEvaluation = {
+        kind: 'mark',
+        epoch: mark.epoch,
+        step: mark.step,
+        elapsed_s: mark.elapsed_s,
+        split: 'validation',
+        checkpoint: mark.checkpoint as string,
+        ...r,
+      };
       log.append(e);
       eta.evaluated(i, r.seconds);
-      env.log(`${label} mark ${k + 1}/${marks.length} at ${formatDuration(mark.elapsed_s)} (step ${mark.step}): ${s.paperAttack} ${pct(mark.robust_accuracy as number, mark.n as number)}, ${s.strongAttack} ${pct(r.robust_accuracy, r.n)} robust, clean ${pct(r.clean_accuracy, r.n)} (n=${r.n} validation, load ${r.load_average}); ${eta.text(runs, i, position.elapsed)}`);
+      env.log(
+        `${label} mark ${k + 1}/${marks.length} at ${formatDuration(mark.elapsed_s)} (step ${mark.step}): ${s.paperAttack} ${pct(mark.robust_accuracy as number, mark.n as number)}, ${s.strongAttack} ${pct(r.robust_accuracy, r.n)} robust, clean ${pct(r.clean_accuracy, r.n)} (n=${r.n} validation, load ${r.load_average}); ${eta.text(runs, i, position.elapsed)}`,
+      );
     }
     // The last and best checkpoints on the test images: the strong attack always, the paper's unless `yopo train` recorded it.
     // The best checkpoint is the last evaluation yopo train marked best; when that is the last step, it
@@ -209,14 +272,38 @@ export async function runExperiment(experiment: Experiment, s: ReproduceSettings
       const attacks = trainFinal ? [s.strongAttack] : [s.paperAttack, s.strongAttack];
       for (const attack of attacks) {
         if (added.some((a) => a.kind === kind && a.attack === attack)) continue;
-        const same = kind === 'best' && step === position.step ? added.find((a) => a.kind === 'last' && a.attack === attack) : undefined;
-        const r = same ? { attack, clean_accuracy: same.clean_accuracy, robust_accuracy: same.robust_accuracy, n: same.n, norm: same.norm, eps: same.eps, load_average: same.load_average, seconds: 0 }
+        const same =
+          kind === 'best' && step === position.step
+            ? added.find((a) => a.kind === 'last' && a.attack === attack)
+            : undefined;
+        const r = same
+          ? {
+              attack,
+              clean_accuracy: same.clean_accuracy,
+              robust_accuracy: same.robust_accuracy,
+              n: same.n,
+              norm: same.norm,
+              eps: same.eps,
+              load_average: same.load_average,
+              seconds: 0,
+            }
           : await timedEvaluation(env, dir, file, 'test', attack, s.testLimit);
-        const e: AddedEvaluation = { kind, epoch: position.epoch, step: position.step, elapsed_s: position.elapsed, checkpoint_step: step, split: 'test', checkpoint: file, ...r };
+        const e: AddedEvaluation = {
+          kind,
+          epoch: position.epoch,
+          step: position.step,
+          elapsed_s: position.elapsed,
+          checkpoint_step: step,
+          split: 'test',
+          checkpoint: file,
+          ...r,
+        };
         log.append(e);
         added.push(e);
         if (!same) eta.evaluated(i, r.seconds);
-        env.log(`${label} ${kind} checkpoint (step ${step ?? '?'}) on ${r.n} test images: clean ${pct(r.clean_accuracy, r.n)}, ${attack} robust ${pct(r.robust_accuracy, r.n)}${same ? ' (the last checkpoint\'s weights: its evaluation)' : ''}; ${eta.text(runs, i, position.elapsed)}`);
+        env.log(
+          `${label} ${kind} checkpoint (step ${step ?? '?'}) on ${r.n} test images: clean ${pct(r.clean_accuracy, r.n)}, ${attack} robust ${pct(r.robust_accuracy, r.n)}${same ? " (the last checkpoint's weights: its evaluation)" : ''}; ${eta.text(runs, i, position.elapsed)}`,
+        );
       }
     }
   }
@@ -227,7 +314,9 @@ export async function runExperiment(experiment: Experiment, s: ReproduceSettings
 export const DIVERGED_FILE = 'reproduce_diverged.json';
 
 /** Where and how a run diverged (DIVERGED_FILE), or null. */
-export function readDivergence(runDir: string): { epoch: number; step: number; elapsed_s: number; message: string } | null {
+export function readDivergence(
+  runDir: string,
+): { epoch: number; step: number; elapsed_s: number; message: string } | null {
   const file = join(runDir, DIVERGED_FILE);
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null;
 }
@@ -251,11 +340,27 @@ function trainingDone(position: TrainPosition | null, records: MetricRecord[], s
   return s.minutes !== null ? position.elapsed >= s.minutes * 60 : position.epoch >= (s.epochs ?? Infinity);
 }
 
-async function timedEvaluation(env: ReproduceEnv, dir: string, checkpoint: string, split: 'validation' | 'test', attack: string, limit: number) {
+async function timedEvaluation(
+  env: ReproduceEnv,
+  dir: string,
+  checkpoint: string,
+  split: 'validation' | 'test',
+  attack: string,
+  limit: number,
+) {
   const load = Number(loadavg()[0].toFixed(2));
   const started = Date.now();
   const r = await env.evaluateCheckpoint(dir, checkpoint, split, attack, limit);
-  return { attack: r.attack, clean_accuracy: r.clean_accuracy, robust_accuracy: r.robust_accuracy, n: r.n, norm: r.norm, eps: r.eps, load_average: load, seconds: (Date.now() - started) / 1000 };
+  return {
+    attack: r.attack,
+    clean_accuracy: r.clean_accuracy,
+    robust_accuracy: r.robust_accuracy,
+    n: r.n,
+    norm: r.norm,
+    eps: r.eps,
+    load_average: load,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 /**
@@ -267,7 +372,10 @@ class Eta {
   private readonly trainedS: number[];
   private readonly evaluations: number[];
   private readonly evalSeconds: number[] = [];
-  constructor(private readonly s: ReproduceSettings, methods: number) {
+  constructor(
+    private readonly s: ReproduceSettings,
+    methods: number,
+  ) {
     this.trainedS = new Array(methods).fill(0);
     this.evaluations = new Array(methods).fill(0);
   }
