@@ -81,7 +81,7 @@ export function parseCommand<C extends CommandSpec>(c: C, argv: string[]): Parse
   };
   for (const [name, o] of Object.entries(c.options))
     options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}) };
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {

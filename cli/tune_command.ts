@@ -5,7 +5,7 @@
 
 import { Random, Tape, randn, softmaxCrossEntropy, tensor, tidy } from '../engine/index.js';
 import { adapterName } from '../kernels/webgpu/device.js';
-import { WebGPUBackend, tunerOf } from '../kernels/index.js';
+import { type WebGPUBackend, tunerOf } from '../kernels/index.js';
 import { MODEL_NAMES, createModel } from '../nn/index.js';
 import { type CommandSpec, parseCommand } from './args.js';
 import { checkMayWrite } from './file_ownership.js';

@@ -63,7 +63,7 @@ export function broadcastShapes(a: Shape, b: Shape, op: string): number[] {
 export function broadcastStrides(inShape: Shape, outShape: Shape): number[] {
   const inStrides = stridesOf(inShape);
   const offset = outShape.length - inShape.length;
-  return outShape.map((d, i) => {
+  return outShape.map((_d, i) => {
     const j = i - offset;
     if (j < 0 || inShape[j] === 1) return 0;
     return inStrides[j];

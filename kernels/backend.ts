@@ -21,7 +21,7 @@ import {
 } from '../engine/backend.js';
 import type { Shape } from '../engine/shape.js';
 import type { AdapterDescription } from './webgpu/device.js';
-import { Gpu, GpuBuffer } from './webgpu/gpu.js';
+import { Gpu, type GpuBuffer } from './webgpu/gpu.js';
 import * as bn from './batchnorm.js';
 import * as bin from './binary.js';
 import * as conv from './conv2d.js';

@@ -10,7 +10,7 @@
 // state and the position together, so one atomic rename commits all of them at once.
 
 import { assertFinite } from './finite.js';
-import { SGD } from './sgd.js';
+import type { SGD } from './sgd.js';
 import type { HostTensor, Module } from './module.js';
 import { checkTensors, loadSafetensors, saveSafetensors, type SafetensorsFile } from './safetensors.js';
 

@@ -364,7 +364,7 @@ export function checkTensors(
 
   if (problems.length > 0) {
     throw new SafetensorsError(
-      `checkpoint ${source} does not match the model:\n` + problems.map((p) => `  - ${p}`).join('\n'),
+      `checkpoint ${source} does not match the model:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
       source,
     );
   }

@@ -17,7 +17,7 @@ import {
   formatGradientReport,
   formatReport,
 } from '../engine/reference/index.js';
-import { WebGPUBackend, useWebGPU } from '../kernels/index.js';
+import { type WebGPUBackend, useWebGPU } from '../kernels/index.js';
 
 let gpuBackend: Promise<WebGPUBackend> | null = null;
 

@@ -143,7 +143,8 @@ function showStatus(): void {
 
 let chartTimer = 0;
 function scheduleCharts(): void {
-  chartTimer ||= window.setTimeout(() => {
+  if (chartTimer !== 0) return;
+  chartTimer = window.setTimeout(() => {
     chartTimer = 0;
     $('lossChart').innerHTML = renderCurves({
       title: 'training loss',

@@ -19,7 +19,7 @@ const counted = new WeakMap<Classifier, PropagationCounts>();
 
 /** Wraps the model's firstLayer and rest (once) and returns its live counters. */
 export function propagationCounts(model: Classifier): PropagationCounts {
-  let counts = counted.get(model);
+  const counts = counted.get(model);
   if (counts) return counts;
   const c: PropagationCounts = { full: 0, firstLayer: 0 };
   const firstLayer = model.firstLayer.bind(model);

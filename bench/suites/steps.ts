@@ -11,7 +11,6 @@ import type { Hyper, Method } from '../../yopo/method.js';
 import type { SuiteContext } from '../context.js';
 import type { TorchItem } from '../peer/torch.js';
 import { type BenchResult, formatMs, formatRatio } from '../report.js';
-import { peerTimingOptions } from '../measure.js';
 import { BATCH, type BenchModel, benchModels, buildModel, randomBatch } from '../workload.js';
 
 export const STEP_METHODS = [
@@ -50,7 +49,7 @@ async function methodSteps(ctx: SuiteContext, bm: BenchModel): Promise<void> {
       const before = { ...counts };
       ctx.log(`${name}: method.step, ${method.passesPerBatch} full passes per batch by its own count`);
       let calls = 0;
-      let t;
+      let t: Awaited<ReturnType<typeof timeSteps>>;
       try {
         t = await timeSteps(
           ctx,
@@ -136,7 +135,7 @@ async function stepVsTfjs(ctx: SuiteContext): Promise<void> {
   try {
     ctx.log(`${name}: natural SmallCNN step (no dropout, no weight decay), ours then TF.js`);
     const method = parseMethod('natural', threatModel('mnist'));
-    let t;
+    let t: Awaited<ReturnType<typeof timeSteps>>;
     try {
       t = await timeSteps(ctx, name, model, method, { lr: 0.01, momentum: 0.9, weightDecay: 0 }, x, y, () => {});
     } finally {

@@ -67,7 +67,7 @@ export class CpuBackend implements Backend {
     return this.make(out);
   }
 
-  async read(x: Storage, dtype: DType, size: number): Promise<TypedArray> {
+  async read(x: Storage, _dtype: DType, size: number): Promise<TypedArray> {
     const data = arr(x);
     if (data.length !== size) throw new Error(`cpu read: storage holds ${data.length} elements, expected ${size}`);
     return data.slice() as TypedArray;

@@ -157,8 +157,8 @@ export async function checkOp(backend: Backend, check: OpCheck, options: CheckOp
     expected: [],
     actual: [],
   };
-  let expected;
-  let actual;
+  let expected: Awaited<ReturnType<typeof runOn>>;
+  let actual: Awaited<ReturnType<typeof runOn>>;
   try {
     expected = await runOn(reference, check, inputs);
     actual = await runOn(backend, check, inputs);

@@ -13,7 +13,7 @@ import {
   clamp,
   unary,
 } from '../../engine/index.js';
-import { type OpCheck, type OpInput } from '../../engine/reference/index.js';
+import type { OpCheck, OpInput } from '../../engine/reference/index.js';
 import { type Check, opCheck } from './check.js';
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

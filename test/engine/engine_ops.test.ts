@@ -9,14 +9,11 @@ import {
   type Backend,
   binary,
   binaryRow,
-  type BinaryOp,
   Random,
   type Tensor,
   type TypedArray,
   UNARY_OPS,
   unary,
-  type UnaryOp,
-  abs,
   add,
   addScalar,
   affine,
@@ -30,7 +27,6 @@ import {
   ge,
   gt,
   le,
-  log,
   logSoftmax,
   lt,
   max,
@@ -60,7 +56,7 @@ import {
   zeros,
   zerosLike,
 } from '../../engine/index.js';
-import { assertClose, assertOp, cpu, maxAbs, on, put, randomArray, webgpu } from '../helpers.js';
+import { assertClose, assertOp, cpu, on, put, randomArray, webgpu } from '../helpers.js';
 
 // Sizes that are multiples of 4 run the vec4 kernels (52: a partial last invocation; 1,344: several
 // workgroups); the others run the one-element-per-invocation kernels.

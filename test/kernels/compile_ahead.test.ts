@@ -149,7 +149,7 @@ test('a kernel the scratch bindings do not fit stops compiling ahead with an err
   const declared = '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n';
   const main = '@compute @workgroup_size(8) fn main(@builtin(global_invocation_id) id: vec3u) { y[id.x] = x[id.x]; }';
   // Binding 1 is declared with its attributes the other way round, which bindingsOf does not read.
-  const unbound = declared + '@binding(1) @group(0) var<storage, read> x: array<f32>;\n' + main;
+  const unbound = `${declared}@binding(1) @group(0) var<storage, read> x: array<f32>;\n${main}`;
   helper.compile(
     [
       { name: 'first', code: unbound },

@@ -84,11 +84,11 @@ test('metrics: a partial last line (crash mid-write) is dropped with a warning',
     records.map((r) => r.step),
     [1, 2],
   );
-  assert.ok(warning && warning.includes(`${path}:3:`) && warning.includes('partial'), warning);
+  assert.ok(warning?.includes(`${path}:3:`) && warning.includes('partial'), warning);
   assert.equal(MetricsLog.read(path).length, 2);
 
   // An unterminated last line that is complete JSON is kept.
-  writeFileSync(path, JSON.stringify(rec(1)) + '\n' + JSON.stringify(rec(2)));
+  writeFileSync(path, `${JSON.stringify(rec(1))}\n${JSON.stringify(rec(2))}`);
   assert.equal(MetricsLog.load(path), { records: [rec(1), rec(2)] });
 });
 
@@ -106,7 +106,7 @@ test('metrics: truncateAfterStep keeps steps <= checkpoint, drops the partial ta
   );
   assert.equal(MetricsLog.load(path).warning, undefined);
   // Kept lines are byte-for-byte the originals, and no temp file is left behind.
-  assert.equal(readFileSync(path, 'utf8'), before.slice(0, 3).join('\n') + '\n');
+  assert.equal(readFileSync(path, 'utf8'), `${before.slice(0, 3).join('\n')}\n`);
   assert.equal(readdirSync(join(path, '..')), ['metrics.jsonl']);
 
   // Resuming appends after a clean history.

@@ -65,7 +65,7 @@ export class MetricsLog {
         );
       }
     }
-    appendFileSync(this.path, JSON.stringify(record) + '\n', 'utf8');
+    appendFileSync(this.path, `${JSON.stringify(record)}\n`, 'utf8');
   }
 
   /** The records of a log. A partial last line is dropped silently; use `load` to see the warning. */
@@ -105,7 +105,7 @@ export class MetricsLog {
     const tmp = `${path}.${process.pid}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, kept.map((line) => line + '\n').join(''));
+      writeSync(fd, kept.map((line) => `${line}\n`).join(''));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -169,5 +169,5 @@ function parseRecord(path: string, lineNo: number, line: string): MetricRecord {
 }
 
 function clip(s: string, max = 80): string {
-  return s.length > max ? s.slice(0, max) + '...' : s;
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }

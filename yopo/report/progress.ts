@@ -91,10 +91,10 @@ export class Progress {
   /** Prints a line of its own without garbling the bar. */
   log(line: string): void {
     if (this.isTTY && this.updated && !this.finished) {
-      this.stream.write('\r' + CLEAR_TO_END + line + '\n');
+      this.stream.write(`\r${CLEAR_TO_END}${line}\n`);
       this.show(this.now());
     } else {
-      this.stream.write(line + '\n');
+      this.stream.write(`${line}\n`);
     }
   }
 
@@ -103,19 +103,19 @@ export class Progress {
     if (this.finished) return;
     this.finished = true;
     if (this.isTTY) {
-      if (summary !== undefined) this.stream.write('\r' + CLEAR_TO_END + summary + '\n');
+      if (summary !== undefined) this.stream.write(`\r${CLEAR_TO_END}${summary}\n`);
       else if (this.updated) {
-        this.stream.write('\r' + this.fit(this.text(this.now())) + CLEAR_TO_END + '\n');
+        this.stream.write(`\r${this.fit(this.text(this.now()))}${CLEAR_TO_END}\n`);
       }
       return;
     }
-    if (this.updated && !this.shown) this.stream.write(this.text(this.now()) + '\n');
-    if (summary !== undefined) this.stream.write(summary + '\n');
+    if (this.updated && !this.shown) this.stream.write(`${this.text(this.now())}\n`);
+    if (summary !== undefined) this.stream.write(`${summary}\n`);
   }
 
   private show(t: number): void {
-    if (this.isTTY) this.stream.write('\r' + this.fit(this.text(t)) + CLEAR_TO_END);
-    else this.stream.write(this.text(t) + '\n');
+    if (this.isTTY) this.stream.write(`\r${this.fit(this.text(t))}${CLEAR_TO_END}`);
+    else this.stream.write(`${this.text(t)}\n`);
     this.shown = true;
     this.lastShownAt = t;
     if (this.done >= this.total) this.lastDoneShown = true;
@@ -135,7 +135,7 @@ export class Progress {
 
   private bar(): string {
     const filled = this.total > 0 ? Math.round((this.done / this.total) * this.barWidth) : this.barWidth;
-    return '[' + '#'.repeat(filled) + '.'.repeat(this.barWidth - filled) + ']';
+    return `[${'#'.repeat(filled)}${'.'.repeat(this.barWidth - filled)}]`;
   }
 
   /** Remaining time at the average rate so far, capped by the limit. */

@@ -143,7 +143,7 @@ export function renderCurves(spec: ChartSpec): string {
     ...legend(series, legendLabels, layout),
     '</svg>',
   ];
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** A series as drawn: its colour and flags settled, only its finite points. */
@@ -322,7 +322,7 @@ function legend(series: readonly DrawnSeries[], labels: readonly string[], { x1,
 }
 
 function legendText(label: string, points: number): string {
-  const l = label.length > MAX_LEGEND_CHARS ? label.slice(0, MAX_LEGEND_CHARS - 1) + '…' : label;
+  const l = label.length > MAX_LEGEND_CHARS ? `${label.slice(0, MAX_LEGEND_CHARS - 1)}…` : label;
   return points === 0 ? `${l} (no data)` : l;
 }
 
@@ -482,14 +482,11 @@ export function comparisonTable(runs: NamedRun[]): string {
   const widths = header.map((_, c) => Math.max(...[header, ...rows].map((row) => row[c].length)));
   const table = [header, widths.map((w) => '-'.repeat(w)), ...rows];
   // The run name reads left to right; numbers line up on their last digit.
-  return (
-    table
-      .map((row) =>
-        row
-          .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
+  const lines = table.map((row) =>
+    row
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .join('  ')
+      .trimEnd(),
   );
+  return `${lines.join('\n')}\n`;
 }
