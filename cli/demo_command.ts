@@ -15,10 +15,10 @@ import { trainCommand } from './train_command.js';
 /**
  * The headline evaluation gets a time budget instead of a fixed number of images: batches of 25
  * held-out images, each under the full APGD-CE + APGD-T, while the next batch is expected to end within
- * 5 minutes (at most 200 images); n and the interval say how many it covered. Measured on lavapipe
- * (bench/autoattack.md): one APGD iteration on 50 SmallCNN images takes about 0.67 s, so a batch of 25
- * under APGD-CE (100 iterations) and APGD-T (up to 900 on the survivors) takes minutes. Training is
- * cut from 8 to 7 minutes to keep the demo near 15 minutes (7 + about 2.5 of PGD-20 curve + 5).
+ * 5 minutes (at most 200 images); n and the interval say how many it covered. Without a GPU a batch
+ * of 25 under APGD-CE (100 iterations) and APGD-T (up to 900 on the survivors) takes minutes
+ * (docs/notes/evaluation-cost.md). Training gets 7 minutes, so the demo stays near 15 minutes with the
+ * PGD-20 curve and this budget.
  */
 const FINAL_LIMIT = 200;
 const FINAL_MINUTES = 5;
@@ -29,8 +29,8 @@ const FINAL_BATCH = 25;
  * batch 64 (more updates in the budget) and a higher base rate (the paper's 0.01/5 learns too slowly
  * to show anything in a few hundred steps), decayed ×0.1 at half and at three quarters of the training
  * time (as the paper's milestones decay at epochs), so the recipe fits however many steps the machine
- * runs: at a constant 0.05 a 298-step demo (2026-12-01) reached 89.5% robust (PGD-20, L∞ ε = 0.3, n = 200) at step 250, then
- * diverged at step 274. ε, σ, m, n and the attack are the paper's.
+ * runs: at a constant 0.05 the demo diverged late in its run (docs/results.md, "The demo"). ε, σ, m, n
+ * and the attack are the paper's.
  */
 export const DEMO_SETTINGS = {
   data: 'mnist',
