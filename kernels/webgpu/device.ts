@@ -108,8 +108,9 @@ export async function requestWebGPU(options: RequestDeviceOptions = {}): Promise
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({
-      // Subgroup operations let the matmul kernel share loads across a SIMD vector (much faster on lavapipe).
-      requiredFeatures: adapter.features.has('subgroups') ? ['subgroups'] : [],
+      // Subgroup operations let the matmul kernel share loads across a SIMD vector (much faster on lavapipe);
+      // timestamp queries let `yopo bench` time each kernel (Gpu.startProfile).
+      requiredFeatures: (['subgroups', 'timestamp-query'] as const).filter((f) => adapter.features.has(f)),
       requiredLimits: {
         maxBufferSize: limits.maxBufferSize,
         maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,

@@ -7,6 +7,7 @@
 
 import type { CompileAhead, ProgramSource } from './compile_ahead.js';
 import { waitForDevice } from './device.js';
+import { KernelProfiler, type KernelTime } from './kernel_profiler.js';
 
 /** A pooled storage buffer; `lastUse` is the batch (encoder generation) that last touched it. */
 export class GpuBuffer {
@@ -83,11 +84,18 @@ const MAX_PENDING_DISPATCHES = 256;
 const MAX_HELD_DISPATCHES = 4096;
 const BIND_GROUP_CACHE_LIMIT = 8192;
 
-/** Running totals of the work a Gpu has done: compute dispatches, queue submits, pipelines compiled, buffer uploads and readbacks. */
+/**
+ * Running totals of the work a Gpu has done: compute dispatches, command encoders, queue submits,
+ * bind groups created (a cached one reused counts nothing), pipelines compiled, uniform blocks
+ * written, buffer uploads and readbacks.
+ */
 export interface GpuCounters {
   dispatches: number;
+  encoders: number;
   submits: number;
+  bindGroups: number;
   pipelines: number;
+  uniformWrites: number;
   uploads: number;
   readbacks: number;
 }
@@ -102,9 +110,9 @@ export class Gpu {
   private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly free = new Map<number, GpuBuffer[]>();
-  private readonly uniformFree: GPUBuffer[] = [];
-  private readonly uniformIds = new Map<GPUBuffer, number>();
-  private uniformInFlight: GPUBuffer[] = [];
+  /** Uniform blocks by slot: the i-th dispatch with uniforms in a submit uses slot i (see uniformBuffer). */
+  private readonly uniformSlots: GPUBuffer[] = [];
+  private uniformNext = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
@@ -115,7 +123,18 @@ export class Gpu {
   private liveBytes = 0;
   private pooledCount = 0;
   private pooledBytes = 0;
-  readonly counters: GpuCounters = { dispatches: 0, submits: 0, pipelines: 0, uploads: 0, readbacks: 0 };
+  readonly counters: GpuCounters = {
+    dispatches: 0,
+    encoders: 0,
+    submits: 0,
+    bindGroups: 0,
+    pipelines: 0,
+    uniformWrites: 0,
+    uploads: 0,
+    readbacks: 0,
+  };
+  /** While a profile is on (startProfile), the timestamps of every dispatch. */
+  private profiler: KernelProfiler | null = null;
   /** Whether `program` checks that each key names one source (tests turn it on; YOPO_CHECK_PROGRAM_KEYS=1). */
   checkProgramKeys: boolean;
   private readonly sources = new Map<string, string>();
@@ -354,6 +373,12 @@ export class Gpu {
   ): void {
     if (this.lostReason) throw new Error(this.lostReason);
     for (const b of buffers) if (b.bytes > this.bindingLimit) throw new DeviceLimitError(b.bytes, this.bindingLimit);
+    if (this.profiler) {
+      // One pass per dispatch, so that its timestamps time this kernel alone.
+      if (this.profiler.full) this.flush();
+      this.closePass();
+      this.pass = this.openEncoder().beginComputePass(this.profiler.passFor(pipeline.label));
+    }
     const pass = this.openPass();
     const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({
       binding: i,
@@ -361,7 +386,7 @@ export class Gpu {
     }));
     const u = uniforms ? this.uniformBuffer(uniforms) : null;
     if (u) entries.push({ binding: buffers.length, resource: { buffer: u } });
-    const bindGroup = this.cachedBindGroup(pipeline, buffers, entries, u);
+    const bindGroup = this.cachedBindGroup(pipeline, buffers, entries, u ? this.uniformNext - 1 : null);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
@@ -374,6 +399,7 @@ export class Gpu {
   flush(): void {
     if (!this.encoder) return;
     this.closePass();
+    this.profiler?.resolveInto(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
     this.counters.submits++;
     if (this.newPrograms.length > 0) {
@@ -383,9 +409,8 @@ export class Gpu {
     this.encoder = null;
     this.pending = 0;
     this.generation++;
-    // Uniform buffers used by the submitted work may be rewritten now: queue order protects them.
-    this.uniformFree.push(...this.uniformInFlight);
-    this.uniformInFlight = [];
+    // Uniform slots used by the submitted work may be rewritten now: queue order protects them.
+    this.uniformNext = 0;
   }
 
   /** Submits recorded work and waits until the GPU has finished it. */
@@ -395,9 +420,39 @@ export class Gpu {
     this.checkErrors();
   }
 
+  // ---- Profiling -------------------------------------------------------------------------------
+
+  /** Whether this device can time kernels (the 'timestamp-query' feature). */
+  get canProfile(): boolean {
+    return this.device.features.has('timestamp-query');
+  }
+
+  /** Starts timing every dispatch on the GPU, kernel by kernel, until stopProfile. */
+  startProfile(): void {
+    if (this.profiler) throw new Error('a kernel profile is already running on this device');
+    this.flush();
+    this.profiler = new KernelProfiler(this.device);
+  }
+
+  /** Ends the profile: waits for the work recorded under it and returns each program's GPU time, slowest first. */
+  async stopProfile(): Promise<KernelTime[]> {
+    const profiler = this.profiler;
+    if (!profiler) throw new Error('no kernel profile is running (call startProfile first)');
+    this.flush();
+    this.profiler = null;
+    try {
+      await this.sync();
+      return await profiler.collect();
+    } finally {
+      profiler.destroy();
+    }
+  }
+
   destroy(): void {
     this.flush();
     this.trimPool();
+    this.profiler?.destroy();
+    this.profiler = null;
     this.compileAhead?.dispose();
     this.compileAhead = null;
     this.device.destroy();
@@ -424,7 +479,10 @@ export class Gpu {
   }
 
   private openEncoder(): GPUCommandEncoder {
-    this.encoder ??= this.device.createCommandEncoder();
+    if (!this.encoder) {
+      this.encoder = this.device.createCommandEncoder();
+      this.counters.encoders++;
+    }
     return this.encoder;
   }
 
@@ -438,34 +496,41 @@ export class Gpu {
     this.pass = null;
   }
 
+  /**
+   * The uniform block of the next dispatch: slot i for the i-th dispatch with uniforms since the last
+   * submit, written now (queue.writeBuffer lands before the submit that reads it). A step that records
+   * the same dispatches every time so binds the same slots every time, and its bind groups repeat.
+   */
   private uniformBuffer(data: ArrayBufferView): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     if (size > 256)
       throw new Error(`uniform block of ${data.byteLength} bytes is larger than the 256 bytes kernels may use`);
-    let buf = this.uniformFree.pop();
+    const slot = this.uniformNext++;
+    let buf = this.uniformSlots[slot];
     if (!buf) {
       buf = this.device.createBuffer({ size: 256, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      this.uniformIds.set(buf, this.uniformIds.size);
+      this.uniformSlots.push(buf);
     }
     this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
-    this.uniformInFlight.push(buf);
+    this.counters.uniformWrites++;
     return buf;
   }
 
-  /** Pooled buffers (uniform blocks too) come back with the same identities step after step, so bind groups repeat. */
+  /** Pooled buffers and uniform slots come back with the same identities step after step, so bind groups repeat. */
   private cachedBindGroup(
     pipeline: GPUComputePipeline,
     buffers: readonly Binding[],
     entries: GPUBindGroupEntry[],
-    uniform: GPUBuffer | null,
+    uniformSlot: number | null,
   ): GPUBindGroup {
     let key = String(this.pipelineIds.get(pipeline));
     for (const b of buffers) key += b instanceof GpuWindow ? `,${b.owner.id}@${b.offset}+${b.bytes}` : `,${b.id}`;
-    if (uniform) key += `,u${this.uniformIds.get(uniform)}`;
+    if (uniformSlot !== null) key += `,u${uniformSlot}`;
     let group = this.bindGroups.get(key);
     if (!group) {
       if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
       group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.counters.bindGroups++;
       this.bindGroups.set(key, group);
     }
     return group;
