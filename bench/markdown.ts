@@ -1,7 +1,7 @@
 // docs/benchmarks-latest.md, rendered from one --json report (scripts/bench-results.mjs writes it). Numbers are
 // never typed in by hand: regenerate the file instead.
 
-import { type BenchReport, COLUMNS, cells, groupBySection } from './report.js';
+import { type BenchReport, COLUMNS, cells, groupBySection, stepReportLines } from './report.js';
 
 const escapeCell = (s: string) => s.replace(/\|/g, '\\|');
 
@@ -42,6 +42,10 @@ export function renderResultsMarkdown(report: BenchReport, regenerate = 'npm run
       line(align),
       ...rows.map((row) => line(row.filter((_, i) => keep[i]))),
     );
+  }
+  for (const r of report.step_reports ?? []) {
+    const [title, ...rest] = stepReportLines(r);
+    out.push('', `## ${title}`, ...rest);
   }
   out.push('', '## GPU results', '');
   if (report.software) {

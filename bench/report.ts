@@ -21,6 +21,33 @@ export interface BenchResult {
   note?: string;
 }
 
+/** Where one training step's time goes (bench/suites/step_report.ts): its work per step, host time and kernel shares. */
+export interface StepReport {
+  /** e.g. 'report/smallcnn/natural'. */
+  name: string;
+  /** Median wall time of the step, GPU-synced. */
+  step_ms: number;
+  /** Median host time to record the step and submit it, without waiting for the GPU. */
+  record_ms: number;
+  /** record_ms per dispatch, in microseconds: the host cost of one dispatch, autodiff included. */
+  record_us_per_dispatch: number;
+  /** What one step hands the GPU. */
+  counts: {
+    dispatches: number;
+    encoders: number;
+    submits: number;
+    bindGroups: number;
+    pipelines: number;
+    uniformWrites: number;
+    uploads: number;
+    readbacks: number;
+  };
+  /** Sum of the kernels' GPU times in one profiled step (a pass per dispatch: a little above step_ms's GPU part). */
+  kernel_ms?: number;
+  /** Each program's GPU time in one profiled step, slowest first; share = ms / kernel_ms. Empty without 'timestamp-query'. */
+  kernels: { name: string; dispatches: number; ms: number; share: number }[];
+}
+
 export interface BenchReport {
   /** ISO time the run started. */
   date: string;
@@ -39,6 +66,8 @@ export interface BenchReport {
   command: string;
   quick: boolean;
   results: BenchResult[];
+  /** Where a step's time goes, when the report suite ran (not with a --filter that leaves it out). */
+  step_reports?: StepReport[];
 }
 
 /** Four significant digits: more than a timing on a shared machine can back up, and readable JSON. */
@@ -156,5 +185,44 @@ export function formatTable(report: BenchReport): string {
         .trimEnd();
     lines.push('', `${section.title}`, `  ratio = ${section.ratio}`, fmt(header), ...body.map(fmt));
   }
+  for (const r of report.step_reports ?? []) lines.push('', ...stepReportLines(r).map((l) => l.replace(/`/g, '')));
   return lines.join('\n');
+}
+
+/** How many kernels a step report lists by name; the rest go on one line. */
+export const REPORT_KERNELS = 12;
+
+/** One step report as plain lines (Markdown-friendly: the kernel table is a Markdown table). */
+export function stepReportLines(r: StepReport): string[] {
+  const c = r.counts;
+  const lines = [
+    `Where a step's time goes: ${r.name} (batch 128)`,
+    '',
+    `- ${formatMs(r.step_ms)} ms per step; ${formatMs(r.record_ms)} ms of host time to record and submit it ` +
+      `(${r.record_us_per_dispatch.toFixed(1)} µs per dispatch, autodiff included)`,
+    `- per step: ${c.dispatches} dispatches, ${c.encoders} command encoders, ${c.submits} submits, ` +
+      `${c.bindGroups} bind groups and ${c.pipelines} pipelines created, ${c.uniformWrites} uniform blocks written, ` +
+      `${c.uploads} uploads, ${c.readbacks} readbacks`,
+  ];
+  if (r.kernels.length === 0 || r.kernel_ms === undefined) return lines;
+  lines.push(
+    `- kernel GPU time in one profiled step: ${formatMs(r.kernel_ms)} ms`,
+    '',
+    '| kernel | dispatches | ms | share |',
+    '| :-- | --: | --: | --: |',
+  );
+  const row = (name: string, n: number, ms: number, share: number) =>
+    `| ${name} | ${n} | ${formatMs(ms)} | ${(100 * share).toFixed(1)}% |`;
+  for (const k of r.kernels.slice(0, REPORT_KERNELS)) lines.push(row(`\`${k.name}\``, k.dispatches, k.ms, k.share));
+  const rest = r.kernels.slice(REPORT_KERNELS);
+  if (rest.length > 0)
+    lines.push(
+      row(
+        `${rest.length} others`,
+        rest.reduce((s, k) => s + k.dispatches, 0),
+        rest.reduce((s, k) => s + k.ms, 0),
+        rest.reduce((s, k) => s + k.share, 0),
+      ),
+    );
+  return lines;
 }

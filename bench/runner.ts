@@ -10,10 +10,11 @@ import type { SuiteContext } from './context.js';
 import { BUDGETS, measure, peerTimingOptions } from './measure.js';
 import { type TfjsPeer, createTfjsPeer } from './peer/tfjs.js';
 import { TORCH_PROCESSES, type TorchRun, fasterOf, findTorchPython, runTorchPeer } from './peer/torch.js';
-import { type BenchReport, type BenchResult, formatMs, formatRatio, roundResult } from './report.js';
+import { type BenchReport, type BenchResult, type StepReport, formatMs, formatRatio, roundResult } from './report.js';
 import { BATCH } from './workload.js';
 import { firstLayerSuite } from './suites/first_layer.js';
 import { kernelsSuite } from './suites/kernels.js';
+import { stepReportSuite } from './suites/step_report.js';
 import { stepsSuite } from './suites/steps.js';
 
 export interface BenchOptions {
@@ -105,9 +106,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     `[${clock()}] yopo bench${o.quick ? ' --quick' : ''} on ${backend.adapter ? adapterName(backend.adapter) : 'an unknown adapter'}`,
   );
   let peerDescription: string | undefined;
+  let stepReports: StepReport[] = [];
   try {
     await firstLayerSuite(ctx);
     await stepsSuite(ctx);
+    stepReports = await stepReportSuite(ctx);
     await kernelsSuite(ctx);
   } finally {
     const p = peer ? await peer : null;
@@ -115,11 +118,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     p?.dispose();
     backend.dispose();
   }
-  if (results.length === 0)
+  if (results.length === 0 && stepReports.length === 0)
     throw new Error(
-      `no benchmark name contains '${o.filter}' (names look like first_layer/smallcnn, step/smallcnn/yopo-5-3, matmul/1024, conv/fwd/...)`,
+      `no benchmark name contains '${o.filter}' (names look like first_layer/smallcnn, step/smallcnn/yopo-5-3, report/smallcnn/natural, matmul/1024, conv/fwd/...)`,
     );
-  log(`[${clock()}] done: ${results.length} results`);
+  log(
+    `[${clock()}] done: ${results.length} results${stepReports.length ? `, ${stepReports.length} step reports` : ''}`,
+  );
   return {
     date,
     adapter: backend.adapter ? adapterName(backend.adapter) : 'unknown adapter',
@@ -131,6 +136,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     command: o.command,
     quick: o.quick,
     results,
+    ...(stepReports.length > 0 ? { step_reports: stepReports } : {}),
   };
 }
 
