@@ -21,6 +21,8 @@ export interface SuiteContext {
    * python imports torch (the reason is printed once) or --no-torch was given.
    */
   torch(items: readonly TorchItem[]): TorchRun | null;
+  /** The same items in one PyTorch process with one profiled call each (operators' self CPU time), or null as torch(). */
+  torchProfile(items: readonly TorchItem[]): TorchRun | null;
   /** Times a GPU-synced call with this run's budget (measure.ts), the second device compiling ahead settled after the warm-up. */
   measure(name: string, call: () => Promise<void>): Promise<Timing>;
   /** A progress line on stderr. */

@@ -46,6 +46,8 @@ export interface StepReport {
   kernel_ms?: number;
   /** Each program's GPU time in one profiled step, slowest first; share = ms / kernel_ms. Empty without 'timestamp-query'. */
   kernels: { name: string; dispatches: number; ms: number; share: number }[];
+  /** The same step in PyTorch on this CPU (one process): its median, and each operator's self CPU time in one profiled call. */
+  torch?: { step_ms: number; op_ms: number; ops: { name: string; calls: number; ms: number; share: number }[] };
 }
 
 export interface BenchReport {
@@ -211,18 +213,34 @@ export function stepReportLines(r: StepReport): string[] {
     '| kernel | dispatches | ms | share |',
     '| :-- | --: | --: | --: |',
   );
+  lines.push(...shareRows(r.kernels.map((k) => ({ ...k, calls: k.dispatches }))));
+  if (r.torch) {
+    lines.push(
+      '',
+      `- PyTorch CPU, the same step: ${formatMs(r.torch.step_ms)} ms (one process); operators' self CPU time in one profiled step: ${formatMs(r.torch.op_ms)} ms`,
+      '',
+      '| PyTorch operator | calls | ms | share |',
+      '| :-- | --: | --: | --: |',
+      ...shareRows(r.torch.ops),
+    );
+  }
+  return lines;
+}
+
+/** Table rows: the first REPORT_KERNELS by name, the rest on one line. */
+function shareRows(items: readonly { name: string; calls: number; ms: number; share: number }[]): string[] {
   const row = (name: string, n: number, ms: number, share: number) =>
     `| ${name} | ${n} | ${formatMs(ms)} | ${(100 * share).toFixed(1)}% |`;
-  for (const k of r.kernels.slice(0, REPORT_KERNELS)) lines.push(row(`\`${k.name}\``, k.dispatches, k.ms, k.share));
-  const rest = r.kernels.slice(REPORT_KERNELS);
+  const rows = items.slice(0, REPORT_KERNELS).map((k) => row(`\`${k.name}\``, k.calls, k.ms, k.share));
+  const rest = items.slice(REPORT_KERNELS);
   if (rest.length > 0)
-    lines.push(
+    rows.push(
       row(
         `${rest.length} others`,
-        rest.reduce((s, k) => s + k.dispatches, 0),
+        rest.reduce((s, k) => s + k.calls, 0),
         rest.reduce((s, k) => s + k.ms, 0),
         rest.reduce((s, k) => s + k.share, 0),
       ),
     );
-  return lines;
+  return rows;
 }

@@ -49,19 +49,24 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let peer = null as Promise<TfjsPeer | null> | null;
   let torchPython = null as { python: string } | { unavailable: string } | null;
   let torchDescription: string | undefined;
-  const torch = (items: readonly string[]): TorchRun | null => {
+  /** The python that imports torch, or null (said once) when there is none or --no-torch was given. */
+  const torchFor = (items: readonly string[]): string | null => {
     if (o.torch === false || items.length === 0) return null;
     torchPython ??= findTorchPython();
     if ('unavailable' in torchPython) {
-      if (!torchDescription)
+      if (torchDescription === undefined)
         log(`[${clock()}] PyTorch CPU peer not available: ${torchPython.unavailable}; its columns stay empty`);
       torchDescription = '';
       return null;
     }
+    return torchPython.python;
+  };
+  const torch = (items: readonly string[]): TorchRun | null => {
+    const python = torchFor(items);
+    if (!python) return null;
     log(
       `[${clock()}] PyTorch CPU peer: ${items.join(', ')} (${TORCH_PROCESSES} processes, each item's faster median kept)`,
     );
-    const python = torchPython.python;
     const runs = Array.from({ length: TORCH_PROCESSES }, () =>
       runTorchPeer(python, items as never, BATCH, budget.timeMs),
     );
@@ -90,6 +95,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         },
       )),
     torch,
+    torchProfile: (items) => {
+      const python = torchFor(items);
+      if (!python) return null;
+      log(`[${clock()}] PyTorch CPU peer, one profiled call each: ${items.join(', ')}`);
+      const run = runTorchPeer(python, items as never, BATCH, budget.timeMs, true);
+      torchDescription ||= run.description;
+      return run;
+    },
     measure: (name, call) => measure(name, call, budget, async () => backend.gpu.compileAhead?.idle()),
     log: (line) => log(`[${clock()}] ${line}`),
     record: (raw) => {

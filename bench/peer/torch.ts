@@ -15,6 +15,15 @@ export interface TorchRun {
   description: string;
   /** Median per item: 'natural', 'first_layer', 'pgd-R', 'yopo-M-N'. */
   results: Record<string, PeerTiming>;
+  /** With profiling: per item, each operator's self CPU time in one profiled call, slowest first. */
+  profile?: Record<string, TorchOp[]>;
+}
+
+/** One PyTorch operator in a profiled call: its name (e.g. aten::convolution_backward), calls and self CPU ms. */
+export interface TorchOp {
+  name: string;
+  calls: number;
+  ms: number;
 }
 
 export type TorchItem = 'natural' | 'first_layer' | `pgd-${number}` | `yopo-${number}-${number}`;
@@ -65,9 +74,17 @@ export function fasterOf(runs: readonly TorchRun[]): TorchRun {
   return { description: `${runs[0]!.description}, the faster median of ${runs.length} processes per item`, results };
 }
 
-/** Times the items in one PyTorch process (about targetMs of timed work each, after two warm-ups). */
-export function runTorchPeer(python: string, items: readonly TorchItem[], batch: number, targetMs: number): TorchRun {
+/** Times the items in one PyTorch process (about targetMs of timed work each, after two warm-ups); with
+ *  `profile`, also one profiled call of each. */
+export function runTorchPeer(
+  python: string,
+  items: readonly TorchItem[],
+  batch: number,
+  targetMs: number,
+  profile = false,
+): TorchRun {
   const args = [scriptPath(), '--batch', String(batch), '--items', items.join(','), '--target-ms', String(targetMs)];
+  if (profile) args.push('--profile');
   const run = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 30 * 60_000 });
   if (run.status !== 0) {
     const why = run.error ? run.error.message : (run.stderr.trim().split('\n').pop() ?? `exit code ${run.status}`);

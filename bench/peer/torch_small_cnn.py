@@ -16,7 +16,10 @@ by side. It mirrors ../shared/YOPO-SPEC.md and yopo's code, step for step:
 Inputs are random (x uniform in [0, 1], random labels), like yopo's bench: the cost does not depend on
 the values. Prints one JSON object: {"description": ..., "results": {item: {"ms": median, "samples": n}}}.
 
-Usage: python3 bench/peer/torch_small_cnn.py --batch 128 --items natural,pgd-10,yopo-5-10,first_layer
+With --profile, one more call of each item runs under torch.profiler, and "profile" maps each item to
+its operators' self CPU time (slowest first): the PyTorch side of `yopo bench`'s step report.
+
+Usage: python3 bench/peer/torch_small_cnn.py --batch 128 --items natural,pgd-10,yopo-5-10,first_layer [--profile]
 """
 
 import argparse
@@ -135,6 +138,20 @@ def time_median(call, target_ms, min_samples, warmup):
     return {"ms": statistics.median(samples), "samples": len(samples)}
 
 
+def profile_ops(call):
+    """One call under torch.profiler: each operator's self CPU time (ms) and calls, slowest first."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        call()
+    ops = [
+        {"name": e.key, "calls": e.count, "ms": e.self_cpu_time_total / 1000}
+        for e in prof.key_averages()
+        if e.self_cpu_time_total > 0
+    ]
+    return sorted(ops, key=lambda op: -op["ms"])
+
+
 def make_call(item, model, x, y):
     if item == "natural":
         opt = sgd(model.parameters(), 0.1)
@@ -166,6 +183,7 @@ def main():
     parser.add_argument("--min-samples", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--profile", action="store_true", help="also profile one call of each item")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -173,11 +191,18 @@ def main():
     x = torch.rand(args.batch, 1, 28, 28)
     y = torch.randint(0, 10, (args.batch,))
     results = {}
+    profiles = {}
     for item in args.items.split(","):
-        results[item] = time_median(make_call(item, model, x, y), args.target_ms, args.min_samples, args.warmup)
+        call = make_call(item, model, x, y)
+        results[item] = time_median(call, args.target_ms, args.min_samples, args.warmup)
+        if args.profile:
+            profiles[item] = profile_ops(call)
     blas = "OpenBLAS" if "openblas" in torch.__config__.show().lower() else "BLAS unknown"
     description = f"PyTorch {torch.__version__} CPU ({blas}, {torch.get_num_threads()} threads)"
-    print(json.dumps({"description": description, "results": results}))
+    out = {"description": description, "results": results}
+    if args.profile:
+        out["profile"] = profiles
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

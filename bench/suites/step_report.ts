@@ -3,6 +3,8 @@
 // blocks written, uploads, readbacks), the host time spent recording and submitting it (the step
 // called and its work submitted, without waiting for the GPU), and each kernel's share of the GPU
 // time (timestamp queries, Gpu.startProfile). The per-step counts are exact; the times are medians.
+// Beside it, where python3 imports torch, PyTorch's operators in the same step on this CPU
+// (torch.profiler's self CPU time, one profiled call after the timed ones, in one process).
 
 import { Random, type Tensor } from '../../engine/index.js';
 import type { GpuCounters } from '../../kernels/webgpu/gpu.js';
@@ -10,6 +12,7 @@ import type { Classifier } from '../../nn/index.js';
 import { parseMethod, threatModel, trainingDefaults } from '../../yopo/defaults.js';
 import type { Method } from '../../yopo/method.js';
 import type { SuiteContext } from '../context.js';
+import type { TorchItem } from '../peer/torch.js';
 import type { StepReport } from '../report.js';
 import { BATCH, type BenchModel, buildModel, randomBatch } from '../workload.js';
 
@@ -32,7 +35,25 @@ export async function stepReportSuite(ctx: SuiteContext): Promise<StepReport[]> 
     y.dispose();
     model.dispose();
   }
+  addTorchProfiles(ctx, specs, reports);
   return reports;
+}
+
+/** PyTorch's operators in the same steps on this CPU, beside ours (where python3 imports torch). */
+function addTorchProfiles(ctx: SuiteContext, specs: readonly string[], reports: StepReport[]): void {
+  const run = ctx.torchProfile(specs as TorchItem[]);
+  if (!run?.profile) return;
+  reports.forEach((report, i) => {
+    const ops = run.profile![specs[i]!];
+    const timing = run.results[specs[i]!];
+    if (!ops || !timing) return;
+    const total = ops.reduce((sum, op) => sum + op.ms, 0);
+    report.torch = {
+      step_ms: round(timing.ms),
+      op_ms: round(total),
+      ops: ops.map((op) => ({ name: op.name, calls: op.calls, ms: round(op.ms), share: round(op.ms / total) })),
+    };
+  });
 }
 
 async function reportStep(

@@ -260,4 +260,20 @@ test('PyTorch peer: the script times SmallCNN steps where python3-torch is insta
   }
 });
 
+test('the PyTorch peer profiles a step: its operators, slowest first, the convolution among them', () => {
+  const found = findTorchPython();
+  if ('unavailable' in found) {
+    console.log(`  skipped: ${found.unavailable}`);
+    return;
+  }
+  const run = runTorchPeer(found.python, ['natural'], 4, 1, true);
+  const ops = run.profile?.natural;
+  assert.ok(ops && ops.length > 3, `operators: ${JSON.stringify(ops)}`);
+  for (let i = 1; i < ops.length; i++) assert.ok(ops[i - 1]!.ms >= ops[i]!.ms, 'slowest first');
+  assert.ok(
+    ops.some((op) => /convolution/.test(op.name) && op.calls >= 4),
+    ops.map((op) => op.name).join(', '),
+  );
+});
+
 test.run();

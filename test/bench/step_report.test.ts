@@ -24,6 +24,8 @@ test('a natural SmallCNN step: its work per step, with no readback, and kernel s
     quick: true,
     wants: (name: string) => name === 'report/smallcnn/natural',
     log: () => {},
+    // PyTorch's side of the report is checked in bench.test.ts (the peer) and below (rendering).
+    torchProfile: () => null,
   } as unknown as SuiteContext;
   const reports = await stepReportSuite(ctx);
   assert.equal(
@@ -74,15 +76,29 @@ test('the report renders in the table and the results page, its long tail on one
     command: 'yopo bench --filter report',
     quick: false,
     results: [],
-    step_reports: [natural],
+    step_reports: [
+      {
+        ...natural,
+        torch: {
+          step_ms: 70.5,
+          op_ms: 66,
+          ops: [
+            { name: 'aten::convolution_backward', calls: 4, ms: 40, share: 40 / 66 },
+            { name: 'aten::mkldnn_convolution', calls: 4, ms: 26, share: 26 / 66 },
+          ],
+        },
+      },
+    ],
   };
   const table = formatTable(report);
   assert.match(table, "Where a step's time goes: report/smallcnn/natural");
   assert.match(table, `${natural.counts.dispatches} dispatches`);
   const md = renderResultsMarkdown(report);
   assert.match(md, "## Where a step's time goes: report/smallcnn/natural (batch 128)");
-  const rows = md.split('\n').filter((l) => l.startsWith('| `') || / others \|/.test(l));
+  const rows = md.split('\n').filter((l) => (l.startsWith('| `') && !l.includes('aten::')) || / others \|/.test(l));
   assert.is(rows.length, Math.min(natural.kernels.length, REPORT_KERNELS + 1));
+  assert.match(md, 'PyTorch CPU, the same step: 70.5 ms');
+  assert.match(md, '| `aten::convolution_backward` | 4 | 40.0 | 60.6% |');
 });
 
 test.run();
