@@ -92,6 +92,14 @@ export interface SgdOptions {
   nesterov: boolean;
 }
 
+/** One parameter tensor of `sgdUpdateMany`: its storage, its gradient's and its momentum buffer's, all `size` elements. */
+export interface SgdItem {
+  param: Storage;
+  grad: Storage;
+  momentum: Storage;
+  size: number;
+}
+
 /** The primitive ops a backend implements, on contiguous row-major storage; sizes count elements, shapes are dimension lists. */
 export interface Backend {
   readonly name: 'cpu' | 'webgpu';
@@ -187,6 +195,8 @@ export interface Backend {
 
   // Optimiser: updates param and momentum buffer in place.
   sgdUpdate(param: Storage, grad: Storage, momentum: Storage, size: number, o: SgdOptions): void;
+  /** `sgdUpdate` on each item in turn, same arithmetic; the WebGPU backend updates several tensors per dispatch. */
+  sgdUpdateMany(items: readonly SgdItem[], o: SgdOptions): void;
 
   /** Finishes queued work (WebGPU: submits and waits); a no-op on the CPU. */
   sync(): Promise<void>;

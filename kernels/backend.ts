@@ -14,6 +14,7 @@ import {
   type MatmulShape,
   type Pool2dShape,
   type ReduceOp,
+  type SgdItem,
   type SgdOptions,
   type Storage,
   type TypedArray,
@@ -262,6 +263,16 @@ export class WebGPUBackend implements Backend {
 
   sgdUpdate(param: Storage, grad: Storage, momentum: Storage, size: number, o: SgdOptions): void {
     sgd.sgdUpdate(this.gpu, buf(param), buf(grad), buf(momentum), size, o);
+  }
+
+  sgdUpdateMany(items: readonly SgdItem[], o: SgdOptions): void {
+    const bound = items.map((it) => ({
+      param: buf(it.param),
+      grad: buf(it.grad),
+      momentum: buf(it.momentum),
+      size: it.size,
+    }));
+    sgd.sgdUpdateMany(this.gpu, bound, o);
   }
 
   private checkHostLabels(labels: Storage, rows: number, cols: number): void {

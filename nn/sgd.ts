@@ -1,8 +1,8 @@
-// Momentum SGD over a list of parameters, one fused update kernel per parameter tensor (PyTorch's
-// rule: weight decay added to the gradient before momentum). The momentum buffers are the optimiser's
-// state, saved with checkpoints so a run resumes exactly.
+// Momentum SGD over a list of parameters, one fused update for all of them (PyTorch's rule: weight
+// decay added to the gradient before momentum; on WebGPU several tensors per dispatch). The momentum
+// buffers are the optimiser's state, saved with checkpoints so a run resumes exactly.
 
-import { type Tensor, noGrad, shapeString, tensor, zerosLike } from '../engine/index.js';
+import { type Backend, type SgdItem, type Tensor, noGrad, shapeString, tensor, zerosLike } from '../engine/index.js';
 import type { HostTensor } from './module.js';
 
 /** Learning rate, momentum, weight decay (L2, added to the gradient) and Nesterov, as PyTorch's SGD. */
@@ -35,19 +35,25 @@ export class SGD {
     this.buffers = params.map((p) => noGrad(() => zerosLike(p)));
   }
 
-  /** p ← p − lr·(momentum update of grad + wd·p), in place, for every parameter. */
+  /** p ← p − lr·(momentum update of grad + wd·p), in place, for every parameter (several tensors per dispatch on WebGPU). */
   step(grads: readonly Tensor[]): void {
     if (grads.length !== this.params.length)
       throw new Error(`SGD.step: got ${grads.length} gradients for ${this.params.length} parameters`);
     const options = { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov };
+    // Every gradient is checked before any update, so a bad one leaves all parameters as they were;
+    // then one batched update per backend (in practice all parameters share one).
+    const byBackend = new Map<Backend, SgdItem[]>();
     this.params.forEach((p, i) => {
       const g = grads[i];
       if (g.size !== p.size)
         throw new Error(
           `SGD.step: gradient ${i} has shape ${shapeString(g.shape)}, parameter has ${shapeString(p.shape)}`,
         );
-      p.backend.sgdUpdate(p.storage, g.storage, this.buffers[i].storage, p.size, options);
+      const items = byBackend.get(p.backend) ?? [];
+      items.push({ param: p.storage, grad: g.storage, momentum: this.buffers[i].storage, size: p.size });
+      byBackend.set(p.backend, items);
     });
+    for (const [backend, items] of byBackend) backend.sgdUpdateMany(items, options);
     this.steps++;
   }
 

@@ -52,6 +52,7 @@ export const TEST_GROUPS = {
     'kernels/kernels_conv',
     'kernels/kernels_matmul',
     'kernels/kernels_pool_bn',
+    'kernels/kernels_sgd',
     'kernels/kernel_profiler',
     'bench/step_report',
     'nn/models_gpu',

@@ -11,6 +11,7 @@ import type {
   MatmulShape,
   Pool2dShape,
   ReduceOp,
+  SgdItem,
   SgdOptions,
   Storage,
   TypedArray,
@@ -309,6 +310,10 @@ export class CpuBackend implements Backend {
 
   sgdUpdate(param: Storage, grad: Storage, momentum: Storage, _size: number, o: SgdOptions): void {
     sgd.sgdUpdate(floats(param), floats(grad), floats(momentum), o);
+  }
+
+  sgdUpdateMany(items: readonly SgdItem[], o: SgdOptions): void {
+    for (const { param, grad, momentum, size } of items) this.sgdUpdate(param, grad, momentum, size, o);
   }
 
   async sync(): Promise<void> {}
