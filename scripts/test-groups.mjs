@@ -58,6 +58,7 @@ export const TEST_GROUPS = {
     'nn/models_gpu',
     'yopo/nan_policy',
     'kernels/programs',
+    'kernels/reduce_planes',
     'yopo/train_mnist',
     'yopo/train_yopo_mnist',
     'yopo/yopo',

@@ -1,6 +1,6 @@
 // Reductions against the CPU reference on random inputs: sum, mean, max and min over single axes,
-// several axes and all axes (odd shapes), the long workgroup-tree path, and argmax. Checks that run in
-// Node and in Chromium alike.
+// several axes and all axes (odd shapes), the long workgroup-tree path, runs of contiguous elements
+// (reduce_planes: the conv bias gradient), and argmax. Checks that run in Node and in Chromium alike.
 
 import { argmax, max, mean, min, sum } from '../../engine/index.js';
 import type { OpCheck } from '../../engine/reference/index.js';
@@ -52,6 +52,11 @@ export const checks: Check[] = [
   // ≥ 256 elements per output and few outputs: one workgroup per output with a shared-memory tree.
   opCheck(reduceCheck('sum', [1000, 3], 0), 34),
   opCheck(reduceCheck('max', [40, 3, 20], [0, 2]), 35),
+  // Runs of contiguous elements (reduce_planes): a conv bias gradient over [0, 2, 3] with planes of 143
+  // single values, and a sum of everything in vec4s.
+  opCheck(reduceCheck('sum', [130, 3, 13, 11], [0, 2, 3]), 38),
+  opCheck(reduceCheck('min', [130, 3, 13, 11], [0, 2, 3]), 39),
+  opCheck(reduceCheck('sum', [21, 6, 8, 10], undefined), 40),
   opCheck(argmaxCheck(ODD, 2), 36),
   opCheck(argmaxCheck([7, 13], 0), 37),
 ];
