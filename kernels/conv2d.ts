@@ -87,9 +87,29 @@ interface RowTilePass {
 
 type RowTileWeights = Pick<RowTilePass, 'name' | 'rows' | 'channels' | 'kernelHeight' | 'kernelWidth' | 'weightIndex'>;
 
-/** The weights as the row-tile kernel reads them. The caller releases the result if it is not `w`. */
-function rowTileWeights(gpu: Gpu, w: Binding, p: RowTileWeights, config: RowTileConfig): Binding {
-  return rowTilePlan(p.rows, 1, 1, 1, config).vecRows ? rowsInnermost(gpu, w, p) : w;
+/**
+ * The weights as the row-tile kernel reads them: `w` itself, or rearranged (rowsInnermost), kept by the
+ * Gpu while `w` is unchanged, so an attack's passes over fixed weights rearrange them once. The caller
+ * calls `done` after recording the passes that read them.
+ */
+function rowTileWeights(
+  gpu: Gpu,
+  w: Binding,
+  p: RowTileWeights,
+  config: RowTileConfig,
+): { weights: Binding; done: () => void } {
+  if (!rowTilePlan(p.rows, 1, 1, 1, config).vecRows) return { weights: w, done: () => {} };
+  const { kernelHeight: KH, kernelWidth: KW } = p;
+  const bytes = p.channels * p.rows * KH * KW * 4;
+  const { buffer, release } = gpu.derived(`${p.name}_weights|${p.channels}|${p.rows}|${KH}|${KW}`, w, bytes, (out) =>
+    rowsInnermost(gpu, w, p, out),
+  );
+  return {
+    weights: buffer,
+    done: () => {
+      if (release) gpu.release(buffer);
+    },
+  };
 }
 
 /** Runs one row-tile pass over `s.batch` images. */
@@ -264,11 +284,10 @@ function rowTileStores(p: RowTilePass, plan: RowTilePlan, pixels: [number, numbe
   return lines;
 }
 
-/** The weights rearranged to [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
-function rowsInnermost(gpu: Gpu, w: Binding, p: RowTileWeights): GpuBuffer {
+/** The weights rearranged into `out` as [channel, kh, kw, row]: entry ((c·KH + kh)·KW + kw)·R + r. */
+function rowsInnermost(gpu: Gpu, w: Binding, p: RowTileWeights, out: GpuBuffer): void {
   const { kernelHeight: KH, kernelWidth: KW } = p;
   const total = p.channels * p.rows;
-  const out = gpu.acquire(total * KH * KW * 4);
   const { workgroups, stride } = grid(total);
   const pipeline = gpu.program(`${p.name}_weights`, `${p.channels}|${p.rows}|${KH}|${KW}`, () => {
     const lines: string[] = [];
@@ -286,7 +305,6 @@ ${lines.join('\n')}
 }`;
   });
   gpu.dispatch(pipeline, [w, out], workgroups);
-  return out;
 }
 
 /** planes × PH × PW: each H × W plane of x placed at (pad, pad), in zeros. A zero-padded copy, made in
@@ -384,7 +402,7 @@ export function conv2d(
     out: { height: OH, width: OW, step: 1, row0: 0, col0: 0 },
     relu,
   };
-  const weights = rowTileWeights(gpu, w, p, config);
+  const { weights, done } = rowTileWeights(gpu, w, p, config);
   const operands = [
     { buffer: x, rowBytes: C * H * W * 4, access: 'read' },
     { buffer: out, rowBytes: O * OH * OW * 4, access: 'write' },
@@ -401,7 +419,7 @@ export function conv2d(
     },
     paddedBytes,
   );
-  if (weights !== w) gpu.release(weights.owner);
+  done();
   return out;
 }
 
@@ -448,7 +466,7 @@ export function conv2dBackwardInput(
     // The flipped kernel, rows r = in channels, loop channel c = out channel: w[c, r, KH − 1 − kh, KW − 1 − kw].
     weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
   };
-  const weights = rowTileWeights(gpu, w, layout, config);
+  const { weights, done } = rowTileWeights(gpu, w, layout, config);
   const operands = [
     { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' },
     { buffer: out, rowBytes: C * H * W * 4, access: 'write' },
@@ -506,7 +524,7 @@ export function conv2dBackwardInput(
     },
     O * PH * PW * 4,
   );
-  if (weights !== w) gpu.release(weights.owner);
+  done();
   return out;
 }
 

@@ -54,6 +54,7 @@ export const TEST_GROUPS = {
     'kernels/kernels_pool_bn',
     'kernels/kernels_sgd',
     'kernels/kernel_profiler',
+    'kernels/derived_buffers',
     'bench/step_report',
     'nn/models_gpu',
     'yopo/nan_policy',

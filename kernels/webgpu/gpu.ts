@@ -14,6 +14,9 @@ export class GpuBuffer {
   private static nextId = 0;
   readonly id = GpuBuffer.nextId++;
   lastUse = -1;
+  /** Goes up whenever the contents may change (a kernel that writes it, an upload, a copy into it), so
+   *  that what was derived from it (Gpu.derived) knows when to be made again. */
+  version = 0;
   /** A buffer binds whole: from offset 0, all its bytes. */
   readonly offset = 0;
   constructor(
@@ -83,6 +86,8 @@ const MAX_PENDING_DISPATCHES = 256;
 /** While new pipelines are held back for compiling ahead, a submit still goes in at this many dispatches. */
 const MAX_HELD_DISPATCHES = 4096;
 const BIND_GROUP_CACHE_LIMIT = 8192;
+/** The most bytes Gpu.derived keeps; past it a derived buffer is made for one use and released. */
+const DERIVED_BYTES_LIMIT = 64 * 2 ** 20;
 
 /**
  * Running totals of the work a Gpu has done: compute dispatches, command encoders, queue submits,
@@ -100,6 +105,20 @@ export interface GpuCounters {
   readbacks: number;
 }
 
+/** A buffer Gpu.derived made from `source` when `source` was at `version`. */
+interface DerivedEntry {
+  source: GpuBuffer;
+  buffer: GpuBuffer;
+  version: number;
+}
+
+/** The binding numbers a WGSL program declares `var<storage, read_write>` (the ones its dispatches may write). */
+export function writableBindings(code: string): number[] {
+  const out: number[] = [];
+  for (const m of code.matchAll(/@binding\((\d+)\)\s*var\s*<\s*storage\s*,\s*read_write\s*>/g)) out.push(Number(m[1]));
+  return out;
+}
+
 /**
  * The WebGPU execution layer every kernel runs on, over one GPUDevice: cached pipelines, dispatches batched into
  * one compute pass, a size-bucketed storage-buffer pool (acquire/release), explicit read/sync, and device
@@ -108,6 +127,11 @@ export interface GpuCounters {
 export class Gpu {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pipelineIds = new WeakMap<GPUComputePipeline, number>();
+  /** The bindings each pipeline declares read_write: a dispatch bumps their buffers' versions. */
+  private readonly writtenBindings = new WeakMap<GPUComputePipeline, readonly number[]>();
+  /** Gpu.derived's buffers, by what they were derived from and how. */
+  private readonly derivedBuffers = new Map<string, DerivedEntry>();
+  private derivedBytes = 0;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly free = new Map<number, GpuBuffer[]>();
   /** Uniform blocks by slot: the i-th dispatch with uniforms in a submit uses slot i (see uniformBuffer). */
@@ -243,6 +267,7 @@ export class Gpu {
       if (e) this.error ??= new Error(`WebGPU kernel '${name}' failed to compile: ${e.message}\n${code}`);
     });
     this.pipelineIds.set(pipeline, this.pipelines.size);
+    this.writtenBindings.set(pipeline, writableBindings(code));
     this.pipelines.set(id, pipeline);
     if (this.checkProgramKeys) this.sources.set(id, code);
     this.counters.pipelines++;
@@ -282,6 +307,8 @@ export class Gpu {
 
   /** Returns a buffer to the pool. Safe while queued work still uses it: later GPU work runs after. */
   release(buf: GpuBuffer): void {
+    this.forgetDerivedFrom(buf);
+    buf.version++;
     this.liveCount--;
     this.liveBytes -= buf.bytes;
     this.pooledCount++;
@@ -314,6 +341,7 @@ export class Gpu {
   write(buf: GpuBuffer, data: ArrayBufferView, offsetBytes = 0): void {
     if (buf.lastUse === this.generation && this.pending > 0) this.flush();
     this.device.queue.writeBuffer(buf.buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+    buf.version++;
     this.counters.uploads++;
   }
 
@@ -355,7 +383,47 @@ export class Gpu {
       Math.ceil(bytes / 4) * 4,
     );
     src.owner.lastUse = dst.owner.lastUse = this.generation;
+    dst.owner.version++;
     this.countPending();
+  }
+
+  /**
+   * A buffer of `bytes` bytes that `make` fills from `source` (e.g. weights rearranged for a kernel),
+   * made again only when `source` has changed since: an attack's many passes over the same weights
+   * rearrange them once. `name` must say everything `make` does besides reading `source`. The buffer
+   * belongs to the cache (it goes when `source` is released) unless `release` is true: then the cache
+   * was full and the caller releases it after use, as an uncached buffer.
+   */
+  derived(
+    name: string,
+    source: Binding,
+    bytes: number,
+    make: (out: GpuBuffer) => void,
+  ): { buffer: GpuBuffer; release: boolean } {
+    const key = `${name}|${source.owner.id}@${source.offset}+${source.bytes}`;
+    const entry = this.derivedBuffers.get(key);
+    if (entry && entry.version === source.owner.version) return { buffer: entry.buffer, release: false };
+    if (!entry && this.derivedBytes + bytes > DERIVED_BYTES_LIMIT) {
+      const buffer = this.acquire(bytes);
+      make(buffer);
+      return { buffer, release: true };
+    }
+    const buffer = entry?.buffer ?? this.acquire(bytes);
+    make(buffer);
+    if (!entry) this.derivedBytes += buffer.bytes;
+    this.derivedBuffers.set(key, { source: source.owner, buffer, version: source.owner.version });
+    return { buffer, release: false };
+  }
+
+  /** Releases what was derived from `source` (its contents are about to belong to another tensor). */
+  private forgetDerivedFrom(source: GpuBuffer): void {
+    if (this.derivedBuffers.size === 0) return;
+    for (const [key, entry] of this.derivedBuffers) {
+      if (entry.source !== source) continue;
+      this.derivedBuffers.delete(key);
+      this.derivedBytes -= entry.buffer.bytes;
+      this.release(entry.buffer);
+    }
   }
 
   // ---- Dispatch --------------------------------------------------------------------------------
@@ -391,6 +459,7 @@ export class Gpu {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
     for (const b of buffers) b.owner.lastUse = this.generation;
+    for (const i of this.writtenBindings.get(pipeline) ?? buffers.keys()) if (buffers[i]) buffers[i].owner.version++;
     this.counters.dispatches++;
     this.countPending();
   }
