@@ -30,6 +30,13 @@ export interface MatmulShape {
   transB: boolean;
 }
 
+/** A linear layer's product: x [rows, inFeatures] times wᵀ, w [outFeatures, inFeatures] (PyTorch's layout). */
+export interface LinearShape {
+  rows: number;
+  inFeatures: number;
+  outFeatures: number;
+}
+
 /**
  * Throws, naming the first bad row, unless every label is a class index in [0, classes). Every
  * backend calls it before its cross-entropy kernel (WebGPU on the labels it uploaded from the host).
@@ -130,6 +137,8 @@ export interface Backend {
   argmax(x: Storage, shape: Shape, axis: number): Storage;
   transpose(x: Storage, shape: Shape, perm: readonly number[], dtype: DType): Storage;
   matmul(a: Storage, b: Storage, s: MatmulShape): Storage;
+  /** x·wᵀ plus bias [outFeatures] on every row, then ReLU (NaN passing) when `relu`: one pass, like conv2d. */
+  linear(x: Storage, w: Storage, bias: Storage | null, s: LinearShape, relu?: boolean): Storage;
 
   // Losses.
   logSoftmax(x: Storage, rows: number, cols: number): Storage;

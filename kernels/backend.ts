@@ -11,6 +11,7 @@ import {
   type Conv2dShape,
   type ConvAscentOptions,
   type DType,
+  type LinearShape,
   type MatmulShape,
   type Pool2dShape,
   type ReduceOp,
@@ -143,6 +144,10 @@ export class WebGPUBackend implements Backend {
 
   matmul(a: Storage, b: Storage, s: MatmulShape): Storage {
     return mm.matmul(this.gpu, buf(a), buf(b), s);
+  }
+
+  linear(x: Storage, w: Storage, bias: Storage | null, s: LinearShape, relu = false): Storage {
+    return mm.linear(this.gpu, buf(x), buf(w), bias ? buf(bias) : null, s, relu);
   }
 
   logSoftmax(x: Storage, rows: number, cols: number): Storage {

@@ -5,10 +5,13 @@
 // modes and k mod 4 (matmulProgramKey), and serves every size that shares them. On lavapipe, which
 // compiles a pipeline at its first dispatch, SmallCNN's nine matmul shapes then compile four pipelines
 // instead of nine; a new batch size compiles none (the compile time: docs/notes/kernels.md).
+// A linear layer runs as A·Bᵀ with an epilogue (linear below): each sum starts at its column's bias and
+// passes a ReLU at the store, so no broadcast add or ReLU pass follows it.
 
-import type { MatmulShape } from '../engine/backend.js';
+import type { LinearShape, MatmulShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { chunkTarget, forRowChunks } from './chunks.js';
+import { UNARY_WGSL } from './elementwise_ops.js';
 import { fillBinding } from './fill.js';
 import {
   type LoadMode,
@@ -23,18 +26,70 @@ import {
 import { type TunableOp, scratchOperand, tunerOf } from './tune.js';
 import { VEC4_COMPONENTS, fmaChain } from './wgsl_emitters.js';
 
+/** What a matmul does to each sum before storing it: add bias[column] (bias [n], the same for every row
+ *  and batch entry), then a ReLU (NaN passing, like the unary op) when `relu`. */
+export interface MatmulEpilogue {
+  bias: Binding | null;
+  relu: boolean;
+}
+
+/** The epilogue as the WGSL sees it: whether there is a bias binding, and the ReLU. */
+export interface EpilogueFlags {
+  bias: boolean;
+  relu: boolean;
+}
+
+const NO_EPILOGUE: EpilogueFlags = { bias: false, relu: false };
+
+const flagsOf = (e: MatmulEpilogue | null): EpilogueFlags =>
+  e ? { bias: e.bias !== null, relu: e.relu } : NO_EPILOGUE;
+
 /** Batched matmul ([batch, m, n]) with the variant the tuner chose for this shape on this device (the built-in default without one). */
 export function matmul(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape): GpuBuffer {
   return matmulWith(gpu, a, b, s, null);
 }
 
+/** A linear layer, x [rows, in]·wᵀ (w [out, in]) + bias, then ReLU when `relu`: one matmul kernel with an epilogue. */
+export function linear(
+  gpu: Gpu,
+  x: Binding,
+  w: Binding,
+  bias: Binding | null,
+  s: LinearShape,
+  relu: boolean,
+): GpuBuffer {
+  return matmulWith(gpu, x, w, linearMatmulShape(s), null, { bias, relu });
+}
+
+/** The matmul a linear layer is: A = x [rows, in], B = w [out, in] read transposed. */
+export const linearMatmulShape = (s: LinearShape): MatmulShape => ({
+  batch: 1,
+  m: s.rows,
+  n: s.outFeatures,
+  k: s.inFeatures,
+  transA: false,
+  transB: true,
+});
+
 /**
- * Batched matmul with a given kernel variant (null: the tuner's choice per dispatched shape). Operands
- * over the binding limit run in chunks: of the batch; of A's rows (x·W, one matrix); or of the shared
- * k rows of Aᵀ·B (a weight gradient: the chunks' products add up).
+ * Batched matmul with a given kernel variant (null: the tuner's choice per dispatched shape), and an
+ * optional epilogue. Operands over the binding limit run in chunks: of the batch; of A's rows (x·W, one
+ * matrix); or of the shared k rows of Aᵀ·B (a weight gradient: the chunks' products add up). The bias
+ * binds whole in every chunk of the first two.
  */
-export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, variant: MatmulVariant | null): GpuBuffer {
+export function matmulWith(
+  gpu: Gpu,
+  a: Binding,
+  b: Binding,
+  s: MatmulShape,
+  variant: MatmulVariant | null,
+  epilogue: MatmulEpilogue | null = null,
+): GpuBuffer {
   const { batch, m, n, k } = s;
+  // One matrix Aᵀ·B may run in chunks of k whose products add up after their kernels, too late for a
+  // bias or a ReLU; an empty sum (k = 0) is a fill, not a kernel. Linear layers need neither.
+  if (epilogue && (k === 0 || (batch === 1 && s.transA && !s.transB)))
+    throw new Error(`matmul: no bias or ReLU epilogue on one matrix Aᵀ·B, or with k = 0 (${JSON.stringify(s)})`);
   const out = gpu.acquire(batch * m * n * 4);
   if (batch * m * n === 0) return out;
   if (k === 0) return zeros(gpu, out, batch * m * n);
@@ -45,7 +100,7 @@ export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, var
       { buffer: out, rowBytes: m * n * 4, access: 'write' },
     ] as const;
     forRowChunks(gpu, batch, operands, ({ count, windows: [aw, bw, ow] }) =>
-      matmulInto(gpu, aw, bw, ow, { ...s, batch: count }, variant),
+      matmulInto(gpu, aw, bw, ow, { ...s, batch: count }, variant, epilogue),
     );
   } else if (!s.transA) {
     const operands = [
@@ -53,7 +108,7 @@ export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, var
       { buffer: out, rowBytes: n * 4, access: 'write' },
     ] as const;
     forRowChunks(gpu, m, operands, ({ count, windows: [aw, ow] }) =>
-      matmulInto(gpu, aw, b, ow, { ...s, m: count }, variant),
+      matmulInto(gpu, aw, b, ow, { ...s, m: count }, variant, epilogue),
     );
   } else if (!s.transB) {
     const operands = [
@@ -62,11 +117,11 @@ export function matmulWith(gpu: Gpu, a: Binding, b: Binding, s: MatmulShape, var
     ] as const;
     forRowChunks(gpu, k, operands, ({ count, index, windows: [aw, bw] }) => {
       const { target, done } = chunkTarget(gpu, out, m * n, index);
-      matmulInto(gpu, aw, bw, target, { ...s, k: count }, variant);
+      matmulInto(gpu, aw, bw, target, { ...s, k: count }, variant, null);
       done();
     });
   } else {
-    matmulInto(gpu, a, b, out, s, variant);
+    matmulInto(gpu, a, b, out, s, variant, epilogue);
   }
   return out;
 }
@@ -79,25 +134,29 @@ function matmulInto(
   out: Binding,
   s: MatmulShape,
   variant: MatmulVariant | null,
+  epilogue: MatmulEpilogue | null,
 ): void {
   const chosen =
     variant ??
     (tunerOf(gpu)?.choose(matmulTunable, s) as MatmulVariant | undefined) ??
     defaultMatmulVariant(gpu.subgroupSize);
   const plan = matmulPlan(s, chosen, gpu.subgroupSize);
-  const pipeline = gpu.program(`matmul_${chosen}`, matmulProgramKey(s, plan), () => shader(s, plan).code);
-  gpu.dispatch(pipeline, [a, b, out], plan.workgroups, new Uint32Array([s.m, s.n, s.k, 0]));
+  const flags = flagsOf(epilogue);
+  const pipeline = gpu.program(`matmul_${chosen}`, matmulProgramKey(s, plan, flags), () => shader(s, plan, flags).code);
+  const buffers = epilogue?.bias ? [a, b, out, epilogue.bias] : [a, b, out];
+  gpu.dispatch(pipeline, buffers, plan.workgroups, new Uint32Array([s.m, s.n, s.k, 0]));
 }
 
 /** What a matmul kernel's WGSL depends on besides its variant (the program's name): the transposes, the
- *  tile and load modes of its plan and the k-steps past the last multiple of 4, not the sizes. */
-export function matmulProgramKey(s: MatmulShape, plan: MatmulPlan): string {
+ *  tile and load modes of its plan, the k-steps past the last multiple of 4 and the epilogue, not the sizes. */
+export function matmulProgramKey(s: MatmulShape, plan: MatmulPlan, epilogue: EpilogueFlags = NO_EPILOGUE): string {
   const tile = `${plan.tm}x${plan.tn} on ${plan.wx}x${plan.wy}`;
   const loads =
     plan.kind === 'register'
       ? ` ${plan.aMode}/${plan.bMode} subgroup ${plan.subgroup} tail ${s.k % 4}`
       : ` tileK ${plan.tileK}`;
-  return `${s.transA ? 'Aᵀ' : 'A'}${s.transB ? 'Bᵀ' : 'B'} ${tile}${loads}`;
+  const store = `${epilogue.bias ? ' +bias' : ''}${epilogue.relu ? ' relu' : ''}`;
+  return `${s.transA ? 'Aᵀ' : 'A'}${s.transB ? 'Bᵀ' : 'B'} ${tile}${loads}${store}`;
 }
 
 /** matmul as the tuner sees it: its variants on a device, and a workload that times one of them on scratch operands. */
@@ -111,15 +170,19 @@ export const matmulTunable: TunableOp<MatmulShape> = {
     const b = scratchOperand(gpu, s.batch * s.k * s.n);
     const out = gpu.acquire(s.batch * s.m * s.n * 4);
     return {
-      run: (variant) => matmulInto(gpu, a, b, out, s, variant as MatmulVariant),
+      run: (variant) => matmulInto(gpu, a, b, out, s, variant as MatmulVariant, null),
       dispose: () => [a, b, out].forEach((x) => gpu.release(x)),
     };
   },
 };
 
 /** The WGSL code of one shape's plan (exported for tests and experiments); it reads m, n, k from the uniform `size`. */
-export function shader(s: MatmulShape, plan: MatmulPlan): { code: string; plan: MatmulPlan } {
-  return { code: plan.kind === 'tiled' ? tiledShader(s, plan) : registerShader(s, plan), plan };
+export function shader(
+  s: MatmulShape,
+  plan: MatmulPlan,
+  epilogue: EpilogueFlags = NO_EPILOGUE,
+): { code: string; plan: MatmulPlan } {
+  return { code: plan.kind === 'tiled' ? tiledShader(s, plan, epilogue) : registerShader(s, plan, epilogue), plan };
 }
 
 /** An empty sum: pooled buffers are not zeroed, so write the zeros. */
@@ -135,6 +198,18 @@ const SIZES = `  let M = size.x;
   let aBase = wg.z * M * K;
   let bBase = wg.z * K * N;
   let oBase = wg.z * M * N;`;
+
+// The epilogue: every sum starts at its column's bias (as the conv kernels start theirs: there, adding it
+// at the store ran and compiled slower on lavapipe, docs/notes/kernels.md), and the ReLU is applied as
+// the sum is stored. Without an epilogue the WGSL is what it was before there was one.
+
+/** The bindings after out: the bias (when there is one), then the sizes' uniform. */
+const storeBindings = (e: EpilogueFlags) =>
+  `${e.bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;\n' : ''}@group(0) @binding(${e.bias ? 4 : 3}) var<uniform> size: vec4u;`;
+
+/** A WGSL statement storing `value` to `target`, through the ReLU when the epilogue has one. */
+const storeValue = (target: string, value: string, e: EpilogueFlags) =>
+  e.relu ? `let v = ${value}; ${target} = ${UNARY_WGSL.relu};` : `${target} = ${value};`;
 
 /** A register kernel as its WGSL sees it: the plan's tile under names, with the shape's transposes and k mod 4. */
 interface RegisterTile {
@@ -155,7 +230,7 @@ interface RegisterTile {
 // vec4 group g; in a block of k-steps, av… / bv… the loaded values of A / B, as{slot} a lane's share of A
 // and au{unit} a unit broadcast from its lane (subgroup mode); acc{i}_{j} the sum of output (i, j).
 /** The WGSL of a register-blocked plan: every invocation's tm×tn outputs from global memory. */
-function registerShader(s: MatmulShape, plan: RegisterPlan): string {
+function registerShader(s: MatmulShape, plan: RegisterPlan, epilogue: EpilogueFlags): string {
   const tile: RegisterTile = {
     transA: s.transA,
     transB: s.transB,
@@ -169,7 +244,9 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
   const sg = tile.subgroup > 0;
   const body = [
     ...clampedIndices(tile),
-    ...forEachOutput(tile, (i, j) => `  var acc${i}_${j} = 0.0;`),
+    // bias{j}: the bias of column c{j} (clamped, so in range).
+    ...(epilogue.bias ? Array.from({ length: tile.cols }, (_, j) => `  let bias${j} = bias[c${j}];`) : []),
+    ...forEachOutput(tile, (i, j) => `  var acc${i}_${j} = ${epilogue.bias ? `bias${j}` : '0.0'};`),
     // k in steps of 4, then the last k mod 4 steps (a constant of this kernel).
     `  let full = K - ${tile.tail}u;`,
     `  for (var t = 0u; t < full; t += 4u) {`,
@@ -179,14 +256,14 @@ function registerShader(s: MatmulShape, plan: RegisterPlan): string {
     ...forEachOutput(
       tile,
       (i, j) =>
-        `  if (row0 + ${i}u < M && col0 + ${j}u < N) { out[oBase + (row0 + ${i}u) * N + col0 + ${j}u] = acc${i}_${j}; }`,
+        `  if (row0 + ${i}u < M && col0 + ${j}u < N) { ${storeValue(`out[oBase + (row0 + ${i}u) * N + col0 + ${j}u]`, `acc${i}_${j}`, epilogue)} }`,
     ),
   ];
   return `${sg ? 'enable subgroups;\n' : ''}
 @group(0) @binding(0) var<storage, read> ${tile.aMode === 'scalar' ? 'a: array<f32>' : 'a4: array<vec4f>'};
 @group(0) @binding(1) var<storage, read> ${tile.bMode === 'scalar' ? 'b: array<f32>' : 'b4: array<vec4f>'};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> size: vec4u;
+${storeBindings(epilogue)}
 @compute @workgroup_size(${plan.wx}, ${plan.wy})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${sg ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
 ${SIZES}
@@ -357,20 +434,22 @@ function ownB(tile: RegisterTile, t0: string, steps: number, lines: string[]): s
  * invocations read consecutive addresses whatever the transposes; out-of-range elements load as 0),
  * then each invocation accumulates its 4×4 block as four vec4 rows.
  */
-function tiledShader(s: MatmulShape, plan: TiledPlan): string {
+function tiledShader(s: MatmulShape, plan: TiledPlan, epilogue: EpilogueFlags): string {
   const { wx, wy, tileK, rowsPerWorkgroup, colsPerWorkgroup, aTileStride, bTileStride } = plan;
+  // Each accumulator is one row of the invocation's 4×4 block: it starts at the bias of the block's 4 columns.
+  const init = epilogue.bias ? 'bias4' : 'vec4f(0.0)';
   const stores: string[] = [];
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < 4; j++)
       stores.push(
-        `  if (r0 + ${i}u < M && c0 + ${j}u < N) { out[oBase + (r0 + ${i}u) * N + c0 + ${j}u] = acc${i}.${VEC4_COMPONENTS[j]}; }`,
+        `  if (r0 + ${i}u < M && c0 + ${j}u < N) { ${storeValue(`out[oBase + (r0 + ${i}u) * N + c0 + ${j}u]`, `acc${i}.${VEC4_COMPONENTS[j]}`, epilogue)} }`,
       );
   }
   return `
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> size: vec4u;
+${storeBindings(epilogue)}
 var<workgroup> aTile: array<f32, ${aTileStride * tileK}>;
 var<workgroup> bTile: array<f32, ${bTileStride * tileK}>;
 @compute @workgroup_size(${wx}, ${wy})
@@ -378,10 +457,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 ${SIZES}
   let row0 = wg.y * ${rowsPerWorkgroup}u;
   let col0 = wg.x * ${colsPerWorkgroup}u;
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
+${epilogue.bias ? tiledBias() : ''}  var acc0 = ${init};
+  var acc1 = ${init};
+  var acc2 = ${init};
+  var acc3 = ${init};
   for (var t = 0u; t < K; t += ${tileK}u) {
 ${[...aTileLoads(s, plan), ...bTileLoads(s, plan)].join('\n')}
     workgroupBarrier();
@@ -400,6 +479,12 @@ ${[...aTileLoads(s, plan), ...bTileLoads(s, plan)].join('\n')}
   let c0 = col0 + lid.x * 4u;
 ${stores.join('\n')}
 }`;
+}
+
+/** `bias4`, the bias of the invocation's 4 columns from col0 + 4·lid.x (clamped, so in range). */
+function tiledBias(): string {
+  const column = (j: number) => `bias[min(bc + ${j}u, N - 1u)]`;
+  return `  let bc = col0 + lid.x * 4u;\n  let bias4 = vec4f(${[0, 1, 2, 3].map(column).join(', ')});\n`;
 }
 
 /** This invocation's share of A's tile for k-step t: element e = li + q·invocations of the tile, at tile

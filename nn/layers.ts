@@ -10,7 +10,7 @@ import {
   conv2d,
   full,
   keep,
-  matmul,
+  linear,
   maxPool2d,
   avgPool2d,
   mul,
@@ -73,23 +73,31 @@ export class Conv2d extends Module {
   }
 }
 
-/** y = x·Wᵀ + b with W [out, in] (PyTorch's layout). */
+/** relu: true applies a ReLU in the layer's own kernel (the same as a ReLU layer after it, one pass fewer). */
+export interface LinearLayerOptions {
+  relu?: boolean;
+}
+
+/** y = x·Wᵀ + b with W [out, in] (PyTorch's layout and default init), then ReLU when built with relu: true. */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
+  readonly relu: boolean;
 
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
     rng: Random,
+    options: LinearLayerOptions = {},
   ) {
     super();
+    this.relu = options.relu ?? false;
     this.weight = this.registerParameter('weight', defaultUniform([outFeatures, inFeatures], inFeatures, rng));
     this.bias = this.registerParameter('bias', defaultUniform([outFeatures], inFeatures, rng));
   }
 
   forward(x: Tensor): Tensor {
-    return add(matmul(x, this.weight, { transB: true }), this.bias);
+    return linear(x, this.weight, this.bias, { relu: this.relu });
   }
 }
 

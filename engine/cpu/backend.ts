@@ -8,6 +8,7 @@ import type {
   Conv2dShape,
   ConvAscentOptions,
   DType,
+  LinearShape,
   MatmulShape,
   Pool2dShape,
   ReduceOp,
@@ -157,6 +158,12 @@ export class CpuBackend implements Backend {
   matmul(a: Storage, b: Storage, s: MatmulShape): Storage {
     const out = this.newFloats(s.batch * s.m * s.n);
     mm.matmul(floats(a), floats(b), s, out);
+    return this.make(out);
+  }
+
+  linear(x: Storage, w: Storage, bias: Storage | null, s: LinearShape, relu = false): Storage {
+    const out = this.newFloats(s.rows * s.outFeatures);
+    mm.linear(floats(x), floats(w), bias ? floats(bias) : null, s, relu, out);
     return this.make(out);
   }
 

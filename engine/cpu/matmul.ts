@@ -1,6 +1,7 @@
-// Reference matmul: the triple loop, float64 accumulation.
+// Reference matmul and linear layer: the triple loop, float64 accumulation.
 
-import type { MatmulShape } from '../backend.js';
+import type { LinearShape, MatmulShape } from '../backend.js';
+import { unaryRow } from '../elementwise_ops.js';
 import type { FloatArray } from './storage.js';
 
 /** Batched out[b] = op(a[b])·op(b[b]) ([batch, m, n]) with op = transpose where the shape asks. */
@@ -20,6 +21,26 @@ export function matmul(a: FloatArray, b: FloatArray, s: MatmulShape, out: FloatA
         }
         out[co + i * n + j] = acc;
       }
+    }
+  }
+}
+
+/** out = x·wᵀ + bias ([rows, outFeatures]), then relu(·) when `relu`; the sum and the bias in float64, rounded once. */
+export function linear(
+  x: FloatArray,
+  w: FloatArray,
+  bias: FloatArray | null,
+  s: LinearShape,
+  relu: boolean,
+  out: FloatArray,
+): void {
+  const { rows, inFeatures: k, outFeatures: n } = s;
+  const reluOf = unaryRow('relu').cpu;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < n; j++) {
+      let acc = bias ? bias[j] : 0;
+      for (let t = 0; t < k; t++) acc += x[i * k + t] * w[j * k + t];
+      out[i * n + j] = relu ? reluOf(acc) : acc;
     }
   }
 }

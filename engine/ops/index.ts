@@ -7,6 +7,7 @@ export * from './conv.js';
 export * from './conv_ascent.js';
 export * from './creation.js';
 export * from './elementwise.js';
+export * from './linear.js';
 export * from './matmul.js';
 export * from './pool.js';
 export * from './reduce.js';

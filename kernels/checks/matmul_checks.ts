@@ -1,12 +1,13 @@
 // The matmul kernel and its VJP against the CPU reference, as op checks for the reference harness: the
 // definitions test/kernels/kernels_matmul.test.ts runs on Node's WebGPU (with more shapes and both kernel
-// variants), and the ones (`checks`) that also run in Chromium.
+// variants), and the ones (`checks`) that also run in Chromium. Likewise the linear layer (a matmul
+// with a bias and ReLU epilogue), which test/kernels/kernels_linear.test.ts runs.
 
-import { type MatmulShape, Tape, Tensor, matmul, mul, sum } from '../../engine/index.js';
+import { type LinearShape, type MatmulShape, Tape, Tensor, linear, matmul, mul, sum } from '../../engine/index.js';
 import type { OpCheck } from '../../engine/reference/index.js';
 import { WebGPUBackend } from '../backend.js';
 import type { GpuBuffer } from '../webgpu/gpu.js';
-import { matmulWith } from '../matmul.js';
+import { linearMatmulShape, matmulWith } from '../matmul.js';
 import type { MatmulVariant } from '../matmul_plan.js';
 import { type Check, opCheck } from './check.js';
 
@@ -109,7 +110,90 @@ const SHAPES_IN_BOTH: MatmulShape[] = [
   shape(1, 33, 65, 17),
 ];
 
+// ---- Linear: x·wᵀ + bias, then ReLU ---------------------------------------------------------------
+
+/** What a linear check computes besides x·wᵀ: a bias, and the ReLU. */
+export interface LinearEpilogue {
+  bias: boolean;
+  relu: boolean;
+}
+
+/** "rows x in → out", then "+ bias" and "ReLU" where the check has them. */
+export const linearName = (s: LinearShape, e: LinearEpilogue) =>
+  `${s.rows}x${s.inFeatures} → ${s.outFeatures}${e.bias ? ' + bias' : ''}${e.relu ? ', ReLU' : ''}`;
+
+export const linearSeed = (s: LinearShape, e: LinearEpilogue) =>
+  s.rows * 10007 + s.inFeatures * 101 + s.outFeatures + (e.bias ? 3 : 0) + (e.relu ? 5 : 0);
+
+/** Inputs x [rows, in], w [out, in] and, with a bias, bias [out]. */
+const linearInputs = (s: LinearShape, e: LinearEpilogue) => [
+  { shape: [s.rows, s.inFeatures] },
+  { shape: [s.outFeatures, s.inFeatures] },
+  ...(e.bias ? [{ shape: [s.outFeatures] }] : []),
+];
+
+/** The backend's linear as a check for the reference harness; on WebGPU, optionally one matmul kernel variant of it. */
+export function linearCheck(s: LinearShape, e: LinearEpilogue, variant?: MatmulVariant): OpCheck {
+  return {
+    name: `linear ${linearName(s, e)}${variant ? ` (${variant} kernel)` : ''}`,
+    inputs: linearInputs(s, e),
+    run: ([x, w, bias], backend) => {
+      const out =
+        variant && backend instanceof WebGPUBackend
+          ? matmulWith(backend.gpu, x.storage as GpuBuffer, w.storage as GpuBuffer, linearMatmulShape(s), variant, {
+              bias: bias ? (bias.storage as GpuBuffer) : null,
+              relu: e.relu,
+            })
+          : backend.linear(x.storage, w.storage, bias?.storage ?? null, s, e.relu);
+      return Tensor.fromStorage(backend, out, [s.rows, s.outFeatures], 'float32');
+    },
+    // Float32 sums of `in` products of values in [-1, 1], plus the bias.
+    rtol: 1e-4,
+    atol: 1e-6 * Math.max(1, s.inFeatures),
+  };
+}
+
+/** sum(linear(x, w, bias) ⊙ c): a scalar whose gradient reaches x, w and the bias through the VJP. */
+export const linearLoss =
+  (e: LinearEpilogue) =>
+  (...inputs: Tensor[]): Tensor => {
+    const [x, w] = inputs;
+    const bias = e.bias ? inputs[2] : null;
+    const c = inputs[inputs.length - 1];
+    return sum(mul(linear(x, w, bias, { relu: e.relu }), c));
+  };
+
+/** The VJP through the tape (dx, dw and dbias of linearLoss), as a check for the reference harness. */
+export function linearVjpCheck(s: LinearShape, e: LinearEpilogue): OpCheck {
+  return {
+    name: `linear VJP ${linearName(s, e)} (dx, dw${e.bias ? ', dbias' : ''})`,
+    inputs: [...linearInputs(s, e), { shape: [s.rows, s.outFeatures] }],
+    run: (inputs) => {
+      const tape = new Tape();
+      const params = inputs.slice(0, -1);
+      const out = tape.record(() => linearLoss(e)(...inputs));
+      return tape.gradient(out, params);
+    },
+    // dx sums `out` products, dw and dbias sum `rows` (values in [-1, 1]).
+    rtol: 1e-4,
+    atol: [1e-5 * Math.max(1, s.outFeatures), 1e-5 * Math.max(1, s.rows), 1e-5 * Math.max(1, s.rows)],
+  };
+}
+
+const LINEAR_IN_BOTH: [LinearShape, LinearEpilogue][] = [
+  [
+    { rows: 7, inFeatures: 29, outFeatures: 13 },
+    { bias: true, relu: true },
+  ],
+  [
+    { rows: 5, inFeatures: 12, outFeatures: 10 },
+    { bias: true, relu: false },
+  ],
+];
+
 export const checks: Check[] = [
   ...SHAPES_IN_BOTH.map((s) => opCheck(matmulCheck(s), matmulSeed(s))),
   ...[GRAD_CASES[0], GRAD_CASES[3]].map((c) => opCheck(matmulVjpCheck(c), gradSeed(c))),
+  ...LINEAR_IN_BOTH.map(([s, e]) => opCheck(linearCheck(s, e), linearSeed(s, e))),
+  opCheck(linearVjpCheck(...LINEAR_IN_BOTH[0]), linearSeed(...LINEAR_IN_BOTH[0])),
 ];

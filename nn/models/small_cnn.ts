@@ -2,12 +2,13 @@
 // conv1 1→32 3x3 + ReLU (the first layer), conv2 32→32 3x3, ReLU, maxpool 2, conv3 32→64 3x3, ReLU,
 // conv4 64→64 3x3, ReLU, maxpool 2, flatten 1024, fc1 →200, ReLU, dropout 0.5, fc2 →200, ReLU, fc3 →10.
 // 312,202 parameters. Names follow the YOPO repository's network.py (feature_extractor, classifier).
-// Each conv's ReLU runs in the conv's own kernel (Conv2d's relu option): the same function, one pass
-// fewer and no pre-activation tensor kept for the backward.
+// Each ReLU runs in the kernel of the conv or linear layer before it (their relu option): the same
+// function, one pass fewer and no pre-activation tensor kept for the backward. fc1's ReLU comes before
+// the dropout, as in the spec.
 
 import { type ConvFirstLayer, type Random, type Tensor, noGrad, tidy, keep, zerosLike } from '../../engine/index.js';
 import { kaimingNormal } from '../init.js';
-import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../layers.js';
+import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, Sequential } from '../layers.js';
 import { Classifier } from './classifier.js';
 
 /** The MNIST SmallCNN of the TRADES and YOPO papers (312,202 parameters); first layer conv1 + ReLU. Input [N, 1, 28, 28], logits [N, 10]. */
@@ -34,18 +35,16 @@ export class SmallCNN extends Classifier {
         ['maxpool2', new MaxPool2d(2)],
       ]),
     );
-    const fc1 = new Linear(64 * 4 * 4, 200, rng);
-    const fc2 = new Linear(200, 200, rng);
+    const fc1 = new Linear(64 * 4 * 4, 200, rng, { relu: true });
+    const fc2 = new Linear(200, 200, rng, { relu: true });
     const fc3 = new Linear(200, 10, rng);
     this.classifier = this.registerModule(
       'classifier',
       new Sequential([
         ['flatten', new Flatten()],
         ['fc1', fc1],
-        ['relu1', new ReLU()],
         ['drop', new Dropout(options.dropout ?? 0.5, rng.fork())],
         ['fc2', fc2],
-        ['relu2', new ReLU()],
         ['fc3', fc3],
       ]),
     );

@@ -18,7 +18,7 @@ import type { Conv2dShape, MatmulShape } from '../../engine/backend.js';
 import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from '../../kernels/conv2d.js';
 import { convAscent, convAscentFrom, convMaskedInputGradient } from '../../kernels/conv_ascent.js';
 import { backwardFilterConfigOf, rowTileConfigOf } from '../../kernels/conv_plan.js';
-import { matmulWith } from '../../kernels/matmul.js';
+import { type MatmulEpilogue, matmulWith } from '../../kernels/matmul.js';
 import type { MatmulVariant } from '../../kernels/matmul_plan.js';
 import { type Gpu, GpuBuffer } from '../../kernels/webgpu/gpu.js';
 
@@ -90,8 +90,9 @@ function matmulCase(
   s: MatmulShape,
   variant: MatmulVariant,
   subgroupSize: number,
+  epilogue: MatmulEpilogue | null = null,
 ): GoldenCase {
-  return { file, what, subgroupSize, run: (gpu) => matmulWith(gpu, buffer(), buffer(), s, variant) };
+  return { file, what, subgroupSize, run: (gpu) => matmulWith(gpu, buffer(), buffer(), s, variant, epilogue) };
 }
 
 const CASES: GoldenCase[] = [
@@ -122,6 +123,22 @@ const CASES: GoldenCase[] = [
     { batch: 1, m: 64, n: 96, k: 80, transA: false, transB: true },
     'tiled64',
     0,
+  ),
+  matmulCase(
+    'matmul-subgroup-Bt-bias-relu-64x96x80-sg8.wgsl',
+    "matmul as a linear layer with ReLU, 'subgroup' variant, A·Bᵀ + bias then ReLU, m 64, n 96, k 80 (the sums start at the bias), subgroups of 8",
+    { batch: 1, m: 64, n: 96, k: 80, transA: false, transB: true },
+    'subgroup',
+    8,
+    { bias: buffer(), relu: true },
+  ),
+  matmulCase(
+    'matmul-tiled32-Bt-bias-61x90x83.wgsl',
+    "matmul as a linear layer, 'tiled32' variant, A·Bᵀ + bias, m 61, n 90, k 83 (the sums start at the bias)",
+    { batch: 1, m: 61, n: 90, k: 83, transA: false, transB: true },
+    'tiled32',
+    0,
+    { bias: buffer(), relu: false },
   ),
   {
     file: 'conv2d-forward-plain-bias-relu-3x12x12to8-k3s1p1.wgsl',

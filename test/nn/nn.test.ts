@@ -5,9 +5,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Random, Tape, randn, setBackend, softmaxCrossEntropy, tensor, tidy } from '../../engine/index.js';
+import {
+  Random,
+  Tape,
+  add,
+  keep,
+  matmul,
+  noGrad,
+  randn,
+  relu,
+  reshape,
+  setBackend,
+  softmaxCrossEntropy,
+  tensor,
+  tidy,
+} from '../../engine/index.js';
 import {
   BatchNorm2d,
+  Linear,
   PreActResNet18,
   SGD,
   SmallCNN,
@@ -122,6 +137,39 @@ test('forward(x) equals rest(firstLayer(x)), and gradients flow through the spli
     g.some((v) => v !== 0),
     'fc3 bias gets a gradient',
   );
+  net.dispose();
+});
+
+test('Linear with relu: true is Linear then ReLU, with the same parameters from the same seed', async () => {
+  setBackend(cpu);
+  const plain = new Linear(29, 13, new Random(10));
+  const fused = new Linear(29, 13, new Random(10), { relu: true });
+  for (const name of ['weight', 'bias'])
+    assert.equal(await fused.stateDict().get(name)!.data(), await plain.stateDict().get(name)!.data(), name);
+  const x = randn([7, 29], new Random(11));
+  const expected = await tidy(() => relu(plain.forward(x))).data();
+  assert.ok(expected.some((v) => v === 0) && expected.some((v) => v > 0), 'the ReLU clips some outputs, not all');
+  assertClose(await tidy(() => fused.forward(x)).data(), expected, 'fused ReLU', 1e-6, 1e-6);
+});
+
+test('SmallCNN fuses the ReLUs of fc1 and fc2: its logits equal its layers run op by op', async () => {
+  setBackend(cpu);
+  const net = new SmallCNN(new Random(12)).eval();
+  const state = net.stateDict();
+  // fc3 starts at zero (the spec's init), which would hide fc1 and fc2 behind zero logits.
+  noGrad(() => {
+    state.get('classifier.fc3.weight')!.assign(keep(randn([10, 200], new Random(13), 0, 0.1)));
+    state.get('classifier.fc3.bias')!.assign(keep(randn([10], new Random(14), 0, 0.1)));
+  });
+  const x = randn([3, 1, 28, 28], new Random(15), 0.5, 0.2);
+  const fc = (h: Parameters<typeof relu>[0], layer: string) =>
+    add(matmul(h, state.get(`classifier.${layer}.weight`)!, { transB: true }), state.get(`classifier.${layer}.bias`)!);
+  const expected = await tidy(() => {
+    const features = reshape(net.featureExtractor.forward(net.firstLayer(x)), [3, 1024]);
+    return fc(relu(fc(relu(fc(features, 'fc1')), 'fc2')), 'fc3');
+  }).data();
+  const logits = await tidy(() => net.forward(x)).data();
+  assertClose(logits, expected, 'SmallCNN logits, fused and op by op', 1e-5, 1e-6);
   net.dispose();
 });
 
