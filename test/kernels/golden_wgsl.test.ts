@@ -44,6 +44,12 @@ function recordingGpu(subgroupSize: number): { gpu: Gpu; programs: { name: strin
     acquire: (bytes: number) => new GpuBuffer({} as GPUBuffer, bytes),
     release: () => undefined,
     dispatch: () => undefined,
+    // Like Gpu.derived on a first request: made now, into a new buffer.
+    derived(_name: string, _source: unknown, bytes: number, make: (out: GpuBuffer) => void) {
+      const out = new GpuBuffer({} as GPUBuffer, bytes);
+      make(out);
+      return { buffer: out, release: false };
+    },
   };
   return { gpu: gpu as unknown as Gpu, programs };
 }
