@@ -150,7 +150,9 @@ export interface Backend {
   // Convolution and pooling (NCHW).
   /** The convolution plus bias, then ReLU (NaN passing) when `relu`: one pass, and no pre-activation tensor. */
   conv2d(x: Storage, w: Storage, bias: Storage | null, s: Conv2dShape, relu?: boolean): Storage;
-  conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage;
+  /** The input gradient; with `reluMask` (the output of a conv with a fused ReLU), of dy passed where the
+   *  mask is positive (passIfPositive(reluMask, dy)) without that tensor being written. */
+  conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape, reluMask?: Storage | null): Storage;
   conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage;
   /** YOPO's fused first-layer step (see ConvAscentOptions): x and eta [batch, C, H, W], p [batch, O, H′, W′]; returns g or the new η, shaped as x. */
   convAscent(

@@ -168,8 +168,8 @@ export class WebGPUBackend implements Backend {
     return conv.conv2d(this.gpu, buf(x), buf(w), bias ? buf(bias) : null, s, undefined, relu);
   }
 
-  conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage {
-    return conv.conv2dBackwardInput(this.gpu, buf(dy), buf(w), s);
+  conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape, reluMask: Storage | null = null): Storage {
+    return conv.conv2dBackwardInput(this.gpu, buf(dy), buf(w), s, undefined, reluMask ? buf(reluMask) : null);
   }
 
   conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage {

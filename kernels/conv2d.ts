@@ -26,7 +26,8 @@
 
 import type { Conv2dShape } from '../engine/backend.js';
 import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
-import { chunkTarget, forRowChunks } from './chunks.js';
+import { binary } from './binary.js';
+import { type RowOperand, chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
 import {
   type BackwardFilterConfig,
@@ -320,19 +321,24 @@ function padded(
   pad: number,
   PH: number,
   PW: number,
+  reluMask: Binding | null = null,
 ): GpuBuffer {
   const rows = planes * PH;
   const out = gpu.acquire(rows * PW * 4);
   const { workgroups, stride } = grid(rows);
-  const pipeline = gpu.program('conv2d_pad', `${planes}|${H}|${W}|${pad}|${PH}|${PW}`, () => {
+  const masked = reluMask !== null;
+  const name = masked ? 'conv2d_pad_masked' : 'conv2d_pad';
+  const pipeline = gpu.program(name, `${planes}|${H}|${W}|${pad}|${PH}|${PW}`, () => {
     const L: string[] = [];
     for (let v = 0; v < PW; v++) {
       const col = v - pad;
-      L.push(`  out[i * ${PW}u + ${v}u] = ${col >= 0 && col < W ? `select(0.0, x[row + ${col}u], inside)` : '0.0'};`);
+      // Masked: x where the mask is positive, as passIfPositive(mask, x) gives it.
+      const keep = masked ? `inside && m[row + ${col}u] > 0.0` : 'inside';
+      L.push(`  out[i * ${PW}u + ${v}u] = ${col >= 0 && col < W ? `select(0.0, x[row + ${col}u], ${keep})` : '0.0'};`);
     }
     return `
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;${masked ? '\n@group(0) @binding(2) var<storage, read> m: array<f32>;' : ''}
 ${flatIndex(rows, stride)}
   let h = i32(i % ${PH}u) - ${pad};
   let inside = u32(h) < ${H}u;
@@ -341,7 +347,7 @@ ${flatIndex(rows, stride)}
 ${L.join('\n')}
 }`;
   });
-  gpu.dispatch(pipeline, [x, out], workgroups);
+  gpu.dispatch(pipeline, masked ? [x, out, reluMask] : [x, out], workgroups);
   return out;
 }
 
@@ -428,13 +434,15 @@ export function conv2d(
 // So each phase is a stride-1 convolution of dy (not spread out by the stride: no multiply hits a
 // zero) with a flipped sub-kernel, stored to every S-th input pixel. At stride 1 it is one phase: the
 // whole flipped kernel over dy padded by K − 1 − P.
-/** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w. */
+/** Gradient of the convolution w.r.t. its input: dx [batch, inChannels, inHeight, inWidth] from dy and w;
+ *  with `reluMask` (dy's shape), of dy passed only where the mask is positive: masked as dy is padded. */
 export function conv2dBackwardInput(
   gpu: Gpu,
   dy: Binding,
   w: Binding,
   s: Conv2dShape,
   config?: RowTileConfig,
+  reluMask: Binding | null = null,
 ): GpuBuffer {
   config ??= rowTileConfigOf(chosenVariant(gpu, backwardInputTunable, s), gpu.subgroupSize);
   const {
@@ -467,18 +475,34 @@ export function conv2dBackwardInput(
     weightIndex: (r, kh, kw) => `(c * ${C}u + ${r}) * ${KH * KW}u + ${(KH - 1 - kh) * KW + (KW - 1 - kw)}u`,
   };
   const { weights, done } = rowTileWeights(gpu, w, layout, config);
-  const operands = [
+  const operands: RowOperand[] = [
     { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' },
     { buffer: out, rowBytes: C * H * W * 4, access: 'write' },
-  ] as const;
+  ];
+  if (reluMask) operands.push({ buffer: reluMask, rowBytes: O * OH * OW * 4, access: 'read' });
   forRowChunks(
     gpu,
     B,
     operands,
-    ({ count, windows: [dyw, ow] }) => {
+    ({ count, windows: [dyw, ow, maskw] }) => {
       // Phases no tap reaches (a 1x1 kernel's at stride 2: 3 of 4) are zeros, and pooled buffers are not.
       if (rowsUsed.length < rowPhases.length || colsUsed.length < colPhases.length) zeroFill(gpu, ow);
-      const src = PH > OH || PW > OW ? padded(gpu, dyw, count * O, OH, OW, pad, PH, PW) : dyw;
+      const planes = count * O;
+      const src =
+        PH > OH || PW > OW
+          ? padded(gpu, dyw, planes, OH, OW, pad, PH, PW, maskw ?? null)
+          : maskw
+            ? binary(
+                gpu,
+                'passIfPositive',
+                maskw,
+                [planes * OH * OW],
+                dyw,
+                [planes * OH * OW],
+                [planes * OH * OW],
+                'float32',
+              )
+            : dyw;
       // One dispatch per phase: on lavapipe a dispatch costs a tiny share of a phase pass at
       // PreAct-ResNet18's shapes (docs/notes/kernels.md), so one launch over all phases would gain nothing.
       for (const rp of rowsUsed) {

@@ -192,9 +192,14 @@ export class CpuBackend implements Backend {
     return this.make(out);
   }
 
-  conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape): Storage {
+  conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape, reluMask: Storage | null = null): Storage {
     const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
-    conv.conv2dBackwardInput(floats(dy), floats(w), s, out);
+    let g = floats(dy);
+    if (reluMask) {
+      const m = floats(reluMask);
+      g = g.map((v, i) => (m[i]! > 0 ? v : 0));
+    }
+    conv.conv2dBackwardInput(g, floats(w), s, out);
     return this.make(out);
   }
 

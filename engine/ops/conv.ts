@@ -66,7 +66,12 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options
   ]);
   const inputs = bias ? [x, w, bias] : [x, w];
   recordOp(out, inputs, (dy, needed) => {
-    // Through the ReLU: relu(z) > 0 exactly where z > 0, so the output is the mask.
+    // Through the ReLU: relu(z) > 0 exactly where z > 0, so the output is the mask. When only the input
+    // gradient is wanted (an attack's pass), the kernel applies the mask as it reads dy.
+    if (relu && needed[0] && !needed[1] && !(bias && needed[2])) {
+      const dx = wrap(backend, backend.conv2dBackwardInput(dy.storage, w.storage, s, out.storage), x.shape);
+      return [dx, null, ...(bias ? [null] : [])];
+    }
     const dz = relu ? passIfPositive(out, dy) : dy;
     return [
       needed[0] ? wrap(backend, backend.conv2dBackwardInput(dz.storage, w.storage, s), x.shape) : null,

@@ -1,0 +1,160 @@
+// The input gradient through a conv's fused ReLU when the weights need none (an attack's pass): the
+// kernels apply the ReLU's mask as they read dy (in the padded copy, or one passIfPositive where no
+// padding is needed) instead of writing the masked dy first. Checked against the CPU reference on odd
+// sizes, on every path (padded, unpadded, strided, chunked), and by finite differences.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  type Backend,
+  type Conv2dShape,
+  Random,
+  Tape,
+  Tensor,
+  conv2d,
+  conv2dShape,
+  mul,
+  sum,
+  tensor,
+} from '../../engine/index.js';
+import { assertClose, cpu, gradCheck, on, put, randomArray, webgpu } from '../helpers.js';
+
+interface Case {
+  x: [number, number, number, number];
+  w: [number, number, number, number];
+  stride: number;
+  padding: number;
+  what: string;
+}
+
+const CASES: Case[] = [
+  { x: [3, 5, 9, 11], w: [8, 5, 3, 3], stride: 1, padding: 0, what: 'padded copy (3x3, no padding)' },
+  { x: [2, 3, 7, 9], w: [4, 3, 3, 3], stride: 2, padding: 1, what: 'phases (3x3, stride 2, padding 1)' },
+  { x: [2, 6, 5, 7], w: [7, 6, 1, 1], stride: 1, padding: 0, what: 'no padded copy (1x1)' },
+  { x: [1, 4, 6, 5], w: [4, 4, 3, 3], stride: 1, padding: 2, what: 'no padded copy (3x3, padding 2)' },
+];
+
+/** d/dx of sum(r · relu(conv(x, w))) on one backend, with only x wanted (the weights get no gradient). */
+async function inputGradient(
+  be: Backend,
+  c: Case,
+  xs: Float64Array,
+  ws: Float64Array,
+  rs: Float64Array,
+): Promise<{ dx: Float32Array }> {
+  const x = put(be, xs, c.x);
+  const w = put(be, ws, c.w);
+  const s = conv2dShape(c.x, c.w, c.stride, c.padding);
+  const r = put(be, rs, [s.batch, s.outChannels, s.outHeight, s.outWidth]);
+  const tape = new Tape();
+  const loss = tape.record(() => sum(mul(conv2d(x, w, null, { stride: c.stride, padding: c.padding, relu: true }), r)));
+  const [dx] = tape.gradient(loss, [x]);
+  const out = Float32Array.from(await dx!.data());
+  for (const t of [x, w, r, loss, dx!]) t.dispose();
+  return { dx: out };
+}
+
+for (const c of CASES) {
+  test(`masked input gradient, ${c.what}: WebGPU against the CPU reference`, async () => {
+    const gpu = await webgpu();
+    const rng = new Random(c.x.reduce((a, b) => a * 7 + b, 5));
+    const xs = randomArray(
+      rng,
+      c.x.reduce((a, b) => a * b, 1),
+    );
+    const ws = randomArray(
+      rng,
+      c.w.reduce((a, b) => a * b, 1),
+    );
+    const s = conv2dShape(c.x, c.w, c.stride, c.padding);
+    const rs = randomArray(rng, s.batch * s.outChannels * s.outHeight * s.outWidth);
+    const want = await inputGradient(cpu, c, xs, ws, rs);
+    const got = await inputGradient(gpu, c, xs, ws, rs);
+    assert.ok(
+      want.dx.some((v) => v !== 0),
+      'the gradient is not all zero',
+    );
+    assertClose(got.dx, want.dx, c.what);
+  });
+}
+
+test('masked input gradient in chunks (a lowered binding limit) agrees with the whole', async () => {
+  const gpu = await webgpu();
+  const c = CASES[0]!;
+  const rng = new Random(3);
+  const xs = randomArray(
+    rng,
+    c.x.reduce((a, b) => a * b, 1),
+  );
+  const ws = randomArray(
+    rng,
+    c.w.reduce((a, b) => a * b, 1),
+  );
+  const s = conv2dShape(c.x, c.w, c.stride, c.padding);
+  const rs = randomArray(rng, s.batch * s.outChannels * s.outHeight * s.outWidth);
+  const whole = await inputGradient(gpu, c, xs, ws, rs);
+  // One image's padded dy is 8·11·13 floats (4576 bytes): an 8 KiB limit puts each image in a chunk of its own.
+  gpu.gpu.setBindingLimitForTesting(8192);
+  try {
+    const chunked = await inputGradient(gpu, c, xs, ws, rs);
+    assert.equal(chunked.dx, whole.dx);
+  } finally {
+    gpu.gpu.setBindingLimitForTesting(null);
+  }
+});
+
+test('the mask passes NaN and zeroes dy where the ReLU was off, as passIfPositive does', async () => {
+  const gpu = await webgpu();
+  const c = CASES[0]!;
+  const s = conv2dShape(c.x, c.w, c.stride, c.padding);
+  const n = s.batch * s.outChannels * s.outHeight * s.outWidth;
+  const dyValues = Float32Array.from({ length: n }, (_, i) => (i % 5) - 2);
+  dyValues[1] = NaN;
+  const maskValues = Float32Array.from({ length: n }, (_, i) => [1, 0, -1, Number.NaN][i % 4]!);
+  maskValues[1] = 1;
+  const wValues = Float32Array.from({ length: c.w.reduce((a, b) => a * b, 1) }, (_, i) => ((i % 3) - 1) / 4);
+  const yShape = [s.batch, s.outChannels, s.outHeight, s.outWidth];
+  const run = async (be: Backend) => {
+    const [dy, w, m] = on(be, () => [tensor(dyValues, yShape), tensor(wValues, c.w), tensor(maskValues, yShape)]);
+    const dx = await dyToDx(be, dy!, w!, m!, s);
+    for (const t of [dy!, w!, m!]) t.dispose();
+    return dx;
+  };
+  const want = await run(cpu);
+  const got = await run(gpu);
+  assert.ok(
+    want.some((v) => Number.isNaN(v)),
+    'the NaN in dy reaches dx',
+  );
+  assertClose(got, want, 'dx with a mask of 1, 0, -1 and NaN');
+});
+
+/** The backend's input gradient of dy masked by m, straight from the backend op. */
+async function dyToDx(be: Backend, dy: Tensor, w: Tensor, m: Tensor, s: Conv2dShape): Promise<Float32Array> {
+  const storage = be.conv2dBackwardInput(dy.storage, w.storage, s, m.storage);
+  const dx = Tensor.fromStorage(be, storage, [s.batch, s.inChannels, s.inHeight, s.inWidth], 'float32');
+  const values = Float32Array.from(await dx.data());
+  dx.dispose();
+  return values;
+}
+
+test('gradCheck: conv2d with a fused ReLU w.r.t. the input alone (the masked path), 3x3, stride 2, pad 1', async () => {
+  const rng = new Random(53);
+  const xShape = [2, 3, 5, 5];
+  const wShape = [4, 3, 3, 3];
+  const s = conv2dShape(xShape, wShape, 2, 1);
+  const yShape = [s.batch, s.outChannels, s.outHeight, s.outWidth];
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  await gradCheck(
+    (x, w, b, r) => sum(mul(conv2d(x, w, b, { stride: 2, padding: 1, relu: true }), r)),
+    [
+      { values: randomArray(rng, size(xShape)), shape: xShape },
+      { values: randomArray(rng, size(wShape)), shape: wShape, differentiable: false },
+      { values: randomArray(rng, 4), shape: [4], differentiable: false },
+      { values: randomArray(rng, size(yShape)), shape: yShape, differentiable: false },
+    ],
+    'conv2d + ReLU, input only',
+  );
+});
+
+test.run();
