@@ -292,7 +292,7 @@ export class Gpu {
       Math.min(sizeClass(bytes), bytes <= this.bindingLimit ? this.bindingLimit : Math.floor(max / 256) * 256),
     );
     const list = this.free.get(size);
-    let buf = list?.pop();
+    let buf = list?.shift();
     if (buf) {
       this.pooledCount--;
       this.pooledBytes -= size;
@@ -315,7 +315,11 @@ export class Gpu {
     this.pooledBytes += buf.bytes;
     let list = this.free.get(buf.bytes);
     if (!list) this.free.set(buf.bytes, (list = []));
-    list.push(buf);
+    // Kept in id order, and acquire takes the lowest: which buffer an op gets then depends only on which are
+    // free, not on the order they came back, so a step that repeats its work repeats its buffers (and bind groups).
+    let at = list.length;
+    while (at > 0 && list[at - 1]!.id > buf.id) at--;
+    list.splice(at, 0, buf);
   }
 
   /** Frees every pooled buffer (e.g. after a large evaluation) without touching live ones. */
