@@ -2,6 +2,8 @@
 // The yopo command: train, presets, eval, compare, doctor, serve (and bench). Errors print one line and exit 1
 // (2 for a bad command line); they never leave half-written files behind.
 
+import { getBackend, hasBackend } from '../engine/index.js';
+import { WebGPUBackend } from '../kernels/backend.js';
 import { UsageError } from './args.js';
 import { benchCommand } from './bench_command.js';
 import { compareCommand } from './compare_command.js';
@@ -88,4 +90,24 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exit(await main(process.argv.slice(2)));
+/**
+ * Lets the GPU finish and destroys its devices before the process exits. Exiting with a device alive
+ * leaves Dawn's and lavapipe's threads running while the process tears down, and one 14-minute demo
+ * ended in a segmentation fault there, after all its output was written.
+ */
+async function releaseDevice(): Promise<void> {
+  if (!hasBackend()) return;
+  const backend = getBackend();
+  if (!(backend instanceof WebGPUBackend)) return;
+  try {
+    await backend.sync();
+    await backend.gpu.compileAhead?.idle();
+  } catch {
+    // A device error was reported by the command already, or is moot now: destroy it anyway.
+  }
+  backend.dispose();
+}
+
+const code = await main(process.argv.slice(2));
+await releaseDevice();
+process.exit(code);
