@@ -1,6 +1,8 @@
 // What a benchmark run produces (the --json object), how results group into sections, and the
 // human-readable table. The JSON is the source of truth: docs/benchmarks-latest.md is generated from it.
 
+import type { GpuCounters } from '../kernels/webgpu/gpu.js';
+
 export interface BenchResult {
   /** e.g. 'first_layer/smallcnn', 'step/smallcnn/yopo-5-3', 'conv/fwd/32x26x26-32-k3s1p0'. */
   name: string;
@@ -32,16 +34,7 @@ export interface StepReport {
   /** record_ms per dispatch, in microseconds: the host cost of one dispatch, autodiff included. */
   record_us_per_dispatch: number;
   /** What one step hands the GPU. */
-  counts: {
-    dispatches: number;
-    encoders: number;
-    submits: number;
-    bindGroups: number;
-    pipelines: number;
-    uniformWrites: number;
-    uploads: number;
-    readbacks: number;
-  };
+  counts: GpuCounters;
   /** Sum of the kernels' GPU times in one profiled step (a pass per dispatch: a little above step_ms's GPU part). */
   kernel_ms?: number;
   /** Each program's GPU time in one profiled step, slowest first; share = ms / kernel_ms. Empty without 'timestamp-query'. */

@@ -54,20 +54,23 @@ async function inputGradient(
   return { dx: out };
 }
 
+/** Random x, w and output weights r for a case. */
+function randomInputs(c: Case, seed: number): { xs: Float64Array; ws: Float64Array; rs: Float64Array } {
+  const rng = new Random(seed);
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const s = conv2dShape(c.x, c.w, c.stride, c.padding);
+  const xs = randomArray(rng, size(c.x));
+  const ws = randomArray(rng, size(c.w));
+  return { xs, ws, rs: randomArray(rng, s.batch * s.outChannels * s.outHeight * s.outWidth) };
+}
+
 for (const c of CASES) {
   test(`masked input gradient, ${c.what}: WebGPU against the CPU reference`, async () => {
     const gpu = await webgpu();
-    const rng = new Random(c.x.reduce((a, b) => a * 7 + b, 5));
-    const xs = randomArray(
-      rng,
-      c.x.reduce((a, b) => a * b, 1),
+    const { xs, ws, rs } = randomInputs(
+      c,
+      c.x.reduce((a, b) => a * 7 + b, 5),
     );
-    const ws = randomArray(
-      rng,
-      c.w.reduce((a, b) => a * b, 1),
-    );
-    const s = conv2dShape(c.x, c.w, c.stride, c.padding);
-    const rs = randomArray(rng, s.batch * s.outChannels * s.outHeight * s.outWidth);
     const want = await inputGradient(cpu, c, xs, ws, rs);
     const got = await inputGradient(gpu, c, xs, ws, rs);
     assert.ok(
@@ -81,17 +84,7 @@ for (const c of CASES) {
 test('masked input gradient in chunks (a lowered binding limit) agrees with the whole', async () => {
   const gpu = await webgpu();
   const c = CASES[0]!;
-  const rng = new Random(3);
-  const xs = randomArray(
-    rng,
-    c.x.reduce((a, b) => a * b, 1),
-  );
-  const ws = randomArray(
-    rng,
-    c.w.reduce((a, b) => a * b, 1),
-  );
-  const s = conv2dShape(c.x, c.w, c.stride, c.padding);
-  const rs = randomArray(rng, s.batch * s.outChannels * s.outHeight * s.outWidth);
+  const { xs, ws, rs } = randomInputs(c, 3);
   const whole = await inputGradient(gpu, c, xs, ws, rs);
   // One image's padded dy is 8·11·13 floats (4576 bytes): an 8 KiB limit puts each image in a chunk of its own.
   gpu.gpu.setBindingLimitForTesting(8192);
