@@ -131,6 +131,8 @@ export class Gpu {
   private readonly writtenBindings = new WeakMap<GPUComputePipeline, readonly number[]>();
   /** Gpu.derived's buffers, by what they were derived from and how. */
   private readonly derivedBuffers = new Map<string, DerivedEntry>();
+  /** The keys of derivedBuffers by source, so that releasing a buffer (a hot path) finds its entries at once. */
+  private readonly derivedKeys = new Map<GpuBuffer, string[]>();
   private derivedBytes = 0;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly free = new Map<number, GpuBuffer[]>();
@@ -414,16 +416,23 @@ export class Gpu {
     }
     const buffer = entry?.buffer ?? this.acquire(bytes);
     make(buffer);
-    if (!entry) this.derivedBytes += buffer.bytes;
+    if (!entry) {
+      this.derivedBytes += buffer.bytes;
+      const keys = this.derivedKeys.get(source.owner);
+      if (keys) keys.push(key);
+      else this.derivedKeys.set(source.owner, [key]);
+    }
     this.derivedBuffers.set(key, { source: source.owner, buffer, version: source.owner.version });
     return { buffer, release: false };
   }
 
   /** Releases what was derived from `source` (its contents are about to belong to another tensor). */
   private forgetDerivedFrom(source: GpuBuffer): void {
-    if (this.derivedBuffers.size === 0) return;
-    for (const [key, entry] of this.derivedBuffers) {
-      if (entry.source !== source) continue;
+    const keys = this.derivedKeys.get(source);
+    if (!keys) return;
+    this.derivedKeys.delete(source);
+    for (const key of keys) {
+      const entry = this.derivedBuffers.get(key)!;
       this.derivedBuffers.delete(key);
       this.derivedBytes -= entry.buffer.bytes;
       this.release(entry.buffer);
