@@ -64,6 +64,20 @@ export interface Conv2dShape {
   padding: number;
 }
 
+/** What conv2dBackwardFilter computes besides the weight gradient. */
+export interface ConvParamGradOptions {
+  /** Also the bias gradient: dy summed over the batch and the pixels, per out channel. */
+  bias?: boolean;
+  /** The output of a conv with a fused ReLU: the gradients are of dy passed where it is positive. */
+  reluMask?: Storage | null;
+}
+
+/** The parameter gradients of a conv: weight [out, in, kh, kw], bias [out] when asked for. */
+export interface ConvParamGrads {
+  weight: Storage;
+  bias: Storage | null;
+}
+
 /** NCHW pooling window; output size = floor((in + 2·pad − kernel) / stride) + 1 (no padding used by our models). */
 export interface Pool2dShape {
   batch: number;
@@ -153,7 +167,10 @@ export interface Backend {
   /** The input gradient; with `reluMask` (the output of a conv with a fused ReLU), of dy passed where the
    *  mask is positive (passIfPositive(reluMask, dy)) without that tensor being written. */
   conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape, reluMask?: Storage | null): Storage;
-  conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage;
+  /** The weight gradient, and with `options.bias` the bias gradient (dy summed over batch and pixels) in the
+   *  same pass; with `options.reluMask` (the output of a conv with a fused ReLU) both of dy passed where the
+   *  mask is positive, without that tensor being written. */
+  conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape, options?: ConvParamGradOptions): ConvParamGrads;
   /** YOPO's fused first-layer step (see ConvAscentOptions): x and eta [batch, C, H, W], p [batch, O, H′, W′]; returns g or the new η, shaped as x. */
   convAscent(
     x: Storage,

@@ -10,6 +10,8 @@ import {
   checkLabels,
   type Conv2dShape,
   type ConvAscentOptions,
+  type ConvParamGradOptions,
+  type ConvParamGrads,
   type DType,
   type LinearShape,
   type MatmulShape,
@@ -172,8 +174,9 @@ export class WebGPUBackend implements Backend {
     return conv.conv2dBackwardInput(this.gpu, buf(dy), buf(w), s, undefined, reluMask ? buf(reluMask) : null);
   }
 
-  conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage {
-    return conv.conv2dBackwardFilter(this.gpu, buf(x), buf(dy), s);
+  conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape, options: ConvParamGradOptions = {}): ConvParamGrads {
+    const reluMask = options.reluMask ? buf(options.reluMask) : null;
+    return conv.conv2dBackwardFilter(this.gpu, buf(x), buf(dy), s, undefined, { bias: options.bias, reluMask });
   }
 
   convAscent(

@@ -29,6 +29,7 @@ import type { Binding, Gpu, GpuBuffer } from './webgpu/gpu.js';
 import { binary } from './binary.js';
 import { type RowOperand, chunkTarget, forRowChunks } from './chunks.js';
 import { fillBinding } from './fill.js';
+import { reducePlanes } from './reduce_planes.js';
 import {
   type BackwardFilterConfig,
   type BackwardFilterPlan,
@@ -559,7 +560,8 @@ export function conv2dBackwardFilter(
   dy: Binding,
   s: Conv2dShape,
   config?: BackwardFilterConfig,
-): GpuBuffer {
+  options: { bias?: boolean; reluMask?: Binding | null } = {},
+): { weight: GpuBuffer; bias: GpuBuffer | null } {
   config ??= backwardFilterConfigOf(chosenVariant(gpu, backwardFilterTunable, s), gpu.subgroupSize);
   const knobs = config;
   const {
@@ -573,23 +575,50 @@ export function conv2dBackwardFilter(
     kernelHeight: KH,
     kernelWidth: KW,
   } = s;
+  const mask = options.reluMask ?? null;
   const total = O * C * KH * KW;
-  const out = gpu.acquire(total * 4);
-  if (total === 0) return out;
+  const weight = gpu.acquire(total * 4);
+  const bias = options.bias ? gpu.acquire(O * 4) : null;
   if (B * OH * OW === 0) {
-    zeroFill(gpu, out);
-    return out;
+    if (total > 0) zeroFill(gpu, weight);
+    if (bias && O > 0) zeroFill(gpu, bias);
+    return { weight, bias };
   }
-  const operands = [
+  if (total === 0) {
+    // No in channels: no weight-gradient pass to sum the bias in.
+    if (bias && O > 0) biasBySum(gpu, dy, mask, s, bias);
+    return { weight, bias };
+  }
+  const operands: RowOperand[] = [
     { buffer: x, rowBytes: C * H * W * 4, access: 'read' },
     { buffer: dy, rowBytes: O * OH * OW * 4, access: 'read' },
-  ] as const;
-  forRowChunks(gpu, B, operands, ({ count, index, windows: [xw, dyw] }) => {
-    const { target, done } = chunkTarget(gpu, out, total, index);
-    backwardFilterInto(gpu, xw, dyw, target, { ...s, batch: count }, knobs);
-    done();
+  ];
+  if (mask) operands.push({ buffer: mask, rowBytes: O * OH * OW * 4, access: 'read' });
+  forRowChunks(gpu, B, operands, ({ count, index, windows: [xw, dyw, maskw] }) => {
+    const w = chunkTarget(gpu, weight, total, index);
+    const b = bias ? chunkTarget(gpu, bias, O, index) : null;
+    backwardFilterInto(
+      gpu,
+      { x: xw, dy: dyw, mask: maskw ?? null },
+      w.target,
+      b?.target ?? null,
+      { ...s, batch: count },
+      knobs,
+    );
+    w.done();
+    b?.done();
   });
-  return out;
+  return { weight, bias };
+}
+
+/** bias[o] = Σ dy over the batch and pixels of out channel o (dy passed where `mask` > 0 when given), in
+ *  the plane reduction: for a conv without in channels, whose weight gradient is empty. */
+function biasBySum(gpu: Gpu, dy: Binding, mask: Binding | null, s: Conv2dShape, bias: Binding): void {
+  const n = s.batch * s.outChannels * s.outHeight * s.outWidth;
+  const g = mask ? binary(gpu, 'passIfPositive', mask, [n], dy, [n], [n], 'float32') : dy;
+  const layout = { outer: s.batch, kept: s.outChannels, inner: s.outHeight * s.outWidth };
+  reducePlanes(gpu, 'sum', g, layout, 'float32', bias);
+  if (g !== dy) gpu.release(g.owner);
 }
 
 // Rows are out channels (TM per invocation, along y); columns are in channels (one per invocation, all
@@ -599,46 +628,86 @@ export function conv2dBackwardFilter(
 // With subgroups the lanes do not each load all TM·TW dy values of a step: lane l loads column l's TM
 // values and subgroupBroadcast passes them round (a register extract on lavapipe), so a step of TW =
 // subgroup size columns costs each lane TM loads of dy instead of TM·TW.
+// The bias gradient (Σ dy per out channel) rides along: the first workgroup column (in channels from 0)
+// also adds up the dy values it loads, and its in channel 0 writes them; the ReLU mask, where given,
+// zeroes dy as it is loaded. Neither needs a pass or a tensor of its own.
 function backwardFilterInto(
   gpu: Gpu,
-  x: Binding,
-  dy: Binding,
+  src: { x: Binding; dy: Binding; mask: Binding | null },
   out: Binding,
+  biasOut: Binding | null,
   s: Conv2dShape,
   config: BackwardFilterConfig,
 ): void {
   const total = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
+  const O = s.outChannels;
   const plan = backwardFilterPlan(s, config, gpu.bindingLimit);
-  const partial = plan.chunks === 1 ? out : gpu.acquire(plan.chunks * total * 4);
-  const pipeline = gpu.program('conv2d_backward_filter', `${JSON.stringify(s)}|${JSON.stringify(plan)}`, () =>
-    backwardFilterShader(s, plan),
+  const form: BackwardFilterForm = { bias: biasOut !== null, masked: src.mask !== null };
+  const split = plan.chunks > 1;
+  const partial = split ? gpu.acquire(plan.chunks * total * 4) : out;
+  const biasPartial = biasOut && split ? gpu.acquire(plan.chunks * O * 4) : biasOut;
+  const pipeline = gpu.program(
+    'conv2d_backward_filter',
+    `${JSON.stringify(s)}|${JSON.stringify(plan)}|${form.bias}|${form.masked}`,
+    () => backwardFilterShader(s, plan, form),
   );
-  gpu.dispatch(pipeline, [x, dy, partial], [plan.groupsX, plan.groupsY, plan.chunks]);
-  if (partial === out) return;
-  // Second pass: add the chunks' partial sums in a fixed order (deterministic).
+  const bindings = [src.x, src.dy, partial];
+  if (src.mask) bindings.push(src.mask);
+  if (biasPartial) bindings.push(biasPartial);
+  gpu.dispatch(pipeline, bindings, [plan.groupsX, plan.groupsY, plan.chunks]);
+  if (!split) return;
+  // Second pass: add the chunks' partial sums in a fixed order (deterministic), the bias's after the weight's.
   const used = plan.chunks;
-  const { workgroups, stride } = grid(total);
-  const sum = gpu.program(
-    'conv2d_backward_filter_sum',
-    `${total}|${used}|${stride}`,
-    () => `
+  const items = total + (biasOut ? O : 0);
+  const { workgroups, stride } = grid(items);
+  const sum = gpu.program('conv2d_backward_filter_sum', `${total}|${biasOut ? O : 0}|${used}|${stride}`, () =>
+    backwardFilterSumShader(total, biasOut ? O : 0, used, stride),
+  );
+  gpu.dispatch(sum, biasOut ? [partial, out, biasPartial!, biasOut] : [partial, out], workgroups);
+  gpu.release(partial.owner);
+  if (biasPartial && biasPartial !== biasOut) gpu.release(biasPartial.owner);
+}
+
+/** What a weight-gradient kernel computes besides dW: the bias gradient, and the ReLU mask on dy. */
+interface BackwardFilterForm {
+  bias: boolean;
+  masked: boolean;
+}
+
+/** out[i] = Σ_k part[k][i] for i < total, then (with `outChannels`) bias[o] = Σ_k biasPart[k][o]. */
+function backwardFilterSumShader(total: number, outChannels: number, used: number, stride: number): string {
+  const bias = outChannels > 0;
+  return `
 @group(0) @binding(0) var<storage, read> part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${flatIndex(total, stride)}
-  var acc = 0.0;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;${
+    bias
+      ? `
+@group(0) @binding(2) var<storage, read> biasPart: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bias: array<f32>;`
+      : ''
+  }
+${flatIndex(total + outChannels, stride)}
+  var acc = 0.0;${
+    bias
+      ? `
+  if (i >= ${total}u) {
+    let o = i - ${total}u;
+    for (var k = 0u; k < ${used}u; k++) { acc += biasPart[k * ${outChannels}u + o]; }
+    bias[o] = acc;
+    return;
+  }`
+      : ''
+  }
   for (var k = 0u; k < ${used}u; k++) { acc += part[k * ${total}u + i]; }
   out[i] = acc;
-}`,
-  );
-  gpu.dispatch(sum, [partial, out], workgroups);
-  gpu.release(partial.owner);
+}`;
 }
 
 // WGSL names: o{i} the clamped out channel of row i, c the in channel; acc{i}_{t} the sum of row i at tap
 // t = kh·KW + kw; in a step of output columns, g{i}_{j} dy of row i at the step's column j, and x{kh}_{col}
 // the input at kernel row kh, column col from the step's first window.
 /** The weight gradient's WGSL: workgroup layer z sums images [z·perChunk, (z + 1)·perChunk) into part[z]. */
-function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan): string {
+function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan, form: BackwardFilterForm): string {
   const {
     batch: B,
     inChannels: C,
@@ -659,6 +728,8 @@ function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan): string 
     ...range(tm).map((i) => `  let o${i} = min(row0 + ${i}u, ${O - 1}u);`),
     `  let c = min(col0, ${C - 1}u);`,
     ...range(tm).flatMap((i) => range(KK).map((t) => `  var acc${i}_${t} = 0.0;`)),
+    // The bias sums: in the first workgroup column only (the same for every workgroup of it).
+    ...(form.bias ? ['  let sumsBias = wg.x == 0u;', ...range(tm).map((i) => `  var bacc${i} = 0.0;`)] : []),
     `  let nEnd = min((wg.z + 1u) * ${perChunk}u, ${B}u);`,
     `  for (var n = wg.z * ${perChunk}u; n < nEnd; n++) {`,
     `    let xPlane = (n * ${C}u + c) * ${H * W}u;`,
@@ -670,11 +741,11 @@ function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan): string 
     ...(full > 0
       ? [
           `      for (var ow0 = 0; ow0 < ${full}; ow0 += ${tw}) {`,
-          ...columnStep(s, plan, 'ow0', tw, '        '),
+          ...columnStep(s, plan, form, 'ow0', tw, '        '),
           '      }',
         ]
       : []),
-    ...(OW > full ? ['      {', ...columnStep(s, plan, `${full}`, OW - full, '        '), '      }'] : []),
+    ...(OW > full ? ['      {', ...columnStep(s, plan, form, `${full}`, OW - full, '        '), '      }'] : []),
     '    }',
     '  }',
     ...range(tm).flatMap((i) =>
@@ -683,11 +754,20 @@ function backwardFilterShader(s: Conv2dShape, plan: BackwardFilterPlan): string 
           `  if (row0 + ${i}u < ${O}u && col0 < ${C}u) { part[wg.z * ${O * C * KK}u + ((row0 + ${i}u) * ${C}u + col0) * ${KK}u + ${t}u] = acc${i}_${t}; }`,
       ),
     ),
+    ...(form.bias
+      ? range(tm).map(
+          (i) => `  if (row0 + ${i}u < ${O}u && col0 == 0u) { biasPart[wg.z * ${O}u + row0 + ${i}u] = bacc${i}; }`,
+        )
+      : []),
   ];
+  const extra = [
+    ...(form.masked ? ['var<storage, read> m: array<f32>;'] : []),
+    ...(form.bias ? ['var<storage, read_write> biasPart: array<f32>;'] : []),
+  ].map((decl, k) => `\n@group(0) @binding(${3 + k}) ${decl}`);
   return `${subgroup ? 'enable subgroups;' : ''}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> part: array<f32>;${extra.join('')}
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u${subgroup ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let row0 = (wg.y * ${wy}u + lid.y) * ${tm}u;
@@ -699,17 +779,38 @@ ${lines.join('\n')}
 /** One step of `count` output columns from `ow0` (a WGSL expression) of output row oh: the dy values g{i}_{j}
  *  (with a subgroup, lane j loads column j and broadcasts it), the inputs x{kh}_{col} their windows cover
  *  (0 outside the image when padded), and each accumulator's update. */
-function columnStep(s: Conv2dShape, plan: BackwardFilterPlan, ow0: string, count: number, indent: string): string[] {
+function columnStep(
+  s: Conv2dShape,
+  plan: BackwardFilterPlan,
+  form: BackwardFilterForm,
+  ow0: string,
+  count: number,
+  indent: string,
+): string[] {
   const { inWidth: W, outWidth: OW, kernelHeight: KH, kernelWidth: KW, stride: S, padding: P } = s;
   const { tm, subgroup } = plan;
   const lines = [`let v = ${ow0} * ${S} - ${P};`, `let pix = u32(oh * ${OW} + ${ow0});`];
+  // dy at index k, zero where the ReLU mask is not positive (as passIfPositive(mask, dy) gives it).
+  const load = (name: string, k: string) =>
+    form.masked
+      ? [`let k${name} = ${k};`, `let ${name} = select(0.0, dy[k${name}], m[k${name}] > 0.0);`]
+      : [`let ${name} = dy[${k}];`];
   if (subgroup) {
-    for (let i = 0; i < tm; i++) lines.push(`let d${i} = dy[dyPlane${i} + pix + min(sid, ${count - 1}u)];`);
+    for (let i = 0; i < tm; i++) lines.push(...load(`d${i}`, `dyPlane${i} + pix + min(sid, ${count - 1}u)`));
     for (let i = 0; i < tm; i++)
       for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = subgroupBroadcast(d${i}, ${j}u);`);
   } else {
     for (let i = 0; i < tm; i++)
-      for (let j = 0; j < count; j++) lines.push(`let g${i}_${j} = dy[dyPlane${i} + pix + ${j}u];`);
+      for (let j = 0; j < count; j++) lines.push(...load(`g${i}_${j}`, `dyPlane${i} + pix + ${j}u`));
+  }
+  if (form.bias) {
+    const sums = range(tm).map(
+      (i) =>
+        `bacc${i} += ${range(count)
+          .map((j) => `g${i}_${j}`)
+          .join(' + ')};`,
+    );
+    lines.push('if (sumsBias) {', ...sums.map((line) => `  ${line}`), '}');
   }
   for (let kh = 0; kh < KH; kh++) {
     for (let col = 0; col < (count - 1) * S + KW; col++) {
@@ -769,7 +870,7 @@ function convTunable(pass: ConvPass): TunableOp<Conv2dShape> {
       const run = (variant: ConvVariant): GpuBuffer => {
         if (pass === 'forward') return conv2d(gpu, x, w, null, s, rowTileConfigOf(variant, sg));
         if (pass === 'backward_input') return conv2dBackwardInput(gpu, dy, w, s, rowTileConfigOf(variant, sg));
-        return conv2dBackwardFilter(gpu, x, dy, s, backwardFilterConfigOf(variant, sg));
+        return conv2dBackwardFilter(gpu, x, dy, s, backwardFilterConfigOf(variant, sg)).weight;
       };
       return {
         run: (variant) => gpu.release(run(variant as ConvVariant)),

@@ -57,7 +57,7 @@ export const TEST_GROUPS = {
     'kernels/kernels_sgd',
     'kernels/kernel_profiler',
     'kernels/derived_buffers',
-    'kernels/conv_relu_input_gradient',
+    'kernels/conv_relu_gradients',
     'bench/step_report',
     'nn/models_gpu',
     'yopo/nan_policy',

@@ -89,7 +89,7 @@ async function conv(ctx: SuiteContext, name: string, s: Conv2dShape, kind: ConvK
   const run: Record<ConvKind, () => Storage> = {
     forward: () => backend.conv2d(x, w, null, s),
     'backward-input': () => backend.conv2dBackwardInput(dy, w, s),
-    'backward-filter': () => backend.conv2dBackwardFilter(x, dy, s),
+    'backward-filter': () => backend.conv2dBackwardFilter(x, dy, s).weight,
   };
   try {
     ctx.log(`${name}: batch ${s.batch}, ${kind}`);

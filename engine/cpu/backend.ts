@@ -7,6 +7,8 @@ import type {
   BinaryOp,
   Conv2dShape,
   ConvAscentOptions,
+  ConvParamGradOptions,
+  ConvParamGrads,
   DType,
   LinearShape,
   MatmulShape,
@@ -194,19 +196,18 @@ export class CpuBackend implements Backend {
 
   conv2dBackwardInput(dy: Storage, w: Storage, s: Conv2dShape, reluMask: Storage | null = null): Storage {
     const out = this.newFloats(s.batch * s.inChannels * s.inHeight * s.inWidth);
-    let g = floats(dy);
-    if (reluMask) {
-      const m = floats(reluMask);
-      g = g.map((v, i) => (m[i]! > 0 ? v : 0));
-    }
-    conv.conv2dBackwardInput(g, floats(w), s, out);
+    conv.conv2dBackwardInput(maskedBy(floats(dy), reluMask), floats(w), s, out);
     return this.make(out);
   }
 
-  conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape): Storage {
-    const out = this.newFloats(s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth);
-    conv.conv2dBackwardFilter(floats(x), floats(dy), s, out);
-    return this.make(out);
+  conv2dBackwardFilter(x: Storage, dy: Storage, s: Conv2dShape, options: ConvParamGradOptions = {}): ConvParamGrads {
+    const g = maskedBy(floats(dy), options.reluMask ?? null);
+    const weight = this.newFloats(s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth);
+    conv.conv2dBackwardFilter(floats(x), g, s, weight);
+    if (!options.bias) return { weight: this.make(weight), bias: null };
+    const bias = this.newFloats(s.outChannels);
+    conv.conv2dBackwardBias(g, s, bias);
+    return { weight: this.make(weight), bias: this.make(bias) };
   }
 
   convAscent(
@@ -335,4 +336,11 @@ export class CpuBackend implements Backend {
   }
 
   dispose(): void {}
+}
+
+/** dy passed where the ReLU mask (a fused-ReLU conv's output) is positive: passIfPositive(mask, dy). */
+function maskedBy(dy: FloatArray, reluMask: Storage | null): FloatArray {
+  if (!reluMask) return dy;
+  const m = floats(reluMask);
+  return dy.map((v, i) => (m[i]! > 0 ? v : 0));
 }

@@ -105,3 +105,16 @@ export function conv2dBackwardFilter(x: FloatArray, dy: FloatArray, s: Conv2dSha
           dw[((o * C + c) * KH + kh) * KW + kw] = acc;
         }
 }
+
+/** db[o] = Σ_n,i,j dy[n,o,i,j]: the bias gradient of a conv. */
+export function conv2dBackwardBias(dy: FloatArray, s: Conv2dShape, db: FloatArray): void {
+  const plane = s.outHeight * s.outWidth;
+  for (let o = 0; o < s.outChannels; o++) {
+    let acc = 0;
+    for (let n = 0; n < s.batch; n++) {
+      const start = (n * s.outChannels + o) * plane;
+      for (let k = 0; k < plane; k++) acc += dy[start + k];
+    }
+    db[o] = acc;
+  }
+}

@@ -66,18 +66,21 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options
   ]);
   const inputs = bias ? [x, w, bias] : [x, w];
   recordOp(out, inputs, (dy, needed) => {
-    // Through the ReLU: relu(z) > 0 exactly where z > 0, so the output is the mask. When only the input
-    // gradient is wanted (an attack's pass), the kernel applies the mask as it reads dy.
-    if (relu && needed[0] && !needed[1] && !(bias && needed[2])) {
-      const dx = wrap(backend, backend.conv2dBackwardInput(dy.storage, w.storage, s, out.storage), x.shape);
-      return [dx, null, ...(bias ? [null] : [])];
+    // Through the ReLU: relu(z) > 0 exactly where z > 0, so the output is the mask. The kernels apply it
+    // as they read dy (no masked copy of dy is written), and the weight gradient's pass sums the bias
+    // gradient too.
+    const reluMask = relu ? out.storage : null;
+    const wantsBias = bias !== null && needed[2];
+    const dx = needed[0]
+      ? wrap(backend, backend.conv2dBackwardInput(dy.storage, w.storage, s, reluMask), x.shape)
+      : null;
+    if (!needed[1]) {
+      const db = wantsBias ? sum(relu ? passIfPositive(out, dy) : dy, [0, 2, 3]) : null;
+      return [dx, null, ...(bias ? [db] : [])];
     }
-    const dz = relu ? passIfPositive(out, dy) : dy;
-    return [
-      needed[0] ? wrap(backend, backend.conv2dBackwardInput(dz.storage, w.storage, s), x.shape) : null,
-      needed[1] ? wrap(backend, backend.conv2dBackwardFilter(x.storage, dz.storage, s), w.shape) : null,
-      ...(bias ? [needed[2] ? sum(dz, [0, 2, 3]) : null] : []),
-    ];
+    const grads = backend.conv2dBackwardFilter(x.storage, dy.storage, s, { bias: wantsBias, reluMask });
+    const db = grads.bias ? wrap(backend, grads.bias, [s.outChannels]) : null;
+    return [dx, wrap(backend, grads.weight, w.shape), ...(bias ? [db] : [])];
   });
   return out;
 }

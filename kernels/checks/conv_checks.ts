@@ -23,7 +23,8 @@ export const describeConv = (c: ConvCase) =>
   `x [${c.batch},${c.inChannels},${c.height},${c.width}] w [${c.outChannels},${c.inChannels},${c.kh},${c.kw}] s${c.stride} p${c.padding}${c.bias ? ' +bias' : ''}`;
 
 /** Forward, backward-input and backward-filter of one case, through the Backend methods: a check for
- *  the reference harness (inputs x, w, dy and the bias when the case has one). */
+ *  the reference harness (inputs x, w, dy, and the bias and a ReLU mask when the case has a bias: then
+ *  also the weight and bias gradients of the masked dy, from one pass). */
 export function convCheck(c: ConvCase): OpCheck {
   const s = conv2dShape(
     [c.batch, c.inChannels, c.height, c.width],
@@ -42,15 +43,26 @@ export function convCheck(c: ConvCase): OpCheck {
       { shape: [c.batch, c.inChannels, c.height, c.width] },
       { shape: [c.outChannels, c.inChannels, c.kh, c.kw] },
       { shape: yShape },
-      ...(c.bias ? [{ shape: [c.outChannels] }] : []),
+      // With a bias, a ReLU mask too (random: about half its values positive).
+      ...(c.bias ? [{ shape: [c.outChannels] }, { shape: yShape }] : []),
     ],
-    run: ([x, w, dy, bias], b) => [
-      Tensor.fromStorage(b, b.conv2d(x.storage, w.storage, bias ? bias.storage : null, s), yShape, 'float32'),
-      Tensor.fromStorage(b, b.conv2dBackwardInput(dy.storage, w.storage, s), x.shape, 'float32'),
-      Tensor.fromStorage(b, b.conv2dBackwardFilter(x.storage, dy.storage, s), w.shape, 'float32'),
-    ],
+    run: ([x, w, dy, bias, mask], b) => {
+      const out = [
+        Tensor.fromStorage(b, b.conv2d(x.storage, w.storage, bias ? bias.storage : null, s), yShape, 'float32'),
+        Tensor.fromStorage(b, b.conv2dBackwardInput(dy.storage, w.storage, s), x.shape, 'float32'),
+        Tensor.fromStorage(b, b.conv2dBackwardFilter(x.storage, dy.storage, s).weight, w.shape, 'float32'),
+      ];
+      if (!bias) return out;
+      // The weight gradient's pass with the bias gradient summed in and dy masked as it is read.
+      const grads = b.conv2dBackwardFilter(x.storage, dy.storage, s, { bias: true, reluMask: mask.storage });
+      return [
+        ...out,
+        Tensor.fromStorage(b, grads.weight, w.shape, 'float32'),
+        Tensor.fromStorage(b, grads.bias!, [c.outChannels], 'float32'),
+      ];
+    },
     rtol: 1e-4,
-    atol: [2e-6 * kFwd + 1e-6, 2e-6 * kIn + 1e-6, 2e-6 * kFilter + 1e-6],
+    atol: [2e-6 * kFwd + 1e-6, 2e-6 * kIn + 1e-6, 2e-6 * kFilter + 1e-6, 2e-6 * kFilter + 1e-6, 2e-6 * kFilter + 1e-6],
   };
 }
 

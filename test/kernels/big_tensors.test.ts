@@ -70,7 +70,7 @@ function convCase(x: number[], w: number[], stride: number, padding: number, bia
     run: ([xt, wt, dy, b], be) => [
       Tensor.fromStorage(be, be.conv2d(xt.storage, wt.storage, b ? b.storage : null, s), yShape, 'float32'),
       Tensor.fromStorage(be, be.conv2dBackwardInput(dy.storage, wt.storage, s), x, 'float32'),
-      Tensor.fromStorage(be, be.conv2dBackwardFilter(xt.storage, dy.storage, s), w, 'float32'),
+      Tensor.fromStorage(be, be.conv2dBackwardFilter(xt.storage, dy.storage, s).weight, w, 'float32'),
     ],
     rtol: 1e-4,
     atol: 1e-4,

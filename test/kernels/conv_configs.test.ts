@@ -15,6 +15,7 @@ import * as conv from '../../kernels/conv2d.js';
 import {
   SUBGROUP_MIN_FLOPS,
   backwardFilterConfigOf,
+  backwardFilterPlan,
   convFlops,
   convVariants,
   defaultConvVariant,
@@ -121,7 +122,7 @@ test('row-tile configurations and weight-gradient column steps match the CPU ref
     }
     if (k === 0)
       close(
-        await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, { tmMax: 4, twMax: 4, subgroup: 0 }), sizes.w),
+        await read(conv.conv2dBackwardFilter(gpu, gx, gdy, s, { tmMax: 4, twMax: 4, subgroup: 0 }).weight, sizes.w),
         want.dw,
         `weight gradient, 4 columns a step ${JSON.stringify(s)}`,
       );
@@ -173,9 +174,24 @@ const FILTER_SHAPES: Conv2dShape[] = [
     stride: 2,
     padding: 0,
   },
+  // One image: one batch chunk, so the kernel writes the gradients without the summing pass.
+  {
+    batch: 1,
+    inChannels: 8,
+    inHeight: 7,
+    inWidth: 9,
+    outChannels: 13,
+    outHeight: 5,
+    outWidth: 7,
+    kernelHeight: 3,
+    kernelWidth: 3,
+    stride: 1,
+    padding: 0,
+  },
 ];
 
-test('the weight gradient with and without subgroups matches the CPU reference', async () => {
+test('the weight gradient (and the bias gradient of masked dy) with and without subgroups matches the CPU reference', async () => {
+  const chunkForms = new Set<string>();
   const be = await webgpu();
   const gpu = be.gpu;
   const configs = convVariants(gpu.subgroupSize, 'filter').map((v) => backwardFilterConfigOf(v, gpu.subgroupSize));
@@ -185,21 +201,39 @@ test('the weight gradient with and without subgroups matches the CPU reference',
     const nx = s.batch * s.inChannels * s.inHeight * s.inWidth;
     const ny = s.batch * s.outChannels * s.outHeight * s.outWidth;
     const nw = s.outChannels * s.inChannels * s.kernelHeight * s.kernelWidth;
-    const [x, dy] = [random(nx, k + 40), random(ny, k + 50)];
+    const [x, dy, mask] = [random(nx, k + 40), random(ny, k + 50), random(ny, k + 60)];
     const want = new Float32Array(nw);
     cpuConv.conv2dBackwardFilter(x, dy, s, want);
-    const [gx, gdy] = [x, dy].map((a) => be.upload(a, 'float32') as GpuBuffer);
+    // With the bias gradient and a ReLU mask (about half of it positive): the gradients of dy masked.
+    const masked = dy.map((v, i) => (mask[i] > 0 ? v : 0));
+    const wantMasked = { weight: new Float32Array(nw), bias: new Float32Array(s.outChannels) };
+    cpuConv.conv2dBackwardFilter(x, masked, s, wantMasked.weight);
+    cpuConv.conv2dBackwardBias(masked, s, wantMasked.bias);
+    const [gx, gdy, gmask] = [x, dy, mask].map((a) => be.upload(a, 'float32') as GpuBuffer);
     for (const config of configs) {
-      const out = conv.conv2dBackwardFilter(gpu, gx, gdy, s, config);
+      const what = `${JSON.stringify(s)} ${JSON.stringify(config)}`;
+      chunkForms.add(backwardFilterPlan(s, config, gpu.bindingLimit).chunks > 1 ? 'split' : 'one');
+      const plain = conv.conv2dBackwardFilter(gpu, gx, gdy, s, config);
+      assert.is(plain.bias, null);
+      close((await be.read(plain.weight, 'float32', nw)) as Float32Array, want, `weight gradient ${what}`);
+      gpu.release(plain.weight);
+      const both = conv.conv2dBackwardFilter(gpu, gx, gdy, s, config, { bias: true, reluMask: gmask });
       close(
-        (await be.read(out, 'float32', nw)) as Float32Array,
-        want,
-        `weight gradient ${JSON.stringify(s)} ${JSON.stringify(config)}`,
+        (await be.read(both.weight, 'float32', nw)) as Float32Array,
+        wantMasked.weight,
+        `masked weight gradient ${what}`,
       );
-      gpu.release(out);
+      close(
+        (await be.read(both.bias!, 'float32', s.outChannels)) as Float32Array,
+        wantMasked.bias,
+        `bias gradient ${what}`,
+      );
+      gpu.release(both.weight);
+      gpu.release(both.bias!);
     }
-    for (const b of [gx, gdy]) gpu.release(b);
+    for (const b of [gx, gdy, gmask]) gpu.release(b);
   }
+  assert.equal([...chunkForms].sort(), ['one', 'split'], 'the shapes cover one batch chunk and several');
 });
 
 test('conv tuning at first use: the default runs, the next readback times every variant, later calls (any batch) run the fastest', async () => {

@@ -194,6 +194,20 @@ const CASES: GoldenCase[] = [
       ),
   },
   {
+    file: 'conv2d-backward-filter-bias-relu-subgroup-8x6x11to8-k3s1p1-sg8.wgsl',
+    what: "conv2d weight and bias gradients through a fused ReLU, 'subgroup' tile, batch 2, 8×6×11 → 8, 3×3 kernel, stride 1, padding 1 (dy masked as it is loaded, the bias summed by the first workgroup column), subgroups of 8",
+    subgroupSize: 8,
+    run: (gpu) =>
+      conv2dBackwardFilter(
+        gpu,
+        buffer(),
+        buffer(),
+        convShape(2, 8, 6, 11, 8, 3, 1, 1),
+        backwardFilterConfigOf('subgroup', 8),
+        { bias: true, reluMask: buffer() },
+      ),
+  },
+  {
     file: 'conv_ascent-relu-linfstep-1x12x12to8-k3s1p1.wgsl',
     what: 'conv_ascent, ReLU first layer with bias, L∞ step, batch 2, 1×12×12 → 8, 3×3 kernel, stride 1, padding 1 (ReLU mask with the window in registers, then the gradient tile and the step)',
     subgroupSize: 0,

@@ -1,7 +1,8 @@
-// The input gradient through a conv's fused ReLU when the weights need none (an attack's pass): the
-// kernels apply the ReLU's mask as they read dy (in the padded copy, or one passIfPositive where no
-// padding is needed) instead of writing the masked dy first. Checked against the CPU reference on odd
-// sizes, on every path (padded, unpadded, strided, chunked), and by finite differences.
+// The gradients through a conv's fused ReLU: the kernels apply the ReLU's mask as they read dy instead
+// of writing the masked dy first. The input gradient masks in its padded copy (or one passIfPositive
+// where no padding is needed); the weight gradient masks each dy it loads and sums the bias gradient in
+// the same pass. Checked against the CPU reference on odd sizes, on every path (padded, unpadded,
+// strided, chunked, one batch chunk and several), for NaN, and by finite differences.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -54,6 +55,28 @@ async function inputGradient(
   return { dx: out };
 }
 
+/** d/dx, d/dw and d/db of sum(r · relu(conv(x, w, b))) on one backend (a training pass). */
+async function allGradients(
+  be: Backend,
+  c: Case,
+  xs: Float64Array,
+  ws: Float64Array,
+  bs: Float64Array,
+  rs: Float64Array,
+): Promise<{ dx: Float32Array; dw: Float32Array; db: Float32Array }> {
+  const x = put(be, xs, c.x);
+  const w = put(be, ws, c.w);
+  const b = put(be, bs, [c.w[0]]);
+  const s = conv2dShape(c.x, c.w, c.stride, c.padding);
+  const r = put(be, rs, [s.batch, s.outChannels, s.outHeight, s.outWidth]);
+  const tape = new Tape();
+  const loss = tape.record(() => sum(mul(conv2d(x, w, b, { stride: c.stride, padding: c.padding, relu: true }), r)));
+  const grads = tape.gradient(loss, [x, w, b]);
+  const [dx, dw, db] = await Promise.all(grads.map(async (g) => Float32Array.from(await g!.data())));
+  for (const t of [x, w, b, r, loss, ...grads]) t!.dispose();
+  return { dx: dx!, dw: dw!, db: db! };
+}
+
 /** Random x, w and output weights r for a case. */
 function randomInputs(c: Case, seed: number): { xs: Float64Array; ws: Float64Array; rs: Float64Array } {
   const rng = new Random(seed);
@@ -80,6 +103,42 @@ for (const c of CASES) {
     assertClose(got.dx, want.dx, c.what);
   });
 }
+
+for (const [i, c] of CASES.entries()) {
+  test(`input, weight and bias gradients, ${c.what}: WebGPU against the CPU reference`, async () => {
+    const gpu = await webgpu();
+    const { xs, ws, rs } = randomInputs(c, 20 + i);
+    const bs = randomArray(new Random(40 + i), c.w[0]);
+    const want = await allGradients(cpu, c, xs, ws, bs, rs);
+    const got = await allGradients(gpu, c, xs, ws, bs, rs);
+    assert.ok(
+      want.db.some((v) => v !== 0),
+      'the bias gradient is not all zeros',
+    );
+    assertClose(got.dx, want.dx, `dx, ${c.what}`);
+    assertClose(got.dw, want.dw, `dw, ${c.what}`);
+    assertClose(got.db, want.db, `db, ${c.what}`);
+  });
+}
+
+test('masked weight and bias gradients in chunks (a lowered binding limit) agree with the whole', async () => {
+  const gpu = await webgpu();
+  const c = CASES[0]!;
+  const { xs, ws, rs } = randomInputs(c, 5);
+  const bs = randomArray(new Random(6), c.w[0]);
+  const whole = await allGradients(gpu, c, xs, ws, bs, rs);
+  // Per image x is 5·9·11 floats (1980 bytes), dy 8·7·9 (2016) and the input gradient's padded dy 8·11·13
+  // (4576): a 4608-byte limit runs the weight gradient on 2 + 1 images and the input gradient image by image.
+  gpu.gpu.setBindingLimitForTesting(4608);
+  try {
+    const chunked = await allGradients(gpu, c, xs, ws, bs, rs);
+    assertClose(chunked.dw, whole.dw, 'dw in chunks');
+    assertClose(chunked.db, whole.db, 'db in chunks');
+    assertClose(chunked.dx, whole.dx, 'dx in chunks');
+  } finally {
+    gpu.gpu.setBindingLimitForTesting(null);
+  }
+});
 
 test('masked input gradient in chunks (a lowered binding limit) agrees with the whole', async () => {
   const gpu = await webgpu();
@@ -120,6 +179,37 @@ test('the mask passes NaN and zeroes dy where the ReLU was off, as passIfPositiv
     'the NaN in dy reaches dx',
   );
   assertClose(got, want, 'dx with a mask of 1, 0, -1 and NaN');
+});
+
+test("the weight gradient's mask passes NaN and zeroes dy where the ReLU was off, as passIfPositive does", async () => {
+  const gpu = await webgpu();
+  const c = CASES[0]!;
+  const s = conv2dShape(c.x, c.w, c.stride, c.padding);
+  const n = s.batch * s.outChannels * s.outHeight * s.outWidth;
+  const yShape = [s.batch, s.outChannels, s.outHeight, s.outWidth];
+  const dyValues = Float32Array.from({ length: n }, (_, i) => (i % 5) - 2);
+  dyValues[1] = NaN;
+  dyValues[2] = NaN; // where the mask is -1: zeroed
+  const maskValues = Float32Array.from({ length: n }, (_, i) => [1, 0, -1, Number.NaN][i % 4]!);
+  maskValues[1] = 1;
+  const xValues = Float32Array.from({ length: c.x.reduce((a, b) => a * b, 1) }, (_, i) => ((i % 7) - 3) / 4);
+  const run = async (be: Backend) => {
+    const [dy, x, m] = on(be, () => [tensor(dyValues, yShape), tensor(xValues, c.x), tensor(maskValues, yShape)]);
+    const grads = be.conv2dBackwardFilter(x!.storage, dy!.storage, s, { bias: true, reluMask: m!.storage });
+    const dw = Tensor.fromStorage(be, grads.weight, c.w, 'float32');
+    const db = Tensor.fromStorage(be, grads.bias!, [s.outChannels], 'float32');
+    const values = { dw: Float32Array.from(await dw.data()), db: Float32Array.from(await db.data()) };
+    for (const t of [dy!, x!, m!, dw, db]) t.dispose();
+    return values;
+  };
+  const want = await run(cpu);
+  const got = await run(gpu);
+  assert.ok(
+    Number.isNaN(want.db[0]) && want.db.slice(1).every((v) => !Number.isNaN(v)),
+    'the NaN reaches channel 0 only',
+  );
+  assertClose(got.dw, want.dw, 'dw with a mask of 1, 0, -1 and NaN');
+  assertClose(got.db, want.db, 'db with a mask of 1, 0, -1 and NaN');
 });
 
 /** The backend's input gradient of dy masked by m, straight from the backend op. */
